@@ -1,0 +1,99 @@
+"""Wiring, done once: settings -> database, Redis, catalogs, engine and channels."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from importlib import resources
+from pathlib import Path
+
+from redis.exceptions import RedisError
+from sqlalchemy import func, select
+
+from bot.catalogue import import_catalogue
+from bot.engine import Engine
+from bot.i18n import Renderer, load_translations
+from bot.metrics import Metrics
+from bot.settings import Settings
+from storage import database
+from storage.catalogue import ImportReport, active_fair
+from storage.models import OutboxMessage, OutboxStatus
+from storage.state import State, connect_redis
+
+log = logging.getLogger(__name__)
+
+
+def sample_catalogue() -> Path:
+    """The bundled sample fair (fictional data, for demonstrations)."""
+    return Path(str(resources.files("bot").joinpath("data", "sample-fair.yaml")))
+
+
+class App:
+    """Everything a process shares: made once from the settings, closed once."""
+
+    def __init__(self, settings: Settings) -> None:
+        from bot.channels.web import WebChat
+
+        self.settings = settings
+        self.db = database.create_engine(settings.database_url)
+        self.sessions = database.create_sessionmaker(self.db)
+        self.redis = connect_redis(settings.redis_url)
+        self.state = State(self.redis)
+        self.metrics = Metrics()
+        self.renderer = Renderer(load_translations(), settings.zone)
+        self.engine = Engine(
+            sessions=self.sessions,
+            state=self.state,
+            renderer=self.renderer,
+            zone=settings.zone,
+            metrics=self.metrics,
+            organizers=settings.organizers,
+        )
+        self.web_chat = WebChat(self.engine, self.state)
+
+    async def prepare(self, *, load_sample: bool = True) -> ImportReport | None:
+        """Apply migrations; load TADAMON_CATALOGUE, or the sample fair when none is loaded."""
+        await database.upgrade(self.db)
+        path = self.settings.catalogue
+        if path is None:
+            async with self.sessions() as session:
+                if await active_fair(session) is not None or not load_sample:
+                    return None
+            path = sample_catalogue()
+        report = await import_catalogue(self.sessions, path)
+        await self.catalogue_changed()
+        log.info("catalogue %s loaded: %s", path.name, report.summary())
+        return report
+
+    async def catalogue_changed(self) -> None:
+        """Tell every process that the catalogue changed (they rebuild their caches)."""
+        try:
+            await self.state.bump_catalogue_version()
+        except RedisError:
+            log.warning("redis unavailable: other processes learn of the catalogue later")
+
+    async def database_ok(self) -> bool:
+        return await database.ping(self.db)
+
+    async def redis_ok(self) -> bool:
+        try:
+            async with asyncio.timeout(2):
+                return await self.state.ping()
+        except (RedisError, OSError, TimeoutError):
+            log.warning("redis ping failed", exc_info=True)
+            return False
+
+    async def refresh_gauges(self) -> None:
+        """Values computed when metrics are read: the outbox depth."""
+        try:
+            async with self.sessions() as session:
+                depth = await session.scalar(
+                    select(func.count()).select_from(OutboxMessage)
+                    .where(OutboxMessage.status == OutboxStatus.PENDING))
+            self.metrics.outbox_depth.set(depth or 0)
+        except database.DATABASE_ERRORS:
+            log.warning("cannot read the outbox depth", exc_info=True)
+
+    async def close(self) -> None:
+        await self.redis.aclose()
+        await self.db.dispose()

@@ -1,0 +1,255 @@
+"""Reading catalogue files: YAML (the whole fair) or CSV / XLSX sheets of one kind of record."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.errors import CatalogueError
+from storage.catalogue import (
+    Catalogue,
+    ImportReport,
+    Locator,
+    apply_catalogue,
+    validate_catalogue,
+    yaml_locator,
+)
+
+SHEET_KINDS = ("exhibitors", "stands", "workshops")
+
+# Columns of each sheet; "_fr"/"_ar" pairs become {fr, ar} texts and ";" separates list items.
+SHEET_COLUMNS: dict[str, tuple[str, ...]] = {
+    "stands": ("number", "zone_fr", "zone_ar", "x", "y"),
+    "exhibitors": (
+        "id", "kind", "name_fr", "name_ar", "aliases", "category", "city_fr", "city_ar",
+        "region_fr", "region_ar", "products_fr", "products_ar", "stand", "women_led",
+        "labels", "phone", "public_phone",
+    ),
+    "workshops": (
+        "id", "title_fr", "title_ar", "description_fr", "description_ar", "speaker", "room_fr",
+        "room_ar", "starts", "ends", "capacity", "language", "audience",
+    ),
+}
+REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
+    "stands": ("number", "zone_fr", "zone_ar", "x", "y"),
+    "exhibitors": ("id", "name_fr", "name_ar", "city_fr", "city_ar", "region_fr", "region_ar"),
+    "workshops": ("id", "title_fr", "title_ar", "room_fr", "room_ar", "starts", "ends",
+                  "capacity"),
+}
+_LISTS = {"aliases", "labels"}
+_TEXT_LISTS = {"products"}
+_BOOLS = {"women_led", "public_phone"}
+_TRUE = {"1", "true", "yes", "oui", "y", "x", "نعم"}
+_FALSE = {"0", "false", "no", "non", "n", "", "لا"}
+
+
+@dataclass
+class LoadedCatalogue:
+    catalogue: Catalogue
+    locate: Locator
+
+
+def load_catalogue_file(path: Path) -> LoadedCatalogue:
+    """Read and validate a catalogue file; CatalogueError names the file and the place."""
+    source = path.name
+    if not path.is_file():
+        raise CatalogueError(str(path), "no such file")
+    suffix = path.suffix.lower()
+    if suffix in (".yaml", ".yml"):
+        locate = yaml_locator(source)
+        return LoadedCatalogue(validate_catalogue(_read_yaml(path), locate), locate)
+    if suffix == ".csv":
+        kind, rows = _read_csv(path)
+        return _sheets({kind: rows}, source, lambda kind: source)
+    if suffix == ".xlsx":
+        sheets = _read_xlsx(path)
+        return _sheets(sheets, source, lambda kind: f"{source}[{kind}]")
+    raise CatalogueError(source, "unknown file type: use .yaml, .csv or .xlsx")
+
+
+def _read_yaml(path: Path) -> Any:
+    try:
+        with path.open(encoding="utf-8") as handle:
+            return yaml.safe_load(handle)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"{path.name}:{mark.line + 1}:{mark.column + 1}" if mark else path.name
+        raise CatalogueError(where, str(exc.problem or exc.context or "invalid YAML")) from None
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise CatalogueError(path.name, f"cannot be read: {exc}") from None
+
+
+def _sheet_kind(name: str, header: Sequence[str]) -> str | None:
+    lowered = name.lower()
+    for kind in SHEET_KINDS:
+        if kind in lowered:
+            return kind
+    columns = set(header)
+    for kind in SHEET_KINDS:
+        if set(REQUIRED_COLUMNS[kind]) <= columns:
+            return kind
+    return None
+
+
+Row = tuple[int, dict[str, str]]
+
+
+def _read_csv(path: Path) -> tuple[str, list[Row]]:
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise CatalogueError(path.name, "is not UTF-8 text: save the sheet as CSV UTF-8") from None
+    sample = text[:4096]
+    try:
+        dialect: Any = csv.Sniffer().sniff(sample, delimiters=",;\t")
+    except csv.Error:
+        dialect = csv.excel
+    reader = csv.reader(io.StringIO(text), dialect)
+    try:
+        header = [cell.strip().lower() for cell in next(reader)]
+    except StopIteration:
+        raise CatalogueError(path.name, "the file is empty") from None
+    kind = _sheet_kind(path.stem, header)
+    if kind is None:
+        raise CatalogueError(f"{path.name}:1",
+                             "cannot tell the sheet's kind: name the file exhibitors.csv, "
+                             "stands.csv or workshops.csv, or use the documented columns")
+    rows: list[Row] = []
+    for cells in reader:
+        if not any(cell.strip() for cell in cells):
+            continue
+        rows.append((reader.line_num, dict(zip(header, (c.strip() for c in cells), strict=False))))
+    return kind, _checked(kind, header, rows, f"{path.name}")
+
+
+def _read_xlsx(path: Path) -> dict[str, list[Row]]:
+    from openpyxl import load_workbook
+
+    try:
+        workbook = load_workbook(path, read_only=True, data_only=True)
+    except Exception as exc:  # openpyxl raises many kinds for a damaged file
+        raise CatalogueError(path.name, f"is not a readable XLSX workbook ({exc})") from None
+    sheets: dict[str, list[Row]] = {}
+    try:
+        for sheet in workbook.worksheets:
+            values = sheet.iter_rows(values_only=True)
+            first = next(values, None)
+            if first is None:
+                continue
+            header = [str(cell or "").strip().lower() for cell in first]
+            kind = _sheet_kind(sheet.title, header)
+            if kind is None:
+                continue
+            rows: list[Row] = []
+            for number, cells in enumerate(values, start=2):
+                texts = [_cell_text(cell) for cell in cells]
+                if any(texts):
+                    rows.append((number, dict(zip(header, texts, strict=False))))
+            sheets[kind] = _checked(kind, header, rows, f"{path.name}[{sheet.title}]")
+    finally:
+        workbook.close()
+    if not sheets:
+        raise CatalogueError(path.name, "no sheet named exhibitors, stands or workshops")
+    return sheets
+
+
+def _cell_text(cell: Any) -> str:
+    if cell is None:
+        return ""
+    if isinstance(cell, float) and cell.is_integer():
+        return str(int(cell))
+    if hasattr(cell, "isoformat"):
+        return str(cell.isoformat())
+    return str(cell).strip()
+
+
+def _checked(kind: str, header: list[str], rows: list[Row], where: str) -> list[Row]:
+    missing = [column for column in REQUIRED_COLUMNS[kind] if column not in header]
+    if missing:
+        raise CatalogueError(f"{where}:1", f"missing column {missing[0]}")
+    unknown = [column for column in header if column and column not in SHEET_COLUMNS[kind]]
+    if unknown:
+        raise CatalogueError(f"{where}:1", f"unknown column {unknown[0]}")
+    return rows
+
+
+def _row_item(row: dict[str, str]) -> dict[str, Any]:
+    item: dict[str, Any] = {}
+    texts: dict[str, dict[str, str]] = {}
+    for column, value in row.items():
+        if not column:
+            continue
+        base, _, lang = column.rpartition("_")
+        if lang in ("fr", "ar", "en") and base:
+            texts.setdefault(base, {})[lang] = value
+        elif column in _LISTS:
+            item[column] = [part.strip() for part in value.split(";") if part.strip()]
+        elif column in _BOOLS:
+            lowered = value.strip().lower()
+            item[column] = True if lowered in _TRUE else False if lowered in _FALSE else value
+        elif value != "":
+            item[column] = value
+    for base, text in texts.items():
+        if base in _TEXT_LISTS:
+            french = [part.strip() for part in text.get("fr", "").split(";") if part.strip()]
+            arabic = [part.strip() for part in text.get("ar", "").split(";") if part.strip()]
+            item[base] = [
+                {"fr": fr, "ar": arabic[index] if index < len(arabic) else ""}
+                for index, fr in enumerate(french)
+            ]
+        elif any(text.values()):
+            item[base] = text
+    return item
+
+
+def _sheets(sheets: dict[str, list[Row]], source: str,
+            where: Callable[[str], str]) -> LoadedCatalogue:
+    data = {kind: [_row_item(row) for _, row in rows] for kind, rows in sheets.items()}
+    lines = {kind: [number for number, _ in rows] for kind, rows in sheets.items()}
+
+    def locate(loc: Sequence[str | int], message: str) -> str:
+        if len(loc) >= 2 and isinstance(loc[0], str) and isinstance(loc[1], int):
+            kind, index = loc[0], loc[1]
+            line = lines[kind][index] if index < len(lines[kind]) else "?"
+            column = str(loc[2]) if len(loc) > 2 else ""
+            return f"{where(kind)}:{line}: " + (f"{column} {message}" if column else message)
+        return f"{where(str(loc[0]))}: {message}" if loc else f"{source}: {message}"
+
+    return LoadedCatalogue(validate_catalogue(data, locate), locate)
+
+
+async def import_catalogue(
+    sessions: async_sessionmaker[AsyncSession],
+    path: Path,
+    *,
+    dry_run: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+) -> ImportReport:
+    """Validate and store a catalogue file in one transaction (rolled back on a dry run)."""
+    loaded = load_catalogue_file(path)
+    total = loaded.catalogue.size()
+    done = 0
+
+    def step(count: int) -> None:
+        nonlocal done
+        done += count
+        if progress is not None:
+            progress(done, total)
+
+    async with sessions() as session, session.begin():
+        report = await apply_catalogue(session, loaded.catalogue, loaded.locate, step)
+        if dry_run:
+            await session.rollback()
+    return report
+
+
+def iter_sheet_columns() -> Iterable[tuple[str, tuple[str, ...]]]:
+    """The documented sheet columns, for the README and `--help`."""
+    return SHEET_COLUMNS.items()

@@ -1,0 +1,161 @@
+"""The channel-neutral conversation model: what comes in (`Inbound`) and what goes out (`Reply`).
+
+Handlers build replies from catalog messages (`_`, `_n`), catalogue texts (`Local`) and dates
+(`When`); the engine renders them in the person's language; channels draw the result.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+
+class Kind(enum.StrEnum):
+    TEXT = "text"
+    CHOICE = "choice"
+    START = "start"
+    LOCATION = "location"
+    MEDIA = "media"
+    UNSUPPORTED = "unsupported"
+
+
+@dataclass(frozen=True, slots=True)
+class Inbound:
+    """One message from a person, whatever the platform."""
+
+    channel: str
+    user_id: str
+    kind: Kind
+    text: str = ""
+    choice: str | None = None
+    payload: str | None = None
+    message_id: str | None = None
+    language_hint: str | None = None
+    latitude: float | None = None
+    longitude: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Msg:
+    """A catalog message id with its parameters, translated when rendered."""
+
+    msgid: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+    plural: str | None = None
+    n: int | None = None
+
+
+def _(msgid: str, **params: Any) -> Msg:
+    """Mark a user-facing sentence for translation (extracted by Babel)."""
+    return Msg(msgid, params)
+
+
+def _n(singular: str, plural: str, n: int, **params: Any) -> Msg:
+    """A sentence whose form depends on a count (Arabic has six forms)."""
+    return Msg(singular, {"n": n, **params}, plural, n)
+
+
+@dataclass(frozen=True, slots=True)
+class Local:
+    """A text from the catalogue, given in several languages."""
+
+    values: Mapping[str, str]
+
+    def get(self, language: str) -> str:
+        """The text in `language`, else the closest we have."""
+        for candidate in (language, "fr", "ar", "en"):
+            text = self.values.get(candidate)
+            if text:
+                return text
+        return ""
+
+
+@dataclass(frozen=True, slots=True)
+class When:
+    """A moment shown in the fair's time zone, formatted for the reader's locale."""
+
+    value: dt.datetime
+    style: Literal["day", "time", "day_time", "date"] = "day_time"
+
+
+@dataclass(frozen=True, slots=True)
+class Isolated:
+    """A Latin or numeric token (stand code, phone number) kept whole inside Arabic text."""
+
+    text: str
+
+
+
+
+Content = Msg | Local | When | str
+"""One line of a reply."""
+
+
+@dataclass(frozen=True, slots=True)
+class Choice:
+    """A button: a short id the server validates when it comes back, and a label."""
+
+    id: str
+    label: Content
+
+
+@dataclass(frozen=True, slots=True)
+class Media:
+    """A picture, a file or a place sent along a reply."""
+
+    kind: Literal["image", "document", "location"]
+    data: bytes = b""
+    filename: str = ""
+    mime: str = ""
+    caption: Content | None = None
+    latitude: float | None = None
+    longitude: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """One message to send back: lines of text, buttons and media."""
+
+    lines: tuple[Content, ...]
+    choices: tuple[Choice, ...] = ()
+    media: tuple[Media, ...] = ()
+
+
+def reply(*lines: Content, choices: tuple[Choice, ...] | list[Choice] = (),
+          media: tuple[Media, ...] | list[Media] = ()) -> Reply:
+    """Build a reply from lines, choices and media."""
+    return Reply(tuple(lines), tuple(choices), tuple(media))
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedChoice:
+    id: str
+    label: str
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedMedia:
+    kind: Literal["image", "document", "location"]
+    data: bytes = b""
+    filename: str = ""
+    mime: str = ""
+    caption: str = ""
+    latitude: float | None = None
+    longitude: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    """A reply in one language, ready for a channel to draw."""
+
+    text: str
+    language: str
+    choices: tuple[RenderedChoice, ...] = ()
+    media: tuple[RenderedMedia, ...] = ()
+
+    @property
+    def direction(self) -> Literal["rtl", "ltr"]:
+        return "rtl" if self.language == "ar" else "ltr"

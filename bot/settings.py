@@ -1,0 +1,151 @@
+"""The one settings object: every variable of CONTRACT.md, read from the environment and `.env`."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from bot.errors import ConfigurationError
+
+CHANNELS = ("telegram", "whatsapp", "web")
+
+
+def _parse_organizer(item: str) -> str:
+    channel, sep, user_id = item.strip().partition(":")
+    if not sep or channel not in CHANNELS or not user_id:
+        raise ValueError(f"{item!r} is not CHANNEL:USER_ID with CHANNEL in {', '.join(CHANNELS)}")
+    return f"{channel}:{user_id}"
+
+
+class Settings(BaseSettings):
+    """Process settings; a bad value stops start-up with one line naming the variable."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="TADAMON_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        hide_input_in_errors=True,
+    )
+
+    database_url: str = "sqlite+aiosqlite:///./tadamon.db"
+    redis_url: str | None = None
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(default=8080, ge=1, le=65535)
+    catalogue: Path | None = None
+    timezone: str = "Africa/Casablanca"
+    organizers: Annotated[tuple[str, ...], NoDecode] = ()
+
+    telegram_token: SecretStr | None = None
+    telegram_api_base: str = "https://api.telegram.org"
+    telegram_webhook_url: str | None = None
+    telegram_webhook_secret: SecretStr = Field(
+        default_factory=lambda: SecretStr(secrets.token_urlsafe(32))
+    )
+    telegram_rate: float = Field(default=30, gt=0)
+
+    whatsapp_token: SecretStr | None = None
+    whatsapp_phone_number_id: str | None = None
+    whatsapp_app_secret: SecretStr | None = None
+    whatsapp_verify_token: SecretStr | None = None
+    whatsapp_api_base: str = "https://graph.facebook.com/v23.0"
+    whatsapp_rate: float = Field(default=80, gt=0)
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_driver(cls, value: str) -> str:
+        if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError("must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        assert value is not None
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @field_validator("organizers", mode="before")
+    @classmethod
+    def _split_organizers(cls, value: object) -> tuple[str, ...]:
+        if value is None or value == "":
+            return ()
+        if isinstance(value, str):
+            items: list[object] = list(value.split(","))
+        elif isinstance(value, list | tuple):
+            items = list(value)
+        else:
+            raise ValueError("must be a comma list of CHANNEL:USER_ID")
+        return tuple(_parse_organizer(str(item)) for item in items if str(item).strip())
+
+    @field_validator("telegram_api_base", "whatsapp_api_base", "telegram_webhook_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value.rstrip("/")
+
+    @field_validator("telegram_token", "whatsapp_token", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @model_validator(mode="after")
+    def _whatsapp_complete(self) -> Settings:
+        if self.whatsapp_token is not None:
+            missing = [
+                name
+                for name in ("phone_number_id", "app_secret", "verify_token")
+                if getattr(self, f"whatsapp_{name}") in (None, "")
+            ]
+            if missing:
+                raise ValueError(
+                    "TADAMON_WHATSAPP_TOKEN is set, so TADAMON_WHATSAPP_"
+                    + missing[0].upper()
+                    + " is required"
+                )
+        return self
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The fair's time zone."""
+        return ZoneInfo(self.timezone)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the settings, turning a validation error into one line naming the variable."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        field = ".".join(str(part) for part in error["loc"])
+        name = f"TADAMON_{field.upper()}" if field else "settings"
+        message = error["msg"].removeprefix("Value error, ")
+        if not field:
+            raise ConfigurationError(message) from None
+        raise ConfigurationError(f"{name}: {message}") from None

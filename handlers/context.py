@@ -1,0 +1,58 @@
+"""What a handler receives: the person, their conversation, the fair and the repositories."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from bot.messages import Inbound
+from storage.repositories import (
+    CatalogueRepository,
+    ContactRepository,
+    ContactView,
+    FairView,
+    FeedbackRepository,
+)
+
+
+@dataclass
+class Context:
+    """Made by the engine for one inbound message; handlers read it and may change
+    `language` and `session` (saved by the engine afterwards)."""
+
+    inbound: Inbound
+    contact: ContactView
+    language: str
+    session: dict[str, Any]
+    fair: FairView
+    catalogue: CatalogueRepository
+    contacts: ContactRepository
+    feedback: FeedbackRepository
+    now: dt.datetime
+    zone: ZoneInfo
+    notes: list[Any] = field(default_factory=list)
+
+    @property
+    def flow(self) -> str | None:
+        """The multi-step conversation the person is in, if any."""
+        value = self.session.get("flow")
+        return value if isinstance(value, str) else None
+
+    def enter(self, flow: str, **data: Any) -> None:
+        """Start a multi-step conversation; its data lives in the session."""
+        self.session["flow"] = flow
+        self.session["data"] = data
+
+    def leave(self) -> None:
+        self.session.pop("flow", None)
+        self.session.pop("data", None)
+
+    @property
+    def data(self) -> dict[str, Any]:
+        value = self.session.get("data")
+        return value if isinstance(value, dict) else {}
+
+    def local_day(self, moment: dt.datetime) -> dt.date:
+        return moment.astimezone(self.zone).date()

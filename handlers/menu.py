@@ -1,0 +1,91 @@
+"""Main menu, help, practical information and the helpful fallback."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from bot.messages import Choice, Content, Local, Reply, When, _, reply
+from handlers.context import Context
+
+MENU_CHOICES = ("m:ws", "m:st", "m:fb", "m:info", "m:lang")
+
+
+def menu_choices() -> list[Choice]:
+    return [
+        Choice("m:ws", _("Workshops")),
+        Choice("m:st", _("Find a stand")),
+        Choice("m:fb", _("Give feedback")),
+        Choice("m:info", _("Practical information")),
+        Choice("m:lang", _("Language")),
+    ]
+
+
+def back_to_menu() -> Choice:
+    return Choice("menu", _("Main menu"))
+
+
+async def menu(ctx: Context) -> list[Reply]:
+    """The main menu."""
+    ctx.leave()
+    return [reply(_("What would you like to do?"), choices=menu_choices())]
+
+
+async def help_(ctx: Context) -> list[Reply]:
+    """What the bot understands, in the person's language."""
+    ctx.leave()
+    return [reply(
+        _("I can help you at {fair}:", fair=Local(ctx.fair.name)),
+        _("• workshops: the training programme and seats left"),
+        _("• stands: type a stand number such as A12, or a name"),
+        _("• feedback: rate the fair"),
+        _("• info: hours, venue and practical information"),
+        _("• menu: the main menu · language: change language"),
+        _("• stop: no more announcements (write again to resume)"),
+        choices=menu_choices(),
+    )]
+
+
+async def info(ctx: Context) -> list[Reply]:
+    """Practical information: dates, hours, venue and the organizers' notes."""
+    fair = ctx.fair
+    opens, _sep, closes = fair.hours.partition("-")
+    lines: list[Content] = [
+        Local(fair.name),
+        _("Dates: from {first} to {last}", first=When(_at(ctx, fair.opens), "date"),
+          last=When(_at(ctx, fair.closes), "date")),
+        _("Open every day from {opens} to {closes}", opens=opens, closes=closes),
+        _("Venue: {venue}, {city}", venue=Local(fair.venue), city=Local(fair.city)),
+    ]
+    if fair.info:
+        lines.append(Local(fair.info))
+    return [reply(*lines, choices=[back_to_menu()])]
+
+
+def _at(ctx: Context, day: dt.date) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(12), ctx.zone)
+
+
+async def fallback(ctx: Context) -> list[Reply]:
+    """Said when nothing else understood the message: what the person can do instead."""
+    return [reply(
+        _("Sorry, I did not understand. Type a stand number (for example A12), a name, "
+          "or choose below."),
+        choices=menu_choices(),
+    )]
+
+
+async def unsupported(ctx: Context) -> list[Reply]:
+    """Stickers, voice notes, photos: say what works instead."""
+    return [reply(_("I can only read text messages. Please type your question or choose below."),
+                  choices=menu_choices())]
+
+
+async def too_long(ctx: Context) -> list[Reply]:
+    return [reply(_("Your message is too long. Please write a shorter one."),
+                  choices=[back_to_menu()])]
+
+
+async def stale_choice(ctx: Context) -> list[Reply]:
+    """A button that was not offered to this person (old, or forged)."""
+    return [reply(_("This button is no longer valid. Here is the menu."),
+                  choices=menu_choices())]

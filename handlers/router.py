@@ -1,0 +1,202 @@
+"""Routing one message to its handler: start payloads and global words first, then the active
+flow, then free text (a stand number or a name)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+
+from bot.messages import Kind, Reply
+from handlers import feedback, menu, stands, start, workshops
+from handlers.context import Context
+from storage.catalogue import normalize_stand_number
+from storage.repositories import fold_basic
+
+MAX_TEXT = 2000
+OFFERED_KEEP = 60
+
+Action = Callable[[Context], Awaitable[list[Reply]]]
+
+COMMANDS: dict[str, Action] = {
+    "menu": menu.menu,
+    "lang": start.ask_language,
+    "workshops": workshops.programme,
+    "my": workshops.programme,  # the person's own registrations come with registration
+    "stands": stands.zones,
+    "feedback": feedback.ask_fair,
+    "stop": start.stop,
+    "help": menu.help_,
+    "info": menu.info,
+}
+
+# The same words as plain text, in both languages (folded: no accents, no case, no hamza marks).
+WORDS: dict[str, str] = {
+    word: command
+    for command, words in {
+        "menu": ["menu", "القائمة", "قائمة", "المنيو", "lmenu", "0"],
+        "lang": ["lang", "langue", "language", "langues", "اللغة", "لغة", "lugha", "lougha"],
+        "workshops": ["workshops", "workshop", "ateliers", "atelier", "ورشات", "الورشات", "ورشة",
+                      "الورشة", "formations", "formation", "تكوين", "programme", "برنامج"],
+        "my": ["my", "mes ateliers", "mes inscriptions", "ورشاتي", "تسجيلاتي"],
+        "stands": ["stands", "exposants", "exposant", "الأروقة", "أروقة", "الاروقة", "اروقة",
+                   "رواق", "العارضين", "العارضون", "plan"],
+        "feedback": ["feedback", "avis", "rating", "رأي", "رايي", "تقييم", "رأيي", "noter"],
+        "stop": ["stop", "arret", "arrete", "توقف", "وقف", "unsubscribe", "desabonner"],
+        "help": ["help", "aide", "مساعدة", "المساعدة", "3awni", "?", "عاوني"],
+        "info": ["info", "infos", "information", "informations", "معلومات", "horaires",
+                 "المعلومات", "pratique"],
+    }.items()
+    for word in (fold_basic(item) for item in words)
+}
+GREETINGS = {fold_basic(word) for word in (
+    "bonjour", "bonsoir", "salut", "coucou", "hello", "hi", "hey", "start", "salam", "slm",
+    "salam alaykoum", "salam alaikoum", "assalamu alaikum", "mrhba", "marhba", "سلام", "السلام",
+    "السلام عليكم", "مرحبا", "أهلا", "اهلا", "صباح الخير", "مساء الخير", "بدء", "ابدأ",
+)}
+LANGUAGE_WORDS = {
+    **{fold_basic(word): "ar" for word in ("العربية", "عربية", "عربي", "arabe", "arabic",
+                                           "3arbia", "l3arbia", "darija", "الدارجة")},
+    **{fold_basic(word): "fr" for word in ("français", "francais", "french", "فرنسية",
+                                           "الفرنسية", "الفرنسي", "fransawiya")},
+}
+_STAND_WORD = re.compile(r"^(?:stand|رواق)\s*(.+)$", re.IGNORECASE)
+
+
+async def route(ctx: Context) -> list[Reply]:
+    """Pick the handler for this message and return its replies."""
+    inbound = ctx.inbound
+    prefix: list[Reply] = []
+    if ctx.contact.opted_out and not _is_stop(inbound.text):
+        await ctx.contacts.set_opted_out(ctx.contact.id, False)
+        prefix.append(start.welcome_back())
+    return prefix + await _dispatch(ctx)
+
+
+def _is_stop(text: str) -> bool:
+    word = fold_basic(text.strip().lstrip("/"))
+    return WORDS.get(word) == "stop"
+
+
+async def _dispatch(ctx: Context) -> list[Reply]:
+    inbound = ctx.inbound
+    if inbound.kind is Kind.CHOICE:
+        return await _choice(ctx, inbound.choice or "")
+    if inbound.kind in (Kind.MEDIA, Kind.UNSUPPORTED):
+        return await menu.unsupported(ctx)
+    if inbound.kind is Kind.LOCATION:
+        return await menu.info(ctx)
+    if inbound.kind is Kind.START:
+        return await _start(ctx, inbound.payload or "")
+    text = inbound.text.strip()
+    if len(text) > MAX_TEXT:
+        return await menu.too_long(ctx)
+    if not text:
+        return await menu.help_(ctx)
+    if text.startswith("/"):
+        command, _sep, argument = text[1:].partition(" ")
+        command = command.split("@", 1)[0].lower()
+        if command == "start":
+            return await _start(ctx, argument.strip())
+        if command in COMMANDS:
+            return await COMMANDS[command](ctx)
+        return await menu.fallback(ctx)
+    if _first_contact(ctx):
+        return await _welcome_with(ctx, await _free_text(ctx, text, first=True))
+    return await _free_text(ctx, text) or await menu.fallback(ctx)
+
+
+def _first_contact(ctx: Context) -> bool:
+    return ctx.contact.created and not ctx.session.get("lang_prompted")
+
+
+async def _welcome_with(ctx: Context, answer: list[Reply] | None) -> list[Reply]:
+    """A first contact gets the welcome, the answer to what they asked, and the language
+    question last, so its buttons are the ones at hand."""
+    welcome = await start.welcome(ctx)
+    return welcome[:-1] + (answer or []) + welcome[-1:]
+
+
+async def _free_text(ctx: Context, text: str, first: bool = False) -> list[Reply] | None:
+    """Free text; None when it asks for nothing in particular (a greeting, or not understood)."""
+    word = fold_basic(text)
+    if ctx.flow == "feedback-comment" and word not in WORDS:
+        return await feedback.comment(ctx, text)
+    if word in WORDS:
+        return await COMMANDS[WORDS[word]](ctx)
+    if word in LANGUAGE_WORDS:
+        return await start.set_language(ctx, LANGUAGE_WORDS[word])
+    if ctx.flow == "feedback" and word in {"1", "2", "3", "4", "5"}:
+        return await feedback.rate(ctx, int(word))
+    stand_word = _STAND_WORD.match(text.strip())
+    number = normalize_stand_number(stand_word.group(1) if stand_word else text)
+    if number is not None:
+        return await stands.card(ctx, number)
+    if word in GREETINGS:
+        return None if first else await start.greet(ctx)
+    return await stands.lookup(ctx, text)
+
+
+async def _start(ctx: Context, payload: str) -> list[Reply]:
+    """`/start`, or a deep link: stand_A12, ws_<id>, feedback."""
+    kind, _sep, value = payload.partition("_")
+    kind = kind.lower()
+    if _first_contact(ctx):
+        return await _welcome_with(ctx, await _payload(ctx, kind, value))
+    return await _payload(ctx, kind, value) or await start.greet(ctx)
+
+
+async def _payload(ctx: Context, kind: str, value: str) -> list[Reply] | None:
+    if kind == "stand" and value:
+        return await stands.card(ctx, value)
+    if kind == "ws" and value:
+        return await workshops.card(ctx, key=value)
+    if kind == "feedback":
+        return await feedback.ask_fair(ctx)
+    return None
+
+
+def _global_choice(choice: str) -> bool:
+    return choice == "menu" or choice.startswith(("lang:", "m:"))
+
+
+async def _choice(ctx: Context, choice: str) -> list[Reply]:
+    """A tapped button; only ids we offered to this person are honoured."""
+    offered = ctx.session.get("offered", [])
+    if not _global_choice(choice) and choice not in offered:
+        return await menu.stale_choice(ctx)
+    head, _sep, rest = choice.partition(":")
+    if choice == "menu":
+        return await menu.menu(ctx)
+    if head == "lang":
+        return await start.set_language(ctx, rest)
+    if head == "m":
+        action = {"ws": workshops.programme, "st": stands.zones, "fb": feedback.ask_fair,
+                  "info": menu.info, "lang": start.ask_language}.get(rest)
+        return await action(ctx) if action else await menu.menu(ctx)
+    if head == "wsd" and rest.isdigit():
+        return await workshops.day(ctx, int(rest))
+    if head == "ws" and rest.isdigit():
+        return await workshops.card(ctx, workshop_id=int(rest))
+    if head == "zone":
+        index, _sep, page = rest.partition(":")
+        if index.isdigit() and (not page or page.isdigit()):
+            return await stands.zone(ctx, int(index), int(page or 0))
+    if head == "st":
+        return await stands.card(ctx, rest)
+    if head == "fbs":
+        return await feedback.ask_stand(ctx, rest)
+    if head == "rate" and rest.isdigit():
+        return await feedback.rate(ctx, int(rest))
+    if choice == "fb:skip":
+        return await feedback.skip(ctx)
+    return await menu.stale_choice(ctx)
+
+
+def remember_offered(session: dict[str, object], replies: list[Reply]) -> None:
+    """Record the buttons just offered, so a tap can be checked when it comes back."""
+    new = [choice.id for item in replies for choice in item.choices]
+    if not new:
+        return
+    old = session.get("offered")
+    kept = [item for item in old if item not in new] if isinstance(old, list) else []
+    session["offered"] = (new + kept)[:OFFERED_KEEP]

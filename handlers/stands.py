@@ -1,0 +1,135 @@
+"""Stands: zones, stand cards by number, and a lookup by name (fuzzy search: its own issue)."""
+
+from __future__ import annotations
+
+from bot.messages import Choice, Content, Isolated, Local, Reply, _, reply
+from handlers.context import Context
+from handlers.menu import back_to_menu
+from storage.repositories import ExhibitorView
+
+PAGE = 8
+
+KIND_LABELS = {
+    "cooperative": _("Cooperative"),
+    "association": _("Association"),
+    "company": _("Company"),
+    "institution": _("Institution"),
+}
+LABEL_NAMES = {
+    "fair-trade": _("fair trade"),
+    "organic": _("organic"),
+    "women-led": _("women-led"),
+    "youth-led": _("youth-led"),
+    "certified-origin": _("certified origin"),
+    "handmade": _("handmade"),
+}
+
+
+def other_script(name: dict[str, str], language: str) -> str | None:
+    """The exhibitor's name in the other script, shown under the reader's one."""
+    other = "fr" if language == "ar" else "ar"
+    text = name.get(other)
+    return text if text and text != name.get(language) else None
+
+
+async def zones(ctx: Context) -> list[Reply]:
+    """How to find a stand: type its number or a name, or pick a zone."""
+    ctx.leave()
+    found = await ctx.catalogue.zones(ctx.fair.id)
+    return [reply(
+        _("Type a stand number (for example A12) or the name of an exhibitor, or choose a zone:"),
+        choices=[Choice(f"zone:{zone.index}", Local(zone.name)) for zone in found]
+        + [back_to_menu()],
+    )]
+
+
+async def zone(ctx: Context, index: int, page: int = 0) -> list[Reply]:
+    """The stands of one zone, a page at a time."""
+    stands = await ctx.catalogue.stands_in_zone(ctx.fair.id, index)
+    if not stands:
+        return await zones(ctx)
+    names = await ctx.catalogue.zones(ctx.fair.id)
+    shown = stands[page * PAGE:(page + 1) * PAGE]
+    buttons = [Choice(f"st:{number}", _("{number} · {name}", number=Isolated(number),
+                                         name=Local(name)))
+               for number, name in shown]
+    if (page + 1) * PAGE < len(stands):
+        buttons.append(Choice(f"zone:{index}:{page + 1}", _("More")))
+    return [reply(
+        _("{zone}: stands {first} to {last} of {total}", zone=Local(names[index].name),
+          first=page * PAGE + 1, last=page * PAGE + len(shown), total=len(stands)),
+        choices=[*buttons, Choice("m:st", _("Other zones")), back_to_menu()],
+    )]
+
+
+def _exhibitor_lines(exhibitor: ExhibitorView, language: str) -> list[Content]:
+    lines: list[Content] = [Local(exhibitor.name)]
+    other = other_script(exhibitor.name, language)
+    if other:
+        lines.append(other)
+    kind = KIND_LABELS.get(exhibitor.kind)
+    if exhibitor.category:
+        lines.append(_("{kind} · {category}", kind=kind or exhibitor.kind,
+                       category=Local(exhibitor.category)))
+    elif kind:
+        lines.append(kind)
+    lines.append(_("From {city}, {region}", city=Local(exhibitor.city),
+                   region=Local(exhibitor.region)))
+    if exhibitor.products:
+        separator = "، " if language == "ar" else ", "
+        products = separator.join(Local(item).get(language) for item in exhibitor.products)
+        lines.append(_("Products: {products}", products=products))
+    labels: list[Content] = [
+        LABEL_NAMES[label] for label in exhibitor.labels if label in LABEL_NAMES
+    ]
+    if exhibitor.women_led and "women-led" not in exhibitor.labels:
+        labels.insert(0, LABEL_NAMES["women-led"])
+    if labels:
+        lines.append(_("Labels: {labels}", labels=_join(labels)))
+    if exhibitor.phone:
+        lines.append(_("Phone: {phone}", phone=Isolated(exhibitor.phone)))
+    return lines
+
+
+def _join(items: list[Content]) -> Content:
+    message: Content = items[0]
+    for item in items[1:]:
+        message = _("{first}, {second}", first=message, second=item)
+    return message
+
+
+async def card(ctx: Context, number: str) -> list[Reply]:
+    """A stand's card: who exhibits there, what they make, where it is."""
+    stand = await ctx.catalogue.stand(ctx.fair.id, number)
+    if stand is None:
+        return [reply(_("There is no stand {number} at this fair.", number=Isolated(number)),
+                      _("Type another number, a name, or choose a zone."),
+                      choices=[Choice("m:st", _("Find a stand")), back_to_menu()])]
+    lines: list[Content] = [_("Stand {number} · {zone}", number=Isolated(stand.number),
+                              zone=Local(stand.zone))]
+    for exhibitor in stand.exhibitors:
+        lines.append("")
+        lines.extend(_exhibitor_lines(exhibitor, ctx.language))
+    if not stand.exhibitors:
+        lines.append(_("No exhibitor is listed on this stand yet."))
+    ctx.session["last_stand"] = stand.number
+    return [reply(*lines, choices=[
+        Choice(f"fbs:{stand.number}", _("Rate this stand")),
+        Choice("m:st", _("Find a stand")),
+        back_to_menu(),
+    ])]
+
+
+async def lookup(ctx: Context, text: str) -> list[Reply] | None:
+    """Exhibitors whose name, product or city contains the text; None when nothing matches."""
+    found = await ctx.catalogue.find_exhibitors(ctx.fair.id, text)
+    if not found:
+        return None
+    if len(found) == 1:
+        return await card(ctx, found[0][0])
+    return [reply(
+        _("Here is what I found:"),
+        choices=[Choice(f"st:{number}", _("{number} · {name}", number=Isolated(number),
+                                          name=Local(name)))
+                 for number, name in found] + [back_to_menu()],
+    )]

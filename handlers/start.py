@@ -1,0 +1,74 @@
+"""Welcome, language choice and opting out of announcements."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from bot.messages import Choice, Local, Reply, When, _, reply
+from handlers.context import Context
+from handlers.menu import menu_choices
+
+LANGUAGE_NAMES = {"ar": "العربية", "fr": "Français"}
+
+
+def language_choices() -> list[Choice]:
+    # Each language is offered in its own script so anyone can find theirs.
+    return [Choice("lang:ar", LANGUAGE_NAMES["ar"]), Choice("lang:fr", LANGUAGE_NAMES["fr"])]
+
+
+def welcome_lines(ctx: Context) -> list[Reply]:
+    fair = ctx.fair
+    opens, _sep, closes = fair.hours.partition("-")
+    first = dt.datetime.combine(fair.opens, dt.time(12), ctx.zone)
+    last = dt.datetime.combine(fair.closes, dt.time(12), ctx.zone)
+    return [reply(
+        _("Welcome to {fair}!", fair=Local(fair.name)),
+        _("{city}, from {first} to {last}, every day from {opens} to {closes}.",
+          city=Local(fair.city), first=When(first, "day"), last=When(last, "day"),
+          opens=opens, closes=closes),
+        _("Venue: {venue}", venue=Local(fair.venue)),
+    )]
+
+
+async def welcome(ctx: Context) -> list[Reply]:
+    """First contact: the fair in a few words, then one tap to confirm the language."""
+    replies = welcome_lines(ctx)
+    replies.append(reply(_("Which language do you prefer?"), choices=language_choices()))
+    ctx.session["lang_prompted"] = True
+    return replies
+
+
+async def greet(ctx: Context) -> list[Reply]:
+    """A returning person says hello: the welcome and the menu."""
+    replies = welcome_lines(ctx)
+    replies.append(reply(_("What would you like to do?"), choices=menu_choices()))
+    return replies
+
+
+async def ask_language(ctx: Context) -> list[Reply]:
+    return [reply(_("Which language do you prefer?"), choices=language_choices())]
+
+
+async def set_language(ctx: Context, language: str) -> list[Reply]:
+    """Switch the conversation language; confirmed by the person's own tap or word."""
+    if language not in LANGUAGE_NAMES:
+        return await ask_language(ctx)
+    await ctx.contacts.set_language(ctx.contact.id, language, confirmed=True)
+    ctx.language = language
+    return [reply(_("Language set: {language}.", language=LANGUAGE_NAMES[language]),
+                  _("What would you like to do?"), choices=menu_choices())]
+
+
+async def stop(ctx: Context) -> list[Reply]:
+    """Opt out of announcements and reminders; writing again opts back in."""
+    ctx.leave()
+    await ctx.contacts.set_opted_out(ctx.contact.id, True)
+    return [reply(
+        _("Done: you will not receive announcements or reminders any more."),
+        _("You can still write to me at any time; writing again turns announcements back on."),
+    )]
+
+
+def welcome_back() -> Reply:
+    return reply(_("Welcome back: you will receive announcements again. Send stop to turn "
+                   "them off."))

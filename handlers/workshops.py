@@ -1,0 +1,96 @@
+"""Workshops: the programme by day and a card per workshop (registration comes with its issue)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from bot.messages import Choice, Content, Local, Reply, When, _, _n, reply
+from handlers.context import Context
+from handlers.menu import back_to_menu
+from storage.repositories import WorkshopView
+
+LANGUAGE_LABELS = {"ar": _("in Arabic"), "fr": _("in French"), "ar+fr": _("in Arabic and French")}
+
+
+def seats(workshop: WorkshopView) -> Content:
+    if workshop.cancelled:
+        return _("cancelled")
+    if workshop.seats_left == 0:
+        return _("full")
+    return _n("{n} seat left", "{n} seats left", workshop.seats_left)
+
+
+def _days(ctx: Context, workshops: list[WorkshopView]) -> list[dt.date]:
+    return sorted({ctx.local_day(workshop.starts_at) for workshop in workshops})
+
+
+async def programme(ctx: Context) -> list[Reply]:
+    """The days that have workshops, one button each."""
+    ctx.leave()
+    workshops = await ctx.catalogue.workshops(ctx.fair.id)
+    if not workshops:
+        return [reply(_("No workshop is planned at this fair."), choices=[back_to_menu()])]
+    days = _days(ctx, workshops)
+    noon = dt.time(12)
+    return [reply(
+        _n("{n} workshop for cooperatives and visitors.",
+           "{n} workshops for cooperatives and visitors.", len(workshops)),
+        _("Choose a day:"),
+        choices=[Choice(f"wsd:{index}", When(dt.datetime.combine(day, noon, ctx.zone), "day"))
+                 for index, day in enumerate(days)] + [back_to_menu()],
+    )]
+
+
+async def day(ctx: Context, index: int) -> list[Reply]:
+    """The workshops of one day: time, title, room and seats left; a button for each."""
+    workshops = await ctx.catalogue.workshops(ctx.fair.id)
+    days = _days(ctx, workshops)
+    if not 0 <= index < len(days):
+        return await programme(ctx)
+    chosen = days[index]
+    todays = [w for w in workshops if ctx.local_day(w.starts_at) == chosen]
+    lines: list[Content] = [
+        _("Workshops on {day}:", day=When(dt.datetime.combine(chosen, dt.time(12), ctx.zone),
+                                           "day")),
+    ]
+    for workshop in todays:
+        lines.append(_("{start}–{end} · {title} · {room} · {seats}",
+                       start=When(workshop.starts_at, "time"), end=When(workshop.ends_at, "time"),
+                       title=Local(workshop.title), room=Local(workshop.room),
+                       seats=seats(workshop)))
+    buttons = [Choice(f"ws:{workshop.id}", Local(workshop.title)) for workshop in todays]
+    return [reply(*lines, choices=[*buttons, Choice("m:ws", _("Other days")), back_to_menu()])]
+
+
+async def card(ctx: Context, workshop_id: int | None = None, key: str | None = None
+               ) -> list[Reply]:
+    """One workshop: title, speaker, when, where, language, audience and seats left."""
+    if key is not None:
+        workshop = await ctx.catalogue.workshop_by_key(ctx.fair.id, key)
+    elif workshop_id is not None:
+        workshop = await ctx.catalogue.workshop(ctx.fair.id, workshop_id)
+    else:
+        workshop = None
+    if workshop is None:
+        return [reply(_("I could not find this workshop. Here is the programme."))
+                ] + await programme(ctx)
+    lines: list[Content] = [Local(workshop.title)]
+    if workshop.description:
+        lines.append(Local(workshop.description))
+    lines.append(_("When: {start} to {end}", start=When(workshop.starts_at, "day_time"),
+                   end=When(workshop.ends_at, "time")))
+    lines.append(_("Room: {room}", room=Local(workshop.room)))
+    if workshop.speaker:
+        lines.append(_("Speaker: {speaker}", speaker=workshop.speaker))
+    lines.append(_("Language: {language}", language=LANGUAGE_LABELS.get(workshop.language,
+                                                                       workshop.language)))
+    if workshop.audience == "cooperatives":
+        lines.append(_("For cooperatives and associations exhibiting at the fair."))
+    else:
+        lines.append(_("Open to everyone."))
+    lines.append(_("Seats: {seats} (capacity {capacity})", seats=seats(workshop),
+                   capacity=workshop.capacity))
+    day_index = _days(ctx, await ctx.catalogue.workshops(ctx.fair.id)).index(
+        ctx.local_day(workshop.starts_at))
+    return [reply(*lines, choices=[Choice(f"wsd:{day_index}", _("Back to the day")),
+                                   back_to_menu()])]

@@ -1,0 +1,594 @@
+"""The catalogue: its validated shape and how it is stored (idempotent upsert by stable ids)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import unicodedata
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.errors import CatalogueError
+from storage.models import (
+    Category,
+    Contact,
+    Exhibitor,
+    Fair,
+    OutboxMessage,
+    Registration,
+    RegistrationStatus,
+    Reminder,
+    Stand,
+    Workshop,
+    utcnow,
+)
+
+Key = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
+
+_STAND_RE = re.compile(r"^([A-Z]{1,3})\s*-?\s*(\d{1,4})$")
+_ARABIC_DIGITS = str.maketrans("٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹", "0123456789" * 2)
+
+
+def normalize_stand_number(value: str) -> str | None:
+    """`a 12`, `A-12`, `A١٢` -> `A12`; None when the text is not a stand number."""
+    text = unicodedata.normalize("NFKC", value).translate(_ARABIC_DIGITS).strip().upper()
+    match = _STAND_RE.match(text)
+    if not match:
+        return None
+    letters, digits = match.groups()
+    return f"{letters}{int(digits)}"
+
+
+def _stand_number(value: Any) -> Any:
+    if isinstance(value, int):
+        value = str(value)
+    if isinstance(value, str):
+        normalized = normalize_stand_number(value)
+        if normalized is None:
+            raise ValueError(f"{value!r} is not a stand number like A12")
+        return normalized
+    return value
+
+
+StandNumber = Annotated[str, BeforeValidator(_stand_number)]
+
+
+def _strip(value: Any) -> Any:
+    return value.strip() if isinstance(value, str) else value
+
+
+Line = Annotated[str, BeforeValidator(_strip), Field(min_length=1, max_length=2000)]
+
+
+class Text(BaseModel):
+    """A text meant for people, in French and Arabic (English optional)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    fr: Line
+    ar: Line
+    en: Line | None = None
+
+    def as_dict(self) -> dict[str, str]:
+        return self.model_dump(exclude_none=True)
+
+
+class _Item(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class FairIn(_Item):
+    id: Key
+    name: Text
+    city: Text
+    venue: Text
+    info: Text | None = None
+    timezone: str = "Africa/Casablanca"
+    opens: dt.date
+    closes: dt.date
+    hours: Annotated[str, Field(pattern=r"^\d{1,2}:\d{2}\s*-\s*\d{1,2}:\d{2}$")] = "10:00-20:00"
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @model_validator(mode="after")
+    def _order(self) -> FairIn:
+        if self.closes < self.opens:
+            raise ValueError("closes is before opens")
+        return self
+
+
+class CategoryIn(_Item):
+    id: Key
+    name: Text
+
+
+class StandIn(_Item):
+    number: StandNumber
+    zone: Text
+    x: int = Field(ge=0, le=100_000)
+    y: int = Field(ge=0, le=100_000)
+
+
+class ExhibitorIn(_Item):
+    id: Key
+    kind: Literal["cooperative", "association", "company", "institution"] = "cooperative"
+    name: Text
+    aliases: list[Line] = []
+    category: Key | None = None
+    city: Text
+    region: Text
+    products: list[Text] = []
+    stand: StandNumber | None = None
+    women_led: bool = False
+    labels: list[Key] = []
+    phone: Annotated[str, Field(pattern=r"^\+?[0-9][0-9 .-]{5,20}$")] | None = None
+    public_phone: bool = False
+
+
+class WorkshopIn(_Item):
+    id: Key
+    title: Text
+    description: Text | None = None
+    speaker: Annotated[str, Field(max_length=200)] = ""
+    room: Text
+    starts: dt.datetime
+    ends: dt.datetime
+    capacity: int = Field(ge=0, le=100_000)
+    language: Literal["ar", "fr", "ar+fr"] = "ar+fr"
+    audience: Literal["cooperatives", "all"] = "all"
+
+    @model_validator(mode="after")
+    def _order(self) -> WorkshopIn:
+        starts, ends = self.starts, self.ends
+        if starts.tzinfo is None or ends.tzinfo is None:
+            starts, ends = starts.replace(tzinfo=None), ends.replace(tzinfo=None)
+        if ends <= starts:
+            raise ValueError("ends must be after starts")
+        return self
+
+
+AUDIENCE_RE = r"^(all|visitors|cooperatives|organizers|lang:(ar|fr)|workshop:[A-Za-z0-9_.-]+)$"
+
+
+class ReminderIn(_Item):
+    id: Key
+    audience: Annotated[str, Field(pattern=AUDIENCE_RE)] = "all"
+    at: dt.datetime
+    text: Text
+
+
+class Catalogue(BaseModel):
+    """A whole catalogue (YAML) or one sheet of it (CSV/XLSX: the other sections are None)."""
+
+    model_config = ConfigDict(extra="forbid")
+    fair: FairIn | None = None
+    categories: list[CategoryIn] | None = None
+    stands: list[StandIn] | None = None
+    exhibitors: list[ExhibitorIn] | None = None
+    workshops: list[WorkshopIn] | None = None
+    reminders: list[ReminderIn] | None = None
+
+    def size(self) -> int:
+        """Number of items, for progress display."""
+        return sum(
+            len(items)
+            for items in (self.categories, self.stands, self.exhibitors, self.workshops,
+                          self.reminders)
+            if items
+        )
+
+
+Locator = Callable[[Sequence[str | int], str], str]
+"""Writes the one error line for a place in the catalogue (("exhibitors", 12, "stand")) and a
+message: it names the file and the place the way the file's author sees them."""
+
+
+def yaml_locator(source: str) -> Locator:
+    """`("exhibitors", 12, "stand")` -> `fair.yaml: exhibitors[12].stand: message`."""
+
+    def locate(loc: Sequence[str | int], message: str) -> str:
+        out = ""
+        for part in loc:
+            if isinstance(part, int):
+                out += f"[{part}]"
+            else:
+                out += f".{part}" if out else str(part)
+        return f"{source}: {out}: {message}" if out else f"{source}: {message}"
+
+    return locate
+
+
+_FRIENDLY = {
+    "int_parsing": "must be a whole number",
+    "int_type": "must be a whole number",
+    "int_from_float": "must be a whole number",
+    "bool_parsing": "must be yes or no (true/false)",
+    "bool_type": "must be yes or no (true/false)",
+    "missing": "is required",
+    "string_too_short": "must not be empty",
+    "datetime_from_date_parsing": "must be a date and time like 2026-12-13T10:00",
+    "datetime_parsing": "must be a date and time like 2026-12-13T10:00",
+    "datetime_type": "must be a date and time like 2026-12-13T10:00",
+    "date_from_datetime_parsing": "must be a date like 2026-12-13",
+    "date_parsing": "must be a date like 2026-12-13",
+    "date_type": "must be a date like 2026-12-13",
+    "extra_forbidden": "is not a known field",
+    "greater_than_equal": "is too small",
+    "less_than_equal": "is too large",
+}
+
+
+def _describe(error: Any) -> str:
+    kind = error["type"]
+    if kind in _FRIENDLY:
+        return str(_FRIENDLY[kind])
+    if kind == "literal_error":
+        return "must be one of " + str(error["ctx"]["expected"])
+    if kind == "string_pattern_mismatch":
+        return f"has an unexpected form: {error.get('input')!r}"
+    return str(error["msg"]).removeprefix("Value error, ")
+
+
+def validate_catalogue(data: Any, locate: Locator) -> Catalogue:
+    """Validate raw data; raise CatalogueError naming the file and the first bad place."""
+    if not isinstance(data, dict):
+        raise CatalogueError(locate((), "the file must hold a mapping with fair, stands, ..."))
+    try:
+        catalogue = Catalogue.model_validate(data)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        # drop pydantic's union/validator tags ("function-before[...]", "Text") from the place
+        loc = [part for part in error["loc"]
+               if isinstance(part, int) or ("[" not in part and not part[:1].isupper())]
+        raise CatalogueError(locate(loc, _describe(error))) from None
+    _check_references(catalogue, locate)
+    return catalogue
+
+
+def _check_references(catalogue: Catalogue, locate: Locator) -> None:
+    def fail(loc: Sequence[str | int], message: str) -> None:
+        raise CatalogueError(locate(loc, message))
+
+    for section in ("categories", "exhibitors", "workshops", "reminders"):
+        seen: set[str] = set()
+        for index, item in enumerate(getattr(catalogue, section) or []):
+            if item.id in seen:
+                fail((section, index, "id"), f'duplicate id "{item.id}"')
+            seen.add(item.id)
+    numbers: set[str] = set()
+    for index, stand in enumerate(catalogue.stands or []):
+        if stand.number in numbers:
+            fail(("stands", index, "number"), f'duplicate stand "{stand.number}"')
+        numbers.add(stand.number)
+    if catalogue.fair is not None:
+        categories = {category.id for category in catalogue.categories or []}
+        for index, exhibitor in enumerate(catalogue.exhibitors or []):
+            if exhibitor.stand is not None and exhibitor.stand not in numbers:
+                fail(("exhibitors", index, "stand"), f'unknown stand "{exhibitor.stand}"')
+            if exhibitor.category is not None and exhibitor.category not in categories:
+                fail(("exhibitors", index, "category"), f'unknown category "{exhibitor.category}"')
+        workshops = {workshop.id for workshop in catalogue.workshops or []}
+        for index, reminder in enumerate(catalogue.reminders or []):
+            target = reminder.audience.removeprefix("workshop:")
+            if reminder.audience.startswith("workshop:") and target not in workshops:
+                fail(("reminders", index, "audience"), f'unknown workshop "{target}"')
+
+
+@dataclass
+class ImportReport:
+    """What an import did, and what the catalogue now holds."""
+
+    fair: str
+    created: int = 0
+    updated: int = 0
+    removed: int = 0
+    cancelled_workshops: list[str] = field(default_factory=list)
+    totals: dict[str, int] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        held = ", ".join(f"{count} {name}" for name, count in self.totals.items())
+        line = (
+            f"fair {self.fair}: {held} (created {self.created}, updated {self.updated}, "
+            f"removed {self.removed})"
+        )
+        if self.cancelled_workshops:
+            line += "; cancelled workshops with registrants: " + ", ".join(
+                self.cancelled_workshops
+            )
+        return line
+
+
+def _local(value: dt.datetime | dt.date, zone: ZoneInfo) -> dt.datetime:
+    if not isinstance(value, dt.datetime):
+        value = dt.datetime.combine(value, dt.time())
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=zone)
+    return value.astimezone(dt.UTC)
+
+
+class _Upserter:
+    def __init__(self, session: AsyncSession, report: ImportReport,
+                 progress: Callable[[int], None] | None) -> None:
+        self.session = session
+        self.report = report
+        self.progress = progress
+
+    def set(self, row: Any, values: dict[str, Any]) -> None:
+        changed = any(getattr(row, name) != value for name, value in values.items())
+        for name, value in values.items():
+            setattr(row, name, value)
+        if changed:
+            self.report.updated += 1
+        if self.progress:
+            self.progress(1)
+
+    def add(self, row: Any) -> None:
+        self.session.add(row)
+        self.report.created += 1
+        if self.progress:
+            self.progress(1)
+
+
+async def active_fair(session: AsyncSession) -> Fair | None:
+    """The fair this deployment serves: the most recently imported active one."""
+    result = await session.scalars(
+        select(Fair).where(Fair.active.is_(True)).order_by(Fair.imported_at.desc()).limit(1)
+    )
+    return result.first()
+
+
+async def apply_catalogue(
+    session: AsyncSession,
+    catalogue: Catalogue,
+    locate: Locator,
+    progress: Callable[[int], None] | None = None,
+) -> ImportReport:
+    """Store a validated catalogue in the session's transaction; the caller commits.
+
+    Ids are stable: rows are updated in place; registrations and feedback are never dropped.
+    A workshop that disappears while people are registered is cancelled and they are told
+    through the outbox.
+    """
+    if catalogue.fair is not None:
+        fair = await _upsert_fair(session, catalogue.fair)
+    else:
+        found = await active_fair(session)
+        if found is None:
+            raise CatalogueError(locate((), "no fair is loaded yet: import a YAML catalogue first"))
+        fair = found
+    zone = ZoneInfo(fair.timezone)
+    report = ImportReport(fair=fair.key)
+    up = _Upserter(session, report, progress)
+
+    if catalogue.categories is not None:
+        await _sync_categories(session, up, fair, catalogue.categories)
+    if catalogue.stands is not None:
+        await _sync_stands(session, up, fair, catalogue.stands)
+    if catalogue.exhibitors is not None:
+        await _sync_exhibitors(session, up, fair, catalogue.exhibitors, locate)
+    if catalogue.workshops is not None:
+        await _sync_workshops(session, up, fair, catalogue.workshops, zone)
+    if catalogue.reminders is not None:
+        await _sync_reminders(session, up, fair, catalogue.reminders, zone)
+    await session.flush()
+    report.totals = await catalogue_counts(session, fair.id)
+    return report
+
+
+async def catalogue_counts(session: AsyncSession, fair_id: int) -> dict[str, int]:
+    """How many categories, stands, exhibitors, workshops and reminders a fair holds."""
+    totals: dict[str, int] = {}
+    for name, model in (("categories", Category), ("stands", Stand), ("exhibitors", Exhibitor),
+                        ("workshops", Workshop), ("reminders", Reminder)):
+        count = await session.scalar(
+            select(func.count()).select_from(model).where(model.fair_id == fair_id)
+        )
+        totals[name] = int(count or 0)
+    return totals
+
+
+async def _upsert_fair(session: AsyncSession, item: FairIn) -> Fair:
+    fair = (await session.scalars(select(Fair).where(Fair.key == item.id))).first()
+    values: dict[str, Any] = {
+        "name": item.name.as_dict(),
+        "city": item.city.as_dict(),
+        "venue": item.venue.as_dict(),
+        "info": item.info.as_dict() if item.info else None,
+        "timezone": item.timezone,
+        "opens": item.opens,
+        "closes": item.closes,
+        "hours": item.hours.replace(" ", ""),
+        "active": True,
+        "imported_at": utcnow(),
+    }
+    await session.execute(update(Fair).where(Fair.key != item.id).values(active=False))
+    if fair is None:
+        fair = Fair(key=item.id, **values)
+        session.add(fair)
+    else:
+        for name, value in values.items():
+            setattr(fair, name, value)
+    await session.flush()
+    return fair
+
+
+async def _sync_categories(session: AsyncSession, up: _Upserter, fair: Fair,
+                           items: list[CategoryIn]) -> None:
+    rows = {row.key: row for row in await session.scalars(
+        select(Category).where(Category.fair_id == fair.id))}
+    for item in items:
+        values = {"name": item.name.as_dict()}
+        row = rows.pop(item.id, None)
+        if row is None:
+            up.add(Category(fair_id=fair.id, key=item.id, **values))
+        else:
+            up.set(row, values)
+    for row in rows.values():
+        await session.delete(row)
+        up.report.removed += 1
+    await session.flush()
+
+
+async def _sync_stands(session: AsyncSession, up: _Upserter, fair: Fair,
+                       items: list[StandIn]) -> None:
+    rows = {row.number: row for row in await session.scalars(
+        select(Stand).where(Stand.fair_id == fair.id))}
+    for item in items:
+        values = {"zone": item.zone.as_dict(), "x": item.x, "y": item.y}
+        row = rows.pop(item.number, None)
+        if row is None:
+            up.add(Stand(fair_id=fair.id, number=item.number, **values))
+        else:
+            up.set(row, values)
+    for row in rows.values():
+        await session.execute(
+            update(Exhibitor).where(Exhibitor.stand_id == row.id).values(stand_id=None))
+        await session.delete(row)
+        up.report.removed += 1
+    await session.flush()
+
+
+async def _sync_exhibitors(session: AsyncSession, up: _Upserter, fair: Fair,
+                           items: list[ExhibitorIn], locate: Locator) -> None:
+    stands = {row.number: row.id for row in await session.scalars(
+        select(Stand).where(Stand.fair_id == fair.id))}
+    categories = {row.key: row.id for row in await session.scalars(
+        select(Category).where(Category.fair_id == fair.id))}
+    rows = {row.key: row for row in await session.scalars(
+        select(Exhibitor).where(Exhibitor.fair_id == fair.id))}
+    for index, item in enumerate(items):
+        if item.stand is not None and item.stand not in stands:
+            raise CatalogueError(locate(("exhibitors", index, "stand"),
+                                        f'unknown stand "{item.stand}"'))
+        if item.category is not None and item.category not in categories:
+            raise CatalogueError(locate(("exhibitors", index, "category"),
+                                        f'unknown category "{item.category}"'))
+        values: dict[str, Any] = {
+            "kind": item.kind,
+            "name": item.name.as_dict(),
+            "aliases": list(item.aliases),
+            "category_id": categories.get(item.category) if item.category else None,
+            "city": item.city.as_dict(),
+            "region": item.region.as_dict(),
+            "products": [product.as_dict() for product in item.products],
+            "stand_id": stands.get(item.stand) if item.stand else None,
+            "women_led": item.women_led,
+            "labels": list(item.labels),
+            "phone": item.phone,
+            "public_phone": item.public_phone,
+        }
+        row = rows.pop(item.id, None)
+        if row is None:
+            up.add(Exhibitor(fair_id=fair.id, key=item.id, **values))
+        else:
+            up.set(row, values)
+    for row in rows.values():
+        await session.execute(
+            update(Contact).where(Contact.exhibitor_id == row.id).values(exhibitor_id=None))
+        await session.delete(row)
+        up.report.removed += 1
+    await session.flush()
+
+
+async def _sync_workshops(session: AsyncSession, up: _Upserter, fair: Fair,
+                          items: list[WorkshopIn], zone: ZoneInfo) -> None:
+    rows = {row.key: row for row in await session.scalars(
+        select(Workshop).where(Workshop.fair_id == fair.id))}
+    for item in items:
+        values: dict[str, Any] = {
+            "title": item.title.as_dict(),
+            "description": item.description.as_dict() if item.description else None,
+            "speaker": item.speaker,
+            "room": item.room.as_dict(),
+            "starts_at": _local(item.starts, zone),
+            "ends_at": _local(item.ends, zone),
+            "capacity": item.capacity,
+            "language": item.language,
+            "audience": item.audience,
+            "cancelled": False,
+        }
+        row = rows.pop(item.id, None)
+        if row is None:
+            up.add(Workshop(fair_id=fair.id, key=item.id, **values))
+        else:
+            up.set(row, values)
+    for row in rows.values():
+        registrants = list(await session.scalars(
+            select(Registration).where(
+                Registration.workshop_id == row.id,
+                Registration.status != RegistrationStatus.CANCELLED,
+            )))
+        has_history = await session.scalar(
+            select(func.count()).select_from(Registration)
+            .where(Registration.workshop_id == row.id))
+        if not has_history:
+            await session.delete(row)
+            up.report.removed += 1
+            continue
+        if row.cancelled:
+            continue
+        row.cancelled = True
+        up.report.cancelled_workshops.append(row.key)
+        await _tell_cancelled(session, row, registrants)
+    await session.flush()
+
+
+async def _tell_cancelled(session: AsyncSession, workshop: Workshop,
+                          registrants: list[Registration]) -> None:
+    """Queue one notice per registrant of a workshop the organizers removed."""
+    if not registrants:
+        return
+    contacts = {row.id: row for row in await session.scalars(
+        select(Contact).where(Contact.id.in_([r.contact_id for r in registrants])))}
+    now = utcnow()
+    for registration in registrants:
+        contact = contacts[registration.contact_id]
+        key = f"workshop-cancelled:{workshop.id}:{contact.id}"
+        exists = await session.scalar(
+            select(func.count()).select_from(OutboxMessage)
+            .where(OutboxMessage.idempotency_key == key))
+        if exists:
+            continue
+        session.add(OutboxMessage(
+            contact_id=contact.id, channel=contact.channel, kind="workshop_cancelled",
+            payload={"workshop": workshop.key, "title": workshop.title,
+                     "starts_at": workshop.starts_at.isoformat()},
+            due_at=now, idempotency_key=key))
+
+
+async def _sync_reminders(session: AsyncSession, up: _Upserter, fair: Fair,
+                          items: list[ReminderIn], zone: ZoneInfo) -> None:
+    rows = {row.key: row for row in await session.scalars(
+        select(Reminder).where(Reminder.fair_id == fair.id))}
+    for item in items:
+        values: dict[str, Any] = {"audience": item.audience, "at": _local(item.at, zone),
+                                  "text": item.text.as_dict()}
+        row = rows.pop(item.id, None)
+        if row is None:
+            up.add(Reminder(fair_id=fair.id, key=item.id, **values))
+        else:
+            up.set(row, values)
+    if rows:
+        await session.execute(delete(Reminder).where(
+            Reminder.id.in_([row.id for row in rows.values()])))
+        up.report.removed += len(rows)

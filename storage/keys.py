@@ -1,0 +1,55 @@
+"""Every Redis key Tadamon uses, with its lifetime and why. Nothing else names a key."""
+
+from __future__ import annotations
+
+PREFIX = "tadamon"
+
+# Conversation state: what flow a person is in and the choices they were offered. Losing it only
+# restarts a conversation, so it expires after a day of silence.
+SESSION_TTL = 24 * 3600
+
+# Platforms deliver at least once; a redelivered message must have no second effect. Telegram
+# and Meta retry for up to a day or so, hence two days.
+DEDUPE_TTL = 2 * 24 * 3600
+
+# One message per person at a time. The lock expires by itself if a process dies holding it;
+# it must outlive the slowest handler, not much more.
+USER_LOCK_TTL = 30.0
+USER_LOCK_WAIT = 20.0
+
+# Flood protection per person: at most THROTTLE_LIMIT messages in THROTTLE_WINDOW seconds.
+THROTTLE_WINDOW = 10
+THROTTLE_LIMIT = 15
+# Remember for a while that the person was told to slow down, so we say it once.
+THROTTLE_NOTICE_TTL = THROTTLE_WINDOW
+
+
+def session(channel: str, user_id: str) -> str:
+    return f"{PREFIX}:session:{channel}:{user_id}"
+
+
+def dedupe(channel: str, message_id: str) -> str:
+    return f"{PREFIX}:seen:{channel}:{message_id}"
+
+
+def user_lock(channel: str, user_id: str) -> str:
+    return f"{PREFIX}:lock:user:{channel}:{user_id}"
+
+
+def throttle(channel: str, user_id: str, window: int) -> str:
+    return f"{PREFIX}:throttle:{channel}:{user_id}:{window}"
+
+
+def throttle_notice(channel: str, user_id: str) -> str:
+    return f"{PREFIX}:throttle-notice:{channel}:{user_id}"
+
+
+# Bumped at every catalogue import so every process rebuilds its in-memory caches (search index).
+CATALOGUE_VERSION = f"{PREFIX}:catalogue:version"
+
+# Pictures and files of web chat replies, fetched by the browser right after the reply.
+MEDIA_TTL = 24 * 3600
+
+
+def media(token: str) -> str:
+    return f"{PREFIX}:media:{token}"

@@ -1,0 +1,356 @@
+"""Queries the conversation needs, returning plain read-only views (no ORM objects leak out)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from storage.catalogue import active_fair, normalize_stand_number
+from storage.models import (
+    Category,
+    Contact,
+    Exhibitor,
+    Feedback,
+    Registration,
+    RegistrationStatus,
+    Role,
+    Stand,
+    Workshop,
+    utcnow,
+)
+
+Sessions = async_sessionmaker[AsyncSession]
+
+
+@dataclass(frozen=True, slots=True)
+class ContactView:
+    id: int
+    channel: str
+    user_id: str
+    language: str | None
+    language_confirmed: bool
+    role: Role
+    opted_out: bool
+    created: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class FairView:
+    id: int
+    key: str
+    name: dict[str, str]
+    city: dict[str, str]
+    venue: dict[str, str]
+    info: dict[str, str] | None
+    timezone: str
+    opens: dt.date
+    closes: dt.date
+    hours: str
+
+
+@dataclass(frozen=True, slots=True)
+class ExhibitorView:
+    key: str
+    kind: str
+    name: dict[str, str]
+    category: dict[str, str] | None
+    city: dict[str, str]
+    region: dict[str, str]
+    products: list[dict[str, str]]
+    women_led: bool
+    labels: list[str]
+    phone: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class StandView:
+    number: str
+    zone: dict[str, str]
+    x: int
+    y: int
+    exhibitors: tuple[ExhibitorView, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ZoneView:
+    index: int
+    name: dict[str, str]
+    stands: int
+
+
+@dataclass(frozen=True, slots=True)
+class WorkshopView:
+    id: int
+    key: str
+    title: dict[str, str]
+    description: dict[str, str] | None
+    speaker: str
+    room: dict[str, str]
+    starts_at: dt.datetime
+    ends_at: dt.datetime
+    capacity: int
+    taken: int
+    language: str
+    audience: str
+    cancelled: bool
+
+    @property
+    def seats_left(self) -> int:
+        return max(self.capacity - self.taken, 0)
+
+
+def _contact_view(row: Contact, created: bool = False) -> ContactView:
+    return ContactView(row.id, row.channel, row.user_id, row.language, row.language_confirmed,
+                       row.role, row.opted_out, created)
+
+
+class ContactRepository:
+    """The people Tadamon talks to, keyed by (channel, platform user id)."""
+
+    def __init__(self, sessions: Sessions) -> None:
+        self.sessions = sessions
+
+    async def arrive(self, channel: str, user_id: str, language: str | None,
+                     organizers: Sequence[str] = ()) -> ContactView:
+        """Find or create the contact and record the time of this inbound message."""
+        now = utcnow()
+        role = Role.ORGANIZER if f"{channel}:{user_id}" in organizers else None
+        async with self.sessions() as session, session.begin():
+            row = await self._find(session, channel, user_id)
+            if row is not None:
+                row.last_inbound_at = now
+                if role is not None:
+                    row.role = role
+                return _contact_view(row)
+        try:
+            async with self.sessions() as session, session.begin():
+                row = Contact(channel=channel, user_id=user_id, language=language,
+                              role=role or Role.VISITOR, last_inbound_at=now, created_at=now)
+                session.add(row)
+                await session.flush()
+                return _contact_view(row, created=True)
+        except IntegrityError:
+            # Another process created it between our two transactions: use theirs.
+            async with self.sessions() as session:
+                found = await self._find(session, channel, user_id)
+                assert found is not None
+                return _contact_view(found)
+
+    async def _find(self, session: AsyncSession, channel: str, user_id: str) -> Contact | None:
+        result = await session.scalars(
+            select(Contact).where(Contact.channel == channel, Contact.user_id == user_id))
+        return result.first()
+
+    async def set_language(self, contact_id: int, language: str, confirmed: bool = True) -> None:
+        async with self.sessions() as session, session.begin():
+            await session.execute(update(Contact).where(Contact.id == contact_id)
+                                  .values(language=language, language_confirmed=confirmed))
+
+    async def set_opted_out(self, contact_id: int, opted_out: bool) -> None:
+        """Opt out of bulk messages (announcements, reminders), or back in."""
+        async with self.sessions() as session, session.begin():
+            await session.execute(update(Contact).where(Contact.id == contact_id).values(
+                opted_out=opted_out, opted_out_at=utcnow() if opted_out else None))
+
+    async def get(self, channel: str, user_id: str) -> ContactView | None:
+        async with self.sessions() as session:
+            row = await self._find(session, channel, user_id)
+            return _contact_view(row) if row else None
+
+
+def fold_basic(text: str) -> str:
+    """Lowercase without accents or Arabic marks, for the simple name lookup."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    kept = "".join(ch for ch in decomposed if not unicodedata.combining(ch) and ch != "\u0640")
+    return " ".join(kept.casefold().replace("'", " ").replace("-", " ").split())
+
+
+class CatalogueRepository:
+    """Read access to the fair being served: stands, exhibitors, zones, workshops."""
+
+    def __init__(self, sessions: Sessions) -> None:
+        self.sessions = sessions
+
+    async def fair(self) -> FairView | None:
+        async with self.sessions() as session:
+            row = await active_fair(session)
+            if row is None:
+                return None
+            return FairView(row.id, row.key, row.name, row.city, row.venue, row.info,
+                            row.timezone, row.opens, row.closes, row.hours)
+
+    async def stand(self, fair_id: int, number: str) -> StandView | None:
+        """The stand with this number (`a 12` works too) and who exhibits there."""
+        normalized = normalize_stand_number(number)
+        if normalized is None:
+            return None
+        async with self.sessions() as session:
+            stand = (await session.scalars(select(Stand).where(
+                Stand.fair_id == fair_id, Stand.number == normalized))).first()
+            if stand is None:
+                return None
+            return await self._stand_view(session, stand)
+
+    async def _stand_view(self, session: AsyncSession, stand: Stand) -> StandView:
+        rows = (await session.execute(
+            select(Exhibitor, Category.name)
+            .outerjoin(Category, Category.id == Exhibitor.category_id)
+            .where(Exhibitor.stand_id == stand.id).order_by(Exhibitor.key))).all()
+        exhibitors = tuple(
+            ExhibitorView(
+                key=exhibitor.key, kind=exhibitor.kind, name=exhibitor.name,
+                category=category, city=exhibitor.city, region=exhibitor.region,
+                products=list(exhibitor.products), women_led=exhibitor.women_led,
+                labels=list(exhibitor.labels),
+                phone=exhibitor.phone if exhibitor.public_phone else None,
+            )
+            for exhibitor, category in rows
+        )
+        return StandView(stand.number, stand.zone, stand.x, stand.y, exhibitors)
+
+    async def zones(self, fair_id: int) -> list[ZoneView]:
+        """The fair's zones in floor-plan order of their first stand number."""
+        async with self.sessions() as session:
+            stands = list(await session.scalars(
+                select(Stand).where(Stand.fair_id == fair_id).order_by(Stand.id)))
+        zones: dict[str, tuple[dict[str, str], int]] = {}
+        for stand in stands:
+            key = stand.zone.get("fr") or stand.zone.get("ar") or ""
+            name, count = zones.get(key, (stand.zone, 0))
+            zones[key] = (name, count + 1)
+        return [ZoneView(index, name, count)
+                for index, (name, count) in enumerate(zones.values())]
+
+    async def stands_in_zone(self, fair_id: int,
+                             zone_index: int) -> list[tuple[str, dict[str, str]]]:
+        """(stand number, first exhibitor's name) for every stand of one zone, in number order."""
+        zones = await self.zones(fair_id)
+        if not 0 <= zone_index < len(zones):
+            return []
+        zone = zones[zone_index].name
+        async with self.sessions() as session:
+            rows = (await session.execute(
+                select(Stand.number, Stand.zone, Exhibitor.name)
+                .outerjoin(Exhibitor, Exhibitor.stand_id == Stand.id)
+                .where(Stand.fair_id == fair_id))).all()
+        seen: dict[str, dict[str, str]] = {}
+        for number, stand_zone, name in rows:
+            if stand_zone == zone and number not in seen:
+                seen[number] = name or {}
+        return sorted(seen.items(), key=lambda item: _number_key(item[0]))
+
+    async def find_exhibitors(self, fair_id: int, query: str,
+                              limit: int = 5) -> list[tuple[str, dict[str, str]]]:
+        """(stand number, name) of exhibitors whose name, alias, product or city holds the query."""
+        needle = fold_basic(query)
+        if len(needle) < 3:
+            return []
+        async with self.sessions() as session:
+            rows = (await session.execute(
+                select(Exhibitor, Stand.number)
+                .join(Stand, Stand.id == Exhibitor.stand_id)
+                .where(Exhibitor.fair_id == fair_id))).all()
+        found: list[tuple[int, str, dict[str, str]]] = []
+        for exhibitor, number in rows:
+            names = [*exhibitor.name.values(), *exhibitor.aliases]
+            others = [text for product in exhibitor.products for text in product.values()]
+            others += list(exhibitor.city.values())
+            if any(needle in fold_basic(name) for name in names):
+                found.append((0, number, exhibitor.name))
+            elif any(needle in fold_basic(text) for text in others):
+                found.append((1, number, exhibitor.name))
+        found.sort(key=lambda item: (item[0], _number_key(item[1])))
+        return [(number, name) for _, number, name in found[:limit]]
+
+    async def workshops(self, fair_id: int) -> list[WorkshopView]:
+        """Every workshop of the fair in time order, with the seats taken."""
+        taken = (
+            select(Registration.workshop_id, func.count().label("taken"))
+            .where(Registration.status.in_(
+                [RegistrationStatus.CONFIRMED, RegistrationStatus.OFFERED]))
+            .group_by(Registration.workshop_id).subquery()
+        )
+        async with self.sessions() as session:
+            rows = (await session.execute(
+                select(Workshop, func.coalesce(taken.c.taken, 0))
+                .outerjoin(taken, taken.c.workshop_id == Workshop.id)
+                .where(Workshop.fair_id == fair_id)
+                .order_by(Workshop.starts_at, Workshop.key))).all()
+        return [_workshop_view(row, int(count)) for row, count in rows]
+
+    async def workshop(self, fair_id: int, workshop_id: int) -> WorkshopView | None:
+        for view in await self.workshops(fair_id):
+            if view.id == workshop_id:
+                return view
+        return None
+
+    async def workshop_by_key(self, fair_id: int, key: str) -> WorkshopView | None:
+        for view in await self.workshops(fair_id):
+            if view.key == key:
+                return view
+        return None
+
+
+def _workshop_view(row: Workshop, taken: int) -> WorkshopView:
+    return WorkshopView(row.id, row.key, row.title, row.description, row.speaker, row.room,
+                        row.starts_at, row.ends_at, row.capacity, taken, row.language,
+                        row.audience, row.cancelled)
+
+
+def _number_key(number: str) -> tuple[str, int]:
+    letters = number.rstrip("0123456789")
+    digits = number[len(letters):]
+    return letters, int(digits or 0)
+
+
+class FeedbackRepository:
+    """Ratings and comments; a feedback row is written as soon as the rating is given."""
+
+    def __init__(self, sessions: Sessions) -> None:
+        self.sessions = sessions
+
+    async def rate(self, fair_id: int, contact_id: int, target_kind: str, target_key: str,
+                   rating: int, language: str) -> int:
+        async with self.sessions() as session, session.begin():
+            row = Feedback(fair_id=fair_id, contact_id=contact_id, target_kind=target_kind,
+                           target_key=target_key, rating=rating, language=language)
+            session.add(row)
+            await session.flush()
+            return row.id
+
+    async def comment(self, feedback_id: int, contact_id: int, comment: str) -> bool:
+        """Attach a comment to the person's own rating; False when it is not theirs."""
+        async with self.sessions() as session, session.begin():
+            result = await session.execute(
+                update(Feedback)
+                .where(Feedback.id == feedback_id, Feedback.contact_id == contact_id)
+                .values(comment=comment))
+            return bool(getattr(result, "rowcount", 0))
+
+    async def for_contact(self, contact_id: int) -> list[dict[str, Any]]:
+        async with self.sessions() as session:
+            rows = await session.scalars(
+                select(Feedback).where(Feedback.contact_id == contact_id).order_by(Feedback.id))
+            return [{"target_kind": row.target_kind, "target_key": row.target_key,
+                     "rating": row.rating, "comment": row.comment} for row in rows]
+
+
+__all__ = [
+    "CatalogueRepository",
+    "ContactRepository",
+    "ContactView",
+    "ExhibitorView",
+    "FairView",
+    "FeedbackRepository",
+    "StandView",
+    "WorkshopView",
+    "ZoneView",
+    "fold_basic",
+]

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Make sure the binaries used by tests/servers.py exist: redis-server and a PostgreSQL
+# server (postgres + initdb). Installs the missing Debian packages if needed; nothing else
+# is started, stopped or configured (Debian's postgresql package may create and start its
+# own cluster on install, which the tests neither use nor touch).
+set -euo pipefail
+
+have_redis() {
+    command -v redis-server >/dev/null 2>&1 || [[ -x /usr/bin/redis-server || -x /usr/sbin/redis-server ]]
+}
+
+postgres_bin() {
+    local candidate
+    if command -v postgres >/dev/null 2>&1; then
+        command -v postgres
+        return 0
+    fi
+    # newest /usr/lib/postgresql/<version>/bin/postgres
+    candidate=$(ls -1d /usr/lib/postgresql/*/bin/postgres 2>/dev/null | sort -V | tail -n 1 || true)
+    if [[ -n "$candidate" && -x "$candidate" ]]; then
+        echo "$candidate"
+        return 0
+    fi
+    return 1
+}
+
+missing=()
+have_redis || missing+=(redis-server)
+postgres_bin >/dev/null || missing+=(postgresql)
+
+if ((${#missing[@]} == 0)); then
+    echo "ensure-servers: found $(command -v redis-server || echo /usr/bin/redis-server) and $(postgres_bin)"
+    exit 0
+fi
+
+if [[ $(id -u) -eq 0 ]]; then
+    sudo=()
+elif command -v sudo >/dev/null 2>&1; then
+    sudo=(sudo)
+else
+    echo "ensure-servers: missing ${missing[*]} and not root, but sudo is not available" >&2
+    exit 1
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+"${sudo[@]}" apt-get update -qq >&2
+"${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+
+if ! have_redis || ! postgres_bin >/dev/null; then
+    echo "ensure-servers: installed ${missing[*]}, but redis-server or postgres is still missing" >&2
+    exit 1
+fi
+echo "ensure-servers: installed ${missing[*]}; using $(command -v redis-server || echo /usr/bin/redis-server) and $(postgres_bin)"
