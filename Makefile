@@ -1,0 +1,51 @@
+# The two set-up commands of the README: `make run` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+BABEL_KEYWORDS := -k _ -k _n:1,2
+
+.PHONY: run test install install-test lint locales compile-locales bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV) || { apt-get update -qq && apt-get install -y -qq python3-venv && $(PYTHON) -m venv $(VENV); }
+	$(BIN)/pip install -q --upgrade pip
+
+## install: the bot and its dependencies in .venv
+install: $(BIN)/python
+	$(BIN)/pip install -q -e .
+
+## run: install, then serve the web chat on http://127.0.0.1:8080 with the sample fair
+run: install
+	$(BIN)/tadamon run
+
+## install-test: what the tests need (Python packages; redis-server and PostgreSQL from Debian)
+install-test: $(BIN)/python
+	bash tests/ensure-servers.sh
+	$(BIN)/pip install -q -e ".[test]"
+
+## lint: ruff and mypy --strict
+lint:
+	$(BIN)/ruff check bot handlers storage tests bench
+	$(BIN)/mypy bot handlers storage
+
+## test: install what the tests need, then run the linters and every test
+test: install-test lint
+	$(BIN)/python -m pytest
+
+## locales: extract messages, update the ar/fr/en catalogs, compile them
+locales:
+	$(BIN)/pybabel extract -F babel.cfg $(BABEL_KEYWORDS) --no-location --sort-output \
+		--project=tadamon -o locales/messages.pot .
+	$(BIN)/pybabel update -i locales/messages.pot -d locales -D messages --no-fuzzy-matching \
+		--ignore-obsolete -w 100
+	$(MAKE) compile-locales
+
+compile-locales:
+	$(BIN)/pybabel compile -d locales -D messages --statistics
+
+## bench: the engine benchmark (embedded defaults, then real Redis + PostgreSQL)
+bench: install-test
+	$(BIN)/python bench/engine.py
+
+clean:
+	rm -rf $(VENV) dist build *.egg-info .pytest_cache .mypy_cache .ruff_cache

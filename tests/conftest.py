@@ -1,0 +1,255 @@
+"""Shared fixtures: real Redis and PostgreSQL servers, databases with the sample fair, and a
+web chat client that reads like a conversation."""
+
+from __future__ import annotations
+
+import itertools
+import shutil
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncpg  # type: ignore[import-untyped]
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from redis import Redis as SyncRedis
+
+from bot.app import App, sample_catalogue
+from bot.catalogue import import_catalogue
+from bot.http import make_web_app
+from bot.settings import Settings
+from storage import database
+from tests.servers import RunningServer, start_postgres, start_redis
+
+_counter = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RunningServer]:
+    server = start_redis()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[RunningServer]:
+    server = start_postgres()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server: RunningServer) -> str:
+    """The real Redis server, emptied before each test."""
+    with SyncRedis.from_url(redis_server.url) as client:
+        client.flushall()
+    return redis_server.url
+
+
+def _pg_admin_dsn(server: RunningServer) -> str:
+    return server.url.replace("postgresql+asyncpg://", "postgresql://")
+
+
+async def _create_pg_database(server: RunningServer, template: str | None = None) -> str:
+    name = f"t{next(_counter)}_{id(server) % 10_000}"
+    connection = await asyncpg.connect(_pg_admin_dsn(server))
+    try:
+        clause = f" TEMPLATE {template}" if template else ""
+        await connection.execute(f"CREATE DATABASE {name}{clause}")
+    finally:
+        await connection.close()
+    return server.url.rsplit("/", 1)[0] + f"/{name}"
+
+
+@dataclass
+class Templates:
+    """Databases migrated and loaded with the sample fair once, copied for each test."""
+
+    sqlite: Path | None = None
+    postgres: str | None = None
+    made: dict[str, Any] = field(default_factory=dict)
+
+
+@pytest.fixture(scope="session")
+def templates(tmp_path_factory: pytest.TempPathFactory) -> Templates:
+    return Templates()
+
+
+async def _loaded(url: str) -> None:
+    engine = database.create_engine(url)
+    try:
+        await database.upgrade(engine)
+        await import_catalogue(database.create_sessionmaker(engine), sample_catalogue())
+    finally:
+        await engine.dispose()
+
+
+DatabaseFactory = Callable[..., Awaitable[str]]
+
+
+@pytest.fixture
+def make_database(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+    templates: Templates,
+) -> DatabaseFactory:
+    """`await make_database("sqlite" | "postgres", sample=True)` -> a fresh database URL."""
+
+    async def make(kind: str = "sqlite", *, sample: bool = True, migrated: bool = True) -> str:
+        if kind == "sqlite":
+            target = tmp_path / f"tadamon-{next(_counter)}.db"
+            if sample:
+                if templates.sqlite is None:
+                    path = tmp_path_factory.mktemp("template") / "sample.db"
+                    await _loaded(f"sqlite+aiosqlite:///{path}")
+                    templates.sqlite = path
+                shutil.copy(templates.sqlite, target)
+            url = f"sqlite+aiosqlite:///{target}"
+        elif kind == "postgres":
+            server: RunningServer = request.getfixturevalue("postgres_server")
+            if sample:
+                if templates.postgres is None:
+                    template_url = await _create_pg_database(server)
+                    await _loaded(template_url)
+                    templates.postgres = template_url.rsplit("/", 1)[1]
+                url = await _create_pg_database(server, templates.postgres)
+            else:
+                url = await _create_pg_database(server)
+        else:
+            raise ValueError(kind)
+        if migrated and not sample:
+            engine = database.create_engine(url)
+            await database.upgrade(engine)
+            await engine.dispose()
+        return url
+
+    return make
+
+
+AppFactory = Callable[..., Awaitable[App]]
+
+
+@pytest.fixture
+async def make_app(
+    request: pytest.FixtureRequest, make_database: DatabaseFactory
+) -> AsyncIterator[AppFactory]:
+    """`await make_app(database="sqlite"|"postgres", redis="real"|"fake", **settings)`."""
+    apps: list[App] = []
+
+    async def make(database: str = "sqlite", redis: str = "real", sample: bool = True,
+                   **overrides: Any) -> App:
+        settings_values: dict[str, Any] = {
+            "database_url": await make_database(database, sample=sample),
+            "redis_url": request.getfixturevalue("redis_url") if redis == "real" else None,
+        }
+        settings_values.update(overrides)
+        app = App(Settings(_env_file=None, **settings_values))  # type: ignore[call-arg]
+        await app.prepare(load_sample=sample)
+        apps.append(app)
+        return app
+
+    yield make
+    for app in apps:
+        await app.close()
+
+
+class Answer:
+    """What the web chat answered to one message."""
+
+    def __init__(self, status: int, body: dict[str, Any]) -> None:
+        self.status = status
+        self.body = body
+        self.replies: list[dict[str, Any]] = body.get("replies", [])
+
+    @property
+    def text(self) -> str:
+        return "\n".join(reply["text"] for reply in self.replies)
+
+    @property
+    def choices(self) -> list[dict[str, str]]:
+        return [choice for reply in self.replies for choice in reply["choices"]]
+
+    @property
+    def labels(self) -> list[str]:
+        return [choice["label"] for choice in self.choices]
+
+    @property
+    def lang(self) -> str:
+        return str(self.body.get("lang"))
+
+    def mentions(self, *words: str) -> bool:
+        return all(word in self.text for word in words)
+
+    def choice_id(self, label_or_id: str) -> str:
+        for choice in self.choices:
+            if label_or_id in (choice["id"], choice["label"]):
+                return choice["id"]
+        for choice in self.choices:
+            if label_or_id in choice["label"]:
+                return choice["id"]
+        raise AssertionError(f"no choice {label_or_id!r} in {self.choices}")
+
+    def __repr__(self) -> str:
+        return f"Answer({self.status}, {self.text!r}, {self.labels})"
+
+
+class Chat:
+    """Drives the web chat API like people in a browser: `await chat("amina", "bonjour")`."""
+
+    def __init__(self, client: TestClient[Any, Any], app: App) -> None:
+        self.client = client
+        self.app = app
+        self.history: dict[str, list[Answer]] = {}
+
+    @staticmethod
+    def session(user: str) -> str:
+        return f"session-{user}"
+
+    async def post(self, body: Any, raw: bytes | None = None) -> Answer:
+        if raw is not None:
+            response = await self.client.post("/chat/api/messages", data=raw)
+        else:
+            response = await self.client.post("/chat/api/messages", json=body)
+        return Answer(response.status, await response.json())
+
+    async def __call__(self, user: str, text: str, **extra: Any) -> Answer:
+        answer = await self.post({"session": self.session(user), "text": text, **extra})
+        self.history.setdefault(user, []).append(answer)
+        return answer
+
+    async def tap(self, user: str, label_or_id: str) -> Answer:
+        """Tap a button of the last answer, found by id or label."""
+        choice = self.last(user).choice_id(label_or_id)
+        answer = await self.post({"session": self.session(user), "choice": choice})
+        self.history.setdefault(user, []).append(answer)
+        return answer
+
+    def last(self, user: str) -> Answer:
+        return self.history[user][-1]
+
+
+ChatFactory = Callable[..., Awaitable[Chat]]
+
+
+@pytest.fixture
+async def make_chat(make_app: AppFactory) -> AsyncIterator[ChatFactory]:
+    clients: list[TestClient[Any, Any]] = []
+
+    async def make(**options: Any) -> Chat:
+        app = await make_app(**options)
+        client: TestClient[Any, Any] = TestClient(TestServer(make_web_app(app)))
+        await client.start_server()
+        clients.append(client)
+        return Chat(client, app)
+
+    yield make
+    for client in clients:
+        await client.close()
+
+
+@pytest.fixture
+async def chat(make_chat: ChatFactory) -> Chat:
+    """A web chat on SQLite and the real Redis server, with the sample fair."""
+    return await make_chat()

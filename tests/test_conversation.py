@@ -1,0 +1,244 @@
+"""Conversations through the web chat API, in French and in Arabic."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.i18n import FSI, PDI
+from tests.conftest import Chat, ChatFactory
+
+
+async def test_french_conversation(chat: Chat) -> None:
+    first = await chat("amina", "bonjour")
+    assert first.status == 200
+    assert first.lang == "fr"
+    assert first.mentions("Bienvenue", "Khouribga", "13 décembre", "10:00")
+    assert first.labels[-2:] == ["العربية", "Français"]
+
+    menu = await chat.tap("amina", "lang:fr")
+    assert "Langue choisie : Français." in menu.text
+    assert "Ateliers" in menu.labels
+
+    days = await chat.tap("amina", "Ateliers")
+    assert "16 ateliers" in days.text
+    assert any("dimanche 13 décembre" in label for label in days.labels)
+
+    day = await chat.tap("amina", "dimanche 13 décembre")
+    assert "Ateliers du dimanche 13 décembre" in day.text
+    assert "places restantes" in day.text
+
+    card = await chat("amina", "A12")
+    assert card.mentions("Stand A12")
+    assert "Noter ce stand" in card.labels
+
+
+async def test_arabic_conversation(chat: Chat) -> None:
+    first = await chat("karim", "السلام عليكم")
+    assert first.lang == "ar"
+    assert first.body["dir"] == "rtl"
+    assert "مرحبًا بك" in first.text
+
+    menu = await chat.tap("karim", "lang:ar")
+    assert "الورشات" in menu.labels
+
+    card = await chat("karim", "a 12")
+    assert f"الرواق {FSI}A12{PDI}" in card.text
+    assert card.body["dir"] == "rtl"
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgres"])
+async def test_conversation_on_both_databases(make_chat: ChatFactory, database: str) -> None:
+    chat = await make_chat(database=database)
+    await chat("sara", "bonjour")
+    card = await chat("sara", "STAND B3")
+    assert card.mentions("Stand B3")
+
+
+async def test_language_can_be_switched_at_any_time(chat: Chat) -> None:
+    await chat("amina", "bonjour")
+    await chat.tap("amina", "lang:fr")
+    prompt = await chat("amina", "langue")
+    assert prompt.labels == ["العربية", "Français"]
+    switched = await chat.tap("amina", "العربية")
+    assert switched.lang == "ar"
+    assert "تم اختيار اللغة" in switched.text
+    info = await chat("amina", "معلومات")
+    assert info.lang == "ar"
+    assert "مفتوح كل يوم" in info.text
+    back = await chat("amina", "français")
+    assert back.lang == "fr"
+
+
+async def test_deep_link_opens_the_stand_card_for_a_newcomer(chat: Chat) -> None:
+    answer = await chat("visitor", "/start stand_C5")
+    assert answer.mentions("Bienvenue", "Stand C5")
+    # the language question comes last, so its buttons are at hand
+    assert answer.replies[-1]["choices"][0]["id"] == "lang:ar"
+
+
+async def test_workshop_card_through_a_deep_link(chat: Chat) -> None:
+    await chat("amina", "bonjour")
+    card = await chat("amina", "/start ws_marketing-1")
+    assert "Techniques de marketing" in card.text
+    assert card.mentions("Salle", "Places")
+
+
+async def test_unknown_stand_and_text_get_helpful_answers(chat: Chat) -> None:
+    await chat("amina", "bonjour")
+    missing = await chat("amina", "Z99")
+    assert "Il n'y a pas de stand Z99" in missing.text
+    lost = await chat("amina", "qwertyuiop")
+    assert "je n'ai pas compris" in lost.text
+    assert "Ateliers" in lost.labels
+    command = await chat("amina", "/nonsense")
+    assert "je n'ai pas compris" in command.text
+
+
+async def test_name_lookup_finds_an_exhibitor(chat: Chat) -> None:
+    await chat("amina", "bonjour")
+    found = await chat("amina", "zarbia")
+    assert found.mentions("Stand A18", "Coopérative Al Wafae du tapis")
+    arabic = await chat("amina", "الوفاء")
+    assert "A18" in arabic.text or any("A18" in label for label in arabic.labels)
+
+
+async def test_forged_or_stale_button_gets_a_polite_answer(chat: Chat) -> None:
+    await chat("amina", "bonjour")
+    forged = await chat.post({"session": chat.session("amina"), "choice": "st:A1"})
+    assert forged.status == 200
+    assert "Ce bouton n'est plus valable" in forged.text
+    assert "Stand A1 " not in forged.text
+
+
+async def test_feedback_is_stored_with_its_comment(chat: Chat) -> None:
+    await chat("amina", "bonjour")
+    await chat.tap("amina", "lang:fr")
+    await chat("amina", "avis")
+    thanks = await chat.tap("amina", "★★★★")
+    assert "Merci pour votre note" in thanks.text
+    await chat("amina", "Très bien organisé, merci !")
+    stored = await chat.app.engine.feedback.for_contact(
+        (await chat.app.engine.contacts.get("web", chat.session("amina"))).id  # type: ignore[union-attr]
+    )
+    assert stored == [{"target_kind": "fair", "target_key": "khouribga-ess-2026", "rating": 4,
+                       "comment": "Très bien organisé, merci !"}]
+
+
+async def test_one_persons_flow_never_captures_anothers_text(chat: Chat) -> None:
+    await chat("amina", "bonjour")
+    await chat("amina", "avis")
+    await chat.tap("amina", "★★★★★")
+    await chat("karim", "bonjour")
+    await chat("karim", "A12")
+    karim = await chat.app.engine.contacts.get("web", chat.session("karim"))
+    assert karim is not None
+    assert await chat.app.engine.feedback.for_contact(karim.id) == []
+    amina = await chat.app.engine.contacts.get("web", chat.session("amina"))
+    assert amina is not None
+    assert (await chat.app.engine.feedback.for_contact(amina.id))[0]["comment"] is None
+
+
+async def test_stop_opts_out_and_writing_again_opts_back_in(chat: Chat) -> None:
+    await chat("amina", "bonjour")
+    stopped = await chat("amina", "arrêt")
+    assert "vous ne recevrez plus d'annonces" in stopped.text
+    contact = await chat.app.engine.contacts.get("web", chat.session("amina"))
+    assert contact is not None and contact.opted_out
+    again = await chat("amina", "menu")
+    assert "vous recevrez de nouveau les annonces" in again.text
+    contact = await chat.app.engine.contacts.get("web", chat.session("amina"))
+    assert contact is not None and not contact.opted_out
+
+
+async def test_a_replayed_message_has_no_second_effect(chat: Chat) -> None:
+    await chat("amina", "bonjour")
+    await chat("amina", "avis")
+    first = await chat.post({"session": chat.session("amina"), "choice": "rate:5", "id": "m-1"})
+    again = await chat.post({"session": chat.session("amina"), "choice": "rate:5", "id": "m-1"})
+    assert "Merci pour votre note" in first.text
+    assert again.status == 200 and again.replies == []
+    amina = await chat.app.engine.contacts.get("web", chat.session("amina"))
+    assert amina is not None
+    assert len(await chat.app.engine.feedback.for_contact(amina.id)) == 1
+
+
+@pytest.mark.parametrize(
+    ("raw", "status"),
+    [
+        (b"not json", 400),
+        (b'{"text": "bonjour"}', 400),
+        (b'{"session": "short", "text": "x"}', 400),
+        (b'{"session": "session-ok", "choice": "' + b"x" * 100 + b'"}', 400),
+        (b'{"session": "session-ok"}', 400),
+        (b'["session"]', 400),
+        (b'{"session": "session-ok", "text": "' + b"x" * 20_000 + b'"}', 413),
+    ],
+)
+async def test_malformed_requests_get_a_clear_error(chat: Chat, raw: bytes, status: int) -> None:
+    answer = await chat.post(None, raw=raw)
+    assert answer.status == status
+    assert answer.body["error"]
+
+
+async def test_huge_and_empty_messages_get_polite_answers(chat: Chat) -> None:
+    await chat("amina", "bonjour")
+    long = await chat("amina", "a" * 5000)
+    assert "trop long" in long.text
+    empty = await chat("amina", "   ")
+    assert "Je peux vous aider" in empty.text
+
+
+async def test_health_and_metrics(chat: Chat) -> None:
+    health = await chat.client.get("/healthz")
+    assert health.status == 200
+    assert (await health.json())["status"] == "ok"
+    await chat("amina", "bonjour")
+    metrics = await (await chat.client.get("/metrics")).text()
+    assert 'tadamon_updates_in_total{channel="web"} 1.0' in metrics
+    assert "tadamon_outbox_depth 0.0" in metrics
+    page = await chat.client.get("/")
+    assert page.status == 200
+    assert "Tadamon" in await page.text()
+
+
+async def test_redis_outage_degrades_without_losing_the_answer(
+    make_chat: ChatFactory, redis_url: str
+) -> None:
+    from tests.servers import free_port
+
+    chat = await make_chat(redis="fake", redis_url=f"redis://127.0.0.1:{free_port()}/0")
+    answer = await chat("amina", "bonjour")
+    assert answer.status == 200
+    assert "Bienvenue" in answer.text
+    card = await chat("amina", "A12")
+    assert "Stand A12" in card.text
+    health = await chat.client.get("/healthz")
+    assert health.status == 503
+    assert (await health.json())["redis"] == "down"
+
+
+@pytest.mark.postgres
+async def test_database_outage_gets_an_apology_in_the_persons_language(
+    make_chat: ChatFactory, postgres_server: object
+) -> None:
+    import asyncpg  # type: ignore[import-untyped]
+
+    chat = await make_chat(database="postgres")
+    await chat("karim", "السلام عليكم")
+    name = chat.app.settings.database_url.rsplit("/", 1)[1]
+    admin = await asyncpg.connect(chat.app.settings.database_url.replace("+asyncpg", "")
+                                  .rsplit("/", 1)[0] + "/tadamon")
+    try:
+        await admin.execute(f"ALTER DATABASE {name} ALLOW_CONNECTIONS false")
+        await admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                            f"WHERE datname = '{name}'")
+        answer = await chat("karim", "A12")
+        assert answer.status == 200
+        assert "الخدمة غير متاحة مؤقتًا" in answer.text
+        health = await chat.client.get("/healthz")
+        assert health.status == 503
+    finally:
+        await admin.execute(f"ALTER DATABASE {name} ALLOW_CONNECTIONS true")
+        await admin.close()
+    recovered = await chat("karim", "A12")
+    assert "A12" in recovered.text
