@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import io
 import re
 from collections.abc import Iterable
@@ -120,6 +121,8 @@ class Renderer:
     def __init__(self, translations: dict[str, Translations], zone: ZoneInfo) -> None:
         self.translations = translations
         self.zone = zone
+        # Babel's formatting is slow next to everything else here; the same moments recur.
+        self.when = functools.lru_cache(maxsize=4096)(self._format_when)  # type: ignore[method-assign]
 
     def text(self, content: Content, language: str) -> str:
         """One line in `language`."""
@@ -156,6 +159,10 @@ class Renderer:
         return isolate(text) if language == "ar" else text
 
     def when(self, value: When, language: str) -> str:
+        """A moment in the reader's locale and the fair's time zone."""
+        return self._format_when(value, language)
+
+    def _format_when(self, value: When, language: str) -> str:
         locale = BABEL_LOCALES.get(language, "fr_MA")
         moment = value.value.astimezone(self.zone)
         if value.style == "time":

@@ -167,7 +167,8 @@ async def test_a_replayed_message_has_no_second_effect(chat: Chat) -> None:
     [
         (b"not json", 400),
         (b'{"text": "bonjour"}', 400),
-        (b'{"session": "short", "text": "x"}', 400),
+        (b'{"session": "no spaces please", "text": "x"}', 400),
+        (b'{"session": "", "text": "x"}', 400),
         (b'{"session": "session-ok", "choice": "' + b"x" * 100 + b'"}', 400),
         (b'{"session": "session-ok"}', 400),
         (b'["session"]', 400),
@@ -242,3 +243,10 @@ async def test_database_outage_gets_an_apology_in_the_persons_language(
         await admin.close()
     recovered = await chat("karim", "A12")
     assert "A12" in recovered.text
+
+
+async def test_the_readme_curl_answers_in_french(chat: Chat) -> None:
+    answer = await chat.post(None, raw=b'{"session":"s1","text":"bonjour"}')
+    assert answer.status == 200
+    assert answer.lang == "fr"
+    assert "Bienvenue" in answer.text

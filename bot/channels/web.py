@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 
 CHANNEL = "web"
 MAX_BODY = 16 * 1024
-SESSION_RE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+SESSION_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 CHOICE_RE = re.compile(r"^[\w:.+-]{1,64}$")
 MESSAGE_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{10,64}$")
@@ -74,7 +74,7 @@ class WebChat:
             return _error(400, "the body must be a JSON object")
         session = data.get("session")
         if not isinstance(session, str) or not SESSION_RE.match(session):
-            return _error(400, "session must be 8 to 64 letters, digits, - or _")
+            return _error(400, "session must be 1 to 64 letters, digits, ., :, - or _")
         message_id = data.get("id")
         if message_id is not None and (not isinstance(message_id, str)
                                        or not MESSAGE_ID_RE.match(message_id)):
