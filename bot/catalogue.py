@@ -69,21 +69,29 @@ def load_catalogue_file(path: Path) -> LoadedCatalogue:
         kind, rows = _read_csv(path)
         return _sheets({kind: rows}, source, lambda kind: source)
     if suffix == ".xlsx":
-        sheets = _read_xlsx(path)
-        return _sheets(sheets, source, lambda kind: f"{source}[{kind}]")
+        sheets, titles = _read_xlsx(path)
+        return _sheets(sheets, source, lambda kind: f"{source}[{titles.get(kind, kind)}]")
     raise CatalogueError(source, "unknown file type: use .yaml, .csv or .xlsx")
 
 
 def _read_yaml(path: Path) -> Any:
     try:
-        with path.open(encoding="utf-8") as handle:
-            return yaml.safe_load(handle)
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise CatalogueError(path.name, "is not UTF-8 text: save the file as UTF-8") from None
+    try:
+        return yaml.safe_load(text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"{path.name}:{mark.line + 1}:{mark.column + 1}" if mark else path.name
         raise CatalogueError(where, str(exc.problem or exc.context or "invalid YAML")) from None
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise CatalogueError(path.name, f"cannot be read: {exc}") from None
+    except yaml.reader.ReaderError as exc:  # a control character; its str() takes two lines
+        line = text.count("\n", 0, exc.position) + 1
+        column = exc.position - text.rfind("\n", 0, exc.position)
+        raise CatalogueError(f"{path.name}:{line}:{column}",
+                             str(exc).splitlines()[0]) from None
+    except yaml.YAMLError as exc:
+        raise CatalogueError(path.name, "cannot be read: " + " ".join(str(exc).split())) from None
 
 
 def _sheet_kind(name: str, header: Sequence[str]) -> str | None:
@@ -106,12 +114,12 @@ def _read_csv(path: Path) -> tuple[str, list[Row]]:
         text = path.read_bytes().decode("utf-8-sig")
     except UnicodeDecodeError:
         raise CatalogueError(path.name, "is not UTF-8 text: save the sheet as CSV UTF-8") from None
-    sample = text[:4096]
     try:
-        dialect: Any = csv.Sniffer().sniff(sample, delimiters=",;\t")
+        delimiter = csv.Sniffer().sniff(text[:4096], delimiters=",;\t").delimiter
     except csv.Error:
-        dialect = csv.excel
-    reader = csv.reader(io.StringIO(text), dialect)
+        delimiter = ","
+    # Only the delimiter is sniffed: the sniffed quoting misreads "" in rows past the sample.
+    reader = csv.reader(io.StringIO(text), csv.excel, delimiter=delimiter)
     try:
         header = [cell.strip().lower() for cell in next(reader)]
     except StopIteration:
@@ -129,7 +137,7 @@ def _read_csv(path: Path) -> tuple[str, list[Row]]:
     return kind, _checked(kind, header, rows, f"{path.name}")
 
 
-def _read_xlsx(path: Path) -> dict[str, list[Row]]:
+def _read_xlsx(path: Path) -> tuple[dict[str, list[Row]], dict[str, str]]:
     from openpyxl import load_workbook
 
     try:
@@ -137,6 +145,7 @@ def _read_xlsx(path: Path) -> dict[str, list[Row]]:
     except Exception as exc:  # openpyxl raises many kinds for a damaged file
         raise CatalogueError(path.name, f"is not a readable XLSX workbook ({exc})") from None
     sheets: dict[str, list[Row]] = {}
+    titles: dict[str, str] = {}
     try:
         for sheet in workbook.worksheets:
             values = sheet.iter_rows(values_only=True)
@@ -153,11 +162,12 @@ def _read_xlsx(path: Path) -> dict[str, list[Row]]:
                 if any(texts):
                     rows.append((number, dict(zip(header, texts, strict=False))))
             sheets[kind] = _checked(kind, header, rows, f"{path.name}[{sheet.title}]")
+            titles[kind] = sheet.title
     finally:
         workbook.close()
     if not sheets:
         raise CatalogueError(path.name, "no sheet named exhibitors, stands or workshops")
-    return sheets
+    return sheets, titles
 
 
 def _cell_text(cell: Any) -> str:
@@ -209,6 +219,14 @@ def _row_item(row: dict[str, str]) -> dict[str, Any]:
     return item
 
 
+def _column(loc: Sequence[str | int]) -> str:
+    """The sheet column of a place: ("name", "ar") -> `name_ar`, ("products", 0) -> `products`."""
+    if not loc:
+        return ""
+    lang = str(loc[-1])
+    return f"{loc[0]}_{lang}" if len(loc) > 1 and lang in ("fr", "ar", "en") else str(loc[0])
+
+
 def _sheets(sheets: dict[str, list[Row]], source: str,
             where: Callable[[str], str]) -> LoadedCatalogue:
     data = {kind: [_row_item(row) for _, row in rows] for kind, rows in sheets.items()}
@@ -218,7 +236,9 @@ def _sheets(sheets: dict[str, list[Row]], source: str,
         if len(loc) >= 2 and isinstance(loc[0], str) and isinstance(loc[1], int):
             kind, index = loc[0], loc[1]
             line = lines[kind][index] if index < len(lines[kind]) else "?"
-            column = str(loc[2]) if len(loc) > 2 else ""
+            column = _column(loc[2:])
+            if column and not message.startswith(("must ", "is ", "has ")):
+                column += ":"
             return f"{where(kind)}:{line}: " + (f"{column} {message}" if column else message)
         return f"{where(str(loc[0]))}: {message}" if loc else f"{source}: {message}"
 

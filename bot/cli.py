@@ -52,6 +52,8 @@ def _settings() -> Settings:
 
 def _run(main: Callable[[], Coroutine[Any, Any, T]]) -> T:
     """Run a coroutine; bad input exits 2 with one line, other failures exit 1."""
+    from sqlalchemy.exc import SQLAlchemyError  # imported here: settings errors start faster
+
     try:
         return asyncio.run(main())
     except CatalogueError as exc:
@@ -62,6 +64,9 @@ def _run(main: Callable[[], Coroutine[Any, Any, T]]) -> T:
         raise typer.Exit(1) from None
     except (OSError, ConnectionError) as exc:
         typer.echo(f"tadamon: {exc}", err=True)
+        raise typer.Exit(1) from None
+    except SQLAlchemyError as exc:
+        typer.echo(f"tadamon: database error: {str(exc).splitlines()[0]}", err=True)
         raise typer.Exit(1) from None
 
 
@@ -137,7 +142,8 @@ async def _import(settings: Settings, path: Path, dry_run: bool) -> Any:
     if dry_run:
         # Validate the file first: a broken file must not need a database.
         load_catalogue_file(path)
-    app = App(settings)
+    # TADAMON_CATALOGUE is for start-up: importing another file (or a dry run) must not load it.
+    app = App(settings.model_copy(update={"catalogue": None}))
     try:
         await app.prepare(load_sample=False)
         with _progress() as progress:

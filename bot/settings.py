@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from pathlib import Path
 from typing import Annotated
@@ -11,6 +12,7 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -19,6 +21,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from bot.errors import ConfigurationError
 
 CHANNELS = ("telegram", "whatsapp", "web")
+_TELEGRAM_SECRET = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 
 
 def _parse_organizer(item: str) -> str:
@@ -60,7 +63,7 @@ class Settings(BaseSettings):
     whatsapp_app_secret: SecretStr | None = None
     whatsapp_verify_token: SecretStr | None = None
     whatsapp_api_base: str = "https://graph.facebook.com/v23.0"
-    whatsapp_rate: float = Field(default=80, gt=0)
+    whatsapp_rate: int = Field(default=80, gt=0)
 
     @field_validator("database_url")
     @classmethod
@@ -84,7 +87,7 @@ class Settings(BaseSettings):
     def _known_zone(cls, value: str) -> str:
         try:
             ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
+        except (ZoneInfoNotFoundError, ValueError, OSError) as exc:  # "Africa" is a folder
             raise ValueError(f"unknown time zone {value!r}") from exc
         return value
 
@@ -101,6 +104,14 @@ class Settings(BaseSettings):
             raise ValueError("must be a comma list of CHANNEL:USER_ID")
         return tuple(_parse_organizer(str(item)) for item in items if str(item).strip())
 
+    @field_validator("telegram_api_base", "whatsapp_api_base", mode="before")
+    @classmethod
+    def _empty_is_default(cls, value: object, info: ValidationInfo) -> object:
+        """An empty API base means the public API, as if the variable were not set."""
+        if value == "" and info.field_name is not None:
+            return cls.model_fields[info.field_name].default
+        return value
+
     @field_validator("telegram_api_base", "whatsapp_api_base", "telegram_webhook_url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
@@ -110,10 +121,34 @@ class Settings(BaseSettings):
             raise ValueError("must be an http:// or https:// URL")
         return value.rstrip("/")
 
-    @field_validator("telegram_token", "whatsapp_token", mode="before")
+    @field_validator(
+        "telegram_token",
+        "telegram_webhook_url",
+        "whatsapp_token",
+        "whatsapp_phone_number_id",
+        "whatsapp_app_secret",
+        "whatsapp_verify_token",
+        "catalogue",
+        mode="before",
+    )
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
+        """An empty value means unset (never an empty secret, never the current folder)."""
         return None if value == "" else value
+
+    @field_validator("telegram_webhook_secret", mode="before")
+    @classmethod
+    def _empty_secret_is_generated(cls, value: object) -> object:
+        """An empty webhook secret is generated, like an unset one."""
+        return SecretStr(secrets.token_urlsafe(32)) if value == "" else value
+
+    @field_validator("telegram_webhook_secret")
+    @classmethod
+    def _telegram_secret_charset(cls, value: SecretStr) -> SecretStr:
+        """Telegram accepts 1 to 256 characters A-Z, a-z, 0-9, _ and - as a secret token."""
+        if not _TELEGRAM_SECRET.match(value.get_secret_value()):
+            raise ValueError("must be 1 to 256 characters among A-Z, a-z, 0-9, _ and -")
+        return value
 
     @model_validator(mode="after")
     def _whatsapp_complete(self) -> Settings:
@@ -125,9 +160,8 @@ class Settings(BaseSettings):
             ]
             if missing:
                 raise ValueError(
-                    "TADAMON_WHATSAPP_TOKEN is set, so TADAMON_WHATSAPP_"
-                    + missing[0].upper()
-                    + " is required"
+                    f"TADAMON_WHATSAPP_{missing[0].upper()}: required when"
+                    " TADAMON_WHATSAPP_TOKEN is set"
                 )
         return self
 
@@ -145,7 +179,7 @@ def load_settings(**overrides: object) -> Settings:
         error = exc.errors()[0]
         field = ".".join(str(part) for part in error["loc"])
         name = f"TADAMON_{field.upper()}" if field else "settings"
-        message = error["msg"].removeprefix("Value error, ")
+        message = " ".join(str(error["msg"]).removeprefix("Value error, ").split())
         if not field:
             raise ConfigurationError(message) from None
         raise ConfigurationError(f"{name}: {message}") from None

@@ -226,6 +226,7 @@ _FRIENDLY = {
     "bool_type": "must be yes or no (true/false)",
     "missing": "is required",
     "string_too_short": "must not be empty",
+    "too_short": "must not be empty",
     "datetime_from_date_parsing": "must be a date and time like 2026-12-13T10:00",
     "datetime_parsing": "must be a date and time like 2026-12-13T10:00",
     "datetime_type": "must be a date and time like 2026-12-13T10:00",
@@ -242,6 +243,10 @@ def _describe(error: Any) -> str:
     kind = error["type"]
     if kind in _FRIENDLY:
         return str(_FRIENDLY[kind])
+    if kind in ("model_type", "model_attributes_type"):
+        if error.get("ctx", {}).get("class_name") == "Text":
+            return "must be a text in French and Arabic: {fr: ..., ar: ...}"
+        return "must be a mapping of fields"
     if kind == "literal_error":
         return "must be one of " + str(error["ctx"]["expected"])
     if kind == "string_pattern_mismatch":

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +34,7 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute("PRAGMA journal_mode=WAL")
+            _use_wal(cursor)
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.close()
@@ -41,6 +43,20 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     return create_async_engine(
         url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, pool_recycle=1800
     )
+
+
+def _use_wal(cursor: Any) -> None:
+    """Switch the file to WAL, retrying while another connection switches a new file too."""
+    for attempt in range(100):
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError:
+            # Two first connections to a new file both need its exclusive lock for the switch;
+            # SQLite answers "locked" at once there (no busy wait) to avoid a deadlock.
+            if attempt == 99:
+                raise
+            time.sleep(0.01)
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
@@ -66,6 +82,10 @@ async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
         if engine.dialect.name == "postgresql":
             # Two processes starting together must not both migrate.
             await connection.execute(text("SELECT pg_advisory_xact_lock(7207461)"))
+        elif engine.dialect.name == "sqlite":
+            # pysqlite opens no transaction before DDL: take the write lock now, so the
+            # migration is atomic and a second process waits for it instead of racing.
+            await connection.exec_driver_sql("BEGIN IMMEDIATE")
         await connection.run_sync(_run)
 
 

@@ -239,7 +239,8 @@ class CatalogueRepository:
             rows = (await session.execute(
                 select(Stand.number, Stand.zone, Exhibitor.name)
                 .outerjoin(Exhibitor, Exhibitor.stand_id == Stand.id)
-                .where(Stand.fair_id == fair_id))).all()
+                .where(Stand.fair_id == fair_id)
+                .order_by(Stand.id, Exhibitor.key))).all()
         seen: dict[str, dict[str, str]] = {}
         for number, stand_zone, name in rows:
             if stand_zone == zone and number not in seen:

@@ -1,0 +1,208 @@
+"""The `tadamon` console script, run as operators run it: exit status, output, one-line errors."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from bot.app import sample_catalogue
+from tests.servers import free_port
+
+TADAMON = Path(sys.executable).with_name("tadamon")
+DATA = Path(__file__).with_name("data")
+COUNTS = re.compile(r"^imported: (fair \S+: \d+ categories, \d+ stands, \d+ exhibitors, "
+                    r"\d+ workshops, \d+ reminders) "
+                    r"\(created (\d+), updated (\d+), removed (\d+)\)$")
+
+
+@dataclass
+class Done:
+    """How one run of the console script ended."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def environment(tmp_path: Path, **settings: str) -> dict[str, str]:
+    """The caller's environment without any TADAMON_ variable, a database in tmp_path."""
+    env = {name: value for name, value in os.environ.items() if not name.startswith("TADAMON_")}
+    env["TADAMON_DATABASE_URL"] = f"sqlite+aiosqlite:///{tmp_path}/x.db"
+    env.update(settings)
+    return env
+
+
+def tadamon_all(tmp_path: Path, *runs: tuple[tuple[str | Path, ...], dict[str, str]]
+                ) -> list[Done]:
+    """Run the console script in tmp_path, several times side by side; wait for them all."""
+    processes = [
+        subprocess.Popen([str(TADAMON), *map(str, args)], cwd=tmp_path, text=True,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         env=environment(tmp_path, **settings))
+        for args, settings in runs
+    ]
+    done = []
+    for process in processes:
+        with process:
+            stdout, stderr = process.communicate(timeout=60)
+            done.append(Done(process.returncode, stdout, stderr))
+    return done
+
+
+def tadamon(tmp_path: Path, *args: str | Path, **settings: str) -> Done:
+    """Run the console script in tmp_path and wait for it."""
+    return tadamon_all(tmp_path, (args, settings))[0]
+
+
+def stored(tmp_path: Path, table: str, database: str = "x.db") -> int:
+    with contextlib.closing(sqlite3.connect(tmp_path / database)) as connection:
+        count: int = connection.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+    return count
+
+
+def test_import_twice_prints_the_same_counts(tmp_path: Path) -> None:
+    lines = []
+    for _ in range(2):
+        done = tadamon(tmp_path, "import", sample_catalogue())
+        assert done.returncode == 0, done.stderr
+        assert done.stderr == ""
+        lines.append(done.stdout.strip())
+    first, second = (COUNTS.match(line) for line in lines)
+    assert first is not None and second is not None, lines
+    assert first.group(1) == second.group(1)
+    assert first.group(1).startswith("fair khouribga-ess-2026: 5 categories, 120 stands, ")
+    assert first.group(1).endswith(" exhibitors, 16 workshops, 4 reminders")
+    assert int(first.group(2)) > 245
+    assert second.groups()[1:] == ("0", "0", "0")
+    assert stored(tmp_path, "stands") == 120
+
+
+def test_bad_input_exits_2_with_one_line(tmp_path: Path) -> None:
+    broken = DATA / "unknown-stand.yaml"
+    unknown_stand = 'tadamon: unknown-stand.yaml: exhibitors[1].stand: unknown stand "Z9"'
+    cases: list[tuple[tuple[str | Path, ...], str]] = [
+        (("import", broken), unknown_stand),
+        (("import", broken, "--dry-run"), unknown_stand),
+        (("import", DATA / "bad" / "workshops.csv", "--dry-run"),
+         "tadamon: workshops.csv:4: capacity must be a whole number"),
+        (("import", "missing.yaml", "--dry-run"), "tadamon: missing.yaml: no such file"),
+    ]
+    results = tadamon_all(tmp_path, *(
+        (args, {"TADAMON_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/{index}.db"})
+        for index, (args, _) in enumerate(cases)))
+    for (args, message), done in zip(cases, results, strict=True):
+        assert (done.returncode, done.stderr.splitlines(), done.stdout) == (2, [message], ""), args
+    assert stored(tmp_path, "fairs", "0.db") == 0
+
+
+def test_dry_run_stores_nothing(tmp_path: Path) -> None:
+    # the start-up catalogue is not loaded by an import either
+    done = tadamon(tmp_path, "import", sample_catalogue(), "--dry-run",
+                   TADAMON_CATALOGUE=str(sample_catalogue()))
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    assert done.stdout.startswith("valid (dry run, nothing stored): fair khouribga-ess-2026: ")
+    assert "120 stands" in done.stdout
+    assert re.search(r"\(created [1-9]\d*, updated 0, removed 0\)$", done.stdout.strip())
+    for table in ("fairs", "stands", "exhibitors", "workshops"):
+        assert stored(tmp_path, table) == 0, table
+
+
+def test_bad_setting_stops_start_up(tmp_path: Path) -> None:
+    settings = [("TADAMON_HTTP_PORT", "eighty"), ("TADAMON_DATABASE_URL", "mysql://x"),
+                ("TADAMON_ORGANIZERS", "bad"), ("TADAMON_HTTP_PORT", "99999")]
+    runs: list[tuple[tuple[str | Path, ...], dict[str, str]]] = [
+        (("run",), {name: value}) for name, value in settings]
+    runs.append((("import", sample_catalogue()), {"TADAMON_ORGANIZERS": "telegram"}))
+    results = tadamon_all(tmp_path, *runs)
+    for (_, setting), done in zip(runs, results, strict=True):
+        assert done.returncode == 2, done.stderr
+        lines = done.stderr.splitlines()
+        assert len(lines) == 1, lines
+        assert lines[0].startswith(f"tadamon: {next(iter(setting))}: "), lines
+    assert not (tmp_path / "x.db").exists()
+
+
+def test_db_upgrade_twice(tmp_path: Path) -> None:
+    unusable = f"sqlite+aiosqlite:///{tmp_path}/no/such/folder/x.db"
+    first, broken = tadamon_all(tmp_path, (("db", "upgrade"), {}),
+                                (("db", "upgrade"), {"TADAMON_DATABASE_URL": unusable}))
+    second = tadamon(tmp_path, "db", "upgrade")
+    for done in (first, second):
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip() == "database is up to date"
+    assert stored(tmp_path, "fairs") == 0
+    assert broken.returncode == 1
+    assert broken.stderr.splitlines() == [
+        "tadamon: database error: (sqlite3.OperationalError) unable to open database file"]
+
+
+def _get(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        exc.close()
+        return exc.code
+    except OSError:
+        return 0
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], str, Path]]:
+    """`tadamon run` on a free port; its log in tmp_path/run.log; stopped if the test fails."""
+    port = free_port()
+    log = tmp_path / "run.log"
+    with log.open("wb") as err:
+        process = subprocess.Popen(
+            [str(TADAMON), "run"], cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=err,
+            env=environment(tmp_path, TADAMON_HTTP_PORT=str(port)))
+    try:
+        yield process, f"http://127.0.0.1:{port}", log
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def test_run_serves_the_web_chat_and_stops_on_sigterm(
+    server: tuple[subprocess.Popen[bytes], str, Path],
+) -> None:
+    process, base, log = server
+    deadline = time.monotonic() + 20
+    while _get(f"{base}/healthz") != 200:
+        assert process.poll() is None, log.read_text(encoding="utf-8")
+        assert time.monotonic() < deadline, "no answer on /healthz within 20 s"
+        time.sleep(0.2)
+
+    request = urllib.request.Request(
+        f"{base}/chat/api/messages", method="POST",
+        data=json.dumps({"session": "s1xxxxxx", "text": "bonjour"}).encode(),
+        headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status == 200
+        body = json.loads(response.read())
+    assert body["lang"] == "fr"
+    assert "Bienvenue" in "\n".join(reply["text"] for reply in body["replies"])
+
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=10) == 0
+    text = log.read_text(encoding="utf-8")
+    assert "web chat: on" in text
+    assert re.search(r"telegram: off .*TADAMON_TELEGRAM_TOKEN", text), text
+    assert re.search(r"whatsapp: off .*TADAMON_WHATSAPP_TOKEN", text), text
+    assert "Traceback" not in text

@@ -1,0 +1,270 @@
+"""Redis-held state, against the real Redis server and against the in-process stand-in."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+
+import pytest
+from redis.asyncio import Redis
+
+from storage import keys
+from storage.state import State, UserBusy, connect_redis
+
+
+@pytest.fixture(params=["real", "fake"])
+async def state(request: pytest.FixtureRequest) -> AsyncIterator[State]:
+    """A State on the real throwaway redis-server (flushed) or on fakeredis (flushed too)."""
+    if request.param == "real":
+        redis_url: str = request.getfixturevalue("redis_url")
+        client: Redis = Redis.from_url(redis_url, decode_responses=True)
+    else:
+        client = connect_redis(None)
+        await client.flushall()  # fakeredis instances may share one in-process server
+    try:
+        yield State(client)
+    finally:
+        await client.aclose()
+
+
+async def _ttl(state: State, key: str) -> int:
+    return int(await state.redis.ttl(key))
+
+
+# ------------------------------------------------------------------------------- sessions
+
+
+async def test_session_round_trip_keeps_arabic_and_expires(state: State) -> None:
+    """A saved session loads back equal, Arabic included, and expires after SESSION_TTL."""
+    data = {"flow": "feedback", "step": 2, "offered": ["ws:3", "ws:4"],
+            "query": "زيت أركان", "name": "Coopérative Tifawin", "nested": {"ok": True}}
+    await state.save_session("whatsapp", "212600000001", data)
+
+    assert await state.load_session("whatsapp", "212600000001") == data
+    raw = await state.redis.get(keys.session("whatsapp", "212600000001"))
+    assert raw is not None and "زيت أركان" in raw  # stored readable, not \\u-escaped
+    ttl = await _ttl(state, keys.session("whatsapp", "212600000001"))
+    assert keys.SESSION_TTL - 60 <= ttl <= keys.SESSION_TTL
+
+    # Sessions are per (channel, user): the same id on another channel is someone else.
+    assert await state.load_session("telegram", "212600000001") == {}
+    await state.save_session("whatsapp", "212600000001", {"flow": "menu"})
+    assert await state.load_session("whatsapp", "212600000001") == {"flow": "menu"}
+
+
+async def test_session_that_is_not_a_json_object_loads_empty(state: State) -> None:
+    """Garbage or a non-object in the session key means a fresh conversation, not a crash."""
+    for junk in ("{not json", "[1, 2]", "42", '"text"', "null"):
+        await state.redis.set(keys.session("web", "s1"), junk)
+        assert await state.load_session("web", "s1") == {}, junk
+    assert await state.load_session("web", "never-seen") == {}
+
+
+async def test_session_clear(state: State) -> None:
+    """`clear_session` forgets the conversation of that person only."""
+    await state.save_session("telegram", "1", {"flow": "stands"})
+    await state.save_session("telegram", "2", {"flow": "workshops"})
+    await state.clear_session("telegram", "1")
+    assert await state.load_session("telegram", "1") == {}
+    assert await state.redis.exists(keys.session("telegram", "1")) == 0
+    assert await state.load_session("telegram", "2") == {"flow": "workshops"}
+    await state.clear_session("telegram", "1")  # clearing twice is harmless
+
+
+# ------------------------------------------------------------------------------- dedupe
+
+
+async def test_first_delivery_once_per_channel_and_message(state: State) -> None:
+    """A platform message id is new once; a redelivery is not; channels are independent."""
+    assert await state.first_delivery("telegram", "1001") is True
+    assert await state.first_delivery("telegram", "1001") is False
+    assert await state.first_delivery("telegram", "1001") is False
+    assert await state.first_delivery("whatsapp", "1001") is True
+    assert await state.first_delivery("telegram", "1002") is True
+
+    ttl = await _ttl(state, keys.dedupe("telegram", "1001"))
+    assert keys.DEDUPE_TTL - 60 <= ttl <= keys.DEDUPE_TTL
+
+    await state.forget_delivery("telegram", "1001")
+    assert await state.first_delivery("telegram", "1001") is True
+    assert await state.first_delivery("telegram", "1001") is False
+    assert await state.first_delivery("whatsapp", "1001") is False
+
+
+async def test_concurrent_deliveries_of_one_message_pass_once(state: State) -> None:
+    """Twenty simultaneous redeliveries: exactly one is handled."""
+    results = await asyncio.gather(
+        *(state.first_delivery("whatsapp", "wamid.X") for _ in range(20)))
+    assert results.count(True) == 1
+
+
+# ------------------------------------------------------------------------------- user lock
+
+
+async def test_user_lock_serializes_one_persons_messages(state: State) -> None:
+    """Two messages of the same person are handled one after the other, never interleaved."""
+    events: list[str] = []
+
+    async def handle(name: str) -> None:
+        async with state.user_lock("web", "amina"):
+            events.append(f"enter {name}")
+            await asyncio.sleep(0.05)
+            events.append(f"exit {name}")
+
+    await asyncio.gather(handle("a"), handle("b"), handle("c"))
+
+    assert len(events) == 6
+    for index in range(0, 6, 2):
+        entered, exited = events[index], events[index + 1]
+        assert entered.startswith("enter ") and exited == entered.replace("enter", "exit"), events
+    assert await state.redis.exists(keys.user_lock("web", "amina")) == 0
+
+
+async def test_user_lock_does_not_block_other_people(state: State) -> None:
+    """While A's message is being handled, B's message goes through."""
+    a_inside = asyncio.Event()
+    a_may_leave = asyncio.Event()
+    events: list[str] = []
+
+    async def person_a() -> None:
+        async with state.user_lock("telegram", "A"):
+            events.append("A in")
+            a_inside.set()
+            await a_may_leave.wait()
+            events.append("A out")
+
+    async def person_b() -> None:
+        async with state.user_lock("telegram", "B"):
+            events.append("B done")
+
+    holder = asyncio.create_task(person_a())
+    await asyncio.wait_for(a_inside.wait(), 10)
+    # B finishes while A still holds its own lock (a deadline only guards against a hang).
+    await asyncio.wait_for(person_b(), 10)
+    assert await state.redis.exists(keys.user_lock("telegram", "A")) == 1
+    a_may_leave.set()
+    await asyncio.wait_for(holder, 10)
+    assert events == ["A in", "B done", "A out"]
+    # The same user id on another channel is another person.
+    async with state.user_lock("telegram", "A"), state.user_lock("whatsapp", "A"):
+        pass
+
+
+async def test_user_lock_is_released_after_an_error(state: State) -> None:
+    """A handler that raises leaves no lock behind; the next message is handled."""
+    with pytest.raises(RuntimeError, match="boom"):
+        async with state.user_lock("web", "crash"):
+            assert await state.redis.exists(keys.user_lock("web", "crash")) == 1
+            raise RuntimeError("boom")
+    assert await state.redis.exists(keys.user_lock("web", "crash")) == 0
+
+    entered = False
+    async with state.user_lock("web", "crash"):
+        entered = True
+    assert entered
+
+
+async def test_user_lock_gives_up_with_user_busy(
+    state: State, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When the person's previous message holds the lock past the wait, UserBusy is raised."""
+    monkeypatch.setattr(keys, "USER_LOCK_WAIT", 0.2)  # shorten the wait, not the behaviour
+    async with state.user_lock("web", "slow"):
+        with pytest.raises(UserBusy, match="web:slow"):
+            async with state.user_lock("web", "slow"):
+                pytest.fail("entered a lock that is held")  # pragma: no cover
+    async with state.user_lock("web", "slow"):
+        pass
+
+
+async def test_user_lock_expires_if_its_holder_dies(state: State) -> None:
+    """The lock key carries a TTL, so a crashed process cannot block a person for ever."""
+    async with state.user_lock("web", "mortal"):
+        ttl_ms = int(await state.redis.pttl(keys.user_lock("web", "mortal")))
+    assert 0 < ttl_ms <= keys.USER_LOCK_TTL * 1000
+
+
+# ------------------------------------------------------------------------------- throttle
+
+
+async def test_throttle_lets_the_limit_through_then_stops(state: State) -> None:
+    """THROTTLE_LIMIT messages pass in one window, the next one is throttled."""
+    for _attempt in range(5):
+        window = int(time.time()) // keys.THROTTLE_WINDOW
+        passed = [await state.throttled("web", "flood") for _ in range(keys.THROTTLE_LIMIT)]
+        over = await state.throttled("web", "flood")
+        if int(time.time()) // keys.THROTTLE_WINDOW == window:
+            break
+        await state.redis.delete(*[key async for key in state.redis.scan_iter(
+            match=f"{keys.PREFIX}:throttle:*")])  # crossed a window edge: count again
+    else:  # pragma: no cover
+        pytest.fail("could not stay in one throttle window")
+    assert passed == [False] * keys.THROTTLE_LIMIT
+    assert over is True
+    assert await state.throttled("web", "someone-else") is False
+    assert await state.throttled("telegram", "flood") is False
+    key = keys.throttle("web", "flood", window)
+    assert 0 < await _ttl(state, key) <= keys.THROTTLE_WINDOW * 2
+
+
+async def test_throttle_notice_is_given_once(state: State) -> None:
+    """The person is told to slow down once, not at every throttled message."""
+    assert await state.first_throttle_notice("web", "flood") is True
+    assert await state.first_throttle_notice("web", "flood") is False
+    assert await state.first_throttle_notice("web", "flood") is False
+    assert await state.first_throttle_notice("web", "other") is True
+    ttl = await _ttl(state, keys.throttle_notice("web", "flood"))
+    assert 0 < ttl <= keys.THROTTLE_NOTICE_TTL
+
+
+# ------------------------------------------------------------------------------- media, catalogue
+
+
+async def test_media_round_trip(state: State) -> None:
+    """Bytes stored for the web chat come back identical with their type and name."""
+    picture = bytes(range(256)) * 40 + b"\x00\xff"
+    token = await state.put_media(picture, "image/png", "plan-A12.png")
+    other = await state.put_media(b"BEGIN:VCALENDAR", "text/calendar", "atelier.ics")
+    assert token != other
+    assert await state.get_media(token) == (picture, "image/png", "plan-A12.png")
+    assert await state.get_media(other) == (b"BEGIN:VCALENDAR", "text/calendar", "atelier.ics")
+    assert await state.get_media("no-such-token") is None
+    ttl = await _ttl(state, keys.media(token))
+    assert keys.MEDIA_TTL - 60 <= ttl <= keys.MEDIA_TTL
+
+
+async def test_catalogue_version_increments(state: State) -> None:
+    """The catalogue version starts at 0 and every bump is seen by every reader."""
+    assert await state.catalogue_version() == 0
+    assert await state.bump_catalogue_version() == 1
+    assert await state.bump_catalogue_version() == 2
+    assert await state.catalogue_version() == 2
+    assert await State(state.redis).catalogue_version() == 2
+    assert await state.ping() is True
+
+
+# ------------------------------------------------------------------------------- key names
+
+
+async def test_every_key_is_under_the_tadamon_prefix(redis_url: str) -> None:
+    """Every key State writes to the real server starts with `tadamon:`."""
+    client: Redis = Redis.from_url(redis_url, decode_responses=True)
+    try:
+        state = State(client)
+        await state.save_session("web", "k", {"flow": "menu"})
+        await state.first_delivery("web", "m1")
+        await state.throttled("web", "k")
+        await state.first_throttle_notice("web", "k")
+        await state.put_media(b"x", "text/plain", "x.txt")
+        await state.bump_catalogue_version()
+        async with state.user_lock("web", "k"):
+            held = [key async for key in client.scan_iter("*")]
+        after = [key async for key in client.scan_iter("*")]
+    finally:
+        await client.aclose()
+
+    assert len(held) == 7
+    assert len(after) == 6
+    assert all(key.startswith(f"{keys.PREFIX}:") for key in held), held
+    assert keys.PREFIX == "tadamon"

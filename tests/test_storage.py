@@ -1,0 +1,536 @@
+"""The SQL storage layer on SQLite and a real PostgreSQL: migrations, timestamps, repositories."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from typing import Any, TypeVar, cast
+from zoneinfo import ZoneInfo
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import func, insert, inspect, select, text
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError, StatementError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from storage import database
+from storage.models import Base, Contact, Feedback, Registration, RegistrationStatus, Role
+from storage.repositories import (
+    CatalogueRepository,
+    ContactRepository,
+    FairView,
+    FeedbackRepository,
+)
+
+KINDS = [
+    pytest.param("sqlite", id="sqlite"),
+    pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
+]
+
+MakeDatabase = Callable[..., Awaitable[str]]
+Sessions = async_sessionmaker[AsyncSession]
+UTC = dt.UTC
+T = TypeVar("T")
+
+
+@pytest.fixture
+async def engines() -> AsyncIterator[Callable[[str], AsyncEngine]]:
+    """`engines(url)` -> an engine on that database, disposed after the test."""
+    made: list[AsyncEngine] = []
+
+    def make(url: str) -> AsyncEngine:
+        engine = database.create_engine(url)
+        made.append(engine)
+        return engine
+
+    yield make
+    for engine in made:
+        await engine.dispose()
+
+
+@pytest.fixture
+async def sessions_for(
+    engines: Callable[[str], AsyncEngine], make_database: MakeDatabase
+) -> Callable[..., Awaitable[Sessions]]:
+    """`await sessions_for(kind, sample=...)` -> sessions on a fresh migrated database."""
+
+    async def make(kind: str, *, sample: bool) -> Sessions:
+        url = await make_database(kind, sample=sample)
+        return database.create_sessionmaker(engines(url))
+
+    return make
+
+
+async def _tables(engine: AsyncEngine) -> set[str]:
+    async with engine.connect() as connection:
+        names = await connection.run_sync(lambda sync: inspect(sync).get_table_names())
+    return set(names)
+
+
+def _schema_differences(connection: Connection) -> list[Any]:
+    context = MigrationContext.configure(connection, opts={"compare_type": True})
+    return list(compare_metadata(context, Base.metadata))
+
+
+async def _count(sessions: Sessions, model: type[Base], *where: Any) -> int:
+    async with sessions() as session:
+        value = await session.scalar(select(func.count()).select_from(model).where(*where))
+    return int(value or 0)
+
+
+async def _all(calls: Iterable[Awaitable[T]]) -> list[T]:
+    """Run the calls at once; every one finishes before the first failure is raised."""
+    outcomes = await asyncio.gather(*calls, return_exceptions=True)
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            raise outcome
+    return cast(list[T], outcomes)
+
+
+# ------------------------------------------------------------------------------- migrations
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_upgrade_creates_the_models_schema_and_is_idempotent(
+    kind: str, make_database: MakeDatabase, engines: Callable[[str], AsyncEngine]
+) -> None:
+    """`upgrade()` builds every table of the models, twice is harmless, no drift from models."""
+    engine = engines(await make_database(kind, sample=False, migrated=False))
+    assert await _tables(engine) == set()
+
+    await database.upgrade(engine)
+    assert await _tables(engine) == set(Base.metadata.tables) | {"alembic_version"}
+    async with engine.begin() as connection:
+        await connection.execute(
+            insert(Contact).values(
+                channel="web", user_id="kept", language_confirmed=False, role="visitor",
+                opted_out=False, unreachable=False, created_at=dt.datetime.now(UTC),
+            )
+        )
+
+    await database.upgrade(engine)  # a second start: nothing to do, nothing lost
+    head = ScriptDirectory.from_config(database.alembic_config()).get_current_head()
+    async with engine.connect() as connection:
+        versions = (await connection.execute(text("SELECT version_num FROM alembic_version")))
+        assert versions.scalars().all() == [head]
+        # Nothing is ignored: the migration must say exactly what the models say.
+        differences = await connection.run_sync(_schema_differences)
+    assert differences == []
+    assert await _tables(engine) == set(Base.metadata.tables) | {"alembic_version"}
+    sessions = database.create_sessionmaker(engine)
+    assert await _count(sessions, Contact, Contact.user_id == "kept") == 1
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_concurrent_upgrades_of_an_empty_database_both_succeed(
+    kind: str, make_database: MakeDatabase, engines: Callable[[str], AsyncEngine]
+) -> None:
+    """Two processes starting together on a new database: one migrates, the other waits."""
+    url = await make_database(kind, sample=False, migrated=False)
+    first, second = engines(url), engines(url)
+    # return_exceptions: both finish before the test ends, even when one of them fails
+    outcomes = await asyncio.gather(database.upgrade(first), database.upgrade(second),
+                                    return_exceptions=True)
+    assert list(outcomes) == [None, None]
+    assert await _tables(first) == set(Base.metadata.tables) | {"alembic_version"}
+    async with first.connect() as connection:
+        versions = await connection.execute(text("SELECT version_num FROM alembic_version"))
+        assert len(versions.scalars().all()) == 1
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_ping_answers(
+    kind: str, make_database: MakeDatabase, engines: Callable[[str], AsyncEngine]
+) -> None:
+    """`ping()` is True on a live database."""
+    engine = engines(await make_database(kind, sample=False))
+    assert await database.ping(engine) is True
+
+
+# ------------------------------------------------------------------------------- timestamps
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_timestamps_round_trip_as_aware_utc(
+    kind: str, sessions_for: Callable[..., Awaitable[Sessions]]
+) -> None:
+    """10:00+01:00 is stored as 09:00 UTC and read back aware, and compares in SQL."""
+    sessions = await sessions_for(kind, sample=False)
+    local = dt.datetime(2026, 12, 13, 10, 0, tzinfo=dt.timezone(dt.timedelta(hours=1)))
+    async with sessions() as session, session.begin():
+        session.add(Contact(channel="web", user_id="clock", last_inbound_at=local,
+                            created_at=local))
+
+    async with sessions() as session:
+        row = (await session.scalars(select(Contact))).one()
+        value = row.last_inbound_at
+    assert value is not None
+    assert value.tzinfo is not None
+    assert value.utcoffset() == dt.timedelta(0)
+    assert (value.year, value.month, value.day, value.hour, value.minute) == (2026, 12, 13, 9, 0)
+    assert value == local
+    assert row.created_at == local
+
+    nine_utc = dt.datetime(2026, 12, 13, 9, 0, tzinfo=UTC)
+    assert await _count(sessions, Contact, Contact.last_inbound_at == nine_utc) == 1
+    assert await _count(sessions, Contact, Contact.last_inbound_at < nine_utc) == 0
+    # 10:30 in Casablanca (UTC+1 in December) is 09:30 UTC: after the stored instant.
+    casablanca = dt.datetime(2026, 12, 13, 10, 30, tzinfo=ZoneInfo("Africa/Casablanca"))
+    assert await _count(sessions, Contact, Contact.last_inbound_at < casablanca) == 1
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_naive_datetime_is_refused(
+    kind: str, sessions_for: Callable[..., Awaitable[Sessions]]
+) -> None:
+    """A naive datetime never reaches the database, neither stored nor compared."""
+    sessions = await sessions_for(kind, sample=False)
+    naive = dt.datetime(2026, 12, 13, 10, 0)
+    async with sessions() as session:
+        session.add(Contact(channel="web", user_id="naive", created_at=naive))
+        with pytest.raises(StatementError) as stored:
+            await session.flush()
+        await session.rollback()
+    assert isinstance(stored.value.orig, ValueError)
+
+    async with sessions() as session:
+        with pytest.raises(StatementError) as compared:
+            await session.scalar(select(Contact).where(Contact.created_at < naive))
+    assert isinstance(compared.value.orig, ValueError)
+    assert await _count(sessions, Contact) == 0
+
+
+# ------------------------------------------------------------------------------- contacts
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_arrive_creates_a_contact_once_per_channel_and_user(
+    kind: str, sessions_for: Callable[..., Awaitable[Sessions]]
+) -> None:
+    """The first arrival creates the contact; later ones find it and record the time."""
+    sessions = await sessions_for(kind, sample=False)
+    contacts = ContactRepository(sessions)
+
+    first = await contacts.arrive("telegram", "42", "fr")
+    assert first.created is True
+    assert (first.channel, first.user_id, first.language) == ("telegram", "42", "fr")
+    assert first.role is Role.VISITOR
+    assert first.opted_out is False
+    async with sessions() as session:
+        before = (await session.scalars(select(Contact))).one().last_inbound_at
+    assert before is not None and before.tzinfo is not None
+
+    again = await contacts.arrive("telegram", "42", "ar")
+    assert again.created is False
+    assert again.id == first.id
+    assert again.language == "fr"  # the stored choice wins over a new guess
+
+    same_id_elsewhere = await contacts.arrive("whatsapp", "42", None)
+    assert same_id_elsewhere.created is True
+    assert same_id_elsewhere.id != first.id
+
+    assert await _count(sessions, Contact) == 2
+    async with sessions() as session:
+        row = (await session.scalars(select(Contact).where(Contact.id == first.id))).one()
+    assert row.last_inbound_at is not None and row.last_inbound_at >= before
+    assert await contacts.get("telegram", "42") == again
+    assert await contacts.get("telegram", "43") is None
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_concurrent_arrivals_of_a_new_person_make_one_row(
+    kind: str, sessions_for: Callable[..., Awaitable[Sessions]]
+) -> None:
+    """20 simultaneous first messages: one contact, one `created`, every caller gets it."""
+    sessions = await sessions_for(kind, sample=False)
+    contacts = ContactRepository(sessions)
+
+    views = await _all(contacts.arrive("web", "crowd", "ar") for _ in range(20))
+
+    assert {view.id for view in views} == {views[0].id}
+    assert sum(view.created for view in views) == 1
+    assert await _count(sessions, Contact, Contact.user_id == "crowd") == 1
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_concurrent_arrivals_of_a_listed_organizer_all_see_the_role(
+    kind: str, sessions_for: Callable[..., Awaitable[Sessions]]
+) -> None:
+    """Whoever wins the race to create the row, every caller sees the organizer role."""
+    sessions = await sessions_for(kind, sample=False)
+    contacts = ContactRepository(sessions)
+    listed = ("web:boss",)
+
+    views = await _all(contacts.arrive("web", "boss", "fr", organizers=listed)
+                       for _ in range(10))
+
+    assert {view.role for view in views} == {Role.ORGANIZER}
+    assert await _count(sessions, Contact, Contact.role == Role.ORGANIZER) == 1
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_arrive_gives_listed_organizers_their_role(
+    kind: str, sessions_for: Callable[..., Awaitable[Sessions]]
+) -> None:
+    """`web:u1` in the organizers list makes that person, and only that one, an organizer."""
+    sessions = await sessions_for(kind, sample=False)
+    contacts = ContactRepository(sessions)
+    organizers = ("telegram:7", "web:u1")
+
+    organizer = await contacts.arrive("web", "u1", "fr", organizers=organizers)
+    assert organizer.role is Role.ORGANIZER
+    assert (await contacts.arrive("telegram", "u1", "fr", organizers=organizers)).role is (
+        Role.VISITOR)
+    assert (await contacts.arrive("web", "u2", "fr", organizers=organizers)).role is Role.VISITOR
+
+    # Someone who wrote before being listed is promoted on their next message.
+    await contacts.arrive("telegram", "7", "ar")
+    promoted = await contacts.arrive("telegram", "7", "ar", organizers=organizers)
+    assert promoted.role is Role.ORGANIZER
+    stored = await contacts.get("telegram", "7")
+    assert stored is not None and stored.role is Role.ORGANIZER
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_language_and_opt_out_are_stored(
+    kind: str, sessions_for: Callable[..., Awaitable[Sessions]]
+) -> None:
+    """`set_language` and `set_opted_out` change only that contact, with the opt-out time."""
+    sessions = await sessions_for(kind, sample=False)
+    contacts = ContactRepository(sessions)
+    amina = await contacts.arrive("whatsapp", "212600000001", None)
+    other = await contacts.arrive("whatsapp", "212600000002", "fr")
+
+    await contacts.set_language(amina.id, "ar")
+    stored = await contacts.get("whatsapp", "212600000001")
+    assert stored is not None
+    assert (stored.language, stored.language_confirmed) == ("ar", True)
+    await contacts.set_language(amina.id, "fr", confirmed=False)
+    stored = await contacts.get("whatsapp", "212600000001")
+    assert stored is not None
+    assert (stored.language, stored.language_confirmed) == ("fr", False)
+
+    await contacts.set_opted_out(amina.id, True)
+    stored = await contacts.get("whatsapp", "212600000001")
+    assert stored is not None and stored.opted_out is True
+    async with sessions() as session:
+        row = await session.get_one(Contact, amina.id)
+    assert row.opted_out_at is not None and row.opted_out_at.tzinfo is not None
+
+    await contacts.set_opted_out(amina.id, False)
+    async with sessions() as session:
+        row = await session.get_one(Contact, amina.id)
+        untouched = await session.get_one(Contact, other.id)
+    assert (row.opted_out, row.opted_out_at) == (False, None)
+    assert (untouched.language, untouched.language_confirmed, untouched.opted_out) == (
+        "fr", False, False)
+
+
+# ------------------------------------------------------------------------------- registrations
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_a_person_registers_at_most_once_per_workshop(
+    kind: str, sessions_for: Callable[..., Awaitable[Sessions]]
+) -> None:
+    """The unique constraint on (workshop, contact) refuses a second row."""
+    sessions = await sessions_for(kind, sample=True)
+    contact = await ContactRepository(sessions).arrive("telegram", "1", "fr")
+    fair = await CatalogueRepository(sessions).fair()
+    assert fair is not None
+    first, second = (await CatalogueRepository(sessions).workshops(fair.id))[:2]
+
+    async with sessions() as session, session.begin():
+        session.add(Registration(workshop_id=first.id, contact_id=contact.id,
+                                 status=RegistrationStatus.CONFIRMED))
+    with pytest.raises(IntegrityError):
+        async with sessions() as session, session.begin():
+            session.add(Registration(workshop_id=first.id, contact_id=contact.id,
+                                     status=RegistrationStatus.WAITLISTED, position=1))
+    async with sessions() as session, session.begin():
+        session.add(Registration(workshop_id=second.id, contact_id=contact.id,
+                                 status=RegistrationStatus.CONFIRMED))
+
+    assert await _count(sessions, Registration, Registration.contact_id == contact.id) == 2
+    async with sessions() as session:
+        statuses = (await session.scalars(select(Registration.status).where(
+            Registration.workshop_id == first.id))).all()
+    assert statuses == [RegistrationStatus.CONFIRMED]
+
+
+# ------------------------------------------------------------------------------- catalogue
+
+
+async def _sample(sessions: Sessions) -> tuple[CatalogueRepository, FairView]:
+    catalogue = CatalogueRepository(sessions)
+    fair = await catalogue.fair()
+    assert fair is not None
+    return catalogue, fair
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_catalogue_fair_and_stand_cards(
+    kind: str, sessions_for: Callable[..., Awaitable[Sessions]]
+) -> None:
+    """The sample fair is served; `a 12` finds A12 and its exhibitor; private phones stay hidden."""
+    catalogue, fair = await _sample(await sessions_for(kind, sample=True))
+    assert fair.key == "khouribga-ess-2026"
+    assert fair.timezone == "Africa/Casablanca"
+    assert (fair.opens, fair.closes) == (dt.date(2026, 12, 13), dt.date(2026, 12, 16))
+    assert fair.city == {"fr": "Khouribga", "ar": "خريبكة", "en": "Khouribga"}
+
+    for typed in ("a 12", "A12", "A-12", "A١٢"):
+        stand = await catalogue.stand(fair.id, typed)
+        assert stand is not None, typed
+        assert stand.number == "A12"
+    assert stand is not None
+    assert stand.zone["fr"] == "Hall A — Artisanat"
+    assert [exhibitor.key for exhibitor in stand.exhibitors] == ["coop-tingis"]
+    tingis = stand.exhibitors[0]
+    assert tingis.name == {"fr": "Coopérative Tingis", "ar": "تعاونية طنجيس"}
+    assert tingis.category is not None and tingis.category["fr"] == "Artisanat"
+    assert tingis.phone is None
+
+    shared = await catalogue.stand(fair.id, "A2")
+    assert shared is not None
+    assert [exhibitor.key for exhibitor in shared.exhibitors] == [
+        "coop-al-ajyal", "coop-al-yasmine"]
+
+    private = await catalogue.stand(fair.id, "A13")  # phone given with public_phone: false
+    assert private is not None
+    assert [(e.key, e.phone) for e in private.exhibitors] == [("coop-nour-poterie", None)]
+    public = await catalogue.stand(fair.id, "A18")  # public_phone: true
+    assert public is not None
+    assert [e.phone for e in public.exhibitors] == ["+212600001234"]
+
+    assert await catalogue.stand(fair.id, "Z99") is None
+    assert await catalogue.stand(fair.id, "bonjour") is None
+    assert await catalogue.stand(fair.id + 1000, "A12") is None
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_catalogue_zones_and_stands_in_zone(
+    kind: str, sessions_for: Callable[..., Awaitable[Sessions]]
+) -> None:
+    """4 zones, 120 stands; a zone's stands come in number order (A1, A2, ..., A10)."""
+    catalogue, fair = await _sample(await sessions_for(kind, sample=True))
+
+    zones = await catalogue.zones(fair.id)
+    assert [zone.index for zone in zones] == [0, 1, 2, 3]
+    assert [(zone.name["fr"], zone.stands) for zone in zones] == [
+        ("Hall A — Artisanat", 36),
+        ("Hall B — Terroir", 36),
+        ("Hall C — Créations féminines", 30),
+        ("Espace D — Services et institutions", 18),
+    ]
+    assert sum(zone.stands for zone in zones) == 120
+    assert all(zone.name["ar"] for zone in zones)
+
+    hall_a = await catalogue.stands_in_zone(fair.id, 0)
+    assert [number for number, _ in hall_a] == [f"A{n}" for n in range(1, 37)]
+    names = dict(hall_a)
+    assert names["A12"]["fr"] == "Coopérative Tingis"
+    # A2 is shared: the first exhibitor is the same one the stand card lists first.
+    assert names["A2"]["fr"] == "Coopérative Al Ajyal de poterie"
+    espace_d = await catalogue.stands_in_zone(fair.id, 3)
+    assert [number for number, _ in espace_d] == [f"D{n}" for n in range(1, 19)]
+    assert await catalogue.stands_in_zone(fair.id, 4) == []
+    assert await catalogue.stands_in_zone(fair.id, -1) == []
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_catalogue_workshops_in_time_order_with_seats_taken(
+    kind: str, sessions_for: Callable[..., Awaitable[Sessions]]
+) -> None:
+    """16 workshops by start time; `taken` counts confirmed and offered seats only."""
+    sessions = await sessions_for(kind, sample=True)
+    catalogue, fair = await _sample(sessions)
+
+    workshops = await catalogue.workshops(fair.id)
+    assert len(workshops) == 16
+    starts = [workshop.starts_at for workshop in workshops]
+    assert starts == sorted(starts)
+    assert all(start.tzinfo is not None for start in starts)
+    first = workshops[0]
+    assert first.key == "coop-finance-1"
+    assert first.starts_at == dt.datetime(2026, 12, 13, 10, 0, tzinfo=ZoneInfo("Africa/Casablanca"))
+    assert all(workshop.taken == 0 for workshop in workshops)
+
+    contacts = ContactRepository(sessions)
+    statuses = [RegistrationStatus.CONFIRMED, RegistrationStatus.CONFIRMED,
+                RegistrationStatus.OFFERED, RegistrationStatus.WAITLISTED,
+                RegistrationStatus.WAITLISTED, RegistrationStatus.CANCELLED]
+    target = workshops[3]
+    async with sessions() as session, session.begin():
+        for number, status in enumerate(statuses):
+            person = await contacts.arrive("web", f"p{number}", "fr")
+            session.add(Registration(workshop_id=target.id, contact_id=person.id, status=status))
+        session.add(Registration(workshop_id=workshops[5].id, contact_id=person.id,
+                                 status=RegistrationStatus.CANCELLED))
+
+    after = {workshop.key: workshop for workshop in await catalogue.workshops(fair.id)}
+    assert after[target.key].taken == 3
+    assert after[target.key].seats_left == target.capacity - 3
+    assert after[workshops[5].key].taken == 0
+    assert sum(workshop.taken for workshop in after.values()) == 3
+
+    by_id = await catalogue.workshop(fair.id, target.id)
+    assert by_id is not None and by_id.key == target.key and by_id.taken == 3
+    by_key = await catalogue.workshop_by_key(fair.id, target.key)
+    assert by_key == by_id
+    assert await catalogue.workshop_by_key(fair.id, "no-such-workshop") is None
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_catalogue_finds_exhibitors_by_name_in_either_script(
+    kind: str, sessions_for: Callable[..., Awaitable[Sessions]]
+) -> None:
+    """Name fragments match without accents or hamza marks, in French and in Arabic."""
+    catalogue, fair = await _sample(await sessions_for(kind, sample=True))
+
+    draa = ("A4", {"fr": "Coopérative Drâa de poterie verte", "ar": "تعاونية درعة للفخار الأخضر"})
+    assert await catalogue.find_exhibitors(fair.id, "draa") == [draa]
+    assert await catalogue.find_exhibitors(fair.id, "DRÂA") == [draa]
+    assert (await catalogue.find_exhibitors(fair.id, "تيفاوين"))[0][0] == "A10"
+    assert (await catalogue.find_exhibitors(fair.id, "tifaouine"))[0][0] == "A10"  # an alias
+    ajyal = await catalogue.find_exhibitors(fair.id, "الاجيال")  # typed without the hamza
+    assert [number for number, _ in ajyal] == ["A2"]
+    assert ajyal[0][1]["fr"] == "Coopérative Al Ajyal de poterie"
+
+    assert len(await catalogue.find_exhibitors(fair.id, "poterie", limit=3)) == 3
+    assert await catalogue.find_exhibitors(fair.id, "po") == []
+    assert await catalogue.find_exhibitors(fair.id, "zzzzzz") == []
+
+
+# ------------------------------------------------------------------------------- feedback
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_feedback_rating_then_comment_only_by_its_author(
+    kind: str, sessions_for: Callable[..., Awaitable[Sessions]]
+) -> None:
+    """`rate` stores a row; `comment` adds to it, but not on someone else's feedback."""
+    sessions = await sessions_for(kind, sample=True)
+    _, fair = await _sample(sessions)
+    contacts = ContactRepository(sessions)
+    author = await contacts.arrive("telegram", "author", "ar")
+    stranger = await contacts.arrive("telegram", "stranger", "fr")
+    feedback = FeedbackRepository(sessions)
+
+    rated = await feedback.rate(fair.id, author.id, "stand", "A12", 5, "ar")
+    assert await feedback.comment(rated, author.id, "منتوجات رائعة") is True
+    assert await feedback.comment(rated, stranger.id, "spam") is False
+    assert await feedback.comment(rated + 1000, author.id, "nowhere") is False
+
+    assert await feedback.for_contact(author.id) == [
+        {"target_kind": "stand", "target_key": "A12", "rating": 5, "comment": "منتوجات رائعة"}]
+    assert await feedback.for_contact(stranger.id) == []
+    async with sessions() as session:
+        row = await session.get_one(Feedback, rated)
+    assert (row.fair_id, row.contact_id, row.language) == (fair.id, author.id, "ar")
+    assert row.created_at.tzinfo is not None
+    assert await _count(sessions, Feedback) == 1
