@@ -67,6 +67,7 @@ class App:
 
     async def catalogue_changed(self) -> None:
         """Tell every process that the catalogue changed (they rebuild their caches)."""
+        self.engine.catalogue.invalidate()
         try:
             await self.state.bump_catalogue_version()
         except RedisError:

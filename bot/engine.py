@@ -51,7 +51,7 @@ class Engine:
         self.organizers = tuple(organizers)
         self.clock = clock
         self.contacts = ContactRepository(sessions)
-        self.catalogue = CatalogueRepository(sessions)
+        self.catalogue = CatalogueRepository(sessions, version=state.catalogue_version)
         self.feedback = FeedbackRepository(sessions)
 
     async def handle(self, inbound: Inbound) -> list[Rendered]:

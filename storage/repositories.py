@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import logging
+import time
 import unicodedata
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -27,6 +30,8 @@ from storage.models import (
 )
 
 Sessions = async_sessionmaker[AsyncSession]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,12 +127,19 @@ class ContactRepository:
         """Find or create the contact and record the time of this inbound message."""
         now = utcnow()
         role = Role.ORGANIZER if f"{channel}:{user_id}" in organizers else None
+        values: dict[str, Any] = {"last_inbound_at": now}
+        if role is not None:
+            values["role"] = role
         async with self.sessions() as session, session.begin():
-            row = await self._find(session, channel, user_id)
+            # One statement for the common case: a known person writes again.
+            row = (await session.scalars(
+                update(Contact)
+                .where(Contact.channel == channel, Contact.user_id == user_id)
+                .values(**values)
+                .returning(Contact),
+                execution_options={"synchronize_session": False},
+            )).first()
             if row is not None:
-                row.last_inbound_at = now
-                if role is not None:
-                    row.role = role
                 return _contact_view(row)
         try:
             async with self.sessions() as session, session.begin():
@@ -172,119 +184,193 @@ def fold_basic(text: str) -> str:
     return " ".join(kept.casefold().replace("'", " ").replace("-", " ").split())
 
 
+@dataclass(frozen=True, slots=True)
+class _Searchable:
+    number: str
+    name: dict[str, str]
+    names: tuple[str, ...]
+    others: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogueSnapshot:
+    """The served fair's catalogue, read once per catalogue version and kept in memory."""
+
+    version: int
+    fair: FairView
+    stands: dict[str, StandView]
+    zones: tuple[ZoneView, ...]
+    zone_stands: tuple[tuple[tuple[str, dict[str, str]], ...], ...]
+    searchable: tuple[_Searchable, ...]
+    workshops: tuple[WorkshopView, ...]
+
+
+VersionSource = Callable[[], Awaitable[int]]
+
+
 class CatalogueRepository:
-    """Read access to the fair being served: stands, exhibitors, zones, workshops."""
+    """Read access to the fair being served: stands, exhibitors, zones, workshops.
 
-    def __init__(self, sessions: Sessions) -> None:
+    The catalogue changes only at import, so it is held in memory and reloaded when the
+    catalogue version (kept in Redis, bumped by every import) changes; the version is looked
+    at most once a second. Seats taken are always read live."""
+
+    def __init__(self, sessions: Sessions, version: VersionSource | None = None,
+                 check_every: float = 1.0) -> None:
         self.sessions = sessions
+        self.version = version
+        self.check_every = check_every
+        self._snapshot: CatalogueSnapshot | None = None
+        self._checked_at = 0.0
+        self._loading = asyncio.Lock()
 
-    async def fair(self) -> FairView | None:
+    def invalidate(self) -> None:
+        """Forget the snapshot: this process just changed the catalogue."""
+        self._snapshot = None
+
+    async def snapshot(self) -> CatalogueSnapshot | None:
+        """The current catalogue, reloaded when its version changed."""
+        current = self._snapshot
+        now = time.monotonic()
+        if current is not None and (self.version is None
+                                    or now - self._checked_at < self.check_every):
+            return current
+        version = current.version if current else -1
+        if self.version is not None:
+            try:
+                version = await self.version()
+            except Exception:  # Redis down: keep serving what we have
+                log.warning("catalogue version unavailable", exc_info=True)
+            self._checked_at = now
+        if current is not None and current.version == version:
+            return current
+        async with self._loading:
+            if self._snapshot is None or self._snapshot is current:
+                self._snapshot = await self._load(version)
+        return self._snapshot
+
+    async def _load(self, version: int) -> CatalogueSnapshot | None:
         async with self.sessions() as session:
             row = await active_fair(session)
             if row is None:
                 return None
-            return FairView(row.id, row.key, row.name, row.city, row.venue, row.info,
+            fair = FairView(row.id, row.key, row.name, row.city, row.venue, row.info,
                             row.timezone, row.opens, row.closes, row.hours)
-
-    async def stand(self, fair_id: int, number: str) -> StandView | None:
-        """The stand with this number (`a 12` works too) and who exhibits there."""
-        normalized = normalize_stand_number(number)
-        if normalized is None:
-            return None
-        async with self.sessions() as session:
-            stand = (await session.scalars(select(Stand).where(
-                Stand.fair_id == fair_id, Stand.number == normalized))).first()
-            if stand is None:
-                return None
-            return await self._stand_view(session, stand)
-
-    async def _stand_view(self, session: AsyncSession, stand: Stand) -> StandView:
-        rows = (await session.execute(
-            select(Exhibitor, Category.name)
-            .outerjoin(Category, Category.id == Exhibitor.category_id)
-            .where(Exhibitor.stand_id == stand.id).order_by(Exhibitor.key))).all()
-        exhibitors = tuple(
-            ExhibitorView(
+            stands = list(await session.scalars(
+                select(Stand).where(Stand.fair_id == fair.id).order_by(Stand.id)))
+            exhibitors = (await session.execute(
+                select(Exhibitor, Category.name)
+                .outerjoin(Category, Category.id == Exhibitor.category_id)
+                .where(Exhibitor.fair_id == fair.id)
+                .order_by(Exhibitor.key))).all()
+            workshops = list(await session.scalars(
+                select(Workshop).where(Workshop.fair_id == fair.id)
+                .order_by(Workshop.starts_at, Workshop.key)))
+        by_stand: dict[int, list[ExhibitorView]] = {}
+        searchable: list[_Searchable] = []
+        numbers = {stand.id: stand.number for stand in stands}
+        for exhibitor, category in exhibitors:
+            view = ExhibitorView(
                 key=exhibitor.key, kind=exhibitor.kind, name=exhibitor.name,
                 category=category, city=exhibitor.city, region=exhibitor.region,
                 products=list(exhibitor.products), women_led=exhibitor.women_led,
                 labels=list(exhibitor.labels),
                 phone=exhibitor.phone if exhibitor.public_phone else None,
             )
-            for exhibitor, category in rows
-        )
-        return StandView(stand.number, stand.zone, stand.x, stand.y, exhibitors)
-
-    async def zones(self, fair_id: int) -> list[ZoneView]:
-        """The fair's zones in floor-plan order of their first stand number."""
-        async with self.sessions() as session:
-            stands = list(await session.scalars(
-                select(Stand).where(Stand.fair_id == fair_id).order_by(Stand.id)))
-        zones: dict[str, tuple[dict[str, str], int]] = {}
+            if exhibitor.stand_id is None:
+                continue
+            by_stand.setdefault(exhibitor.stand_id, []).append(view)
+            others = [text for product in exhibitor.products for text in product.values()]
+            others += list(exhibitor.city.values())
+            searchable.append(_Searchable(
+                numbers[exhibitor.stand_id], exhibitor.name,
+                tuple(fold_basic(name) for name in [*exhibitor.name.values(),
+                                                    *exhibitor.aliases]),
+                tuple(fold_basic(text) for text in others)))
+        stand_views = {
+            stand.number: StandView(stand.number, stand.zone, stand.x, stand.y,
+                                    tuple(by_stand.get(stand.id, ())))
+            for stand in stands
+        }
+        zone_names: dict[str, dict[str, str]] = {}
+        zone_members: dict[str, list[tuple[str, dict[str, str]]]] = {}
         for stand in stands:
             key = stand.zone.get("fr") or stand.zone.get("ar") or ""
-            name, count = zones.get(key, (stand.zone, 0))
-            zones[key] = (name, count + 1)
-        return [ZoneView(index, name, count)
-                for index, (name, count) in enumerate(zones.values())]
+            zone_names.setdefault(key, stand.zone)
+            first = stand_views[stand.number].exhibitors
+            zone_members.setdefault(key, []).append(
+                (stand.number, first[0].name if first else {}))
+        zones = tuple(ZoneView(index, name, len(zone_members[key]))
+                      for index, (key, name) in enumerate(zone_names.items()))
+        zone_stands = tuple(
+            tuple(sorted(zone_members[key], key=lambda item: _number_key(item[0])))
+            for key in zone_names)
+        return CatalogueSnapshot(
+            version=version, fair=fair, stands=stand_views, zones=zones,
+            zone_stands=zone_stands, searchable=tuple(searchable),
+            workshops=tuple(_workshop_view(row, 0) for row in workshops))
+
+    async def fair(self) -> FairView | None:
+        snapshot = await self.snapshot()
+        return snapshot.fair if snapshot else None
+
+    async def _of(self, fair_id: int) -> CatalogueSnapshot | None:
+        snapshot = await self.snapshot()
+        return snapshot if snapshot is not None and snapshot.fair.id == fair_id else None
+
+    async def stand(self, fair_id: int, number: str) -> StandView | None:
+        """The stand with this number (`a 12` works too) and who exhibits there."""
+        normalized = normalize_stand_number(number)
+        snapshot = await self._of(fair_id)
+        if normalized is None or snapshot is None:
+            return None
+        return snapshot.stands.get(normalized)
+
+    async def zones(self, fair_id: int) -> list[ZoneView]:
+        """The fair's zones in floor-plan order of their first stand."""
+        snapshot = await self._of(fair_id)
+        return list(snapshot.zones) if snapshot else []
 
     async def stands_in_zone(self, fair_id: int,
                              zone_index: int) -> list[tuple[str, dict[str, str]]]:
         """(stand number, first exhibitor's name) for every stand of one zone, in number order."""
-        zones = await self.zones(fair_id)
-        if not 0 <= zone_index < len(zones):
+        snapshot = await self._of(fair_id)
+        if snapshot is None or not 0 <= zone_index < len(snapshot.zone_stands):
             return []
-        zone = zones[zone_index].name
-        async with self.sessions() as session:
-            rows = (await session.execute(
-                select(Stand.number, Stand.zone, Exhibitor.name)
-                .outerjoin(Exhibitor, Exhibitor.stand_id == Stand.id)
-                .where(Stand.fair_id == fair_id)
-                .order_by(Stand.id, Exhibitor.key))).all()
-        seen: dict[str, dict[str, str]] = {}
-        for number, stand_zone, name in rows:
-            if stand_zone == zone and number not in seen:
-                seen[number] = name or {}
-        return sorted(seen.items(), key=lambda item: _number_key(item[0]))
+        return list(snapshot.zone_stands[zone_index])
 
     async def find_exhibitors(self, fair_id: int, query: str,
                               limit: int = 5) -> list[tuple[str, dict[str, str]]]:
         """(stand number, name) of exhibitors whose name, alias, product or city holds the query."""
         needle = fold_basic(query)
-        if len(needle) < 3:
+        snapshot = await self._of(fair_id)
+        if len(needle) < 3 or snapshot is None:
             return []
-        async with self.sessions() as session:
-            rows = (await session.execute(
-                select(Exhibitor, Stand.number)
-                .join(Stand, Stand.id == Exhibitor.stand_id)
-                .where(Exhibitor.fair_id == fair_id))).all()
         found: list[tuple[int, str, dict[str, str]]] = []
-        for exhibitor, number in rows:
-            names = [*exhibitor.name.values(), *exhibitor.aliases]
-            others = [text for product in exhibitor.products for text in product.values()]
-            others += list(exhibitor.city.values())
-            if any(needle in fold_basic(name) for name in names):
-                found.append((0, number, exhibitor.name))
-            elif any(needle in fold_basic(text) for text in others):
-                found.append((1, number, exhibitor.name))
+        for item in snapshot.searchable:
+            if any(needle in name for name in item.names):
+                found.append((0, item.number, item.name))
+            elif any(needle in text for text in item.others):
+                found.append((1, item.number, item.name))
         found.sort(key=lambda item: (item[0], _number_key(item[1])))
         return [(number, name) for _, number, name in found[:limit]]
 
     async def workshops(self, fair_id: int) -> list[WorkshopView]:
-        """Every workshop of the fair in time order, with the seats taken."""
-        taken = (
-            select(Registration.workshop_id, func.count().label("taken"))
-            .where(Registration.status.in_(
-                [RegistrationStatus.CONFIRMED, RegistrationStatus.OFFERED]))
-            .group_by(Registration.workshop_id).subquery()
-        )
+        """Every workshop of the fair in time order, with the seats taken (read live)."""
+        snapshot = await self._of(fair_id)
+        if snapshot is None or not snapshot.workshops:
+            return []
+        ids = [workshop.id for workshop in snapshot.workshops]
         async with self.sessions() as session:
             rows = (await session.execute(
-                select(Workshop, func.coalesce(taken.c.taken, 0))
-                .outerjoin(taken, taken.c.workshop_id == Workshop.id)
-                .where(Workshop.fair_id == fair_id)
-                .order_by(Workshop.starts_at, Workshop.key))).all()
-        return [_workshop_view(row, int(count)) for row, count in rows]
+                select(Registration.workshop_id, func.count())
+                .where(Registration.workshop_id.in_(ids),
+                       Registration.status.in_(
+                           [RegistrationStatus.CONFIRMED, RegistrationStatus.OFFERED]))
+                .group_by(Registration.workshop_id))).all()
+        counts = {workshop_id: count for workshop_id, count in rows}
+        return [replace(workshop, taken=int(counts.get(workshop.id, 0)))
+                for workshop in snapshot.workshops]
 
     async def workshop(self, fair_id: int, workshop_id: int) -> WorkshopView | None:
         for view in await self.workshops(fair_id):
