@@ -28,7 +28,10 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     """An async engine tuned for the backend: WAL, foreign keys and a busy timeout on SQLite."""
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, connect_args={"timeout": 30})
+        # One connection: SQLite has one writer anyway, and queueing for the connection in
+        # asyncio is far cheaper than SQLite's busy-wait sleeps when writers collide.
+        engine = create_async_engine(url, connect_args={"timeout": 30}, pool_size=1,
+                                     max_overflow=0, pool_timeout=60)
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
