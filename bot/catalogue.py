@@ -184,7 +184,11 @@ def _checked(kind: str, header: list[str], rows: list[Row], where: str) -> list[
     missing = [column for column in REQUIRED_COLUMNS[kind] if column not in header]
     if missing:
         raise CatalogueError(f"{where}:1", f"missing column {missing[0]}")
-    unknown = [column for column in header if column and column not in SHEET_COLUMNS[kind]]
+    # An optional English text may sit beside any French one (not for lists such as products).
+    english = {f"{column[:-3]}_en" for column in SHEET_COLUMNS[kind]
+               if column.endswith("_fr") and column[:-3] not in _TEXT_LISTS}
+    unknown = [column for column in header
+               if column and column not in SHEET_COLUMNS[kind] and column not in english]
     if unknown:
         raise CatalogueError(f"{where}:1", f"unknown column {unknown[0]}")
     return rows

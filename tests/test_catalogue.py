@@ -650,3 +650,22 @@ def test_stand_numbers_normalize(typed: str, number: str) -> None:
 def test_not_stand_numbers(typed: str) -> None:
     assert normalize_stand_number(typed) is None
 
+
+
+async def test_sheet_accepts_optional_english_texts(make_database: Any, tmp_path: Path) -> None:
+    url = await make_database("sqlite", sample=True)
+    sheet = tmp_path / "stands.csv"
+    sheet.write_text(
+        "number,zone_fr,zone_ar,zone_en,x,y\nA1,Hall A,الرواق أ,Hall A (crafts),10,10\n",
+        encoding="utf-8",
+    )
+    engine = database.create_engine(url)
+    sessions = database.create_sessionmaker(engine)
+    try:
+        report = await import_catalogue(sessions, sheet)
+        assert report.totals["stands"] == 1
+        async with sessions() as session:
+            stand = (await session.scalars(select(Stand))).one()
+        assert stand.zone == {"fr": "Hall A", "ar": "الرواق أ", "en": "Hall A (crafts)"}
+    finally:
+        await engine.dispose()
