@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -272,8 +272,3 @@ async def import_catalogue(
         if dry_run:
             await session.rollback()
     return report
-
-
-def iter_sheet_columns() -> Iterable[tuple[str, tuple[str, ...]]]:
-    """The documented sheet columns, for the README and `--help`."""
-    return SHEET_COLUMNS.items()

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -12,7 +13,7 @@ from zoneinfo import ZoneInfo
 from redis.exceptions import RedisError
 
 from bot.i18n import LANGUAGES, Renderer, detect_language
-from bot.messages import Inbound, Kind, Rendered, Reply, _, reply
+from bot.messages import Inbound, Kind, Msg, Rendered, Reply, _, reply
 from bot.metrics import Metrics
 from handlers.context import Context
 from handlers.router import remember_offered, route
@@ -42,10 +43,11 @@ class Engine:
         zone: ZoneInfo,
         metrics: Metrics,
         organizers: Sequence[str] = (),
-        clock: Callable[[], Any] = utcnow,
+        clock: Callable[[], dt.datetime] = utcnow,
     ) -> None:
         self.state = state
         self.renderer = renderer
+        self._renderers = {str(renderer.zone): renderer}
         self.zone = zone
         self.metrics = metrics
         self.organizers = tuple(organizers)
@@ -63,16 +65,17 @@ class Engine:
             if inbound.message_id and not await self._first_delivery(inbound):
                 self.metrics.duplicates.labels(channel).inc()
                 return []
-            if await self._throttled(inbound):
-                return []
+            throttled = await self._throttled(inbound)
+            if throttled is not None:
+                return throttled
             try:
                 async with self.state.user_lock(channel, inbound.user_id):
                     rendered = await self._handle(inbound)
             except UserBusy:
                 log.warning("user %s:%s still busy after waiting for the lock", channel,
                             inbound.user_id)
-                rendered = self._apology(inbound, None, _("Please wait a moment: I am still "
-                                                          "answering your previous message."))
+                rendered = await self._notice(inbound, _(
+                    "Please wait a moment: I am still answering your previous message."))
             except RedisError:
                 log.exception("redis unavailable for the user lock; handling without it")
                 rendered = await self._handle(inbound, redis_ok=False)
@@ -89,16 +92,19 @@ class Engine:
             log.exception("redis unavailable for dedupe; handling the message anyway")
             return True
 
-    async def _throttled(self, inbound: Inbound) -> bool:
+    async def _throttled(self, inbound: Inbound) -> list[Rendered] | None:
+        """None to go on; else what to answer a flood: one polite notice, then silence."""
         try:
             if not await self.state.throttled(inbound.channel, inbound.user_id):
-                return False
-            if await self.state.first_throttle_notice(inbound.channel, inbound.user_id):
-                log.info("throttling %s:%s", inbound.channel, inbound.user_id)
-            return True
+                return None
+            if not await self.state.first_throttle_notice(inbound.channel, inbound.user_id):
+                return []
         except RedisError:
             log.exception("redis unavailable for the throttle")
-            return False
+            return None
+        log.info("throttling %s:%s", inbound.channel, inbound.user_id)
+        return await self._notice(inbound, _(
+            "You are sending messages very fast. Please wait a few seconds, then write again."))
 
     async def _handle(self, inbound: Inbound, redis_ok: bool = True) -> list[Rendered]:
         channel, user_id = inbound.channel, inbound.user_id
@@ -136,6 +142,11 @@ class Engine:
         )
         try:
             replies = await route(ctx)
+        except DATABASE_ERRORS:
+            log.exception("database failed while handling %s:%s", channel, user_id)
+            self.metrics.handler_errors.labels(channel).inc()
+            replies = [reply(_(
+                "Sorry, the service is briefly unavailable. Please try again in a minute."))]
         except Exception:  # the one error boundary for handlers: log once, apologize
             log.exception("handler failed for %s:%s on %r", channel, user_id, inbound.kind)
             self.metrics.handler_errors.labels(channel).inc()
@@ -147,7 +158,13 @@ class Engine:
                 await self.state.save_session(channel, user_id, ctx.session)
             except RedisError:
                 log.exception("redis unavailable: conversation state not saved")
-        return self.renderer.render_all(replies, ctx.language)
+        return self._renderer(fair.timezone).render_all(replies, ctx.language)
+
+    def _renderer(self, timezone: str) -> Renderer:
+        """A renderer showing times in the fair's own time zone."""
+        if timezone not in self._renderers:
+            self._renderers[timezone] = Renderer(self.renderer.translations, ZoneInfo(timezone))
+        return self._renderers[timezone]
 
     def _guess_language(self, inbound: Inbound, session: dict[str, Any]) -> str:
         remembered = session.get("lang")
@@ -161,6 +178,13 @@ class Engine:
                 return hint
         return "fr"
 
-    def _apology(self, inbound: Inbound, language: str | None, message: Any) -> list[Rendered]:
-        language = language or self._guess_language(inbound, {})
+    def _apology(self, inbound: Inbound, language: str, message: Msg) -> list[Rendered]:
         return [self.renderer.render(Reply((message,)), language)]
+
+    async def _notice(self, inbound: Inbound, message: Msg) -> list[Rendered]:
+        """A short notice in the language of the person's conversation, when Redis knows it."""
+        try:
+            session = await self.state.load_session(inbound.channel, inbound.user_id)
+        except RedisError:
+            session = {}
+        return self._apology(inbound, self._guess_language(inbound, session), message)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -32,7 +32,6 @@ class Context:
     feedback: FeedbackRepository
     now: dt.datetime
     zone: ZoneInfo
-    notes: list[Any] = field(default_factory=list)
 
     @property
     def flow(self) -> str | None:

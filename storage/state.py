@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from redis.asyncio import Redis
-from redis.exceptions import LockError
+from redis.exceptions import LockError, RedisError
 
 from storage import keys
 
@@ -74,8 +74,9 @@ class State:
         try:
             yield
         finally:
-            # expired while we worked: someone else may hold it now; nothing to undo
-            with contextlib.suppress(LockError):
+            # Expired while we worked (someone else may hold it now), or Redis went away: the
+            # work is done either way, and the lock expires by itself.
+            with contextlib.suppress(LockError, RedisError):
                 await lock.release()
 
     async def throttled(self, channel: str, user_id: str) -> bool:

@@ -250,3 +250,23 @@ async def test_the_readme_curl_answers_in_french(chat: Chat) -> None:
     assert answer.status == 200
     assert answer.lang == "fr"
     assert "Bienvenue" in answer.text
+
+
+async def test_a_flood_gets_one_notice_then_silence(chat: Chat) -> None:
+    import time
+
+    from storage import keys
+
+    await chat("karim", "bonjour")
+    for _attempt in range(5):
+        user = f"flood{_attempt}"
+        window = int(time.time()) // keys.THROTTLE_WINDOW
+        answers = [await chat(user, "A12") for _ in range(keys.THROTTLE_LIMIT + 3)]
+        if int(time.time()) // keys.THROTTLE_WINDOW == window:
+            break  # all in one throttle window: the outcome is exact
+    notices = [index for index, a in enumerate(answers) if "très vite" in a.text]
+    assert notices == [keys.THROTTLE_LIMIT]
+    assert all(a.replies == [] for a in answers[keys.THROTTLE_LIMIT + 1:])
+    assert all(a.replies for a in answers[:keys.THROTTLE_LIMIT])
+    other = await chat("karim", "A12")
+    assert "Stand A12" in other.text
