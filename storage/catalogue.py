@@ -353,6 +353,19 @@ class _Upserter:
         if self.progress:
             self.progress(1)
 
+    async def sync(self, model: Any, fair: Fair, key_name: str,
+                   items: list[tuple[str, dict[str, Any]]]) -> list[Any]:
+        """Create or update one row per (stable key, values); return the rows left over."""
+        rows = {getattr(row, key_name): row for row in await self.session.scalars(
+            select(model).where(model.fair_id == fair.id))}
+        for key, values in items:
+            row = rows.pop(key, None)
+            if row is None:
+                self.add(model(fair_id=fair.id, **{key_name: key}, **values))
+            else:
+                self.set(row, values)
+        return list(rows.values())
+
 
 async def active_fair(session: AsyncSession) -> Fair | None:
     """The fair this deployment serves: the most recently imported active one."""
@@ -439,16 +452,9 @@ async def _upsert_fair(session: AsyncSession, item: FairIn) -> Fair:
 
 async def _sync_categories(session: AsyncSession, up: _Upserter, fair: Fair,
                            items: list[CategoryIn]) -> None:
-    rows = {row.key: row for row in await session.scalars(
-        select(Category).where(Category.fair_id == fair.id))}
-    for item in items:
-        values = {"name": item.name.as_dict()}
-        row = rows.pop(item.id, None)
-        if row is None:
-            up.add(Category(fair_id=fair.id, key=item.id, **values))
-        else:
-            up.set(row, values)
-    for row in rows.values():
+    removed = await up.sync(Category, fair, "key",
+                            [(item.id, {"name": item.name.as_dict()}) for item in items])
+    for row in removed:
         await session.delete(row)
         up.report.removed += 1
     await session.flush()
@@ -456,16 +462,11 @@ async def _sync_categories(session: AsyncSession, up: _Upserter, fair: Fair,
 
 async def _sync_stands(session: AsyncSession, up: _Upserter, fair: Fair,
                        items: list[StandIn]) -> None:
-    rows = {row.number: row for row in await session.scalars(
-        select(Stand).where(Stand.fair_id == fair.id))}
-    for item in items:
-        values = {"zone": item.zone.as_dict(), "x": item.x, "y": item.y}
-        row = rows.pop(item.number, None)
-        if row is None:
-            up.add(Stand(fair_id=fair.id, number=item.number, **values))
-        else:
-            up.set(row, values)
-    for row in rows.values():
+    removed = await up.sync(Stand, fair, "number", [
+        (item.number, {"zone": item.zone.as_dict(), "x": item.x, "y": item.y})
+        for item in items
+    ])
+    for row in removed:
         await session.execute(
             update(Exhibitor).where(Exhibitor.stand_id == row.id).values(stand_id=None))
         await session.delete(row)
@@ -479,8 +480,7 @@ async def _sync_exhibitors(session: AsyncSession, up: _Upserter, fair: Fair,
         select(Stand).where(Stand.fair_id == fair.id))}
     categories = {row.key: row.id for row in await session.scalars(
         select(Category).where(Category.fair_id == fair.id))}
-    rows = {row.key: row for row in await session.scalars(
-        select(Exhibitor).where(Exhibitor.fair_id == fair.id))}
+    values: list[tuple[str, dict[str, Any]]] = []
     for index, item in enumerate(items):
         if item.stand is not None and item.stand not in stands:
             raise CatalogueError(locate(("exhibitors", index, "stand"),
@@ -488,7 +488,7 @@ async def _sync_exhibitors(session: AsyncSession, up: _Upserter, fair: Fair,
         if item.category is not None and item.category not in categories:
             raise CatalogueError(locate(("exhibitors", index, "category"),
                                         f'unknown category "{item.category}"'))
-        values: dict[str, Any] = {
+        values.append((item.id, {
             "kind": item.kind,
             "name": item.name.as_dict(),
             "aliases": list(item.aliases),
@@ -501,13 +501,8 @@ async def _sync_exhibitors(session: AsyncSession, up: _Upserter, fair: Fair,
             "labels": list(item.labels),
             "phone": item.phone,
             "public_phone": item.public_phone,
-        }
-        row = rows.pop(item.id, None)
-        if row is None:
-            up.add(Exhibitor(fair_id=fair.id, key=item.id, **values))
-        else:
-            up.set(row, values)
-    for row in rows.values():
+        }))
+    for row in await up.sync(Exhibitor, fair, "key", values):
         await session.execute(
             update(Contact).where(Contact.exhibitor_id == row.id).values(exhibitor_id=None))
         await session.delete(row)
@@ -517,10 +512,7 @@ async def _sync_exhibitors(session: AsyncSession, up: _Upserter, fair: Fair,
 
 async def _sync_workshops(session: AsyncSession, up: _Upserter, fair: Fair,
                           items: list[WorkshopIn], zone: ZoneInfo) -> None:
-    rows = {row.key: row for row in await session.scalars(
-        select(Workshop).where(Workshop.fair_id == fair.id))}
-    for item in items:
-        values: dict[str, Any] = {
+    removed = await up.sync(Workshop, fair, "key", [(item.id, {
             "title": item.title.as_dict(),
             "description": item.description.as_dict() if item.description else None,
             "speaker": item.speaker,
@@ -531,13 +523,8 @@ async def _sync_workshops(session: AsyncSession, up: _Upserter, fair: Fair,
             "language": item.language,
             "audience": item.audience,
             "cancelled": False,
-        }
-        row = rows.pop(item.id, None)
-        if row is None:
-            up.add(Workshop(fair_id=fair.id, key=item.id, **values))
-        else:
-            up.set(row, values)
-    for row in rows.values():
+        }) for item in items])
+    for row in removed:
         registrants = list(await session.scalars(
             select(Registration).where(
                 Registration.workshop_id == row.id,
@@ -583,17 +570,12 @@ async def _tell_cancelled(session: AsyncSession, workshop: Workshop,
 
 async def _sync_reminders(session: AsyncSession, up: _Upserter, fair: Fair,
                           items: list[ReminderIn], zone: ZoneInfo) -> None:
-    rows = {row.key: row for row in await session.scalars(
-        select(Reminder).where(Reminder.fair_id == fair.id))}
-    for item in items:
-        values: dict[str, Any] = {"audience": item.audience, "at": _local(item.at, zone),
-                                  "text": item.text.as_dict()}
-        row = rows.pop(item.id, None)
-        if row is None:
-            up.add(Reminder(fair_id=fair.id, key=item.id, **values))
-        else:
-            up.set(row, values)
-    if rows:
+    removed = await up.sync(Reminder, fair, "key", [
+        (item.id, {"audience": item.audience, "at": _local(item.at, zone),
+                   "text": item.text.as_dict()})
+        for item in items
+    ])
+    if removed:
         await session.execute(delete(Reminder).where(
-            Reminder.id.in_([row.id for row in rows.values()])))
-        up.report.removed += len(rows)
+            Reminder.id.in_([row.id for row in removed])))
+        up.report.removed += len(removed)
