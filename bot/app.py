@@ -11,6 +11,7 @@ from redis.exceptions import RedisError
 from sqlalchemy import func, select
 
 from bot.catalogue import import_catalogue
+from bot.channels import Channel
 from bot.engine import Engine
 from bot.i18n import Renderer, load_translations
 from bot.metrics import Metrics
@@ -50,6 +51,22 @@ class App:
             organizers=settings.organizers,
         )
         self.web_chat = WebChat(self.engine, self.state)
+        self.channels: list[Channel] = []
+        if settings.telegram_token is not None:
+            from bot.channels.telegram import TelegramChannel
+
+            self.channels.append(TelegramChannel(settings, self.engine, self.state,
+                                                 self.engine.contacts, self.metrics))
+
+    async def start_channels(self) -> None:
+        """Connect every configured platform (each retries on its own if it is down)."""
+        for channel in self.channels:
+            await channel.start()
+
+    async def stop_channels(self) -> None:
+        """Stop receiving, and let what was received be answered."""
+        for channel in self.channels:
+            await channel.stop()
 
     async def prepare(self, *, load_sample: bool = True) -> ImportReport | None:
         """Apply migrations; load TADAMON_CATALOGUE, or the sample fair when none is loaded."""

@@ -94,6 +94,7 @@ async def _serve(settings: Settings, *, worker: bool) -> None:
         site = web.TCPSite(runner, settings.http_host, settings.http_port)
         await site.start()
         _announce_channels(settings)
+        await app.start_channels()
         if not worker:
             log.info("outbox worker: off in this process (--no-worker)")
         stop = asyncio.Event()
@@ -103,6 +104,7 @@ async def _serve(settings: Settings, *, worker: bool) -> None:
         await stop.wait()
         log.info("shutting down")
         await runner.cleanup()
+        await app.stop_channels()
     finally:
         await app.close()
 
@@ -113,7 +115,7 @@ def _announce_channels(settings: Settings) -> None:
     if settings.telegram_token is None:
         log.info("telegram: off (set TADAMON_TELEGRAM_TOKEN to turn it on)")
     else:
-        log.info("telegram: configured, but this build has no Telegram channel yet")
+        log.info("telegram: connecting to %s", settings.telegram_api_base)
     if settings.whatsapp_token is None:
         log.info("whatsapp: off (set TADAMON_WHATSAPP_TOKEN to turn it on)")
     else:

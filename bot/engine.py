@@ -16,6 +16,7 @@ from bot.i18n import LANGUAGES, Renderer, detect_language
 from bot.messages import Inbound, Kind, Msg, Rendered, Reply, _, reply
 from bot.metrics import Metrics
 from handlers.context import Context
+from handlers.menu import private_chat_only
 from handlers.router import remember_offered, route
 from storage.database import DATABASE_ERRORS
 from storage.models import utcnow
@@ -65,6 +66,9 @@ class Engine:
             if inbound.message_id and not await self._first_delivery(inbound):
                 self.metrics.duplicates.labels(channel).inc()
                 return []
+            if inbound.kind is Kind.GROUP:
+                return self._apology(inbound, self._guess_language(inbound, {}),
+                                     private_chat_only(inbound.payload or ""))
             throttled = await self._throttled(inbound)
             if throttled is not None:
                 return throttled
@@ -170,16 +174,18 @@ class Engine:
         remembered = session.get("lang")
         if isinstance(remembered, str) and remembered in self.renderer.translations:
             return remembered
+        hint = (inbound.language_hint or "").split("-")[0].lower()
+        if hint not in self.renderer.translations:
+            hint = "fr"
         if inbound.kind is Kind.TEXT and any(ch.isalpha() for ch in inbound.text):
-            return detect_language(inbound.text)
-        if inbound.language_hint:
-            hint = inbound.language_hint.split("-")[0].lower()
-            if hint in self.renderer.translations:
-                return hint
-        return "fr"
+            return detect_language(inbound.text, default=hint)
+        return hint
 
-    def _apology(self, inbound: Inbound, language: str, message: Msg) -> list[Rendered]:
-        return [self.renderer.render(Reply((message,)), language)]
+    def _apology(self, inbound: Inbound, language: str, message: Msg | Reply
+                 ) -> list[Rendered]:
+        if isinstance(message, Msg):
+            message = Reply((message,))
+        return [self.renderer.render(message, language)]
 
     async def _notice(self, inbound: Inbound, message: Msg) -> list[Rendered]:
         """A short notice in the language of the person's conversation, when Redis knows it."""

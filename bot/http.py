@@ -34,5 +34,7 @@ def make_web_app(app: App, routes: Iterable[web.RouteDef] = ()) -> web.Applicati
 
     web_app.add_routes([web.get("/healthz", healthz), web.get("/metrics", metrics)])
     web_app.add_routes(app.web_chat.routes())
+    for channel in app.channels:
+        web_app.add_routes(channel.routes())
     web_app.add_routes(list(routes))
     return web_app

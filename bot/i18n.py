@@ -62,8 +62,9 @@ _FRENCH = {
 _ARABIZI_DIGIT = re.compile(r"[a-z][379]|[379][a-z]")
 
 
-def detect_language(text: str) -> str:
-    """First-message guess: Arabic script or Darija in Latin -> ar; English -> en; else fr."""
+def detect_language(text: str, default: str = "fr") -> str:
+    """First-message guess: Arabic script or Darija in Latin -> ar; English -> en; French
+    words -> fr; nothing telling (a stand number, a name) -> `default` (the platform's hint)."""
     arabic = len(_ARABIC.findall(text))
     latin = len(re.findall(r"[A-Za-z\u00C0-\u024F]", text))
     if arabic and arabic >= latin:
@@ -77,7 +78,9 @@ def detect_language(text: str) -> str:
         return "ar"
     if english > french:
         return "en"
-    return "fr"
+    if french:
+        return "fr"
+    return default
 
 
 def isolate(text: str) -> str:

@@ -20,6 +20,7 @@ class Kind(enum.StrEnum):
     LOCATION = "location"
     MEDIA = "media"
     UNSUPPORTED = "unsupported"
+    GROUP = "group"  # written in a group chat: the bot only talks in private
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from bot.messages import Choice, Content, Local, Reply, When, _, reply
+from bot.messages import Choice, Content, Isolated, Local, Reply, When, _, reply
 from handlers.context import Context
 
 MENU_CHOICES = ("m:ws", "m:st", "m:fb", "m:info", "m:lang")
@@ -78,6 +78,14 @@ async def unsupported(ctx: Context) -> list[Reply]:
     """Stickers, voice notes, photos: say what works instead."""
     return [reply(_("I can only read text messages. Please type your question or choose below."),
                   choices=menu_choices())]
+
+
+def private_chat_only(link: str) -> Reply:
+    """Said once in a group chat: the bot answers in private conversations only."""
+    if link:
+        return reply(_("I answer in private conversations only. Write to me here: {link}",
+                       link=Isolated(link)))
+    return reply(_("I answer in private conversations only. Please write to me directly."))
 
 
 async def too_long(ctx: Context) -> list[Reply]:

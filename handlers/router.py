@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable
 
-from bot.messages import Kind, Reply
+from bot.messages import Kind, Msg, Reply, _
 from handlers import feedback, menu, stands, start, workshops
 from handlers.context import Context
 from storage.catalogue import normalize_stand_number
@@ -27,6 +27,18 @@ COMMANDS: dict[str, Action] = {
     "stop": start.stop,
     "help": menu.help_,
     "info": menu.info,
+}
+
+# What Telegram shows in its command menu, in each language.
+COMMAND_DESCRIPTIONS: dict[str, Msg] = {
+    "menu": _("Main menu"),
+    "workshops": _("Workshops"),
+    "stands": _("Find a stand"),
+    "my": _("My workshops"),
+    "feedback": _("Give feedback"),
+    "lang": _("Change language"),
+    "help": _("Help"),
+    "stop": _("Stop announcements"),
 }
 
 # The same words as plain text, in both languages (folded: no accents, no case, no hamza marks).

@@ -53,3 +53,16 @@ MEDIA_TTL = 24 * 3600
 
 def media(token: str) -> str:
     return f"{PREFIX}:media:{token}"
+
+
+# A group chat is told once that the bot works in private; then it stays quiet there.
+GROUP_NOTICE_TTL = 365 * 24 * 3600
+
+
+def group_notice(channel: str, chat_id: str) -> str:
+    return f"{PREFIX}:group-notice:{channel}:{chat_id}"
+
+
+# A platform asked us to slow down (Telegram 429 retry_after): every process of the bot waits.
+def channel_pause(channel: str) -> str:
+    return f"{PREFIX}:pause:{channel}"

@@ -43,6 +43,7 @@ class ContactView:
     language_confirmed: bool
     role: Role
     opted_out: bool
+    unreachable: bool = False
     created: bool = False
 
 
@@ -113,7 +114,7 @@ class WorkshopView:
 
 def _contact_view(row: Contact, created: bool = False) -> ContactView:
     return ContactView(row.id, row.channel, row.user_id, row.language, row.language_confirmed,
-                       row.role, row.opted_out, created)
+                       row.role, row.opted_out, row.unreachable, created)
 
 
 class ContactRepository:
@@ -127,7 +128,8 @@ class ContactRepository:
         """Find or create the contact and record the time of this inbound message."""
         now = utcnow()
         role = Role.ORGANIZER if f"{channel}:{user_id}" in organizers else None
-        values: dict[str, Any] = {"last_inbound_at": now}
+        # Writing to us proves the person can be reached again.
+        values: dict[str, Any] = {"last_inbound_at": now, "unreachable": False}
         if role is not None:
             values["role"] = role
         async with self.sessions() as session, session.begin():
@@ -170,6 +172,13 @@ class ContactRepository:
         async with self.sessions() as session, session.begin():
             await session.execute(update(Contact).where(Contact.id == contact_id).values(
                 opted_out=opted_out, opted_out_at=utcnow() if opted_out else None))
+
+    async def set_unreachable(self, channel: str, user_id: str, unreachable: bool) -> None:
+        """Record that the platform refuses our messages to this person (blocked), or not."""
+        async with self.sessions() as session, session.begin():
+            await session.execute(
+                update(Contact).where(Contact.channel == channel, Contact.user_id == user_id)
+                .values(unreachable=unreachable))
 
     async def get(self, channel: str, user_id: str) -> ContactView | None:
         async with self.sessions() as session:

@@ -110,6 +110,24 @@ class State:
         record = json.loads(raw)
         return base64.b64decode(record["data"]), str(record["mime"]), str(record["filename"])
 
+    async def first_group_notice(self, channel: str, chat_id: str) -> bool:
+        """True the first time a group chat is seen: it is told once where the bot works."""
+        added = await self.redis.set(keys.group_notice(channel, chat_id), "1", nx=True,
+                                     ex=keys.GROUP_NOTICE_TTL)
+        return bool(added)
+
+    async def pause_channel(self, channel: str, seconds: float) -> None:
+        """Hold every process's sends on a channel for `seconds` (never shortens a pause)."""
+        milliseconds = max(int(seconds * 1000), 1)
+        current = await self.redis.pttl(keys.channel_pause(channel))
+        if current < milliseconds:
+            await self.redis.set(keys.channel_pause(channel), "1", px=milliseconds)
+
+    async def channel_paused_for(self, channel: str) -> float:
+        """Seconds left of a pause on the channel (0 when none)."""
+        remaining = await self.redis.pttl(keys.channel_pause(channel))
+        return remaining / 1000 if remaining > 0 else 0.0
+
     async def catalogue_version(self) -> int:
         value = await self.redis.get(keys.CATALOGUE_VERSION)
         return int(value) if value else 0

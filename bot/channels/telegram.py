@@ -1,0 +1,474 @@
+"""The Telegram channel: aiogram's Bot client and types as transport, nothing more.
+
+Updates arrive by long polling or by webhook, become `Inbound`s for the engine, and the
+rendered replies go back as HTML messages with inline keyboards, photos, documents and
+locations. Updates of one person are handled in order; different people concurrently.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import html
+import logging
+import random
+from collections.abc import Awaitable, Callable, Iterable
+from functools import partial
+from typing import Any, TypeVar
+
+from aiogram import Bot
+from aiogram.client.default import DefaultBotProperties
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.exceptions import (
+    TelegramAPIError,
+    TelegramBadRequest,
+    TelegramConflictError,
+    TelegramForbiddenError,
+    TelegramNetworkError,
+    TelegramRetryAfter,
+    TelegramServerError,
+    TelegramUnauthorizedError,
+)
+from aiogram.types import (
+    BotCommand,
+    BufferedInputFile,
+    CallbackQuery,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Message,
+    Update,
+)
+from aiohttp import ClientError, web
+from pydantic import ValidationError
+from redis.exceptions import RedisError
+
+from bot.engine import Engine
+from bot.messages import Inbound, Kind, Rendered, RenderedChoice
+from bot.metrics import Metrics
+from bot.settings import Settings
+from handlers.router import COMMAND_DESCRIPTIONS
+from storage.database import DATABASE_ERRORS
+from storage.repositories import ContactRepository
+from storage.state import State
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "telegram"
+TEXT_LIMIT = 4096
+CAPTION_LIMIT = 1024
+CALLBACK_LIMIT = 64
+POLL_TIMEOUT = 25
+MAX_IN_FLIGHT = 512
+SEND_ATTEMPTS = 5
+ALLOWED_UPDATES = ["message", "edited_message", "callback_query", "my_chat_member",
+                   "channel_post"]
+MEDIA_FIELDS = ("sticker", "voice", "audio", "photo", "video", "video_note", "animation",
+                "document", "contact", "poll", "dice", "venue")
+
+T = TypeVar("T")
+
+
+class Unreachable(Exception):
+    """The person blocked the bot or deleted their account."""
+
+
+def telegram_length(text: str) -> int:
+    """Length as Telegram counts it (UTF-16 code units)."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def split_text(text: str, limit: int = TEXT_LIMIT) -> list[str]:
+    """Cut a long text into pieces Telegram accepts, at line breaks or spaces, never in a word.
+
+    Pieces are cut from the plain text and escaped afterwards, so an HTML entity is never cut.
+    """
+    pieces: list[str] = []
+    rest = text
+    while telegram_length(rest) > limit:
+        window = rest[:limit]
+        while telegram_length(window) > limit:
+            window = window[:-1]
+        cut = max(window.rfind("\n"), window.rfind(" "))
+        if cut <= 0:
+            cut = len(window)  # one word longer than a whole message: cut it, nothing else fits
+        pieces.append(rest[:cut].rstrip())
+        rest = rest[cut:].lstrip("\n ")
+    if rest.strip() or not pieces:
+        pieces.append(rest)
+    return [piece for piece in pieces if piece] or [""]
+
+
+def keyboard(choices: Iterable[RenderedChoice]) -> InlineKeyboardMarkup | None:
+    """Buttons two to a row when their labels are short, else one to a row."""
+    rows: list[list[InlineKeyboardButton]] = []
+    for choice in choices:
+        if len(choice.id.encode()) > CALLBACK_LIMIT:
+            log.error("button id %r is over Telegram's 64 bytes; left out", choice.id)
+            continue
+        button = InlineKeyboardButton(text=choice.label[:64], callback_data=choice.id)
+        short = len(choice.label) <= 16
+        if short and rows and len(rows[-1]) == 1 and len(rows[-1][0].text) <= 16:
+            rows[-1].append(button)
+        else:
+            rows.append([button])
+    return InlineKeyboardMarkup(inline_keyboard=rows) if rows else None
+
+
+class TelegramChannel:
+    """Polling or webhook in, Bot API calls out; the conversation is the engine's."""
+
+    def __init__(self, settings: Settings, engine: Engine, state: State,
+                 contacts: ContactRepository, metrics: Metrics) -> None:
+        assert settings.telegram_token is not None
+        self.settings = settings
+        self.engine = engine
+        self.state = state
+        self.contacts = contacts
+        self.metrics = metrics
+        self.secret = settings.telegram_webhook_secret.get_secret_value()
+        self.bot = Bot(
+            settings.telegram_token.get_secret_value(),
+            session=AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_base)),
+            default=DefaultBotProperties(parse_mode="HTML", link_preview_is_disabled=True),
+        )
+        self.username = ""
+        self._tails: dict[str, asyncio.Task[None]] = {}
+        self._slots = asyncio.Semaphore(MAX_IN_FLIGHT)
+        self._poller: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
+        self._paused_until = 0.0
+        self._unauthorized_logged = False
+
+    # ---- lifecycle -------------------------------------------------------------------------
+
+    def routes(self) -> list[web.RouteDef]:
+        return [web.post("/telegram/webhook", self.webhook)]
+
+    async def start(self) -> None:
+        """Connect in the background: a Telegram outage or a bad token must not stop the
+        other channels from serving."""
+        self._poller = asyncio.create_task(self._connect(), name="telegram")
+
+    async def _connect(self) -> None:
+        delay = 1.0
+        while not self._stopping.is_set():
+            try:
+                await self._introduce()
+                return
+            except asyncio.CancelledError:
+                raise
+            except TelegramUnauthorizedError:
+                log.error("telegram: off, the Bot API rejects TADAMON_TELEGRAM_TOKEN (401)")
+                return
+            except Exception:
+                log.warning("telegram: cannot reach the Bot API; retrying in %.0f s", delay,
+                            exc_info=True)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 60.0)
+
+    async def _introduce(self) -> None:
+        """Learn the bot's name, publish its commands, then poll or register the webhook."""
+        me = await self._call(self.bot.get_me)
+        self.username = me.username or ""
+        await self._publish_commands()
+        if self.settings.telegram_webhook_url:
+            await self._call(partial(self.bot.set_webhook, self.settings.telegram_webhook_url,
+                                     secret_token=self.secret,
+                                     allowed_updates=ALLOWED_UPDATES))
+            log.info("telegram: on as @%s, webhook %s", self.username,
+                     self.settings.telegram_webhook_url)
+        else:
+            await self._call(partial(self.bot.delete_webhook, drop_pending_updates=False))
+            log.info("telegram: on as @%s, long polling (set TADAMON_TELEGRAM_WEBHOOK_URL "
+                     "for a webhook)", self.username)
+            await self._poll()
+
+    async def stop(self) -> None:
+        """Stop polling, let the updates in hand finish, close the HTTP session."""
+        self._stopping.set()
+        if self._poller is not None:
+            self._poller.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._poller
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(20):
+                await self.idle()
+        await self.bot.session.close()
+
+    async def idle(self) -> None:
+        """Wait until every update received so far has been answered."""
+        while self._tails:
+            await asyncio.wait(list(self._tails.values()))
+
+    async def _publish_commands(self) -> None:
+        renderer = self.engine.renderer
+        for language in ("fr", "ar", None):
+            commands = [
+                BotCommand(command=name,
+                           description=renderer.text(description, language or "fr")[:256])
+                for name, description in COMMAND_DESCRIPTIONS.items()
+            ]
+            await self._call(partial(self.bot.set_my_commands, commands,
+                                     language_code=language))
+
+    # ---- inbound ---------------------------------------------------------------------------
+
+    async def webhook(self, request: web.Request) -> web.Response:
+        """`POST /telegram/webhook`: 401 unless the secret header matches; 200 at once."""
+        given = request.headers.get("X-Telegram-Bot-Api-Secret-Token", "")
+        if not hmac.compare_digest(given.encode(), self.secret.encode()):
+            log.warning("telegram webhook call with a wrong secret from %s", request.remote)
+            return web.json_response({"error": "wrong secret token"}, status=401)
+        try:
+            update = Update.model_validate(await request.json(), context={"bot": self.bot})
+        except (ValueError, ValidationError):
+            log.warning("malformed telegram update refused")
+            return web.json_response({"error": "malformed update"}, status=400)
+        await self.feed(update)
+        return web.Response(status=200)
+
+    async def _poll(self) -> None:
+        """Long polling that never dies: every failure waits and tries again."""
+        offset: int | None = None
+        backoff = 1.0
+        while not self._stopping.is_set():
+            try:
+                updates = await self.bot.get_updates(
+                    offset=offset, timeout=POLL_TIMEOUT, allowed_updates=ALLOWED_UPDATES,
+                    request_timeout=POLL_TIMEOUT + 10)
+                backoff = 1.0
+            except asyncio.CancelledError:
+                raise
+            except TelegramRetryAfter as exc:
+                await self._pause(exc.retry_after)
+                continue
+            except TelegramUnauthorizedError:
+                if not self._unauthorized_logged:
+                    log.error("telegram rejects TADAMON_TELEGRAM_TOKEN (401): check the token")
+                    self._unauthorized_logged = True
+                await asyncio.sleep(30)
+                continue
+            except TelegramConflictError:
+                log.error("telegram: another process polls this bot, or a webhook is set")
+                await asyncio.sleep(5)
+                continue
+            except Exception:  # network, server errors, anything: the loop must go on
+                log.warning("telegram polling failed; retrying in %.0f s", backoff,
+                            exc_info=True)
+                await asyncio.sleep(backoff + random.random())
+                backoff = min(backoff * 2, 30.0)
+                continue
+            for update in updates:
+                offset = update.update_id + 1
+                await self.feed(update)
+
+    async def feed(self, update: Update) -> None:
+        """Queue an update behind the same person's earlier ones."""
+        key = self._person(update)
+        if key is None:
+            return
+        await self._slots.acquire()
+        previous = self._tails.get(key)
+        task = asyncio.create_task(self._after(previous, update))
+        self._tails[key] = task
+
+        def done(finished: asyncio.Task[None]) -> None:
+            self._slots.release()
+            if self._tails.get(key) is finished:
+                del self._tails[key]
+
+        task.add_done_callback(done)
+
+    @staticmethod
+    def _person(update: Update) -> str | None:
+        if update.message is not None:
+            return str(update.message.chat.id)
+        if update.callback_query is not None:
+            return str(update.callback_query.from_user.id)
+        if update.my_chat_member is not None:
+            return str(update.my_chat_member.chat.id)
+        if update.channel_post is not None:
+            return str(update.channel_post.chat.id)
+        return None
+
+    async def _after(self, previous: asyncio.Task[None] | None, update: Update) -> None:
+        if previous is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(previous)
+        try:
+            await self.process(update)
+        except Exception:  # one place logs; nothing escapes to the loop
+            log.exception("telegram update %s failed", update.update_id)
+
+    async def process(self, update: Update) -> None:
+        """One update: to an Inbound, through the engine, replies sent back."""
+        if update.callback_query is not None:
+            await self._callback(update, update.callback_query)
+            return
+        if update.my_chat_member is not None:
+            member = update.my_chat_member
+            if member.chat.type == "private":
+                blocked = member.new_chat_member.status == "kicked"
+                await self._set_unreachable(str(member.chat.id), blocked)
+            return
+        message = update.message or update.channel_post
+        if message is None:
+            return  # edited messages and other update kinds need no answer
+        if message.chat.type != "private":
+            await self._group(update, message)
+            return
+        inbound = self._inbound(update, message)
+        if inbound is not None:
+            await self._answer(message.chat.id, inbound)
+
+    def _inbound(self, update: Update, message: Message) -> Inbound | None:
+        user = message.from_user
+        if user is None:
+            return None
+        common: dict[str, Any] = {
+            "channel": CHANNEL,
+            "user_id": str(user.id),
+            "message_id": f"u{update.update_id}",
+            "language_hint": user.language_code,
+        }
+        if message.text is not None:
+            text = message.text
+            command, _sep, payload = text.partition(" ")
+            if command.split("@", 1)[0].lower() == "/start":
+                return Inbound(kind=Kind.START, text=text, payload=payload.strip(), **common)
+            return Inbound(kind=Kind.TEXT, text=text, **common)
+        if message.location is not None:
+            return Inbound(kind=Kind.LOCATION, latitude=message.location.latitude,
+                           longitude=message.location.longitude, **common)
+        if any(getattr(message, name, None) for name in MEDIA_FIELDS):
+            return Inbound(kind=Kind.MEDIA, **common)
+        return Inbound(kind=Kind.UNSUPPORTED, **common)
+
+    async def _callback(self, update: Update, query: CallbackQuery) -> None:
+        # Always answer the tap first, so the button stops spinning whatever happens next.
+        with contextlib.suppress(TelegramAPIError, ClientError, TimeoutError):
+            await self._send_call(partial(self.bot.answer_callback_query, query.id))
+        if not query.data:
+            return
+        chat_id = query.message.chat.id if query.message is not None else query.from_user.id
+        inbound = Inbound(channel=CHANNEL, user_id=str(query.from_user.id), kind=Kind.CHOICE,
+                          choice=query.data, message_id=f"u{update.update_id}",
+                          language_hint=query.from_user.language_code)
+        await self._answer(chat_id, inbound)
+
+    async def _group(self, update: Update, message: Message) -> None:
+        """In a group or channel: say once where the bot works, then stay quiet."""
+        try:
+            first = await self.state.first_group_notice(CHANNEL, str(message.chat.id))
+        except RedisError:
+            log.warning("redis unavailable: group notice skipped", exc_info=True)
+            return
+        if not first:
+            return
+        user = message.from_user
+        inbound = Inbound(channel=CHANNEL, user_id=f"chat{message.chat.id}", kind=Kind.GROUP,
+                          payload=f"https://t.me/{self.username}" if self.username else "",
+                          message_id=f"u{update.update_id}",
+                          language_hint=user.language_code if user else None)
+        await self._answer(message.chat.id, inbound)
+
+    async def _answer(self, chat_id: int, inbound: Inbound) -> None:
+        rendered = await self.engine.handle(inbound)
+        try:
+            await self.deliver(chat_id, rendered)
+        except Unreachable:
+            await self._set_unreachable(str(chat_id), True)
+
+    # ---- outbound --------------------------------------------------------------------------
+
+    async def deliver(self, chat_id: int, replies: list[Rendered]) -> None:
+        """Send rendered replies: media first, then the text, buttons on its last piece."""
+        for item in replies:
+            for media in item.media:
+                caption = html.escape(split_text(media.caption, CAPTION_LIMIT)[0]) or None
+                if media.kind == "image":
+                    photo = BufferedInputFile(media.data, media.filename or "map.png")
+                    await self._send(partial(self.bot.send_photo, chat_id, photo,
+                                             caption=caption))
+                elif media.kind == "document":
+                    document = BufferedInputFile(media.data, media.filename or "file")
+                    await self._send(partial(self.bot.send_document, chat_id, document,
+                                             caption=caption))
+                elif media.latitude is not None and media.longitude is not None:
+                    await self._send(partial(self.bot.send_location, chat_id, media.latitude,
+                                             media.longitude))
+            markup = keyboard(item.choices)
+            pieces = split_text(item.text) if item.text.strip() else []
+            if not pieces and markup is not None:
+                pieces = ["·"]
+            for index, piece in enumerate(pieces):
+                last = index == len(pieces) - 1
+                await self._send(partial(self.bot.send_message, chat_id,
+                                         html.escape(piece, quote=False),
+                                         reply_markup=markup if last else None))
+
+    async def _send(self, call: Callable[[], Awaitable[T]]) -> T | None:
+        """A send with the platform's rules: 429 pauses the whole bot, 403 means unreachable,
+        network and server errors are retried with backoff; a bad request is logged."""
+        try:
+            return await self._send_call(call)
+        except TelegramForbiddenError as exc:
+            raise Unreachable(str(exc)) from None
+        except TelegramBadRequest:
+            self.metrics.send_errors.labels(CHANNEL).inc()
+            log.exception("telegram refused a message")
+            return None
+        except (TelegramAPIError, ClientError, TimeoutError, OSError):
+            self.metrics.send_errors.labels(CHANNEL).inc()
+            log.exception("telegram send failed after %d attempts", SEND_ATTEMPTS)
+            return None
+
+    async def _send_call(self, call: Callable[[], Awaitable[T]]) -> T:
+        delay = 0.5
+        for attempt in range(1, SEND_ATTEMPTS + 1):
+            await self._wait_if_paused()
+            try:
+                return await call()
+            except TelegramRetryAfter as exc:
+                await self._pause(exc.retry_after)
+            except (TelegramNetworkError, TelegramServerError, ClientError, TimeoutError):
+                if attempt == SEND_ATTEMPTS:
+                    raise
+                await asyncio.sleep(delay * (1 + random.random() / 2))
+                delay *= 2
+        return await call()
+
+    async def _call(self, call: Callable[[], Awaitable[T]]) -> T:
+        """Start-up calls: same retries as sends."""
+        return await self._send_call(call)
+
+    async def _pause(self, seconds: float) -> None:
+        """Honour a 429 for the whole bot: this process waits, and so do the others."""
+        loop = asyncio.get_running_loop()
+        self._paused_until = max(self._paused_until, loop.time() + seconds)
+        log.warning("telegram asks to slow down: pausing sends for %.0f s", seconds)
+        try:
+            await self.state.pause_channel(CHANNEL, seconds)
+        except RedisError:
+            log.warning("redis unavailable: the pause holds in this process only")
+
+    async def _wait_if_paused(self) -> None:
+        loop = asyncio.get_running_loop()
+        remaining = self._paused_until - loop.time()
+        if remaining <= 0:
+            try:
+                remaining = await self.state.channel_paused_for(CHANNEL)
+            except RedisError:
+                remaining = 0.0
+        if remaining > 0:
+            await asyncio.sleep(remaining)
+
+    async def _set_unreachable(self, user_id: str, unreachable: bool) -> None:
+        try:
+            await self.contacts.set_unreachable(CHANNEL, user_id, unreachable)
+        except DATABASE_ERRORS:
+            log.exception("cannot record that telegram:%s is unreachable", user_id)
+        if unreachable:
+            log.info("telegram:%s blocked the bot; marked unreachable", user_id)

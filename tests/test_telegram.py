@@ -1,0 +1,387 @@
+"""The Telegram channel against a fake Bot API server, in polling and in webhook mode."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestServer
+
+from bot.app import App
+from bot.channels.telegram import TelegramChannel, split_text, telegram_length
+from bot.http import make_web_app
+from bot.i18n import FSI, PDI
+from bot.messages import Rendered, RenderedChoice, RenderedMedia
+from tests.conftest import AppFactory
+from tests.fakes.telegram import FakeTelegram
+from tests.servers import free_port
+
+ROOT = Path(__file__).resolve().parents[1]
+AMINA, KARIM = 1001, 1002
+
+
+class TelegramChat:
+    """People writing to the bot through the fake Bot API; reads like the conversation."""
+
+    def __init__(self, fake: FakeTelegram, app: App, channel: TelegramChannel,
+                 base_url: str) -> None:
+        self.fake = fake
+        self.app = app
+        self.channel = channel
+        self.base_url = base_url
+
+    async def settle(self, chat_id: int, before: int) -> list[str]:
+        """Wait for the answer to the update just pushed; return the texts sent."""
+        await self.fake.wait_for("sendMessage", chat_id, count=before + 1)
+        await self.channel.idle()
+        return [call.text or "" for call in self.fake.calls_of("sendMessage", chat_id)[before:]]
+
+    async def say(self, user: int, text: str, **kw: Any) -> str:
+        before = len(self.fake.calls_of("sendMessage", user))
+        await self.fake.send_text(user, text, **kw)
+        return "\n".join(await self.settle(user, before))
+
+    async def tap(self, user: int, label_or_data: str) -> str:
+        data = self.button(user, label_or_data)
+        before = len(self.fake.calls_of("sendMessage", user))
+        message_id = self.last_keyboard_message(user)
+        await self.fake.tap(user, data, message_id=message_id)
+        return "\n".join(await self.settle(user, before))
+
+    def buttons(self, user: int) -> list[dict[str, str]]:
+        for call in reversed(self.fake.calls_of("sendMessage", user)):
+            markup = call.params.get("reply_markup")
+            if markup:
+                return [button for row in markup["inline_keyboard"] for button in row]
+        return []
+
+    def labels(self, user: int) -> list[str]:
+        return [button["text"] for button in self.buttons(user)]
+
+    def last_keyboard_message(self, user: int) -> int:
+        for call in reversed(self.fake.calls_of("sendMessage", user)):
+            if call.params.get("reply_markup") and call.result:
+                return int(call.result["message_id"])
+        return 1
+
+    def button(self, user: int, label_or_data: str) -> str:
+        for button in self.buttons(user):
+            if label_or_data in (button["text"], button["callback_data"]):
+                return button["callback_data"]
+        for button in self.buttons(user):
+            if label_or_data in button["text"]:
+                return button["callback_data"]
+        raise AssertionError(f"no button {label_or_data!r} in {self.buttons(user)}")
+
+
+TelegramFactory = Callable[..., Awaitable[TelegramChat]]
+
+
+@pytest.fixture
+async def make_telegram(make_app: AppFactory) -> AsyncIterator[TelegramFactory]:
+    """`await make_telegram(mode="polling"|"webhook", database=...)`: the app's Telegram
+    channel connected to a fake Bot API server."""
+    running: list[tuple[FakeTelegram, App, TestServer]] = []
+
+    async def make(mode: str = "polling", **options: Any) -> TelegramChat:
+        fake = FakeTelegram()
+        await fake.start()
+        port = free_port()
+        settings: dict[str, Any] = {"telegram_token": fake.token,
+                                    "telegram_api_base": fake.base_url}
+        if mode == "webhook":
+            settings["telegram_webhook_url"] = f"http://127.0.0.1:{port}/telegram/webhook"
+        app = await make_app(**settings, **options)
+        server = TestServer(make_web_app(app), port=port)
+        await server.start_server()
+        running.append((fake, app, server))
+        await app.start_channels()
+        channel = app.channels[0]
+        assert isinstance(channel, TelegramChannel)
+        await fake.wait_for("setMyCommands", count=3)
+        if mode == "webhook":
+            await fake.wait_for("setWebhook")
+        else:
+            await fake.wait_for("getUpdates")
+        return TelegramChat(fake, app, channel, f"http://127.0.0.1:{port}")
+
+    yield make
+    for fake, app, server in running:
+        await app.stop_channels()
+        await server.close()
+        await fake.close()
+
+
+@pytest.mark.parametrize("mode", ["polling", "webhook"])
+async def test_french_conversation(make_telegram: TelegramFactory, mode: str) -> None:
+    tg = await make_telegram(mode)
+    welcome = await tg.say(AMINA, "/start")
+    assert "Bienvenue au Salon provincial" in welcome
+    assert tg.labels(AMINA) == ["العربية", "Français"]
+
+    menu = await tg.tap(AMINA, "Français")
+    assert "Langue choisie : Français." in menu
+    assert "Ateliers" in tg.labels(AMINA)
+
+    days = await tg.tap(AMINA, "Ateliers")
+    assert "16 ateliers" in days
+
+    card = await tg.say(AMINA, "/start stand_A18")
+    assert "Stand A18" in card
+    assert "Coopérative Al Wafae du tapis" in card
+
+    typed = await tg.say(AMINA, "b 7")
+    assert "Stand B7" in typed
+    # every tap was answered, so no button keeps spinning
+    assert len(tg.fake.calls_of("answerCallbackQuery")) == 2
+
+
+@pytest.mark.parametrize("mode", ["polling", "webhook"])
+async def test_arabic_conversation(make_telegram: TelegramFactory, mode: str) -> None:
+    tg = await make_telegram(mode, database="postgres" if mode == "webhook" else "sqlite")
+    welcome = await tg.say(KARIM, "/start", language_code="ar")
+    assert "مرحبًا بك في" in welcome  # the Telegram language is the first guess
+    menu = await tg.tap(KARIM, "العربية")
+    assert "تم اختيار اللغة: العربية." in menu
+    assert "الورشات" in tg.labels(KARIM)
+    card = await tg.say(KARIM, "a 12")
+    assert f"الرواق {FSI}A12{PDI}" in card
+    info = await tg.say(KARIM, "معلومات")
+    assert "مفتوح كل يوم" in info
+
+
+async def test_commands_are_published_in_both_languages(make_telegram: TelegramFactory) -> None:
+    tg = await make_telegram()
+    by_language = {call.params.get("language_code"): call.params["commands"]
+                   for call in tg.fake.calls_of("setMyCommands")}
+    assert set(by_language) == {"fr", "ar", None}
+    french = {item["command"]: item["description"] for item in by_language["fr"]}
+    arabic = {item["command"]: item["description"] for item in by_language["ar"]}
+    assert french["workshops"] == "Ateliers"
+    assert arabic["workshops"] == "الورشات"
+    assert {"menu", "lang", "workshops", "stands", "my", "feedback", "stop", "help"} <= set(
+        french)
+
+
+async def test_forged_callback_data_gets_a_polite_answer(make_telegram: TelegramFactory) -> None:
+    tg = await make_telegram()
+    await tg.say(AMINA, "bonjour")
+    before = len(tg.fake.calls_of("sendMessage", AMINA))
+    await tg.fake.tap(AMINA, "st:Z9")
+    texts = await tg.settle(AMINA, before)
+    assert any("Ce bouton n'est plus valable" in text for text in texts)
+    assert tg.fake.calls_of("answerCallbackQuery")
+
+
+async def test_webhook_refuses_a_wrong_secret_and_malformed_updates(
+    make_telegram: TelegramFactory,
+) -> None:
+    tg = await make_telegram("webhook")
+    update = tg.fake.message(AMINA, "bonjour")
+    async with aiohttp.ClientSession() as client:
+        url = f"{tg.base_url}/telegram/webhook"
+        for headers in ({}, {"X-Telegram-Bot-Api-Secret-Token": "wrong"}):
+            async with client.post(url, json=update, headers=headers) as response:
+                assert response.status == 401
+        secret = tg.app.settings.telegram_webhook_secret.get_secret_value()
+        good = {"X-Telegram-Bot-Api-Secret-Token": secret}
+        async with client.post(url, data=b"{not json", headers=good) as response:
+            assert response.status == 400
+        async with client.post(url, json={"update_id": "x"}, headers=good) as response:
+            assert response.status == 400
+    await tg.channel.idle()
+    assert tg.fake.calls_of("sendMessage", AMINA) == []
+    assert tg.fake.calls_of("setWebhook")[0].params["secret_token"] == secret
+
+
+async def test_a_replayed_update_has_one_effect(make_telegram: TelegramFactory) -> None:
+    tg = await make_telegram("webhook")
+    await tg.say(AMINA, "bonjour")
+    await tg.tap(AMINA, "Français")
+    await tg.say(AMINA, "avis")
+    rating = tg.fake.callback(AMINA, tg.button(AMINA, "★★★★★"))
+    before = len(tg.fake.calls_of("sendMessage", AMINA))
+    assert await tg.fake.push(rating) == 200
+    await tg.settle(AMINA, before)
+    assert await tg.fake.push(rating) == 200  # Telegram delivers again: at least once
+    await tg.channel.idle()
+    assert len(tg.fake.calls_of("sendMessage", AMINA)) == before + 1
+    contact = await tg.app.engine.contacts.get("telegram", str(AMINA))
+    assert contact is not None
+    assert len(await tg.app.engine.feedback.for_contact(contact.id)) == 1
+
+
+async def test_too_many_requests_pauses_then_succeeds(make_telegram: TelegramFactory) -> None:
+    tg = await make_telegram()
+    await tg.say(AMINA, "bonjour")
+    tg.fake.fail("sendMessage", status=429, retry_after=1, chat_id=AMINA)
+    card = await tg.say(AMINA, "A12")
+    assert "Stand A12" in card
+    statuses = [call.status for call in tg.fake.calls_of("sendMessage", AMINA)]
+    assert statuses[-2:] == [429, 200]
+    refused, sent = tg.fake.calls_of("sendMessage", AMINA)[-2:]
+    assert refused.params["text"] == sent.params["text"]
+    assert sent.at - refused.at >= 0.9  # the retry waited for retry_after
+
+
+async def test_blocked_user_is_marked_unreachable(make_telegram: TelegramFactory) -> None:
+    tg = await make_telegram()
+    await tg.say(AMINA, "bonjour")
+    sent = len(tg.fake.calls_of("sendMessage", AMINA))
+    tg.fake.fail("sendMessage", status=403, chat_id=AMINA)
+    await tg.fake.send_text(AMINA, "A12")
+    await tg.fake.wait_for("sendMessage", AMINA, count=sent + 1)
+    await tg.channel.idle()
+    # the first refusal stops the rest of that answer
+    assert len(tg.fake.calls_of("sendMessage", AMINA)) == sent + 1
+    contact = await tg.app.engine.contacts.get("telegram", str(AMINA))
+    assert contact is not None and contact.unreachable
+    # unblocking and writing again makes them reachable
+    await tg.say(AMINA, "A12")
+    contact = await tg.app.engine.contacts.get("telegram", str(AMINA))
+    assert contact is not None and not contact.unreachable
+
+
+async def test_server_errors_are_retried(make_telegram: TelegramFactory) -> None:
+    tg = await make_telegram()
+    tg.fake.fail("getUpdates", status=500, times=2)
+    tg.fake.fail("sendMessage", status=500, times=2, chat_id=AMINA)
+    welcome = await tg.say(AMINA, "bonjour")
+    assert "Bienvenue" in welcome
+    assert [call.status for call in tg.fake.calls_of("sendMessage", AMINA)][:3] == [
+        500, 500, 200]
+
+
+async def test_group_chat_is_told_once_then_quiet(make_telegram: TelegramFactory) -> None:
+    tg = await make_telegram()
+    group = -5005
+    await tg.fake.send_text(AMINA, "bonjour tout le monde", chat_type="group", chat_id=group)
+    notice = await tg.fake.wait_for("sendMessage", group)
+    assert "Je réponds uniquement en conversation privée" in (notice[0].text or "")
+    assert "t.me/tadamon_test_bot" in (notice[0].text or "")
+    await tg.fake.send_text(KARIM, "A12", chat_type="group", chat_id=group)
+    await tg.fake.send_text(KARIM, "/menu", chat_type="group", chat_id=group)
+    await tg.say(KARIM, "bonjour")  # a private message, to know the group ones were handled
+    assert len(tg.fake.calls_of("sendMessage", group)) == 1
+    assert await tg.app.engine.contacts.get("telegram", str(AMINA)) is None
+
+
+async def test_stickers_voice_and_edits(make_telegram: TelegramFactory) -> None:
+    tg = await make_telegram()
+    await tg.say(AMINA, "bonjour")
+    await tg.tap(AMINA, "Français")
+    sticker = {"file_id": "s1", "file_unique_id": "u1", "type": "regular", "width": 512,
+               "height": 512, "is_animated": False, "is_video": False}
+    before = len(tg.fake.calls_of("sendMessage", AMINA))
+    await tg.fake.push(tg.fake.message(AMINA, None, sticker=sticker))
+    texts = await tg.settle(AMINA, before)
+    assert "Je ne sais lire que les messages écrits" in texts[0]
+    voice = {"file_id": "v1", "file_unique_id": "u2", "duration": 3}
+    before = len(tg.fake.calls_of("sendMessage", AMINA))
+    await tg.fake.push(tg.fake.message(AMINA, None, voice=voice))
+    assert "Je ne sais lire" in (await tg.settle(AMINA, before))[0]
+    location = tg.fake.message(AMINA, None, location={"latitude": 32.88, "longitude": -6.9})
+    before = len(tg.fake.calls_of("sendMessage", AMINA))
+    await tg.fake.push(location)
+    assert "Ouvert tous les jours" in "\n".join(await tg.settle(AMINA, before))
+    edited = tg.fake.message(AMINA, "A12")
+    edited["edited_message"] = edited.pop("message")
+    edited["edited_message"]["edit_date"] = edited["edited_message"]["date"]
+    await tg.fake.push(edited)
+    await tg.fake.push({"update_id": tg.fake.next_update_id(),
+                        "poll": {"id": "p", "question": "?", "options": [],
+                                 "total_voter_count": 0, "is_closed": False,
+                                 "is_anonymous": True, "type": "regular",
+                                 "allows_multiple_answers": False}})
+    card = await tg.say(AMINA, "A12")  # still alive, and the edit had no answer
+    assert card.count("Stand A12") == 1
+
+
+async def test_replies_render_html_media_and_long_texts(make_telegram: TelegramFactory) -> None:
+    tg = await make_telegram()
+    long = " ".join(f"mot{index}" for index in range(1500)) + " <b>&</b>"
+    rendered = Rendered(
+        text=long, language="fr",
+        choices=(RenderedChoice("menu", "Menu"), RenderedChoice("m:ws", "Ateliers")),
+        media=(
+            RenderedMedia(kind="image", data=b"\x89PNG\r\n\x1a\nfake", filename="map.png",
+                          mime="image/png", caption="Plan <A18>"),
+            RenderedMedia(kind="document", data=b"BEGIN:VCALENDAR", filename="atelier.ics",
+                          mime="text/calendar"),
+            RenderedMedia(kind="location", latitude=32.88, longitude=-6.91),
+        ),
+    )
+    await tg.channel.deliver(AMINA, [rendered])
+    photo = tg.fake.calls_of("sendPhoto", AMINA)[0]
+    assert photo.files["photo"][1] == b"\x89PNG\r\n\x1a\nfake"
+    assert photo.result["caption"] == "Plan <A18>"
+    assert tg.fake.calls_of("sendDocument", AMINA)[0].files["document"][0] == "atelier.ics"
+    assert tg.fake.calls_of("sendLocation", AMINA)[0].params["latitude"] == 32.88
+    messages = tg.fake.calls_of("sendMessage", AMINA)
+    assert len(messages) >= 3
+    assert all(call.status == 200 for call in messages)
+    shown = " ".join(call.result["text"] for call in messages)
+    assert shown.split() == long.split()  # no word cut, the markup shown as text
+    assert messages[-1].params.get("reply_markup") is not None
+    assert all(call.params.get("reply_markup") is None for call in messages[:-1])
+
+
+def test_split_text_keeps_words_and_limits() -> None:
+    text = ("كلمة " * 3000) + "A12"
+    pieces = split_text(text)
+    assert all(telegram_length(piece) <= 4096 for piece in pieces)
+    assert " ".join(pieces).split() == text.split()
+    assert split_text("court") == ["court"]
+    emoji = "🌿" * 3000
+    assert all(telegram_length(piece) <= 4096 for piece in split_text(emoji))
+
+
+@pytest.mark.parametrize("mode", ["polling", "webhook"])
+async def test_tadamon_run_serves_telegram(mode: str, tmp_path: Path, redis_url: str) -> None:
+    """The console script, as an operator starts it, talking to the fake Bot API."""
+    async with FakeTelegram() as fake:
+        port = free_port()
+        env = {key: value for key, value in os.environ.items()
+               if not key.startswith("TADAMON_")}
+        env.update({
+            "TADAMON_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/run.db",
+            "TADAMON_REDIS_URL": redis_url,
+            "TADAMON_HTTP_PORT": str(port),
+            "TADAMON_TELEGRAM_TOKEN": fake.token,
+            "TADAMON_TELEGRAM_API_BASE": fake.base_url,
+        })
+        if mode == "webhook":
+            env["TADAMON_TELEGRAM_WEBHOOK_URL"] = f"http://127.0.0.1:{port}/telegram/webhook"
+        process = await asyncio.create_subprocess_exec(
+            str(Path(sys.executable).with_name("tadamon")), "run", cwd=tmp_path, env=env,
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            await fake.wait_for("setWebhook" if mode == "webhook" else "getUpdates",
+                                timeout=60)
+            for user, text, expected in ((AMINA, "bonjour", "Bienvenue"),
+                                         (KARIM, "السلام عليكم", "مرحبًا بك")):
+                if mode == "webhook":
+                    status = 0
+                    for _ in range(50):  # the HTTP server may still be starting
+                        status = await fake.send_text(user, text)
+                        if status == 200:
+                            break
+                        await asyncio.sleep(0.2)
+                    assert status == 200
+                else:
+                    await fake.send_text(user, text)
+                sent = await fake.wait_for("sendMessage", user, timeout=30)
+                assert expected in (sent[0].text or "")
+        finally:
+            process.send_signal(signal.SIGTERM)
+            _out, err = await asyncio.wait_for(process.communicate(), timeout=30)
+        assert process.returncode == 0, err.decode()
+        assert b"telegram: on as @tadamon_test_bot" in err
