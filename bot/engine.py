@@ -19,10 +19,11 @@ from handlers.context import Context
 from handlers.menu import private_chat_only
 from handlers.router import remember_offered, route
 from storage.database import DATABASE_ERRORS
-from storage.models import utcnow
+from storage.models import Role, utcnow
 from storage.repositories import (
     CatalogueRepository,
     ContactRepository,
+    ContactView,
     FeedbackRepository,
     Sessions,
 )
@@ -30,6 +31,19 @@ from storage.state import State, UserBusy
 
 log = logging.getLogger(__name__)
 
+
+
+# How long the conversation's copy of the person is trusted before the database is read (and
+# their last message time written) again.
+CONTACT_FRESH = 60.0
+CACHED_CONTACT_FIELDS = ("id", "channel", "user_id", "language", "language_confirmed", "role",
+                         "opted_out", "unreachable")
+
+
+def _cached(contact: ContactView, at: float | None = None) -> dict[str, Any]:
+    copy: dict[str, Any] = {name: getattr(contact, name) for name in CACHED_CONTACT_FIELDS}
+    copy["at"] = time.time() if at is None else at
+    return copy
 
 
 class Engine:
@@ -63,66 +77,67 @@ class Engine:
         channel = inbound.channel
         self.metrics.updates_in.labels(channel).inc()
         try:
-            if inbound.message_id and not await self._first_delivery(inbound):
-                self.metrics.duplicates.labels(channel).inc()
-                return []
             if inbound.kind is Kind.GROUP:
                 return self._apology(inbound, self._guess_language(inbound, {}),
                                      private_chat_only(inbound.payload or ""))
-            throttled = await self._throttled(inbound)
-            if throttled is not None:
-                return throttled
             try:
-                async with self.state.user_lock(channel, inbound.user_id):
-                    rendered = await self._handle(inbound)
+                async with self.state.turn(channel, inbound.user_id,
+                                           inbound.message_id) as turn:
+                    if turn.duplicate:
+                        self.metrics.duplicates.labels(channel).inc()
+                        turn.save = False
+                        return []
+                    if turn.throttled:
+                        turn.save = False
+                        return await self._flood_notice(inbound, turn.session)
+                    rendered = await self._handle(inbound, turn.session)
             except UserBusy:
                 log.warning("user %s:%s still busy after waiting for the lock", channel,
                             inbound.user_id)
                 rendered = await self._notice(inbound, _(
                     "Please wait a moment: I am still answering your previous message."))
             except RedisError:
-                log.exception("redis unavailable for the user lock; handling without it")
-                rendered = await self._handle(inbound, redis_ok=False)
+                log.exception("redis unavailable: handling %s:%s without dedupe, lock or "
+                              "conversation state", channel, inbound.user_id)
+                rendered = await self._handle(inbound, {})
         finally:
             self.metrics.handler_latency.labels(channel).observe(time.perf_counter() - started)
         self.metrics.updates_out.labels(channel).inc(len(rendered))
         return rendered
 
-    async def _first_delivery(self, inbound: Inbound) -> bool:
-        assert inbound.message_id is not None
+    async def _flood_notice(self, inbound: Inbound, session: dict[str, Any]) -> list[Rendered]:
+        """One polite notice per throttle window, then silence."""
         try:
-            return await self.state.first_delivery(inbound.channel, inbound.message_id)
-        except RedisError:
-            log.exception("redis unavailable for dedupe; handling the message anyway")
-            return True
-
-    async def _throttled(self, inbound: Inbound) -> list[Rendered] | None:
-        """None to go on; else what to answer a flood: one polite notice, then silence."""
-        try:
-            if not await self.state.throttled(inbound.channel, inbound.user_id):
-                return None
             if not await self.state.first_throttle_notice(inbound.channel, inbound.user_id):
                 return []
         except RedisError:
-            log.exception("redis unavailable for the throttle")
-            return None
+            return []
         log.info("throttling %s:%s", inbound.channel, inbound.user_id)
-        return await self._notice(inbound, _(
+        return self._apology(inbound, self._guess_language(inbound, session), _(
             "You are sending messages very fast. Please wait a few seconds, then write again."))
 
-    async def _handle(self, inbound: Inbound, redis_ok: bool = True) -> list[Rendered]:
-        channel, user_id = inbound.channel, inbound.user_id
-        session: dict[str, Any] = {}
-        if redis_ok:
+    async def _contact(self, inbound: Inbound, session: dict[str, Any],
+                       guess: str) -> ContactView:
+        """The person, from the conversation's copy while fresh, else from the database
+        (which records the time of their message, for the WhatsApp 24-hour window)."""
+        cached = session.get("contact")
+        if isinstance(cached, dict) and time.time() - float(cached.get("at", 0)) < CONTACT_FRESH:
             try:
-                session = await self.state.load_session(channel, user_id)
-            except RedisError:
-                log.exception("redis unavailable: conversation state lost for this message")
-                redis_ok = False
+                fields = {name: cached[name] for name in CACHED_CONTACT_FIELDS}
+                return ContactView(**{**fields, "role": Role(fields["role"])})
+            except (KeyError, TypeError, ValueError):
+                pass  # an older or damaged copy: read the database
+        contact = await self.contacts.arrive(
+            inbound.channel, inbound.user_id, guess if guess in LANGUAGES else None,
+            self.organizers)
+        session["contact"] = _cached(contact)
+        return contact
+
+    async def _handle(self, inbound: Inbound, session: dict[str, Any]) -> list[Rendered]:
+        channel, user_id = inbound.channel, inbound.user_id
         guess = self._guess_language(inbound, session)
         try:
-            contact = await self.contacts.arrive(
-                channel, user_id, guess if guess in LANGUAGES else None, self.organizers)
+            contact = await self._contact(inbound, session, guess)
             fair = await self.catalogue.fair()
         except DATABASE_ERRORS:
             log.exception("database unavailable while handling %s:%s", channel, user_id)
@@ -157,11 +172,8 @@ class Engine:
             replies = [reply(_("Sorry, something went wrong on our side. Please try again."))]
         remember_offered(ctx.session, replies)
         ctx.session["lang"] = ctx.language
-        if redis_ok:
-            try:
-                await self.state.save_session(channel, user_id, ctx.session)
-            except RedisError:
-                log.exception("redis unavailable: conversation state not saved")
+        if ctx.contact != contact:  # changed by the handler (language, opt-out): keep it so
+            ctx.session["contact"] = _cached(ctx.contact, session["contact"].get("at"))
         return self._renderer(fair.timezone).render_all(replies, ctx.language)
 
     def _renderer(self, timezone: str) -> Renderer:

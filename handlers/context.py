@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -32,6 +32,17 @@ class Context:
     feedback: FeedbackRepository
     now: dt.datetime
     zone: ZoneInfo
+
+    async def set_language(self, language: str) -> None:
+        """The person chose their language: stored, and used from this reply on."""
+        await self.contacts.set_language(self.contact.id, language, confirmed=True)
+        self.contact = replace(self.contact, language=language, language_confirmed=True)
+        self.language = language
+
+    async def set_opted_out(self, opted_out: bool) -> None:
+        """The person stops (or resumes) announcements and reminders."""
+        await self.contacts.set_opted_out(self.contact.id, opted_out)
+        self.contact = replace(self.contact, opted_out=opted_out)
 
     @property
     def flow(self) -> str | None:

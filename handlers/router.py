@@ -79,7 +79,7 @@ async def route(ctx: Context) -> list[Reply]:
     inbound = ctx.inbound
     prefix: list[Reply] = []
     if ctx.contact.opted_out and not _is_stop(inbound.text):
-        await ctx.contacts.set_opted_out(ctx.contact.id, False)
+        await ctx.set_opted_out(False)
         prefix.append(start.welcome_back())
     return prefix + await _dispatch(ctx)
 

@@ -53,8 +53,7 @@ async def set_language(ctx: Context, language: str) -> list[Reply]:
     """Switch the conversation language; confirmed by the person's own tap or word."""
     if language not in LANGUAGE_NAMES:
         return await ask_language(ctx)
-    await ctx.contacts.set_language(ctx.contact.id, language, confirmed=True)
-    ctx.language = language
+    await ctx.set_language(language)
     return [reply(_("Language set: {language}.", language=LANGUAGE_NAMES[language]),
                   _("What would you like to do?"), choices=menu_choices())]
 
@@ -62,7 +61,7 @@ async def set_language(ctx: Context, language: str) -> list[Reply]:
 async def stop(ctx: Context) -> list[Reply]:
     """Opt out of announcements and reminders; writing again opts back in."""
     ctx.leave()
-    await ctx.contacts.set_opted_out(ctx.contact.id, True)
+    await ctx.set_opted_out(True)
     return [reply(
         _("Done: you will not receive announcements or reminders any more."),
         _("You can still write to me at any time; writing again turns announcements back on."),

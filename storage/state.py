@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 import json
@@ -9,10 +10,11 @@ import secrets
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from redis.asyncio import Redis
-from redis.exceptions import LockError, RedisError
+from redis.exceptions import NoScriptError, RedisError
 
 from storage import keys
 
@@ -31,11 +33,41 @@ class UserBusy(Exception):
     """The person's previous message is still being handled after the wait."""
 
 
+@dataclass
+class Turn:
+    """What Redis knows of one message while it is handled."""
+
+    duplicate: bool
+    throttled: bool
+    session: dict[str, Any]
+    save: bool = True
+
+
+def _session(raw: str | bytes | None) -> dict[str, Any]:
+    if not raw:
+        return {}
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+# Delete the lock only if it is still ours: it may have expired and been taken by another.
+RELEASE_LOCK = """
+if redis.call("get", KEYS[1]) == ARGV[1] then
+    return redis.call("del", KEYS[1])
+end
+return 0
+"""
+
+
 class State:
     """Typed access to everything Tadamon keeps in Redis."""
 
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
+        self._release_script = redis.register_script(RELEASE_LOCK)
 
     async def first_delivery(self, channel: str, message_id: str) -> bool:
         """True the first time a platform message id is seen, False on a redelivery."""
@@ -48,14 +80,7 @@ class State:
         await self.redis.delete(keys.dedupe(channel, message_id))
 
     async def load_session(self, channel: str, user_id: str) -> dict[str, Any]:
-        raw = await self.redis.get(keys.session(channel, user_id))
-        if not raw:
-            return {}
-        try:
-            data = json.loads(raw)
-        except ValueError:
-            return {}
-        return data if isinstance(data, dict) else {}
+        return _session(await self.redis.get(keys.session(channel, user_id)))
 
     async def save_session(self, channel: str, user_id: str, data: dict[str, Any]) -> None:
         await self.redis.set(keys.session(channel, user_id), json.dumps(data, ensure_ascii=False),
@@ -65,29 +90,78 @@ class State:
         await self.redis.delete(keys.session(channel, user_id))
 
     @asynccontextmanager
-    async def user_lock(self, channel: str, user_id: str) -> AsyncIterator[None]:
-        """Hold the person's lock: their messages are handled one at a time, in order."""
-        lock = self.redis.lock(keys.user_lock(channel, user_id), timeout=keys.USER_LOCK_TTL,
-                               blocking_timeout=keys.USER_LOCK_WAIT, sleep=0.02)
-        if not await lock.acquire():
-            raise UserBusy(f"{channel}:{user_id}")
-        try:
-            yield
-        finally:
-            # Expired while we worked (someone else may hold it now), or Redis went away: the
-            # work is done either way, and the lock expires by itself.
-            with contextlib.suppress(LockError, RedisError):
-                await lock.release()
-
-    async def throttled(self, channel: str, user_id: str) -> bool:
-        """Count one message; True when the person is over the limit for the current window."""
+    async def turn(self, channel: str, user_id: str,
+                   message_id: str | None = None) -> AsyncIterator[Turn]:
+        """One message's stay in Redis: the person's lock held for the whole block, so their
+        messages are handled one at a time; the dedupe mark, the flood count and the session
+        read in one round trip; the session saved and the lock released in one more."""
+        token = secrets.token_hex(8)
+        lock_key = keys.user_lock(channel, user_id)
         window = int(time.time()) // keys.THROTTLE_WINDOW
-        key = keys.throttle(channel, user_id, window)
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.incr(key)
-            pipe.expire(key, keys.THROTTLE_WINDOW * 2)
-            count, _ = await pipe.execute()
-        return int(count) > keys.THROTTLE_LIMIT
+        throttle_key = keys.throttle(channel, user_id, window)
+        pipe = self.redis.pipeline(transaction=False)
+        if message_id is not None:
+            pipe.set(keys.dedupe(channel, message_id), "1", nx=True, ex=keys.DEDUPE_TTL)
+        pipe.incr(throttle_key)
+        pipe.expire(throttle_key, keys.THROTTLE_WINDOW * 2)
+        pipe.set(lock_key, token, nx=True, px=int(keys.USER_LOCK_TTL * 1000))
+        pipe.get(keys.session(channel, user_id))
+        results = await pipe.execute()
+        first = bool(results.pop(0)) if message_id is not None else True
+        count, _expire, locked, raw = results
+        turn = Turn(duplicate=not first, throttled=int(count) > keys.THROTTLE_LIMIT,
+                    session=_session(raw))
+        if turn.duplicate or turn.throttled:
+            if locked:
+                await self._release(lock_key, token)
+            yield turn
+            return
+        if not locked:
+            try:
+                await self._wait_for_lock(lock_key, token)
+            except UserBusy:
+                if message_id is not None:  # not handled: a redelivery may be
+                    await self.forget_delivery(channel, message_id)
+                raise
+            turn.session = await self.load_session(channel, user_id)
+        try:
+            yield turn
+        finally:
+            # Redis gone, or the lock expired while we worked: the lock expires by itself.
+            with contextlib.suppress(RedisError):
+                await self._close_turn(channel, user_id, lock_key, token, turn)
+
+    async def _close_turn(self, channel: str, user_id: str, lock_key: str, token: str,
+                          turn: Turn) -> None:
+        """Save the session and release the lock in one round trip."""
+        for attempt in (1, 2):
+            pipe = self.redis.pipeline(transaction=False)
+            if turn.save:
+                pipe.set(keys.session(channel, user_id),
+                         json.dumps(turn.session, ensure_ascii=False), ex=keys.SESSION_TTL)
+            # EVALSHA straight away: redis-py would first ask whether the script is loaded,
+            # one more round trip per message.
+            pipe.evalsha(self._release_script.sha, 1, lock_key, token)
+            try:
+                await pipe.execute()
+                return
+            except NoScriptError:
+                if attempt == 2:
+                    raise
+                await self.redis.script_load(RELEASE_LOCK)  # Redis restarted: load it again
+
+    async def _wait_for_lock(self, lock_key: str, token: str) -> None:
+        deadline = time.monotonic() + keys.USER_LOCK_WAIT
+        while time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+            if await self.redis.set(lock_key, token, nx=True,
+                                    px=int(keys.USER_LOCK_TTL * 1000)):
+                return
+        raise UserBusy(lock_key)
+
+    async def _release(self, lock_key: str, token: str) -> None:
+        with contextlib.suppress(RedisError):
+            await self._release_script(keys=[lock_key], args=[token])  # loads it if needed
 
     async def first_throttle_notice(self, channel: str, user_id: str) -> bool:
         """True once per throttle window: the person is told to slow down only once."""

@@ -99,7 +99,7 @@ async def test_concurrent_deliveries_of_one_message_pass_once(state: State) -> N
     assert results.count(True) == 1
 
 
-# ------------------------------------------------------------------------------- user lock
+# ------------------------------------------------------------------------------- turn: the lock
 
 
 async def test_user_lock_serializes_one_persons_messages(state: State) -> None:
@@ -107,7 +107,7 @@ async def test_user_lock_serializes_one_persons_messages(state: State) -> None:
     events: list[str] = []
 
     async def handle(name: str) -> None:
-        async with state.user_lock("web", "amina"):
+        async with state.turn("web", "amina"):
             events.append(f"enter {name}")
             await asyncio.sleep(0.05)
             events.append(f"exit {name}")
@@ -128,14 +128,14 @@ async def test_user_lock_does_not_block_other_people(state: State) -> None:
     events: list[str] = []
 
     async def person_a() -> None:
-        async with state.user_lock("telegram", "A"):
+        async with state.turn("telegram", "A"):
             events.append("A in")
             a_inside.set()
             await a_may_leave.wait()
             events.append("A out")
 
     async def person_b() -> None:
-        async with state.user_lock("telegram", "B"):
+        async with state.turn("telegram", "B"):
             events.append("B done")
 
     holder = asyncio.create_task(person_a())
@@ -147,20 +147,20 @@ async def test_user_lock_does_not_block_other_people(state: State) -> None:
     await asyncio.wait_for(holder, 10)
     assert events == ["A in", "B done", "A out"]
     # The same user id on another channel is another person.
-    async with state.user_lock("telegram", "A"), state.user_lock("whatsapp", "A"):
+    async with state.turn("telegram", "A"), state.turn("whatsapp", "A"):
         pass
 
 
 async def test_user_lock_is_released_after_an_error(state: State) -> None:
     """A handler that raises leaves no lock behind; the next message is handled."""
     with pytest.raises(RuntimeError, match="boom"):
-        async with state.user_lock("web", "crash"):
+        async with state.turn("web", "crash"):
             assert await state.redis.exists(keys.user_lock("web", "crash")) == 1
             raise RuntimeError("boom")
     assert await state.redis.exists(keys.user_lock("web", "crash")) == 0
 
     entered = False
-    async with state.user_lock("web", "crash"):
+    async with state.turn("web", "crash"):
         entered = True
     assert entered
 
@@ -170,17 +170,17 @@ async def test_user_lock_gives_up_with_user_busy(
 ) -> None:
     """When the person's previous message holds the lock past the wait, UserBusy is raised."""
     monkeypatch.setattr(keys, "USER_LOCK_WAIT", 0.2)  # shorten the wait, not the behaviour
-    async with state.user_lock("web", "slow"):
+    async with state.turn("web", "slow"):
         with pytest.raises(UserBusy, match="web:slow"):
-            async with state.user_lock("web", "slow"):
+            async with state.turn("web", "slow"):
                 pytest.fail("entered a lock that is held")  # pragma: no cover
-    async with state.user_lock("web", "slow"):
+    async with state.turn("web", "slow"):
         pass
 
 
 async def test_user_lock_expires_if_its_holder_dies(state: State) -> None:
     """The lock key carries a TTL, so a crashed process cannot block a person for ever."""
-    async with state.user_lock("web", "mortal"):
+    async with state.turn("web", "mortal"):
         ttl_ms = int(await state.redis.pttl(keys.user_lock("web", "mortal")))
     assert 0 < ttl_ms <= keys.USER_LOCK_TTL * 1000
 
@@ -188,12 +188,18 @@ async def test_user_lock_expires_if_its_holder_dies(state: State) -> None:
 # ------------------------------------------------------------------------------- throttle
 
 
+async def _flags(state: State, channel: str, user: str,
+                 message_id: str | None = None) -> tuple[bool, bool]:
+    async with state.turn(channel, user, message_id) as turn:
+        return turn.duplicate, turn.throttled
+
+
 async def test_throttle_lets_the_limit_through_then_stops(state: State) -> None:
     """THROTTLE_LIMIT messages pass in one window, the next one is throttled."""
     for _attempt in range(5):
         window = int(time.time()) // keys.THROTTLE_WINDOW
-        passed = [await state.throttled("web", "flood") for _ in range(keys.THROTTLE_LIMIT)]
-        over = await state.throttled("web", "flood")
+        passed = [(await _flags(state, "web", "flood"))[1] for _ in range(keys.THROTTLE_LIMIT)]
+        over = (await _flags(state, "web", "flood"))[1]
         if int(time.time()) // keys.THROTTLE_WINDOW == window:
             break
         await state.redis.delete(*[key async for key in state.redis.scan_iter(
@@ -202,10 +208,37 @@ async def test_throttle_lets_the_limit_through_then_stops(state: State) -> None:
         pytest.fail("could not stay in one throttle window")
     assert passed == [False] * keys.THROTTLE_LIMIT
     assert over is True
-    assert await state.throttled("web", "someone-else") is False
-    assert await state.throttled("telegram", "flood") is False
+    assert (await _flags(state, "web", "someone-else"))[1] is False
+    assert (await _flags(state, "telegram", "flood"))[1] is False
     key = keys.throttle("web", "flood", window)
     assert 0 < await _ttl(state, key) <= keys.THROTTLE_WINDOW * 2
+    # a throttled turn does not keep the person's lock
+    assert await state.redis.exists(keys.user_lock("web", "flood")) == 0
+
+
+async def test_turn_marks_deliveries_and_keeps_the_session(state: State) -> None:
+    """A redelivered message is flagged; the session read and saved by the turn."""
+    assert await _flags(state, "whatsapp", "k", "wamid.1") == (False, False)
+    assert await _flags(state, "whatsapp", "k", "wamid.1") == (True, False)
+    async with state.turn("whatsapp", "k", "wamid.2") as turn:
+        turn.session["flow"] = "feedback"
+    async with state.turn("whatsapp", "k", "wamid.3") as turn:
+        assert turn.session == {"flow": "feedback"}
+        turn.save = False
+        turn.session["flow"] = "lost"
+    assert await state.load_session("whatsapp", "k") == {"flow": "feedback"}
+
+
+async def test_a_busy_turn_forgets_its_delivery_mark(
+    state: State, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A message given up on (UserBusy) may be delivered and handled again."""
+    monkeypatch.setattr(keys, "USER_LOCK_WAIT", 0.2)
+    async with state.turn("web", "slow"):
+        with pytest.raises(UserBusy):
+            async with state.turn("web", "slow", "m-7"):
+                pytest.fail("entered a lock that is held")  # pragma: no cover
+    assert await _flags(state, "web", "slow", "m-7") == (False, False)
 
 
 async def test_throttle_notice_is_given_once(state: State) -> None:
@@ -254,17 +287,17 @@ async def test_every_key_is_under_the_tadamon_prefix(redis_url: str) -> None:
         state = State(client)
         await state.save_session("web", "k", {"flow": "menu"})
         await state.first_delivery("web", "m1")
-        await state.throttled("web", "k")
+        await _flags(state, "web", "k", "m2")
         await state.first_throttle_notice("web", "k")
         await state.put_media(b"x", "text/plain", "x.txt")
         await state.bump_catalogue_version()
-        async with state.user_lock("web", "k"):
+        async with state.turn("web", "k"):
             held = [key async for key in client.scan_iter("*")]
         after = [key async for key in client.scan_iter("*")]
     finally:
         await client.aclose()
 
-    assert len(held) == 7
-    assert len(after) == 6
+    assert len(held) == 8
+    assert len(after) == 7
     assert all(key.startswith(f"{keys.PREFIX}:") for key in held), held
     assert keys.PREFIX == "tadamon"

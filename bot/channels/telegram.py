@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hmac
 import html
 import logging
 import random
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any, TypeVar
 
@@ -31,6 +32,7 @@ from aiogram.exceptions import (
     TelegramServerError,
     TelegramUnauthorizedError,
 )
+from aiogram.methods.base import Response
 from aiogram.types import (
     BotCommand,
     BufferedInputFile,
@@ -39,6 +41,7 @@ from aiogram.types import (
     InlineKeyboardMarkup,
     Message,
     Update,
+    User,
 )
 from aiohttp import ClientError, web
 from pydantic import ValidationError
@@ -68,6 +71,12 @@ MEDIA_FIELDS = ("sticker", "voice", "audio", "photo", "video", "video_note", "an
                 "document", "contact", "poll", "dice", "venue")
 
 T = TypeVar("T")
+
+# aiogram parses every answer as Response[T]; pydantic caches a parametrized model only while
+# something holds it, so without these references it rebuilds the model class on most calls,
+# which cost more CPU than everything else a reply does.
+_RESPONSE_MODELS: list[object] = [Response[Message], Response[bool], Response[User],
+                                  Response[list[Update]]]
 
 
 class Unreachable(Exception):
@@ -100,8 +109,10 @@ def split_text(text: str, limit: int = TEXT_LIMIT) -> list[str]:
     return [piece for piece in pieces if piece] or [""]
 
 
-def keyboard(choices: Iterable[RenderedChoice]) -> InlineKeyboardMarkup | None:
-    """Buttons two to a row when their labels are short, else one to a row."""
+@functools.lru_cache(maxsize=2048)
+def keyboard(choices: tuple[RenderedChoice, ...]) -> InlineKeyboardMarkup | None:
+    """Buttons two to a row when their labels are short, else one to a row (the same menus
+    recur all day, so they are built once)."""
     rows: list[list[InlineKeyboardButton]] = []
     for choice in choices:
         if len(choice.id.encode()) > CALLBACK_LIMIT:
@@ -139,6 +150,7 @@ class TelegramChannel:
         self._poller: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
         self._paused_until = 0.0
+        self._pause_checked = -1.0
         self._unauthorized_logged = False
 
     # ---- lifecycle -------------------------------------------------------------------------
@@ -455,13 +467,17 @@ class TelegramChannel:
             log.warning("redis unavailable: the pause holds in this process only")
 
     async def _wait_if_paused(self) -> None:
+        """Wait out a pause: ours, or another process's (looked up at most once a second)."""
         loop = asyncio.get_running_loop()
-        remaining = self._paused_until - loop.time()
-        if remaining <= 0:
+        now = loop.time()
+        if now >= self._paused_until and now - self._pause_checked >= 1.0:
+            self._pause_checked = now
             try:
-                remaining = await self.state.channel_paused_for(CHANNEL)
+                shared = await self.state.channel_paused_for(CHANNEL)
             except RedisError:
-                remaining = 0.0
+                shared = 0.0
+            self._paused_until = max(self._paused_until, now + shared)
+        remaining = self._paused_until - loop.time()
         if remaining > 0:
             await asyncio.sleep(remaining)
 
@@ -470,5 +486,10 @@ class TelegramChannel:
             await self.contacts.set_unreachable(CHANNEL, user_id, unreachable)
         except DATABASE_ERRORS:
             log.exception("cannot record that telegram:%s is unreachable", user_id)
+        if unreachable:
+            # Their conversation's copy of the contact must not outlive this: when they write
+            # again, the database is read and they are reachable again.
+            with contextlib.suppress(RedisError):
+                await self.state.clear_session(CHANNEL, user_id)
         if unreachable:
             log.info("telegram:%s blocked the bot; marked unreachable", user_id)
