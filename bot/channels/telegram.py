@@ -47,6 +47,7 @@ from aiohttp import ClientError, web
 from pydantic import ValidationError
 from redis.exceptions import RedisError
 
+from bot.channels.ordering import PerPersonQueue
 from bot.engine import Engine
 from bot.messages import Inbound, Kind, Rendered, RenderedChoice
 from bot.metrics import Metrics
@@ -145,8 +146,7 @@ class TelegramChannel:
             default=DefaultBotProperties(parse_mode="HTML", link_preview_is_disabled=True),
         )
         self.username = ""
-        self._tails: dict[str, asyncio.Task[None]] = {}
-        self._slots = asyncio.Semaphore(MAX_IN_FLIGHT)
+        self.queue: PerPersonQueue[Update] = PerPersonQueue(self.process, MAX_IN_FLIGHT)
         self._poller: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
         self._paused_until = 0.0
@@ -204,15 +204,12 @@ class TelegramChannel:
             self._poller.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._poller
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(20):
-                await self.idle()
+        await self.queue.drain(20)
         await self.bot.session.close()
 
     async def idle(self) -> None:
         """Wait until every update received so far has been answered."""
-        while self._tails:
-            await asyncio.wait(list(self._tails.values()))
+        await self.queue.idle()
 
     async def _publish_commands(self) -> None:
         renderer = self.engine.renderer
@@ -279,19 +276,8 @@ class TelegramChannel:
     async def feed(self, update: Update) -> None:
         """Queue an update behind the same person's earlier ones."""
         key = self._person(update)
-        if key is None:
-            return
-        await self._slots.acquire()
-        previous = self._tails.get(key)
-        task = asyncio.create_task(self._after(previous, update))
-        self._tails[key] = task
-
-        def done(finished: asyncio.Task[None]) -> None:
-            self._slots.release()
-            if self._tails.get(key) is finished:
-                del self._tails[key]
-
-        task.add_done_callback(done)
+        if key is not None:
+            await self.queue.put(key, update)
 
     @staticmethod
     def _person(update: Update) -> str | None:
@@ -304,15 +290,6 @@ class TelegramChannel:
         if update.channel_post is not None:
             return str(update.channel_post.chat.id)
         return None
-
-    async def _after(self, previous: asyncio.Task[None] | None, update: Update) -> None:
-        if previous is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.shield(previous)
-        try:
-            await self.process(update)
-        except Exception:  # one place logs; nothing escapes to the loop
-            log.exception("telegram update %s failed", update.update_id)
 
     async def process(self, update: Update) -> None:
         """One update: to an Inbound, through the engine, replies sent back."""
