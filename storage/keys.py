@@ -66,3 +66,22 @@ def group_notice(channel: str, chat_id: str) -> str:
 # A platform asked us to slow down (Telegram 429 retry_after): every process of the bot waits.
 def channel_pause(channel: str) -> str:
     return f"{PREFIX}:pause:{channel}"
+
+
+# Accepted webhook bodies wait here until handled: a Redis stream read by a consumer group, so
+# a body a process took but never finished (it died) is claimed by another after INBOX_CLAIM_IDLE.
+INBOX_GROUP = "tadamon"
+INBOX_MAXLEN = 200_000
+INBOX_CLAIM_IDLE = 60.0
+
+
+def inbox(channel: str) -> str:
+    return f"{PREFIX}:inbox:{channel}"
+
+
+# WhatsApp lists hold ten rows; the rest of a long list of choices waits here for "more".
+PAGES_TTL = SESSION_TTL
+
+
+def choice_pages(channel: str, user_id: str) -> str:
+    return f"{PREFIX}:pages:{channel}:{user_id}"

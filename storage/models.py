@@ -214,6 +214,8 @@ class Contact(Base):
     unreachable: Mapped[bool] = mapped_column(Boolean, default=False)
     last_inbound_at: Mapped[dt.datetime | None]
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # WhatsApp's business-scoped user id, kept beside the wa_id when Meta sends it.
+    platform_alt_id: Mapped[str | None] = mapped_column(String(128))
 
 
 class Registration(Base):
@@ -285,6 +287,9 @@ class OutboxMessage(Base):
     )
     lease_until: Mapped[dt.datetime | None]
     sent_at: Mapped[dt.datetime | None]
-    platform_message_id: Mapped[str | None] = mapped_column(String(200))
+    platform_message_id: Mapped[str | None] = mapped_column(String(200), index=True)
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # What the platform later reported: delivered, read, or failed (WhatsApp statuses).
+    delivery_status: Mapped[str | None] = mapped_column(String(16))
+    delivery_updated_at: Mapped[dt.datetime | None]

@@ -94,51 +94,61 @@ class State:
                    message_id: str | None = None) -> AsyncIterator[Turn]:
         """One message's stay in Redis: the person's lock held for the whole block, so their
         messages are handled one at a time; the dedupe mark, the flood count and the session
-        read in one round trip; the session saved and the lock released in one more."""
+        read in one round trip; the session saved, the message marked as handled and the lock
+        released in one more.
+
+        The message is marked handled only once handled: a process that dies half-way leaves
+        it unmarked, so the platform's redelivery is handled (at least once, never lost)."""
         token = secrets.token_hex(8)
         lock_key = keys.user_lock(channel, user_id)
+        seen_key = keys.dedupe(channel, message_id) if message_id is not None else None
         window = int(time.time()) // keys.THROTTLE_WINDOW
         throttle_key = keys.throttle(channel, user_id, window)
         pipe = self.redis.pipeline(transaction=False)
-        if message_id is not None:
-            pipe.set(keys.dedupe(channel, message_id), "1", nx=True, ex=keys.DEDUPE_TTL)
-        pipe.incr(throttle_key)
-        pipe.expire(throttle_key, keys.THROTTLE_WINDOW * 2)
         pipe.set(lock_key, token, nx=True, px=int(keys.USER_LOCK_TTL * 1000))
         pipe.get(keys.session(channel, user_id))
+        pipe.incr(throttle_key)
+        pipe.expire(throttle_key, keys.THROTTLE_WINDOW * 2)
+        if seen_key is not None:
+            pipe.exists(seen_key)
         results = await pipe.execute()
-        first = bool(results.pop(0)) if message_id is not None else True
-        count, _expire, locked, raw = results
-        turn = Turn(duplicate=not first, throttled=int(count) > keys.THROTTLE_LIMIT,
+        locked, raw, count = results[0], results[1], results[2]
+        seen = bool(results[4]) if seen_key is not None else False
+        turn = Turn(duplicate=seen, throttled=int(count) > keys.THROTTLE_LIMIT,
                     session=_session(raw))
+        if not locked and not turn.duplicate and not turn.throttled:
+            await self._wait_for_lock(lock_key, token)
+            locked = True
+            # The person's previous message was handled meanwhile: read what it left.
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.get(keys.session(channel, user_id))
+            if seen_key is not None:
+                pipe.exists(seen_key)
+            again = await pipe.execute()
+            turn.session = _session(again[0])
+            turn.duplicate = bool(again[1]) if seen_key is not None else False
         if turn.duplicate or turn.throttled:
             if locked:
                 await self._release(lock_key, token)
             yield turn
             return
-        if not locked:
-            try:
-                await self._wait_for_lock(lock_key, token)
-            except UserBusy:
-                if message_id is not None:  # not handled: a redelivery may be
-                    await self.forget_delivery(channel, message_id)
-                raise
-            turn.session = await self.load_session(channel, user_id)
         try:
             yield turn
         finally:
             # Redis gone, or the lock expired while we worked: the lock expires by itself.
             with contextlib.suppress(RedisError):
-                await self._close_turn(channel, user_id, lock_key, token, turn)
+                await self._close_turn(channel, user_id, lock_key, token, turn, seen_key)
 
     async def _close_turn(self, channel: str, user_id: str, lock_key: str, token: str,
-                          turn: Turn) -> None:
-        """Save the session and release the lock in one round trip."""
+                          turn: Turn, seen_key: str | None) -> None:
+        """Save the session, mark the message handled and release the lock in one round trip."""
         for attempt in (1, 2):
             pipe = self.redis.pipeline(transaction=False)
             if turn.save:
                 pipe.set(keys.session(channel, user_id),
                          json.dumps(turn.session, ensure_ascii=False), ex=keys.SESSION_TTL)
+            if seen_key is not None:
+                pipe.set(seen_key, "1", ex=keys.DEDUPE_TTL)
             # EVALSHA straight away: redis-py would first ask whether the script is loaded,
             # one more round trip per message.
             pipe.evalsha(self._release_script.sha, 1, lock_key, token)
