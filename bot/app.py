@@ -57,6 +57,11 @@ class App:
 
             self.channels.append(TelegramChannel(settings, self.engine, self.state,
                                                  self.engine.contacts, self.metrics))
+        if settings.whatsapp_token is not None:
+            from bot.channels.whatsapp import WhatsAppChannel
+
+            self.channels.append(WhatsAppChannel(settings, self.engine, self.state,
+                                                 self.sessions, self.metrics))
 
     async def start_channels(self) -> None:
         """Connect every configured platform (each retries on its own if it is down)."""

@@ -119,7 +119,7 @@ def _announce_channels(settings: Settings) -> None:
     if settings.whatsapp_token is None:
         log.info("whatsapp: off (set TADAMON_WHATSAPP_TOKEN to turn it on)")
     else:
-        log.info("whatsapp: configured, but this build has no WhatsApp channel yet")
+        log.info("whatsapp: connecting to %s", settings.whatsapp_api_base)
     if settings.redis_url is None:
         log.info("redis: in-process stand-in (set TADAMON_REDIS_URL for production)")
 

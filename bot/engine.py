@@ -129,7 +129,7 @@ class Engine:
                 pass  # an older or damaged copy: read the database
         contact = await self.contacts.arrive(
             inbound.channel, inbound.user_id, guess if guess in LANGUAGES else None,
-            self.organizers)
+            self.organizers, alt_id=inbound.user_alt_id)
         session["contact"] = _cached(contact)
         return contact
 

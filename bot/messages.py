@@ -37,6 +37,7 @@ class Inbound:
     language_hint: str | None = None
     latitude: float | None = None
     longitude: float | None = None
+    user_alt_id: str | None = None  # WhatsApp's business-scoped user id, when sent
 
 
 @dataclass(frozen=True, slots=True)

@@ -63,6 +63,7 @@ class Settings(BaseSettings):
     whatsapp_app_secret: SecretStr | None = None
     whatsapp_verify_token: SecretStr | None = None
     whatsapp_api_base: str = "https://graph.facebook.com/v23.0"
+    whatsapp_templates: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict)
     whatsapp_rate: int = Field(default=80, gt=0)
 
     @field_validator("database_url")
@@ -90,6 +91,28 @@ class Settings(BaseSettings):
         except (ZoneInfoNotFoundError, ValueError, OSError) as exc:  # "Africa" is a folder
             raise ValueError(f"unknown time zone {value!r}") from exc
         return value
+
+    @field_validator("whatsapp_templates", mode="before")
+    @classmethod
+    def _templates(cls, value: object) -> dict[str, str]:
+        """`reminder:fr=salon_rappel,reminder:ar=salon_tadkir` -> {"reminder:fr": ...}."""
+        if value is None or value == "":
+            return {}
+        if isinstance(value, dict):
+            return {str(key): str(name) for key, name in value.items()}
+        if not isinstance(value, str):
+            raise ValueError("must be a comma list of KIND:LANG=TEMPLATE_NAME")
+        templates: dict[str, str] = {}
+        for item in value.split(","):
+            if not item.strip():
+                continue
+            key, sep, name = item.strip().partition("=")
+            kind, colon, language = key.partition(":")
+            if not sep or not colon or not kind or language not in ("ar", "fr") or not name:
+                raise ValueError(f"{item.strip()!r} is not KIND:LANG=TEMPLATE_NAME "
+                                 "with LANG ar or fr")
+            templates[f"{kind}:{language}"] = name
+        return templates
 
     @field_validator("organizers", mode="before")
     @classmethod

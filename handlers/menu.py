@@ -9,6 +9,11 @@ from handlers.context import Context
 
 MENU_CHOICES = ("m:ws", "m:st", "m:fb", "m:info", "m:lang")
 
+# Words channels draw around the choices: the button that opens a WhatsApp list, and the row
+# that shows the rest of a long list.
+LIST_BUTTON = _("Choose")
+MORE_CHOICES = _("More")
+
 
 def menu_choices() -> list[Choice]:
     return [

@@ -124,7 +124,7 @@ class ContactRepository:
         self.sessions = sessions
 
     async def arrive(self, channel: str, user_id: str, language: str | None,
-                     organizers: Sequence[str] = ()) -> ContactView:
+                     organizers: Sequence[str] = (), alt_id: str | None = None) -> ContactView:
         """Find or create the contact and record the time of this inbound message."""
         now = utcnow()
         role = Role.ORGANIZER if f"{channel}:{user_id}" in organizers else None
@@ -132,6 +132,8 @@ class ContactRepository:
         values: dict[str, Any] = {"last_inbound_at": now, "unreachable": False}
         if role is not None:
             values["role"] = role
+        if alt_id:
+            values["platform_alt_id"] = alt_id
         async with self.sessions() as session, session.begin():
             # One statement for the common case: a known person writes again.
             row = (await session.scalars(
@@ -146,7 +148,8 @@ class ContactRepository:
         try:
             async with self.sessions() as session, session.begin():
                 row = Contact(channel=channel, user_id=user_id, language=language,
-                              role=role or Role.VISITOR, last_inbound_at=now, created_at=now)
+                              role=role or Role.VISITOR, last_inbound_at=now, created_at=now,
+                              platform_alt_id=alt_id or None)
                 session.add(row)
                 await session.flush()
                 return _contact_view(row, created=True)

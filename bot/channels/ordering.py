@@ -25,8 +25,8 @@ class PerPersonQueue(Generic[Item]):
         self._tails: dict[str, asyncio.Task[None]] = {}
         self._slots = asyncio.Semaphore(limit)
 
-    async def put(self, person: str, item: Item) -> None:
-        """Queue an item behind the same person's earlier ones."""
+    async def put(self, person: str, item: Item) -> asyncio.Task[None]:
+        """Queue an item behind the same person's earlier ones; returns the task handling it."""
         await self._slots.acquire()
         previous = self._tails.get(person)
         task = asyncio.create_task(self._after(previous, item))
@@ -38,6 +38,7 @@ class PerPersonQueue(Generic[Item]):
                 del self._tails[person]
 
         task.add_done_callback(done)
+        return task
 
     async def _after(self, previous: asyncio.Task[None] | None, item: Item) -> None:
         if previous is not None:
