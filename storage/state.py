@@ -13,10 +13,13 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.exceptions import NoScriptError, RedisError
 
 from storage import keys
+
+
+REDIS_CONNECTIONS = 64
 
 
 def connect_redis(url: str | None) -> Redis:
@@ -26,7 +29,11 @@ def connect_redis(url: str | None) -> Redis:
 
         client: Redis = fakeredis.FakeAsyncRedis(decode_responses=True)
         return client
-    return Redis.from_url(url, decode_responses=True, health_check_interval=30)
+    # A bounded pool that waits for a free connection: redis-py's default pool refuses at once
+    # ("Too many connections") when a burst of messages needs more than it holds.
+    pool = BlockingConnectionPool.from_url(url, decode_responses=True, health_check_interval=30,
+                                           max_connections=REDIS_CONNECTIONS, timeout=20)
+    return Redis(connection_pool=pool)
 
 
 class UserBusy(Exception):
