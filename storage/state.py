@@ -18,7 +18,6 @@ from redis.exceptions import NoScriptError, RedisError
 
 from storage import keys
 
-
 REDIS_CONNECTIONS = 64
 
 
