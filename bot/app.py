@@ -118,5 +118,5 @@ class App:
             log.warning("cannot read the outbox depth", exc_info=True)
 
     async def close(self) -> None:
-        await self.redis.aclose()
+        await self.redis.aclose(close_connection_pool=True)
         await self.db.dispose()
