@@ -12,6 +12,7 @@ import contextlib
 import functools
 import hmac
 import html
+import json
 import logging
 import random
 from collections.abc import Awaitable, Callable
@@ -47,6 +48,7 @@ from aiohttp import ClientError, web
 from pydantic import ValidationError
 from redis.exceptions import RedisError
 
+from bot.channels.intake import InboxReader
 from bot.channels.ordering import PerPersonQueue
 from bot.engine import Engine
 from bot.messages import Inbound, Kind, Rendered, RenderedChoice
@@ -54,6 +56,7 @@ from bot.metrics import Metrics
 from bot.settings import Settings
 from handlers.router import COMMAND_DESCRIPTIONS
 from storage.database import DATABASE_ERRORS
+from storage.inbox import Inbox
 from storage.repositories import ContactRepository
 from storage.state import State
 
@@ -147,6 +150,9 @@ class TelegramChannel:
         )
         self.username = ""
         self.queue: PerPersonQueue[Update] = PerPersonQueue(self.process, MAX_IN_FLIGHT)
+        # Webhook updates are kept in a Redis stream before the 200, then read from it.
+        self.inbox = Inbox(state.redis, CHANNEL)
+        self.reader = InboxReader(self.inbox, self.queue, self._updates)
         self._poller: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
         self._paused_until = 0.0
@@ -186,6 +192,7 @@ class TelegramChannel:
         self.username = me.username or ""
         await self._publish_commands()
         if self.settings.telegram_webhook_url:
+            self.reader.start("telegram-inbox")
             await self._call(partial(self.bot.set_webhook, self.settings.telegram_webhook_url,
                                      secret_token=self.secret,
                                      allowed_updates=ALLOWED_UPDATES))
@@ -204,11 +211,13 @@ class TelegramChannel:
             self._poller.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._poller
-        await self.queue.drain(20)
+        await self.reader.stop(20)
         await self.bot.session.close()
 
     async def idle(self) -> None:
         """Wait until every update received so far has been answered."""
+        if self.settings.telegram_webhook_url:
+            await self.reader.idle()
         await self.queue.idle()
 
     async def _publish_commands(self) -> None:
@@ -230,13 +239,31 @@ class TelegramChannel:
         if not hmac.compare_digest(given.encode(), self.secret.encode()):
             log.warning("telegram webhook call with a wrong secret from %s", request.remote)
             return web.json_response({"error": "wrong secret token"}, status=401)
+        raw = await request.read()
         try:
-            update = Update.model_validate(await request.json(), context={"bot": self.bot})
-        except (ValueError, ValidationError):
+            body = json.loads(raw)
+        except ValueError:
+            body = None
+        if not isinstance(body, dict) or not isinstance(body.get("update_id"), int):
             log.warning("malformed telegram update refused")
             return web.json_response({"error": "malformed update"}, status=400)
-        await self.feed(update)
+        try:
+            await self.inbox.add(raw.decode("utf-8", errors="replace"))
+        except RedisError:
+            # Not kept, so not accepted: Telegram retries what is not answered 200.
+            log.exception("redis unavailable: telegram update refused for a later retry")
+            return web.json_response({"error": "try again"}, status=503)
         return web.Response(status=200)
+
+    def _updates(self, body: str) -> list[tuple[str, Update]]:
+        """The update kept in the inbox, for its person's queue."""
+        try:
+            update = Update.model_validate(json.loads(body), context={"bot": self.bot})
+        except (ValueError, ValidationError):
+            log.warning("malformed telegram update dropped from the inbox")
+            return []
+        person = self._person(update)
+        return [(person, update)] if person is not None else []
 
     async def _poll(self) -> None:
         """Long polling that never dies: every failure waits and tries again."""

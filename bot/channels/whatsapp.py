@@ -26,6 +26,7 @@ import aiohttp
 from aiohttp import web
 from redis.exceptions import RedisError
 
+from bot.channels.intake import InboxReader
 from bot.channels.ordering import PerPersonQueue
 from bot.engine import Engine
 from bot.messages import Inbound, Kind, Rendered, RenderedChoice
@@ -206,8 +207,7 @@ class WhatsAppChannel:
         self.inbox = Inbox(state.redis, CHANNEL)
         self.queue: PerPersonQueue[tuple[str, dict[str, Any], dict[str, Any]]] = (
             PerPersonQueue(self._event))
-        self._consumer: asyncio.Task[None] | None = None
-        self._stopping = asyncio.Event()
+        self.reader = InboxReader(self.inbox, self.queue, self._events)
         self._background: set[asyncio.Task[Any]] = set()
         self._paused_until = 0.0
         self._pause_checked = -1.0
@@ -220,31 +220,21 @@ class WhatsAppChannel:
                 web.post("/whatsapp/webhook", self.webhook)]
 
     async def start(self) -> None:
-        self._consumer = asyncio.create_task(self._consume(), name="whatsapp-inbox")
+        self.reader.start("whatsapp-inbox")
         log.info("whatsapp: on, number %s, webhook at /whatsapp/webhook",
                  self.settings.whatsapp_phone_number_id)
 
     async def stop(self) -> None:
-        self._stopping.set()
-        if self._consumer is not None:
-            self._consumer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._consumer
-        await self.queue.drain(20)
+        await self.reader.stop(20)
         if self._background:
             await asyncio.wait(self._background, timeout=5)
         await self.api.close()
 
     async def idle(self) -> None:
         """Wait until the inbox is empty and everything taken from it is answered."""
-        while True:
-            await self.queue.idle()
-            if not self._background and await self.inbox.pending() == 0:
-                return
-            if self._background:
-                await asyncio.wait(self._background)
-            else:
-                await asyncio.sleep(0.02)
+        await self.reader.idle()
+        while self._background:
+            await asyncio.wait(self._background)
 
     # ---- webhook ---------------------------------------------------------------------------
 
@@ -280,43 +270,9 @@ class WhatsAppChannel:
             return web.json_response({"error": "try again"}, status=503)
         return web.Response(status=200)
 
-    async def _consume(self) -> None:
-        """Read the inbox for ever: each body's events go to their person's queue, and the
-        body is acknowledged once all of them are handled."""
-        backoff = 0.5
-        while not self._stopping.is_set():
-            try:
-                entries = await self.inbox.read()
-                backoff = 0.5
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.warning("whatsapp inbox unreadable; retrying in %.1f s", backoff,
-                            exc_info=True)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 30.0)
-                continue
-            for entry_id, body in entries:
-                tasks = [await self.queue.put(person, event)
-                         for person, event in self._events(body)]
-                self._spawn(self._acknowledge(entry_id, tasks))
-
-    async def _acknowledge(self, entry_id: str, tasks: list[asyncio.Task[None]]) -> None:
-        if tasks:
-            await asyncio.wait(tasks)
-        try:
-            await self.inbox.done(entry_id)
-        except RedisError:
-            log.warning("whatsapp inbox entry %s not acknowledged; it will be claimed again",
-                        entry_id)
-
     def _events(self, body: str) -> list[tuple[str, tuple[str, dict[str, Any], dict[str, Any]]]]:
         """(person, (kind, item, profile)) for every message and status of a webhook body."""
-        try:
-            envelope = json.loads(body)
-        except ValueError:
-            log.error("whatsapp inbox entry is not JSON; dropped")
-            return []
+        envelope = json.loads(body)
         events: list[tuple[str, tuple[str, dict[str, Any], dict[str, Any]]]] = []
         for entry in envelope.get("entry") or []:
             for change in (entry or {}).get("changes") or []:
