@@ -11,7 +11,7 @@ from redis.exceptions import RedisError
 from sqlalchemy import func, select
 
 from bot.catalogue import import_catalogue
-from bot.channels import Channel
+from bot.channels import BulkSender, Channel
 from bot.engine import Engine
 from bot.i18n import Renderer, load_translations
 from bot.metrics import Metrics
@@ -62,6 +62,13 @@ class App:
 
             self.channels.append(WhatsAppChannel(settings, self.engine, self.state,
                                                  self.sessions, self.metrics))
+
+    def bulk_sender(self, name: str) -> BulkSender | None:
+        """The configured channel that can reach people later (Telegram, WhatsApp), by name."""
+        for channel in self.channels:
+            if getattr(channel, "name", None) == name and hasattr(channel, "send_bulk"):
+                return channel  # type: ignore[return-value]
+        return None
 
     async def start_channels(self) -> None:
         """Connect every configured platform (each retries on its own if it is down)."""
@@ -118,5 +125,7 @@ class App:
             log.warning("cannot read the outbox depth", exc_info=True)
 
     async def close(self) -> None:
+        """Release everything: channels (their HTTP sessions), Redis, the database."""
+        await self.stop_channels()
         await self.redis.aclose(close_connection_pool=True)
         await self.db.dispose()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import csv
+import datetime as dt
 import logging
 import signal
 import sys
@@ -95,14 +97,21 @@ async def _serve(settings: Settings, *, worker: bool) -> None:
         await site.start()
         _announce_channels(settings)
         await app.start_channels()
-        if not worker:
-            log.info("outbox worker: off in this process (--no-worker)")
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
+        sending: asyncio.Task[None] | None = None
+        if worker:
+            from bot.worker import OutboxWorker
+
+            sending = asyncio.create_task(OutboxWorker(app).run(stop))
+        else:
+            log.info("outbox worker: off in this process (--no-worker)")
         await stop.wait()
         log.info("shutting down")
+        if sending is not None:
+            await sending
         await runner.cleanup()
         await app.stop_channels()
     finally:
@@ -190,6 +199,203 @@ def db_upgrade() -> None:
 
     _run(upgrade)
     typer.echo("database is up to date")
+
+
+@cli.command()
+def worker() -> None:
+    """Run an outbox worker alone (reminders, notices, broadcasts)."""
+    _setup_logging()
+    settings = _settings()
+
+    async def work() -> None:
+        from bot.app import App
+        from bot.worker import OutboxWorker
+
+        app = App(settings)
+        try:
+            await app.prepare(load_sample=False)
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, stop.set)
+            await OutboxWorker(app).run(stop)
+        finally:
+            await app.close()
+
+    _run(work)
+
+
+broadcast_cli = typer.Typer(help="Organizer broadcasts.", invoke_without_command=True)
+cli.add_typer(broadcast_cli, name="broadcast")
+
+
+def _bad_input(message: str) -> typer.Exit:
+    typer.echo(f"tadamon: {message}", err=True)
+    return typer.Exit(2)
+
+
+@broadcast_cli.callback()
+def broadcast(
+    context: typer.Context,
+    audience: Annotated[str | None, typer.Option(help="all, visitors, cooperatives, "
+                                                      "organizers, lang:ar, lang:fr, "
+                                                      "workshop:<id>")] = None,
+    text_fr: Annotated[str | None, typer.Option("--text-fr", help="The French text.")] = None,
+    text_ar: Annotated[str | None, typer.Option("--text-ar", help="The Arabic text.")] = None,
+    at: Annotated[str | None, typer.Option(help="When (ISO time, fair time zone); "
+                                                "default now.")] = None,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+    urgent: Annotated[bool, typer.Option("--urgent", help="Send during quiet hours "
+                                                          "too.")] = False,
+) -> None:
+    """Queue a broadcast (each recipient gets their language); prints its id."""
+    if context.invoked_subcommand is not None:
+        return
+    _setup_logging()
+    settings = _settings()
+    if audience is None or not (text_fr or "").strip() or not (text_ar or "").strip():
+        raise _bad_input("--audience, --text-fr and --text-ar are required")
+    from storage.outbox import audience_filter
+
+    try:
+        audience_filter(audience)
+    except ValueError as exc:
+        raise _bad_input(f"--audience: {exc}") from None
+    when = _when(at, settings)
+    text = {"fr": (text_fr or "").strip(), "ar": (text_ar or "").strip()}
+
+    async def queue() -> tuple[int, int]:
+        from bot.app import App
+        from storage.catalogue import active_fair
+        from storage.outbox import Outbox
+
+        app = App(settings)
+        try:
+            await app.prepare(load_sample=False)
+            outbox = Outbox(app.sessions)
+            count = await outbox.recipients(audience)
+            if not yes:
+                typer.echo(f"audience {audience}: {count} recipients, at {when.isoformat()}")
+                typer.echo(f"fr: {text['fr']}\nar: {text['ar']}")
+                if not typer.confirm("queue this broadcast?"):
+                    raise typer.Exit(1)
+            async with app.sessions() as session:
+                fair = await active_fair(session)
+            if fair is None:
+                raise CatalogueError("no fair is loaded: import a catalogue first")
+            return await outbox.queue_broadcast(fair.id, audience, text, when, urgent)
+        finally:
+            await app.close()
+
+    broadcast_id, count = _run(queue)
+    log.info("broadcast %s queued for %s recipients", broadcast_id, count)
+    typer.echo(broadcast_id)
+
+
+def _when(at: str | None, settings: Settings) -> dt.datetime:
+    if at is None:
+        return dt.datetime.now(dt.UTC)
+    try:
+        moment = dt.datetime.fromisoformat(at)
+    except ValueError:
+        raise _bad_input(f"--at: {at!r} is not an ISO time like 2026-12-13T09:00") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=settings.zone)
+    return moment.astimezone(dt.UTC)
+
+
+@broadcast_cli.command("status")
+def broadcast_status(
+    broadcast_id: Annotated[int, typer.Argument(help="The id `tadamon broadcast` printed.")],
+    follow: Annotated[bool, typer.Option("--follow", help="Show progress until done.")] = False,
+) -> None:
+    """Sent / failed / skipped / pending counts, rate and ETA."""
+    settings = _settings()
+
+    async def show() -> None:
+        import time
+
+        from storage import database
+        from storage.outbox import Outbox
+
+        engine = database.create_engine(settings.database_url)
+        outbox = Outbox(database.create_sessionmaker(engine))
+        try:
+            started, first_done = time.monotonic(), None
+            while True:
+                counts = await outbox.progress(broadcast_id)
+                total = sum(counts.values())
+                done = counts["sent"] + counts["failed"] + counts["skipped"]
+                first_done = done if first_done is None else first_done
+                elapsed = time.monotonic() - started
+                rate = (done - first_done) / elapsed if elapsed > 1 else 0.0
+                left = total - done
+                eta = f"{left / rate:.0f} s" if rate > 0 else "-"
+                percent = 100 * done / total if total else 100.0
+                line = (f"broadcast {broadcast_id}: {done}/{total} ({percent:.0f}%) sent "
+                        f"{counts['sent']}, failed {counts['failed']}, skipped "
+                        f"{counts['skipped']}, pending {counts['pending'] + counts['sending']}"
+                        f", {rate:.1f}/s, ETA {eta}")
+                if not follow or left == 0:
+                    typer.echo(line)
+                    return
+                typer.echo("\r" + line, nl=False, err=True)
+                await asyncio.sleep(1)
+        finally:
+            await engine.dispose()
+
+    _run(show)
+
+
+@broadcast_cli.command("cancel")
+def broadcast_cancel(broadcast_id: Annotated[int, typer.Argument()]) -> None:
+    """Stop a broadcast: what is not sent yet will not be."""
+    settings = _settings()
+
+    async def cancel() -> int:
+        from storage import database
+        from storage.outbox import Outbox
+
+        engine = database.create_engine(settings.database_url)
+        try:
+            return await Outbox(database.create_sessionmaker(engine)).cancel_broadcast(
+                broadcast_id)
+        finally:
+            await engine.dispose()
+
+    typer.echo(f"broadcast {broadcast_id} cancelled: {_run(cancel)} messages will not be sent")
+
+
+export_cli = typer.Typer(help="CSV exports for organizers.", no_args_is_help=True)
+cli.add_typer(export_cli, name="export")
+
+
+@export_cli.command("deliveries")
+def export_deliveries(
+    out: Annotated[Path, typer.Option("--out", help="The CSV file to write.")],
+) -> None:
+    """Every message the outbox sent, skipped or failed, with its recipient."""
+    settings = _settings()
+
+    async def rows() -> list[dict[str, Any]]:
+        from storage import database
+        from storage.outbox import Outbox
+
+        engine = database.create_engine(settings.database_url)
+        try:
+            await database.upgrade(engine)
+            return await Outbox(database.create_sessionmaker(engine)).deliveries()
+        finally:
+            await engine.dispose()
+
+    found = _run(rows)
+    columns = ["broadcast_id", "channel", "user_id", "status", "sent_at", "error", "kind",
+               "delivery_status"]
+    with out.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(found)
+    typer.echo(f"{len(found)} deliveries written to {out}")
 
 
 def main() -> None:

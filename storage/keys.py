@@ -85,3 +85,9 @@ PAGES_TTL = SESSION_TTL
 
 def choice_pages(channel: str, user_id: str) -> str:
     return f"{PREFIX}:pages:{channel}:{user_id}"
+
+
+# Shared send-rate buckets (token bucket state per channel, per recipient): a process that sends
+# takes a token here first, so all processes together stay under the platform's limit.
+def rate_bucket(name: str) -> str:
+    return f"{PREFIX}:rate:{name}"

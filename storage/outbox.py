@@ -3,9 +3,24 @@ messages once sent (WhatsApp statuses); the workers that send come with their ow
 
 from __future__ import annotations
 
-from sqlalchemy import select
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
 
-from storage.models import OutboxMessage, OutboxStatus, utcnow
+from sqlalchemy import JSON, String, and_, cast, func, insert, literal, or_, select, true, update
+
+from storage.models import (
+    Broadcast,
+    Contact,
+    OutboxMessage,
+    OutboxStatus,
+    Registration,
+    RegistrationStatus,
+    Role,
+    UTCDateTime,
+    Workshop,
+    utcnow,
+)
 from storage.repositories import Sessions
 
 # Reports can arrive out of order (read before delivered): a later stage never goes back.
@@ -40,3 +55,178 @@ class OutboxRepository:
                     row.status = OutboxStatus.FAILED
                     row.error = error or "failed"
             return True
+
+
+BULK_KINDS = ("broadcast", "reminder")
+"""Kinds held during quiet hours unless urgent."""
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """An outbox row a worker holds (until its lease ends), with what it needs to send it."""
+
+    id: int
+    kind: str
+    payload: dict[str, Any]
+    attempts: int
+    broadcast_id: int | None
+    urgent: bool
+    contact_id: int
+    channel: str
+    user_id: str
+    language: str | None
+    opted_out: bool
+    unreachable: bool
+    last_inbound_at: dt.datetime | None
+
+
+def audience_filter(audience: str) -> Any:
+    """The contacts an audience names (CONTRACT.md): all, visitors, cooperatives, organizers,
+    lang:ar, lang:fr, workshop:<id>. Raises ValueError for anything else."""
+    if audience == "all":
+        return true()
+    if audience == "visitors":
+        return Contact.role == Role.VISITOR
+    if audience == "cooperatives":
+        return or_(Contact.role == Role.COOPERATIVE, Contact.exhibitor_id.is_not(None))
+    if audience == "organizers":
+        return Contact.role == Role.ORGANIZER
+    if audience in ("lang:ar", "lang:fr"):
+        return Contact.language == audience.removeprefix("lang:")
+    if audience.startswith("workshop:") and audience.removeprefix("workshop:"):
+        key = audience.removeprefix("workshop:")
+        registered = (select(Registration.contact_id)
+                      .join(Workshop, Workshop.id == Registration.workshop_id)
+                      .where(Workshop.key == key,
+                             Registration.status != RegistrationStatus.CANCELLED))
+        return Contact.id.in_(registered)
+    raise ValueError(f"unknown audience {audience!r}: all, visitors, cooperatives, organizers, "
+                     "lang:ar, lang:fr or workshop:<id>")
+
+
+class Outbox:
+    """Queueing, claiming and settling outbox rows: the invariants of sending live here."""
+
+    def __init__(self, sessions: Sessions) -> None:
+        self.sessions = sessions
+
+    async def recipients(self, audience: str) -> int:
+        """How many contacts an audience reaches now (opted-out ones left out)."""
+        async with self.sessions() as session:
+            count = await session.scalar(
+                select(func.count()).select_from(Contact)
+                .where(audience_filter(audience), Contact.opted_out.is_(False)))
+        return int(count or 0)
+
+    async def queue_broadcast(self, fair_id: int, audience: str, text: dict[str, str],
+                              at: dt.datetime, urgent: bool = False,
+                              created_by: int | None = None) -> tuple[int, int]:
+        """Record a broadcast and one outbox row per recipient in a single statement;
+        returns (broadcast id, recipients)."""
+        condition = audience_filter(audience)
+        async with self.sessions() as session, session.begin():
+            broadcast = Broadcast(fair_id=fair_id, audience=audience, text=text,
+                                  scheduled_at=at, urgent=urgent, created_by=created_by,
+                                  status="queued")
+            session.add(broadcast)
+            await session.flush()
+            payload = {"text": text, "urgent": urgent}
+            key = literal(f"broadcast:{broadcast.id}:") + cast(Contact.id, String)
+            rows = select(
+                Contact.id, Contact.channel, literal("broadcast"),
+                literal(payload, JSON), literal(at, UTCDateTime()),
+                literal(OutboxStatus.PENDING.value), literal(0), key, literal(broadcast.id),
+                literal(utcnow(), UTCDateTime()),
+            ).where(condition, Contact.opted_out.is_(False))
+            result = await session.execute(insert(OutboxMessage).from_select(
+                ["contact_id", "channel", "kind", "payload", "due_at", "status", "attempts",
+                 "idempotency_key", "broadcast_id", "created_at"], rows))
+            return broadcast.id, int(getattr(result, "rowcount", 0) or 0)
+
+    async def claim(self, limit: int, lease: float, now: dt.datetime | None = None
+                    ) -> list[Claimed]:
+        """Take up to `limit` due rows for `lease` seconds. On PostgreSQL rows another worker
+        holds are skipped (FOR UPDATE SKIP LOCKED); a row whose lease ran out (its worker died)
+        is due again."""
+        now = now or utcnow()
+        due = (select(OutboxMessage.id)
+               .where(or_(and_(OutboxMessage.status == OutboxStatus.PENDING,
+                               OutboxMessage.due_at <= now),
+                          and_(OutboxMessage.status == OutboxStatus.SENDING,
+                               OutboxMessage.lease_until < now)))
+               .order_by(OutboxMessage.due_at, OutboxMessage.id)
+               .limit(limit)
+               .with_for_update(skip_locked=True))
+        async with self.sessions() as session, session.begin():
+            ids = list(await session.scalars(due))
+            if not ids:
+                return []
+            await session.execute(
+                update(OutboxMessage).where(OutboxMessage.id.in_(ids))
+                .values(status=OutboxStatus.SENDING,
+                        lease_until=now + dt.timedelta(seconds=lease),
+                        attempts=OutboxMessage.attempts + 1))
+            rows = (await session.execute(
+                select(OutboxMessage, Contact)
+                .join(Contact, Contact.id == OutboxMessage.contact_id)
+                .where(OutboxMessage.id.in_(ids))
+                .order_by(OutboxMessage.due_at, OutboxMessage.id))).all()
+        return [Claimed(row.id, row.kind, row.payload, row.attempts, row.broadcast_id,
+                        bool(row.payload.get("urgent")), contact.id, contact.channel,
+                        contact.user_id, contact.language, contact.opted_out,
+                        contact.unreachable, contact.last_inbound_at)
+                for row, contact in rows]
+
+    async def settle(self, row_id: int, status: OutboxStatus, *,
+                     platform_message_id: str | None = None, error: str | None = None,
+                     retry_at: dt.datetime | None = None) -> None:
+        """Record how a claimed row ended: sent, failed, skipped (with its reason), or back to
+        pending for a later attempt when `retry_at` is given."""
+        values: dict[str, Any] = {"lease_until": None, "error": error}
+        if retry_at is not None:
+            values.update(status=OutboxStatus.PENDING, due_at=retry_at)
+        else:
+            values["status"] = status
+            if status == OutboxStatus.SENT:
+                values.update(sent_at=utcnow(), platform_message_id=platform_message_id,
+                              delivery_status="sent")
+        async with self.sessions() as session, session.begin():
+            await session.execute(update(OutboxMessage).where(OutboxMessage.id == row_id)
+                                  .values(**values))
+
+    async def progress(self, broadcast_id: int) -> dict[str, int]:
+        """How many of a broadcast's rows are in each status."""
+        async with self.sessions() as session:
+            rows = (await session.execute(
+                select(OutboxMessage.status, func.count())
+                .where(OutboxMessage.broadcast_id == broadcast_id)
+                .group_by(OutboxMessage.status))).all()
+        counts = {status.value: 0 for status in OutboxStatus}
+        for status, count in rows:
+            counts[str(getattr(status, "value", status))] = int(count)
+        return counts
+
+    async def cancel_broadcast(self, broadcast_id: int) -> int:
+        """Stop a broadcast: its rows not sent yet are skipped; returns how many."""
+        async with self.sessions() as session, session.begin():
+            result = await session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.broadcast_id == broadcast_id,
+                       OutboxMessage.status == OutboxStatus.PENDING)
+                .values(status=OutboxStatus.SKIPPED, error="broadcast cancelled"))
+            await session.execute(update(Broadcast).where(Broadcast.id == broadcast_id)
+                                  .values(status="cancelled"))
+            return int(getattr(result, "rowcount", 0) or 0)
+
+    async def deliveries(self) -> list[dict[str, Any]]:
+        """Every outbox row with its recipient, for `tadamon export deliveries`."""
+        async with self.sessions() as session:
+            rows = (await session.execute(
+                select(OutboxMessage, Contact.user_id)
+                .join(Contact, Contact.id == OutboxMessage.contact_id)
+                .order_by(OutboxMessage.id))).all()
+        return [{"broadcast_id": row.broadcast_id or "", "channel": row.channel,
+                 "user_id": user_id, "status": row.status.value, "kind": row.kind,
+                 "sent_at": row.sent_at.isoformat() if row.sent_at else "",
+                 "delivery_status": row.delivery_status or "", "error": row.error or ""}
+                for row, user_id in rows]

@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+import datetime as dt
+from dataclasses import dataclass
+from typing import Literal, Protocol
 
 from aiohttp import web
+
+from bot.messages import Rendered
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """The outcome of a message that had to go out (reminder, offer, broadcast)."""
+
+    status: Literal["sent", "skipped", "failed"]
+    platform_message_id: str | None = None
+    reason: str | None = None
 
 
 class Channel(Protocol):
@@ -15,3 +28,10 @@ class Channel(Protocol):
     async def start(self) -> None: ...
 
     async def stop(self) -> None: ...
+
+
+class BulkSender(Protocol):
+    """A channel that can reach a person who did not just write (reminders, broadcasts)."""
+
+    async def send_bulk(self, to: str, language: str, last_inbound_at: dt.datetime | None,
+                        kind: str, rendered: Rendered, now: dt.datetime) -> Delivery: ...

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import functools
 import hmac
 import html
@@ -48,6 +49,7 @@ from aiohttp import ClientError, web
 from pydantic import ValidationError
 from redis.exceptions import RedisError
 
+from bot.channels import Delivery
 from bot.channels.intake import InboxReader
 from bot.channels.ordering import PerPersonQueue
 from bot.engine import Engine
@@ -133,6 +135,8 @@ def keyboard(choices: tuple[RenderedChoice, ...]) -> InlineKeyboardMarkup | None
 
 class TelegramChannel:
     """Polling or webhook in, Bot API calls out; the conversation is the engine's."""
+
+    name = CHANNEL
 
     def __init__(self, settings: Settings, engine: Engine, state: State,
                  contacts: ContactRepository, metrics: Metrics) -> None:
@@ -399,8 +403,22 @@ class TelegramChannel:
 
     # ---- outbound --------------------------------------------------------------------------
 
-    async def deliver(self, chat_id: int, replies: list[Rendered]) -> None:
-        """Send rendered replies: media first, then the text, buttons on its last piece."""
+    async def send_bulk(self, to: str, language: str, last_inbound_at: dt.datetime | None,
+                        kind: str, rendered: Rendered, now: dt.datetime) -> Delivery:
+        """A reminder, offer or broadcast (Telegram has no window: it goes as it is)."""
+        try:
+            sent = await self.deliver(int(to), [rendered])
+        except Unreachable as exc:
+            await self._set_unreachable(to, True)
+            return Delivery("skipped", reason=f"unreachable: {exc}")
+        if not sent:
+            return Delivery("failed", reason="telegram refused or could not be reached")
+        return Delivery("sent", sent[-1])
+
+    async def deliver(self, chat_id: int, replies: list[Rendered]) -> list[str]:
+        """Send rendered replies: media first, then the text, buttons on its last piece;
+        returns the ids of the messages Telegram accepted."""
+        sent: list[str] = []
         for item in replies:
             for media in item.media:
                 caption = html.escape(split_text(media.caption, CAPTION_LIMIT)[0]) or None
@@ -421,9 +439,12 @@ class TelegramChannel:
                 pieces = ["·"]
             for index, piece in enumerate(pieces):
                 last = index == len(pieces) - 1
-                await self._send(partial(self.bot.send_message, chat_id,
-                                         html.escape(piece, quote=False),
-                                         reply_markup=markup if last else None))
+                message = await self._send(partial(self.bot.send_message, chat_id,
+                                                   html.escape(piece, quote=False),
+                                                   reply_markup=markup if last else None))
+                if message is not None:
+                    sent.append(str(message.message_id))
+        return sent
 
     async def _send(self, call: Callable[[], Awaitable[T]]) -> T | None:
         """A send with the platform's rules: 429 pauses the whole bot, 403 means unreachable,

@@ -18,14 +18,14 @@ import logging
 import random
 import unicodedata
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from functools import partial
-from typing import Any, Literal
+from typing import Any
 
 import aiohttp
 from aiohttp import web
 from redis.exceptions import RedisError
 
+from bot.channels import Delivery
 from bot.channels.intake import InboxReader
 from bot.channels.ordering import PerPersonQueue
 from bot.engine import Engine
@@ -78,15 +78,6 @@ class GraphError(Exception):
 
 class WindowClosed(Exception):
     """The person last wrote more than 24 hours ago: only a template may be sent."""
-
-
-@dataclass(frozen=True, slots=True)
-class Delivery:
-    """The outcome of a message that had to go out (reminder, offer, broadcast)."""
-
-    status: Literal["sent", "skipped", "failed"]
-    platform_message_id: str | None = None
-    reason: str | None = None
 
 
 def shorten(label: str, limit: int) -> str:
@@ -187,6 +178,8 @@ class GraphClient:
 
 class WhatsAppChannel:
     """Signed webhooks in (through the durable inbox), Graph API calls out."""
+
+    name = CHANNEL
 
     def __init__(self, settings: Settings, engine: Engine, state: State, sessions: Sessions,
                  metrics: Metrics) -> None:

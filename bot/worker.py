@@ -1,0 +1,153 @@
+"""The outbox worker: sends what is not a direct reply (reminders, notices, broadcasts).
+
+Any number of workers, in any number of processes, share the outbox: each claims due rows for
+a lease (PostgreSQL skips rows another worker holds), sends them under the shared per-channel
+rate limit, and records how each ended. A worker that dies loses its claims when the leases end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from bot.channels import Delivery
+from bot.i18n import LANGUAGES
+from handlers.notices import notice
+from storage.database import DATABASE_ERRORS
+from storage.models import OutboxStatus, utcnow
+from storage.outbox import BULK_KINDS, Claimed, Outbox
+from storage.ratelimit import RateLimiter
+
+if TYPE_CHECKING:
+    from bot.app import App
+
+log = logging.getLogger(__name__)
+
+BATCH = 200
+LEASE = 120.0
+CONCURRENCY = 64
+MAX_ATTEMPTS = 6
+QUIET_START, QUIET_END = dt.time(22), dt.time(8)
+
+
+def quiet_until(now: dt.datetime, zone: dt.tzinfo) -> dt.datetime | None:
+    """During quiet hours (22:00-08:00 fair time), the morning they end; else None."""
+    local = now.astimezone(zone)
+    if QUIET_END <= local.time() < QUIET_START:
+        return None
+    morning = local.date() if local.time() < QUIET_END else local.date() + dt.timedelta(days=1)
+    return dt.datetime.combine(morning, QUIET_END, zone).astimezone(dt.UTC)
+
+
+class OutboxWorker:
+    """Claims due outbox rows and sends them through the channels."""
+
+    def __init__(self, app: App, batch: int = BATCH, lease: float = LEASE,
+                 clock: Callable[[], dt.datetime] = utcnow) -> None:
+        self.app = app
+        self.clock = clock
+        self.outbox = Outbox(app.sessions)
+        self.limiter = RateLimiter(app.redis)
+        self.batch = batch
+        self.lease = lease
+        self._slots = asyncio.Semaphore(CONCURRENCY)
+        self.sent = 0
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Work until `stop` is set; database or Redis outages only pause the work."""
+        log.info("outbox worker: on")
+        while not stop.is_set():
+            try:
+                rows = await self.outbox.claim(self.batch, self.lease, self.clock())
+            except DATABASE_ERRORS:
+                log.warning("outbox unreachable; retrying in 2 s", exc_info=True)
+                rows = []
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), 2)
+            if not rows:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), 0.5)
+                continue
+            await asyncio.gather(*(self._one(row) for row in rows))
+
+    async def drain(self) -> int:
+        """Send everything due now, then return how many rows were handled (tests, CLI)."""
+        handled = 0
+        while rows := await self.outbox.claim(self.batch, self.lease, self.clock()):
+            await asyncio.gather(*(self._one(row) for row in rows))
+            handled += len(rows)
+        return handled
+
+    async def _one(self, row: Claimed) -> None:
+        async with self._slots:
+            try:
+                await self._send(row)
+            except Exception as exc:  # one place logs; the row is tried again later
+                log.exception("outbox row %s failed", row.id)
+                await self._settle_failure(row, f"{type(exc).__name__}: {exc}")
+
+    async def _send(self, row: Claimed) -> None:
+        now = self.clock()
+        if row.opted_out:
+            await self.outbox.settle(row.id, OutboxStatus.SKIPPED, error="opted out")
+            return
+        if row.unreachable:
+            await self.outbox.settle(row.id, OutboxStatus.SKIPPED,
+                                     error="unreachable: the person blocked the bot")
+            return
+        if row.kind in BULK_KINDS and not row.urgent:
+            morning = quiet_until(now, self.app.settings.zone)
+            if morning is not None:
+                await self.outbox.settle(row.id, OutboxStatus.PENDING, retry_at=morning)
+                return
+        reply = notice(row.kind, row.payload)
+        if reply is None:
+            await self.outbox.settle(row.id, OutboxStatus.FAILED,
+                                     error=f"unknown message kind {row.kind!r}")
+            return
+        channel = self.app.bulk_sender(row.channel)
+        if channel is None:
+            reason = ("the web chat cannot receive messages later" if row.channel == "web"
+                      else f"channel {row.channel} is not configured")
+            await self.outbox.settle(row.id, OutboxStatus.SKIPPED, error=reason)
+            return
+        language = row.language if row.language in LANGUAGES else "fr"
+        rendered = self.app.renderer.render(reply, language)
+        # The person's bucket first, then the channel's: charging the channel only when the
+        # message is about to go keeps every second of the channel under its limit.
+        for name, rate, burst in self._buckets(row):
+            await self.limiter.acquire(name, rate, burst)
+        delivery = await channel.send_bulk(row.user_id, language, row.last_inbound_at,
+                                           row.kind, rendered, now)
+        await self._record(row, delivery)
+
+    def _buckets(self, row: Claimed) -> list[tuple[str, float, float | None]]:
+        settings = self.app.settings
+        if row.channel == "telegram":
+            # One message a second to any one chat, and the whole bot's rate.
+            return [(f"telegram:chat:{row.user_id}", 1.0, 1.0),
+                    ("telegram", settings.telegram_rate, None)]
+        return [(row.channel, float(settings.whatsapp_rate), None)]
+
+    async def _record(self, row: Claimed, delivery: Delivery) -> None:
+        if delivery.status == "sent":
+            self.sent += 1
+            await self.outbox.settle(row.id, OutboxStatus.SENT,
+                                     platform_message_id=delivery.platform_message_id)
+        elif delivery.status == "skipped":
+            await self.outbox.settle(row.id, OutboxStatus.SKIPPED, error=delivery.reason)
+        else:
+            await self.outbox.settle(row.id, OutboxStatus.FAILED, error=delivery.reason)
+
+    async def _settle_failure(self, row: Claimed, error: str) -> None:
+        with contextlib.suppress(*DATABASE_ERRORS):
+            if row.attempts >= MAX_ATTEMPTS:
+                await self.outbox.settle(row.id, OutboxStatus.FAILED, error=error)
+            else:
+                delay = dt.timedelta(seconds=min(30 * 2 ** row.attempts, 3600))
+                await self.outbox.settle(row.id, OutboxStatus.PENDING, error=error,
+                                         retry_at=utcnow() + delay)

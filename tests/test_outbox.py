@@ -1,0 +1,269 @@
+"""The outbox and its workers: broadcasts and notices reach each person once, in their
+language, never an opted-out one, at the platform's pace."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import os
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import func, select
+
+from bot.app import App
+from bot.worker import OutboxWorker, quiet_until
+from storage.models import Contact, OutboxMessage, OutboxStatus, utcnow
+from storage.outbox import Outbox
+from tests.conftest import AppFactory
+from tests.fakes.telegram import FakeTelegram
+from tests.fakes.whatsapp import FakeWhatsApp
+
+CASABLANCA = ZoneInfo("Africa/Casablanca")
+NOON = dt.datetime(2026, 12, 13, 12, 0, tzinfo=CASABLANCA)
+TEXT = {"fr": "Le salon ouvre à 10:00.", "ar": "يفتح المعرض على الساعة 10:00."}
+
+
+def at_noon() -> dt.datetime:
+    return NOON.astimezone(dt.UTC)
+
+
+@pytest.fixture
+async def fake_telegram() -> AsyncIterator[FakeTelegram]:
+    async with FakeTelegram() as fake:
+        yield fake
+
+
+OutboxAppFactory = Callable[..., Awaitable[App]]
+
+
+@pytest.fixture
+def make_outbox_app(make_app: AppFactory, fake_telegram: FakeTelegram) -> OutboxAppFactory:
+    """An app whose Telegram channel talks to the fake (not started: workers only send)."""
+
+    async def make(**options: Any) -> App:
+        settings: dict[str, Any] = {"telegram_token": fake_telegram.token,
+                                    "telegram_api_base": fake_telegram.base_url,
+                                    "telegram_rate": 100_000}
+        settings.update(options)
+        return await make_app(**settings)
+
+    return make
+
+
+async def add_contacts(app: App, count: int, channel: str = "telegram", start: int = 1000,
+                       **fields: Any) -> list[int]:
+    async with app.sessions() as session, session.begin():
+        rows = [Contact(channel=channel, user_id=str(start + index),
+                        language=fields.get("language", "fr" if index % 2 else "ar"),
+                        opted_out=fields.get("opted_out", False),
+                        last_inbound_at=fields.get("last_inbound_at"))
+                for index in range(count)]
+        session.add_all(rows)
+        await session.flush()
+        return [row.id for row in rows]
+
+
+async def statuses(app: App) -> dict[str, int]:
+    async with app.sessions() as session:
+        rows = (await session.execute(select(OutboxMessage.status, func.count())
+                                      .group_by(OutboxMessage.status))).all()
+    return {status.value: count for status, count in rows}
+
+
+async def test_broadcast_reaches_each_person_once_in_their_language(
+    make_outbox_app: OutboxAppFactory, fake_telegram: FakeTelegram,
+) -> None:
+    app = await make_outbox_app()
+    await add_contacts(app, 6)
+    await add_contacts(app, 1, start=5000, opted_out=True)
+    fair = await app.engine.catalogue.fair()
+    assert fair is not None
+    outbox = Outbox(app.sessions)
+    assert await outbox.recipients("all") == 6
+    broadcast_id, count = await outbox.queue_broadcast(fair.id, "all", TEXT, utcnow())
+    assert count == 6
+    assert await OutboxWorker(app, clock=at_noon).drain() == 6
+    sent = {call.chat_id: call.text for call in fake_telegram.calls_of("sendMessage")}
+    assert sent == {1000 + index: TEXT["ar" if index % 2 == 0 else "fr"] for index in range(6)}
+    assert 5000 not in sent  # opted out
+    assert (await outbox.progress(broadcast_id))["sent"] == 6
+    # nothing left: a second pass sends nothing again
+    assert await OutboxWorker(app, clock=at_noon).drain() == 0
+    assert len(fake_telegram.calls_of("sendMessage")) == 6
+
+
+async def test_audiences(make_outbox_app: OutboxAppFactory) -> None:
+    app = await make_outbox_app()
+    await add_contacts(app, 4)  # 2 ar, 2 fr visitors
+    outbox = Outbox(app.sessions)
+    assert await outbox.recipients("lang:ar") == 2
+    assert await outbox.recipients("lang:fr") == 2
+    assert await outbox.recipients("visitors") == 4
+    assert await outbox.recipients("cooperatives") == 0
+    assert await outbox.recipients("organizers") == 0
+    assert await outbox.recipients("workshop:marketing-1") == 0
+    with pytest.raises(ValueError, match="unknown audience"):
+        await outbox.recipients("everyone")
+
+
+async def test_opt_out_after_queueing_blocked_and_web_contacts_are_skipped(
+    make_outbox_app: OutboxAppFactory, fake_telegram: FakeTelegram,
+) -> None:
+    app = await make_outbox_app()
+    ids = await add_contacts(app, 3)
+    await add_contacts(app, 1, channel="web", start=9000)
+    fair = await app.engine.catalogue.fair()
+    assert fair is not None
+    outbox = Outbox(app.sessions)
+    await outbox.queue_broadcast(fair.id, "all", TEXT, utcnow())
+    await app.engine.contacts.set_opted_out(ids[0], True)
+    fake_telegram.fail("sendMessage", status=403, chat_id=1001)
+    await OutboxWorker(app, clock=at_noon).drain()
+    async with app.sessions() as session:
+        rows = {row.contact_id: row for row in await session.scalars(select(OutboxMessage))}
+        blocked = await session.get(Contact, ids[1])
+    assert rows[ids[0]].status == OutboxStatus.SKIPPED and rows[ids[0]].error == "opted out"
+    assert rows[ids[1]].status == OutboxStatus.SKIPPED
+    assert "unreachable" in (rows[ids[1]].error or "")
+    assert blocked is not None and blocked.unreachable
+    assert rows[ids[2]].status == OutboxStatus.SENT
+    web = [row for row in rows.values() if row.channel == "web"]
+    assert web[0].status == OutboxStatus.SKIPPED
+    assert "web chat" in (web[0].error or "")
+
+
+async def test_quiet_hours_hold_bulk_messages_unless_urgent(
+    make_outbox_app: OutboxAppFactory, fake_telegram: FakeTelegram,
+) -> None:
+    night = dt.datetime(2026, 12, 13, 23, 30, tzinfo=CASABLANCA)
+    assert quiet_until(NOON, CASABLANCA) is None
+    morning = quiet_until(night, CASABLANCA)
+    assert morning == dt.datetime(2026, 12, 14, 8, 0, tzinfo=CASABLANCA)
+    assert quiet_until(night.replace(hour=3), CASABLANCA) == dt.datetime(
+        2026, 12, 13, 8, 0, tzinfo=CASABLANCA)
+    app = await make_outbox_app()
+    await add_contacts(app, 2)
+    fair = await app.engine.catalogue.fair()
+    assert fair is not None
+    outbox = Outbox(app.sessions)
+    now = night.astimezone(dt.UTC)
+    held_id, _ = await outbox.queue_broadcast(fair.id, "all", TEXT, now)
+    urgent_id, _ = await outbox.queue_broadcast(fair.id, "all", TEXT, now, urgent=True)
+    await OutboxWorker(app, clock=lambda: now).drain()
+    assert (await outbox.progress(urgent_id))["sent"] == 2
+    assert (await outbox.progress(held_id))["pending"] == 2
+    async with app.sessions() as session:
+        due = set(await session.scalars(select(OutboxMessage.due_at)
+                                        .where(OutboxMessage.broadcast_id == held_id)))
+    assert due == {morning}
+
+
+async def test_whatsapp_outside_the_window_without_template_is_skipped(
+    make_outbox_app: OutboxAppFactory,
+) -> None:
+    async with FakeWhatsApp() as fake:
+        app = await make_outbox_app(
+            whatsapp_token=fake.token, whatsapp_phone_number_id=fake.phone_number_id,
+            whatsapp_app_secret=fake.app_secret, whatsapp_verify_token=fake.verify_token,
+            whatsapp_api_base=fake.base_url, whatsapp_templates="broadcast:fr=salon_annonce")
+        now = at_noon()
+        await add_contacts(app, 2, channel="whatsapp", start=212600000000,
+                           last_inbound_at=now - dt.timedelta(days=3))
+        fair = await app.engine.catalogue.fair()
+        assert fair is not None
+        outbox = Outbox(app.sessions)
+        await outbox.queue_broadcast(fair.id, "all", TEXT, now)
+        await OutboxWorker(app, clock=at_noon).drain()
+        async with app.sessions() as session:
+            rows = list(await session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)))
+        by_language = {row.payload["text"]["fr"]: row for row in rows}
+        assert len(by_language) == 1
+        outcomes = sorted((row.status.value, row.error or "") for row in rows)
+        assert outcomes[0][0] == "sent"  # the French speaker: through the template
+        assert outcomes[1][0] == "skipped"
+        assert "no template for broadcast:ar" in outcomes[1][1]
+        templates = fake.messages(type="template")
+        assert [call.body["template"]["name"] for call in templates] == ["salon_annonce"]
+
+
+@pytest.mark.postgres
+async def test_two_workers_racing_send_each_row_exactly_once(
+    make_outbox_app: OutboxAppFactory, fake_telegram: FakeTelegram,
+) -> None:
+    first = await make_outbox_app(database="postgres")
+    second_settings = first.settings.model_copy()
+    second = App(second_settings)
+    try:
+        await add_contacts(first, 2000)
+        fair = await first.engine.catalogue.fair()
+        assert fair is not None
+        await Outbox(first.sessions).queue_broadcast(fair.id, "all", TEXT, utcnow())
+        handled = await asyncio.gather(OutboxWorker(first, batch=50, clock=at_noon).drain(),
+                                       OutboxWorker(second, batch=50, clock=at_noon).drain())
+        assert sum(handled) == 2000
+        assert min(handled) > 0  # both took part
+        chats = [call.chat_id for call in fake_telegram.calls_of("sendMessage")]
+        assert len(chats) == 2000 and len(set(chats)) == 2000
+        assert await statuses(first) == {"sent": 2000}
+    finally:
+        await second.close()
+
+
+async def test_a_dead_workers_claims_come_back_after_the_lease(
+    make_outbox_app: OutboxAppFactory, fake_telegram: FakeTelegram,
+) -> None:
+    app = await make_outbox_app()
+    await add_contacts(app, 5)
+    fair = await app.engine.catalogue.fair()
+    assert fair is not None
+    outbox = Outbox(app.sessions)
+    await outbox.queue_broadcast(fair.id, "all", TEXT, utcnow(), urgent=True)
+    claimed = await outbox.claim(limit=3, lease=0.2)  # then it "dies" without settling
+    assert len(claimed) == 3
+    assert len(await outbox.claim(limit=10, lease=60)) == 2  # only what nobody holds
+    await asyncio.sleep(0.3)
+    assert await OutboxWorker(app).drain() == 3
+    assert len(fake_telegram.calls_of("sendMessage")) == 3
+
+
+async def test_broadcast_command_line(make_outbox_app: OutboxAppFactory,
+                                      fake_telegram: FakeTelegram, tmp_path: Path) -> None:
+    app = await make_outbox_app()
+    await add_contacts(app, 3)
+    env = {key: value for key, value in os.environ.items() if not key.startswith("TADAMON_")}
+    env["TADAMON_DATABASE_URL"] = app.settings.database_url
+    tadamon = str(Path(sys.executable).with_name("tadamon"))
+
+    async def run(*args: str) -> tuple[int, str, str]:
+        process = await asyncio.create_subprocess_exec(
+            tadamon, *args, env=env, cwd=tmp_path, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE)
+        out, err = await process.communicate()
+        return process.returncode or 0, out.decode(), err.decode()
+
+    code, out, err = await run("broadcast", "--audience", "lang:fr", "--text-fr", "Bonjour",
+                               "--text-ar", "مرحبا", "--yes")
+    assert code == 0, err
+    broadcast_id = int(out.strip())
+    code, out, _err = await run("broadcast", "status", str(broadcast_id))
+    assert code == 0
+    assert f"broadcast {broadcast_id}: 0/1 (0%)" in out
+    code, _out, err = await run("broadcast", "--audience", "everyone", "--text-fr", "x",
+                                "--text-ar", "y", "--yes")
+    assert code == 2
+    assert err.strip().count("\n") == 0 and "--audience" in err
+    await OutboxWorker(app, clock=at_noon).drain()
+    code, out, _err = await run("broadcast", "status", str(broadcast_id))
+    assert "1/1 (100%) sent 1" in out
+    target = tmp_path / "deliveries.csv"
+    code, _out, err = await run("export", "deliveries", "--out", str(target))
+    assert code == 0, err
+    lines = target.read_text(encoding="utf-8").splitlines()
+    assert lines[0].startswith("broadcast_id,channel,user_id,status,sent_at,error")
+    assert lines[1].startswith(f"{broadcast_id},telegram,1001,sent,")

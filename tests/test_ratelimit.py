@@ -1,0 +1,154 @@
+"""Shared send-rate buckets, against the real Redis server and against the in-process stand-in."""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import time
+from collections.abc import AsyncIterator
+
+import fakeredis
+import pytest
+from redis.asyncio import Redis
+
+from storage import keys
+from storage.ratelimit import RateLimiter
+
+# Waits the script answers can only be shorter than the exact ones (time passes between calls,
+# refilling the bucket), never longer; this much shorter is still right on a slow machine.
+SLACK = 0.05
+
+
+@pytest.fixture(params=["real", "fake"])
+async def limiter(request: pytest.FixtureRequest) -> AsyncIterator[RateLimiter]:
+    """A RateLimiter on the real throwaway redis-server (flushed) or on fakeredis (flushed too)."""
+    if request.param == "real":
+        redis_url: str = request.getfixturevalue("redis_url")
+        client: Redis = Redis.from_url(redis_url, decode_responses=True)
+    else:
+        client = fakeredis.FakeAsyncRedis(decode_responses=True)
+        await client.flushall()  # fakeredis instances may share one in-process server
+    try:
+        yield RateLimiter(client)
+    finally:
+        await client.aclose()
+
+
+async def test_fresh_bucket_grants_the_burst_then_books_a_place_in_the_queue(
+    limiter: RateLimiter,
+) -> None:
+    """`burst` sends go at once; after that each one is booked 1/rate after the one before."""
+    rate = 10.0
+    waits = [await limiter.reserve("t", rate, burst=3) for _ in range(5)]
+
+    assert waits[:3] == [0.0, 0.0, 0.0]
+    assert 1 / rate - SLACK < waits[3] <= 1 / rate
+    assert 1 / rate - SLACK < waits[4] - waits[3] <= 1 / rate + SLACK
+    assert 2 / rate - 2 * SLACK < waits[4] <= 2 / rate
+
+
+async def test_default_burst_is_one_second_of_sending(limiter: RateLimiter) -> None:
+    """Without a burst, `rate` sends go at once (at least one, even below one per second)."""
+    assert [await limiter.reserve("fast", 5.0) for _ in range(5)] == [0.0] * 5
+    assert 0.2 - SLACK < await limiter.reserve("fast", 5.0) <= 0.2
+
+    assert await limiter.reserve("slow", 0.5) == 0.0
+    assert 2.0 - SLACK < await limiter.reserve("slow", 0.5) <= 2.0
+
+
+async def test_cost_takes_several_tokens(limiter: RateLimiter) -> None:
+    """A send that costs 3 takes 3 tokens, and its debt delays the next send accordingly."""
+    assert await limiter.reserve("c", 10.0, burst=4, cost=3) == 0.0
+    # 1 token left: 2 more must come in, 0.2 s at 10 per second.
+    assert 0.2 - SLACK < await limiter.reserve("c", 10.0, burst=4, cost=3) <= 0.2
+
+
+async def test_concurrent_senders_stay_under_the_rate_in_every_second(
+    limiter: RateLimiter,
+) -> None:
+    """Four senders sharing a 50/s bucket for two seconds: 50/s together, and no one-second
+    window holds more than rate + burst sends."""
+    rate, burst, duration = 50.0, 1.0, 2.0
+    sent: list[float] = []
+    start = time.monotonic()
+
+    async def sender() -> None:
+        while time.monotonic() - start < duration:
+            await limiter.acquire("t", rate, burst=burst)
+            sent.append(time.monotonic())
+
+    await asyncio.gather(*(sender() for _ in range(4)))
+
+    sent.sort()
+    in_time = [t for t in sent if t - start <= duration]
+    expected = rate * duration + burst
+    assert abs(len(in_time) - expected) <= 0.15 * expected, (len(in_time), expected)
+    busiest = max(bisect.bisect_left(sent, t + 1.0) - i for i, t in enumerate(sent))
+    assert busiest <= rate + burst, busiest
+
+
+async def test_chat_bucket_holds_back_one_recipient_while_others_go_on(
+    limiter: RateLimiter,
+) -> None:
+    """With the bot's bucket and one bucket per chat at 1/s, a second message to the same chat
+    waits a second, while messages to other chats go at once; the bot's bucket counts them all."""
+    bot = ("telegram", 50.0, None)
+
+    def chat(name: str) -> tuple[str, float, float | None]:
+        return (f"telegram:chat:{name}", 1.0, None)
+
+    assert await limiter.reserve_all([bot, chat("a")]) == 0.0
+    second = await limiter.reserve_all([bot, chat("a")])
+    assert 1.0 - SLACK < second <= 1.0
+    third = await limiter.reserve_all([bot, chat("a")])
+    assert 2.0 - 2 * SLACK < third <= 2.0
+
+    began = time.monotonic()
+    await asyncio.gather(*(limiter.acquire_all([bot, chat(name)]) for name in "bcdef"))
+    assert time.monotonic() - began < 0.5
+
+    tokens = float(await limiter.redis.hget(keys.rate_bucket("telegram"), "tokens") or "nan")
+    assert 50 - 8 <= tokens < 50 - 8 + 2.5  # eight sends, refilled a little in between
+
+    # acquire_all sleeps the longest wait: here the chat's (5/s), not the bot's.
+    await limiter.acquire_all([bot, ("telegram:chat:g", 5.0, 1.0)])
+    began = time.monotonic()
+    await limiter.acquire_all([bot, ("telegram:chat:g", 5.0, 1.0)])
+    assert time.monotonic() - began >= 0.2 - SLACK
+
+
+async def test_buckets_are_independent_prefixed_and_expire(limiter: RateLimiter) -> None:
+    """Each name is its own bucket, kept under `tadamon:rate:` for a little longer than it
+    takes to fill up again."""
+    assert await limiter.reserve("a", 2.0, burst=1) == 0.0
+    assert await limiter.reserve("a", 2.0, burst=1) > 0.0
+    assert await limiter.reserve("b", 2.0, burst=1) == 0.0
+
+    redis = limiter.redis
+    assert sorted([key async for key in redis.scan_iter("*")]) == [
+        "tadamon:rate:a", "tadamon:rate:b"]
+    assert keys.rate_bucket("a") == "tadamon:rate:a"
+    state = await redis.hgetall("tadamon:rate:a")
+    assert set(state) == {"tokens", "ts"}
+    assert -1.0 <= float(state["tokens"]) < 0.0  # one send booked ahead
+    # Full again after (1 - tokens) / rate <= 1 s; the key lives a second beyond that.
+    assert 1000 < await redis.pttl("tadamon:rate:a") <= 2000
+    assert 500 < await redis.pttl("tadamon:rate:b") <= 1500
+
+
+async def test_script_is_loaded_again_after_a_flush(limiter: RateLimiter) -> None:
+    """A Redis restart or SCRIPT FLUSH forgets the script; the next call loads it again."""
+    assert await limiter.reserve("r", 1.0) == 0.0
+    await limiter.redis.script_flush()
+    assert await limiter.reserve("r", 1.0) > 0.0
+
+
+async def test_nothing_to_reserve_and_bad_buckets(limiter: RateLimiter) -> None:
+    """No bucket: no wait. A rate or burst that is not positive is a mistake, said at once."""
+    assert await limiter.reserve_all([]) == 0.0
+    await limiter.acquire_all([])
+    with pytest.raises(ValueError):
+        await limiter.reserve("x", 0.0)
+    with pytest.raises(ValueError):
+        await limiter.reserve("x", 1.0, burst=0.0)
+    assert [key async for key in limiter.redis.scan_iter("*")] == []
