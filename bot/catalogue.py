@@ -21,6 +21,8 @@ from storage.catalogue import (
     validate_catalogue,
     yaml_locator,
 )
+from storage.models import utcnow
+from storage.outbox import queue_reminders
 
 SHEET_KINDS = ("exhibitors", "stands", "workshops")
 
@@ -271,4 +273,7 @@ async def import_catalogue(
         report = await apply_catalogue(session, loaded.catalogue, loaded.locate, step)
         if dry_run:
             await session.rollback()
+    if not dry_run:
+        # Reminders become outbox rows now (and, for people who arrive later, in the workers).
+        await queue_reminders(sessions, utcnow())
     return report

@@ -225,6 +225,72 @@ def worker() -> None:
     _run(work)
 
 
+organizer_cli = typer.Typer(help="Who may broadcast and read statistics in chat.",
+                            no_args_is_help=True)
+cli.add_typer(organizer_cli, name="organizer")
+
+
+def _person(who: str) -> tuple[str, str]:
+    from bot.settings import CHANNELS
+
+    channel, sep, user_id = who.partition(":")
+    if not sep or channel not in CHANNELS or not user_id:
+        raise _bad_input(f"{who!r} is not CHANNEL:USER_ID with CHANNEL in "
+                         f"{', '.join(CHANNELS)}")
+    return channel, user_id
+
+
+def _with_contacts(settings: Settings, work: Callable[[Any], Coroutine[Any, Any, T]]) -> T:
+    async def run() -> T:
+        from storage import database
+        from storage.repositories import ContactRepository
+
+        engine = database.create_engine(settings.database_url)
+        try:
+            await database.upgrade(engine)
+            return await work(ContactRepository(database.create_sessionmaker(engine)))
+        finally:
+            await engine.dispose()
+
+    return _run(run)
+
+
+@organizer_cli.command("add")
+def organizer_add(who: Annotated[str, typer.Argument(help="CHANNEL:USER_ID")]) -> None:
+    """Let someone broadcast and read statistics in chat."""
+    from storage.models import Role
+
+    settings = _settings()
+    channel, user_id = _person(who)
+    _with_contacts(settings, lambda contacts: contacts.set_role(channel, user_id,
+                                                                Role.ORGANIZER))
+    typer.echo(f"{channel}:{user_id} is an organizer")
+
+
+@organizer_cli.command("remove")
+def organizer_remove(who: Annotated[str, typer.Argument(help="CHANNEL:USER_ID")]) -> None:
+    """Take the organizer role back (TADAMON_ORGANIZERS still grants it to whom it lists)."""
+    from storage.models import Role
+
+    settings = _settings()
+    channel, user_id = _person(who)
+    _with_contacts(settings, lambda contacts: contacts.set_role(channel, user_id,
+                                                                Role.VISITOR))
+    typer.echo(f"{channel}:{user_id} is no longer an organizer")
+
+
+@organizer_cli.command("list")
+def organizer_list() -> None:
+    """Everyone who may broadcast."""
+    from storage.models import Role
+
+    settings = _settings()
+    found = _with_contacts(settings, lambda contacts: contacts.with_role(Role.ORGANIZER))
+    listed = {f"{contact.channel}:{contact.user_id}" for contact in found}
+    for item in sorted(listed | set(settings.organizers)):
+        typer.echo(item)
+
+
 broadcast_cli = typer.Typer(help="Organizer broadcasts.", invoke_without_command=True)
 cli.add_typer(broadcast_cli, name="broadcast")
 

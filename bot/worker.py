@@ -19,7 +19,7 @@ from bot.i18n import LANGUAGES
 from handlers.notices import notice
 from storage.database import DATABASE_ERRORS
 from storage.models import OutboxStatus, utcnow
-from storage.outbox import BULK_KINDS, Claimed, Outbox
+from storage.outbox import BULK_KINDS, Claimed, Outbox, queue_reminders
 from storage.ratelimit import RateLimiter
 
 if TYPE_CHECKING:
@@ -31,6 +31,7 @@ BATCH = 200
 LEASE = 120.0
 CONCURRENCY = 64
 MAX_ATTEMPTS = 6
+REMINDERS_EVERY = 60.0  # seconds between passes that queue catalogue reminders
 QUIET_START, QUIET_END = dt.time(22), dt.time(8)
 
 
@@ -60,7 +61,12 @@ class OutboxWorker:
     async def run(self, stop: asyncio.Event) -> None:
         """Work until `stop` is set; database or Redis outages only pause the work."""
         log.info("outbox worker: on")
+        reminders_checked = -REMINDERS_EVERY
+        loop = asyncio.get_running_loop()
         while not stop.is_set():
+            if loop.time() - reminders_checked >= REMINDERS_EVERY:
+                reminders_checked = loop.time()
+                await self._queue_reminders()
             try:
                 rows = await self.outbox.claim(self.batch, self.lease, self.clock())
             except DATABASE_ERRORS:
@@ -73,6 +79,16 @@ class OutboxWorker:
                     await asyncio.wait_for(stop.wait(), 0.5)
                 continue
             await asyncio.gather(*(self._one(row) for row in rows))
+
+    async def _queue_reminders(self) -> None:
+        """Catalogue reminders for the people who arrived since the last pass."""
+        try:
+            added = await queue_reminders(self.app.sessions, self.clock())
+        except DATABASE_ERRORS:
+            log.warning("reminders not queued this time", exc_info=True)
+            return
+        if added:
+            log.info("queued %d reminder messages", added)
 
     async def drain(self) -> int:
         """Send everything due now, then return how many rows were handled (tests, CLI)."""

@@ -29,6 +29,7 @@ from storage.models import (
     Exhibitor,
     Fair,
     OutboxMessage,
+    OutboxStatus,
     Registration,
     RegistrationStatus,
     Reminder,
@@ -575,6 +576,13 @@ async def _sync_reminders(session: AsyncSession, up: _Upserter, fair: Fair,
                    "text": item.text.as_dict()})
         for item in items
     ])
+    for row in removed:
+        # What was queued for a reminder the organizers removed must not go out.
+        await session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.idempotency_key.startswith(f"reminder:{row.id}:"),
+                   OutboxMessage.status == OutboxStatus.PENDING)
+            .values(status=OutboxStatus.SKIPPED, error="reminder removed from the catalogue"))
     if removed:
         await session.execute(delete(Reminder).where(
             Reminder.id.in_([row.id for row in removed])))

@@ -12,10 +12,12 @@ from sqlalchemy import JSON, String, and_, cast, func, insert, literal, or_, sel
 from storage.models import (
     Broadcast,
     Contact,
+    Fair,
     OutboxMessage,
     OutboxStatus,
     Registration,
     RegistrationStatus,
+    Reminder,
     Role,
     UTCDateTime,
     Workshop,
@@ -230,3 +232,48 @@ class Outbox:
                  "sent_at": row.sent_at.isoformat() if row.sent_at else "",
                  "delivery_status": row.delivery_status or "", "error": row.error or ""}
                 for row, user_id in rows]
+
+
+def reminder_key_prefix(reminder_id: int) -> str:
+    """Outbox rows of one catalogue reminder: `reminder:<id>:<contact id>`."""
+    return f"reminder:{reminder_id}:"
+
+
+async def queue_reminders(sessions: Sessions, now: dt.datetime) -> int:
+    """Turn the served fair's catalogue reminders into outbox rows: one per reminder and person
+    of its audience, never twice (the idempotency key), so calling it again only adds the
+    people who arrived since; rows not sent yet follow edits of the reminder's text and time.
+    Reminders more than an hour in the past are not sent late. Returns the rows added."""
+    added = 0
+    async with sessions() as session, session.begin():
+        fair = (await session.scalars(select(Fair).where(Fair.active.is_(True))
+                                      .order_by(Fair.imported_at.desc()).limit(1))).first()
+        if fair is None:
+            return 0
+        reminders = list(await session.scalars(
+            select(Reminder).where(Reminder.fair_id == fair.id,
+                                   Reminder.at >= now - dt.timedelta(hours=1))))
+        for reminder in reminders:
+            prefix = reminder_key_prefix(reminder.id)
+            payload = {"text": reminder.text, "urgent": False}
+            await session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.idempotency_key.startswith(prefix),
+                       OutboxMessage.status == OutboxStatus.PENDING)
+                .values(payload=payload, due_at=reminder.at))
+            try:
+                condition = audience_filter(reminder.audience)
+            except ValueError:
+                continue  # validated at import; an old row may predate a rule
+            key = literal(prefix) + cast(Contact.id, String)
+            already = select(OutboxMessage.id).where(OutboxMessage.idempotency_key == key)
+            rows = select(
+                Contact.id, Contact.channel, literal("reminder"), literal(payload, JSON),
+                literal(reminder.at, UTCDateTime()), literal(OutboxStatus.PENDING.value),
+                literal(0), key, literal(now, UTCDateTime()),
+            ).where(condition, Contact.opted_out.is_(False), ~already.exists())
+            result = await session.execute(insert(OutboxMessage).from_select(
+                ["contact_id", "channel", "kind", "payload", "due_at", "status", "attempts",
+                 "idempotency_key", "created_at"], rows))
+            added += int(getattr(result, "rowcount", 0) or 0)
+    return added

@@ -183,6 +183,26 @@ class ContactRepository:
                 update(Contact).where(Contact.channel == channel, Contact.user_id == user_id)
                 .values(unreachable=unreachable))
 
+    async def set_role(self, channel: str, user_id: str, role: Role) -> ContactView:
+        """Give a person a role (organizer, or back to visitor), creating the contact if they
+        have not written yet."""
+        async with self.sessions() as session, session.begin():
+            row = await self._find(session, channel, user_id)
+            if row is None:
+                row = Contact(channel=channel, user_id=user_id, role=role)
+                session.add(row)
+            else:
+                row.role = role
+            await session.flush()
+            return _contact_view(row)
+
+    async def with_role(self, role: Role) -> list[ContactView]:
+        """Everyone with a role, by channel and id."""
+        async with self.sessions() as session:
+            rows = await session.scalars(select(Contact).where(Contact.role == role)
+                                         .order_by(Contact.channel, Contact.user_id))
+            return [_contact_view(row) for row in rows]
+
     async def get(self, channel: str, user_id: str) -> ContactView | None:
         async with self.sessions() as session:
             row = await self._find(session, channel, user_id)

@@ -267,3 +267,69 @@ async def test_broadcast_command_line(make_outbox_app: OutboxAppFactory,
     lines = target.read_text(encoding="utf-8").splitlines()
     assert lines[0].startswith("broadcast_id,channel,user_id,status,sent_at,error")
     assert lines[1].startswith(f"{broadcast_id},telegram,1001,sent,")
+
+
+async def test_catalogue_reminders_become_outbox_rows_once(
+    make_outbox_app: OutboxAppFactory, fake_telegram: FakeTelegram, tmp_path: Path,
+) -> None:
+    import yaml
+
+    from bot.app import sample_catalogue
+    from bot.catalogue import import_catalogue
+    from storage.outbox import queue_reminders
+
+    app = await make_outbox_app()
+    await add_contacts(app, 2)  # visitors: "all" reminders, not the cooperatives' ones
+    now = utcnow()
+    added = await queue_reminders(app.sessions, now)
+    data = yaml.safe_load(sample_catalogue().read_text(encoding="utf-8"))
+    for_all = [item for item in data["reminders"] if item["audience"] == "all"]
+    assert added == 2 * len(for_all)
+    assert await queue_reminders(app.sessions, now) == 0  # never twice
+    await add_contacts(app, 1, start=3000)  # someone new arrives
+    assert await queue_reminders(app.sessions, now) == len(for_all)
+    # the organizers change one reminder's text and remove another, then import again
+    changed, removed = for_all[0], for_all[1]
+    changed["text"] = {"fr": "Ouverture avancée à 9:30.", "ar": "الافتتاح على الساعة 9:30."}
+    data["reminders"] = [item for item in data["reminders"] if item["id"] != removed["id"]]
+    edited = tmp_path / "fair.yaml"
+    edited.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    await import_catalogue(app.sessions, edited)
+    async with app.sessions() as session:
+        rows = list(await session.scalars(select(OutboxMessage)
+                                          .where(OutboxMessage.kind == "reminder")))
+    texts = {row.payload["text"]["fr"] for row in rows if row.status == OutboxStatus.PENDING}
+    assert "Ouverture avancée à 9:30." in texts
+    skipped = [row for row in rows if row.status == OutboxStatus.SKIPPED]
+    assert len(skipped) == 3
+    assert all(row.error == "reminder removed from the catalogue" for row in skipped)
+    # when it is time, the worker sends the changed reminder in each person's language
+    due = dt.datetime.fromisoformat(str(changed["at"])).replace(tzinfo=CASABLANCA)
+    later = (due + dt.timedelta(minutes=1)).astimezone(dt.UTC)
+    assert quiet_until(later, CASABLANCA) is None  # the sample's reminders are in the day
+    await OutboxWorker(app, clock=lambda: later).drain()
+    sent = [call.text for call in fake_telegram.calls_of("sendMessage")]
+    assert "Ouverture avancée à 9:30." in sent
+    assert "الافتتاح على الساعة 9:30." in sent
+
+
+async def test_organizer_commands(tmp_path: Path) -> None:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("TADAMON_")}
+    env["TADAMON_DATABASE_URL"] = f"sqlite+aiosqlite:///{tmp_path}/organizers.db"
+    env["TADAMON_ORGANIZERS"] = "whatsapp:212600000001"
+    tadamon = str(Path(sys.executable).with_name("tadamon"))
+
+    async def run(*args: str) -> tuple[int, str, str]:
+        process = await asyncio.create_subprocess_exec(
+            tadamon, "organizer", *args, env=env, cwd=tmp_path, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE)
+        out, err = await process.communicate()
+        return process.returncode or 0, out.decode(), err.decode()
+
+    assert (await run("add", "telegram:42"))[0] == 0
+    code, out, _err = await run("list")
+    assert out.split() == ["telegram:42", "whatsapp:212600000001"]
+    assert (await run("remove", "telegram:42"))[0] == 0
+    assert (await run("list"))[1].split() == ["whatsapp:212600000001"]
+    code, _out, err = await run("add", "fax:1")
+    assert code == 2 and "CHANNEL:USER_ID" in err
