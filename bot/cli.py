@@ -291,6 +291,74 @@ def organizer_list() -> None:
         typer.echo(item)
 
 
+@cli.command("coop-codes")
+def coop_codes(
+    out: Annotated[Path | None, typer.Option("--out", help="Write a CSV file.")] = None,
+    revoke: Annotated[str | None, typer.Option(
+        "--revoke", help="An exhibitor id whose code is replaced (the old one stops "
+                         "working).")] = None,
+) -> None:
+    """One link code per exhibitor, with its Telegram and WhatsApp deep links."""
+    settings = _settings()
+
+    async def work() -> tuple[list[Any], str, str]:
+        from bot.app import App
+        from storage.cooperatives import CooperativeRepository
+
+        app = App(settings)
+        try:
+            await app.prepare(load_sample=False)
+            codes = await CooperativeRepository(app.sessions).codes(revoke)
+            bot, number = await _link_targets(settings)
+            return codes, bot, number
+        finally:
+            await app.close()
+
+    codes, bot, number = _run(work)
+    if revoke is not None and not any(code.exhibitor == revoke for code in codes):
+        raise _bad_input(f"--revoke: unknown exhibitor {revoke!r}")
+    columns = ["exhibitor_id", "name_fr", "name_ar", "stand", "code", "telegram_link",
+               "whatsapp_link"]
+    rows = [{"exhibitor_id": code.exhibitor, "name_fr": code.name.get("fr", ""),
+             "name_ar": code.name.get("ar", ""), "stand": code.stand or "", "code": code.code,
+             "telegram_link": f"https://t.me/{bot}?start=coop_{code.code}",
+             "whatsapp_link": f"https://wa.me/{number}?text=COOP%20{code.code}"}
+            for code in codes]
+    handle = out.open("w", newline="", encoding="utf-8") if out else sys.stdout
+    try:
+        writer = csv.DictWriter(handle, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+    finally:
+        if out:
+            handle.close()
+    if out:
+        typer.echo(f"{len(rows)} cooperative codes written to {out}")
+
+
+async def _link_targets(settings: Settings) -> tuple[str, str]:
+    """The Telegram bot's name and the WhatsApp number, asked of the platforms when set."""
+    import aiohttp
+
+    bot, number = "<bot>", "<number>"
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as client:
+        if settings.telegram_token is not None:
+            url = f"{settings.telegram_api_base}/bot{settings.telegram_token.get_secret_value()}"
+            with contextlib.suppress(aiohttp.ClientError, TimeoutError, KeyError, ValueError):
+                async with client.get(f"{url}/getMe") as response:
+                    bot = (await response.json())["result"]["username"]
+        if settings.whatsapp_token is not None and settings.whatsapp_phone_number_id:
+            headers = {"Authorization":
+                       f"Bearer {settings.whatsapp_token.get_secret_value()}"}
+            url = f"{settings.whatsapp_api_base}/{settings.whatsapp_phone_number_id}"
+            with contextlib.suppress(aiohttp.ClientError, TimeoutError, KeyError, ValueError):
+                async with client.get(url, headers=headers,
+                                      params={"fields": "display_phone_number"}) as response:
+                    shown = (await response.json())["display_phone_number"]
+                    number = "".join(ch for ch in str(shown) if ch.isdigit())
+    return bot, number
+
+
 broadcast_cli = typer.Typer(help="Organizer broadcasts.", invoke_without_command=True)
 cli.add_typer(broadcast_cli, name="broadcast")
 

@@ -18,6 +18,7 @@ from bot.metrics import Metrics
 from handlers.context import Context
 from handlers.menu import private_chat_only
 from handlers.router import remember_offered, route
+from storage.cooperatives import CooperativeRepository
 from storage.database import DATABASE_ERRORS
 from storage.models import Role, utcnow
 from storage.repositories import (
@@ -70,6 +71,7 @@ class Engine:
         self.contacts = ContactRepository(sessions)
         self.catalogue = CatalogueRepository(sessions, version=state.catalogue_version)
         self.feedback = FeedbackRepository(sessions)
+        self.cooperatives = CooperativeRepository(sessions)
 
     async def handle(self, inbound: Inbound) -> list[Rendered]:
         """Handle one message; never raises: failures become a polite, localized answer."""
@@ -156,6 +158,7 @@ class Engine:
             catalogue=self.catalogue,
             contacts=self.contacts,
             feedback=self.feedback,
+            cooperatives=self.cooperatives,
             now=self.clock(),
             zone=ZoneInfo(fair.timezone),
         )
@@ -189,7 +192,8 @@ class Engine:
         hint = (inbound.language_hint or "").split("-")[0].lower()
         if hint not in self.renderer.translations:
             hint = "fr"
-        if inbound.kind is Kind.TEXT and any(ch.isalpha() for ch in inbound.text):
+        command = inbound.text.startswith("/")  # `/start coop_...`: the words are not language
+        if inbound.kind is Kind.TEXT and not command and any(ch.isalpha() for ch in inbound.text):
             return detect_language(inbound.text, default=hint)
         return hint
 

@@ -65,9 +65,8 @@ _ARABIZI_DIGIT = re.compile(r"[a-z][379]|[379][a-z]")
 def detect_language(text: str, default: str = "fr") -> str:
     """First-message guess: Arabic script or Darija in Latin -> ar; English -> en; French
     words -> fr; nothing telling (a stand number, a name) -> `default` (the platform's hint)."""
-    arabic = len(_ARABIC.findall(text))
-    latin = len(re.findall(r"[A-Za-z\u00C0-\u024F]", text))
-    if arabic and arabic >= latin:
+    # Anyone who types Arabic script reads it; Latin letters beside it are codes and names.
+    if _ARABIC.search(text):
         return "ar"
     lowered = text.lower()
     words = _WORD.findall(lowered)

@@ -8,6 +8,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.messages import Inbound
+from storage.cooperatives import CooperativeRepository
 from storage.repositories import (
     CatalogueRepository,
     ContactRepository,
@@ -30,6 +31,7 @@ class Context:
     catalogue: CatalogueRepository
     contacts: ContactRepository
     feedback: FeedbackRepository
+    cooperatives: CooperativeRepository
     now: dt.datetime
     zone: ZoneInfo
 

@@ -7,7 +7,7 @@ import re
 from collections.abc import Awaitable, Callable
 
 from bot.messages import Kind, Msg, Reply, _
-from handlers import feedback, menu, stands, start, workshops
+from handlers import cooperatives, feedback, menu, stands, start, workshops
 from handlers.context import Context
 from storage.catalogue import normalize_stand_number
 from storage.repositories import fold_basic
@@ -71,6 +71,7 @@ LANGUAGE_WORDS = {
     **{fold_basic(word): "fr" for word in ("français", "francais", "french", "فرنسية",
                                            "الفرنسية", "الفرنسي", "fransawiya")},
 }
+_COOP_WORD = re.compile(r"^(?:coop|تعاونية)[\s_:-]*([A-Za-z0-9]{6,12})$", re.IGNORECASE)
 _STAND_WORD = re.compile(r"^(?:stand|رواق)\s*(.+)$", re.IGNORECASE)
 
 
@@ -139,6 +140,9 @@ async def _free_text(ctx: Context, text: str, first: bool = False) -> list[Reply
         return await start.set_language(ctx, LANGUAGE_WORDS[word])
     if ctx.flow == "feedback" and word in {"1", "2", "3", "4", "5"}:
         return await feedback.rate(ctx, int(word))
+    coop_word = _COOP_WORD.match(text.strip())
+    if coop_word:
+        return await cooperatives.link(ctx, coop_word.group(1))
     stand_word = _STAND_WORD.match(text.strip())
     number = normalize_stand_number(stand_word.group(1) if stand_word else text)
     if number is not None:
@@ -164,6 +168,8 @@ async def _payload(ctx: Context, kind: str, value: str) -> list[Reply] | None:
         return await workshops.card(ctx, key=value)
     if kind == "feedback":
         return await feedback.ask_fair(ctx)
+    if kind == "coop" and value:
+        return await cooperatives.link(ctx, value)
     return None
 
 

@@ -163,6 +163,9 @@ class Exhibitor(Base):
     labels: Mapped[list[Any]]
     phone: Mapped[str | None] = mapped_column(String(32))
     public_phone: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The code a cooperative's members send (coop_<code>) to link their chats to it; a new code
+    # revokes the old one.
+    link_code: Mapped[str | None] = mapped_column(String(32), unique=True)
 
 
 class Workshop(Base):

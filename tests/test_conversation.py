@@ -278,3 +278,31 @@ async def test_a_flood_gets_one_notice_then_silence(chat: Chat) -> None:
     assert all(a.replies for a in answers[:keys.THROTTLE_LIMIT])
     other = await chat("karim", "A12")
     assert "Stand A12" in other.text
+
+
+async def test_a_cooperative_member_links_their_chat_with_the_code(chat: Chat) -> None:
+    from storage.cooperatives import CooperativeRepository
+
+    codes = {code.exhibitor: code
+             for code in await CooperativeRepository(chat.app.sessions).codes()}
+    carpets = codes["coop-al-wafae-zarbia"]
+    assert len({code.code for code in codes.values()}) == len(codes)
+    first = await chat("fatima", f"/start coop_{carpets.code}")
+    assert "Vous êtes maintenant lié à Coopérative Al Wafae du tapis, stand A18" in first.text
+    contact = await chat.app.engine.contacts.get("web", chat.session("fatima"))
+    assert contact is not None and contact.role == "cooperative"
+    # a second member links with the code typed as text, in Arabic
+    second = await chat("khadija", f"تعاونية {carpets.code.lower()}")
+    assert f"الرواق {FSI}A18{PDI}" in second.text
+    wrong = await chat("fatima", "COOP ZZZZZZZZ")
+    assert "n'est pas valable" in wrong.text
+    # a revoked code no longer works
+    renewed = {code.exhibitor: code for code in
+               await CooperativeRepository(chat.app.sessions).codes("coop-al-wafae-zarbia")}
+    assert renewed["coop-al-wafae-zarbia"].code != carpets.code
+    late = await chat("amina", f"coop_{carpets.code}")
+    assert "n'est pas valable" in late.text
+    assert await chat.app.engine.contacts.get("web", chat.session("khadija")) is not None
+    from storage.outbox import Outbox
+
+    assert await Outbox(chat.app.sessions).recipients("cooperatives") == 2

@@ -333,3 +333,37 @@ async def test_organizer_commands(tmp_path: Path) -> None:
     assert (await run("list"))[1].split() == ["whatsapp:212600000001"]
     code, _out, err = await run("add", "fax:1")
     assert code == 2 and "CHANNEL:USER_ID" in err
+
+
+async def test_coop_codes_command(tmp_path: Path) -> None:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("TADAMON_")}
+    env["TADAMON_DATABASE_URL"] = f"sqlite+aiosqlite:///{tmp_path}/coops.db"
+    tadamon = str(Path(sys.executable).with_name("tadamon"))
+
+    async def run(*args: str) -> tuple[int, str, str]:
+        process = await asyncio.create_subprocess_exec(
+            tadamon, *args, env=env, cwd=tmp_path, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE)
+        out, err = await process.communicate()
+        return process.returncode or 0, out.decode(), err.decode()
+
+    from bot.app import sample_catalogue
+
+    assert (await run("import", str(sample_catalogue())))[0] == 0
+    code, out, err = await run("coop-codes")
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0] == ("exhibitor_id,name_fr,name_ar,stand,code,telegram_link,"
+                        "whatsapp_link")
+    carpets = next(line for line in lines if line.startswith("coop-al-wafae-zarbia,"))
+    first_code = carpets.split(",")[4]
+    assert f"https://t.me/<bot>?start=coop_{first_code}" in carpets
+    again = (await run("coop-codes"))[1]
+    assert carpets in again.splitlines()  # codes are stable until revoked
+    target = tmp_path / "codes.csv"
+    assert (await run("coop-codes", "--revoke", "coop-al-wafae-zarbia", "--out",
+                      str(target)))[0] == 0
+    renewed = next(line for line in target.read_text(encoding="utf-8").splitlines()
+                   if line.startswith("coop-al-wafae-zarbia,"))
+    assert renewed.split(",")[4] != first_code
+    assert (await run("coop-codes", "--revoke", "no-such-exhibitor"))[0] == 2
