@@ -21,6 +21,7 @@ from handlers.router import remember_offered, route
 from storage.cooperatives import CooperativeRepository
 from storage.database import DATABASE_ERRORS
 from storage.models import Role, utcnow
+from storage.outbox import Outbox
 from storage.repositories import (
     CatalogueRepository,
     ContactRepository,
@@ -72,6 +73,7 @@ class Engine:
         self.catalogue = CatalogueRepository(sessions, version=state.catalogue_version)
         self.feedback = FeedbackRepository(sessions)
         self.cooperatives = CooperativeRepository(sessions)
+        self.outbox = Outbox(sessions)
 
     async def handle(self, inbound: Inbound) -> list[Rendered]:
         """Handle one message; never raises: failures become a polite, localized answer."""
@@ -159,6 +161,7 @@ class Engine:
             contacts=self.contacts,
             feedback=self.feedback,
             cooperatives=self.cooperatives,
+            outbox=self.outbox,
             now=self.clock(),
             zone=ZoneInfo(fair.timezone),
         )

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 from bot.messages import Inbound
 from storage.cooperatives import CooperativeRepository
+from storage.outbox import Outbox
 from storage.repositories import (
     CatalogueRepository,
     ContactRepository,
@@ -32,6 +33,7 @@ class Context:
     contacts: ContactRepository
     feedback: FeedbackRepository
     cooperatives: CooperativeRepository
+    outbox: Outbox
     now: dt.datetime
     zone: ZoneInfo
 
@@ -56,6 +58,10 @@ class Context:
         """Start a multi-step conversation; its data lives in the session."""
         self.session["flow"] = flow
         self.session["data"] = data
+
+    def update(self, **changes: Any) -> None:
+        """Change some of the current flow's data."""
+        self.session["data"] = {**self.data, **changes}
 
     def leave(self) -> None:
         self.session.pop("flow", None)

@@ -7,7 +7,7 @@ import re
 from collections.abc import Awaitable, Callable
 
 from bot.messages import Kind, Msg, Reply, _
-from handlers import cooperatives, feedback, menu, stands, start, workshops
+from handlers import cooperatives, feedback, menu, organizers, stands, start, workshops
 from handlers.context import Context
 from storage.catalogue import normalize_stand_number
 from storage.repositories import fold_basic
@@ -60,6 +60,8 @@ WORDS: dict[str, str] = {
     }.items()
     for word in (fold_basic(item) for item in words)
 }
+# Organizers only; anyone else gets the ordinary answer to an unknown word.
+BROADCAST_WORDS = {fold_basic(word) for word in ("broadcast", "diffusion", "annonce", "بث")}
 GREETINGS = {fold_basic(word) for word in (
     "bonjour", "bonsoir", "salut", "coucou", "hello", "hi", "hey", "start", "salam", "slm",
     "salam alaykoum", "salam alaikoum", "assalamu alaikum", "mrhba", "marhba", "سلام", "السلام",
@@ -110,6 +112,8 @@ async def _dispatch(ctx: Context) -> list[Reply]:
         command = command.split("@", 1)[0].lower()
         if command == "start":
             return await _start(ctx, argument.strip())
+        if command == "broadcast" and organizers.is_organizer(ctx):
+            return await organizers.start(ctx)
         if command in COMMANDS:
             return await COMMANDS[command](ctx)
         return await menu.fallback(ctx)
@@ -134,6 +138,10 @@ async def _free_text(ctx: Context, text: str, first: bool = False) -> list[Reply
     word = fold_basic(text)
     if ctx.flow == "feedback-comment" and word not in WORDS:
         return await feedback.comment(ctx, text)
+    if ctx.flow == "broadcast" and word not in WORDS and organizers.is_organizer(ctx):
+        return await organizers.text(ctx, text)
+    if word in BROADCAST_WORDS and organizers.is_organizer(ctx):
+        return await organizers.start(ctx)
     if word in WORDS:
         return await COMMANDS[WORDS[word]](ctx)
     if word in LANGUAGE_WORDS:
@@ -207,6 +215,8 @@ async def _choice(ctx: Context, choice: str) -> list[Reply]:
         return await feedback.rate(ctx, int(rest))
     if choice == "fb:skip":
         return await feedback.skip(ctx)
+    if head == "bc" and organizers.is_organizer(ctx):
+        return await organizers.choose(ctx, choice)
     return await menu.stale_choice(ctx)
 
 

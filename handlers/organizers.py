@@ -1,0 +1,116 @@
+"""Organizers compose a broadcast in chat: French text, Arabic text, audience, when, preview,
+confirm. Nobody else reaches this conversation."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from bot.messages import Choice, Content, Isolated, Reply, When, _, _n, reply
+from handlers.context import Context
+from handlers.menu import back_to_menu
+from storage.models import Role
+
+AUDIENCES: dict[str, Content] = {
+    "all": _("Everyone"),
+    "visitors": _("Visitors"),
+    "cooperatives": _("Cooperatives"),
+    "lang:ar": _("Arabic speakers"),
+    "lang:fr": _("French speakers"),
+}
+TEXT_MAX = 1000
+
+
+def is_organizer(ctx: Context) -> bool:
+    return ctx.contact.role == Role.ORGANIZER
+
+
+async def start(ctx: Context) -> list[Reply]:
+    """`/broadcast`: the first step, the French text."""
+    ctx.enter("broadcast", step="fr")
+    return [reply(_("New broadcast. Each person receives it in their language."),
+                  _("Write the French text:"),
+                  choices=[Choice("bc:cancel", _("Cancel"))])]
+
+
+async def text(ctx: Context, written: str) -> list[Reply]:
+    """A step that expects text: the French or Arabic message, or the time."""
+    data = ctx.data
+    step = data.get("step")
+    written = written.strip()
+    if step in ("fr", "ar") and not 0 < len(written) <= TEXT_MAX:
+        return [reply(_("The text must be between 1 and {limit} characters.", limit=TEXT_MAX),
+                      choices=[Choice("bc:cancel", _("Cancel"))])]
+    if step == "fr":
+        ctx.update(fr=written, step="ar")
+        return [reply(_("Now the Arabic text:"), choices=[Choice("bc:cancel", _("Cancel"))])]
+    if step == "ar":
+        ctx.update(ar=written, step="audience")
+        return [reply(_("Who should receive it?"),
+                      choices=[Choice(f"bc:aud:{key}", label)
+                               for key, label in AUDIENCES.items()]
+                      + [Choice("bc:cancel", _("Cancel"))])]
+    if step == "when":
+        moment = _parse_time(written, ctx)
+        if moment is None:
+            return [reply(_("Write a date and time like 2026-12-13 09:00, or tap Now."),
+                          choices=[Choice("bc:now", _("Now")),
+                                   Choice("bc:cancel", _("Cancel"))])]
+        return await _preview(ctx, moment)
+    return await start(ctx)
+
+
+def _parse_time(written: str, ctx: Context) -> dt.datetime | None:
+    try:
+        moment = dt.datetime.fromisoformat(written.replace("/", "-"))
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=ctx.zone)
+    return moment.astimezone(dt.UTC) if moment > ctx.now else None
+
+
+async def choose(ctx: Context, choice: str) -> list[Reply]:
+    """The buttons of the broadcast conversation."""
+    data = ctx.data
+    if choice == "bc:cancel":
+        ctx.leave()
+        return [reply(_("Broadcast cancelled: nothing was sent."), choices=[back_to_menu()])]
+    if choice.startswith("bc:aud:") and choice.removeprefix("bc:aud:") in AUDIENCES:
+        ctx.update(audience=choice.removeprefix("bc:aud:"), step="when")
+        return [reply(_("When? Tap Now, or write a date and time like 2026-12-13 09:00."),
+                      choices=[Choice("bc:now", _("Now")), Choice("bc:cancel", _("Cancel"))])]
+    if choice == "bc:now" and data.get("step") == "when":
+        return await _preview(ctx, ctx.now)
+    if choice == "bc:confirm" and data.get("step") == "confirm":
+        return await _queue(ctx)
+    return await start(ctx)
+
+
+async def _preview(ctx: Context, moment: dt.datetime) -> list[Reply]:
+    data = ctx.data
+    audience = str(data.get("audience", "all"))
+    count = await ctx.outbox.recipients(audience)
+    ctx.update(at=moment.isoformat(), step="confirm")
+    return [reply(
+        _("Preview"),
+        _n("{audience}: {n} person, {when}.", "{audience}: {n} people, {when}.", count,
+           audience=AUDIENCES[audience], when=When(moment, "day_time")),
+        "FR: " + str(data.get("fr", "")),
+        "AR: " + str(data.get("ar", "")),
+        choices=[Choice("bc:confirm", _("Send")), Choice("bc:cancel", _("Cancel"))],
+    )]
+
+
+async def _queue(ctx: Context) -> list[Reply]:
+    data = ctx.data
+    ctx.leave()
+    moment = dt.datetime.fromisoformat(str(data["at"]))
+    broadcast_id, count = await ctx.outbox.queue_broadcast(
+        ctx.fair.id, str(data["audience"]), {"fr": str(data["fr"]), "ar": str(data["ar"])},
+        moment, created_by=ctx.contact.id)
+    return [reply(_n("Broadcast {id} queued for {n} person.",
+                     "Broadcast {id} queued for {n} people.", count,
+                     id=Isolated(str(broadcast_id))),
+                  _("Follow it with: tadamon broadcast status {id}",
+                    id=Isolated(str(broadcast_id))),
+                  choices=[back_to_menu()])]
