@@ -14,12 +14,21 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from bot.channels import Delivery
+from bot.channels import BulkSender, Delivery
 from bot.i18n import LANGUAGES
-from handlers.notices import notice
+from bot.messages import Rendered
+from handlers.notices import broadcast_progress, notice
 from storage.database import DATABASE_ERRORS
 from storage.models import OutboxStatus, utcnow
-from storage.outbox import BULK_KINDS, Claimed, Outbox, queue_reminders
+from storage.outbox import (
+    BULK_KINDS,
+    BroadcastReport,
+    Claimed,
+    Outbox,
+    broadcasts_to_report,
+    queue_reminders,
+    record_progress,
+)
 from storage.ratelimit import RateLimiter
 
 if TYPE_CHECKING:
@@ -32,6 +41,7 @@ LEASE = 120.0
 CONCURRENCY = 64
 MAX_ATTEMPTS = 6
 REMINDERS_EVERY = 60.0  # seconds between passes that queue catalogue reminders
+PROGRESS_EVERY = 5.0  # seconds between edits of an organizer's progress message
 QUIET_START, QUIET_END = dt.time(22), dt.time(8)
 
 
@@ -56,17 +66,22 @@ class OutboxWorker:
         self.batch = batch
         self.lease = lease
         self._slots = asyncio.Semaphore(CONCURRENCY)
+        self._progress_start: dict[int, tuple[float, int]] = {}
         self.sent = 0
 
     async def run(self, stop: asyncio.Event) -> None:
         """Work until `stop` is set; database or Redis outages only pause the work."""
         log.info("outbox worker: on")
         reminders_checked = -REMINDERS_EVERY
+        progress_shown = -PROGRESS_EVERY
         loop = asyncio.get_running_loop()
         while not stop.is_set():
             if loop.time() - reminders_checked >= REMINDERS_EVERY:
                 reminders_checked = loop.time()
                 await self._queue_reminders()
+            if loop.time() - progress_shown >= PROGRESS_EVERY:
+                progress_shown = loop.time()
+                await self.report_progress()
             try:
                 rows = await self.outbox.claim(self.batch, self.lease, self.clock())
             except DATABASE_ERRORS:
@@ -89,6 +104,46 @@ class OutboxWorker:
             return
         if added:
             log.info("queued %d reminder messages", added)
+
+    async def report_progress(self) -> None:
+        """Show each organizer how their broadcast goes: one message, edited where the
+        platform allows (Telegram), and its outcome at the end."""
+        try:
+            reports = await broadcasts_to_report(self.app.sessions)
+        except DATABASE_ERRORS:
+            return
+        loop = asyncio.get_running_loop()
+        for report in reports:
+            finished = report.done >= report.total
+            first = self._progress_start.setdefault(report.id, (loop.time(), report.done))
+            elapsed, progressed = loop.time() - first[0], report.done - first[1]
+            left = ((report.total - report.done) * elapsed / progressed
+                    if progressed > 0 and elapsed > 0 else None)
+            language = report.language if report.language in LANGUAGES else "fr"
+            rendered = self.app.renderer.render(
+                broadcast_progress(report.id, report.counts, left), language)
+            channel = self.app.bulk_sender(report.channel)
+            try:
+                await self._show_progress(report, channel, rendered, language, finished)
+            except Exception:  # progress is a courtesy: never stop the sending for it
+                log.warning("progress of broadcast %s not shown", report.id, exc_info=True)
+            if finished:
+                self._progress_start.pop(report.id, None)
+
+    async def _show_progress(self, report: BroadcastReport, channel: BulkSender | None,
+                             rendered: Rendered, language: str, finished: bool) -> None:
+        message_id = report.progress_message_id
+        if channel is not None:
+            edit = getattr(channel, "edit_text", None)
+            if message_id is None or (finished and edit is None):
+                delivery = await channel.send_bulk(report.user_id, language,
+                                                   report.last_inbound_at, "progress",
+                                                   rendered, self.clock())
+                message_id = delivery.platform_message_id or message_id
+            elif edit is not None:
+                await edit(report.user_id, message_id, rendered)
+        await record_progress(self.app.sessions, report.id, message_id=message_id,
+                              finished=finished)
 
     async def drain(self) -> int:
         """Send everything due now, then return how many rows were handled (tests, CLI)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from bot.messages import Local, Reply, When, _, reply
+from bot.messages import Isolated, Local, Reply, When, _, reply
 
 
 def notice(kind: str, payload: dict[str, Any]) -> Reply | None:
@@ -18,3 +18,22 @@ def notice(kind: str, payload: dict[str, Any]) -> Reply | None:
                        title=Local(payload["title"]),
                        when=When(dt.datetime.fromisoformat(payload["starts_at"]), "day_time")))
     return None
+
+
+def broadcast_progress(broadcast_id: int, counts: dict[str, int],
+                       seconds_left: float | None) -> Reply:
+    """What the organizer sees of their broadcast: edited as it goes, then its outcome."""
+    total = sum(counts.values())
+    done = counts["sent"] + counts["failed"] + counts["skipped"]
+    number = Isolated(str(broadcast_id))
+    if done >= total:
+        return reply(_("Broadcast {id} finished: {sent} sent, {skipped} skipped, {failed} "
+                       "failed.", id=number, sent=counts["sent"], skipped=counts["skipped"],
+                       failed=counts["failed"]))
+    percent = 100 * done // total if total else 100
+    if seconds_left is None:
+        return reply(_("Broadcast {id}: {done} of {total} sent ({percent}%).", id=number,
+                       done=done, total=total, percent=percent))
+    return reply(_("Broadcast {id}: {done} of {total} sent ({percent}%), about {minutes} min "
+                   "left.", id=number, done=done, total=total, percent=percent,
+                   minutes=max(1, round(seconds_left / 60))))

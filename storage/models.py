@@ -268,6 +268,8 @@ class Broadcast(Base):
     status: Mapped[str] = mapped_column(String(16), default="queued")
     created_by: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # The message showing its progress to the organizer who composed it in chat (edited).
+    progress_message_id: Mapped[str | None] = mapped_column(String(64))
 
 
 class OutboxMessage(Base):

@@ -277,3 +277,49 @@ async def queue_reminders(sessions: Sessions, now: dt.datetime) -> int:
                  "idempotency_key", "created_at"], rows))
             added += int(getattr(result, "rowcount", 0) or 0)
     return added
+
+
+@dataclass(frozen=True, slots=True)
+class BroadcastReport:
+    """A broadcast composed in chat, with what its organizer should be shown."""
+
+    id: int
+    channel: str
+    user_id: str
+    language: str | None
+    last_inbound_at: dt.datetime | None
+    progress_message_id: str | None
+    counts: dict[str, int]
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    @property
+    def done(self) -> int:
+        return self.counts["sent"] + self.counts["failed"] + self.counts["skipped"]
+
+
+async def broadcasts_to_report(sessions: Sessions) -> list[BroadcastReport]:
+    """Broadcasts composed in chat whose organizer has not yet seen them finish."""
+    async with sessions() as session:
+        rows = (await session.execute(
+            select(Broadcast, Contact)
+            .join(Contact, Contact.id == Broadcast.created_by)
+            .where(Broadcast.status.in_(("queued", "sending"))))).all()
+    outbox = Outbox(sessions)
+    return [BroadcastReport(broadcast.id, contact.channel, contact.user_id, contact.language,
+                            contact.last_inbound_at, broadcast.progress_message_id,
+                            await outbox.progress(broadcast.id))
+            for broadcast, contact in rows]
+
+
+async def record_progress(sessions: Sessions, broadcast_id: int, *,
+                          message_id: str | None = None, finished: bool = False) -> None:
+    """Remember the organizer's progress message, and when the broadcast is over."""
+    values: dict[str, Any] = {"status": "done" if finished else "sending"}
+    if message_id is not None:
+        values["progress_message_id"] = message_id
+    async with sessions() as session, session.begin():
+        await session.execute(update(Broadcast).where(Broadcast.id == broadcast_id)
+                              .values(**values))

@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 
 from bot.app import App
 from bot.worker import OutboxWorker, quiet_until
-from storage.models import Contact, OutboxMessage, OutboxStatus, utcnow
+from storage.models import Contact, OutboxMessage, OutboxStatus, Role, utcnow
 from storage.outbox import Outbox
 from tests.conftest import AppFactory
 from tests.fakes.telegram import FakeTelegram
@@ -367,3 +367,31 @@ async def test_coop_codes_command(tmp_path: Path) -> None:
                    if line.startswith("coop-al-wafae-zarbia,"))
     assert renewed.split(",")[4] != first_code
     assert (await run("coop-codes", "--revoke", "no-such-exhibitor"))[0] == 2
+
+
+async def test_the_organizer_sees_the_progress_edited_then_the_outcome(
+    make_outbox_app: OutboxAppFactory, fake_telegram: FakeTelegram,
+) -> None:
+    app = await make_outbox_app()
+    await add_contacts(app, 4)
+    organizer = await app.engine.contacts.set_role("telegram", "777", Role.ORGANIZER)
+    await app.engine.contacts.set_language(organizer.id, "fr")
+    fair = await app.engine.catalogue.fair()
+    assert fair is not None
+    outbox = Outbox(app.sessions)
+    broadcast_id, count = await outbox.queue_broadcast(fair.id, "visitors", TEXT, utcnow(),
+                                                       created_by=organizer.id)
+    assert count == 4
+    worker = OutboxWorker(app, clock=at_noon)
+    await worker.report_progress()
+    started = fake_telegram.calls_of("sendMessage", 777)
+    assert [call.text for call in started] == [
+        f"Diffusion {broadcast_id} : 0 sur 4 envoyés (0 %)."]
+    await worker.drain()
+    await worker.report_progress()
+    edits = fake_telegram.calls_of("editMessageText")
+    assert edits[-1].params["message_id"] == started[0].result["message_id"]
+    assert edits[-1].params["text"] == (
+        f"Diffusion {broadcast_id} terminée : 4 envoyés, 0 écartés, 0 en échec.")
+    await worker.report_progress()  # finished: nothing more is said
+    assert len(fake_telegram.calls_of("editMessageText")) == len(edits)

@@ -415,6 +415,13 @@ class TelegramChannel:
             return Delivery("failed", reason="telegram refused or could not be reached")
         return Delivery("sent", sent[-1])
 
+    async def edit_text(self, to: str, message_id: str, rendered: Rendered) -> bool:
+        """Replace the text of a message the bot sent (a broadcast's progress)."""
+        edited = await self._send(partial(self.bot.edit_message_text,
+                                          html.escape(split_text(rendered.text)[0], quote=False),
+                                          chat_id=int(to), message_id=int(message_id)))
+        return edited is not None
+
     async def deliver(self, chat_id: int, replies: list[Rendered]) -> list[str]:
         """Send rendered replies: media first, then the text, buttons on its last piece;
         returns the ids of the messages Telegram accepted."""
