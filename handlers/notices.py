@@ -12,12 +12,34 @@ def notice(kind: str, payload: dict[str, Any]) -> Reply | None:
     """The reply an outbox row of `kind` carries; None for a kind this version does not know."""
     if kind in ("broadcast", "reminder"):
         return reply(Local(payload["text"]))
+    if kind == "coop_setup":
+        return _setup(payload)
+    if kind == "coop_workshop":
+        return reply(_("Today at {time}: the workshop {title} for cooperatives, {room}. We "
+                       "look forward to seeing you.",
+                       time=When(dt.datetime.fromisoformat(payload["starts_at"]), "time"),
+                       title=Local(payload["title"]), room=Local(payload["room"])))
     if kind == "workshop_cancelled":
         return reply(_("The workshop {title} of {when} is cancelled by the organizers. We are "
                        "sorry for the inconvenience.",
                        title=Local(payload["title"]),
                        when=When(dt.datetime.fromisoformat(payload["starts_at"]), "day_time")))
     return None
+
+
+def _setup(payload: dict[str, Any]) -> Reply:
+    opens = dt.datetime.combine(dt.date.fromisoformat(payload["opens"]), dt.time(12))
+    lines = [_("The fair opens tomorrow, {day}, at {time}.",
+               day=When(opens.replace(tzinfo=dt.UTC), "day"),
+               time=Isolated(str(payload["hours"]).partition("-")[0]))]
+    if payload.get("stand"):
+        lines.append(_("Your stand: {number}, {zone}.", number=Isolated(payload["stand"]),
+                       zone=Local(payload.get("zone") or {})))
+    if payload.get("setup_hours"):
+        lines.append(_("Set-up today from {start} to {end}.",
+                       start=Isolated(str(payload["setup_hours"]).partition("-")[0]),
+                       end=Isolated(str(payload["setup_hours"]).partition("-")[2])))
+    return reply(*lines)
 
 
 def broadcast_progress(broadcast_id: int, counts: dict[str, int],

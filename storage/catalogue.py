@@ -101,6 +101,8 @@ class FairIn(_Item):
     opens: dt.date
     closes: dt.date
     hours: Annotated[str, Field(pattern=r"^\d{1,2}:\d{2}\s*-\s*\d{1,2}:\d{2}$")] = "10:00-20:00"
+    # When exhibitors set up their stands, the day before the fair opens.
+    setup_hours: Annotated[str, Field(pattern=r"^\d{1,2}:\d{2}\s*-\s*\d{1,2}:\d{2}$")] | None = None
 
     @field_validator("timezone")
     @classmethod
@@ -437,6 +439,7 @@ async def _upsert_fair(session: AsyncSession, item: FairIn) -> Fair:
         "opens": item.opens,
         "closes": item.closes,
         "hours": item.hours.replace(" ", ""),
+        "setup_hours": item.setup_hours.replace(" ", "") if item.setup_hours else None,
         "active": True,
         "imported_at": utcnow(),
     }

@@ -114,6 +114,7 @@ class Fair(Base):
     opens: Mapped[dt.date]
     closes: Mapped[dt.date]
     hours: Mapped[str] = mapped_column(String(32))
+    setup_hours: Mapped[str | None] = mapped_column(String(32))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     imported_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 

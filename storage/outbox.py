@@ -6,12 +6,14 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import JSON, String, and_, cast, func, insert, literal, or_, select, true, update
 
 from storage.models import (
     Broadcast,
     Contact,
+    Exhibitor,
     Fair,
     OutboxMessage,
     OutboxStatus,
@@ -19,6 +21,7 @@ from storage.models import (
     RegistrationStatus,
     Reminder,
     Role,
+    Stand,
     UTCDateTime,
     Workshop,
     utcnow,
@@ -276,6 +279,61 @@ async def queue_reminders(sessions: Sessions, now: dt.datetime) -> int:
                 ["contact_id", "channel", "kind", "payload", "due_at", "status", "attempts",
                  "idempotency_key", "created_at"], rows))
             added += int(getattr(result, "rowcount", 0) or 0)
+        added += await _queue_cooperative_reminders(session, fair, now)
+    return added
+
+
+async def _queue_per_contact(session: Any, contacts: Any, kind: str, key_prefix: str,
+                             payload: dict[str, Any], due: dt.datetime,
+                             now: dt.datetime) -> int:
+    """One row per contact of the `contacts` select (ids), never twice for the same key."""
+    key = literal(key_prefix) + cast(Contact.id, String)
+    already = select(OutboxMessage.id).where(OutboxMessage.idempotency_key == key)
+    rows = select(
+        Contact.id, Contact.channel, literal(kind), literal(payload, JSON),
+        literal(due, UTCDateTime()), literal(OutboxStatus.PENDING.value), literal(0), key,
+        literal(now, UTCDateTime()),
+    ).where(Contact.id.in_(contacts), Contact.opted_out.is_(False), ~already.exists())
+    result = await session.execute(insert(OutboxMessage).from_select(
+        ["contact_id", "channel", "kind", "payload", "due_at", "status", "attempts",
+         "idempotency_key", "created_at"], rows))
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def _queue_cooperative_reminders(session: Any, fair: Fair, now: dt.datetime) -> int:
+    """Linked cooperatives hear the day before the fair where and when to set up, and on the
+    morning of each workshop meant for cooperatives, that it is today."""
+    zone = ZoneInfo(fair.timezone)
+    added = 0
+    eve = dt.datetime.combine(fair.opens - dt.timedelta(days=1), dt.time(18), zone)
+    if eve >= now - dt.timedelta(hours=1):
+        rows = (await session.execute(
+            select(Contact.exhibitor_id, Stand.number, Stand.zone)
+            .join(Exhibitor, Exhibitor.id == Contact.exhibitor_id)
+            .outerjoin(Stand, Stand.id == Exhibitor.stand_id)
+            .where(Exhibitor.fair_id == fair.id))).all()
+        # One pass per cooperative (JSON columns cannot be DISTINCT on PostgreSQL).
+        cooperatives = {exhibitor_id: (number, stand_zone)
+                        for exhibitor_id, number, stand_zone in rows}
+        for exhibitor_id, (number, stand_zone) in cooperatives.items():
+            members = select(Contact.id).where(Contact.exhibitor_id == exhibitor_id)
+            payload = {"stand": number, "zone": stand_zone, "setup_hours": fair.setup_hours,
+                       "opens": fair.opens.isoformat(), "hours": fair.hours}
+            added += await _queue_per_contact(session, members, "coop_setup",
+                                              f"coop-setup:{fair.id}:", payload, eve, now)
+    workshops = list(await session.scalars(
+        select(Workshop).where(Workshop.fair_id == fair.id, Workshop.audience == "cooperatives",
+                               Workshop.cancelled.is_(False), Workshop.starts_at >= now)))
+    linked = select(Contact.id).where(or_(Contact.role == Role.COOPERATIVE,
+                                          Contact.exhibitor_id.is_not(None)))
+    for workshop in workshops:
+        morning = dt.datetime.combine(workshop.starts_at.astimezone(zone).date(), dt.time(8),
+                                      zone)
+        payload = {"title": workshop.title, "room": workshop.room,
+                   "starts_at": workshop.starts_at.isoformat()}
+        added += await _queue_per_contact(session, linked, "coop_workshop",
+                                          f"coop-workshop:{workshop.id}:", payload,
+                                          max(morning.astimezone(dt.UTC), now), now)
     return added
 
 

@@ -395,3 +395,35 @@ async def test_the_organizer_sees_the_progress_edited_then_the_outcome(
         f"Diffusion {broadcast_id} terminée : 4 envoyés, 0 écartés, 0 en échec.")
     await worker.report_progress()  # finished: nothing more is said
     assert len(fake_telegram.calls_of("editMessageText")) == len(edits)
+
+
+async def test_linked_cooperatives_get_the_setup_and_workshop_reminders(
+    make_outbox_app: OutboxAppFactory, fake_telegram: FakeTelegram,
+) -> None:
+    from storage.cooperatives import CooperativeRepository
+    from storage.outbox import queue_reminders
+
+    app = await make_outbox_app()
+    member = await app.engine.contacts.arrive("telegram", "888", "fr")
+    coops = CooperativeRepository(app.sessions)
+    code = next(item.code for item in await coops.codes()
+                if item.exhibitor == "coop-al-wafae-zarbia")
+    assert await coops.link(member.id, code) is not None
+    await add_contacts(app, 2)  # visitors: no cooperative reminders for them
+    now = utcnow()
+    await queue_reminders(app.sessions, now)
+    async with app.sessions() as session:
+        rows = list(await session.scalars(select(OutboxMessage).where(
+            OutboxMessage.kind.in_(("coop_setup", "coop_workshop")))))
+    assert {row.contact_id for row in rows} == {member.id}
+    setup = [row for row in rows if row.kind == "coop_setup"]
+    assert len(setup) == 1
+    assert setup[0].due_at == dt.datetime(2026, 12, 12, 18, 0, tzinfo=CASABLANCA)
+    assert len([row for row in rows if row.kind == "coop_workshop"]) == 6
+    assert await queue_reminders(app.sessions, now) == 0  # never twice
+    eve = dt.datetime(2026, 12, 12, 18, 1, tzinfo=CASABLANCA).astimezone(dt.UTC)
+    await OutboxWorker(app, clock=lambda: eve).drain()
+    sent = "\n".join(call.text or "" for call in fake_telegram.calls_of("sendMessage", 888))
+    assert "Le salon ouvre demain, dimanche 13 décembre, à 10:00." in sent
+    assert "Votre stand : A18, Hall A — Artisanat." in sent
+    assert "Installation aujourd'hui de 14:00 à 19:00." in sent
