@@ -25,6 +25,7 @@ from storage.outbox import (
     BroadcastReport,
     Claimed,
     Outbox,
+    Outcome,
     broadcasts_to_report,
     queue_reminders,
     record_progress,
@@ -67,6 +68,7 @@ class OutboxWorker:
         self.lease = lease
         self._slots = asyncio.Semaphore(CONCURRENCY)
         self._progress_start: dict[int, tuple[float, int]] = {}
+        self._outcomes: list[Outcome] = []
         self.sent = 0
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -93,7 +95,23 @@ class OutboxWorker:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), 0.5)
                 continue
-            await asyncio.gather(*(self._one(row) for row in rows))
+            await self._batch(rows)
+
+    async def _batch(self, rows: list[Claimed]) -> None:
+        """Send a claimed batch, then record every outcome in one transaction."""
+        await asyncio.gather(*(self._one(row) for row in rows))
+        outcomes, self._outcomes = self._outcomes, []
+        try:
+            await self.outbox.settle_many(outcomes)
+        except DATABASE_ERRORS:
+            # The rows stay claimed until their lease ends, then go out again: the messages
+            # of this batch may repeat, none is lost.
+            log.exception("outcomes of %d outbox rows not recorded", len(outcomes))
+
+    def _record_outcome(self, row_id: int, status: OutboxStatus, *,
+                        platform_message_id: str | None = None, error: str | None = None,
+                        retry_at: dt.datetime | None = None) -> None:
+        self._outcomes.append(Outcome(row_id, status, platform_message_id, error, retry_at))
 
     async def _queue_reminders(self) -> None:
         """Catalogue reminders for the people who arrived since the last pass."""
@@ -149,7 +167,7 @@ class OutboxWorker:
         """Send everything due now, then return how many rows were handled (tests, CLI)."""
         handled = 0
         while rows := await self.outbox.claim(self.batch, self.lease, self.clock()):
-            await asyncio.gather(*(self._one(row) for row in rows))
+            await self._batch(rows)
             handled += len(rows)
         return handled
 
@@ -159,32 +177,32 @@ class OutboxWorker:
                 await self._send(row)
             except Exception as exc:  # one place logs; the row is tried again later
                 log.exception("outbox row %s failed", row.id)
-                await self._settle_failure(row, f"{type(exc).__name__}: {exc}")
+                self._failed(row, f"{type(exc).__name__}: {exc}")
 
     async def _send(self, row: Claimed) -> None:
         now = self.clock()
         if row.opted_out:
-            await self.outbox.settle(row.id, OutboxStatus.SKIPPED, error="opted out")
+            self._record_outcome(row.id, OutboxStatus.SKIPPED, error="opted out")
             return
         if row.unreachable:
-            await self.outbox.settle(row.id, OutboxStatus.SKIPPED,
+            self._record_outcome(row.id, OutboxStatus.SKIPPED,
                                      error="unreachable: the person blocked the bot")
             return
         if row.kind in BULK_KINDS and not row.urgent:
             morning = quiet_until(now, self.app.settings.zone)
             if morning is not None:
-                await self.outbox.settle(row.id, OutboxStatus.PENDING, retry_at=morning)
+                self._record_outcome(row.id, OutboxStatus.PENDING, retry_at=morning)
                 return
         reply = notice(row.kind, row.payload)
         if reply is None:
-            await self.outbox.settle(row.id, OutboxStatus.FAILED,
+            self._record_outcome(row.id, OutboxStatus.FAILED,
                                      error=f"unknown message kind {row.kind!r}")
             return
         channel = self.app.bulk_sender(row.channel)
         if channel is None:
             reason = ("the web chat cannot receive messages later" if row.channel == "web"
                       else f"channel {row.channel} is not configured")
-            await self.outbox.settle(row.id, OutboxStatus.SKIPPED, error=reason)
+            self._record_outcome(row.id, OutboxStatus.SKIPPED, error=reason)
             return
         language = row.language if row.language in LANGUAGES else "fr"
         rendered = self.app.renderer.render(reply, language)
@@ -199,26 +217,27 @@ class OutboxWorker:
     def _buckets(self, row: Claimed) -> list[tuple[str, float, float | None]]:
         settings = self.app.settings
         if row.channel == "telegram":
-            # One message a second to any one chat, and the whole bot's rate.
+            # One message a second to any one chat, and the whole bot's rate. No burst on the
+            # channel: evenly spaced sends never put more than the limit into any one second.
             return [(f"telegram:chat:{row.user_id}", 1.0, 1.0),
-                    ("telegram", settings.telegram_rate, None)]
-        return [(row.channel, float(settings.whatsapp_rate), None)]
+                    ("telegram", settings.telegram_rate, 1.0)]
+        return [(row.channel, float(settings.whatsapp_rate), 1.0)]
 
     async def _record(self, row: Claimed, delivery: Delivery) -> None:
         if delivery.status == "sent":
             self.sent += 1
-            await self.outbox.settle(row.id, OutboxStatus.SENT,
+            self._record_outcome(row.id, OutboxStatus.SENT,
                                      platform_message_id=delivery.platform_message_id)
         elif delivery.status == "skipped":
-            await self.outbox.settle(row.id, OutboxStatus.SKIPPED, error=delivery.reason)
+            self._record_outcome(row.id, OutboxStatus.SKIPPED, error=delivery.reason)
         else:
-            await self.outbox.settle(row.id, OutboxStatus.FAILED, error=delivery.reason)
+            self._record_outcome(row.id, OutboxStatus.FAILED, error=delivery.reason)
 
-    async def _settle_failure(self, row: Claimed, error: str) -> None:
-        with contextlib.suppress(*DATABASE_ERRORS):
-            if row.attempts >= MAX_ATTEMPTS:
-                await self.outbox.settle(row.id, OutboxStatus.FAILED, error=error)
-            else:
-                delay = dt.timedelta(seconds=min(30 * 2 ** row.attempts, 3600))
-                await self.outbox.settle(row.id, OutboxStatus.PENDING, error=error,
-                                         retry_at=utcnow() + delay)
+    def _failed(self, row: Claimed, error: str) -> None:
+        """Try a failed row again later with backoff, until MAX_ATTEMPTS."""
+        if row.attempts >= MAX_ATTEMPTS:
+            self._record_outcome(row.id, OutboxStatus.FAILED, error=error)
+        else:
+            delay = dt.timedelta(seconds=min(30 * 2 ** row.attempts, 3600))
+            self._record_outcome(row.id, OutboxStatus.PENDING, error=error,
+                                 retry_at=utcnow() + delay)

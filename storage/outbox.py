@@ -85,6 +85,17 @@ class Claimed:
     last_inbound_at: dt.datetime | None
 
 
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """How a claimed row ended, to be recorded with the rest of its batch."""
+
+    row_id: int
+    status: OutboxStatus
+    platform_message_id: str | None = None
+    error: str | None = None
+    retry_at: dt.datetime | None = None
+
+
 def audience_filter(audience: str) -> Any:
     """The contacts an audience names (CONTRACT.md): all, visitors, cooperatives, organizers,
     lang:ar, lang:fr, workshop:<id>. Raises ValueError for anything else."""
@@ -182,22 +193,25 @@ class Outbox:
                         contact.unreachable, contact.last_inbound_at)
                 for row, contact in rows]
 
-    async def settle(self, row_id: int, status: OutboxStatus, *,
-                     platform_message_id: str | None = None, error: str | None = None,
-                     retry_at: dt.datetime | None = None) -> None:
-        """Record how a claimed row ended: sent, failed, skipped (with its reason), or back to
-        pending for a later attempt when `retry_at` is given."""
-        values: dict[str, Any] = {"lease_until": None, "error": error}
-        if retry_at is not None:
-            values.update(status=OutboxStatus.PENDING, due_at=retry_at)
-        else:
-            values["status"] = status
-            if status == OutboxStatus.SENT:
-                values.update(sent_at=utcnow(), platform_message_id=platform_message_id,
-                              delivery_status="sent")
+    async def settle_many(self, outcomes: list[Outcome]) -> None:
+        """Record many rows' outcomes in one transaction (a worker's batch)."""
+        if not outcomes:
+            return
+        now = utcnow()
+        changes: list[dict[str, Any]] = []
+        for outcome in outcomes:
+            change: dict[str, Any] = {"id": outcome.row_id, "lease_until": None,
+                                      "error": outcome.error}
+            if outcome.retry_at is not None:
+                change.update(status=OutboxStatus.PENDING, due_at=outcome.retry_at)
+            else:
+                change["status"] = outcome.status
+                if outcome.status == OutboxStatus.SENT:
+                    change.update(sent_at=now, platform_message_id=outcome.platform_message_id,
+                                  delivery_status="sent")
+            changes.append(change)
         async with self.sessions() as session, session.begin():
-            await session.execute(update(OutboxMessage).where(OutboxMessage.id == row_id)
-                                  .values(**values))
+            await session.execute(update(OutboxMessage), changes)
 
     async def progress(self, broadcast_id: int) -> dict[str, int]:
         """How many of a broadcast's rows are in each status."""
