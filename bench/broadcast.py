@@ -271,9 +271,9 @@ async def phase_rate(servers: Servers, seconds: float, contacts: int) -> None:
     print(f"3. limit {RATE:.0f}/s over {seconds:.0f} s: {len(window):,} sent, achieved "
           f"{achieved:.2f}/s, ratio {achieved / RATE:.3f} (goal: at least 0.98); after the "
           f"first second {steady:.2f}/s", flush=True)
-    print(f"   most sends in any one-second window: {peak} "
-          f"({'<=' if peak <= RATE else 'ABOVE'} {RATE:.0f}; the bucket's burst is "
-          f"{RATE:.0f}, so up to {2 * RATE:.0f} is possible in the first second)", flush=True)
+    print(f"   most sends in any closed one-second window: {peak} "
+          f"({'<=' if peak <= RATE else 'ABOVE'} {RATE:.0f}; sends are spaced 1/{RATE:.0f} s "
+          f"apart, so a window closed at both ends can hold {RATE:.0f} + 1)", flush=True)
 
 
 async def phase_kill(servers: Servers, messages: int) -> None:
