@@ -31,6 +31,17 @@ class InboxReader(Generic[Item]):
         self._acks: set[asyncio.Task[Any]] = set()
         self._stopping = asyncio.Event()
 
+    async def keep(self, raw: bytes) -> bool:
+        """Keep an accepted webhook body; False when Redis cannot: then the route must not
+        answer 200, so the platform delivers it again later."""
+        try:
+            await self.inbox.add(raw.decode("utf-8", errors="replace"))
+        except RedisError:
+            log.exception("redis unavailable: %s body refused for a later retry",
+                          self.inbox.stream)
+            return False
+        return True
+
     def start(self, name: str) -> None:
         self._task = asyncio.create_task(self._read(), name=name)
 

@@ -52,6 +52,7 @@ from redis.exceptions import RedisError
 from bot.channels import Delivery
 from bot.channels.intake import InboxReader
 from bot.channels.ordering import PerPersonQueue
+from bot.channels.pause import SendPause
 from bot.engine import Engine
 from bot.messages import Inbound, Kind, Rendered, RenderedChoice
 from bot.metrics import Metrics
@@ -159,8 +160,7 @@ class TelegramChannel:
         self.reader = InboxReader(self.inbox, self.queue, self._updates)
         self._poller: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
-        self._paused_until = 0.0
-        self._pause_checked = -1.0
+        self.pause = SendPause(state, CHANNEL)
         self._unauthorized_logged = False
 
     # ---- lifecycle -------------------------------------------------------------------------
@@ -251,11 +251,7 @@ class TelegramChannel:
         if not isinstance(body, dict) or not isinstance(body.get("update_id"), int):
             log.warning("malformed telegram update refused")
             return web.json_response({"error": "malformed update"}, status=400)
-        try:
-            await self.inbox.add(raw.decode("utf-8", errors="replace"))
-        except RedisError:
-            # Not kept, so not accepted: Telegram retries what is not answered 200.
-            log.exception("redis unavailable: telegram update refused for a later retry")
+        if not await self.reader.keep(raw):
             return web.json_response({"error": "try again"}, status=503)
         return web.Response(status=200)
 
@@ -282,7 +278,7 @@ class TelegramChannel:
             except asyncio.CancelledError:
                 raise
             except TelegramRetryAfter as exc:
-                await self._pause(exc.retry_after)
+                await self.pause.pause(exc.retry_after)
                 continue
             except TelegramUnauthorizedError:
                 if not self._unauthorized_logged:
@@ -472,11 +468,11 @@ class TelegramChannel:
     async def _send_call(self, call: Callable[[], Awaitable[T]]) -> T:
         delay = 0.5
         for attempt in range(1, SEND_ATTEMPTS + 1):
-            await self._wait_if_paused()
+            await self.pause.wait()
             try:
                 return await call()
             except TelegramRetryAfter as exc:
-                await self._pause(exc.retry_after)
+                await self.pause.pause(exc.retry_after)
             except (TelegramNetworkError, TelegramServerError, ClientError, TimeoutError):
                 if attempt == SEND_ATTEMPTS:
                     raise
@@ -487,31 +483,6 @@ class TelegramChannel:
     async def _call(self, call: Callable[[], Awaitable[T]]) -> T:
         """Start-up calls: same retries as sends."""
         return await self._send_call(call)
-
-    async def _pause(self, seconds: float) -> None:
-        """Honour a 429 for the whole bot: this process waits, and so do the others."""
-        loop = asyncio.get_running_loop()
-        self._paused_until = max(self._paused_until, loop.time() + seconds)
-        log.warning("telegram asks to slow down: pausing sends for %.0f s", seconds)
-        try:
-            await self.state.pause_channel(CHANNEL, seconds)
-        except RedisError:
-            log.warning("redis unavailable: the pause holds in this process only")
-
-    async def _wait_if_paused(self) -> None:
-        """Wait out a pause: ours, or another process's (looked up at most once a second)."""
-        loop = asyncio.get_running_loop()
-        now = loop.time()
-        if now >= self._paused_until and now - self._pause_checked >= 1.0:
-            self._pause_checked = now
-            try:
-                shared = await self.state.channel_paused_for(CHANNEL)
-            except RedisError:
-                shared = 0.0
-            self._paused_until = max(self._paused_until, now + shared)
-        remaining = self._paused_until - loop.time()
-        if remaining > 0:
-            await asyncio.sleep(remaining)
 
     async def _set_unreachable(self, user_id: str, unreachable: bool) -> None:
         try:

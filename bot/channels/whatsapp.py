@@ -9,7 +9,6 @@ images, documents, locations and templates, within WhatsApp's limits and its 24-
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import hashlib
 import hmac
@@ -28,6 +27,7 @@ from redis.exceptions import RedisError
 from bot.channels import Delivery
 from bot.channels.intake import InboxReader
 from bot.channels.ordering import PerPersonQueue
+from bot.channels.pause import SendPause
 from bot.engine import Engine
 from bot.messages import Inbound, Kind, Rendered, RenderedChoice
 from bot.metrics import Metrics
@@ -202,8 +202,7 @@ class WhatsAppChannel:
             PerPersonQueue(self._event))
         self.reader = InboxReader(self.inbox, self.queue, self._events)
         self._background: set[asyncio.Task[Any]] = set()
-        self._paused_until = 0.0
-        self._pause_checked = -1.0
+        self.pause = SendPause(state, CHANNEL)
         self.token_rejected = False
 
     # ---- lifecycle -------------------------------------------------------------------------
@@ -255,11 +254,7 @@ class WhatsAppChannel:
         if not isinstance(body, dict) or not isinstance(body.get("entry"), list):
             log.warning("malformed whatsapp webhook refused")
             return web.json_response({"error": "malformed body"}, status=400)
-        try:
-            await self.inbox.add(raw.decode("utf-8", errors="replace"))
-        except RedisError:
-            # Not kept, so not accepted: Meta retries what is not answered 200.
-            log.exception("redis unavailable: whatsapp webhook refused for a later retry")
+        if not await self.reader.keep(raw):
             return web.json_response({"error": "try again"}, status=503)
         return web.Response(status=200)
 
@@ -496,7 +491,7 @@ class WhatsAppChannel:
             raise GraphError(401, BAD_TOKEN, "access token rejected earlier")
         delay = 1.0
         for attempt in range(1, SEND_ATTEMPTS + 1):
-            await self._wait_if_paused()
+            await self.pause.wait()
             try:
                 return await call()
             except GraphError as exc:
@@ -510,7 +505,7 @@ class WhatsAppChannel:
                     self.token_rejected = True
                     raise
                 if exc.code == THROUGHPUT and not last:
-                    await self._pause(delay)
+                    await self.pause.pause(delay)
                 elif exc.code == PAIR_RATE and not last:
                     await asyncio.sleep(delay * 2)  # only this person's messages wait
                 elif exc.status >= 500 and not last:
@@ -523,27 +518,6 @@ class WhatsAppChannel:
                 await asyncio.sleep(delay * (1 + random.random() / 2))
             delay *= 2
         raise GraphError(0, 0, "gave up")  # pragma: no cover - the loop raises or returns
-
-    async def _pause(self, seconds: float) -> None:
-        loop = asyncio.get_running_loop()
-        self._paused_until = max(self._paused_until, loop.time() + seconds)
-        log.warning("whatsapp throughput limit hit: the number waits %.1f s", seconds)
-        with contextlib.suppress(RedisError):
-            await self.state.pause_channel(CHANNEL, seconds)
-
-    async def _wait_if_paused(self) -> None:
-        loop = asyncio.get_running_loop()
-        now = loop.time()
-        if now >= self._paused_until and now - self._pause_checked >= 1.0:
-            self._pause_checked = now
-            try:
-                shared = await self.state.channel_paused_for(CHANNEL)
-            except RedisError:
-                shared = 0.0
-            self._paused_until = max(self._paused_until, now + shared)
-        remaining = self._paused_until - loop.time()
-        if remaining > 0:
-            await asyncio.sleep(remaining)
 
     # ---- messages that must go out -----------------------------------------------------------
 
