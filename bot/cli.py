@@ -255,28 +255,26 @@ def _with_contacts(settings: Settings, work: Callable[[Any], Coroutine[Any, Any,
     return _run(run)
 
 
-@organizer_cli.command("add")
-def organizer_add(who: Annotated[str, typer.Argument(help="CHANNEL:USER_ID")]) -> None:
-    """Let someone broadcast and read statistics in chat."""
+def _set_organizer(who: str, organizer: bool) -> None:
     from storage.models import Role
 
     settings = _settings()
     channel, user_id = _person(who)
-    _with_contacts(settings, lambda contacts: contacts.set_role(channel, user_id,
-                                                                Role.ORGANIZER))
-    typer.echo(f"{channel}:{user_id} is an organizer")
+    role = Role.ORGANIZER if organizer else Role.VISITOR
+    _with_contacts(settings, lambda contacts: contacts.set_role(channel, user_id, role))
+    typer.echo(f"{channel}:{user_id} is {'an' if organizer else 'no longer an'} organizer")
+
+
+@organizer_cli.command("add")
+def organizer_add(who: Annotated[str, typer.Argument(help="CHANNEL:USER_ID")]) -> None:
+    """Let someone broadcast and read statistics in chat."""
+    _set_organizer(who, True)
 
 
 @organizer_cli.command("remove")
 def organizer_remove(who: Annotated[str, typer.Argument(help="CHANNEL:USER_ID")]) -> None:
     """Take the organizer role back (TADAMON_ORGANIZERS still grants it to whom it lists)."""
-    from storage.models import Role
-
-    settings = _settings()
-    channel, user_id = _person(who)
-    _with_contacts(settings, lambda contacts: contacts.set_role(channel, user_id,
-                                                                Role.VISITOR))
-    typer.echo(f"{channel}:{user_id} is no longer an organizer")
+    _set_organizer(who, False)
 
 
 @organizer_cli.command("list")
