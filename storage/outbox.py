@@ -1,5 +1,5 @@
-"""The outbox: every message that is not a direct reply. Here: what platforms report about
-messages once sent (WhatsApp statuses); the workers that send come with their own issue."""
+"""The outbox: every message that is not a direct reply (reminders, notices, broadcasts),
+queued here, claimed and settled by the workers, with what platforms report once it is sent."""
 
 from __future__ import annotations
 
@@ -286,17 +286,8 @@ async def queue_reminders(sessions: Sessions, now: dt.datetime) -> int:
                 condition = audience_filter(reminder.audience)
             except ValueError:
                 continue  # validated at import; an old row may predate a rule
-            key = literal(prefix) + cast(Contact.id, String)
-            already = select(OutboxMessage.id).where(OutboxMessage.idempotency_key == key)
-            rows = select(
-                Contact.id, Contact.channel, literal("reminder"), literal(payload, JSON),
-                literal(reminder.at, UTCDateTime()), literal(OutboxStatus.PENDING.value),
-                literal(0), key, literal(now, UTCDateTime()),
-            ).where(condition, Contact.opted_out.is_(False), ~already.exists())
-            result = await session.execute(insert(OutboxMessage).from_select(
-                ["contact_id", "channel", "kind", "payload", "due_at", "status", "attempts",
-                 "idempotency_key", "created_at"], rows))
-            added += int(getattr(result, "rowcount", 0) or 0)
+            added += await _queue_per_contact(session, select(Contact.id).where(condition),
+                                              "reminder", prefix, payload, reminder.at, now)
         added += await _queue_cooperative_reminders(session, fair, now)
     return added
 
