@@ -40,7 +40,8 @@ PDI = "\u2069"
 
 _ARABIC = re.compile(r"[\u0600-\u06FF\u0750-\u077F\u08A0-\u08FF\uFB50-\uFDFF\uFE70-\uFEFF]")
 _LATIN_OR_DIGIT = re.compile(r"[A-Za-z0-9\u00C0-\u024F]")
-_WORD = re.compile(r"[a-z\u00e0-\u00ff']+|\d+")
+_WORD = re.compile(r"[a-z0-9\u00e0-\u00ff']+")
+_STAND_LIKE = re.compile(r"[a-z]{1,2}\d+")
 
 # Darija written in Latin letters (Arabizi): words and the digit-letters 3, 7, 9 inside words.
 _DARIJA = {
@@ -62,6 +63,12 @@ _FRENCH = {
 _ARABIZI_DIGIT = re.compile(r"[a-z][379]|[379][a-z]")
 
 
+def _arabizi(word: str) -> bool:
+    """`n3ref`, `3la`, `sa7a`: a digit-letter inside a word, but not a stand code like `b7`."""
+    return (sum(char.isalpha() for char in word) >= 2 and _ARABIZI_DIGIT.search(word) is not None
+            and _STAND_LIKE.fullmatch(word) is None)
+
+
 def detect_language(text: str, default: str = "fr") -> str:
     """First-message guess: Arabic script or Darija in Latin -> ar; English -> en; French
     words -> fr; nothing telling (a stand number, a name) -> `default` (the platform's hint)."""
@@ -70,7 +77,8 @@ def detect_language(text: str, default: str = "fr") -> str:
         return "ar"
     lowered = text.lower()
     words = _WORD.findall(lowered)
-    darija = sum(word in _DARIJA for word in words) + len(_ARABIZI_DIGIT.findall(lowered))
+    # Whole words only: a code such as `coop_WA5KFIN` holds "wa" and "fin" but says nothing.
+    darija = sum(word in _DARIJA or _arabizi(word) for word in words)
     english = sum(word in _ENGLISH for word in words)
     french = sum(word in _FRENCH for word in words)
     if darija and darija >= english and darija >= french:

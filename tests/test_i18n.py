@@ -105,6 +105,9 @@ def test_arabic_has_six_plural_forms() -> None:
         ("Hello, where is the honey stand please?", "en"),
         ("argan", "fr"),
         ("A12", "fr"),
+        ("stand B7", "fr"),
+        ("coop_WA5KFINE", "fr"),
+        ("/start coop_HADSAFI2", "fr"),
     ],
 )
 def test_first_message_language(text: str, language: str) -> None:

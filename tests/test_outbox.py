@@ -224,11 +224,14 @@ async def test_a_dead_workers_claims_come_back_after_the_lease(
     assert fair is not None
     outbox = Outbox(app.sessions)
     await outbox.queue_broadcast(fair.id, "all", TEXT, utcnow(), urgent=True)
-    claimed = await outbox.claim(limit=3, lease=0.2)  # then it "dies" without settling
+    now = utcnow()
+    claimed = await outbox.claim(limit=3, lease=60, now=now)  # then it "dies" unsettled
     assert len(claimed) == 3
-    assert len(await outbox.claim(limit=10, lease=60)) == 2  # only what nobody holds
-    await asyncio.sleep(0.3)
-    assert await OutboxWorker(app).drain() == 3
+    assert len(await outbox.claim(limit=10, lease=3600, now=now)) == 2  # what nobody holds
+    assert await outbox.claim(limit=10, lease=60, now=now + dt.timedelta(seconds=59)) == []
+    # A minute later the dead worker's lease has run out: another worker sends its three.
+    later = now + dt.timedelta(seconds=61)
+    assert await OutboxWorker(app, clock=lambda: later).drain() == 3
     assert len(fake_telegram.calls_of("sendMessage")) == 3
 
 
