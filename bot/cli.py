@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import csv
 import datetime as dt
+import gc
 import logging
 import signal
 import sys
@@ -52,12 +53,23 @@ def _settings() -> Settings:
         raise typer.Exit(2) from None
 
 
+def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's event loop where it is installed (not on Windows): the same asyncio, with
+    sockets, timers and TLS in C, which lets one process send and answer noticeably more."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
+
+
 def _run(main: Callable[[], Coroutine[Any, Any, T]]) -> T:
     """Run a coroutine; bad input exits 2 with one line, other failures exit 1."""
     from sqlalchemy.exc import SQLAlchemyError  # imported here: settings errors start faster
 
     try:
-        return asyncio.run(main())
+        with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+            return runner.run(main())
     except CatalogueError as exc:
         typer.echo(f"tadamon: {exc}", err=True)
         raise typer.Exit(2) from None
@@ -97,6 +109,7 @@ async def _serve(settings: Settings, *, worker: bool) -> None:
         await site.start()
         _announce_channels(settings)
         await app.start_channels()
+        settle_garbage_collector()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -116,6 +129,16 @@ async def _serve(settings: Settings, *, worker: bool) -> None:
         await app.stop_channels()
     finally:
         await app.close()
+
+
+def settle_garbage_collector() -> None:
+    """For a long-running process, once started: what exists now (aiogram's and SQLAlchemy's
+    thousands of classes, the catalogue) lives until the end, so the collector stops looking
+    at it (gc.freeze), and it runs less often over the young objects every message makes.
+    Together about a tenth more messages a second (bench/broadcast.py)."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(10_000, 10, 10)
 
 
 def _announce_channels(settings: Settings) -> None:
@@ -218,6 +241,7 @@ def worker() -> None:
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, stop.set)
+            settle_garbage_collector()
             await OutboxWorker(app).run(stop)
         finally:
             await app.close()

@@ -12,6 +12,7 @@ import contextlib
 import datetime as dt
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from bot.channels import BulkSender, Delivery
@@ -30,7 +31,7 @@ from storage.outbox import (
     queue_reminders,
     record_progress,
 )
-from storage.ratelimit import RateLimiter
+from storage.ratelimit import Booking, Bucket, RateLimiter
 
 if TYPE_CHECKING:
     from bot.app import App
@@ -40,10 +41,25 @@ log = logging.getLogger(__name__)
 BATCH = 200
 LEASE = 120.0
 CONCURRENCY = 64
+GROUP = 16  # rows booked with the rate limiter in one round trip
+# Outcomes are recorded this often, or as soon as SETTLE_AT are waiting: what a crash can make
+# go out twice is what was sent and not recorded yet.
+SETTLE_EVERY = 0.1
+SETTLE_AT = 50
 MAX_ATTEMPTS = 6
 REMINDERS_EVERY = 60.0  # seconds between passes that queue catalogue reminders
 PROGRESS_EVERY = 5.0  # seconds between edits of an organizer's progress message
 QUIET_START, QUIET_END = dt.time(22), dt.time(8)
+
+
+@dataclass(frozen=True, slots=True)
+class _Ready:
+    """A claimed row whose message is rendered and whose channel can take it."""
+
+    row: Claimed
+    channel: BulkSender
+    language: str
+    rendered: Rendered
 
 
 def quiet_until(now: dt.datetime, zone: dt.tzinfo) -> dt.datetime | None:
@@ -67,46 +83,120 @@ class OutboxWorker:
         self.batch = batch
         self.lease = lease
         self._slots = asyncio.Semaphore(CONCURRENCY)
+        self._in_flight: set[asyncio.Task[None]] = set()
         self._progress_start: dict[int, tuple[float, int]] = {}
         self._outcomes: list[Outcome] = []
+        self._settle_now = asyncio.Event()
+        self._settling = asyncio.Lock()
+        self._rendered: dict[tuple[int | None, str], Rendered] = {}
         self.sent = 0
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Work until `stop` is set; database or Redis outages only pause the work."""
+        """Work until `stop` is set; database or Redis outages only pause the work.
+
+        A pipeline: the next batch is claimed while the last sends of the one before are in
+        flight, and outcomes are recorded alongside, every SETTLE_EVERY seconds."""
         log.info("outbox worker: on")
         reminders_checked = -REMINDERS_EVERY
         progress_shown = -PROGRESS_EVERY
         loop = asyncio.get_running_loop()
-        while not stop.is_set():
-            if loop.time() - reminders_checked >= REMINDERS_EVERY:
-                reminders_checked = loop.time()
-                await self._queue_reminders()
-            if loop.time() - progress_shown >= PROGRESS_EVERY:
-                progress_shown = loop.time()
-                await self.report_progress()
-            try:
-                rows = await self.outbox.claim(self.batch, self.lease, self.clock())
-            except DATABASE_ERRORS:
-                log.warning("outbox unreachable; retrying in 2 s", exc_info=True)
-                rows = []
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), 2)
-            if not rows:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), 0.5)
-                continue
-            await self._batch(rows)
-
-    async def _batch(self, rows: list[Claimed]) -> None:
-        """Send a claimed batch, then record every outcome in one transaction."""
-        await asyncio.gather(*(self._one(row) for row in rows))
-        outcomes, self._outcomes = self._outcomes, []
+        finished = asyncio.Event()
+        settler = asyncio.create_task(self._settle_loop(finished))
         try:
-            await self.outbox.settle_many(outcomes)
-        except DATABASE_ERRORS:
-            # The rows stay claimed until their lease ends, then go out again: the messages
-            # of this batch may repeat, none is lost.
-            log.exception("outcomes of %d outbox rows not recorded", len(outcomes))
+            while not stop.is_set():
+                if loop.time() - reminders_checked >= REMINDERS_EVERY:
+                    reminders_checked = loop.time()
+                    await self._queue_reminders()
+                if loop.time() - progress_shown >= PROGRESS_EVERY:
+                    progress_shown = loop.time()
+                    await self.report_progress()
+                try:
+                    rows = await self.outbox.claim(self.batch, self.lease, self.clock())
+                except DATABASE_ERRORS:
+                    log.warning("outbox unreachable; retrying in 2 s", exc_info=True)
+                    rows = []
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), 2)
+                if not rows:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), 0.5)
+                    continue
+                await self._dispatch(rows, stop)
+        finally:
+            await self._finish(settler, finished)
+
+    async def drain(self) -> int:
+        """Send everything due now, then return how many rows were handled (tests, CLI)."""
+        handled = 0
+        finished = asyncio.Event()
+        settler = asyncio.create_task(self._settle_loop(finished))
+        try:
+            while rows := await self.outbox.claim(self.batch, self.lease, self.clock()):
+                await self._dispatch(rows, None)
+                handled += len(rows)
+        finally:
+            await self._finish(settler, finished)
+        return handled
+
+    async def _dispatch(self, rows: list[Claimed], stop: asyncio.Event | None) -> None:
+        """Send the rows GROUP at a time: take a slot for each (at most CONCURRENCY sends in
+        flight), book their places with the rate limiter in one round trip, start them. On
+        stop, the rows not started go back to the outbox at once, not at the lease's end."""
+        for start in range(0, len(rows), GROUP):
+            if stop is not None and stop.is_set():
+                now = self.clock()
+                for left in rows[start:]:
+                    self._record_outcome(left.id, OutboxStatus.PENDING, retry_at=now)
+                return
+            now = self.clock()
+            ready = [item for row in rows[start:start + GROUP]
+                     if (item := self._prepare(row, now)) is not None]
+            for _item in ready:
+                await self._slots.acquire()
+            for item, booking in zip(ready, await self._book(ready), strict=True):
+                task = asyncio.create_task(self._deliver(item, booking))
+                self._in_flight.add(task)
+                task.add_done_callback(self._sent_one)
+
+    def _sent_one(self, task: asyncio.Task[None]) -> None:
+        self._in_flight.discard(task)
+        self._slots.release()
+        if len(self._outcomes) >= SETTLE_AT:
+            self._settle_now.set()
+
+    async def _finish(self, settler: asyncio.Task[None], finished: asyncio.Event) -> None:
+        """Let the sends in flight end, then the background recording (never cut off in the
+        middle of a transaction), and record what is left."""
+        while self._in_flight:
+            await asyncio.gather(*list(self._in_flight), return_exceptions=True)
+        finished.set()
+        self._settle_now.set()
+        await settler
+        await self._settle()
+
+    async def _settle_loop(self, finished: asyncio.Event) -> None:
+        while not finished.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._settle_now.wait(), SETTLE_EVERY)
+            self._settle_now.clear()
+            await self._settle()
+
+    async def _settle(self) -> None:
+        """Record the outcomes gathered so far, in one transaction."""
+        async with self._settling:
+            outcomes, self._outcomes = self._outcomes, []
+            if not outcomes:
+                return
+            try:
+                await self.outbox.settle_many(outcomes)
+            except Exception:
+                # Kept for the next try. Should the lease end first, the rows go out again:
+                # they may repeat, none is lost.
+                log.exception("outcomes of %d outbox rows not recorded yet", len(outcomes))
+                self._outcomes[:0] = outcomes
+            except BaseException:  # cancelled: whoever records next records these too
+                self._outcomes[:0] = outcomes
+                raise
 
     def _record_outcome(self, row_id: int, status: OutboxStatus, *,
                         platform_message_id: str | None = None, error: str | None = None,
@@ -163,67 +253,113 @@ class OutboxWorker:
         await record_progress(self.app.sessions, report.id, message_id=message_id,
                               finished=finished)
 
-    async def drain(self) -> int:
-        """Send everything due now, then return how many rows were handled (tests, CLI)."""
-        handled = 0
-        while rows := await self.outbox.claim(self.batch, self.lease, self.clock()):
-            await self._batch(rows)
-            handled += len(rows)
-        return handled
-
-    async def _one(self, row: Claimed) -> None:
-        async with self._slots:
-            try:
-                await self._send(row)
-            except Exception as exc:  # one place logs; the row is tried again later
-                log.exception("outbox row %s failed", row.id)
-                self._failed(row, f"{type(exc).__name__}: {exc}")
-
-    async def _send(self, row: Claimed) -> None:
-        now = self.clock()
-        if row.opted_out:
-            self._record_outcome(row.id, OutboxStatus.SKIPPED, error="opted out")
-            return
-        if row.unreachable:
-            self._record_outcome(row.id, OutboxStatus.SKIPPED,
+    def _prepare(self, row: Claimed, now: dt.datetime) -> _Ready | None:
+        """The message of a row, ready to go; or None when its outcome is already known (not
+        to be sent, or later)."""
+        try:
+            if row.opted_out:
+                self._record_outcome(row.id, OutboxStatus.SKIPPED, error="opted out")
+                return None
+            if row.unreachable:
+                self._record_outcome(row.id, OutboxStatus.SKIPPED,
                                      error="unreachable: the person blocked the bot")
-            return
-        if row.kind in BULK_KINDS and not row.urgent:
-            morning = quiet_until(now, self.app.settings.zone)
-            if morning is not None:
-                self._record_outcome(row.id, OutboxStatus.PENDING, retry_at=morning)
-                return
+                return None
+            if row.kind in BULK_KINDS and not row.urgent:
+                morning = quiet_until(now, self.app.settings.zone)
+                if morning is not None:
+                    self._record_outcome(row.id, OutboxStatus.PENDING, retry_at=morning)
+                    return None
+            channel = self.app.bulk_sender(row.channel)
+            if channel is None:
+                reason = ("the web chat cannot receive messages later" if row.channel == "web"
+                          else f"channel {row.channel} is not configured")
+                self._record_outcome(row.id, OutboxStatus.SKIPPED, error=reason)
+                return None
+            language = row.language if row.language in LANGUAGES else "fr"
+            rendered = self._render(row, language)
+            if rendered is None:
+                self._record_outcome(row.id, OutboxStatus.FAILED,
+                                     error=f"unknown message kind {row.kind!r}")
+                return None
+            return _Ready(row, channel, language, rendered)
+        except Exception as exc:  # one place logs; the row is tried again later
+            log.exception("outbox row %s failed", row.id)
+            self._failed(row, f"{type(exc).__name__}: {exc}")
+            return None
+
+    def _render(self, row: Claimed, language: str) -> Rendered | None:
+        """The row's message in its reader's language. A broadcast's rows all carry the same
+        message: it is rendered once per language."""
+        key = (row.broadcast_id, language) if row.kind == "broadcast" else None
+        if key is not None and (cached := self._rendered.get(key)) is not None:
+            return cached
         reply = notice(row.kind, row.payload)
         if reply is None:
-            self._record_outcome(row.id, OutboxStatus.FAILED,
-                                     error=f"unknown message kind {row.kind!r}")
-            return
-        channel = self.app.bulk_sender(row.channel)
-        if channel is None:
-            reason = ("the web chat cannot receive messages later" if row.channel == "web"
-                      else f"channel {row.channel} is not configured")
-            self._record_outcome(row.id, OutboxStatus.SKIPPED, error=reason)
-            return
-        language = row.language if row.language in LANGUAGES else "fr"
+            return None
         rendered = self.app.renderer.render(reply, language)
-        # The person's bucket first, then the channel's: charging the channel only when the
-        # message is about to go keeps every second of the channel under its limit.
-        for name, rate, burst in self._buckets(row):
-            await self.limiter.acquire(name, rate, burst)
-        delivery = await channel.send_bulk(row.user_id, language, row.last_inbound_at,
-                                           row.kind, rendered, now)
-        await self._record(row, delivery)
+        if key is not None:
+            if len(self._rendered) >= 64:
+                self._rendered.clear()
+            self._rendered[key] = rendered
+        return rendered
 
-    def _buckets(self, row: Claimed) -> list[tuple[str, float, float | None]]:
+    async def _book(self, ready: list[_Ready]) -> list[Booking | None]:
+        """Places for these messages with the shared rate limiter: one round trip per channel.
+        When Redis cannot answer, None: each message then asks on its own as it goes."""
+        bookings: list[Booking | None] = [None] * len(ready)
+        groups: dict[Bucket, list[int]] = {}
+        for index, item in enumerate(ready):
+            groups.setdefault(self._channel_bucket(item.row.channel), []).append(index)
+        for channel, indexes in groups.items():
+            recipients = [bucket for index in indexes
+                          if (bucket := self._recipient_bucket(ready[index].row)) is not None]
+            try:
+                booked = await self.limiter.reserve_each(channel, len(indexes), recipients)
+            except Exception:
+                log.warning("send places not booked for %d messages", len(indexes),
+                            exc_info=True)
+                continue
+            for index, booking in zip(indexes, booked, strict=True):
+                bookings[index] = booking
+        return bookings
+
+    async def _deliver(self, item: _Ready, booking: Booking | None) -> None:
+        row = item.row
+        try:
+            # The person's bucket first, then the channel's: charging the channel only when
+            # the message is about to go keeps every second of the channel under its limit.
+            channel = self._channel_bucket(row.channel)
+            if booking is None:
+                recipient = self._recipient_bucket(row)
+                await self.limiter.acquire_in_order(
+                    [channel] if recipient is None else [recipient, channel])
+            else:
+                if booking.wait > 0:
+                    await asyncio.sleep(booking.wait)
+                if not booking.channel_charged:
+                    await self.limiter.acquire_in_order([channel])
+            delivery = await item.channel.send_bulk(row.user_id, item.language,
+                                                    row.last_inbound_at, row.kind,
+                                                    item.rendered, self.clock())
+            self._record(row, delivery)
+        except Exception as exc:  # one place logs; the row is tried again later
+            log.exception("outbox row %s failed", row.id)
+            self._failed(row, f"{type(exc).__name__}: {exc}")
+
+    def _channel_bucket(self, channel: str) -> Bucket:
+        # No burst: evenly spaced sends never put more than the limit into any one second.
         settings = self.app.settings
-        if row.channel == "telegram":
-            # One message a second to any one chat, and the whole bot's rate. No burst on the
-            # channel: evenly spaced sends never put more than the limit into any one second.
-            return [(f"telegram:chat:{row.user_id}", 1.0, 1.0),
-                    ("telegram", settings.telegram_rate, 1.0)]
-        return [(row.channel, float(settings.whatsapp_rate), 1.0)]
+        if channel == "telegram":
+            return ("telegram", settings.telegram_rate, 1.0)
+        return (channel, float(settings.whatsapp_rate), 1.0)
 
-    async def _record(self, row: Claimed, delivery: Delivery) -> None:
+    def _recipient_bucket(self, row: Claimed) -> Bucket | None:
+        # Telegram: one message a second to any one chat.
+        if row.channel == "telegram":
+            return (f"telegram:chat:{row.user_id}", 1.0, 1.0)
+        return None
+
+    def _record(self, row: Claimed, delivery: Delivery) -> None:
         if delivery.status == "sent":
             self.sent += 1
             self._record_outcome(row.id, OutboxStatus.SENT,

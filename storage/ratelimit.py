@@ -4,29 +4,27 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from typing import NamedTuple
 
 from redis.asyncio import Redis
 
 from storage import keys
 
-# Each bucket: a hash {tokens, ts}, tokens as of ts (Redis time, seconds). KEYS are the buckets,
-# ARGV[1] the cost, then rate and burst of each bucket in KEYS order. Returns the seconds to wait.
+# Each bucket: a hash {tokens, ts}, tokens as of ts (Redis time, seconds).
 #
 # The server's clock, not the callers': processes on several machines share one timeline.
 # Tokens are taken even when not yet there (they go negative): the debt is a booked place in the
 # queue, so concurrent callers get increasing waits rather than all retrying at the same moment.
-# With several buckets, all are charged now even when another bucket's wait puts the send later:
-# simple, and the long-run rate holds, but a send can land in a later second than it was counted.
 # Numbers travel as "%.17g" strings: Redis truncates a Lua number it returns to an integer, and
 # Lua's own tostring keeps only 14 digits, too few for a timestamp in microseconds.
-RESERVE = """
+TAKE = """
 local now = redis.call('TIME')
 now = tonumber(now[1]) + tonumber(now[2]) / 1000000
-local cost = tonumber(ARGV[1])
-local wait = 0
-for i, key in ipairs(KEYS) do
-    local rate = tonumber(ARGV[2 * i])
-    local burst = tonumber(ARGV[2 * i + 1])
+local function fmt(number)
+    return string.format('%.17g', number)
+end
+-- Take `cost` tokens of the bucket `key`; the seconds until they are there (0: now).
+local function take(key, rate, burst, cost)
     local state = redis.call('HMGET', key, 'tokens', 'ts')
     local tokens = tonumber(state[1])
     local ts = tonumber(state[2])
@@ -36,19 +34,71 @@ for i, key in ipairs(KEYS) do
         tokens = math.min(burst, tokens + math.max(0, now - ts) * rate)
     end
     tokens = tokens - cost
-    if tokens < 0 then
-        wait = math.max(wait, -tokens / rate)
-    end
-    redis.call('HSET', key, 'tokens', string.format('%.17g', tokens),
-               'ts', string.format('%.17g', now))
+    redis.call('HSET', key, 'tokens', fmt(tokens), 'ts', fmt(now))
     -- Once full again the bucket is the same as no bucket: let it go a second after that.
     local ttl = math.ceil((burst - tokens) / rate * 1000) + 1000
     redis.call('PEXPIRE', key, string.format('%d', ttl))
+    if tokens < 0 then
+        return -tokens / rate
+    end
+    return 0
 end
-return string.format('%.17g', wait)
+"""
+
+# KEYS are the buckets; ARGV[1] the cost, ARGV[2] "1" to charge them in order, then rate and
+# burst of each bucket in KEYS order. Returns {seconds to wait, how many buckets were charged}.
+#
+# All at once: every bucket is charged now, even when another bucket's wait puts the send later
+# (simple, and the long-run rate holds, but a send can land in a later second than it was
+# counted). In order: charging stops at the first bucket that makes the caller wait; the caller
+# waits, then asks again for the rest. So a recipient's bucket holds a message back without
+# taking a place in the channel's second, and the usual case (nobody waits) is one round trip.
+RESERVE = TAKE + """
+local cost = tonumber(ARGV[1])
+local in_order = ARGV[2] == '1'
+local wait = 0
+for i, key in ipairs(KEYS) do
+    wait = math.max(wait, take(key, tonumber(ARGV[2 * i + 1]), tonumber(ARGV[2 * i + 2]), cost))
+    if in_order and wait > 0 then
+        return {fmt(wait), i}
+    end
+end
+return {fmt(wait), #KEYS}
+"""
+
+# Many messages of one channel in one round trip, each as `reserve_in_order` would book it:
+# KEYS[1] is the channel's bucket, KEYS[2...] one bucket per message's recipient (or none).
+# ARGV: cost, the channel's rate and burst, the number of messages, then each recipient's rate
+# and burst. Returns, per message, the wait and 1 when the channel was charged (0: the
+# recipient's wait came first, and the channel is still to be asked for, after it).
+RESERVE_EACH = TAKE + """
+local cost = tonumber(ARGV[1])
+local rate, burst = tonumber(ARGV[2]), tonumber(ARGV[3])
+local count = tonumber(ARGV[4])
+local answer = {}
+for i = 1, count do
+    local wait = 0
+    if #KEYS > 1 then
+        wait = take(KEYS[i + 1], tonumber(ARGV[3 + 2 * i]), tonumber(ARGV[4 + 2 * i]), cost)
+    end
+    if wait > 0 then
+        answer[2 * i - 1], answer[2 * i] = fmt(wait), 0
+    else
+        answer[2 * i - 1], answer[2 * i] = fmt(take(KEYS[1], rate, burst, cost)), 1
+    end
+end
+return answer
 """
 
 Bucket = tuple[str, float, float | None]
+
+
+class Booking(NamedTuple):
+    """One message's place: the seconds to wait, and whether the channel is charged already
+    (False: its recipient made it wait; ask the channel after that wait)."""
+
+    wait: float
+    channel_charged: bool
 
 
 class RateLimiter:
@@ -58,6 +108,7 @@ class RateLimiter:
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
         self._reserve = redis.register_script(RESERVE)
+        self._reserve_each = redis.register_script(RESERVE_EACH)
 
     async def reserve(self, bucket: str, rate: float, burst: float | None = None,
                       cost: float = 1.0) -> float:
@@ -66,21 +117,47 @@ class RateLimiter:
 
     async def reserve_all(self, buckets: Sequence[Bucket], cost: float = 1.0) -> float:
         """Book `cost` tokens in every bucket at once; the longest of their waits."""
+        wait, _charged = await self._call(buckets, cost, in_order=False)
+        return wait
+
+    async def reserve_in_order(self, buckets: Sequence[Bucket], cost: float = 1.0
+                               ) -> tuple[float, int]:
+        """Book `cost` tokens bucket after bucket, stopping at the first that makes the caller
+        wait: that wait, and how many buckets were charged (all of them when it is 0.0)."""
+        return await self._call(buckets, cost, in_order=True)
+
+    async def reserve_each(self, channel: Bucket, count: int,
+                           recipients: Sequence[Bucket] = (), cost: float = 1.0
+                           ) -> list[Booking]:
+        """Book `count` messages of one channel in one round trip, each in order: its
+        recipient's bucket (when `recipients` gives one per message), then the channel's."""
+        if count <= 0:
+            return []
+        if recipients and len(recipients) != count:
+            raise ValueError(f"{len(recipients)} recipient buckets for {count} messages")
+        channel_key, channel_args = _bucket_args(channel)
+        names, args = [channel_key], [_number(cost), *channel_args, str(count)]
+        for recipient in recipients:
+            name, bucket_args = _bucket_args(recipient)
+            names.append(name)
+            args += bucket_args
+        answer = await self._reserve_each(keys=names, args=args)
+        return [Booking(max(0.0, float(answer[index])), int(answer[index + 1]) == 1)
+                for index in range(0, len(answer), 2)]
+
+    async def _call(self, buckets: Sequence[Bucket], cost: float, in_order: bool
+                    ) -> tuple[float, int]:
         if not buckets:
-            return 0.0
-        if cost < 0:
-            raise ValueError(f"cost must not be negative, not {cost}")
+            return 0.0, 0
         names: list[str] = []
-        args: list[str] = [repr(float(cost))]
-        for name, rate, burst in buckets:
-            size = max(1.0, rate) if burst is None else burst
-            if rate <= 0 or size <= 0:
-                raise ValueError(f"bucket {name!r}: rate and burst must be positive")
-            names.append(keys.rate_bucket(name))
-            args += [repr(float(rate)), repr(float(size))]
+        args: list[str] = [_number(cost), "1" if in_order else "0"]
+        for bucket in buckets:
+            name, bucket_args = _bucket_args(bucket)
+            names.append(name)
+            args += bucket_args
         # The Script object sends EVALSHA and loads the script again on NOSCRIPT.
-        wait = await self._reserve(keys=names, args=args)
-        return max(0.0, float(wait))
+        wait, charged = await self._reserve(keys=names, args=args)
+        return max(0.0, float(wait)), int(charged)
 
     async def acquire(self, bucket: str, rate: float, burst: float | None = None,
                       cost: float = 1.0) -> None:
@@ -92,3 +169,29 @@ class RateLimiter:
         wait = await self.reserve_all(buckets, cost)
         if wait > 0:
             await asyncio.sleep(wait)
+
+    async def acquire_in_order(self, buckets: Sequence[Bucket], cost: float = 1.0) -> None:
+        """Wait for each bucket in turn (a recipient's, then the channel's): one round trip
+        when none makes us wait."""
+        rest = list(buckets)
+        while rest:
+            wait, charged = await self.reserve_in_order(rest, cost)
+            rest = rest[charged:]
+            if wait > 0:
+                await asyncio.sleep(wait)
+
+
+def _number(cost: float) -> str:
+    if cost < 0:
+        raise ValueError(f"cost must not be negative, not {cost}")
+    return repr(float(cost))
+
+
+def _bucket_args(bucket: Bucket) -> tuple[str, list[str]]:
+    """The Redis key of a bucket, and its rate and burst as script arguments (no burst given:
+    one second of sending, at least one message)."""
+    name, rate, burst = bucket
+    size = max(1.0, rate) if burst is None else burst
+    if rate <= 0 or size <= 0:
+        raise ValueError(f"bucket {name!r}: rate and burst must be positive")
+    return keys.rate_bucket(name), [repr(float(rate)), repr(float(size))]

@@ -26,12 +26,14 @@ async def limiter(request: pytest.FixtureRequest) -> AsyncIterator[RateLimiter]:
     if request.param == "real":
         redis_url: str = request.getfixturevalue("redis_url")
         client: Redis = Redis.from_url(redis_url, decode_responses=True)
+        await client.flushdb()
     else:
         client = fakeredis.FakeAsyncRedis(decode_responses=True)
         await client.flushall()  # fakeredis instances may share one in-process server
     try:
         yield RateLimiter(client)
     finally:
+        await client.flushdb()  # its buckets would outlive the test by seconds
         await client.aclose()
 
 
@@ -152,3 +154,63 @@ async def test_nothing_to_reserve_and_bad_buckets(limiter: RateLimiter) -> None:
     with pytest.raises(ValueError):
         await limiter.reserve("x", 1.0, burst=0.0)
     assert [key async for key in limiter.redis.scan_iter("*")] == []
+
+
+async def test_in_order_a_recipients_wait_does_not_take_the_channels_place(
+    limiter: RateLimiter,
+) -> None:
+    """In order, the recipient's bucket is asked first: when it holds the message back, the
+    channel is not charged yet (nobody else loses a place in its second); when it does not,
+    both are charged in the one call."""
+    bot = ("whatsapp", 0.5, 2.0)
+    person = ("whatsapp:to:212600000001", 0.25, 1.0)
+
+    assert await limiter.reserve_in_order([person, bot]) == (0.0, 2)
+    wait, charged = await limiter.reserve_in_order([person, bot])
+    assert charged == 1 and 4.0 - SLACK < wait <= 4.0
+    # the channel was charged once: one token of its two is left, and the next send is free
+    tokens = float(await limiter.redis.hget(keys.rate_bucket("whatsapp"), "tokens") or "nan")
+    assert 1.0 <= tokens <= 1.0 + SLACK
+    assert await limiter.reserve_in_order([bot]) == (0.0, 1)
+    # once its place is due, the person's message asks for the rest: now the channel waits
+    wait, charged = await limiter.reserve_in_order([bot])
+    assert charged == 1 and 2.0 - SLACK < wait <= 2.0
+    assert await limiter.reserve_in_order([]) == (0.0, 0)
+
+
+async def test_acquire_in_order_sleeps_for_each_bucket_in_turn(limiter: RateLimiter) -> None:
+    """A message that waits for its recipient then for the channel sleeps for both, and the
+    channel's bucket is charged once."""
+    bot = ("telegram", 10.0, 1.0)
+    person = ("telegram:chat:7", 5.0, 1.0)
+    await limiter.acquire_in_order([person, bot])
+    began = time.monotonic()
+    await limiter.acquire_in_order([person, bot])  # 0.2 s for the chat, then the bot's bucket
+    assert time.monotonic() - began >= 0.2 - SLACK / 10
+    tokens = float(await limiter.redis.hget(keys.rate_bucket("telegram"), "tokens") or "nan")
+    # charged after the chat's 0.2 s, when it had refilled: full (1) less this send
+    assert tokens == 0.0
+
+
+async def test_reserve_each_books_many_messages_in_one_call(limiter: RateLimiter) -> None:
+    """A worker books a group of messages at once: each as `reserve_in_order` would, so the
+    channel's places are spaced 1/rate apart and a recipient who comes twice waits, without
+    taking a channel place before their own wait is over."""
+    channel = ("telegram", 0.5, 1.0)
+    recipients = [("telegram:chat:1", 0.25, 1.0), ("telegram:chat:2", 0.25, 1.0),
+                  ("telegram:chat:1", 0.25, 1.0)]
+    first, second, again = await limiter.reserve_each(channel, 3, recipients)
+    assert first == (0.0, True)
+    assert second.channel_charged and 2.0 - SLACK < second.wait <= 2.0
+    assert not again.channel_charged and 4.0 - SLACK < again.wait <= 4.0  # chat 1's own second
+    tokens = float(await limiter.redis.hget(keys.rate_bucket("telegram"), "tokens") or "nan")
+    assert -1.0 <= tokens < -1.0 + SLACK  # charged for two messages, not three
+
+    # a channel without recipient buckets (WhatsApp: one bucket for the number)
+    number = ("whatsapp", 0.5, 2.0)
+    waits = [booking.wait for booking in await limiter.reserve_each(number, 4)]
+    assert waits[:2] == [0.0, 0.0]
+    assert 2.0 - SLACK < waits[2] <= 2.0 and 4.0 - SLACK < waits[3] <= 4.0
+    assert await limiter.reserve_each(number, 0) == []
+    with pytest.raises(ValueError):
+        await limiter.reserve_each(channel, 2, recipients)

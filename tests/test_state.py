@@ -284,6 +284,7 @@ async def test_every_key_is_under_the_tadamon_prefix(redis_url: str) -> None:
     """Every key State writes to the real server starts with `tadamon:`."""
     client: Redis = Redis.from_url(redis_url, decode_responses=True)
     try:
+        await client.flushdb()  # keys other tests left (rate buckets live a few seconds)
         state = State(client)
         await state.save_session("web", "k", {"flow": "menu"})
         await state.first_delivery("web", "m1")
