@@ -235,6 +235,23 @@ async def test_a_dead_workers_claims_come_back_after_the_lease(
     assert len(fake_telegram.calls_of("sendMessage")) == 3
 
 
+async def test_a_slow_worker_claims_no_more_than_it_can_send_within_the_lease(
+    make_outbox_app: OutboxAppFactory, fake_telegram: FakeTelegram,
+) -> None:
+    """At 2 messages a second and a 20 s lease, a worker claims 10 rows at a time (a quarter
+    of what the lease has time for): rows it holds never outlive their lease while waiting."""
+    app = await make_outbox_app(telegram_rate=2)
+    await add_contacts(app, 25)
+    fair = await app.engine.catalogue.fair()
+    assert fair is not None
+    outbox = Outbox(app.sessions)
+    await outbox.queue_broadcast(fair.id, "all", TEXT, utcnow(), urgent=True)
+    worker = OutboxWorker(app, lease=20)
+    claimed = await outbox.claim(worker.batch, worker.lease)
+    assert len(claimed) == 10
+    assert OutboxWorker(app, lease=0.1).batch == 1
+
+
 async def test_broadcast_command_line(make_outbox_app: OutboxAppFactory,
                                       fake_telegram: FakeTelegram, tmp_path: Path) -> None:
     app = await make_outbox_app()
