@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from bot.channels import BulkSender, Delivery
+from bot.channels.quota import channel_bucket
 from bot.i18n import LANGUAGES
 from bot.messages import Rendered
 from handlers.notices import broadcast_progress, notice
@@ -42,10 +43,6 @@ BATCH = 500
 LEASE = 120.0
 CONCURRENCY = 64
 GROUP = 16  # rows booked with the rate limiter in one round trip
-# Sends are booked this much under a channel's limit: 31 sends spaced exactly 1/30 s apart
-# span exactly one second, so a late timer or a slow packet on one of them is enough to put
-# 31 into some second at the platform. 1.5% under leaves 15 ms of such lateness at 30/s.
-UNDER_THE_LIMIT = 0.985
 # Outcomes are recorded this often, or as soon as SETTLE_AT are waiting: what a crash can make
 # go out twice is what was sent and not recorded yet.
 SETTLE_EVERY = 0.1
@@ -367,11 +364,9 @@ class OutboxWorker:
             await asyncio.sleep(slot - now)
 
     def _channel_bucket(self, channel: str) -> Bucket:
-        # No burst, and a little under the limit: evenly spaced sends never put more than the
-        # limit into any one second, even when one of them is a few milliseconds late.
         settings = self.app.settings
-        rate = settings.telegram_rate if channel == "telegram" else settings.whatsapp_rate
-        return (channel, float(rate) * UNDER_THE_LIMIT, 1.0)
+        return channel_bucket(channel, settings.telegram_rate if channel == "telegram"
+                              else settings.whatsapp_rate)
 
     def _recipient_bucket(self, row: Claimed) -> Bucket | None:
         # Telegram: one message a second to any one chat.

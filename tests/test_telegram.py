@@ -20,6 +20,10 @@ from bot.channels.telegram import TelegramChannel, split_text, telegram_length
 from bot.http import make_web_app
 from bot.i18n import FSI, PDI
 from bot.messages import Rendered, RenderedChoice, RenderedMedia
+from bot.worker import OutboxWorker
+from storage import keys
+from storage.models import Contact, utcnow
+from storage.outbox import Outbox
 from tests.conftest import AppFactory
 from tests.fakes.telegram import FakeTelegram
 from tests.servers import free_port
@@ -332,6 +336,47 @@ async def test_replies_render_html_media_and_long_texts(make_telegram: TelegramF
     assert shown.split() == long.split()  # no word cut, the markup shown as text
     assert messages[-1].params.get("reply_markup") is not None
     assert all(call.params.get("reply_markup") is None for call in messages[:-1])
+
+
+async def test_replies_count_against_the_bots_rate(make_telegram: TelegramFactory) -> None:
+    """A reply does not wait for the bot's send-rate bucket, but takes a token for each message
+    it sent, so the broadcasts booked after it leave room for it."""
+    tg = await make_telegram(telegram_rate=0.01)  # so slow that nothing refills meanwhile
+    before = len(tg.fake.calls_of("sendMessage", AMINA))
+    welcome = await tg.say(AMINA, "/start")
+    assert "Bienvenue" in welcome
+    sent = len(tg.fake.calls_of("sendMessage", AMINA)) - before
+    tokens = float(await tg.app.redis.hget(keys.rate_bucket("telegram"), "tokens") or "nan")
+    assert 1 - sent - 0.01 <= tokens <= 1 - sent + 0.01
+
+
+async def test_a_reply_does_not_wait_behind_a_broadcast(make_telegram: TelegramFactory) -> None:
+    """While a worker sends a broadcast at the bot's rate (1 a second here), someone who writes
+    gets their answer at once, not after the broadcast."""
+    tg = await make_telegram(telegram_rate=1)
+    app = tg.app
+    recipients = [5000 + index for index in range(8)]
+    async with app.sessions() as session, session.begin():
+        session.add_all([Contact(channel="telegram", user_id=str(chat), language="fr")
+                         for chat in recipients])
+    fair = await app.engine.catalogue.fair()
+    assert fair is not None
+    await Outbox(app.sessions).queue_broadcast(
+        fair.id, "all", {"fr": "Le salon ouvre à 10 h.", "ar": "يفتح المعرض على 10."},
+        utcnow(), urgent=True)
+    stop = asyncio.Event()
+    worker = asyncio.create_task(OutboxWorker(app).run(stop))
+    try:
+        await tg.fake.wait_for("sendMessage", recipients[0])
+        assert "Bienvenue" in await tg.say(AMINA, "bonjour")
+        delivered = {call.chat_id for call in tg.fake.calls_of("sendMessage")} & set(recipients)
+        assert len(delivered) < len(recipients)  # the broadcast is still going out
+        for chat in recipients:  # and it goes on to the end
+            await tg.fake.wait_for("sendMessage", chat, timeout=30)
+    finally:
+        stop.set()
+        await worker
+    assert [len(tg.fake.calls_of("sendMessage", chat)) for chat in recipients] == [1] * 8
 
 
 def test_split_text_keeps_words_and_limits() -> None:

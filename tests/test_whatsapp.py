@@ -22,6 +22,7 @@ from bot.channels.whatsapp import WhatsAppChannel, shorten
 from bot.http import make_web_app
 from bot.i18n import FSI, PDI
 from bot.messages import Rendered, RenderedChoice
+from storage import keys
 from storage.models import OutboxMessage, OutboxStatus, utcnow
 from tests.conftest import AppFactory
 from tests.fakes.whatsapp import FakeWhatsApp
@@ -187,6 +188,17 @@ async def test_more_than_ten_choices_are_paged(make_whatsapp: WhatsAppFactory) -
     # a row from the second page works like any other choice
     card = await wa.tap(AMINA, "menu")
     assert "Que souhaitez-vous faire" in card
+
+
+async def test_replies_count_against_the_numbers_rate(make_whatsapp: WhatsAppFactory) -> None:
+    """Replies go at once, and each message sent takes a token of the number's shared bucket,
+    so the bulk messages booked after them leave room for them."""
+    wa = await make_whatsapp(whatsapp_rate=1)
+    assert "Bienvenue" in await wa.say(AMINA, "bonjour")
+    sent = len(wa.fake.messages(AMINA))
+    assert sent >= 1
+    tokens = float(await wa.app.redis.hget(keys.rate_bucket("whatsapp"), "tokens") or "nan")
+    assert tokens == 1 - sent  # a fresh bucket (one message of burst), charged once
 
 
 async def test_a_replayed_webhook_has_one_effect(make_whatsapp: WhatsAppFactory) -> None:

@@ -54,6 +54,7 @@ from bot.channels import Delivery
 from bot.channels.intake import InboxReader
 from bot.channels.ordering import PerPersonQueue
 from bot.channels.pause import SendPause
+from bot.channels.quota import ReplyQuota
 from bot.engine import Engine
 from bot.messages import Inbound, Kind, Rendered, RenderedChoice
 from bot.metrics import Metrics
@@ -195,6 +196,7 @@ class TelegramChannel:
         self._poller: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
         self.pause = SendPause(state, CHANNEL)
+        self.quota = ReplyQuota(state.redis, CHANNEL, settings.telegram_rate)
         self._unauthorized_logged = False
 
     # ---- lifecycle -------------------------------------------------------------------------
@@ -427,7 +429,7 @@ class TelegramChannel:
     async def _answer(self, chat_id: int, inbound: Inbound) -> None:
         rendered = await self.engine.handle(inbound)
         try:
-            await self.deliver(chat_id, rendered)
+            await self.quota.sent(len(await self.deliver(chat_id, rendered)))
         except Unreachable:
             await self._set_unreachable(str(chat_id), True)
 

@@ -28,6 +28,7 @@ from bot.channels import Delivery
 from bot.channels.intake import InboxReader
 from bot.channels.ordering import PerPersonQueue
 from bot.channels.pause import SendPause
+from bot.channels.quota import ReplyQuota
 from bot.engine import Engine
 from bot.messages import Inbound, Kind, Rendered, RenderedChoice
 from bot.metrics import Metrics
@@ -203,6 +204,7 @@ class WhatsAppChannel:
         self.reader = InboxReader(self.inbox, self.queue, self._events)
         self._background: set[asyncio.Task[Any]] = set()
         self.pause = SendPause(state, CHANNEL)
+        self.quota = ReplyQuota(state.redis, CHANNEL, settings.whatsapp_rate)
         self.token_rejected = False
 
     # ---- lifecycle -------------------------------------------------------------------------
@@ -296,7 +298,7 @@ class WhatsAppChannel:
             await self._more(inbound.user_id, inbound.choice or "")
             return
         rendered = await self.engine.handle(inbound)
-        await self.deliver(inbound.user_id, rendered)
+        await self.quota.sent(len(await self.deliver(inbound.user_id, rendered)))
 
     @staticmethod
     def inbound(message: dict[str, Any], profile: dict[str, Any]) -> Inbound | None:
@@ -457,13 +459,14 @@ class WhatsAppChannel:
             raw = None
         if not raw or not page.isdigit():
             rendered = await self.engine.handle(Inbound(CHANNEL, to, Kind.TEXT, text="menu"))
-            await self.deliver(to, rendered)
+            await self.quota.sent(len(await self.deliver(to, rendered)))
             return
         record = json.loads(raw)
         choices = tuple(RenderedChoice(str(item[0]), str(item[1])) for item in record["choices"])
         payload = await self._interactive(to, str(record["body"]), choices,
                                           str(record["language"]), int(page))
-        await self._send(to, payload)
+        if await self._send(to, payload) is not None:
+            await self.quota.sent(1)
 
     async def _upload(self, data: bytes, mime: str, filename: str) -> str:
         return await self._with_retries(None, partial(self.api.upload, data, mime, filename))
