@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.app import App
-from bot.worker import OutboxWorker, quiet_until
+from bot.worker import LEASE, OutboxWorker, quiet_until
 from storage.models import Contact, OutboxMessage, OutboxStatus, Role, utcnow
 from storage.outbox import Outbox
 from tests.conftest import AppFactory
@@ -233,6 +233,52 @@ async def test_a_dead_workers_claims_come_back_after_the_lease(
     later = now + dt.timedelta(seconds=61)
     assert await OutboxWorker(app, clock=lambda: later).drain() == 3
     assert len(fake_telegram.calls_of("sendMessage")) == 3
+
+
+@pytest.mark.postgres
+async def test_a_worker_killed_mid_broadcast_loses_nothing(
+    make_outbox_app: OutboxAppFactory, fake_telegram: FakeTelegram, tmp_path: Path,
+) -> None:
+    """`tadamon worker` killed (SIGKILL) in the middle of a broadcast, then a worker once its
+    leases have run out: everyone gets the message, and only what was in flight (sent, not
+    recorded yet) goes twice."""
+    app = await make_outbox_app(database="postgres")
+    count = 3000
+    await add_contacts(app, count)
+    fair = await app.engine.catalogue.fair()
+    assert fair is not None
+    outbox = Outbox(app.sessions)
+    broadcast_id, _ = await outbox.queue_broadcast(fair.id, "all", TEXT, utcnow(), urgent=True)
+    env = {key: value for key, value in os.environ.items() if not key.startswith("TADAMON_")}
+    env.update(TADAMON_DATABASE_URL=app.settings.database_url,
+               TADAMON_REDIS_URL=str(app.settings.redis_url),
+               TADAMON_TELEGRAM_TOKEN=fake_telegram.token,
+               TADAMON_TELEGRAM_API_BASE=fake_telegram.base_url,
+               TADAMON_TELEGRAM_RATE="100000")
+    process = await asyncio.create_subprocess_exec(
+        str(Path(sys.executable).with_name("tadamon")), "worker", env=env, cwd=tmp_path,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        await fake_telegram.wait_for("sendMessage", count=300, timeout=120)
+    finally:
+        process.kill()
+        await process.wait()
+    await asyncio.sleep(0.5)  # the requests it wrote before dying are answered
+    sent_before = len(fake_telegram.calls_of("sendMessage"))
+    recorded = (await outbox.progress(broadcast_id))["sent"]
+    assert 300 <= sent_before < count
+    assert recorded <= sent_before
+
+    after_the_lease = utcnow() + dt.timedelta(seconds=LEASE + 1)
+    await OutboxWorker(app, clock=lambda: after_the_lease).drain()
+    per_chat: dict[int | str, int] = {}
+    for call in fake_telegram.calls_of("sendMessage"):
+        per_chat[call.chat_id] = per_chat.get(call.chat_id, 0) + 1
+    assert set(per_chat) == {1000 + index for index in range(count)}  # nobody lost
+    duplicated = sum(times - 1 for times in per_chat.values())
+    assert duplicated <= sent_before - recorded  # at most what was in flight
+    progress = await outbox.progress(broadcast_id)
+    assert progress["sent"] == count and progress["pending"] == progress["sending"] == 0
 
 
 async def test_a_slow_worker_claims_no_more_than_it_can_send_within_the_lease(
