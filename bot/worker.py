@@ -30,6 +30,7 @@ from storage.outbox import (
     Outcome,
     broadcasts_to_report,
     queue_reminders,
+    quiet_until,
     record_progress,
 )
 from storage.ratelimit import Booking, Bucket, RateLimiter
@@ -50,7 +51,6 @@ SETTLE_AT = 50
 MAX_ATTEMPTS = 6
 REMINDERS_EVERY = 60.0  # seconds between passes that queue catalogue reminders
 PROGRESS_EVERY = 5.0  # seconds between edits of an organizer's progress message
-QUIET_START, QUIET_END = dt.time(22), dt.time(8)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,15 +61,6 @@ class _Ready:
     channel: BulkSender
     language: str
     rendered: Rendered
-
-
-def quiet_until(now: dt.datetime, zone: dt.tzinfo) -> dt.datetime | None:
-    """During quiet hours (22:00-08:00 fair time), the morning they end; else None."""
-    local = now.astimezone(zone)
-    if QUIET_END <= local.time() < QUIET_START:
-        return None
-    morning = local.date() if local.time() < QUIET_END else local.date() + dt.timedelta(days=1)
-    return dt.datetime.combine(morning, QUIET_END, zone).astimezone(dt.UTC)
 
 
 class OutboxWorker:

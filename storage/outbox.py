@@ -62,8 +62,18 @@ class OutboxRepository:
             return True
 
 
-BULK_KINDS = ("broadcast", "reminder")
+BULK_KINDS = ("broadcast", "reminder", "offer")
 """Kinds held during quiet hours unless urgent."""
+QUIET_START, QUIET_END = dt.time(22), dt.time(8)
+
+
+def quiet_until(now: dt.datetime, zone: dt.tzinfo) -> dt.datetime | None:
+    """During quiet hours (22:00-08:00 fair time), the morning they end; else None."""
+    local = now.astimezone(zone)
+    if QUIET_END <= local.time() < QUIET_START:
+        return None
+    morning = local.date() if local.time() < QUIET_END else local.date() + dt.timedelta(days=1)
+    return dt.datetime.combine(morning, QUIET_END, zone).astimezone(dt.UTC)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,343 @@
+"""Workshop registrations: seats, the waiting list and time-limited offers, safe under concurrency.
+
+Every change takes the workshop's row lock first (PostgreSQL: SELECT ... FOR UPDATE; SQLite: its
+single writer, and our one pooled connection), then counts and writes in the same transaction.
+So confirmed (and offered) seats never exceed the capacity, whatever the number of processes,
+and waiting-list positions stay 1..N without gaps. The unique (workshop, contact) constraint
+makes a repeated tap harmless: a person has one registration row per workshop, reused when they
+register again after cancelling.
+
+A freed seat becomes a time-limited offer to the first on the waiting list. The time to answer
+shrinks as the start nears (12 h, then 2 h within a day of it, none in the last hour); an offer
+made during quiet hours counts from the morning, when its message goes out. An offer declined or
+left to expire passes to the next person.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import (
+    Contact,
+    OutboxMessage,
+    OutboxStatus,
+    Registration,
+    RegistrationStatus,
+    Role,
+    Workshop,
+)
+from storage.outbox import quiet_until
+from storage.repositories import Sessions
+
+OFFER_LONG = dt.timedelta(hours=12)
+OFFER_SHORT = dt.timedelta(hours=2)
+SHORT_WITHIN = dt.timedelta(days=1)
+NO_OFFERS_BEFORE = dt.timedelta(hours=1)
+"""No offer, and no waiting list, in the last hour before a workshop starts."""
+
+HOLDING = (RegistrationStatus.CONFIRMED, RegistrationStatus.OFFERED)
+"""Statuses that hold a seat."""
+
+
+class Outcome(enum.StrEnum):
+    CONFIRMED = "confirmed"
+    WAITLISTED = "waitlisted"
+    ALREADY = "already"  # registered, waitlisted or offered already: nothing changed
+    FULL = "full"  # full, and too close to the start for a waiting list
+    STARTED = "started"  # started or past
+    COOPERATIVES_ONLY = "cooperatives_only"
+    OVERLAP = "overlap"  # overlaps another confirmed workshop: ask before registering
+    CANCELLED = "cancelled"  # the workshop was cancelled by the organizers
+    UNKNOWN = "unknown"  # no such workshop at this fair
+
+
+class CancelOutcome(enum.StrEnum):
+    CANCELLED = "cancelled"
+    NOT_REGISTERED = "not_registered"
+    STARTED = "started"
+
+
+class OfferOutcome(enum.StrEnum):
+    ACCEPTED = "accepted"
+    DECLINED = "declined"
+    EXPIRED = "expired"  # too late: the seat went on to the next person
+    NO_OFFER = "no_offer"  # no offer of this person for this workshop (stale or forged button)
+
+
+@dataclass(frozen=True, slots=True)
+class Registered:
+    """What a registration attempt did."""
+
+    outcome: Outcome
+    workshop_id: int
+    status: RegistrationStatus | None = None
+    position: int | None = None
+    overlaps: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class MyRegistration:
+    """One of a person's registrations, for "my workshops"."""
+
+    workshop_id: int
+    status: RegistrationStatus
+    position: int | None
+    offered_until: dt.datetime | None
+    starts_at: dt.datetime
+    ends_at: dt.datetime
+    title: dict[str, Any]
+    room: dict[str, Any]
+
+
+def offer_deadline(now: dt.datetime, starts_at: dt.datetime, zone: dt.tzinfo
+                   ) -> dt.datetime | None:
+    """Until when an offer made now can be accepted; None when it is too late to offer."""
+    begins = quiet_until(now, zone) or now
+    last = starts_at - NO_OFFERS_BEFORE
+    if begins >= last:
+        return None
+    window = OFFER_LONG if starts_at - begins > SHORT_WITHIN else OFFER_SHORT
+    return min(begins + window, last)
+
+
+class RegistrationRepository:
+    """Registrations of one fair's workshops."""
+
+    def __init__(self, sessions: Sessions, zone: dt.tzinfo | str) -> None:
+        self.sessions = sessions
+        self.zone = ZoneInfo(zone) if isinstance(zone, str) else zone
+
+    # ---- a person ------------------------------------------------------------------------
+
+    async def register(self, fair_id: int, contact_id: int, workshop_id: int,
+                       now: dt.datetime, *, allow_overlap: bool = False) -> Registered:
+        """Confirm a seat, or a place on the waiting list, or say why not."""
+        try:
+            async with self.sessions() as session, session.begin():
+                return await self._register(session, fair_id, contact_id, workshop_id, now,
+                                            allow_overlap)
+        except IntegrityError:
+            # The same person's two taps raced past the check: the first one won.
+            async with self.sessions() as session:
+                row = await self._registration(session, workshop_id, contact_id)
+            return Registered(Outcome.ALREADY, workshop_id, row.status if row else None,
+                              row.position if row else None)
+
+    async def _register(self, session: AsyncSession, fair_id: int, contact_id: int,
+                        workshop_id: int, now: dt.datetime, allow_overlap: bool) -> Registered:
+        workshop = await _locked(session, workshop_id)
+        if workshop is None or workshop.fair_id != fair_id:
+            return Registered(Outcome.UNKNOWN, workshop_id)
+        if workshop.cancelled:
+            return Registered(Outcome.CANCELLED, workshop_id)
+        if workshop.starts_at <= now:
+            return Registered(Outcome.STARTED, workshop_id)
+        if workshop.audience == "cooperatives":
+            role = await session.scalar(select(Contact.role).where(Contact.id == contact_id))
+            if role not in (Role.COOPERATIVE, Role.ORGANIZER):
+                return Registered(Outcome.COOPERATIVES_ONLY, workshop_id)
+        row = await self._registration(session, workshop_id, contact_id)
+        if row is not None and row.status != RegistrationStatus.CANCELLED:
+            return Registered(Outcome.ALREADY, workshop_id, row.status, row.position)
+        if not allow_overlap:
+            overlaps = tuple(await session.scalars(
+                select(Workshop.id).join(Registration, Registration.workshop_id == Workshop.id)
+                .where(Registration.contact_id == contact_id,
+                       Registration.status == RegistrationStatus.CONFIRMED,
+                       Workshop.id != workshop.id, Workshop.cancelled.is_(False),
+                       Workshop.starts_at < workshop.ends_at,
+                       Workshop.ends_at > workshop.starts_at)
+                .order_by(Workshop.starts_at)))
+            if overlaps:
+                return Registered(Outcome.OVERLAP, workshop_id, overlaps=overlaps)
+        if await _holding(session, workshop.id) < workshop.capacity:
+            status, position = RegistrationStatus.CONFIRMED, None
+        elif workshop.starts_at - now <= NO_OFFERS_BEFORE:
+            return Registered(Outcome.FULL, workshop_id)
+        else:
+            status = RegistrationStatus.WAITLISTED
+            position = await _waiting(session, workshop.id) + 1
+        if row is None:
+            row = Registration(workshop_id=workshop.id, contact_id=contact_id)
+            session.add(row)
+        row.status, row.position, row.offered_until = status, position, None
+        row.created_at = now
+        await session.flush()
+        return Registered(Outcome.CONFIRMED if status == RegistrationStatus.CONFIRMED
+                          else Outcome.WAITLISTED, workshop_id, status, position)
+
+    async def cancel(self, contact_id: int, workshop_id: int, now: dt.datetime
+                     ) -> CancelOutcome:
+        """Give up a seat, an offer or a place on the waiting list, until the start. A freed
+        seat is offered to the next person waiting."""
+        async with self.sessions() as session, session.begin():
+            workshop = await _locked(session, workshop_id)
+            row = await self._registration(session, workshop_id, contact_id)
+            if workshop is None or row is None or row.status == RegistrationStatus.CANCELLED:
+                return CancelOutcome.NOT_REGISTERED
+            if workshop.starts_at <= now:
+                return CancelOutcome.STARTED
+            await self._drop(session, workshop, row, now)
+            return CancelOutcome.CANCELLED
+
+    async def answer_offer(self, contact_id: int, workshop_id: int, accept: bool,
+                           now: dt.datetime) -> OfferOutcome:
+        """Accept or decline the seat offered to this person."""
+        async with self.sessions() as session, session.begin():
+            workshop = await _locked(session, workshop_id)
+            row = await self._registration(session, workshop_id, contact_id)
+            if workshop is None or row is None:
+                return OfferOutcome.NO_OFFER
+            if row.status != RegistrationStatus.OFFERED or row.offered_until is None:
+                if row.status == RegistrationStatus.CANCELLED and not accept:
+                    return OfferOutcome.DECLINED  # a second tap on "decline"
+                return (OfferOutcome.ACCEPTED if row.status == RegistrationStatus.CONFIRMED
+                        and accept else OfferOutcome.NO_OFFER)
+            if now > row.offered_until or workshop.starts_at <= now:
+                await self._drop(session, workshop, row, now)
+                return OfferOutcome.EXPIRED
+            if not accept:
+                await self._drop(session, workshop, row, now)
+                return OfferOutcome.DECLINED
+            row.status, row.offered_until = RegistrationStatus.CONFIRMED, None
+            return OfferOutcome.ACCEPTED
+
+    async def mine(self, fair_id: int, contact_id: int) -> list[MyRegistration]:
+        """A person's registrations that are not cancelled, in time order."""
+        async with self.sessions() as session:
+            rows = (await session.execute(
+                select(Registration, Workshop)
+                .join(Workshop, Workshop.id == Registration.workshop_id)
+                .where(Registration.contact_id == contact_id, Workshop.fair_id == fair_id,
+                       Registration.status != RegistrationStatus.CANCELLED,
+                       Workshop.cancelled.is_(False))
+                .order_by(Workshop.starts_at, Workshop.id))).all()
+        return [MyRegistration(workshop.id, row.status, row.position, row.offered_until,
+                               workshop.starts_at, workshop.ends_at, workshop.title,
+                               workshop.room)
+                for row, workshop in rows]
+
+    # ---- the workers and the catalogue ---------------------------------------------------
+
+    async def expire_offers(self, now: dt.datetime) -> int:
+        """Offers nobody answered in time pass to the next person; how many expired."""
+        async with self.sessions() as session:
+            due = list((await session.execute(
+                select(Registration.workshop_id, Registration.contact_id)
+                .where(Registration.status == RegistrationStatus.OFFERED,
+                       Registration.offered_until < now))).all())
+        expired = 0
+        for workshop_id, contact_id in due:
+            outcome = await self.answer_offer(contact_id, workshop_id, False, now)
+            expired += outcome == OfferOutcome.EXPIRED
+        return expired
+
+    async def fill(self, workshop_id: int, now: dt.datetime) -> int:
+        """Offer the free seats of a workshop (capacity raised, seat freed) to the people
+        waiting; how many offers were made."""
+        async with self.sessions() as session, session.begin():
+            workshop = await _locked(session, workshop_id)
+            if workshop is None:
+                return 0
+            return await self._offer_free_seats(session, workshop, now)
+
+    # ---- inside a transaction that holds the workshop's lock -----------------------------
+
+    async def _drop(self, session: AsyncSession, workshop: Workshop, row: Registration,
+                    now: dt.datetime) -> None:
+        """Cancel a registration; close the gap it leaves in the waiting list, or offer the
+        seat it frees."""
+        was, position = row.status, row.position
+        row.status, row.position, row.offered_until = RegistrationStatus.CANCELLED, None, None
+        await session.flush()
+        # What was queued for this registration (reminders, an offer) must not go out now.
+        await session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.idempotency_key.startswith(registration_key(row.id)),
+                   OutboxMessage.status == OutboxStatus.PENDING)
+            .values(status=OutboxStatus.SKIPPED, error="registration cancelled"))
+        if was == RegistrationStatus.WAITLISTED and position is not None:
+            await _close_gap(session, workshop.id, position)
+        elif was in HOLDING:
+            await self._offer_free_seats(session, workshop, now)
+
+    async def _offer_free_seats(self, session: AsyncSession, workshop: Workshop,
+                                now: dt.datetime) -> int:
+        if workshop.cancelled or workshop.starts_at <= now:
+            return 0
+        free = workshop.capacity - await _holding(session, workshop.id)
+        offered = 0
+        while free > 0:
+            deadline = offer_deadline(now, workshop.starts_at, self.zone)
+            if deadline is None:
+                break
+            first = await session.scalar(
+                select(Registration).where(Registration.workshop_id == workshop.id,
+                                           Registration.status == RegistrationStatus.WAITLISTED)
+                .order_by(Registration.position).limit(1))
+            if first is None:
+                break
+            first.status, first.offered_until = RegistrationStatus.OFFERED, deadline
+            first.position = None
+            await session.flush()
+            await _close_gap(session, workshop.id, 1)
+            contact = await session.get_one(Contact, first.contact_id)
+            session.add(OutboxMessage(
+                contact_id=contact.id, channel=contact.channel, kind="offer",
+                payload={"workshop_id": workshop.id, "title": workshop.title,
+                         "room": workshop.room, "starts_at": workshop.starts_at.isoformat(),
+                         "until": deadline.isoformat()},
+                due_at=now,
+                idempotency_key=f"{registration_key(first.id)}offer:{deadline.isoformat()}"))
+            free -= 1
+            offered += 1
+        return offered
+
+    @staticmethod
+    async def _registration(session: AsyncSession, workshop_id: int, contact_id: int
+                            ) -> Registration | None:
+        return await session.scalar(select(Registration).where(
+            Registration.workshop_id == workshop_id, Registration.contact_id == contact_id))
+
+
+def registration_key(registration_id: int) -> str:
+    """Outbox rows of one registration (reminders, offers): `registration:<id>:...`."""
+    return f"registration:{registration_id}:"
+
+
+async def _locked(session: AsyncSession, workshop_id: int) -> Workshop | None:
+    """The workshop's row, locked until the transaction ends (PostgreSQL; SQLite has one
+    writer at a time)."""
+    return await session.scalar(
+        select(Workshop).where(Workshop.id == workshop_id).with_for_update())
+
+
+async def _holding(session: AsyncSession, workshop_id: int) -> int:
+    return int(await session.scalar(
+        select(func.count()).select_from(Registration)
+        .where(Registration.workshop_id == workshop_id, Registration.status.in_(HOLDING))) or 0)
+
+
+async def _waiting(session: AsyncSession, workshop_id: int) -> int:
+    return int(await session.scalar(
+        select(func.count()).select_from(Registration)
+        .where(Registration.workshop_id == workshop_id,
+               Registration.status == RegistrationStatus.WAITLISTED)) or 0)
+
+
+async def _close_gap(session: AsyncSession, workshop_id: int, position: int) -> None:
+    """Everyone waiting behind `position` moves up one place."""
+    await session.execute(
+        update(Registration)
+        .where(Registration.workshop_id == workshop_id,
+               Registration.status == RegistrationStatus.WAITLISTED,
+               Registration.position > position)
+        .values(position=Registration.position - 1))
