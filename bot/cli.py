@@ -10,6 +10,8 @@ import gc
 import logging
 import signal
 import sys
+import threading
+import time
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -63,13 +65,27 @@ def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     return uvloop.new_event_loop
 
 
-def _run(main: Callable[[], Coroutine[Any, Any, T]]) -> T:
-    """Run a coroutine; bad input exits 2 with one line, other failures exit 1."""
+def _let_sqlite_threads_finish(within: float = 1.0) -> None:
+    """aiosqlite stops the thread of a connection that failed to open without waiting for it;
+    should the event loop close first, the thread prints a traceback at exit under our one-line
+    error. Give such threads a moment while the loop is still open."""
+    deadline = time.monotonic() + within
+    for thread in threading.enumerate():
+        if "_connection_worker_thread" in thread.name and thread is not threading.current_thread():
+            thread.join(max(0.0, deadline - time.monotonic()))
+
+
+def _run(main: Callable[[], Coroutine[Any, Any, T]], *, serving: bool = False) -> T:
+    """Run a coroutine; bad input exits 2 with one line, other failures exit 1. Serving
+    processes (`run`, `worker`) get uvloop; one-shot commands keep asyncio's own loop."""
     from sqlalchemy.exc import SQLAlchemyError  # imported here: settings errors start faster
 
     try:
-        with asyncio.Runner(loop_factory=_loop_factory()) as runner:
-            return runner.run(main())
+        with asyncio.Runner(loop_factory=_loop_factory() if serving else None) as runner:
+            try:
+                return runner.run(main())
+            finally:
+                _let_sqlite_threads_finish()
     except CatalogueError as exc:
         typer.echo(f"tadamon: {exc}", err=True)
         raise typer.Exit(2) from None
@@ -92,7 +108,7 @@ def run(
     """Serve every configured channel and the HTTP routes."""
     _setup_logging()
     settings = _settings()
-    _run(lambda: _serve(settings, worker=not no_worker))
+    _run(lambda: _serve(settings, worker=not no_worker), serving=True)
 
 
 async def _serve(settings: Settings, *, worker: bool) -> None:
@@ -246,7 +262,7 @@ def worker() -> None:
         finally:
             await app.close()
 
-    _run(work)
+    _run(work, serving=True)
 
 
 organizer_cli = typer.Typer(help="Who may broadcast and read statistics in chat.",

@@ -22,6 +22,7 @@ from storage.cooperatives import CooperativeRepository
 from storage.database import DATABASE_ERRORS
 from storage.models import Role, utcnow
 from storage.outbox import Outbox
+from storage.registrations import RegistrationRepository
 from storage.repositories import (
     CatalogueRepository,
     ContactRepository,
@@ -73,6 +74,7 @@ class Engine:
         self.catalogue = CatalogueRepository(sessions, version=state.catalogue_version)
         self.feedback = FeedbackRepository(sessions)
         self.cooperatives = CooperativeRepository(sessions)
+        self.registrations = RegistrationRepository(sessions, zone)
         self.outbox = Outbox(sessions)
 
     async def handle(self, inbound: Inbound) -> list[Rendered]:
@@ -162,6 +164,7 @@ class Engine:
             feedback=self.feedback,
             cooperatives=self.cooperatives,
             outbox=self.outbox,
+            registrations=self.registrations,
             now=self.clock(),
             zone=ZoneInfo(fair.timezone),
         )

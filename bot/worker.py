@@ -50,6 +50,7 @@ SETTLE_EVERY = 0.1
 SETTLE_AT = 50
 MAX_ATTEMPTS = 6
 REMINDERS_EVERY = 60.0  # seconds between passes that queue catalogue reminders
+OFFERS_EVERY = 30.0  # seconds between passes over expired offers and free seats
 PROGRESS_EVERY = 5.0  # seconds between edits of an organizer's progress message
 
 
@@ -94,6 +95,7 @@ class OutboxWorker:
         flight, and outcomes are recorded alongside, every SETTLE_EVERY seconds."""
         log.info("outbox worker: on")
         reminders_checked = -REMINDERS_EVERY
+        offers_checked = -OFFERS_EVERY
         progress_shown = -PROGRESS_EVERY
         loop = asyncio.get_running_loop()
         finished = asyncio.Event()
@@ -103,6 +105,9 @@ class OutboxWorker:
                 if loop.time() - reminders_checked >= REMINDERS_EVERY:
                     reminders_checked = loop.time()
                     await self._queue_reminders()
+                if loop.time() - offers_checked >= OFFERS_EVERY:
+                    offers_checked = loop.time()
+                    await self.pass_offers_on()
                 if loop.time() - progress_shown >= PROGRESS_EVERY:
                     progress_shown = loop.time()
                     await self.report_progress()
@@ -208,6 +213,19 @@ class OutboxWorker:
             return
         if added:
             log.info("queued %d reminder messages", added)
+
+    async def pass_offers_on(self) -> None:
+        """Offers nobody answered in time go to the next person waiting; free seats (a
+        capacity raised by a re-import) are offered."""
+        now = self.clock()
+        try:
+            expired = await self.app.engine.registrations.expire_offers(now)
+            offered = await self.app.engine.registrations.offer_free_seats(now)
+        except DATABASE_ERRORS:
+            log.warning("offers not passed on this time", exc_info=True)
+            return
+        if expired or offered:
+            log.info("offers: %d expired and passed on, %d new", expired, offered)
 
     async def report_progress(self) -> None:
         """Show each organizer how their broadcast goes: one message, edited where the

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 from bot.messages import Inbound
 from storage.cooperatives import CooperativeRepository
 from storage.outbox import Outbox
+from storage.registrations import RegistrationRepository
 from storage.repositories import (
     CatalogueRepository,
     ContactRepository,
@@ -34,6 +35,7 @@ class Context:
     feedback: FeedbackRepository
     cooperatives: CooperativeRepository
     outbox: Outbox
+    registrations: RegistrationRepository
     now: dt.datetime
     zone: ZoneInfo
 

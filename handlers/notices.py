@@ -5,7 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from bot.messages import Isolated, Local, Reply, When, _, reply
+from bot.messages import Choice, Isolated, Local, Reply, When, _, reply
+from handlers.workshops import offer_choices
 
 
 def notice(kind: str, payload: dict[str, Any]) -> Reply | None:
@@ -19,6 +20,26 @@ def notice(kind: str, payload: dict[str, Any]) -> Reply | None:
                        "look forward to seeing you.",
                        time=When(dt.datetime.fromisoformat(payload["starts_at"]), "time"),
                        title=Local(payload["title"]), room=Local(payload["room"])))
+    if kind == "workshop_reminder":
+        starts = dt.datetime.fromisoformat(payload["starts_at"])
+        if payload.get("soon"):
+            text = _("Reminder: {title} starts in one hour, at {time}, {room}.",
+                     title=Local(payload["title"]), time=When(starts, "time"),
+                     room=Local(payload["room"]))
+        else:
+            text = _("Reminder: tomorrow, {when}, the workshop {title}, {room}. If you cannot "
+                     "come, cancel in \"My workshops\" so that someone else gets the seat.",
+                     when=When(starts, "day_time"), title=Local(payload["title"]),
+                     room=Local(payload["room"]))
+        return reply(text, choices=[Choice("m:my", _("My workshops"))])
+    if kind == "offer":
+        return reply(
+            _("Good news: a seat is free at {title}, {when}, {room}. It is yours if you accept "
+              "it before {until}.", title=Local(payload["title"]),
+              when=When(dt.datetime.fromisoformat(payload["starts_at"]), "day_time"),
+              room=Local(payload["room"]),
+              until=When(dt.datetime.fromisoformat(payload["until"]), "day_time")),
+            choices=offer_choices(int(payload["workshop_id"])))
     if kind == "workshop_cancelled":
         return reply(_("The workshop {title} of {when} is cancelled by the organizers. We are "
                        "sorry for the inconvenience.",

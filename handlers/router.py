@@ -7,7 +7,16 @@ import re
 from collections.abc import Awaitable, Callable
 
 from bot.messages import Kind, Msg, Reply, _
-from handlers import cooperatives, feedback, menu, organizers, stands, start, workshops
+from handlers import (
+    cooperatives,
+    feedback,
+    menu,
+    organizers,
+    registrations,
+    stands,
+    start,
+    workshops,
+)
 from handlers.context import Context
 from storage.catalogue import normalize_stand_number
 from storage.repositories import fold_basic
@@ -21,7 +30,7 @@ COMMANDS: dict[str, Action] = {
     "menu": menu.menu,
     "lang": start.ask_language,
     "workshops": workshops.programme,
-    "my": workshops.programme,  # the person's own registrations come with registration
+    "my": registrations.mine,
     "stands": stands.zones,
     "feedback": feedback.ask_fair,
     "stop": start.stop,
@@ -182,7 +191,8 @@ async def _payload(ctx: Context, kind: str, value: str) -> list[Reply] | None:
 
 
 def _global_choice(choice: str) -> bool:
-    return choice == "menu" or choice.startswith(("lang:", "m:"))
+    # Offers come in messages the person did not ask for; answer_offer checks they are theirs.
+    return choice == "menu" or choice.startswith(("lang:", "m:", "offer:"))
 
 
 async def _choice(ctx: Context, choice: str) -> list[Reply]:
@@ -197,12 +207,23 @@ async def _choice(ctx: Context, choice: str) -> list[Reply]:
         return await start.set_language(ctx, rest)
     if head == "m":
         action = {"ws": workshops.programme, "st": stands.zones, "fb": feedback.ask_fair,
-                  "info": menu.info, "lang": start.ask_language}.get(rest)
+                  "info": menu.info, "lang": start.ask_language,
+                  "my": registrations.mine}.get(rest)
         return await action(ctx) if action else await menu.menu(ctx)
     if head == "wsd" and rest.isdigit():
         return await workshops.day(ctx, int(rest))
     if head == "ws" and rest.isdigit():
         return await workshops.card(ctx, workshop_id=int(rest))
+    if head in ("reg", "regx") and rest.isdigit():
+        return await registrations.register(ctx, int(rest), allow_overlap=head == "regx")
+    if head == "unreg" and rest.isdigit():
+        return await registrations.cancel(ctx, int(rest))
+    if head == "offer":
+        answer, _sep, workshop_id = rest.partition(":")
+        if answer in ("yes", "no") and workshop_id.isdigit():
+            return await registrations.answer_offer(ctx, int(workshop_id), answer == "yes")
+    if choice == "ics":
+        return await registrations.calendar(ctx)
     if head == "zone":
         index, _sep, page = rest.partition(":")
         if index.isdigit() and (not page or page.isdigit()):

@@ -1,4 +1,4 @@
-"""Workshops: the programme by day and a card per workshop (registration comes with its issue)."""
+"""Workshops: the programme by day, and a card per workshop with its registration buttons."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import datetime as dt
 from bot.messages import Choice, Content, Local, Reply, When, _, _n, reply
 from handlers.context import Context
 from handlers.menu import back_to_menu
+from storage.models import RegistrationStatus
 from storage.repositories import WorkshopView
 
 LANGUAGE_LABELS = {"ar": _("in Arabic"), "fr": _("in French"), "ar+fr": _("in Arabic and French")}
@@ -90,7 +91,30 @@ async def card(ctx: Context, workshop_id: int | None = None, key: str | None = N
         lines.append(_("Open to everyone."))
     lines.append(_("Seats: {seats} (capacity {capacity})", seats=seats(workshop),
                    capacity=workshop.capacity))
+    choices: list[Choice] = []
+    if not workshop.cancelled and workshop.starts_at > ctx.now:
+        held = {item.workshop_id: item
+                for item in await ctx.registrations.mine(ctx.fair.id, ctx.contact.id)}
+        registration = held.get(workshop.id)
+        if registration is None:
+            choices.append(Choice(f"reg:{workshop.id}", _("Register")))
+        elif registration.status == RegistrationStatus.OFFERED:
+            lines.append(_("A seat is offered to you: accept it or decline it."))
+            choices += offer_choices(workshop.id)
+        elif registration.status == RegistrationStatus.WAITLISTED:
+            lines.append(_("You are on the waiting list: number {position}.",
+                           position=registration.position or 0))
+            choices.append(Choice(f"unreg:{workshop.id}", _("Leave the waiting list")))
+        else:
+            lines.append(_("You are registered."))
+            choices.append(Choice(f"unreg:{workshop.id}", _("Cancel my registration")))
     day_index = _days(ctx, await ctx.catalogue.workshops(ctx.fair.id)).index(
         ctx.local_day(workshop.starts_at))
-    return [reply(*lines, choices=[Choice(f"wsd:{day_index}", _("Back to the day")),
+    return [reply(*lines, choices=[*choices, Choice(f"wsd:{day_index}", _("Back to the day")),
                                    back_to_menu()])]
+
+
+def offer_choices(workshop_id: int) -> list[Choice]:
+    """The two buttons of a seat offered to someone on the waiting list."""
+    return [Choice(f"offer:yes:{workshop_id}", _("Accept the seat")),
+            Choice(f"offer:no:{workshop_id}", _("Decline"))]

@@ -311,6 +311,7 @@ class ImportReport:
     updated: int = 0
     removed: int = 0
     cancelled_workshops: list[str] = field(default_factory=list)
+    over_capacity: list[str] = field(default_factory=list)
     totals: dict[str, int] = field(default_factory=dict)
 
     def summary(self) -> str:
@@ -323,6 +324,9 @@ class ImportReport:
             line += "; cancelled workshops with registrants: " + ", ".join(
                 self.cancelled_workshops
             )
+        if self.over_capacity:
+            line += ("; WARNING, capacity now below the confirmed seats (nobody was dropped): "
+                     + ", ".join(self.over_capacity))
         return line
 
 
@@ -547,6 +551,16 @@ async def _sync_workshops(session: AsyncSession, up: _Upserter, fair: Fair,
         up.report.cancelled_workshops.append(row.key)
         await _tell_cancelled(session, row, registrants)
     await session.flush()
+    # A capacity lowered below the seats already confirmed drops nobody: organizers are told.
+    for key, capacity, confirmed in (await session.execute(
+            select(Workshop.key, Workshop.capacity, func.count(Registration.id))
+            .join(Registration, Registration.workshop_id == Workshop.id)
+            .where(Workshop.fair_id == fair.id, Workshop.cancelled.is_(False),
+                   Registration.status.in_([RegistrationStatus.CONFIRMED,
+                                            RegistrationStatus.OFFERED]))
+            .group_by(Workshop.key, Workshop.capacity))).all():
+        if confirmed > capacity:
+            up.report.over_capacity.append(f"{key} ({confirmed} for {capacity})")
 
 
 async def _tell_cancelled(session: AsyncSession, workshop: Workshop,

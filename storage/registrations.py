@@ -43,6 +43,10 @@ SHORT_WITHIN = dt.timedelta(days=1)
 NO_OFFERS_BEFORE = dt.timedelta(hours=1)
 """No offer, and no waiting list, in the last hour before a workshop starts."""
 
+EVENING = dt.time(18)
+HOUR_BEFORE = dt.timedelta(hours=1)
+"""Reminders of a registration: the evening before at 18:00, and an hour before the start."""
+
 HOLDING = (RegistrationStatus.CONFIRMED, RegistrationStatus.OFFERED)
 """Statuses that hold a seat."""
 
@@ -171,6 +175,8 @@ class RegistrationRepository:
         row.status, row.position, row.offered_until = status, position, None
         row.created_at = now
         await session.flush()
+        if status == RegistrationStatus.CONFIRMED:
+            await self._queue_reminders(session, workshop, row, now)
         return Registered(Outcome.CONFIRMED if status == RegistrationStatus.CONFIRMED
                           else Outcome.WAITLISTED, workshop_id, status, position)
 
@@ -208,6 +214,8 @@ class RegistrationRepository:
                 await self._drop(session, workshop, row, now)
                 return OfferOutcome.DECLINED
             row.status, row.offered_until = RegistrationStatus.CONFIRMED, None
+            await session.flush()
+            await self._queue_reminders(session, workshop, row, now)
             return OfferOutcome.ACCEPTED
 
     async def mine(self, fair_id: int, contact_id: int) -> list[MyRegistration]:
@@ -239,6 +247,17 @@ class RegistrationRepository:
             outcome = await self.answer_offer(contact_id, workshop_id, False, now)
             expired += outcome == OfferOutcome.EXPIRED
         return expired
+
+    async def offer_free_seats(self, now: dt.datetime) -> int:
+        """Offer the free seats of every upcoming workshop that has people waiting (a capacity
+        raised by a re-import, a seat freed when no offer could be made); how many offers."""
+        async with self.sessions() as session:
+            waiting = list(await session.scalars(
+                select(Registration.workshop_id).distinct()
+                .join(Workshop, Workshop.id == Registration.workshop_id)
+                .where(Registration.status == RegistrationStatus.WAITLISTED,
+                       Workshop.starts_at > now, Workshop.cancelled.is_(False))))
+        return sum([await self.fill(workshop_id, now) for workshop_id in waiting])
 
     async def fill(self, workshop_id: int, now: dt.datetime) -> int:
         """Offer the free seats of a workshop (capacity raised, seat freed) to the people
@@ -300,6 +319,25 @@ class RegistrationRepository:
             free -= 1
             offered += 1
         return offered
+
+    async def _queue_reminders(self, session: AsyncSession, workshop: Workshop,
+                               row: Registration, now: dt.datetime) -> None:
+        """The evening before (18:00) and one hour before the start, through the outbox;
+        skipped if the registration is cancelled first."""
+        local = workshop.starts_at.astimezone(self.zone)
+        evening = dt.datetime.combine(local.date() - dt.timedelta(days=1), EVENING, self.zone)
+        contact = await session.get_one(Contact, row.contact_id)
+        # One set per registering: someone who cancels and registers again gets new ones.
+        prefix = f"{registration_key(row.id)}{int(row.created_at.timestamp())}:"
+        for name, due in (("evening", evening), ("hour", workshop.starts_at - HOUR_BEFORE)):
+            if due <= now:
+                continue
+            session.add(OutboxMessage(
+                contact_id=contact.id, channel=contact.channel, kind="workshop_reminder",
+                payload={"workshop_id": workshop.id, "title": workshop.title,
+                         "room": workshop.room, "starts_at": workshop.starts_at.isoformat(),
+                         "soon": name == "hour"},
+                due_at=due, idempotency_key=f"{prefix}{name}:{int(now.timestamp())}"))
 
     @staticmethod
     async def _registration(session: AsyncSession, workshop_id: int, contact_id: int

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import os
 import signal
 import subprocess
@@ -14,6 +15,7 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
+from sqlalchemy import update
 
 from bot.app import App
 from bot.channels.telegram import TelegramChannel, split_text, telegram_length
@@ -22,7 +24,7 @@ from bot.i18n import FSI, PDI
 from bot.messages import Rendered, RenderedChoice, RenderedMedia
 from bot.worker import OutboxWorker
 from storage import keys
-from storage.models import Contact, utcnow
+from storage.models import Contact, Workshop, utcnow
 from storage.outbox import Outbox
 from tests.conftest import AppFactory
 from tests.fakes.telegram import FakeTelegram
@@ -377,6 +379,43 @@ async def test_a_reply_does_not_wait_behind_a_broadcast(make_telegram: TelegramF
         stop.set()
         await worker
     assert [len(tg.fake.calls_of("sendMessage", chat)) for chat in recipients] == [1] * 8
+
+
+async def test_a_freed_seat_is_offered_on_telegram_and_accepted(
+    make_telegram: TelegramFactory,
+) -> None:
+    """Amina registers (and gets the .ics), Karim waits; Amina cancels, the worker sends Karim
+    the offer with its buttons, and his tap gives him the seat."""
+    tg = await make_telegram()
+    app = tg.app
+    now = dt.datetime(2026, 12, 11, 10, 0, tzinfo=dt.UTC)
+    app.engine.clock = lambda: now
+    async with app.sessions() as session, session.begin():
+        await session.execute(update(Workshop).where(Workshop.key == "marketing-1")
+                              .values(capacity=1))
+    await app.state.bump_catalogue_version()
+
+    await tg.say(AMINA, "/start")
+    await tg.tap(AMINA, "Français")
+    await tg.say(AMINA, "/start ws_marketing-1")
+    assert "Vous êtes inscrit à Techniques de marketing" in await tg.tap(AMINA, "S'inscrire")
+    document = tg.fake.calls_of("sendDocument", AMINA)[-1]
+    assert b"BEGIN:VCALENDAR" in document.files["document"][1]
+
+    await tg.say(KARIM, "/start", language_code="ar")
+    await tg.tap(KARIM, "العربية")
+    await tg.say(KARIM, "/start ws_marketing-1")
+    assert "لائحة الانتظار" in await tg.tap(KARIM, "التسجيل")
+
+    await tg.say(AMINA, "/my")
+    assert "annulée" in await tg.tap(AMINA, "Annuler : Techniques de marketing")
+    assert await OutboxWorker(app, clock=lambda: now).drain() == 1
+    offer = tg.fake.calls_of("sendMessage", KARIM)[-1]
+    assert "خبر سار" in (offer.text or "")
+    assert tg.labels(KARIM) == ["قبول المقعد", "رفض"]
+    assert "المقعد لك" in await tg.tap(KARIM, "قبول المقعد")
+    mine = await tg.say(KARIM, "/my")
+    assert "مسجل" in mine
 
 
 def test_split_text_keeps_words_and_limits() -> None:

@@ -1,0 +1,195 @@
+"""Registering for a workshop, the waiting list, offers of a freed seat, and "my workshops"."""
+
+from __future__ import annotations
+
+from bot.calendar import CalendarEvent, ics
+from bot.messages import Choice, Content, Isolated, Local, Media, Reply, When, _, reply
+from handlers.context import Context
+from handlers.menu import back_to_menu
+from handlers.workshops import card, offer_choices
+from storage.models import RegistrationStatus
+from storage.registrations import (
+    CancelOutcome,
+    MyRegistration,
+    OfferOutcome,
+    Outcome,
+)
+from storage.repositories import WorkshopView
+
+
+def _title(workshop: WorkshopView) -> Local:
+    return Local(workshop.title)
+
+
+def _calendar(ctx: Context, items: list[tuple[str, dict[str, str], dict[str, str],
+                                               MyRegistration | WorkshopView]]) -> Media:
+    """An .ics of these workshops, in the person's language."""
+    events = [CalendarEvent(uid=f"{uid}@tadamon", title=Local(title).get(ctx.language),
+                            location=Local(room).get(ctx.language), starts_at=item.starts_at,
+                            ends_at=item.ends_at)
+              for uid, title, room, item in items]
+    return Media("document", data=ics(events, ctx.zone, Local(ctx.fair.name).get(ctx.language)),
+                 filename="tadamon-workshops.ics" if len(events) > 1 else "workshop.ics",
+                 mime="text/calendar", caption=_("Add it to your calendar."))
+
+
+def _event_id(ctx: Context, workshop_id: int) -> str:
+    return f"{ctx.fair.key}-ws{workshop_id}-c{ctx.contact.id}"
+
+
+async def register(ctx: Context, workshop_id: int, allow_overlap: bool = False) -> list[Reply]:
+    """The person asked for a seat: confirmed with the calendar file, or on the waiting list,
+    or told why not."""
+    workshop = await ctx.catalogue.workshop(ctx.fair.id, workshop_id)
+    if workshop is None:
+        return await card(ctx, workshop_id=workshop_id)
+    result = await ctx.registrations.register(ctx.fair.id, ctx.contact.id, workshop_id, ctx.now,
+                                              allow_overlap=allow_overlap)
+    title = _title(workshop)
+    mine = Choice("m:my", _("My workshops"))
+    if result.outcome is Outcome.CONFIRMED:
+        return [reply(
+            _("You are registered for {title}, {when}, {room}.", title=title,
+              when=When(workshop.starts_at, "day_time"), room=Local(workshop.room)),
+            _("We will remind you the evening before and one hour before it starts."),
+            media=[_calendar(ctx, [(_event_id(ctx, workshop.id), workshop.title, workshop.room,
+                                    workshop)])],
+            choices=[mine, back_to_menu()])]
+    if result.outcome is Outcome.WAITLISTED:
+        return [reply(
+            _("{title} is full. You are number {position} on the waiting list: if a seat is "
+              "freed, we will offer it to you here.", title=title,
+              position=result.position or 0),
+            choices=[mine, back_to_menu()])]
+    if result.outcome is Outcome.ALREADY:
+        return [_already(workshop, result.status, result.position)]
+    if result.outcome is Outcome.OVERLAP:
+        others = [await ctx.catalogue.workshop(ctx.fair.id, other) for other in result.overlaps]
+        names: list[Content] = [
+            _("{title}, {when}", title=Local(other.title),
+              when=When(other.starts_at, "day_time"))
+            for other in others if other is not None]
+        return [reply(
+            _("{title} is at the same time as a workshop you are registered for:", title=title),
+            *names,
+            _("Register anyway?"),
+            choices=[Choice(f"regx:{workshop.id}", _("Yes, register")),
+                     Choice(f"ws:{workshop.id}", _("No"))])]
+    if result.outcome is Outcome.FULL:
+        message = _("{title} is full and starts soon: registration is closed.", title=title)
+    elif result.outcome is Outcome.STARTED:
+        message = _("{title} has already started or is over.", title=title)
+    elif result.outcome is Outcome.COOPERATIVES_ONLY:
+        message = _("{title} is for the cooperatives and associations exhibiting at the fair. "
+                    "If you are a member, link this chat first with your cooperative's code "
+                    "(ask the organizers).", title=title)
+    elif result.outcome is Outcome.CANCELLED:
+        message = _("{title} is cancelled by the organizers.", title=title)
+    else:
+        message = _("I could not find this workshop. Here is the programme.")
+    return [reply(message, choices=[
+        Choice("m:ws", _("Workshops")), back_to_menu()])]
+
+
+def _already(workshop: WorkshopView, status: RegistrationStatus | None,
+             position: int | None) -> Reply:
+    title = _title(workshop)
+    if status == RegistrationStatus.WAITLISTED:
+        return reply(_("You are already on the waiting list for {title}: number {position}.",
+                       title=title, position=position or 0),
+                     choices=[Choice(f"unreg:{workshop.id}", _("Leave the waiting list")),
+                              back_to_menu()])
+    if status == RegistrationStatus.OFFERED:
+        return reply(_("A seat at {title} is offered to you: accept it or decline it.",
+                       title=title), choices=offer_choices(workshop.id))
+    return reply(_("You are already registered for {title}.", title=title),
+                 choices=[Choice(f"unreg:{workshop.id}", _("Cancel my registration")),
+                          back_to_menu()])
+
+
+async def cancel(ctx: Context, workshop_id: int) -> list[Reply]:
+    """Give up a seat or a place on the waiting list (the freed seat is offered on)."""
+    workshop = await ctx.catalogue.workshop(ctx.fair.id, workshop_id)
+    if workshop is None:
+        return await mine(ctx)
+    outcome = await ctx.registrations.cancel(ctx.contact.id, workshop_id, ctx.now)
+    title = _title(workshop)
+    if outcome is CancelOutcome.CANCELLED:
+        text = _("Your registration for {title} is cancelled. Thank you for freeing the seat.",
+                 title=title)
+    elif outcome is CancelOutcome.STARTED:
+        text = _("{title} has already started: the registration can no longer be cancelled.",
+                 title=title)
+    else:
+        text = _("You are not registered for {title}.", title=title)
+    return [reply(text, choices=[Choice("m:my", _("My workshops")), back_to_menu()])]
+
+
+async def answer_offer(ctx: Context, workshop_id: int, accept: bool) -> list[Reply]:
+    """The person took or let go the seat offered to them."""
+    workshop = await ctx.catalogue.workshop(ctx.fair.id, workshop_id)
+    if workshop is None:
+        return [reply(_("This offer is no longer valid."), choices=[back_to_menu()])]
+    outcome = await ctx.registrations.answer_offer(ctx.contact.id, workshop_id, accept,
+                                                   ctx.now)
+    title = _title(workshop)
+    if outcome is OfferOutcome.ACCEPTED:
+        return [reply(
+            _("The seat is yours: you are registered for {title}, {when}, {room}.", title=title,
+              when=When(workshop.starts_at, "day_time"), room=Local(workshop.room)),
+            media=[_calendar(ctx, [(_event_id(ctx, workshop.id), workshop.title, workshop.room,
+                                    workshop)])],
+            choices=[Choice("m:my", _("My workshops")), back_to_menu()])]
+    if outcome is OfferOutcome.DECLINED:
+        return [reply(_("Thank you for telling us: the seat goes to the next person."),
+                      choices=[back_to_menu()])]
+    if outcome is OfferOutcome.EXPIRED:
+        return [reply(_("Sorry, the time to accept this seat is over: it went to the next "
+                        "person."), choices=[back_to_menu()])]
+    return [reply(_("This offer is no longer valid."), choices=[back_to_menu()])]
+
+
+def _status(item: MyRegistration) -> Content:
+    if item.status == RegistrationStatus.CONFIRMED:
+        return _("registered")
+    if item.status == RegistrationStatus.OFFERED and item.offered_until is not None:
+        return _("a seat is offered to you until {until}",
+                 until=When(item.offered_until, "day_time"))
+    return _("waiting list, number {position}", position=Isolated(str(item.position or 0)))
+
+
+async def mine(ctx: Context) -> list[Reply]:
+    """The person's registrations with their status, a button to cancel each, and one
+    calendar file with all the confirmed ones."""
+    ctx.leave()
+    items = await ctx.registrations.mine(ctx.fair.id, ctx.contact.id)
+    if not items:
+        return [reply(_("You are not registered for any workshop yet."),
+                      choices=[Choice("m:ws", _("Workshops")), back_to_menu()])]
+    lines: list[Content] = [_("Your workshops:")]
+    choices: list[Choice] = []
+    for item in items:
+        lines.append(_("{when} · {title} · {room} · {status}",
+                       when=When(item.starts_at, "day_time"), title=Local(item.title),
+                       room=Local(item.room), status=_status(item)))
+        if item.status == RegistrationStatus.OFFERED:
+            choices += offer_choices(item.workshop_id)
+        else:
+            choices.append(Choice(f"unreg:{item.workshop_id}",
+                                  _("Cancel: {title}", title=Local(item.title))))
+    confirmed = [item for item in items if item.status == RegistrationStatus.CONFIRMED]
+    if confirmed:
+        choices.append(Choice("ics", _("Calendar file")))
+    return [reply(*lines, choices=[*choices, back_to_menu()])]
+
+
+async def calendar(ctx: Context) -> list[Reply]:
+    """One .ics with every workshop the person is registered for."""
+    items = [item for item in await ctx.registrations.mine(ctx.fair.id, ctx.contact.id)
+             if item.status == RegistrationStatus.CONFIRMED]
+    if not items:
+        return await mine(ctx)
+    return [reply(_("Your workshops, for your calendar."),
+                  media=[_calendar(ctx, [(_event_id(ctx, item.workshop_id), item.title,
+                                          item.room, item) for item in items])],
+                  choices=[Choice("m:my", _("My workshops")), back_to_menu()])]

@@ -1,0 +1,107 @@
+"""Registering for workshops in conversation: register, waiting list, cancel, the freed seat
+offered and accepted, "my workshops" and the calendar file, in French and Arabic."""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select, update
+
+from bot.i18n import FSI, PDI
+from storage.models import OutboxMessage, Workshop
+from tests.conftest import Chat
+
+NOW = dt.datetime(2026, 12, 11, 10, 0, tzinfo=ZoneInfo("Africa/Casablanca"))
+
+
+async def small_workshop(chat: Chat, key: str = "marketing-1", capacity: int = 1) -> int:
+    """The sample's workshop `key`, with room for `capacity` people."""
+    async with chat.app.sessions() as session, session.begin():
+        await session.execute(update(Workshop).where(Workshop.key == key)
+                              .values(capacity=capacity))
+        workshop_id = await session.scalar(select(Workshop.id).where(Workshop.key == key))
+    await chat.app.state.bump_catalogue_version()
+    assert workshop_id is not None
+    return workshop_id
+
+
+async def test_register_wait_cancel_offer_and_accept(chat: Chat) -> None:
+    chat.app.engine.clock = lambda: NOW
+    workshop_id = await small_workshop(chat)
+
+    await chat("amina", "bonjour")
+    await chat.tap("amina", "Français")
+    card = await chat("amina", "/start ws_marketing-1")
+    assert "Techniques de marketing" in card.text and "S'inscrire" in card.labels
+    registered = await chat.tap("amina", "S'inscrire")
+    assert "Vous êtes inscrit à Techniques de marketing" in registered.text
+    assert "la veille au soir et une heure avant" in registered.text
+    calendar = registered.replies[0]["media"][0]
+    assert calendar["type"] == "document"
+    ics = await chat.client.get(calendar["url"])
+    body = (await ics.read()).decode()
+    assert "BEGIN:VCALENDAR" in body and "SUMMARY:Techniques de marketing" in body
+    assert "TZID=Africa/Casablanca" in body
+    again = await chat("amina", "/start ws_marketing-1")
+    assert "Vous êtes inscrit." in again.text and "Annuler mon inscription" in again.labels
+
+    await chat("karim", "السلام عليكم")
+    await chat.tap("karim", "العربية")
+    await chat("karim", "/start ws_marketing-1")
+    waiting = await chat.tap("karim", "التسجيل")
+    assert f"أنت رقم {FSI}1{PDI} في لائحة الانتظار" in waiting.text
+
+    mine = await chat("amina", "mes ateliers")
+    assert "Vos ateliers" in mine.text and "inscrit" in mine.text
+    cancelled = await chat.tap("amina", "Annuler : Techniques de marketing")
+    assert "Votre inscription à Techniques de marketing est annulée" in cancelled.text
+
+    # The freed seat is offered to Karim (a message through the outbox; the web chat shows it
+    # in "my workshops", with its two buttons).
+    async with chat.app.sessions() as session:
+        offers = list(await session.scalars(select(OutboxMessage).where(
+            OutboxMessage.kind == "offer")))
+    assert len(offers) == 1 and offers[0].payload["workshop_id"] == workshop_id
+    his = await chat("karim", "ورشاتي")
+    assert "مقعد معروض عليك حتى" in his.text
+    accepted = await chat.tap("karim", "قبول المقعد")
+    assert "المقعد لك: أنت مسجل في تقنيات التسويق" in accepted.text
+    assert accepted.replies[0]["media"][0]["type"] == "document"
+
+    # Amina cannot take it back with a forged button: offers are checked against the person.
+    forged = await chat.post({"session": chat.session("amina"),
+                              "choice": f"offer:yes:{workshop_id}"})
+    assert "Cette proposition n'est plus valable." in forged.text
+    late = await chat.tap("amina", "Mes ateliers")
+    assert "Vous n'êtes encore inscrit à aucun atelier." in late.text
+
+
+async def test_cooperatives_only_and_overlap(chat: Chat) -> None:
+    chat.app.engine.clock = lambda: NOW
+    await chat("amina", "bonjour")
+    await chat.tap("amina", "Français")
+    await chat("amina", "/start ws_coop-finance-1")
+    refused = await chat.tap("amina", "S'inscrire")
+    assert "réservé aux coopératives et associations exposantes" in refused.text
+
+    await chat("amina", "/start ws_marketing-1")
+    await chat.tap("amina", "S'inscrire")
+    # legal-framework-1, moved to the same morning: asked before registering
+    async with chat.app.sessions() as session, session.begin():
+        marketing = await session.scalar(select(Workshop).where(Workshop.key == "marketing-1"))
+        assert marketing is not None
+        await session.execute(update(Workshop).where(Workshop.key == "legal-framework-1")
+                              .values(starts_at=marketing.starts_at + dt.timedelta(minutes=30),
+                                      ends_at=marketing.ends_at + dt.timedelta(minutes=30)))
+    await chat.app.state.bump_catalogue_version()
+    await chat("amina", "/start ws_legal-framework-1")
+    asked = await chat.tap("amina", "S'inscrire")
+    assert "a lieu en même temps qu'un atelier auquel vous êtes inscrit" in asked.text
+    assert "Techniques de marketing" in asked.text and "Vous inscrire quand même ?" in asked.text
+    confirmed = await chat.tap("amina", "Oui, m'inscrire")
+    assert "Vous êtes inscrit à Cadre juridique de la coopérative" in confirmed.text
+    calendar = await chat("amina", "mes ateliers")
+    file = await chat.tap("amina", "Fichier agenda")
+    body = (await (await chat.client.get(file.replies[0]["media"][0]["url"])).read()).decode()
+    assert body.count("BEGIN:VEVENT") == 2 and "Vos ateliers" in calendar.text
