@@ -12,15 +12,18 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from aiohttp import web
 
 from bot.errors import CatalogueError, ConfigurationError, TadamonError
 from bot.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from storage.repositories import Sessions
 
 log = logging.getLogger("tadamon")
 
@@ -542,32 +545,51 @@ export_cli = typer.Typer(help="CSV exports for organizers.", no_args_is_help=Tru
 cli.add_typer(export_cli, name="export")
 
 
+def _export(out: Path, what: str, columns: list[str],
+            fetch: Callable[[Sessions], Awaitable[list[dict[str, Any]]]]) -> None:
+    """Migrate, read the rows, write them as CSV with `columns`, say how many."""
+    settings = _settings()
+
+    async def rows() -> list[dict[str, Any]]:
+        from storage import database
+
+        engine = database.create_engine(settings.database_url)
+        try:
+            await database.upgrade(engine)
+            return await fetch(database.create_sessionmaker(engine))
+        finally:
+            await engine.dispose()
+
+    found = _run(rows)
+    with out.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(found)
+    typer.echo(f"{len(found)} {what} written to {out}")
+
+
 @export_cli.command("deliveries")
 def export_deliveries(
     out: Annotated[Path, typer.Option("--out", help="The CSV file to write.")],
 ) -> None:
     """Every message the outbox sent, skipped or failed, with its recipient."""
-    settings = _settings()
+    from storage.outbox import Outbox
 
-    async def rows() -> list[dict[str, Any]]:
-        from storage import database
-        from storage.outbox import Outbox
+    _export(out, "deliveries", ["broadcast_id", "channel", "user_id", "status", "sent_at",
+                                "error", "kind", "delivery_status"],
+            lambda sessions: Outbox(sessions).deliveries())
 
-        engine = database.create_engine(settings.database_url)
-        try:
-            await database.upgrade(engine)
-            return await Outbox(database.create_sessionmaker(engine)).deliveries()
-        finally:
-            await engine.dispose()
 
-    found = _run(rows)
-    columns = ["broadcast_id", "channel", "user_id", "status", "sent_at", "error", "kind",
-               "delivery_status"]
-    with out.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows(found)
-    typer.echo(f"{len(found)} deliveries written to {out}")
+@export_cli.command("registrations")
+def export_registrations(
+    out: Annotated[Path, typer.Option("--out", help="The CSV file to write.")],
+) -> None:
+    """Every workshop registration with its status (confirmed, offered, waitlisted,
+    cancelled)."""
+    from storage.registrations import export_rows
+
+    _export(out, "registrations", ["workshop_id", "channel", "user_id", "status", "created_at"],
+            export_rows)
 
 
 def main() -> None:

@@ -32,6 +32,14 @@ def notice(kind: str, payload: dict[str, Any]) -> Reply | None:
                      when=When(starts, "day_time"), title=Local(payload["title"]),
                      room=Local(payload["room"]))
         return reply(text, choices=[Choice("m:my", _("My workshops"))])
+    if kind == "feedback_prompt":
+        return reply(_("Thank you for attending {title}. How was it? Your opinion helps the "
+                       "organizers.", title=Local(payload["title"])),
+                     choices=[Choice("m:fb", _("Give feedback"))])
+    if kind == "offer_expired":
+        return reply(_("The time to accept the seat at {title} is over: it went to the next "
+                       "person. You can register again if seats are freed.",
+                       title=Local(payload["title"])))
     if kind == "offer":
         return reply(
             _("Good news: a seat is free at {title}, {when}, {room}. It is yours if you accept "

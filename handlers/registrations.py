@@ -193,3 +193,25 @@ async def calendar(ctx: Context) -> list[Reply]:
                   media=[_calendar(ctx, [(_event_id(ctx, item.workshop_id), item.title,
                                           item.room, item) for item in items])],
                   choices=[Choice("m:my", _("My workshops")), back_to_menu()])]
+
+
+async def stats(ctx: Context) -> list[Reply]:
+    """Organizers: how full each workshop is, and how many wait."""
+    rates = await ctx.registrations.fill_rates(ctx.fair.id)
+    if not rates:
+        return [reply(_("No workshop is planned at this fair."), choices=[back_to_menu()])]
+    lines: list[Content] = [_("Workshops, seats taken:")]
+    total_taken = total_capacity = 0
+    for rate in rates:
+        taken = rate.confirmed + rate.offered
+        total_taken, total_capacity = total_taken + taken, total_capacity + rate.capacity
+        lines.append(_("{when} · {title}: {taken}/{capacity} ({percent}%), {waiting} waiting",
+                       when=When(rate.starts_at, "day_time"), title=Local(rate.title),
+                       taken=taken, capacity=rate.capacity,
+                       percent=100 * taken // rate.capacity if rate.capacity else 100,
+                       waiting=rate.waitlisted))
+    lines.append(_("In all: {taken} of {capacity} seats ({percent}%).", taken=total_taken,
+                   capacity=total_capacity,
+                   percent=100 * total_taken // total_capacity if total_capacity else 100))
+    return [reply(*lines, choices=[back_to_menu()])]
+

@@ -71,6 +71,7 @@ WORDS: dict[str, str] = {
 }
 # Organizers only; anyone else gets the ordinary answer to an unknown word.
 BROADCAST_WORDS = {fold_basic(word) for word in ("broadcast", "diffusion", "annonce", "بث")}
+STATS_WORDS = {fold_basic(word) for word in ("stats", "statistiques", "إحصائيات", "احصائيات")}
 GREETINGS = {fold_basic(word) for word in (
     "bonjour", "bonsoir", "salut", "coucou", "hello", "hi", "hey", "start", "salam", "slm",
     "salam alaykoum", "salam alaikoum", "assalamu alaikum", "mrhba", "marhba", "سلام", "السلام",
@@ -123,6 +124,8 @@ async def _dispatch(ctx: Context) -> list[Reply]:
             return await _start(ctx, argument.strip())
         if command == "broadcast" and organizers.is_organizer(ctx):
             return await organizers.start(ctx)
+        if command == "stats" and organizers.is_organizer(ctx):
+            return await registrations.stats(ctx)
         if command in COMMANDS:
             return await COMMANDS[command](ctx)
         return await menu.fallback(ctx)
@@ -151,6 +154,8 @@ async def _free_text(ctx: Context, text: str, first: bool = False) -> list[Reply
         return await organizers.text(ctx, text)
     if word in BROADCAST_WORDS and organizers.is_organizer(ctx):
         return await organizers.start(ctx)
+    if word in STATS_WORDS and organizers.is_organizer(ctx):
+        return await registrations.stats(ctx)
     if word in WORDS:
         return await COMMANDS[WORDS[word]](ctx)
     if word in LANGUAGE_WORDS:
@@ -208,12 +213,17 @@ async def _choice(ctx: Context, choice: str) -> list[Reply]:
     if head == "m":
         action = {"ws": workshops.programme, "st": stands.zones, "fb": feedback.ask_fair,
                   "info": menu.info, "lang": start.ask_language,
-                  "my": registrations.mine}.get(rest)
+                  "my": registrations.mine, "wst": workshops.topics,
+                  "wsl": workshops.languages}.get(rest)
         return await action(ctx) if action else await menu.menu(ctx)
     if head == "wsd" and rest.isdigit():
         return await workshops.day(ctx, int(rest))
     if head == "ws" and rest.isdigit():
         return await workshops.card(ctx, workshop_id=int(rest))
+    if head == "wst" and rest.isdigit():
+        return await workshops.topic(ctx, int(rest))
+    if head == "wsl":
+        return await workshops.in_language(ctx, rest)
     if head in ("reg", "regx") and rest.isdigit():
         return await registrations.register(ctx, int(rest), allow_overlap=head == "regx")
     if head == "unreg" and rest.isdigit():

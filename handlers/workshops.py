@@ -17,6 +17,9 @@ def seats(workshop: WorkshopView) -> Content:
     if workshop.cancelled:
         return _("cancelled")
     if workshop.seats_left == 0:
+        if workshop.waiting:
+            return _n("full, {n} on the waiting list", "full, {n} on the waiting list",
+                      workshop.waiting)
         return _("full")
     return _n("{n} seat left", "{n} seats left", workshop.seats_left)
 
@@ -36,10 +39,67 @@ async def programme(ctx: Context) -> list[Reply]:
     return [reply(
         _n("{n} workshop for cooperatives and visitors.",
            "{n} workshops for cooperatives and visitors.", len(workshops)),
-        _("Choose a day:"),
+        _("Choose a day, a topic or a language:"),
         choices=[Choice(f"wsd:{index}", When(dt.datetime.combine(day, noon, ctx.zone), "day"))
-                 for index, day in enumerate(days)] + [back_to_menu()],
+                 for index, day in enumerate(days)]
+        + [Choice("m:wst", _("By topic")), Choice("m:wsl", _("By language")), back_to_menu()],
     )]
+
+
+def _topics(workshops: list[WorkshopView]) -> list[dict[str, str]]:
+    """The topics: the workshops' titles, each once (a topic has several sessions)."""
+    seen: dict[tuple[str, str], dict[str, str]] = {}
+    for workshop in workshops:
+        seen.setdefault((workshop.title.get("fr", ""), workshop.title.get("ar", "")),
+                        workshop.title)
+    return [seen[key] for key in sorted(seen)]
+
+
+async def topics(ctx: Context) -> list[Reply]:
+    """One button per topic."""
+    found = _topics(await ctx.catalogue.workshops(ctx.fair.id))
+    if not found:
+        return await programme(ctx)
+    return [reply(_("Choose a topic:"),
+                  choices=[*(Choice(f"wst:{index}", Local(title))
+                             for index, title in enumerate(found)), back_to_menu()])]
+
+
+async def topic(ctx: Context, index: int) -> list[Reply]:
+    """Every session of one topic."""
+    workshops = await ctx.catalogue.workshops(ctx.fair.id)
+    found = _topics(workshops)
+    if not 0 <= index < len(found):
+        return await topics(ctx)
+    sessions = [w for w in workshops if w.title == found[index]]
+    return _listing(_("{title}: every session", title=Local(found[index])), sessions,
+                    Choice("m:wst", _("Other topics")))
+
+
+async def languages(ctx: Context) -> list[Reply]:
+    return [reply(_("Which language should the workshop be in?"),
+                  choices=[Choice("wsl:ar", _("in Arabic")), Choice("wsl:fr", _("in French")),
+                           back_to_menu()])]
+
+
+async def in_language(ctx: Context, language: str) -> list[Reply]:
+    """The workshops given in `language` (alone or with the other one)."""
+    if language not in ("ar", "fr"):
+        return await languages(ctx)
+    workshops = [w for w in await ctx.catalogue.workshops(ctx.fair.id)
+                 if language in w.language.split("+")]
+    return _listing(_("Workshops {language}:", language=LANGUAGE_LABELS[language]), workshops,
+                    Choice("m:wsl", _("By language")))
+
+
+def _listing(title: Content, workshops: list[WorkshopView], other: Choice) -> list[Reply]:
+    lines: list[Content] = [title]
+    for workshop in workshops:
+        lines.append(_("{when} · {title} · {room} · {seats}",
+                       when=When(workshop.starts_at, "day_time"), title=Local(workshop.title),
+                       room=Local(workshop.room), seats=seats(workshop)))
+    buttons = [Choice(f"ws:{workshop.id}", Local(workshop.title)) for workshop in workshops]
+    return [reply(*lines, choices=[*buttons, other, back_to_menu()])]
 
 
 async def day(ctx: Context, index: int) -> list[Reply]:

@@ -45,6 +45,7 @@ NO_OFFERS_BEFORE = dt.timedelta(hours=1)
 
 EVENING = dt.time(18)
 HOUR_BEFORE = dt.timedelta(hours=1)
+FEEDBACK_AFTER = dt.timedelta(minutes=15)
 """Reminders of a registration: the evening before at 18:00, and an hour before the start."""
 
 HOLDING = (RegistrationStatus.CONFIRMED, RegistrationStatus.OFFERED)
@@ -99,6 +100,19 @@ class MyRegistration:
     ends_at: dt.datetime
     title: dict[str, Any]
     room: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class FillRate:
+    """How full one workshop is."""
+
+    workshop_id: int
+    title: dict[str, Any]
+    starts_at: dt.datetime
+    capacity: int
+    confirmed: int
+    offered: int
+    waitlisted: int
 
 
 def offer_deadline(now: dt.datetime, starts_at: dt.datetime, zone: dt.tzinfo
@@ -195,8 +209,9 @@ class RegistrationRepository:
             return CancelOutcome.CANCELLED
 
     async def answer_offer(self, contact_id: int, workshop_id: int, accept: bool,
-                           now: dt.datetime) -> OfferOutcome:
-        """Accept or decline the seat offered to this person."""
+                           now: dt.datetime, *, tell_if_expired: bool = False) -> OfferOutcome:
+        """Accept or decline the seat offered to this person (an offer whose time is over
+        passes on; with `tell_if_expired`, the person gets a message saying so)."""
         async with self.sessions() as session, session.begin():
             workshop = await _locked(session, workshop_id)
             row = await self._registration(session, workshop_id, contact_id)
@@ -209,6 +224,13 @@ class RegistrationRepository:
                         and accept else OfferOutcome.NO_OFFER)
             if now > row.offered_until or workshop.starts_at <= now:
                 await self._drop(session, workshop, row, now)
+                if tell_if_expired:
+                    contact = await session.get_one(Contact, contact_id)
+                    session.add(OutboxMessage(
+                        contact_id=contact_id, channel=contact.channel, kind="offer_expired",
+                        payload={"workshop_id": workshop.id, "title": workshop.title},
+                        due_at=now, idempotency_key=f"offer-expired:{row.id}:"
+                                                    f"{int(now.timestamp())}"))
                 return OfferOutcome.EXPIRED
             if not accept:
                 await self._drop(session, workshop, row, now)
@@ -233,6 +255,24 @@ class RegistrationRepository:
                                workshop.room)
                 for row, workshop in rows]
 
+    async def fill_rates(self, fair_id: int) -> list[FillRate]:
+        """Each workshop of the fair with its seats taken and its waiting list (organizers)."""
+        async with self.sessions() as session:
+            workshops = list(await session.scalars(
+                select(Workshop).where(Workshop.fair_id == fair_id, Workshop.cancelled.is_(False))
+                .order_by(Workshop.starts_at, Workshop.id)))
+            counts: dict[tuple[int, str], int] = {
+                (workshop_id, str(status)): int(count)
+                for workshop_id, status, count in (await session.execute(
+                    select(Registration.workshop_id, Registration.status, func.count())
+                    .join(Workshop, Workshop.id == Registration.workshop_id)
+                    .where(Workshop.fair_id == fair_id)
+                    .group_by(Registration.workshop_id, Registration.status))).all()}
+        return [FillRate(row.id, row.title, row.starts_at, row.capacity,
+                         counts.get((row.id, "confirmed"), 0), counts.get((row.id, "offered"), 0),
+                         counts.get((row.id, "waitlisted"), 0))
+                for row in workshops]
+
     # ---- the workers and the catalogue ---------------------------------------------------
 
     async def expire_offers(self, now: dt.datetime) -> int:
@@ -244,7 +284,8 @@ class RegistrationRepository:
                        Registration.offered_until < now))).all())
         expired = 0
         for workshop_id, contact_id in due:
-            outcome = await self.answer_offer(contact_id, workshop_id, False, now)
+            outcome = await self.answer_offer(contact_id, workshop_id, False, now,
+                                              tell_if_expired=True)
             expired += outcome == OfferOutcome.EXPIRED
         return expired
 
@@ -329,15 +370,19 @@ class RegistrationRepository:
         contact = await session.get_one(Contact, row.contact_id)
         # One set per registering: someone who cancels and registers again gets new ones.
         prefix = f"{registration_key(row.id)}{int(row.created_at.timestamp())}:"
-        for name, due in (("evening", evening), ("hour", workshop.starts_at - HOUR_BEFORE)):
+        payload = {"workshop_id": workshop.id, "title": workshop.title, "room": workshop.room,
+                   "starts_at": workshop.starts_at.isoformat()}
+        for name, kind, due in (
+                ("evening", "workshop_reminder", evening),
+                ("hour", "workshop_reminder", workshop.starts_at - HOUR_BEFORE),
+                # After the end, a feedback prompt (the feedback flow takes it from there).
+                ("feedback", "feedback_prompt", workshop.ends_at + FEEDBACK_AFTER)):
             if due <= now:
                 continue
             session.add(OutboxMessage(
-                contact_id=contact.id, channel=contact.channel, kind="workshop_reminder",
-                payload={"workshop_id": workshop.id, "title": workshop.title,
-                         "room": workshop.room, "starts_at": workshop.starts_at.isoformat(),
-                         "soon": name == "hour"},
-                due_at=due, idempotency_key=f"{prefix}{name}:{int(now.timestamp())}"))
+                contact_id=contact.id, channel=contact.channel, kind=kind,
+                payload={**payload, "soon": name == "hour"}, due_at=due,
+                idempotency_key=f"{prefix}{name}:{int(now.timestamp())}"))
 
     @staticmethod
     async def _registration(session: AsyncSession, workshop_id: int, contact_id: int
@@ -379,3 +424,18 @@ async def _close_gap(session: AsyncSession, workshop_id: int, position: int) -> 
                Registration.status == RegistrationStatus.WAITLISTED,
                Registration.position > position)
         .values(position=Registration.position - 1))
+
+
+async def export_rows(sessions: Sessions) -> list[dict[str, Any]]:
+    """Every registration, for `tadamon export registrations` (CONTRACT.md columns)."""
+    async with sessions() as session:
+        rows = (await session.execute(
+            select(Workshop.key, Contact.channel, Contact.user_id, Registration.status,
+                   Registration.created_at)
+            .join(Workshop, Workshop.id == Registration.workshop_id)
+            .join(Contact, Contact.id == Registration.contact_id)
+            .order_by(Workshop.starts_at, Workshop.key, Registration.id))).all()
+    return [{"workshop_id": key, "channel": channel, "user_id": user_id,
+             "status": str(status), "created_at": created_at.isoformat()}
+            for key, channel, user_id, status, created_at in rows]
+

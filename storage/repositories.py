@@ -106,6 +106,7 @@ class WorkshopView:
     language: str
     audience: str
     cancelled: bool
+    waiting: int = 0
 
     @property
     def seats_left(self) -> int:
@@ -395,13 +396,17 @@ class CatalogueRepository:
         ids = [workshop.id for workshop in snapshot.workshops]
         async with self.sessions() as session:
             rows = (await session.execute(
-                select(Registration.workshop_id, func.count())
+                select(Registration.workshop_id, Registration.status, func.count())
                 .where(Registration.workshop_id.in_(ids),
-                       Registration.status.in_(
-                           [RegistrationStatus.CONFIRMED, RegistrationStatus.OFFERED]))
-                .group_by(Registration.workshop_id))).all()
-        counts = {workshop_id: count for workshop_id, count in rows}
-        return [replace(workshop, taken=int(counts.get(workshop.id, 0)))
+                       Registration.status != RegistrationStatus.CANCELLED)
+                .group_by(Registration.workshop_id, Registration.status))).all()
+        taken: dict[int, int] = {}
+        waiting: dict[int, int] = {}
+        for workshop_id, status, count in rows:
+            into = waiting if status == RegistrationStatus.WAITLISTED else taken
+            into[workshop_id] = into.get(workshop_id, 0) + int(count)
+        return [replace(workshop, taken=taken.get(workshop.id, 0),
+                        waiting=waiting.get(workshop.id, 0))
                 for workshop in snapshot.workshops]
 
     async def workshop(self, fair_id: int, workshop_id: int) -> WorkshopView | None:

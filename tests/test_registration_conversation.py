@@ -10,7 +10,7 @@ from sqlalchemy import select, update
 
 from bot.i18n import FSI, PDI
 from storage.models import OutboxMessage, Workshop
-from tests.conftest import Chat
+from tests.conftest import Chat, ChatFactory
 
 NOW = dt.datetime(2026, 12, 11, 10, 0, tzinfo=ZoneInfo("Africa/Casablanca"))
 
@@ -105,3 +105,56 @@ async def test_cooperatives_only_and_overlap(chat: Chat) -> None:
     file = await chat.tap("amina", "Fichier agenda")
     body = (await (await chat.client.get(file.replies[0]["media"][0]["url"])).read()).decode()
     assert body.count("BEGIN:VEVENT") == 2 and "Vos ateliers" in calendar.text
+
+
+async def test_organizers_see_fill_rates_and_the_card_shows_the_waiting_list(
+    make_chat: ChatFactory,
+) -> None:
+    chat = await make_chat(organizers="web:session-boss")
+    chat.app.engine.clock = lambda: NOW
+    await small_workshop(chat)
+    for person in ("amina", "karim"):
+        await chat(person, "bonjour")
+        await chat.tap(person, "Français")
+        await chat(person, "/start ws_marketing-1")
+        await chat.tap(person, "S'inscrire")
+    card = await chat("amina", "/start ws_marketing-1")
+    assert "complet, 1 sur la liste d'attente" in card.text
+
+    await chat("boss", "bonjour")
+    await chat.tap("boss", "Français")
+    stats = await chat("boss", "/stats")
+    assert "Ateliers, places prises" in stats.text
+    assert "Techniques de marketing : 1/1 (100 %), 1 en attente" in stats.text
+    assert "En tout :" in stats.text
+    # anyone else gets the ordinary answer to an unknown command, never the figures
+    refused = await chat("amina", "/stats")
+    assert "places prises" not in refused.text
+    assert "places prises" not in (await chat("karim", "statistiques")).text
+
+
+async def test_browse_by_topic_and_by_language(chat: Chat) -> None:
+    await chat("amina", "bonjour")
+    await chat.tap("amina", "Français")
+    programme = await chat("amina", "ateliers")
+    assert "Par thème" in programme.labels and "Par langue" in programme.labels
+    topics = await chat.tap("amina", "Par thème")
+    assert "Techniques de marketing" in topics.labels
+    assert len(topics.labels) == len(set(topics.labels))  # each topic once
+    sessions = await chat.tap("amina", "Techniques de marketing")
+    assert "Techniques de marketing : toutes les séances" in sessions.text
+    assert sessions.labels.count("Techniques de marketing") == 2  # its two sessions
+    await chat("amina", "ateliers")
+    await chat.tap("amina", "Par langue")
+    french = await chat.tap("amina", "en français")
+    assert "Ateliers en français" in french.text
+    assert "Techniques de marketing" in french.text  # given in Arabic and French
+    # coop-finance-1 (Sunday 10:00, Salle 1) is given in Arabic only
+    assert "10:00 · Gestion financière d'une coopérative · Salle 1" not in french.text
+    assert "dimanche 13 décembre" in french.text
+
+    await chat("karim", "السلام عليكم")
+    await chat.tap("karim", "العربية")
+    await chat("karim", "الورشات")
+    arabic_topics = await chat.tap("karim", "حسب الموضوع")
+    assert "التدبير المالي للتعاونية" in arabic_topics.labels

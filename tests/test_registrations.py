@@ -247,3 +247,52 @@ def test_offer_time_shrinks_as_the_start_nears_and_waits_for_the_morning() -> No
     assert offer_deadline(local(14, 14, 30), starts, ZONE) is None  # the last hour: no offer
     # made at 23:00 (quiet hours): counts from 08:00, when the message goes out
     assert offer_deadline(local(13, 23), starts, ZONE) == local(14, 10)
+
+
+async def test_reminders_and_feedback_prompt_follow_the_registration(make_app: AppFactory,
+                                                                     tmp_path: Path) -> None:
+    """Registering queues the evening-before and hour-before reminders and a feedback prompt
+    after the end; cancelling skips them; an offer left to expire tells its person. The CSV
+    export lists every registration."""
+    app = await make_app()
+    workshop = await add_workshop(app, capacity=1)
+    amina, karim = await add_people(app, 2)
+    repo = RegistrationRepository(app.sessions, ZONE)
+    fair = await _fair_id(app)
+    await repo.register(fair, amina, workshop, NOW)
+    await repo.register(fair, karim, workshop, NOW)
+    starts = NOW + dt.timedelta(days=2)
+    local = starts.astimezone(ZONE)
+    evening = dt.datetime.combine(local.date() - dt.timedelta(days=1), dt.time(18), ZONE)
+    queued = [(row.kind, row.due_at, row.payload["soon"]) for row in
+              await outbox_rows(app, "workshop_reminder") + await outbox_rows(app,
+                                                                                 "feedback_prompt")]
+    assert sorted(queued) == sorted([
+        ("workshop_reminder", evening, False),
+        ("workshop_reminder", starts - dt.timedelta(hours=1), True),
+        ("feedback_prompt", starts + dt.timedelta(hours=2, minutes=15), False)])
+
+    assert await repo.cancel(amina, workshop, NOW) is CancelOutcome.CANCELLED
+    # skipped with the registration
+    assert await outbox_rows(app, "workshop_reminder") == await outbox_rows(
+        app, "feedback_prompt") == []
+    # Karim got the offer and lets it run out: the worker's pass tells him.
+    assert await repo.expire_offers(NOW + dt.timedelta(hours=13)) == 1
+    told = await outbox_rows(app, "offer_expired")
+    assert [row.contact_id for row in told] == [karim]
+    rate = {rate.workshop_id: rate for rate in await repo.fill_rates(fair)}[workshop]
+    assert (rate.capacity, rate.confirmed, rate.offered, rate.waitlisted) == (1, 0, 0, 0)
+
+    env = {key: value for key, value in os.environ.items() if not key.startswith("TADAMON_")}
+    env["TADAMON_DATABASE_URL"] = app.settings.database_url
+    out = tmp_path / "registrations.csv"
+    process = await asyncio.create_subprocess_exec(
+        str(Path(sys.executable).with_name("tadamon")), "export", "registrations", "--out",
+        str(out), env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    stdout, stderr = await process.communicate()
+    assert process.returncode == 0, stderr.decode()
+    assert "2 registrations written" in stdout.decode()
+    lines = out.read_text(encoding="utf-8").splitlines()
+    assert lines[0] == "workshop_id,channel,user_id,status,created_at"
+    assert sorted(line.split(",")[3] for line in lines[1:]) == ["cancelled", "cancelled"]
+    assert all(line.startswith("race,telegram,") for line in lines[1:])

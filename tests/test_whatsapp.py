@@ -409,3 +409,26 @@ async def test_tadamon_run_serves_whatsapp(language: str, tmp_path: Path,
             _out, err = await asyncio.wait_for(process.communicate(), timeout=30)
         assert process.returncode == 0, err.decode()
         assert b"whatsapp: on" in err
+
+
+async def test_registering_on_whatsapp_sends_the_calendar_file(
+    make_whatsapp: WhatsAppFactory,
+) -> None:
+    """A visitor registers through the card's button; the confirmation comes with the .ics,
+    uploaded as a document type the Cloud API accepts, under its .ics name."""
+    wa = await make_whatsapp()
+    wa.app.engine.clock = lambda: dt.datetime(2026, 12, 11, 10, 0, tzinfo=dt.UTC)
+    await wa.say(AMINA, "bonjour")
+    await wa.tap(AMINA, "Français")
+    card = await wa.say(AMINA, "/start ws_marketing-1")
+    assert "Techniques de marketing" in card
+    assert "S'inscrire" in wa.labels(AMINA)
+    confirmed = await wa.tap(AMINA, "S'inscrire")
+    assert "Vous êtes inscrit à Techniques de marketing" in confirmed
+    document = wa.fake.messages(AMINA, "document")[-1]
+    assert document.body["document"]["filename"] == "workshop.ics"
+    filename, mime, content = wa.fake.media[document.body["document"]["id"]]
+    assert (filename, mime) == ("workshop.ics", "text/plain")
+    assert content.startswith(b"BEGIN:VCALENDAR")
+    mine = await wa.say(AMINA, "mes ateliers")
+    assert "Vos ateliers" in mine and "inscrit" in mine

@@ -43,6 +43,15 @@ from storage.state import State
 
 log = logging.getLogger(__name__)
 
+# Document types the Cloud API accepts for upload.
+DOCUMENT_TYPES = frozenset({
+    "text/plain", "application/pdf", "application/msword", "application/vnd.ms-excel",
+    "application/vnd.ms-powerpoint",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+})
+
 CHANNEL = "whatsapp"
 TEXT_LIMIT = 4096
 BODY_LIMIT = 1024  # interactive message body
@@ -384,8 +393,13 @@ class WhatsAppChannel:
                 continue
             if media.kind not in ("image", "document"):
                 continue
+            mime = media.mime
+            if media.kind == "document" and mime not in DOCUMENT_TYPES:
+                # The Cloud API takes a few document types only: a calendar file goes as plain
+                # text, its .ics name telling the phone which app opens it.
+                mime = "text/plain"
             try:
-                media_id = await self._upload(media.data, media.mime, media.filename)
+                media_id = await self._upload(media.data, mime, media.filename)
             except (GraphError, aiohttp.ClientError, TimeoutError):
                 log.exception("whatsapp media upload failed; the picture or file is left out")
                 continue
