@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 from importlib import resources
 from pathlib import Path
@@ -19,6 +20,7 @@ from bot.settings import Settings
 from storage import database
 from storage.catalogue import ImportReport, active_fair
 from storage.models import OutboxMessage, OutboxStatus
+from storage.registrations import Reminders
 from storage.state import State, connect_redis
 
 log = logging.getLogger(__name__)
@@ -49,6 +51,8 @@ class App:
             zone=settings.zone,
             metrics=self.metrics,
             organizers=settings.organizers,
+            reminders=Reminders(settings.reminder_evening,
+                                dt.timedelta(minutes=settings.reminder_before)),
         )
         self.web_chat = WebChat(self.engine, self.state)
         self.channels: list[Channel] = []

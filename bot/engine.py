@@ -22,7 +22,7 @@ from storage.cooperatives import CooperativeRepository
 from storage.database import DATABASE_ERRORS
 from storage.models import Role, utcnow
 from storage.outbox import Outbox
-from storage.registrations import RegistrationRepository
+from storage.registrations import RegistrationRepository, Reminders
 from storage.repositories import (
     CatalogueRepository,
     ContactRepository,
@@ -62,6 +62,7 @@ class Engine:
         metrics: Metrics,
         organizers: Sequence[str] = (),
         clock: Callable[[], dt.datetime] = utcnow,
+        reminders: Reminders | None = None,
     ) -> None:
         self.state = state
         self.renderer = renderer
@@ -74,7 +75,7 @@ class Engine:
         self.catalogue = CatalogueRepository(sessions, version=state.catalogue_version)
         self.feedback = FeedbackRepository(sessions)
         self.cooperatives = CooperativeRepository(sessions)
-        self.registrations = RegistrationRepository(sessions, zone)
+        self.registrations = RegistrationRepository(sessions, zone, reminders or Reminders())
         self.outbox = Outbox(sessions)
 
     async def handle(self, inbound: Inbound) -> list[Rendered]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import secrets
 from pathlib import Path
@@ -65,6 +66,18 @@ class Settings(BaseSettings):
     whatsapp_api_base: str = "https://graph.facebook.com/v23.0"
     whatsapp_templates: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict)
     whatsapp_rate: int = Field(default=80, gt=0)
+
+    # Workshop reminders: the evening before at this time ("off": none), and this many
+    # minutes before the start (0: none).
+    reminder_evening: dt.time | None = dt.time(18)
+    reminder_before: int = Field(default=60, ge=0, le=24 * 60)
+
+    @field_validator("reminder_evening", mode="before")
+    @classmethod
+    def _evening(cls, value: object) -> object:
+        if isinstance(value, str) and value.strip().lower() in ("off", "none", ""):
+            return None
+        return value
 
     @field_validator("database_url")
     @classmethod

@@ -23,7 +23,7 @@ def notice(kind: str, payload: dict[str, Any]) -> Reply | None:
     if kind == "workshop_reminder":
         starts = dt.datetime.fromisoformat(payload["starts_at"])
         if payload.get("soon"):
-            text = _("Reminder: {title} starts in one hour, at {time}, {room}.",
+            text = _("Reminder: {title} starts soon, at {time}, {room}.",
                      title=Local(payload["title"]), time=When(starts, "time"),
                      room=Local(payload["room"]))
         else:

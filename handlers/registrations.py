@@ -51,7 +51,7 @@ async def register(ctx: Context, workshop_id: int, allow_overlap: bool = False) 
         return [reply(
             _("You are registered for {title}, {when}, {room}.", title=title,
               when=When(workshop.starts_at, "day_time"), room=Local(workshop.room)),
-            _("We will remind you the evening before and one hour before it starts."),
+            _("We will remind you before it starts."),
             media=[_calendar(ctx, [(_event_id(ctx, workshop.id), workshop.title, workshop.room,
                                     workshop)])],
             choices=[mine, back_to_menu()])]

@@ -43,10 +43,8 @@ SHORT_WITHIN = dt.timedelta(days=1)
 NO_OFFERS_BEFORE = dt.timedelta(hours=1)
 """No offer, and no waiting list, in the last hour before a workshop starts."""
 
-EVENING = dt.time(18)
-HOUR_BEFORE = dt.timedelta(hours=1)
 FEEDBACK_AFTER = dt.timedelta(minutes=15)
-"""Reminders of a registration: the evening before at 18:00, and an hour before the start."""
+"""A registered person's feedback prompt comes this long after the end."""
 
 HOLDING = (RegistrationStatus.CONFIRMED, RegistrationStatus.OFFERED)
 """Statuses that hold a seat."""
@@ -115,6 +113,15 @@ class FillRate:
     waitlisted: int
 
 
+@dataclass(frozen=True, slots=True)
+class Reminders:
+    """When registered people are reminded: the evening before at `evening` (None: not), and
+    `before` the start (zero: not). Settings TADAMON_REMINDER_EVENING / _BEFORE."""
+
+    evening: dt.time | None = dt.time(18)
+    before: dt.timedelta = dt.timedelta(hours=1)
+
+
 def offer_deadline(now: dt.datetime, starts_at: dt.datetime, zone: dt.tzinfo
                    ) -> dt.datetime | None:
     """Until when an offer made now can be accepted; None when it is too late to offer."""
@@ -129,9 +136,11 @@ def offer_deadline(now: dt.datetime, starts_at: dt.datetime, zone: dt.tzinfo
 class RegistrationRepository:
     """Registrations of one fair's workshops."""
 
-    def __init__(self, sessions: Sessions, zone: dt.tzinfo | str) -> None:
+    def __init__(self, sessions: Sessions, zone: dt.tzinfo | str,
+                 reminders: Reminders | None = None) -> None:
         self.sessions = sessions
         self.zone = ZoneInfo(zone) if isinstance(zone, str) else zone
+        self.reminders = reminders or Reminders()
 
     # ---- a person ------------------------------------------------------------------------
 
@@ -363,20 +372,24 @@ class RegistrationRepository:
 
     async def _queue_reminders(self, session: AsyncSession, workshop: Workshop,
                                row: Registration, now: dt.datetime) -> None:
-        """The evening before (18:00) and one hour before the start, through the outbox;
-        skipped if the registration is cancelled first."""
-        local = workshop.starts_at.astimezone(self.zone)
-        evening = dt.datetime.combine(local.date() - dt.timedelta(days=1), EVENING, self.zone)
+        """The evening before and shortly before the start (see Reminders), and a feedback
+        prompt after the end, through the outbox; skipped if the registration is cancelled."""
         contact = await session.get_one(Contact, row.contact_id)
         # One set per registering: someone who cancels and registers again gets new ones.
         prefix = f"{registration_key(row.id)}{int(row.created_at.timestamp())}:"
         payload = {"workshop_id": workshop.id, "title": workshop.title, "room": workshop.room,
                    "starts_at": workshop.starts_at.isoformat()}
-        for name, kind, due in (
-                ("evening", "workshop_reminder", evening),
-                ("hour", "workshop_reminder", workshop.starts_at - HOUR_BEFORE),
-                # After the end, a feedback prompt (the feedback flow takes it from there).
-                ("feedback", "feedback_prompt", workshop.ends_at + FEEDBACK_AFTER)):
+        planned: list[tuple[str, str, dt.datetime]] = []
+        if self.reminders.evening is not None:
+            day_before = workshop.starts_at.astimezone(self.zone).date() - dt.timedelta(days=1)
+            planned.append(("evening", "workshop_reminder",
+                            dt.datetime.combine(day_before, self.reminders.evening, self.zone)))
+        if self.reminders.before > dt.timedelta(0):
+            planned.append(("hour", "workshop_reminder",
+                            workshop.starts_at - self.reminders.before))
+        # After the end, a feedback prompt (the feedback flow takes it from there).
+        planned.append(("feedback", "feedback_prompt", workshop.ends_at + FEEDBACK_AFTER))
+        for name, kind, due in planned:
             if due <= now:
                 continue
             session.add(OutboxMessage(

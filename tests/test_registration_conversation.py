@@ -36,7 +36,7 @@ async def test_register_wait_cancel_offer_and_accept(chat: Chat) -> None:
     assert "Techniques de marketing" in card.text and "S'inscrire" in card.labels
     registered = await chat.tap("amina", "S'inscrire")
     assert "Vous êtes inscrit à Techniques de marketing" in registered.text
-    assert "la veille au soir et une heure avant" in registered.text
+    assert "Nous vous le rappellerons avant le début." in registered.text
     calendar = registered.replies[0]["media"][0]
     assert calendar["type"] == "document"
     ics = await chat.client.get(calendar["url"])

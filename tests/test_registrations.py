@@ -296,3 +296,18 @@ async def test_reminders_and_feedback_prompt_follow_the_registration(make_app: A
     assert lines[0] == "workshop_id,channel,user_id,status,created_at"
     assert sorted(line.split(",")[3] for line in lines[1:]) == ["cancelled", "cancelled"]
     assert all(line.startswith("race,telegram,") for line in lines[1:])
+
+
+async def test_reminder_times_follow_the_settings(make_app: AppFactory) -> None:
+    """TADAMON_REMINDER_EVENING=off and TADAMON_REMINDER_BEFORE=30: one reminder, half an hour
+    before the start (and still the feedback prompt)."""
+    app = await make_app(reminder_evening="off", reminder_before=30)
+    workshop = await add_workshop(app)
+    (amina,) = await add_people(app, 1)
+    result = await app.engine.registrations.register(await _fair_id(app), amina, workshop, NOW)
+    assert result.outcome is Outcome.CONFIRMED
+    starts = NOW + dt.timedelta(days=2)
+    assert [(row.due_at, row.payload["soon"]) for row in
+            await outbox_rows(app, "workshop_reminder")] == [
+        (starts - dt.timedelta(minutes=30), True)]
+    assert len(await outbox_rows(app, "feedback_prompt")) == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from pathlib import Path
 
@@ -179,7 +180,25 @@ BAD_VALUES = [
     ("TADAMON_WHATSAPP_API_BASE", "graph.facebook.com", "TADAMON_WHATSAPP_API_BASE"),
     ("TADAMON_TELEGRAM_WEBHOOK_URL", "bot.example.ma/hook", "TADAMON_TELEGRAM_WEBHOOK_URL"),
     ("TADAMON_TELEGRAM_WEBHOOK_SECRET", "has space", "TADAMON_TELEGRAM_WEBHOOK_SECRET"),
+    ("TADAMON_REMINDER_EVENING", "25:00", "TADAMON_REMINDER_EVENING"),
+    ("TADAMON_REMINDER_EVENING", "soon", "TADAMON_REMINDER_EVENING"),
+    ("TADAMON_REMINDER_BEFORE", "-5", "TADAMON_REMINDER_BEFORE"),
+    ("TADAMON_REMINDER_BEFORE", "one hour", "TADAMON_REMINDER_BEFORE"),
 ]
+
+
+def test_reminder_times(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The evening reminder at 18:00 and one an hour before, unless told otherwise."""
+    settings = load_settings()
+    assert (settings.reminder_evening, settings.reminder_before) == (dt.time(18), 60)
+    monkeypatch.setenv("TADAMON_REMINDER_EVENING", "19:30")
+    monkeypatch.setenv("TADAMON_REMINDER_BEFORE", "30")
+    settings = load_settings()
+    assert (settings.reminder_evening, settings.reminder_before) == (dt.time(19, 30), 30)
+    monkeypatch.setenv("TADAMON_REMINDER_EVENING", "off")
+    monkeypatch.setenv("TADAMON_REMINDER_BEFORE", "0")
+    settings = load_settings()
+    assert (settings.reminder_evening, settings.reminder_before) == (None, 0)
 
 
 @pytest.mark.parametrize(("variable", "value", "named"), BAD_VALUES)
