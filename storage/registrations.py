@@ -160,21 +160,20 @@ class RegistrationRepository:
 
     async def _register(self, session: AsyncSession, fair_id: int, contact_id: int,
                         workshop_id: int, now: dt.datetime, allow_overlap: bool) -> Registered:
-        workshop = await _locked(session, workshop_id)
+        # What concerns the person alone is read before the workshop's lock, so that the lock
+        # is held only to count the seats and write (a popular workshop's taps queue on it).
+        # A race of the same person's two taps ends at the unique (workshop, contact).
+        workshop = await session.get(Workshop, workshop_id)
         if workshop is None or workshop.fair_id != fair_id:
             return Registered(Outcome.UNKNOWN, workshop_id)
-        if workshop.cancelled:
-            return Registered(Outcome.CANCELLED, workshop_id)
-        if workshop.starts_at <= now:
-            return Registered(Outcome.STARTED, workshop_id)
         if workshop.audience == "cooperatives":
-            role = await session.scalar(select(Contact.role).where(Contact.id == contact_id))
-            if role not in (Role.COOPERATIVE, Role.ORGANIZER):
+            contact = await session.get_one(Contact, contact_id)
+            if contact.role not in (Role.COOPERATIVE, Role.ORGANIZER):
                 return Registered(Outcome.COOPERATIVES_ONLY, workshop_id)
         row = await self._registration(session, workshop_id, contact_id)
         if row is not None and row.status != RegistrationStatus.CANCELLED:
             return Registered(Outcome.ALREADY, workshop_id, row.status, row.position)
-        if not allow_overlap:
+        if not allow_overlap and not workshop.cancelled:
             overlaps = tuple(await session.scalars(
                 select(Workshop.id).join(Registration, Registration.workshop_id == Workshop.id)
                 .where(Registration.contact_id == contact_id,
@@ -185,13 +184,20 @@ class RegistrationRepository:
                 .order_by(Workshop.starts_at)))
             if overlaps:
                 return Registered(Outcome.OVERLAP, workshop_id, overlaps=overlaps)
-        if await _holding(session, workshop.id) < workshop.capacity:
+        await session.get_one(Contact, contact_id)  # for the reminders, read outside the lock
+        locked = await _locked(session, workshop_id)
+        assert locked is workshop  # the same row, refreshed under the lock
+        if workshop.cancelled:
+            return Registered(Outcome.CANCELLED, workshop_id)
+        if workshop.starts_at <= now:
+            return Registered(Outcome.STARTED, workshop_id)
+        holding, waiting = await _counts(session, workshop.id)
+        if holding < workshop.capacity:
             status, position = RegistrationStatus.CONFIRMED, None
         elif workshop.starts_at - now <= NO_OFFERS_BEFORE:
             return Registered(Outcome.FULL, workshop_id)
         else:
-            status = RegistrationStatus.WAITLISTED
-            position = await _waiting(session, workshop.id) + 1
+            status, position = RegistrationStatus.WAITLISTED, waiting + 1
         if row is None:
             row = Registration(workshop_id=workshop.id, contact_id=contact_id)
             session.add(row)
@@ -342,7 +348,7 @@ class RegistrationRepository:
                                 now: dt.datetime) -> int:
         if workshop.cancelled or workshop.starts_at <= now:
             return 0
-        free = workshop.capacity - await _holding(session, workshop.id)
+        free = workshop.capacity - (await _counts(session, workshop.id))[0]
         offered = 0
         while free > 0:
             deadline = offer_deadline(now, workshop.starts_at, self.zone)
@@ -411,22 +417,22 @@ def registration_key(registration_id: int) -> str:
 
 async def _locked(session: AsyncSession, workshop_id: int) -> Workshop | None:
     """The workshop's row, locked until the transaction ends (PostgreSQL; SQLite has one
-    writer at a time)."""
+    writer at a time), and read afresh."""
     return await session.scalar(
-        select(Workshop).where(Workshop.id == workshop_id).with_for_update())
+        select(Workshop).where(Workshop.id == workshop_id).with_for_update()
+        .execution_options(populate_existing=True))
 
 
-async def _holding(session: AsyncSession, workshop_id: int) -> int:
-    return int(await session.scalar(
-        select(func.count()).select_from(Registration)
-        .where(Registration.workshop_id == workshop_id, Registration.status.in_(HOLDING))) or 0)
-
-
-async def _waiting(session: AsyncSession, workshop_id: int) -> int:
-    return int(await session.scalar(
-        select(func.count()).select_from(Registration)
+async def _counts(session: AsyncSession, workshop_id: int) -> tuple[int, int]:
+    """Seats held (confirmed and offered) and people waiting, in one query."""
+    rows = (await session.execute(
+        select(Registration.status, func.count())
         .where(Registration.workshop_id == workshop_id,
-               Registration.status == RegistrationStatus.WAITLISTED)) or 0)
+               Registration.status != RegistrationStatus.CANCELLED)
+        .group_by(Registration.status))).all()
+    counts = {str(status): int(count) for status, count in rows}
+    return (counts.get("confirmed", 0) + counts.get("offered", 0),
+            counts.get("waitlisted", 0))
 
 
 async def _close_gap(session: AsyncSession, workshop_id: int, position: int) -> None:
