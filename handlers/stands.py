@@ -1,4 +1,4 @@
-"""Stands: zones, stand cards by number, and a lookup by name (fuzzy search: its own issue)."""
+"""Stands: zones, stand cards by number, and the search by name, product or city."""
 
 from __future__ import annotations
 
@@ -121,10 +121,20 @@ async def card(ctx: Context, number: str) -> list[Reply]:
 
 
 async def lookup(ctx: Context, text: str) -> list[Reply] | None:
-    """Exhibitors whose name, product or city contains the text; None when nothing matches."""
+    """The exhibitors that best match the text (storage/search.py); a "did you mean" when
+    nothing does but a name is close; None when nothing is."""
     found = await ctx.catalogue.find_exhibitors(ctx.fair.id, text)
     if not found:
-        return None
+        close = await ctx.catalogue.did_you_mean(ctx.fair.id, text)
+        if close is None:
+            return None
+        number, name = close
+        return [reply(_("I found no stand for that. Did you mean {name}, stand {number}?",
+                        name=Local(name), number=Isolated(number)),
+                      choices=[Choice(f"st:{number}", _("{number} · {name}",
+                                                         number=Isolated(number),
+                                                         name=Local(name))),
+                               Choice("m:st", _("Find a stand")), back_to_menu()])]
     if len(found) == 1:
         return await card(ctx, found[0][0])
     return [reply(

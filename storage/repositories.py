@@ -28,6 +28,7 @@ from storage.models import (
     Workshop,
     utcnow,
 )
+from storage.search import SearchEntry, SearchIndex
 
 Sessions = async_sessionmaker[AsyncSession]
 
@@ -217,12 +218,8 @@ def fold_basic(text: str) -> str:
     return " ".join(kept.casefold().replace("'", " ").replace("-", " ").split())
 
 
-@dataclass(frozen=True, slots=True)
-class _Searchable:
-    number: str
-    name: dict[str, str]
-    names: tuple[str, ...]
-    others: tuple[str, ...]
+CLOSE_TO_THE_BEST = 25.0
+"""Search results shown: those within this many points of the best one."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,7 +231,8 @@ class CatalogueSnapshot:
     stands: dict[str, StandView]
     zones: tuple[ZoneView, ...]
     zone_stands: tuple[tuple[tuple[str, dict[str, str]], ...], ...]
-    searchable: tuple[_Searchable, ...]
+    index: SearchIndex
+    names: dict[str, dict[str, str]]  # exhibitor key -> name
     workshops: tuple[WorkshopView, ...]
 
 
@@ -292,7 +290,7 @@ class CatalogueRepository:
             stands = list(await session.scalars(
                 select(Stand).where(Stand.fair_id == fair.id).order_by(Stand.id)))
             exhibitors = (await session.execute(
-                select(Exhibitor, Category.name)
+                select(Exhibitor, Category.name, Category.key)
                 .outerjoin(Category, Category.id == Exhibitor.category_id)
                 .where(Exhibitor.fair_id == fair.id)
                 .order_by(Exhibitor.key))).all()
@@ -300,9 +298,9 @@ class CatalogueRepository:
                 select(Workshop).where(Workshop.fair_id == fair.id)
                 .order_by(Workshop.starts_at, Workshop.key)))
         by_stand: dict[int, list[ExhibitorView]] = {}
-        searchable: list[_Searchable] = []
+        entries: list[SearchEntry] = []
         numbers = {stand.id: stand.number for stand in stands}
-        for exhibitor, category in exhibitors:
+        for exhibitor, category, category_key in exhibitors:
             view = ExhibitorView(
                 key=exhibitor.key, kind=exhibitor.kind, name=exhibitor.name,
                 category=category, city=exhibitor.city, region=exhibitor.region,
@@ -313,13 +311,12 @@ class CatalogueRepository:
             if exhibitor.stand_id is None:
                 continue
             by_stand.setdefault(exhibitor.stand_id, []).append(view)
-            others = [text for product in exhibitor.products for text in product.values()]
-            others += list(exhibitor.city.values())
-            searchable.append(_Searchable(
-                numbers[exhibitor.stand_id], exhibitor.name,
-                tuple(fold_basic(name) for name in [*exhibitor.name.values(),
-                                                    *exhibitor.aliases]),
-                tuple(fold_basic(text) for text in others)))
+            entries.append(SearchEntry(
+                stand=numbers[exhibitor.stand_id], exhibitor_id=exhibitor.key,
+                name=exhibitor.name, aliases=tuple(exhibitor.aliases),
+                products=tuple(exhibitor.products), city=exhibitor.city,
+                region=exhibitor.region, category=category_key,
+                category_name=category or {}, labels=tuple(exhibitor.labels)))
         stand_views = {
             stand.number: StandView(stand.number, stand.zone, stand.x, stand.y,
                                     tuple(by_stand.get(stand.id, ())))
@@ -340,7 +337,8 @@ class CatalogueRepository:
             for key in zone_names)
         return CatalogueSnapshot(
             version=version, fair=fair, stands=stand_views, zones=zones,
-            zone_stands=zone_stands, searchable=tuple(searchable),
+            zone_stands=zone_stands, index=SearchIndex.build(entries),
+            names={entry.exhibitor_id: dict(entry.name) for entry in entries},
             workshops=tuple(_workshop_view(row, 0) for row in workshops))
 
     async def fair(self) -> FairView | None:
@@ -364,6 +362,16 @@ class CatalogueRepository:
         snapshot = await self._of(fair_id)
         return list(snapshot.zones) if snapshot else []
 
+    async def did_you_mean(self, fair_id: int, query: str
+                           ) -> tuple[str, dict[str, str]] | None:
+        """(stand number, name) of the exhibitor whose name is closest to a query that found
+        nothing, when one is close enough."""
+        snapshot = await self._of(fair_id)
+        suggestion = snapshot.index.did_you_mean(query) if snapshot is not None else None
+        if suggestion is None:
+            return None
+        return suggestion.stand, dict(suggestion.name)
+
     async def stands_in_zone(self, fair_id: int,
                              zone_index: int) -> list[tuple[str, dict[str, str]]]:
         """(stand number, first exhibitor's name) for every stand of one zone, in number order."""
@@ -374,19 +382,16 @@ class CatalogueRepository:
 
     async def find_exhibitors(self, fair_id: int, query: str,
                               limit: int = 5) -> list[tuple[str, dict[str, str]]]:
-        """(stand number, name) of exhibitors whose name, alias, product or city holds the query."""
-        needle = fold_basic(query)
+        """(stand number, name) of the exhibitors that best match the query (storage/search.py:
+        stand numbers, names, then fuzzy words and their Arabizi skeletons), best first."""
         snapshot = await self._of(fair_id)
-        if len(needle) < 3 or snapshot is None:
+        if snapshot is None:
             return []
-        found: list[tuple[int, str, dict[str, str]]] = []
-        for item in snapshot.searchable:
-            if any(needle in name for name in item.names):
-                found.append((0, item.number, item.name))
-            elif any(needle in text for text in item.others):
-                found.append((1, item.number, item.name))
-        found.sort(key=lambda item: (item[0], _number_key(item[1])))
-        return [(number, name) for _, number, name in found[:limit]]
+        hits = snapshot.index.search(query, limit)
+        # Only those nearly as good as the best: "draa" is Coopérative Drâa, not every
+        # exhibitor of the Drâa-Tafilalet region.
+        return [(hit.stand, snapshot.names.get(hit.exhibitor_id, {})) for hit in hits
+                if hit.score >= hits[0].score - CLOSE_TO_THE_BEST]
 
     async def workshops(self, fair_id: int) -> list[WorkshopView]:
         """Every workshop of the fair in time order, with the seats taken (read live)."""
