@@ -215,6 +215,8 @@ async def _choice(ctx: Context, choice: str) -> list[Reply]:
                   "info": menu.info, "lang": start.ask_language,
                   "my": registrations.mine, "wst": workshops.topics,
                   "wsl": workshops.languages}.get(rest)
+        if action is None and rest in stands.FACETS:
+            return await stands.facet(ctx, rest)
         return await action(ctx) if action else await menu.menu(ctx)
     if head == "wsd" and rest.isdigit():
         return await workshops.day(ctx, int(rest))
@@ -240,6 +242,13 @@ async def _choice(ctx: Context, choice: str) -> list[Reply]:
             return await stands.zone(ctx, int(index), int(page or 0))
     if head == "st":
         return await stands.card(ctx, rest)
+    if head == "nb":
+        return await stands.neighbours(ctx, rest)
+    if head == "fv":
+        code, _sep, where = rest.partition(":")
+        index, _sep, page = where.partition(":")
+        if index.isdigit() and (not page or page.isdigit()):
+            return await stands.facet_stands(ctx, code, int(index), int(page or 0))
     if head == "fbs":
         return await feedback.ask_stand(ctx, rest)
     if head == "rate" and rest.isdigit():

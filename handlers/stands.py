@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.messages import Choice, Content, Isolated, Local, Reply, _, reply
+from bot.messages import Choice, Content, Isolated, Local, Msg, Reply, _, reply
 from handlers.context import Context
 from handlers.menu import back_to_menu
 from storage.repositories import ExhibitorView
@@ -39,8 +39,68 @@ async def zones(ctx: Context) -> list[Reply]:
     return [reply(
         _("Type a stand number (for example A12) or the name of an exhibitor, or choose a zone:"),
         choices=[Choice(f"zone:{zone.index}", Local(zone.name)) for zone in found]
+        + [Choice(f"m:{code}", label) for code, (_kind, label) in FACETS.items()]
         + [back_to_menu()],
     )]
+
+
+FACETS: dict[str, tuple[str, Msg]] = {
+    "cat": ("category", _("By category")),
+    "reg": ("region", _("By region")),
+    "lab": ("label", _("By label")),
+}
+
+
+def _facet_label(kind: str, name: dict[str, str]) -> Content:
+    if kind == "label":
+        return LABEL_NAMES.get(name.get("fr", ""), name.get("fr", ""))
+    return Local(name)
+
+
+async def facet(ctx: Context, code: str) -> list[Reply]:
+    """The categories, the regions or the labels, each with how many stands it has."""
+    if code not in FACETS:
+        return await zones(ctx)
+    kind, _label = FACETS[code]
+    values = await ctx.catalogue.facet(ctx.fair.id, kind)
+    question = {"category": _("Choose a category:"), "region": _("Choose a region:"),
+                "label": _("Choose a label:")}[kind]
+    return [reply(question, choices=[
+        *(Choice(f"fv:{code}:{index}", _("{name} ({count})", name=_facet_label(kind, value.name),
+                                         count=len(value.stands)))
+          for index, value in enumerate(values)),
+        Choice("m:st", _("Find a stand")), back_to_menu()])]
+
+
+async def facet_stands(ctx: Context, code: str, index: int, page: int = 0) -> list[Reply]:
+    """The stands of one category, region or label, a page at a time."""
+    kind = FACETS.get(code, ("", ""))[0]
+    values = await ctx.catalogue.facet(ctx.fair.id, kind) if kind else []
+    if not 0 <= index < len(values):
+        return await facet(ctx, code)
+    value = values[index]
+    shown = value.stands[page * PAGE:(page + 1) * PAGE]
+    buttons = [Choice(f"st:{number}", _("{number} · {name}", number=Isolated(number),
+                                         name=Local(name)))
+               for number, name in shown]
+    if (page + 1) * PAGE < len(value.stands):
+        buttons.append(Choice(f"fv:{code}:{index}:{page + 1}", _("More")))
+    return [reply(
+        _("{name}: stands {first} to {last} of {total}", name=_facet_label(kind, value.name),
+          first=page * PAGE + 1, last=page * PAGE + len(shown), total=len(value.stands)),
+        choices=[*buttons, Choice(f"m:{code}", _("Back")), back_to_menu()])]
+
+
+async def neighbours(ctx: Context, number: str) -> list[Reply]:
+    """The stands closest to this one on the floor plan."""
+    near = await ctx.catalogue.neighbours(ctx.fair.id, number)
+    if not near:
+        return await card(ctx, number)
+    return [reply(
+        _("Near stand {number}:", number=Isolated(number)),
+        choices=[*(Choice(f"st:{other}", _("{number} · {name}", number=Isolated(other),
+                                           name=Local(name)))
+                   for other, name in near), back_to_menu()])]
 
 
 async def zone(ctx: Context, index: int, page: int = 0) -> list[Reply]:
@@ -115,6 +175,7 @@ async def card(ctx: Context, number: str) -> list[Reply]:
     ctx.session["last_stand"] = stand.number
     return [reply(*lines, choices=[
         Choice(f"fbs:{stand.number}", _("Rate this stand")),
+        Choice(f"nb:{stand.number}", _("Stands nearby")),
         Choice("m:st", _("Find a stand")),
         back_to_menu(),
     ])]

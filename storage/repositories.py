@@ -218,6 +218,31 @@ def fold_basic(text: str) -> str:
     return " ".join(kept.casefold().replace("'", " ").replace("-", " ").split())
 
 
+@dataclass(frozen=True, slots=True)
+class Facet:
+    """One value of a facet (a category, a region, a label) and its stands."""
+
+    key: str
+    name: dict[str, str]
+    stands: tuple[tuple[str, dict[str, str]], ...]
+
+
+def _facet_values(exhibitor: ExhibitorView, kind: str
+                  ) -> list[tuple[str, dict[str, str]]]:
+    if kind == "category":
+        return [(_facet_key(exhibitor.category), exhibitor.category)] if exhibitor.category else []
+    if kind == "region":
+        return [(_facet_key(exhibitor.region), exhibitor.region)] if exhibitor.region else []
+    labels = [*exhibitor.labels]
+    if exhibitor.women_led and "women-led" not in labels:
+        labels.append("women-led")
+    return [(label, {"fr": label}) for label in labels]
+
+
+def _facet_key(name: dict[str, str]) -> str:
+    return fold_basic(name.get("fr") or name.get("ar") or "")
+
+
 CLOSE_TO_THE_BEST = 25.0
 """Search results shown: those within this many points of the best one."""
 
@@ -361,6 +386,36 @@ class CatalogueRepository:
         """The fair's zones in floor-plan order of their first stand."""
         snapshot = await self._of(fair_id)
         return list(snapshot.zones) if snapshot else []
+
+    async def facet(self, fair_id: int, kind: str) -> list[Facet]:
+        """The values of one facet of the exhibitors ("category", "region" or "label"), each
+        with its stands (number order), the values in alphabetical order of their French."""
+        snapshot = await self._of(fair_id)
+        if snapshot is None:
+            return []
+        found: dict[str, tuple[dict[str, str], dict[str, dict[str, str]]]] = {}
+        for stand in snapshot.stands.values():
+            for exhibitor in stand.exhibitors:
+                for key, name in _facet_values(exhibitor, kind):
+                    found.setdefault(key, (name, {}))[1].setdefault(stand.number,
+                                                                   exhibitor.name)
+        return [Facet(key, name, tuple(sorted(stands.items(),
+                                              key=lambda item: _number_key(item[0]))))
+                for key, (name, stands) in sorted(found.items())]
+
+    async def neighbours(self, fair_id: int, number: str, limit: int = 5
+                         ) -> list[tuple[str, dict[str, str]]]:
+        """(number, first exhibitor's name) of the closest stands on the floor plan."""
+        snapshot = await self._of(fair_id)
+        here = snapshot.stands.get(number) if snapshot else None
+        if snapshot is None or here is None:
+            return []
+        others = sorted(
+            (stand for stand in snapshot.stands.values()
+             if stand.number != number and stand.exhibitors),
+            key=lambda stand: ((stand.x - here.x) ** 2 + (stand.y - here.y) ** 2,
+                               _number_key(stand.number)))
+        return [(stand.number, stand.exhibitors[0].name) for stand in others[:limit]]
 
     async def did_you_mean(self, fair_id: int, query: str
                            ) -> tuple[str, dict[str, str]] | None:

@@ -36,3 +36,35 @@ async def test_arabic_search(chat: Chat) -> None:
     assert f"الرواق {FSI}A10{PDI}" in found.text
     carpets = await chat("karim", "زربية")  # carpet: one cooperative has it in its name
     assert f"الرواق {FSI}A18{PDI}" in carpets.text
+
+
+async def test_browse_by_category_region_label_and_neighbours(chat: Chat) -> None:
+    await _french(chat, "amina")
+    stands = await chat("amina", "stands")
+    assert {"Par catégorie", "Par région", "Par label"} <= set(stands.labels)
+    categories = await chat.tap("amina", "Par catégorie")
+    assert "Choisissez une catégorie" in categories.text
+    crafts = next(label for label in categories.labels if label.startswith("Artisanat"))
+    listed = await chat.tap("amina", crafts)
+    assert "Artisanat : stands 1 à 8 sur" in listed.text
+    assert sum(" · " in label for label in listed.labels) == 8 and "Suite" in listed.labels
+    second = await chat.tap("amina", "Suite")
+    assert "Artisanat : stands 9 à" in second.text
+
+    await chat("amina", "stands")
+    regions = await chat.tap("amina", "Par région")
+    souss = next(label for label in regions.labels if label.startswith("Souss-Massa"))
+    in_souss = await chat.tap("amina", souss)
+    assert "A10 · Coopérative Tifawin" in in_souss.labels  # Tiznit is in Souss-Massa
+
+    await chat("amina", "stands")
+    labels = await chat.tap("amina", "Par label")
+    women = next(label for label in labels.labels if label.startswith("dirigée par des femmes"))
+    led = await chat.tap("amina", women)
+    assert "dirigée par des femmes : stands 1 à" in led.text
+
+    card = await chat("amina", "A12")
+    assert "Stands voisins" in card.labels
+    near = await chat.tap("amina", "Stands voisins")
+    assert "Près du stand A12" in near.text
+    assert len(near.labels) == 6 and not any(label.startswith("A12 ·") for label in near.labels)
