@@ -28,6 +28,7 @@ from storage.repositories import (
     ContactRepository,
     ContactView,
     FeedbackRepository,
+    SavedStandRepository,
     Sessions,
 )
 from storage.state import State, UserBusy
@@ -77,6 +78,7 @@ class Engine:
         self.cooperatives = CooperativeRepository(sessions)
         self.registrations = RegistrationRepository(sessions, zone, reminders or Reminders())
         self.outbox = Outbox(sessions)
+        self.saved = SavedStandRepository(sessions)
 
     async def handle(self, inbound: Inbound) -> list[Rendered]:
         """Handle one message; never raises: failures become a polite, localized answer."""
@@ -166,6 +168,7 @@ class Engine:
             cooperatives=self.cooperatives,
             outbox=self.outbox,
             registrations=self.registrations,
+            saved=self.saved,
             now=self.clock(),
             zone=ZoneInfo(fair.timezone),
         )

@@ -17,6 +17,7 @@ from storage.repositories import (
     ContactView,
     FairView,
     FeedbackRepository,
+    SavedStandRepository,
 )
 
 
@@ -36,6 +37,7 @@ class Context:
     cooperatives: CooperativeRepository
     outbox: Outbox
     registrations: RegistrationRepository
+    saved: SavedStandRepository
     now: dt.datetime
     zone: ZoneInfo
 

@@ -36,6 +36,7 @@ COMMANDS: dict[str, Action] = {
     "stop": start.stop,
     "help": menu.help_,
     "info": menu.info,
+    "list": stands.saved,
 }
 
 # What Telegram shows in its command menu, in each language.
@@ -59,6 +60,7 @@ WORDS: dict[str, str] = {
         "workshops": ["workshops", "workshop", "ateliers", "atelier", "ورشات", "الورشات", "ورشة",
                       "الورشة", "formations", "formation", "تكوين", "programme", "برنامج"],
         "my": ["my", "mes ateliers", "mes inscriptions", "ورشاتي", "تسجيلاتي"],
+        "list": ["ma liste", "my list", "liste", "قائمتي", "لائحتي"],
         "stands": ["stands", "exposants", "exposant", "الأروقة", "أروقة", "الاروقة", "اروقة",
                    "رواق", "العارضين", "العارضون", "plan"],
         "feedback": ["feedback", "avis", "rating", "رأي", "رايي", "تقييم", "رأيي", "noter"],
@@ -214,7 +216,7 @@ async def _choice(ctx: Context, choice: str) -> list[Reply]:
         action = {"ws": workshops.programme, "st": stands.zones, "fb": feedback.ask_fair,
                   "info": menu.info, "lang": start.ask_language,
                   "my": registrations.mine, "wst": workshops.topics,
-                  "wsl": workshops.languages}.get(rest)
+                  "wsl": workshops.languages, "sv": stands.saved}.get(rest)
         if action is None and rest in stands.FACETS:
             return await stands.facet(ctx, rest)
         return await action(ctx) if action else await menu.menu(ctx)
@@ -244,6 +246,10 @@ async def _choice(ctx: Context, choice: str) -> list[Reply]:
         return await stands.card(ctx, rest)
     if head == "nb":
         return await stands.neighbours(ctx, rest)
+    if head == "sv":
+        return await stands.save(ctx, rest)
+    if head == "unsv":
+        return await stands.unsave(ctx, rest)
     if head == "fv":
         code, _sep, where = rest.partition(":")
         index, _sep, page = where.partition(":")

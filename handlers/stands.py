@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.messages import Choice, Content, Isolated, Local, Msg, Reply, _, reply
+from bot.messages import Choice, Content, Isolated, Local, Msg, Reply, _, _n, reply
 from handlers.context import Context
 from handlers.menu import back_to_menu
 from storage.repositories import ExhibitorView
@@ -40,7 +40,7 @@ async def zones(ctx: Context) -> list[Reply]:
         _("Type a stand number (for example A12) or the name of an exhibitor, or choose a zone:"),
         choices=[Choice(f"zone:{zone.index}", Local(zone.name)) for zone in found]
         + [Choice(f"m:{code}", label) for code, (_kind, label) in FACETS.items()]
-        + [back_to_menu()],
+        + [Choice("m:sv", _("My list")), back_to_menu()],
     )]
 
 
@@ -176,6 +176,7 @@ async def card(ctx: Context, number: str) -> list[Reply]:
     return [reply(*lines, choices=[
         Choice(f"fbs:{stand.number}", _("Rate this stand")),
         Choice(f"nb:{stand.number}", _("Stands nearby")),
+        Choice(f"sv:{stand.number}", _("Save to my list")),
         Choice("m:st", _("Find a stand")),
         back_to_menu(),
     ])]
@@ -204,3 +205,43 @@ async def lookup(ctx: Context, text: str) -> list[Reply] | None:
                                           name=Local(name)))
                  for number, name in found] + [back_to_menu()],
     )]
+
+
+async def save(ctx: Context, number: str) -> list[Reply]:
+    """Put a stand on the person's list, to find it again later in the visit."""
+    stand = await ctx.catalogue.stand(ctx.fair.id, number)
+    if stand is None:
+        return await card(ctx, number)
+    added = await ctx.saved.save(ctx.fair.id, ctx.contact.id, stand.number)
+    text = (_("Stand {number} is saved in your list.", number=Isolated(stand.number)) if added
+            else _("Stand {number} is already in your list.", number=Isolated(stand.number)))
+    return [reply(text, choices=[Choice("m:sv", _("My list")), Choice("m:st", _("Find a stand")),
+                                 back_to_menu()])]
+
+
+async def saved(ctx: Context) -> list[Reply]:
+    """The stands the person saved: a button to each card, and one to take each off."""
+    ctx.leave()
+    numbers = await ctx.saved.stands(ctx.fair.id, ctx.contact.id)
+    stands = [stand for number in numbers
+              if (stand := await ctx.catalogue.stand(ctx.fair.id, number)) is not None]
+    if not stands:
+        return [reply(_("Your list is empty. On a stand's card, tap \"Save to my list\"."),
+                      choices=[Choice("m:st", _("Find a stand")), back_to_menu()])]
+    choices: list[Choice] = []
+    for stand in stands:
+        name = stand.exhibitors[0].name if stand.exhibitors else stand.zone
+        choices.append(Choice(f"st:{stand.number}", _("{number} · {name}",
+                                                      number=Isolated(stand.number),
+                                                      name=Local(name))))
+    choices += [Choice(f"unsv:{stand.number}", _("Remove {number}",
+                                                  number=Isolated(stand.number)))
+                for stand in stands]
+    return [reply(_n("Your list: {n} stand.", "Your list: {n} stands.", len(stands)),
+                  choices=[*choices, back_to_menu()])]
+
+
+async def unsave(ctx: Context, number: str) -> list[Reply]:
+    await ctx.saved.remove(ctx.fair.id, ctx.contact.id, number)
+    return await saved(ctx)
+

@@ -257,6 +257,19 @@ class Feedback(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
+class SavedStand(Base):
+    """A stand someone saved to their list during the visit."""
+
+    __tablename__ = "saved_stands"
+    __table_args__ = (UniqueConstraint("contact_id", "fair_id", "stand_number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
+    fair_id: Mapped[int] = mapped_column(ForeignKey("fairs.id", ondelete="CASCADE"))
+    stand_number: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
 class Broadcast(Base):
     __tablename__ = "broadcasts"
 

@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -24,6 +24,7 @@ from storage.models import (
     Registration,
     RegistrationStatus,
     Role,
+    SavedStand,
     Stand,
     Workshop,
     utcnow,
@@ -494,6 +495,38 @@ def _number_key(number: str) -> tuple[str, int]:
     return letters, int(digits or 0)
 
 
+class SavedStandRepository:
+    """The stands each person saved to their list during the visit."""
+
+    def __init__(self, sessions: Sessions) -> None:
+        self.sessions = sessions
+
+    async def save(self, fair_id: int, contact_id: int, number: str) -> bool:
+        """Add a stand to the person's list; False when it was there already."""
+        try:
+            async with self.sessions() as session, session.begin():
+                session.add(SavedStand(contact_id=contact_id, fair_id=fair_id,
+                                       stand_number=number))
+        except IntegrityError:
+            return False
+        return True
+
+    async def remove(self, fair_id: int, contact_id: int, number: str) -> bool:
+        async with self.sessions() as session, session.begin():
+            result = await session.execute(delete(SavedStand).where(
+                SavedStand.fair_id == fair_id, SavedStand.contact_id == contact_id,
+                SavedStand.stand_number == number))
+        return bool(getattr(result, "rowcount", 0))
+
+    async def stands(self, fair_id: int, contact_id: int) -> list[str]:
+        """The person's saved stand numbers, in the order they saved them."""
+        async with self.sessions() as session:
+            return list(await session.scalars(
+                select(SavedStand.stand_number)
+                .where(SavedStand.fair_id == fair_id, SavedStand.contact_id == contact_id)
+                .order_by(SavedStand.id)))
+
+
 class FeedbackRepository:
     """Ratings and comments; a feedback row is written as soon as the rating is given."""
 
@@ -533,6 +566,7 @@ __all__ = [
     "ExhibitorView",
     "FairView",
     "FeedbackRepository",
+    "SavedStandRepository",
     "StandView",
     "WorkshopView",
     "ZoneView",

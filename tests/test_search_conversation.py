@@ -68,3 +68,25 @@ async def test_browse_by_category_region_label_and_neighbours(chat: Chat) -> Non
     near = await chat.tap("amina", "Stands voisins")
     assert "Près du stand A12" in near.text
     assert len(near.labels) == 6 and not any(label.startswith("A12 ·") for label in near.labels)
+
+
+async def test_my_list_of_saved_stands(chat: Chat) -> None:
+    await _french(chat, "amina")
+    empty = await chat("amina", "ma liste")
+    assert "Votre liste est vide" in empty.text
+    await chat("amina", "A12")
+    saved = await chat.tap("amina", "Ajouter à ma liste")
+    assert "Le stand A12 est dans votre liste." in saved.text
+    await chat("amina", "zarbia")
+    await chat.tap("amina", "Ajouter à ma liste")
+    await chat("amina", "A12")
+    again = await chat.tap("amina", "Ajouter à ma liste")
+    assert "Le stand A12 est déjà dans votre liste." in again.text
+    mine = await chat.tap("amina", "Ma liste")
+    assert "Votre liste : 2 stands." in mine.text
+    assert [label.split(" · ")[0] for label in mine.labels[:2]] == ["A12", "A18"]
+    fewer = await chat.tap("amina", "Retirer A12")
+    assert "Votre liste : 1 stand." in fewer.text
+    # someone else's list is their own
+    await _french(chat, "karim")
+    assert "Votre liste est vide" in (await chat("karim", "ma liste")).text
