@@ -21,20 +21,16 @@ def _title(workshop: WorkshopView) -> Local:
     return Local(workshop.title)
 
 
-def _calendar(ctx: Context, items: list[tuple[str, dict[str, str], dict[str, str],
-                                               MyRegistration | WorkshopView]]) -> Media:
-    """An .ics of these workshops, in the person's language."""
-    events = [CalendarEvent(uid=f"{uid}@tadamon", title=Local(title).get(ctx.language),
-                            location=Local(room).get(ctx.language), starts_at=item.starts_at,
-                            ends_at=item.ends_at)
-              for uid, title, room, item in items]
+def _calendar(ctx: Context, items: list[tuple[int, MyRegistration | WorkshopView]]) -> Media:
+    """An .ics of these (workshop id, workshop) in the person's language, one event each."""
+    events = [CalendarEvent(uid=f"{ctx.fair.key}-ws{workshop_id}-c{ctx.contact.id}@tadamon",
+                            title=Local(item.title).get(ctx.language),
+                            location=Local(item.room).get(ctx.language),
+                            starts_at=item.starts_at, ends_at=item.ends_at)
+              for workshop_id, item in items]
     return Media("document", data=ics(events, ctx.zone, Local(ctx.fair.name).get(ctx.language)),
                  filename="tadamon-workshops.ics" if len(events) > 1 else "workshop.ics",
                  mime="text/calendar", caption=_("Add it to your calendar."))
-
-
-def _event_id(ctx: Context, workshop_id: int) -> str:
-    return f"{ctx.fair.key}-ws{workshop_id}-c{ctx.contact.id}"
 
 
 async def register(ctx: Context, workshop_id: int, allow_overlap: bool = False) -> list[Reply]:
@@ -52,8 +48,7 @@ async def register(ctx: Context, workshop_id: int, allow_overlap: bool = False) 
             _("You are registered for {title}, {when}, {room}.", title=title,
               when=When(workshop.starts_at, "day_time"), room=Local(workshop.room)),
             _("We will remind you before it starts."),
-            media=[_calendar(ctx, [(_event_id(ctx, workshop.id), workshop.title, workshop.room,
-                                    workshop)])],
+            media=[_calendar(ctx, [(workshop.id, workshop)])],
             choices=[mine, back_to_menu()])]
     if result.outcome is Outcome.WAITLISTED:
         return [reply(
@@ -137,8 +132,7 @@ async def answer_offer(ctx: Context, workshop_id: int, accept: bool) -> list[Rep
         return [reply(
             _("The seat is yours: you are registered for {title}, {when}, {room}.", title=title,
               when=When(workshop.starts_at, "day_time"), room=Local(workshop.room)),
-            media=[_calendar(ctx, [(_event_id(ctx, workshop.id), workshop.title, workshop.room,
-                                    workshop)])],
+            media=[_calendar(ctx, [(workshop.id, workshop)])],
             choices=[Choice("m:my", _("My workshops")), back_to_menu()])]
     if outcome is OfferOutcome.DECLINED:
         return [reply(_("Thank you for telling us: the seat goes to the next person."),
@@ -190,8 +184,7 @@ async def calendar(ctx: Context) -> list[Reply]:
     if not items:
         return await mine(ctx)
     return [reply(_("Your workshops, for your calendar."),
-                  media=[_calendar(ctx, [(_event_id(ctx, item.workshop_id), item.title,
-                                          item.room, item) for item in items])],
+                  media=[_calendar(ctx, [(item.workshop_id, item) for item in items])],
                   choices=[Choice("m:my", _("My workshops")), back_to_menu()])]
 
 

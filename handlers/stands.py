@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 from bot.messages import Choice, Content, Isolated, Local, Msg, Reply, _, _n, reply
 from handlers.context import Context
 from handlers.menu import back_to_menu
@@ -23,6 +25,24 @@ LABEL_NAMES = {
     "certified-origin": _("certified origin"),
     "handmade": _("handmade"),
 }
+
+
+def stand_choice(number: str, name: dict[str, str]) -> Choice:
+    """A button to a stand's card: its number and its (first) exhibitor's name."""
+    return Choice(f"st:{number}", _("{number} · {name}", number=Isolated(number),
+                                    name=Local(name)))
+
+
+def _stand_page(stands: Sequence[tuple[str, dict[str, str]]], page: int, more: str,
+                heading: Callable[[int, int, int], Content], back: Choice) -> list[Reply]:
+    """One page of a list of stands (a zone, a category...): `heading(first, last, total)`,
+    a button per stand, "More" (choice `more`) when there are others after them."""
+    shown = stands[page * PAGE:(page + 1) * PAGE]
+    buttons = [stand_choice(number, name) for number, name in shown]
+    if (page + 1) * PAGE < len(stands):
+        buttons.append(Choice(more, _("More")))
+    return [reply(heading(page * PAGE + 1, page * PAGE + len(shown), len(stands)),
+                  choices=[*buttons, back, back_to_menu()])]
 
 
 def other_script(name: dict[str, str], language: str) -> str | None:
@@ -79,16 +99,12 @@ async def facet_stands(ctx: Context, code: str, index: int, page: int = 0) -> li
     if not 0 <= index < len(values):
         return await facet(ctx, code)
     value = values[index]
-    shown = value.stands[page * PAGE:(page + 1) * PAGE]
-    buttons = [Choice(f"st:{number}", _("{number} · {name}", number=Isolated(number),
-                                         name=Local(name)))
-               for number, name in shown]
-    if (page + 1) * PAGE < len(value.stands):
-        buttons.append(Choice(f"fv:{code}:{index}:{page + 1}", _("More")))
-    return [reply(
-        _("{name}: stands {first} to {last} of {total}", name=_facet_label(kind, value.name),
-          first=page * PAGE + 1, last=page * PAGE + len(shown), total=len(value.stands)),
-        choices=[*buttons, Choice(f"m:{code}", _("Back")), back_to_menu()])]
+    return _stand_page(
+        value.stands, page, f"fv:{code}:{index}:{page + 1}",
+        lambda first, last, total: _("{name}: stands {first} to {last} of {total}",
+                                     name=_facet_label(kind, value.name), first=first,
+                                     last=last, total=total),
+        Choice(f"m:{code}", _("Back")))
 
 
 async def neighbours(ctx: Context, number: str) -> list[Reply]:
@@ -98,9 +114,7 @@ async def neighbours(ctx: Context, number: str) -> list[Reply]:
         return await card(ctx, number)
     return [reply(
         _("Near stand {number}:", number=Isolated(number)),
-        choices=[*(Choice(f"st:{other}", _("{number} · {name}", number=Isolated(other),
-                                           name=Local(name)))
-                   for other, name in near), back_to_menu()])]
+        choices=[*(stand_choice(other, name) for other, name in near), back_to_menu()])]
 
 
 async def zone(ctx: Context, index: int, page: int = 0) -> list[Reply]:
@@ -109,17 +123,12 @@ async def zone(ctx: Context, index: int, page: int = 0) -> list[Reply]:
     if not stands:
         return await zones(ctx)
     names = await ctx.catalogue.zones(ctx.fair.id)
-    shown = stands[page * PAGE:(page + 1) * PAGE]
-    buttons = [Choice(f"st:{number}", _("{number} · {name}", number=Isolated(number),
-                                         name=Local(name)))
-               for number, name in shown]
-    if (page + 1) * PAGE < len(stands):
-        buttons.append(Choice(f"zone:{index}:{page + 1}", _("More")))
-    return [reply(
-        _("{zone}: stands {first} to {last} of {total}", zone=Local(names[index].name),
-          first=page * PAGE + 1, last=page * PAGE + len(shown), total=len(stands)),
-        choices=[*buttons, Choice("m:st", _("Other zones")), back_to_menu()],
-    )]
+    return _stand_page(
+        stands, page, f"zone:{index}:{page + 1}",
+        lambda first, last, total: _("{zone}: stands {first} to {last} of {total}",
+                                     zone=Local(names[index].name), first=first, last=last,
+                                     total=total),
+        Choice("m:st", _("Other zones")))
 
 
 def _exhibitor_lines(exhibitor: ExhibitorView, language: str) -> list[Content]:
@@ -140,10 +149,8 @@ def _exhibitor_lines(exhibitor: ExhibitorView, language: str) -> list[Content]:
         products = separator.join(Local(item).get(language) for item in exhibitor.products)
         lines.append(_("Products: {products}", products=products))
     labels: list[Content] = [
-        LABEL_NAMES[label] for label in exhibitor.labels if label in LABEL_NAMES
+        LABEL_NAMES[label] for label in exhibitor.all_labels if label in LABEL_NAMES
     ]
-    if exhibitor.women_led and "women-led" not in exhibitor.labels:
-        labels.insert(0, LABEL_NAMES["women-led"])
     if labels:
         lines.append(_("Labels: {labels}", labels=_join(labels)))
     if exhibitor.phone:
@@ -193,17 +200,13 @@ async def lookup(ctx: Context, text: str) -> list[Reply] | None:
         number, name = close
         return [reply(_("I found no stand for that. Did you mean {name}, stand {number}?",
                         name=Local(name), number=Isolated(number)),
-                      choices=[Choice(f"st:{number}", _("{number} · {name}",
-                                                         number=Isolated(number),
-                                                         name=Local(name))),
-                               Choice("m:st", _("Find a stand")), back_to_menu()])]
+                      choices=[stand_choice(number, name), Choice("m:st", _("Find a stand")),
+                               back_to_menu()])]
     if len(found) == 1:
         return await card(ctx, found[0][0])
     return [reply(
         _("Here is what I found:"),
-        choices=[Choice(f"st:{number}", _("{number} · {name}", number=Isolated(number),
-                                          name=Local(name)))
-                 for number, name in found] + [back_to_menu()],
+        choices=[stand_choice(number, name) for number, name in found] + [back_to_menu()],
     )]
 
 
@@ -228,12 +231,9 @@ async def saved(ctx: Context) -> list[Reply]:
     if not stands:
         return [reply(_("Your list is empty. On a stand's card, tap \"Save to my list\"."),
                       choices=[Choice("m:st", _("Find a stand")), back_to_menu()])]
-    choices: list[Choice] = []
-    for stand in stands:
-        name = stand.exhibitors[0].name if stand.exhibitors else stand.zone
-        choices.append(Choice(f"st:{stand.number}", _("{number} · {name}",
-                                                      number=Isolated(stand.number),
-                                                      name=Local(name))))
+    choices = [stand_choice(stand.number,
+                            stand.exhibitors[0].name if stand.exhibitors else stand.zone)
+               for stand in stands]
     choices += [Choice(f"unsv:{stand.number}", _("Remove {number}",
                                                   number=Isolated(stand.number)))
                 for stand in stands]

@@ -76,6 +76,13 @@ class ExhibitorView:
     labels: list[str]
     phone: str | None
 
+    @property
+    def all_labels(self) -> list[str]:
+        """Its labels, with women-led among them when the catalogue gives it as a flag."""
+        if self.women_led and "women-led" not in self.labels:
+            return ["women-led", *self.labels]
+        return list(self.labels)
+
 
 @dataclass(frozen=True, slots=True)
 class StandView:
@@ -234,10 +241,7 @@ def _facet_values(exhibitor: ExhibitorView, kind: str
         return [(_facet_key(exhibitor.category), exhibitor.category)] if exhibitor.category else []
     if kind == "region":
         return [(_facet_key(exhibitor.region), exhibitor.region)] if exhibitor.region else []
-    labels = [*exhibitor.labels]
-    if exhibitor.women_led and "women-led" not in labels:
-        labels.append("women-led")
-    return [(label, {"fr": label}) for label in labels]
+    return [(label, {"fr": label}) for label in exhibitor.all_labels]
 
 
 def _facet_key(name: dict[str, str]) -> str:

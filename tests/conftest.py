@@ -3,8 +3,12 @@ web chat client that reads like a conversation."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
+import os
 import shutil
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -154,6 +158,25 @@ async def make_app(
     for app in apps:
         await app.close()
 
+
+TADAMON = str(Path(sys.executable).with_name("tadamon"))
+"""The console script of the installed package."""
+
+
+def cli_env(**settings: str) -> dict[str, str]:
+    """The environment without any TADAMON_ variable of the caller's, plus `settings`
+    (`TADAMON_DATABASE_URL=...`)."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("TADAMON_")}
+    env.update(settings)
+    return env
+
+
+async def run_tadamon(*args: str, env: dict[str, str], cwd: Path) -> tuple[int, str, str]:
+    """Run `tadamon ARGS` to its end: exit code, stdout, stderr."""
+    process = await asyncio.create_subprocess_exec(
+        TADAMON, *args, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out, err = await process.communicate()
+    return process.returncode or 0, out.decode(), err.decode()
 
 class Answer:
     """What the web chat answered to one message."""

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import re
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -20,9 +18,9 @@ from pathlib import Path
 import pytest
 
 from bot.app import sample_catalogue
+from tests.conftest import TADAMON, cli_env
 from tests.servers import free_port
 
-TADAMON = Path(sys.executable).with_name("tadamon")
 DATA = Path(__file__).with_name("data")
 COUNTS = re.compile(r"^imported: (fair \S+: \d+ categories, \d+ stands, \d+ exhibitors, "
                     r"\d+ workshops, \d+ reminders) "
@@ -40,17 +38,15 @@ class Done:
 
 def environment(tmp_path: Path, **settings: str) -> dict[str, str]:
     """The caller's environment without any TADAMON_ variable, a database in tmp_path."""
-    env = {name: value for name, value in os.environ.items() if not name.startswith("TADAMON_")}
-    env["TADAMON_DATABASE_URL"] = f"sqlite+aiosqlite:///{tmp_path}/x.db"
-    env.update(settings)
-    return env
+    return cli_env(**{"TADAMON_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/x.db",
+                      **settings})
 
 
 def tadamon_all(tmp_path: Path, *runs: tuple[tuple[str | Path, ...], dict[str, str]]
                 ) -> list[Done]:
     """Run the console script in tmp_path, several times side by side; wait for them all."""
     processes = [
-        subprocess.Popen([str(TADAMON), *map(str, args)], cwd=tmp_path, text=True,
+        subprocess.Popen([TADAMON, *map(str, args)], cwd=tmp_path, text=True,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                          env=environment(tmp_path, **settings))
         for args, settings in runs
@@ -169,7 +165,7 @@ def server(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], str, Path]
     log = tmp_path / "run.log"
     with log.open("wb") as err:
         process = subprocess.Popen(
-            [str(TADAMON), "run"], cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=err,
+            [TADAMON, "run"], cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=err,
             env=environment(tmp_path, TADAMON_HTTP_PORT=str(port)))
     try:
         yield process, f"http://127.0.0.1:{port}", log

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import os
 import subprocess
-import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -20,7 +18,7 @@ from bot.app import App
 from bot.worker import LEASE, OutboxWorker, quiet_until
 from storage.models import Contact, OutboxMessage, OutboxStatus, Role, utcnow
 from storage.outbox import Outbox
-from tests.conftest import AppFactory
+from tests.conftest import TADAMON, AppFactory, cli_env, run_tadamon
 from tests.fakes.telegram import FakeTelegram
 from tests.fakes.whatsapp import FakeWhatsApp
 
@@ -249,14 +247,13 @@ async def test_a_worker_killed_mid_broadcast_loses_nothing(
     assert fair is not None
     outbox = Outbox(app.sessions)
     broadcast_id, _ = await outbox.queue_broadcast(fair.id, "all", TEXT, utcnow(), urgent=True)
-    env = {key: value for key, value in os.environ.items() if not key.startswith("TADAMON_")}
-    env.update(TADAMON_DATABASE_URL=app.settings.database_url,
-               TADAMON_REDIS_URL=str(app.settings.redis_url),
-               TADAMON_TELEGRAM_TOKEN=fake_telegram.token,
-               TADAMON_TELEGRAM_API_BASE=fake_telegram.base_url,
-               TADAMON_TELEGRAM_RATE="100000")
+    env = cli_env(TADAMON_DATABASE_URL=app.settings.database_url,
+                  TADAMON_REDIS_URL=str(app.settings.redis_url),
+                  TADAMON_TELEGRAM_TOKEN=fake_telegram.token,
+                  TADAMON_TELEGRAM_API_BASE=fake_telegram.base_url,
+                  TADAMON_TELEGRAM_RATE="100000")
     process = await asyncio.create_subprocess_exec(
-        str(Path(sys.executable).with_name("tadamon")), "worker", env=env, cwd=tmp_path,
+        TADAMON, "worker", env=env, cwd=tmp_path,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         await fake_telegram.wait_for("sendMessage", count=300, timeout=120)
@@ -302,16 +299,10 @@ async def test_broadcast_command_line(make_outbox_app: OutboxAppFactory,
                                       fake_telegram: FakeTelegram, tmp_path: Path) -> None:
     app = await make_outbox_app()
     await add_contacts(app, 3)
-    env = {key: value for key, value in os.environ.items() if not key.startswith("TADAMON_")}
-    env["TADAMON_DATABASE_URL"] = app.settings.database_url
-    tadamon = str(Path(sys.executable).with_name("tadamon"))
+    env = cli_env(TADAMON_DATABASE_URL=app.settings.database_url)
 
     async def run(*args: str) -> tuple[int, str, str]:
-        process = await asyncio.create_subprocess_exec(
-            tadamon, *args, env=env, cwd=tmp_path, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE)
-        out, err = await process.communicate()
-        return process.returncode or 0, out.decode(), err.decode()
+        return await run_tadamon(*args, env=env, cwd=tmp_path)
 
     code, out, err = await run("broadcast", "--audience", "lang:fr", "--text-fr", "Bonjour",
                                "--text-ar", "مرحبا", "--yes")
@@ -380,17 +371,11 @@ async def test_catalogue_reminders_become_outbox_rows_once(
 
 
 async def test_organizer_commands(tmp_path: Path) -> None:
-    env = {key: value for key, value in os.environ.items() if not key.startswith("TADAMON_")}
-    env["TADAMON_DATABASE_URL"] = f"sqlite+aiosqlite:///{tmp_path}/organizers.db"
-    env["TADAMON_ORGANIZERS"] = "whatsapp:212600000001"
-    tadamon = str(Path(sys.executable).with_name("tadamon"))
+    env = cli_env(TADAMON_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/organizers.db",
+                  TADAMON_ORGANIZERS="whatsapp:212600000001")
 
     async def run(*args: str) -> tuple[int, str, str]:
-        process = await asyncio.create_subprocess_exec(
-            tadamon, "organizer", *args, env=env, cwd=tmp_path, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE)
-        out, err = await process.communicate()
-        return process.returncode or 0, out.decode(), err.decode()
+        return await run_tadamon("organizer", *args, env=env, cwd=tmp_path)
 
     assert (await run("add", "telegram:42"))[0] == 0
     code, out, _err = await run("list")
@@ -402,16 +387,10 @@ async def test_organizer_commands(tmp_path: Path) -> None:
 
 
 async def test_coop_codes_command(tmp_path: Path) -> None:
-    env = {key: value for key, value in os.environ.items() if not key.startswith("TADAMON_")}
-    env["TADAMON_DATABASE_URL"] = f"sqlite+aiosqlite:///{tmp_path}/coops.db"
-    tadamon = str(Path(sys.executable).with_name("tadamon"))
+    env = cli_env(TADAMON_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/coops.db")
 
     async def run(*args: str) -> tuple[int, str, str]:
-        process = await asyncio.create_subprocess_exec(
-            tadamon, *args, env=env, cwd=tmp_path, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE)
-        out, err = await process.communicate()
-        return process.returncode or 0, out.decode(), err.decode()
+        return await run_tadamon(*args, env=env, cwd=tmp_path)
 
     from bot.app import sample_catalogue
 

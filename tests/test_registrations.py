@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import os
 import subprocess
 import sys
 from collections import Counter
@@ -32,7 +31,7 @@ from storage.registrations import (
     RegistrationRepository,
     offer_deadline,
 )
-from tests.conftest import AppFactory
+from tests.conftest import AppFactory, cli_env, run_tadamon
 
 ROOT = Path(__file__).resolve().parents[1]
 ZONE = ZoneInfo("Africa/Casablanca")
@@ -116,8 +115,7 @@ async def test_500_attempts_for_30_seats_from_two_processes(make_app: AppFactory
     workshop = await add_workshop(app)
     people = await add_people(app, 500)
     fair = await _fair_id(app)
-    env = {key: value for key, value in os.environ.items() if not key.startswith("TADAMON_")}
-    env["PYTHONPATH"] = str(ROOT)
+    env = cli_env(PYTHONPATH=str(ROOT))
     processes = [await asyncio.create_subprocess_exec(
         sys.executable, "-c", RACE, app.settings.database_url, str(workshop), str(first),
         "250", str(fair), NOW.isoformat(), env=env, stdout=subprocess.PIPE,
@@ -283,15 +281,12 @@ async def test_reminders_and_feedback_prompt_follow_the_registration(make_app: A
     rate = {rate.workshop_id: rate for rate in await repo.fill_rates(fair)}[workshop]
     assert (rate.capacity, rate.confirmed, rate.offered, rate.waitlisted) == (1, 0, 0, 0)
 
-    env = {key: value for key, value in os.environ.items() if not key.startswith("TADAMON_")}
-    env["TADAMON_DATABASE_URL"] = app.settings.database_url
     out = tmp_path / "registrations.csv"
-    process = await asyncio.create_subprocess_exec(
-        str(Path(sys.executable).with_name("tadamon")), "export", "registrations", "--out",
-        str(out), env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    stdout, stderr = await process.communicate()
-    assert process.returncode == 0, stderr.decode()
-    assert "2 registrations written" in stdout.decode()
+    code, stdout, stderr = await run_tadamon(
+        "export", "registrations", "--out", str(out),
+        env=cli_env(TADAMON_DATABASE_URL=app.settings.database_url), cwd=tmp_path)
+    assert code == 0, stderr
+    assert "2 registrations written" in stdout
     lines = out.read_text(encoding="utf-8").splitlines()
     assert lines[0] == "workshop_id,channel,user_id,status,created_at"
     assert sorted(line.split(",")[3] for line in lines[1:]) == ["cancelled", "cancelled"]

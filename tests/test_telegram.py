@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import os
 import signal
 import subprocess
-import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -26,7 +24,7 @@ from bot.worker import OutboxWorker
 from storage import keys
 from storage.models import Contact, Workshop, utcnow
 from storage.outbox import Outbox
-from tests.conftest import AppFactory
+from tests.conftest import TADAMON, AppFactory, cli_env
 from tests.fakes.telegram import FakeTelegram
 from tests.servers import free_port
 
@@ -433,9 +431,7 @@ async def test_tadamon_run_serves_telegram(mode: str, tmp_path: Path, redis_url:
     """The console script, as an operator starts it, talking to the fake Bot API."""
     async with FakeTelegram() as fake:
         port = free_port()
-        env = {key: value for key, value in os.environ.items()
-               if not key.startswith("TADAMON_")}
-        env.update({
+        env = cli_env(**{
             "TADAMON_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/run.db",
             "TADAMON_REDIS_URL": redis_url,
             "TADAMON_HTTP_PORT": str(port),
@@ -445,7 +441,7 @@ async def test_tadamon_run_serves_telegram(mode: str, tmp_path: Path, redis_url:
         if mode == "webhook":
             env["TADAMON_TELEGRAM_WEBHOOK_URL"] = f"http://127.0.0.1:{port}/telegram/webhook"
         process = await asyncio.create_subprocess_exec(
-            str(Path(sys.executable).with_name("tadamon")), "run", cwd=tmp_path, env=env,
+            TADAMON, "run", cwd=tmp_path, env=env,
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         try:
             await fake.wait_for("setWebhook" if mode == "webhook" else "getUpdates",

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import os
 import signal
 import subprocess
-import sys
 import unicodedata
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -24,7 +22,7 @@ from bot.i18n import FSI, PDI
 from bot.messages import Rendered, RenderedChoice
 from storage import keys
 from storage.models import OutboxMessage, OutboxStatus, utcnow
-from tests.conftest import AppFactory
+from tests.conftest import TADAMON, AppFactory, cli_env
 from tests.fakes.whatsapp import FakeWhatsApp
 from tests.servers import free_port
 
@@ -376,9 +374,7 @@ async def test_tadamon_run_serves_whatsapp(language: str, tmp_path: Path,
     """The console script, as an operator starts it, talking to the fake Graph API."""
     async with FakeWhatsApp() as fake:
         port = free_port()
-        env = {key: value for key, value in os.environ.items()
-               if not key.startswith("TADAMON_")}
-        env.update({
+        env = cli_env(**{
             "TADAMON_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/run.db",
             "TADAMON_REDIS_URL": redis_url,
             "TADAMON_HTTP_PORT": str(port),
@@ -389,7 +385,7 @@ async def test_tadamon_run_serves_whatsapp(language: str, tmp_path: Path,
             "TADAMON_WHATSAPP_API_BASE": fake.base_url,
         })
         process = await asyncio.create_subprocess_exec(
-            str(Path(sys.executable).with_name("tadamon")), "run", cwd=tmp_path, env=env,
+            TADAMON, "run", cwd=tmp_path, env=env,
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         url = f"http://127.0.0.1:{port}/whatsapp/webhook"
         try:
