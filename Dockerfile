@@ -21,7 +21,9 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
-RUN groupadd --system tadamon \
+RUN apt-get update && apt-get install -y --no-install-recommends libfribidi0 \
+ && rm -rf /var/lib/apt/lists/* \
+ && groupadd --system tadamon \
  && useradd --system --gid tadamon --home-dir /data --no-create-home \
         --shell /usr/sbin/nologin tadamon \
  && mkdir -p /data \

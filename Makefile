@@ -4,14 +4,22 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 BABEL_KEYWORDS := -k _ -k _n:1,2
 
-.PHONY: run test install install-test lint locales compile-locales bench clean
+.PHONY: run test install install-test fribidi lint locales compile-locales bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || { apt-get update -qq && apt-get install -y -qq python3-venv && $(PYTHON) -m venv $(VENV); }
 	$(BIN)/pip install -q --upgrade pip
 
+## fribidi: Debian's libfribidi0 when missing. Pillow's wheels bundle libraqm but load FriBiDi
+## from the system; without it the floor maps would draw Arabic unjoined, left to right.
+fribidi:
+	@ldconfig -p 2>/dev/null | grep -q 'libfribidi\.so\.0' \
+	|| { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+	     && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libfribidi0; } \
+	|| echo "warning: install libfribidi0, or the maps will show Arabic unjoined" >&2
+
 ## install: the bot and its dependencies in .venv
-install: $(BIN)/python
+install: $(BIN)/python fribidi
 	$(BIN)/pip install -q -e .
 
 ## run: install, then serve the web chat on http://127.0.0.1:8080 with the sample fair
@@ -19,7 +27,7 @@ run: install
 	$(BIN)/tadamon run
 
 ## install-test: what the tests need (Python packages; redis-server and PostgreSQL from Debian)
-install-test: $(BIN)/python
+install-test: $(BIN)/python fribidi
 	bash tests/ensure-servers.sh
 	$(BIN)/pip install -q -e ".[test]"
 

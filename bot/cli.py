@@ -12,7 +12,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
@@ -23,7 +23,8 @@ from bot.errors import CatalogueError, ConfigurationError, TadamonError
 from bot.settings import Settings, load_settings
 
 if TYPE_CHECKING:
-    from storage.repositories import Sessions
+    from bot.i18n import Renderer
+    from storage.repositories import CatalogueSnapshot, Sessions
 
 log = logging.getLogger("tadamon")
 
@@ -210,15 +211,17 @@ async def _import(settings: Settings, path: Path, dry_run: bool) -> Any:
 
 
 @contextlib.contextmanager
-def _progress() -> Any:
-    """A progress bar on a terminal for large files; silent otherwise."""
+def _progress(label: str = "importing",
+              at_least: int = 200) -> Iterator[Callable[[int, int], None]]:
+    """A progress bar on a terminal for work of `at_least` items (a large file); silent
+    otherwise."""
     from rich.progress import Progress
 
     with Progress(transient=True, disable=not sys.stderr.isatty()) as bar:
-        task = bar.add_task("importing", total=None)
+        task = bar.add_task(label, total=None)
 
         def update(done: int, total: int) -> None:
-            if total >= 200:
+            if total >= at_least:
                 bar.update(task, completed=done, total=total)
 
         yield update
@@ -398,6 +401,89 @@ async def _link_targets(settings: Settings) -> tuple[str, str]:
                     shown = (await response.json())["display_phone_number"]
                     number = "".join(ch for ch in str(shown) if ch.isdigit())
     return bot, number
+
+
+@cli.command()
+def posters(
+    out: Annotated[Path, typer.Option("--out", help="The PDF file to write.")],
+) -> None:
+    """One printable page per stand: its name in both scripts and QR codes to its Telegram
+    and WhatsApp deep links."""
+    from bot.posters import (
+        SCAN_INSTRUCTION,
+        PosterPage,
+        telegram_link,
+        whatsapp_link,
+        write_posters,
+    )
+
+    settings = _settings()
+    if out.is_dir() or not out.parent.is_dir():
+        raise _bad_input(f"--out {out}: not a file in an existing folder")
+    telegram_on = settings.telegram_token is not None
+    whatsapp_on = settings.whatsapp_token is not None
+    if not telegram_on and not whatsapp_on:
+        # A poster without a working code must not be printed.
+        raise _bad_input("posters need a channel to link to: set TADAMON_TELEGRAM_TOKEN "
+                         "or TADAMON_WHATSAPP_TOKEN")
+
+    async def read() -> tuple[CatalogueSnapshot | None, str, str, Renderer]:
+        from bot.app import App
+
+        # Only the catalogue is read: no channel is made (aiogram alone takes seconds to load).
+        app = App(settings.model_copy(update={"telegram_token": None, "whatsapp_token": None}))
+        try:
+            await app.prepare(load_sample=False)
+            snapshot = await app.engine.catalogue.snapshot()
+            if snapshot is None:
+                return None, "", "", app.renderer
+            bot, number = await _link_targets(settings)
+            return snapshot, bot, number, app.renderer
+        finally:
+            await app.close()
+
+    snapshot, bot, number, renderer = _run(read)
+    if snapshot is None:
+        raise _bad_input("no fair is loaded: import a catalogue first (tadamon import PATH)")
+    # Their answers are what the codes link to: without one, that code cannot be made.
+    silent = [f"{name} ({base})" for name, on, answer, unset, base in (
+        ("Telegram", telegram_on, bot, "<bot>", settings.telegram_api_base),
+        ("WhatsApp", whatsapp_on, number, "<number>", settings.whatsapp_api_base),
+    ) if on and answer in ("", unset)]
+    if silent:
+        typer.echo(f"tadamon: {' and '.join(silent)} did not answer: no poster written",
+                   err=True)
+        raise typer.Exit(1)
+    instruction = {language: renderer.message(SCAN_INSTRUCTION, language)
+                   for language in ("fr", "ar")}
+    pages = [
+        PosterPage(
+            stand=stand.number, zone=stand.zone,
+            exhibitors=tuple(exhibitor.name for exhibitor in stand.exhibitors),
+            fair=snapshot.fair.name,
+            telegram=telegram_link(bot, stand.number) if telegram_on else None,
+            whatsapp=whatsapp_link(number, stand.number) if whatsapp_on else None,
+            instruction=instruction,
+        )
+        for stand in snapshot.stands.values() if stand.exhibitors
+    ]
+    skipped = len(snapshot.stands) - len(pages)
+    if not pages:
+        raise _bad_input(f"no stand of the fair has an exhibitor: no poster to print "
+                         f"({skipped} {_plural(skipped, 'stand')})")
+    # Laying out pages is CPU work: done here, once the event loop has ended.
+    with _progress("posters", at_least=1) as progress:
+        try:
+            written = write_posters(pages, out, progress)
+        except OSError as exc:
+            typer.echo(f"tadamon: {out}: {exc.strerror or exc}", err=True)
+            raise typer.Exit(1) from None
+    typer.echo(f"{written} {_plural(written, 'poster')} written to {out} ({skipped} "
+               f"{_plural(skipped, 'stand')} without an exhibitor skipped)")
+
+
+def _plural(count: int, word: str) -> str:
+    return word if count == 1 else f"{word}s"
 
 
 broadcast_cli = typer.Typer(help="Organizer broadcasts.", invoke_without_command=True)

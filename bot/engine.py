@@ -171,6 +171,7 @@ class Engine:
             saved=self.saved,
             now=self.clock(),
             zone=ZoneInfo(fair.timezone),
+            renderer=self._renderer(fair.timezone),
         )
         try:
             replies = await route(ctx)

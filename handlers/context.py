@@ -7,7 +7,8 @@ from dataclasses import dataclass, replace
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bot.messages import Inbound
+from bot.i18n import Renderer
+from bot.messages import Content, Inbound
 from storage.cooperatives import CooperativeRepository
 from storage.outbox import Outbox
 from storage.registrations import RegistrationRepository
@@ -40,6 +41,12 @@ class Context:
     saved: SavedStandRepository
     now: dt.datetime
     zone: ZoneInfo
+    renderer: Renderer
+
+    def text(self, content: Content) -> str:
+        """A sentence in the person's language now, for what is drawn rather than sent as
+        text (a map's labels)."""
+        return self.renderer.text(content, self.language)
 
     async def set_language(self, language: str) -> None:
         """The person chose their language: stored, and used from this reply on."""

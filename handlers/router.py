@@ -246,6 +246,8 @@ async def _choice(ctx: Context, choice: str) -> list[Reply]:
         return await stands.card(ctx, rest)
     if head == "nb":
         return await stands.neighbours(ctx, rest)
+    if head == "map":
+        return await stands.floor_map(ctx, rest)
     if head == "sv":
         return await stands.save(ctx, rest)
     if head == "unsv":

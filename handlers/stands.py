@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
 
-from bot.messages import Choice, Content, Isolated, Local, Msg, Reply, _, _n, reply
+from bot.floormap import PlanStand, draw_floor_map
+from bot.messages import Choice, Content, Isolated, Local, Media, Msg, Reply, _, _n, reply
 from handlers.context import Context
 from handlers.menu import back_to_menu
 from storage.repositories import ExhibitorView
+from storage.search import terms
 
 PAGE = 8
 
@@ -181,6 +184,7 @@ async def card(ctx: Context, number: str) -> list[Reply]:
         lines.append(_("No exhibitor is listed on this stand yet."))
     ctx.session["last_stand"] = stand.number
     return [reply(*lines, choices=[
+        Choice(f"map:{stand.number}", _("Map")),
         Choice(f"fbs:{stand.number}", _("Rate this stand")),
         Choice(f"nb:{stand.number}", _("Stands nearby")),
         Choice(f"sv:{stand.number}", _("Save to my list")),
@@ -189,25 +193,59 @@ async def card(ctx: Context, number: str) -> list[Reply]:
     ])]
 
 
+async def floor_map(ctx: Context, number: str) -> list[Reply]:
+    """The floor plan with the stand highlighted, drawn once per stand and language for each
+    catalogue version."""
+    snapshot = await ctx.catalogue.current(ctx.fair.id)
+    stand = snapshot.stands.get(number) if snapshot is not None else None
+    if snapshot is None or stand is None:
+        return await card(ctx, number)
+    title = _("Stand {number} · {zone}", number=Isolated(stand.number), zone=Local(stand.zone))
+    key = ("map", stand.number, ctx.language)
+    picture = snapshot.pictures.get(key)
+    if picture is None:
+        plan = [PlanStand(other.number, Local(other.zone).get(ctx.language), other.x, other.y)
+                for other in snapshot.stands.values()]
+        picture = await asyncio.to_thread(
+            draw_floor_map, plan, highlight=stand.number, title=ctx.text(title),
+            entrance=ctx.text(_("Entrance")), language=ctx.language)
+        snapshot.pictures[key] = picture
+    return [reply(
+        _("Stand {number} is marked in red on the plan; the entrance is at the bottom.",
+          number=Isolated(stand.number)),
+        media=[Media("image", picture, f"map-{stand.number}.png", "image/png", caption=title)],
+        choices=[Choice(f"st:{stand.number}", _("Back to the stand")),
+                 Choice(f"nb:{stand.number}", _("Stands nearby")), back_to_menu()])]
+
+
 async def lookup(ctx: Context, text: str) -> list[Reply] | None:
-    """The exhibitors that best match the text (storage/search.py); a "did you mean" when
-    nothing does but a name is close; None when nothing is."""
+    """The exhibitors that best match the text (storage/search.py). When none does: a "did you
+    mean" if a name is close, and the closest categories to browse; None when the text has
+    nothing to search for (only small words)."""
     found = await ctx.catalogue.find_exhibitors(ctx.fair.id, text)
-    if not found:
-        close = await ctx.catalogue.did_you_mean(ctx.fair.id, text)
-        if close is None:
-            return None
-        number, name = close
-        return [reply(_("I found no stand for that. Did you mean {name}, stand {number}?",
-                        name=Local(name), number=Isolated(number)),
-                      choices=[stand_choice(number, name), Choice("m:st", _("Find a stand")),
-                               back_to_menu()])]
     if len(found) == 1:
         return await card(ctx, found[0][0])
-    return [reply(
-        _("Here is what I found:"),
-        choices=[stand_choice(number, name) for number, name in found] + [back_to_menu()],
-    )]
+    if found:
+        return [reply(
+            _("Here is what I found:"),
+            choices=[stand_choice(number, name) for number, name in found] + [back_to_menu()],
+        )]
+    if not terms(text):
+        return None
+    close = await ctx.catalogue.did_you_mean(ctx.fair.id, text)
+    categories = await ctx.catalogue.closest_categories(ctx.fair.id, text)
+    choices = [stand_choice(*close)] if close is not None else []
+    choices += [Choice(f"fv:cat:{index}", _("{name} ({count})", name=Local(value.name),
+                                             count=len(value.stands)))
+                for index, value in categories]
+    if close is not None:
+        number, name = close
+        question = _("I found no stand for that. Did you mean {name}, stand {number}? "
+                     "Or look in a category:", name=Local(name), number=Isolated(number))
+    else:
+        question = _("I found no stand for that. Check the spelling, or look in a category:")
+    return [reply(question, choices=[*choices, Choice("m:st", _("Find a stand")),
+                                     back_to_menu()])]
 
 
 async def save(ctx: Context, number: str) -> list[Reply]:

@@ -8,7 +8,7 @@ import logging
 import time
 import unicodedata
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import delete, func, select, update
@@ -264,6 +264,9 @@ class CatalogueSnapshot:
     index: SearchIndex
     names: dict[str, dict[str, str]]  # exhibitor key -> name
     workshops: tuple[WorkshopView, ...]
+    # Pictures drawn from this version (floor maps, by stand and language): kept as long as
+    # the version is served, so each is drawn once per process.
+    pictures: dict[tuple[str, ...], bytes] = field(default_factory=dict)
 
 
 VersionSource = Callable[[], Awaitable[int]]
@@ -375,6 +378,10 @@ class CatalogueRepository:
         snapshot = await self.snapshot()
         return snapshot.fair if snapshot else None
 
+    async def current(self, fair_id: int) -> CatalogueSnapshot | None:
+        """The snapshot of that fair's catalogue, when it is the one served."""
+        return await self._of(fair_id)
+
     async def _of(self, fair_id: int) -> CatalogueSnapshot | None:
         snapshot = await self.snapshot()
         return snapshot if snapshot is not None and snapshot.fair.id == fair_id else None
@@ -407,6 +414,22 @@ class CatalogueRepository:
         return [Facet(key, name, tuple(sorted(stands.items(),
                                               key=lambda item: _number_key(item[0]))))
                 for key, (name, stands) in sorted(found.items())]
+
+    async def closest_categories(self, fair_id: int, query: str, limit: int = 3
+                                 ) -> list[tuple[int, Facet]]:
+        """The categories to offer when a search found nothing (those whose exhibitors came
+        closest), each with its place among `facet(fair_id, "category")`."""
+        snapshot = await self._of(fair_id)
+        if snapshot is None:
+            return []
+        values = await self.facet(fair_id, "category")
+        place = {value.key: index for index, value in enumerate(values)}
+        found = []
+        for category in snapshot.index.categories_like(query, limit):
+            index = place.get(_facet_key(dict(snapshot.index.category_name(category))))
+            if index is not None:
+                found.append((index, values[index]))
+        return found
 
     async def neighbours(self, fair_id: int, number: str, limit: int = 5
                          ) -> list[tuple[str, dict[str, str]]]:

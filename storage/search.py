@@ -487,6 +487,10 @@ class SearchIndex:
         ranked = sorted(best, key=lambda category: -best[category])
         return ranked[:limit]
 
+    def category_name(self, category: str) -> Mapping[str, str]:
+        """A category's name, by its id."""
+        return self._categories.get(category, {})
+
     def did_you_mean(self, query: str) -> Suggestion | None:
         """The exhibitor name (or alias) closest to the query, when one is close enough."""
         key = " ".join(terms(query))

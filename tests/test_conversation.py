@@ -87,9 +87,13 @@ async def test_unknown_stand_and_text_get_helpful_answers(chat: Chat) -> None:
     await chat("amina", "bonjour")
     missing = await chat("amina", "Z99")
     assert "Il n'y a pas de stand Z99" in missing.text
-    lost = await chat("amina", "qwertyuiop")
-    assert "je n'ai pas compris" in lost.text
-    assert "Ateliers" in lost.labels
+    lost = await chat("amina", "qwertyuiop")  # searched: no stand, so categories to browse
+    assert "Je n'ai trouvé aucun stand pour cela. Vérifiez l'orthographe" in lost.text
+    assert any(label.startswith("Artisanat (") for label in lost.labels)
+    assert "Menu principal" in lost.labels
+    nothing = await chat("amina", "?!")  # nothing to search for
+    assert "je n'ai pas compris" in nothing.text
+    assert "Ateliers" in nothing.labels
     command = await chat("amina", "/nonsense")
     assert "je n'ai pas compris" in command.text
 

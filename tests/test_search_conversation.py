@@ -90,3 +90,18 @@ async def test_my_list_of_saved_stands(chat: Chat) -> None:
     # someone else's list is their own
     await _french(chat, "karim")
     assert "Votre liste est vide" in (await chat("karim", "ma liste")).text
+
+
+async def test_no_result_offers_did_you_mean_and_the_closest_categories(chat: Chat) -> None:
+    await _french(chat, "amina")
+    glued = await chat("amina", "cooperativetifawin")  # no space: no word matches
+    assert "Vouliez-vous dire Coopérative Tifawin, stand A10" in glued.text
+    assert glued.labels[0] == "A10 · Coopérative Tifawin"
+    assert any(label.startswith("Artisanat (") for label in glued.labels[1:])
+    card = await chat.tap("amina", glued.labels[0])
+    assert "Stand A10" in card.text
+    lost = await chat("amina", "xkcdqwv")
+    assert "Vérifiez l'orthographe, ou cherchez dans une catégorie" in lost.text
+    category = lost.labels[0]
+    listed = await chat.tap("amina", category)
+    assert f"{category.split(' (')[0]} : stands 1 à" in listed.text

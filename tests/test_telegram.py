@@ -465,3 +465,15 @@ async def test_tadamon_run_serves_telegram(mode: str, tmp_path: Path, redis_url:
             _out, err = await asyncio.wait_for(process.communicate(), timeout=30)
         assert process.returncode == 0, err.decode()
         assert b"telegram: on as @tadamon_test_bot" in err
+
+
+async def test_map_on_telegram_is_a_photo(make_telegram: TelegramFactory) -> None:
+    tg = await make_telegram()
+    await tg.say(AMINA, "bonjour")
+    await tg.tap(AMINA, "Français")
+    await tg.say(AMINA, "A12")
+    await tg.tap(AMINA, "Plan")
+    photo = tg.fake.calls_of("sendPhoto", AMINA)[-1]
+    filename, data = photo.files["photo"][:2]
+    assert filename == "map-A12.png" and data.startswith(b"\x89PNG\r\n\x1a\n")
+    assert "Stand A12" in photo.result["caption"]

@@ -428,3 +428,16 @@ async def test_registering_on_whatsapp_sends_the_calendar_file(
     assert content.startswith(b"BEGIN:VCALENDAR")
     mine = await wa.say(AMINA, "mes ateliers")
     assert "Vos ateliers" in mine and "inscrit" in mine
+
+
+async def test_map_on_whatsapp_is_an_uploaded_image(make_whatsapp: WhatsAppFactory) -> None:
+    wa = await make_whatsapp()
+    await wa.say(AMINA, "bonjour")
+    await wa.tap(AMINA, "Français")
+    await wa.say(AMINA, "A12")
+    await wa.tap(AMINA, "Plan")
+    image = wa.fake.messages(AMINA, "image")[-1]
+    assert "Stand A12" in image.body["image"]["caption"]
+    filename, mime, content = wa.fake.media[image.body["image"]["id"]]
+    assert (filename, mime) == ("map-A12.png", "image/png")
+    assert content.startswith(b"\x89PNG\r\n\x1a\n")
