@@ -7,7 +7,8 @@ would; one to three sample products; a sample city with its region; stands A1..Z
 then answers a mixed query list --rounds times (the test query set: names, aliases, products,
 cities, Arabic with and without diacritics, Darija in both scripts, typos, stand numbers; plus
 sentences, nonsense and, on the synthetic index, its own names with a typo). Prints the build
-time, p50 and p99 latency of one `search` call, and the process's peak RSS.
+time, p50 and p99 latency of one `search` call, the time to draw a floor map of the sample fair
+(drawn once per stand, language and catalogue version, then kept) and the process's peak RSS.
 
     .venv/bin/python bench/search.py [--exhibitors 10000] [--rounds 5] [--seed 1]
 """
@@ -28,6 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bot.catalogue import load_catalogue_file  # noqa: E402
+from bot.floormap import PlanStand, draw_floor_map  # noqa: E402
 from storage.search import SearchEntry, SearchIndex, entries_from_catalogue  # noqa: E402
 from tests.test_search import QUERIES  # noqa: E402
 
@@ -118,6 +120,24 @@ def measure(label: str, entries: Sequence[SearchEntry], queries: Sequence[str], 
           f"max {max(latencies):6.2f} ms  (goal p99 < {goal_ms:.0f} ms: {met})", flush=True)
 
 
+def maps(rounds: int) -> None:
+    """Median time to draw the sample fair's map for a stand, in French and in Arabic."""
+    catalogue = load_catalogue_file(SAMPLE).catalogue
+    for language in ("fr", "ar"):
+        plan = [PlanStand(stand.number, stand.zone.as_dict()[language], stand.x, stand.y)
+                for stand in catalogue.stands]
+        times, sizes = [], []
+        for stand in plan[:: max(1, len(plan) // (4 * rounds))]:
+            started = time.perf_counter()
+            png = draw_floor_map(plan, highlight=stand.number, title=stand.number,
+                                 entrance="Entrance", language=language)
+            times.append((time.perf_counter() - started) * 1000)
+            sizes.append(len(png))
+        print(f"map ({language})  {len(plan)} stands  draw p50 {statistics.median(times):6.1f} ms"
+              f"  max {max(times):6.1f} ms  PNG {statistics.median(sizes) / 1024:5.1f} KiB "
+              f"({len(times)} stands)", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--exhibitors", type=int, default=10_000)
@@ -131,6 +151,7 @@ def main() -> None:
     sample = entries_from_catalogue(load_catalogue_file(SAMPLE).catalogue)
     queries = [query for query, _ in QUERIES] + EXTRA_QUERIES
     measure("sample", sample, queries, args.rounds, GOALS_MS["sample"])
+    maps(args.rounds)
     entries, own = synthetic(sample, args.exhibitors, random.Random(args.seed))
     measure("synthetic", entries, queries + own, args.rounds, GOALS_MS["synthetic"])
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -248,6 +248,8 @@ async def _choice(ctx: Context, choice: str) -> list[Reply]:
         return await stands.neighbours(ctx, rest)
     if head == "map":
         return await stands.floor_map(ctx, rest)
+    if head == "more" and rest.isdigit():
+        return await stands.more_results(ctx, int(rest))
     if head == "sv":
         return await stands.save(ctx, rest)
     if head == "unsv":

@@ -218,18 +218,27 @@ async def floor_map(ctx: Context, number: str) -> list[Reply]:
                  Choice(f"nb:{stand.number}", _("Stands nearby")), back_to_menu()])]
 
 
-async def lookup(ctx: Context, text: str) -> list[Reply] | None:
-    """The exhibitors that best match the text (storage/search.py). When none does: a "did you
-    mean" if a name is close, and the closest categories to browse; None when the text has
-    nothing to search for (only small words)."""
+RESULTS = 5
+"""Search results shown at once, best first; "More" shows the next ones."""
+
+
+async def lookup(ctx: Context, text: str, page: int = 0) -> list[Reply] | None:
+    """The exhibitors that best match the text (storage/search.py), five at a time. When none
+    does: a "did you mean" if a name is close, and the closest categories to browse; None when
+    the text has nothing to search for (only small words)."""
     found = await ctx.catalogue.find_exhibitors(ctx.fair.id, text)
     if len(found) == 1:
         return await card(ctx, found[0][0])
     if found:
-        return [reply(
-            _("Here is what I found:"),
-            choices=[stand_choice(number, name) for number, name in found] + [back_to_menu()],
-        )]
+        ctx.session["search"] = text
+        shown = found[page * RESULTS:(page + 1) * RESULTS]
+        choices = [stand_choice(number, name) for number, name in shown]
+        if (page + 1) * RESULTS < len(found):
+            choices.append(Choice(f"more:{page + 1}", _("More")))
+        heading = (_("Here is what I found:") if page == 0 else
+                   _("Results {first} to {last} of {total}:", first=page * RESULTS + 1,
+                     last=page * RESULTS + len(shown), total=len(found)))
+        return [reply(heading, choices=[*choices, back_to_menu()])]
     if not terms(text):
         return None
     close = await ctx.catalogue.did_you_mean(ctx.fair.id, text)
@@ -246,6 +255,13 @@ async def lookup(ctx: Context, text: str) -> list[Reply] | None:
         question = _("I found no stand for that. Check the spelling, or look in a category:")
     return [reply(question, choices=[*choices, Choice("m:st", _("Find a stand")),
                                      back_to_menu()])]
+
+
+async def more_results(ctx: Context, page: int) -> list[Reply]:
+    """The next results of the person's last search."""
+    text = ctx.session.get("search")
+    found = await lookup(ctx, text, page) if isinstance(text, str) and page > 0 else None
+    return found if found is not None else await zones(ctx)
 
 
 async def save(ctx: Context, number: str) -> list[Reply]:

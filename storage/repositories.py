@@ -464,7 +464,7 @@ class CatalogueRepository:
         return list(snapshot.zone_stands[zone_index])
 
     async def find_exhibitors(self, fair_id: int, query: str,
-                              limit: int = 5) -> list[tuple[str, dict[str, str]]]:
+                              limit: int = 40) -> list[tuple[str, dict[str, str]]]:
         """(stand number, name) of the exhibitors that best match the query (storage/search.py:
         stand numbers, names, then fuzzy words and their Arabizi skeletons), best first."""
         snapshot = await self._of(fair_id)

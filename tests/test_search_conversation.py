@@ -105,3 +105,21 @@ async def test_no_result_offers_did_you_mean_and_the_closest_categories(chat: Ch
     category = lost.labels[0]
     listed = await chat.tap("amina", category)
     assert f"{category.split(' (')[0]} : stands 1 à" in listed.text
+
+
+async def test_many_results_come_five_at_a_time_with_more(chat: Chat) -> None:
+    await _french(chat, "amina")
+    oils = await chat("amina", "huile")
+    first = [label for label in oils.labels if " · " in label]
+    assert len(first) == 5 and "Suite" in oils.labels
+    second = await chat.tap("amina", "Suite")
+    assert "Résultats 6 à 10 sur" in second.text
+    shown = [label for label in second.labels if " · " in label]
+    assert shown and not set(shown) & set(first)
+    total = int(second.text.split(" sur ")[1].rstrip(" :"))
+    seen = first + shown
+    page = second
+    while "Suite" in page.labels:
+        page = await chat.tap("amina", "Suite")
+        seen += [label for label in page.labels if " · " in label]
+    assert len(seen) == len(set(seen)) == total
