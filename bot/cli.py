@@ -678,6 +678,82 @@ def export_registrations(
             export_rows)
 
 
+@export_cli.command("feedback")
+def export_feedback(
+    out: Annotated[Path, typer.Option("--out", help="The CSV file to write.")],
+) -> None:
+    """Every rating and comment, with who gave it and what it is about (fair, workshop or
+    stand)."""
+    from storage.reports import feedback_rows
+
+    _export(out, "feedback", ["target_kind", "target_id", "rating", "comment", "language",
+                              "channel", "user_id", "created_at", "fair_id", "target_name_fr",
+                              "target_name_ar"],
+            feedback_rows)
+
+
+@export_cli.command("contacts")
+def export_contacts(
+    out: Annotated[Path, typer.Option("--out", help="The CSV file to write.")],
+) -> None:
+    """Everyone who wrote to the bot: channel, id, language, role, opted out."""
+    from storage.reports import contact_rows
+
+    _export(out, "contacts", ["channel", "user_id", "language", "role", "opted_out",
+                              "created_at", "unreachable", "last_inbound_at", "exhibitor_id"],
+            contact_rows)
+
+
+@cli.command()
+def report(
+    out: Annotated[Path, typer.Option("--out", help="The folder to write (made if needed).")],
+    min_ratings: Annotated[int, typer.Option(
+        "--min-ratings", min=1, help="Ratings a stand needs to be ranked.")] = 1,
+) -> None:
+    """Registrations and feedback summary of the served fair: CSV tables and PNG charts."""
+    from zoneinfo import ZoneInfo
+
+    from bot.i18n import Renderer, load_translations
+    from bot.report import figure_lines, write_report
+    from storage.reports import FairReport, ReportRepository
+
+    settings = _settings()
+    if out.exists() and not out.is_dir():
+        raise _bad_input(f"--out {out}: a file, not a folder")
+
+    async def read() -> FairReport | None:
+        from storage import database
+
+        engine = database.create_engine(settings.database_url)
+        try:
+            await database.upgrade(engine)
+            return await ReportRepository(database.create_sessionmaker(engine)).report(
+                min_ratings)
+        finally:
+            await engine.dispose()
+
+    found = _run(read)
+    if found is None:
+        raise _bad_input("no fair is loaded: import a catalogue first (tadamon import PATH)")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _bad_input(f"--out {out}: {exc.strerror or exc}") from None
+    renderer = Renderer(load_translations(), ZoneInfo(found.timezone))
+    # Drawing charts is CPU work: done here, once the event loop has ended.
+    with _progress("report", at_least=1) as progress:
+        try:
+            written = write_report(found, out, renderer, progress)
+        except OSError as exc:
+            typer.echo(f"tadamon: {out}: {exc.strerror or exc}", err=True)
+            raise typer.Exit(1) from None
+    typer.echo(f"report of {found.fair_key}: {len(written)} files written to {out}")
+    for path in written:
+        typer.echo(f"  {path.name}")
+    for line in figure_lines(found.figures):
+        typer.echo(renderer.message(line, "en"))
+
+
 def main() -> None:
     """Console script entry point."""
     cli()

@@ -20,14 +20,15 @@ from handlers.menu import private_chat_only
 from handlers.router import remember_offered, route
 from storage.cooperatives import CooperativeRepository
 from storage.database import DATABASE_ERRORS
+from storage.feedback import FeedbackRepository
 from storage.models import Role, utcnow
 from storage.outbox import Outbox
 from storage.registrations import RegistrationRepository, Reminders
+from storage.reports import ReportRepository
 from storage.repositories import (
     CatalogueRepository,
     ContactRepository,
     ContactView,
-    FeedbackRepository,
     SavedStandRepository,
     Sessions,
 )
@@ -75,6 +76,7 @@ class Engine:
         self.contacts = ContactRepository(sessions)
         self.catalogue = CatalogueRepository(sessions, version=state.catalogue_version)
         self.feedback = FeedbackRepository(sessions)
+        self.reports = ReportRepository(sessions)
         self.cooperatives = CooperativeRepository(sessions)
         self.registrations = RegistrationRepository(sessions, zone, reminders or Reminders())
         self.outbox = Outbox(sessions)
@@ -169,6 +171,7 @@ class Engine:
             outbox=self.outbox,
             registrations=self.registrations,
             saved=self.saved,
+            reports=self.reports,
             now=self.clock(),
             zone=ZoneInfo(fair.timezone),
             renderer=self._renderer(fair.timezone),

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from babel.dates import format_date, format_time
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
+from babel.numbers import format_decimal
 from babel.support import Translations
 
 from bot.messages import (
@@ -164,6 +165,8 @@ class Renderer:
             text = self.when(value, language)
         elif isinstance(value, Isolated):
             text = value.text
+        elif isinstance(value, float):  # an average: one decimal, the reader's separator
+            text = format_decimal(value, "0.0", locale=BABEL_LOCALES.get(language, "fr_MA"))
         else:
             text = str(value)
         return isolate(text) if language == "ar" else text

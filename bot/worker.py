@@ -21,6 +21,7 @@ from bot.i18n import LANGUAGES
 from bot.messages import Rendered
 from handlers.notices import broadcast_progress, notice
 from storage.database import DATABASE_ERRORS
+from storage.feedback import queue_cooperative_messages
 from storage.models import OutboxStatus, utcnow
 from storage.outbox import (
     BULK_KINDS,
@@ -205,9 +206,11 @@ class OutboxWorker:
         self._outcomes.append(Outcome(row_id, status, platform_message_id, error, retry_at))
 
     async def _queue_reminders(self) -> None:
-        """Catalogue reminders for the people who arrived since the last pass."""
+        """Catalogue reminders for the people who arrived since the last pass; cooperatives'
+        digests and survey when due."""
         try:
             added = await queue_reminders(self.app.sessions, self.clock())
+            added += await queue_cooperative_messages(self.app.sessions, self.clock())
         except DATABASE_ERRORS:
             log.warning("reminders not queued this time", exc_info=True)
             return

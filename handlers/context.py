@@ -10,14 +10,15 @@ from zoneinfo import ZoneInfo
 from bot.i18n import Renderer
 from bot.messages import Content, Inbound
 from storage.cooperatives import CooperativeRepository
+from storage.feedback import FeedbackRepository
 from storage.outbox import Outbox
 from storage.registrations import RegistrationRepository
+from storage.reports import ReportRepository
 from storage.repositories import (
     CatalogueRepository,
     ContactRepository,
     ContactView,
     FairView,
-    FeedbackRepository,
     SavedStandRepository,
 )
 
@@ -39,6 +40,7 @@ class Context:
     outbox: Outbox
     registrations: RegistrationRepository
     saved: SavedStandRepository
+    reports: ReportRepository
     now: dt.datetime
     zone: ZoneInfo
     renderer: Renderer

@@ -5,7 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from bot.messages import Choice, Isolated, Local, Reply, When, _, reply
+from bot.messages import Choice, Content, Isolated, Local, Reply, When, _, _n, reply
+from handlers.feedback import rating_choices, survey_invitation
 from handlers.workshops import offer_choices
 
 
@@ -35,7 +36,11 @@ def notice(kind: str, payload: dict[str, Any]) -> Reply | None:
     if kind == "feedback_prompt":
         return reply(_("Thank you for attending {title}. How was it? Your opinion helps the "
                        "organizers.", title=Local(payload["title"])),
-                     choices=[Choice("m:fb", _("Give feedback"))])
+                     choices=rating_choices(f"fbw:{int(payload['workshop_id'])}"))
+    if kind == "coop_digest":
+        return _digest(payload)
+    if kind == "coop_survey":
+        return survey_invitation(payload["fair"])
     if kind == "offer_expired":
         return reply(_("The time to accept the seat at {title} is over: it went to the next "
                        "person. You can register again if seats are freed.",
@@ -68,6 +73,32 @@ def _setup(payload: dict[str, Any]) -> Reply:
         lines.append(_("Set-up today from {start} to {end}.",
                        start=Isolated(str(payload["setup_hours"]).partition("-")[0]),
                        end=Isolated(str(payload["setup_hours"]).partition("-")[2])))
+    return reply(*lines)
+
+
+def _digest(payload: dict[str, Any]) -> Reply:
+    """A cooperative's day at its stand: card views, saves, ratings and the new comments."""
+    day = dt.datetime.combine(dt.date.fromisoformat(payload["day"]), dt.time(12), dt.UTC)
+    lines: list[Content] = [
+        _("Your day at stand {number}, {day}:", number=Isolated(payload["stand"]),
+          day=When(day, "day")),
+        _n("Your stand's card was seen {n} time ({total} since the opening).",
+           "Your stand's card was seen {n} times ({total} since the opening).",
+           int(payload["views"]), total=int(payload["views_total"])),
+        _n("{n} visitor saved your stand to their list.",
+           "{n} visitors saved your stand to their list.", int(payload["saves"])),
+    ]
+    ratings = int(payload["ratings"])
+    if ratings:
+        lines.append(_n("{n} rating, {average} out of 5 on average.",
+                        "{n} ratings, {average} out of 5 on average.", ratings,
+                        average=float(payload["average"])))
+    else:
+        lines.append(_("No rating today."))
+    if payload["comments"]:
+        lines.append(_("New comments:"))
+        lines.extend(_("“{text}”", text=Isolated(comment["text"]))
+                     for comment in payload["comments"])
     return reply(*lines)
 
 

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
+
 from bot.calendar import CalendarEvent, ics
 from bot.messages import Choice, Content, Isolated, Local, Media, Reply, When, _, reply
+from bot.report import figure_lines, summary_chart
 from handlers.context import Context
 from handlers.menu import back_to_menu
 from handlers.workshops import card, offer_choices
@@ -14,6 +18,7 @@ from storage.registrations import (
     OfferOutcome,
     Outcome,
 )
+from storage.reports import WorkshopFill
 from storage.repositories import WorkshopView
 
 
@@ -189,10 +194,23 @@ async def calendar(ctx: Context) -> list[Reply]:
 
 
 async def stats(ctx: Context) -> list[Reply]:
-    """Organizers: how full each workshop is, and how many wait."""
-    rates = await ctx.registrations.fill_rates(ctx.fair.id)
+    """Organizers: the key figures (contacts, ratings, registrations, comments), how full each
+    workshop is and how many wait, and one chart of the fair's ratings and the fill rates
+    (`tadamon report` has the rest)."""
+    figures = await ctx.reports.key_figures(ctx.fair.id)
+    rates = await ctx.reports.workshop_fill(ctx.fair.id)
+    chart = await asyncio.to_thread(
+        summary_chart, await ctx.reports.fair_ratings(ctx.fair.id), rates, ctx.renderer)
+    summary = reply(*figure_lines(figures), media=[Media(
+        "image", chart, "stats.png", "image/png",
+        caption=_("Ratings of the fair and seats taken in each workshop"))])
+    return [summary, _workshop_stats(rates)]
+
+
+def _workshop_stats(rates: Sequence[WorkshopFill]) -> Reply:
+    """Each workshop's seats taken and waiting list, and the total."""
     if not rates:
-        return [reply(_("No workshop is planned at this fair."), choices=[back_to_menu()])]
+        return reply(_("No workshop is planned at this fair."), choices=[back_to_menu()])
     lines: list[Content] = [_("Workshops, seats taken:")]
     total_taken = total_capacity = 0
     for rate in rates:
@@ -206,5 +224,5 @@ async def stats(ctx: Context) -> list[Reply]:
     lines.append(_("In all: {taken} of {capacity} seats ({percent}%).", taken=total_taken,
                    capacity=total_capacity,
                    percent=100 * total_taken // total_capacity if total_capacity else 100))
-    return [reply(*lines, choices=[back_to_menu()])]
+    return reply(*lines, choices=[back_to_menu()])
 

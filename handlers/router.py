@@ -115,8 +115,8 @@ async def _dispatch(ctx: Context) -> list[Reply]:
     if inbound.kind is Kind.START:
         return await _start(ctx, inbound.payload or "")
     text = inbound.text.strip()
-    if len(text) > MAX_TEXT:
-        return await menu.too_long(ctx)
+    if len(text) > MAX_TEXT and ctx.flow not in ("feedback-comment", "survey-comment"):
+        return await menu.too_long(ctx)  # a comment is cut to its limit instead, and said so
     if not text:
         return await menu.help_(ctx)
     if text.startswith("/"):
@@ -152,6 +152,8 @@ async def _free_text(ctx: Context, text: str, first: bool = False) -> list[Reply
     word = fold_basic(text)
     if ctx.flow == "feedback-comment" and word not in WORDS:
         return await feedback.comment(ctx, text)
+    if ctx.flow == "survey-comment" and word not in WORDS:
+        return await feedback.survey_comment(ctx, text)
     if ctx.flow == "broadcast" and word not in WORDS and organizers.is_organizer(ctx):
         return await organizers.text(ctx, text)
     if word in BROADCAST_WORDS and organizers.is_organizer(ctx):
@@ -199,7 +201,9 @@ async def _payload(ctx: Context, kind: str, value: str) -> list[Reply] | None:
 
 def _global_choice(choice: str) -> bool:
     # Offers come in messages the person did not ask for; answer_offer checks they are theirs.
-    return choice == "menu" or choice.startswith(("lang:", "m:", "offer:"))
+    # So do the workshop feedback prompt and the exhibitor survey: their handlers check that
+    # the person attended, or belongs to an exhibiting cooperative.
+    return choice == "menu" or choice.startswith(("lang:", "m:", "offer:", "fbw:", "svy:"))
 
 
 async def _choice(ctx: Context, choice: str) -> list[Reply]:
@@ -265,6 +269,12 @@ async def _choice(ctx: Context, choice: str) -> list[Reply]:
         return await feedback.rate(ctx, int(rest))
     if choice == "fb:skip":
         return await feedback.skip(ctx)
+    if head == "fbw":
+        workshop_id, _sep, rating = rest.partition(":")
+        if workshop_id.isdigit() and rating.isdigit():
+            return await feedback.rate_workshop(ctx, int(workshop_id), int(rating))
+    if head == "svy":
+        return await feedback.survey_answer(ctx, rest)
     if head == "bc" and organizers.is_organizer(ctx):
         return await organizers.choose(ctx, choice)
     return await menu.stale_choice(ctx)

@@ -183,6 +183,7 @@ async def card(ctx: Context, number: str) -> list[Reply]:
     if not stand.exhibitors:
         lines.append(_("No exhibitor is listed on this stand yet."))
     ctx.session["last_stand"] = stand.number
+    await ctx.feedback.count_view(ctx.fair.id, stand.number, ctx.local_day(ctx.now))
     return [reply(*lines, choices=[
         Choice(f"map:{stand.number}", _("Map")),
         Choice(f"fbs:{stand.number}", _("Rate this stand")),
@@ -269,7 +270,7 @@ async def save(ctx: Context, number: str) -> list[Reply]:
     stand = await ctx.catalogue.stand(ctx.fair.id, number)
     if stand is None:
         return await card(ctx, number)
-    added = await ctx.saved.save(ctx.fair.id, ctx.contact.id, stand.number)
+    added = await ctx.saved.save(ctx.fair.id, ctx.contact.id, stand.number, ctx.now)
     text = (_("Stand {number} is saved in your list.", number=Isolated(stand.number)) if added
             else _("Stand {number} is already in your list.", number=Isolated(stand.number)))
     return [reply(text, choices=[Choice("m:sv", _("My list")), Choice("m:st", _("Find a stand")),

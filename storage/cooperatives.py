@@ -62,6 +62,12 @@ class CooperativeRepository:
                                       exhibitor.link_code))
             return found
 
+    async def exhibitor_of(self, contact_id: int) -> int | None:
+        """The exhibitor a chat is linked to, if any."""
+        async with self.sessions() as session:
+            return await session.scalar(select(Contact.exhibitor_id)
+                                        .where(Contact.id == contact_id))
+
     async def link(self, contact_id: int, code: str) -> LinkedCooperative | None:
         """Link a chat to the cooperative whose code this is (several members may link);
         None when no exhibitor has this code."""

@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 from sqlalchemy import (
     JSON,
     Boolean,
+    Date,
     DateTime,
     Enum,
     ForeignKey,
@@ -242,7 +243,12 @@ class Registration(Base):
 
 
 class Feedback(Base):
+    """A rating (1-5) of the fair, a workshop or a stand, and its optional comment. One per
+    person, target and day in the fair's time zone: a second rating replaces the first."""
+
     __tablename__ = "feedback"
+    __table_args__ = (UniqueConstraint("fair_id", "contact_id", "target_kind", "target_key",
+                                       "day"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     fair_id: Mapped[int] = mapped_column(ForeignKey("fairs.id", ondelete="RESTRICT"))
@@ -255,6 +261,40 @@ class Feedback(Base):
     comment: Mapped[str | None] = mapped_column(Text)
     language: Mapped[str] = mapped_column(String(8))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    day: Mapped[dt.date | None] = mapped_column(Date)
+
+
+class StandCardView(Base):
+    """How many times a stand's card was shown on one day (for its cooperative's digest)."""
+
+    __tablename__ = "stand_card_views"
+
+    fair_id: Mapped[int] = mapped_column(ForeignKey("fairs.id", ondelete="CASCADE"),
+                                         primary_key=True)
+    stand_number: Mapped[str] = mapped_column(String(16), primary_key=True)
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    views: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ExhibitorSurvey(Base):
+    """What a cooperative's member thinks of the fair, asked when it ends; each answer is
+    stored as soon as it is given."""
+
+    __tablename__ = "exhibitor_surveys"
+    __table_args__ = (UniqueConstraint("fair_id", "contact_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    fair_id: Mapped[int] = mapped_column(ForeignKey("fairs.id", ondelete="RESTRICT"))
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="RESTRICT"))
+    exhibitor_id: Mapped[int | None] = mapped_column(
+        ForeignKey("exhibitors.id", ondelete="SET NULL"))
+    satisfaction: Mapped[int | None]
+    come_again: Mapped[bool | None]
+    sales_band: Mapped[str | None] = mapped_column(String(16))
+    comment: Mapped[str | None] = mapped_column(Text)
+    language: Mapped[str] = mapped_column(String(8))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
 class SavedStand(Base):

@@ -62,7 +62,7 @@ class OutboxRepository:
             return True
 
 
-BULK_KINDS = ("broadcast", "reminder", "offer")
+BULK_KINDS = ("broadcast", "reminder", "offer", "coop_digest", "coop_survey")
 """Kinds held during quiet hours unless urgent."""
 QUIET_START, QUIET_END = dt.time(22), dt.time(8)
 
@@ -296,13 +296,13 @@ async def queue_reminders(sessions: Sessions, now: dt.datetime) -> int:
                 condition = audience_filter(reminder.audience)
             except ValueError:
                 continue  # validated at import; an old row may predate a rule
-            added += await _queue_per_contact(session, select(Contact.id).where(condition),
+            added += await queue_per_contact(session, select(Contact.id).where(condition),
                                               "reminder", prefix, payload, reminder.at, now)
         added += await _queue_cooperative_reminders(session, fair, now)
     return added
 
 
-async def _queue_per_contact(session: Any, contacts: Any, kind: str, key_prefix: str,
+async def queue_per_contact(session: Any, contacts: Any, kind: str, key_prefix: str,
                              payload: dict[str, Any], due: dt.datetime,
                              now: dt.datetime) -> int:
     """One row per contact of the `contacts` select (ids), never twice for the same key."""
@@ -338,7 +338,7 @@ async def _queue_cooperative_reminders(session: Any, fair: Fair, now: dt.datetim
             members = select(Contact.id).where(Contact.exhibitor_id == exhibitor_id)
             payload = {"stand": number, "zone": stand_zone, "setup_hours": fair.setup_hours,
                        "opens": fair.opens.isoformat(), "hours": fair.hours}
-            added += await _queue_per_contact(session, members, "coop_setup",
+            added += await queue_per_contact(session, members, "coop_setup",
                                               f"coop-setup:{fair.id}:", payload, eve, now)
     workshops = list(await session.scalars(
         select(Workshop).where(Workshop.fair_id == fair.id, Workshop.audience == "cooperatives",
@@ -350,7 +350,7 @@ async def _queue_cooperative_reminders(session: Any, fair: Fair, now: dt.datetim
                                       zone)
         payload = {"title": workshop.title, "room": workshop.room,
                    "starts_at": workshop.starts_at.isoformat()}
-        added += await _queue_per_contact(session, linked, "coop_workshop",
+        added += await queue_per_contact(session, linked, "coop_workshop",
                                           f"coop-workshop:{workshop.id}:", payload,
                                           max(morning.astimezone(dt.UTC), now), now)
     return added

@@ -101,19 +101,6 @@ class MyRegistration:
 
 
 @dataclass(frozen=True, slots=True)
-class FillRate:
-    """How full one workshop is."""
-
-    workshop_id: int
-    title: dict[str, Any]
-    starts_at: dt.datetime
-    capacity: int
-    confirmed: int
-    offered: int
-    waitlisted: int
-
-
-@dataclass(frozen=True, slots=True)
 class Reminders:
     """When registered people are reminded: the evening before at `evening` (None: not), and
     `before` the start (zero: not). Settings TADAMON_REMINDER_EVENING / _BEFORE."""
@@ -269,24 +256,6 @@ class RegistrationRepository:
                                workshop.starts_at, workshop.ends_at, workshop.title,
                                workshop.room)
                 for row, workshop in rows]
-
-    async def fill_rates(self, fair_id: int) -> list[FillRate]:
-        """Each workshop of the fair with its seats taken and its waiting list (organizers)."""
-        async with self.sessions() as session:
-            workshops = list(await session.scalars(
-                select(Workshop).where(Workshop.fair_id == fair_id, Workshop.cancelled.is_(False))
-                .order_by(Workshop.starts_at, Workshop.id)))
-            counts: dict[tuple[int, str], int] = {
-                (workshop_id, str(status)): int(count)
-                for workshop_id, status, count in (await session.execute(
-                    select(Registration.workshop_id, Registration.status, func.count())
-                    .join(Workshop, Workshop.id == Registration.workshop_id)
-                    .where(Workshop.fair_id == fair_id)
-                    .group_by(Registration.workshop_id, Registration.status))).all()}
-        return [FillRate(row.id, row.title, row.starts_at, row.capacity,
-                         counts.get((row.id, "confirmed"), 0), counts.get((row.id, "offered"), 0),
-                         counts.get((row.id, "waitlisted"), 0))
-                for row in workshops]
 
     # ---- the workers and the catalogue ---------------------------------------------------
 

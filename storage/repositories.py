@@ -20,7 +20,6 @@ from storage.models import (
     Category,
     Contact,
     Exhibitor,
-    Feedback,
     Registration,
     RegistrationStatus,
     Role,
@@ -528,12 +527,13 @@ class SavedStandRepository:
     def __init__(self, sessions: Sessions) -> None:
         self.sessions = sessions
 
-    async def save(self, fair_id: int, contact_id: int, number: str) -> bool:
+    async def save(self, fair_id: int, contact_id: int, number: str,
+                   now: dt.datetime | None = None) -> bool:
         """Add a stand to the person's list; False when it was there already."""
         try:
             async with self.sessions() as session, session.begin():
                 session.add(SavedStand(contact_id=contact_id, fair_id=fair_id,
-                                       stand_number=number))
+                                       stand_number=number, created_at=now or utcnow()))
         except IntegrityError:
             return False
         return True
@@ -554,45 +554,12 @@ class SavedStandRepository:
                 .order_by(SavedStand.id)))
 
 
-class FeedbackRepository:
-    """Ratings and comments; a feedback row is written as soon as the rating is given."""
-
-    def __init__(self, sessions: Sessions) -> None:
-        self.sessions = sessions
-
-    async def rate(self, fair_id: int, contact_id: int, target_kind: str, target_key: str,
-                   rating: int, language: str) -> int:
-        async with self.sessions() as session, session.begin():
-            row = Feedback(fair_id=fair_id, contact_id=contact_id, target_kind=target_kind,
-                           target_key=target_key, rating=rating, language=language)
-            session.add(row)
-            await session.flush()
-            return row.id
-
-    async def comment(self, feedback_id: int, contact_id: int, comment: str) -> bool:
-        """Attach a comment to the person's own rating; False when it is not theirs."""
-        async with self.sessions() as session, session.begin():
-            result = await session.execute(
-                update(Feedback)
-                .where(Feedback.id == feedback_id, Feedback.contact_id == contact_id)
-                .values(comment=comment))
-            return bool(getattr(result, "rowcount", 0))
-
-    async def for_contact(self, contact_id: int) -> list[dict[str, Any]]:
-        async with self.sessions() as session:
-            rows = await session.scalars(
-                select(Feedback).where(Feedback.contact_id == contact_id).order_by(Feedback.id))
-            return [{"target_kind": row.target_kind, "target_key": row.target_key,
-                     "rating": row.rating, "comment": row.comment} for row in rows]
-
-
 __all__ = [
     "CatalogueRepository",
     "ContactRepository",
     "ContactView",
     "ExhibitorView",
     "FairView",
-    "FeedbackRepository",
     "SavedStandRepository",
     "StandView",
     "WorkshopView",

@@ -26,6 +26,9 @@ from bot.settings import Settings
 from storage import database
 from tests.servers import RunningServer, start_postgres, start_redis
 
+pytest_plugins = ["tests.platforms"]
+"""The Telegram and WhatsApp test channels (make_telegram, make_whatsapp)."""
+
 _counter = itertools.count()
 
 

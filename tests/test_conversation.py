@@ -124,8 +124,10 @@ async def test_feedback_is_stored_with_its_comment(chat: Chat) -> None:
     stored = await chat.app.engine.feedback.for_contact(
         (await chat.app.engine.contacts.get("web", chat.session("amina"))).id  # type: ignore[union-attr]
     )
-    assert stored == [{"target_kind": "fair", "target_key": "khouribga-ess-2026", "rating": 4,
-                       "comment": "Très bien organisé, merci !"}]
+    assert [{key: item[key] for key in ("target_kind", "target_key", "rating", "comment",
+                                         "language")} for item in stored] == [
+        {"target_kind": "fair", "target_key": "khouribga-ess-2026", "rating": 4,
+         "comment": "Très bien organisé, merci !", "language": "fr"}]
 
 
 async def test_one_persons_flow_never_captures_anothers_text(chat: Chat) -> None:

@@ -1,5 +1,5 @@
 """The floor map: the picture drawn from the stands' coordinates, and the card's "Map" button on
-the web chat in French and Arabic (Telegram and WhatsApp: in their own test files)."""
+the web chat (in French and Arabic), Telegram and WhatsApp."""
 
 from __future__ import annotations
 
@@ -12,8 +12,10 @@ from PIL import Image, features
 from bot.app import sample_catalogue
 from bot.floormap import HIGHLIGHT, STAND_FILL, PlanStand, draw_floor_map, stand_size
 from tests.conftest import Chat
+from tests.platforms import TelegramFactory, WhatsAppFactory
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+TELEGRAM_AMINA, WHATSAPP_AMINA = 1001, "212600000101"
 
 
 def _sample_plan(language: str) -> list[PlanStand]:
@@ -105,3 +107,28 @@ async def test_a_forged_map_button_is_refused(chat: Chat) -> None:
     forged = await chat.post({"session": chat.session("amina"), "choice": "map:A18"})
     assert forged.status == 200 and "Ce bouton n'est plus valable" in forged.text
     assert all(not item["media"] for item in forged.replies)
+
+
+async def test_map_on_telegram_is_a_photo(make_telegram: TelegramFactory) -> None:
+    tg = await make_telegram()
+    await tg.say(TELEGRAM_AMINA, "bonjour")
+    await tg.tap(TELEGRAM_AMINA, "Français")
+    await tg.say(TELEGRAM_AMINA, "A12")
+    await tg.tap(TELEGRAM_AMINA, "Plan")
+    photo = tg.fake.calls_of("sendPhoto", TELEGRAM_AMINA)[-1]
+    filename, data = photo.files["photo"][:2]
+    assert filename == "map-A12.png" and data.startswith(PNG_SIGNATURE)
+    assert "Stand A12" in photo.result["caption"]
+
+
+async def test_map_on_whatsapp_is_an_uploaded_image(make_whatsapp: WhatsAppFactory) -> None:
+    wa = await make_whatsapp()
+    await wa.say(WHATSAPP_AMINA, "bonjour")
+    await wa.tap(WHATSAPP_AMINA, "Français")
+    await wa.say(WHATSAPP_AMINA, "A12")
+    await wa.tap(WHATSAPP_AMINA, "Plan")
+    image = wa.fake.messages(WHATSAPP_AMINA, "image")[-1]
+    assert "Stand A12" in image.body["image"]["caption"]
+    filename, mime, content = wa.fake.media[image.body["image"]["id"]]
+    assert (filename, mime) == ("map-A12.png", "image/png")
+    assert content.startswith(PNG_SIGNATURE)

@@ -120,10 +120,20 @@ async def test_organizers_see_fill_rates_and_the_card_shows_the_waiting_list(
         await chat.tap(person, "S'inscrire")
     card = await chat("amina", "/start ws_marketing-1")
     assert "complet, 1 sur la liste d'attente" in card.text
+    await chat("amina", "avis")
+    await chat.tap("amina", "★★★★")
+    await chat("amina", "Bravo")
 
     await chat("boss", "bonjour")
     await chat.tap("boss", "Français")
     stats = await chat("boss", "/stats")
+    assert "3 contacts (Web 3)" in stats.text
+    assert "Note du salon : 4,0 sur 5 (1 note)" in stats.text
+    assert "1 inscription confirmée" in stats.text and "1 commentaire" in stats.text
+    [chart] = stats.replies[0]["media"]
+    assert chart["type"] == "image" and "Notes du salon" in chart["caption"]
+    picture = await chat.client.get(chart["url"])
+    assert (await picture.read()).startswith(b"\x89PNG\r\n\x1a\n")
     assert "Ateliers, places prises" in stats.text
     assert "Techniques de marketing : 1/1 (100 %), 1 en attente" in stats.text
     assert "En tout :" in stats.text

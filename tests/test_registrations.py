@@ -31,6 +31,7 @@ from storage.registrations import (
     RegistrationRepository,
     offer_deadline,
 )
+from storage.reports import ReportRepository
 from tests.conftest import AppFactory, cli_env, run_tadamon
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -278,7 +279,8 @@ async def test_reminders_and_feedback_prompt_follow_the_registration(make_app: A
     assert await repo.expire_offers(NOW + dt.timedelta(hours=13)) == 1
     told = await outbox_rows(app, "offer_expired")
     assert [row.contact_id for row in told] == [karim]
-    rate = {rate.workshop_id: rate for rate in await repo.fill_rates(fair)}[workshop]
+    rate = {rate.key: rate for rate in await ReportRepository(app.sessions)
+            .workshop_fill(fair)}["race"]
     assert (rate.capacity, rate.confirmed, rate.offered, rate.waitlisted) == (1, 0, 0, 0)
 
     out = tmp_path / "registrations.csv"

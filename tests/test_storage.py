@@ -18,12 +18,21 @@ from sqlalchemy.exc import IntegrityError, StatementError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from storage import database
-from storage.models import Base, Contact, Feedback, Registration, RegistrationStatus, Role
+from storage.feedback import FeedbackRepository
+from storage.models import (
+    Base,
+    Contact,
+    ExhibitorSurvey,
+    Feedback,
+    Registration,
+    RegistrationStatus,
+    Role,
+    StandCardView,
+)
 from storage.repositories import (
     CatalogueRepository,
     ContactRepository,
     FairView,
-    FeedbackRepository,
 )
 
 KINDS = [
@@ -513,24 +522,77 @@ async def test_catalogue_finds_exhibitors_by_name_in_either_script(
 async def test_feedback_rating_then_comment_only_by_its_author(
     kind: str, sessions_for: Callable[..., Awaitable[Sessions]]
 ) -> None:
-    """`rate` stores a row; `comment` adds to it, but not on someone else's feedback."""
+    """`rate` stores a row; `comment` adds to it, but not on someone else's feedback; a second
+    rating of the same target on the same day replaces the first, comment included."""
     sessions = await sessions_for(kind, sample=True)
     _, fair = await _sample(sessions)
     contacts = ContactRepository(sessions)
     author = await contacts.arrive("telegram", "author", "ar")
     stranger = await contacts.arrive("telegram", "stranger", "fr")
     feedback = FeedbackRepository(sessions)
+    day = dt.date(2026, 12, 13)
 
-    rated = await feedback.rate(fair.id, author.id, "stand", "A12", 5, "ar")
-    assert await feedback.comment(rated, author.id, "منتوجات رائعة") is True
-    assert await feedback.comment(rated, stranger.id, "spam") is False
-    assert await feedback.comment(rated + 1000, author.id, "nowhere") is False
+    rated = await feedback.rate(fair.id, author.id, "stand", "A12", 5, "ar", day)
+    assert not rated.replaced
+    assert await feedback.comment(rated.id, author.id, "منتوجات رائعة", "ar") is True
+    assert await feedback.comment(rated.id, stranger.id, "spam", "fr") is False
+    assert await feedback.comment(rated.id + 1000, author.id, "nowhere", "fr") is False
 
     assert await feedback.for_contact(author.id) == [
-        {"target_kind": "stand", "target_key": "A12", "rating": 5, "comment": "منتوجات رائعة"}]
+        {"target_kind": "stand", "target_key": "A12", "rating": 5, "comment": "منتوجات رائعة",
+         "language": "ar", "day": day}]
     assert await feedback.for_contact(stranger.id) == []
     async with sessions() as session:
-        row = await session.get_one(Feedback, rated)
+        row = await session.get_one(Feedback, rated.id)
     assert (row.fair_id, row.contact_id, row.language) == (fair.id, author.id, "ar")
     assert row.created_at.tzinfo is not None
     assert await _count(sessions, Feedback) == 1
+
+    again = await feedback.rate(fair.id, author.id, "stand", "A12", 2, "fr", day)
+    assert again == type(rated)(rated.id, True)
+    other_stand = await feedback.rate(fair.id, author.id, "stand", "A13", 4, "ar", day)
+    next_day = await feedback.rate(fair.id, author.id, "stand", "A12", 3, "ar",
+                                   day + dt.timedelta(days=1))
+    assert not other_stand.replaced and not next_day.replaced
+    assert [(item["target_key"], item["rating"], item["comment"], item["day"])
+            for item in await feedback.for_contact(author.id)] == [
+        ("A12", 2, None, day), ("A13", 4, None, day),
+        ("A12", 3, None, day + dt.timedelta(days=1))]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_card_views_are_counted_per_stand_and_day(
+    kind: str, sessions_for: Callable[..., Awaitable[Sessions]]
+) -> None:
+    sessions = await sessions_for(kind, sample=True)
+    _, fair = await _sample(sessions)
+    feedback = FeedbackRepository(sessions)
+    day = dt.date(2026, 12, 13)
+    await asyncio.gather(*(feedback.count_view(fair.id, "A12", day) for _ in range(20)))
+    await feedback.count_view(fair.id, "A12", day + dt.timedelta(days=1))
+    await feedback.count_view(fair.id, "B7", day)
+    async with sessions() as session:
+        rows = (await session.execute(
+            select(StandCardView.stand_number, StandCardView.day, StandCardView.views)
+            .order_by(StandCardView.stand_number, StandCardView.day))).all()
+    assert [tuple(row) for row in rows] == [
+        ("A12", day, 20), ("A12", day + dt.timedelta(days=1), 1), ("B7", day, 1)]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_survey_answers_are_kept_one_by_one(
+    kind: str, sessions_for: Callable[..., Awaitable[Sessions]]
+) -> None:
+    sessions = await sessions_for(kind, sample=True)
+    _, fair = await _sample(sessions)
+    member = await ContactRepository(sessions).arrive("whatsapp", "212600000009", "fr")
+    feedback = FeedbackRepository(sessions)
+    assert await feedback.survey(fair.id, member.id) is None
+    await feedback.answer_survey(fair.id, member.id, None, "fr", satisfaction=4)
+    await feedback.answer_survey(fair.id, member.id, None, "ar", come_again=True)
+    await feedback.answer_survey(fair.id, member.id, None, "ar", sales_band="2k-10k",
+                                 comment="شكرا")
+    assert await feedback.survey(fair.id, member.id) == {
+        "satisfaction": 4, "come_again": True, "sales_band": "2k-10k", "comment": "شكرا",
+        "language": "ar"}
+    assert await _count(sessions, ExhibitorSurvey) == 1

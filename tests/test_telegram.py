@@ -6,122 +6,26 @@ import asyncio
 import datetime as dt
 import signal
 import subprocess
-from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp.test_utils import TestServer
 from sqlalchemy import update
 
-from bot.app import App
-from bot.channels.telegram import TelegramChannel, split_text, telegram_length
-from bot.http import make_web_app
+from bot.channels.telegram import split_text, telegram_length
 from bot.i18n import FSI, PDI
 from bot.messages import Rendered, RenderedChoice, RenderedMedia
 from bot.worker import OutboxWorker
 from storage import keys
 from storage.models import Contact, Workshop, utcnow
 from storage.outbox import Outbox
-from tests.conftest import TADAMON, AppFactory, cli_env
+from tests.conftest import TADAMON, cli_env
 from tests.fakes.telegram import FakeTelegram
+from tests.platforms import TelegramFactory
 from tests.servers import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 AMINA, KARIM = 1001, 1002
-
-
-class TelegramChat:
-    """People writing to the bot through the fake Bot API; reads like the conversation."""
-
-    def __init__(self, fake: FakeTelegram, app: App, channel: TelegramChannel,
-                 base_url: str) -> None:
-        self.fake = fake
-        self.app = app
-        self.channel = channel
-        self.base_url = base_url
-
-    async def settle(self, chat_id: int, before: int) -> list[str]:
-        """Wait for the answer to the update just pushed; return the texts sent."""
-        await self.fake.wait_for("sendMessage", chat_id, count=before + 1)
-        await self.channel.idle()
-        return [call.text or "" for call in self.fake.calls_of("sendMessage", chat_id)[before:]]
-
-    async def say(self, user: int, text: str, **kw: Any) -> str:
-        before = len(self.fake.calls_of("sendMessage", user))
-        await self.fake.send_text(user, text, **kw)
-        return "\n".join(await self.settle(user, before))
-
-    async def tap(self, user: int, label_or_data: str) -> str:
-        data = self.button(user, label_or_data)
-        before = len(self.fake.calls_of("sendMessage", user))
-        message_id = self.last_keyboard_message(user)
-        await self.fake.tap(user, data, message_id=message_id)
-        return "\n".join(await self.settle(user, before))
-
-    def buttons(self, user: int) -> list[dict[str, str]]:
-        for call in reversed(self.fake.calls_of("sendMessage", user)):
-            markup = call.params.get("reply_markup")
-            if markup:
-                return [button for row in markup["inline_keyboard"] for button in row]
-        return []
-
-    def labels(self, user: int) -> list[str]:
-        return [button["text"] for button in self.buttons(user)]
-
-    def last_keyboard_message(self, user: int) -> int:
-        for call in reversed(self.fake.calls_of("sendMessage", user)):
-            if call.params.get("reply_markup") and call.result:
-                return int(call.result["message_id"])
-        return 1
-
-    def button(self, user: int, label_or_data: str) -> str:
-        for button in self.buttons(user):
-            if label_or_data in (button["text"], button["callback_data"]):
-                return button["callback_data"]
-        for button in self.buttons(user):
-            if label_or_data in button["text"]:
-                return button["callback_data"]
-        raise AssertionError(f"no button {label_or_data!r} in {self.buttons(user)}")
-
-
-TelegramFactory = Callable[..., Awaitable[TelegramChat]]
-
-
-@pytest.fixture
-async def make_telegram(make_app: AppFactory) -> AsyncIterator[TelegramFactory]:
-    """`await make_telegram(mode="polling"|"webhook", database=...)`: the app's Telegram
-    channel connected to a fake Bot API server."""
-    running: list[tuple[FakeTelegram, App, TestServer]] = []
-
-    async def make(mode: str = "polling", **options: Any) -> TelegramChat:
-        fake = FakeTelegram()
-        await fake.start()
-        port = free_port()
-        settings: dict[str, Any] = {"telegram_token": fake.token,
-                                    "telegram_api_base": fake.base_url}
-        if mode == "webhook":
-            settings["telegram_webhook_url"] = f"http://127.0.0.1:{port}/telegram/webhook"
-        app = await make_app(**settings, **options)
-        server = TestServer(make_web_app(app), port=port)
-        await server.start_server()
-        running.append((fake, app, server))
-        await app.start_channels()
-        channel = app.channels[0]
-        assert isinstance(channel, TelegramChannel)
-        await fake.wait_for("setMyCommands", count=3)
-        if mode == "webhook":
-            await fake.wait_for("setWebhook")
-        else:
-            await fake.wait_for("getUpdates")
-        return TelegramChat(fake, app, channel, f"http://127.0.0.1:{port}")
-
-    yield make
-    for fake, app, server in running:
-        await app.stop_channels()
-        await server.close()
-        await fake.close()
 
 
 @pytest.mark.parametrize("mode", ["polling", "webhook"])
@@ -465,15 +369,3 @@ async def test_tadamon_run_serves_telegram(mode: str, tmp_path: Path, redis_url:
             _out, err = await asyncio.wait_for(process.communicate(), timeout=30)
         assert process.returncode == 0, err.decode()
         assert b"telegram: on as @tadamon_test_bot" in err
-
-
-async def test_map_on_telegram_is_a_photo(make_telegram: TelegramFactory) -> None:
-    tg = await make_telegram()
-    await tg.say(AMINA, "bonjour")
-    await tg.tap(AMINA, "Français")
-    await tg.say(AMINA, "A12")
-    await tg.tap(AMINA, "Plan")
-    photo = tg.fake.calls_of("sendPhoto", AMINA)[-1]
-    filename, data = photo.files["photo"][:2]
-    assert filename == "map-A12.png" and data.startswith(b"\x89PNG\r\n\x1a\n")
-    assert "Stand A12" in photo.result["caption"]

@@ -7,101 +7,23 @@ import datetime as dt
 import signal
 import subprocess
 import unicodedata
-from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestServer
 from sqlalchemy import select
 
 from bot.app import App
-from bot.channels.whatsapp import WhatsAppChannel, shorten
-from bot.http import make_web_app
+from bot.channels.whatsapp import shorten
 from bot.i18n import FSI, PDI
 from bot.messages import Rendered, RenderedChoice
 from storage import keys
 from storage.models import OutboxMessage, OutboxStatus, utcnow
-from tests.conftest import TADAMON, AppFactory, cli_env
+from tests.conftest import TADAMON, cli_env
 from tests.fakes.whatsapp import FakeWhatsApp
+from tests.platforms import WhatsAppFactory
 from tests.servers import free_port
 
 AMINA, KARIM = "212600000101", "212600000102"
-
-
-class WhatsAppChat:
-    """People writing to the bot through signed webhooks; reads like the conversation."""
-
-    def __init__(self, fake: FakeWhatsApp, app: App, channel: WhatsAppChannel,
-                 url: str) -> None:
-        self.fake = fake
-        self.app = app
-        self.channel = channel
-        self.url = url
-
-    async def post(self, envelope: dict[str, Any], wa_id: str) -> str:
-        before = len(self.fake.messages(wa_id))
-        assert await self.fake.post_webhook(self.url, envelope) == 200
-        await self.fake.wait_for(wa_id, count=before + 1)
-        await self.channel.idle()
-        return "\n".join(call.text or "" for call in self.fake.messages(wa_id)[before:])
-
-    async def say(self, wa_id: str, text: str, **kw: Any) -> str:
-        return await self.post(self.fake.text_message(wa_id, text, **kw), wa_id)
-
-    def options(self, wa_id: str) -> list[tuple[str, str]]:
-        """(id, title) of the buttons or rows of the last interactive message."""
-        interactive = self.fake.messages(wa_id, "interactive")
-        if not interactive:
-            return []
-        last = interactive[-1]
-        return list(last.buttons) or [(row[0], row[1]) for row in last.rows]
-
-    def labels(self, wa_id: str) -> list[str]:
-        return [title for _id, title in self.options(wa_id)]
-
-    async def tap(self, wa_id: str, label_or_id: str) -> str:
-        last = self.fake.messages(wa_id, "interactive")[-1]
-        kind = (last.interactive or {}).get("type")
-        for option_id, title in self.options(wa_id):
-            if label_or_id in (option_id, title) or label_or_id in title:
-                if kind == "button":
-                    return await self.post(self.fake.button_reply(wa_id, option_id), wa_id)
-                return await self.post(self.fake.list_reply(wa_id, option_id), wa_id)
-        raise AssertionError(f"no option {label_or_id!r} in {self.options(wa_id)}")
-
-
-WhatsAppFactory = Callable[..., Awaitable[WhatsAppChat]]
-
-
-@pytest.fixture
-async def make_whatsapp(make_app: AppFactory) -> AsyncIterator[WhatsAppFactory]:
-    running: list[tuple[FakeWhatsApp, App, TestServer]] = []
-
-    async def make(**options: Any) -> WhatsAppChat:
-        fake = FakeWhatsApp()
-        await fake.start()
-        settings = {
-            "whatsapp_token": fake.token,
-            "whatsapp_phone_number_id": fake.phone_number_id,
-            "whatsapp_app_secret": fake.app_secret,
-            "whatsapp_verify_token": fake.verify_token,
-            "whatsapp_api_base": fake.base_url,
-        }
-        app = await make_app(**settings, **options)
-        server = TestServer(make_web_app(app), port=free_port())
-        await server.start_server()
-        running.append((fake, app, server))
-        await app.start_channels()
-        channel = app.channels[0]
-        assert isinstance(channel, WhatsAppChannel)
-        return WhatsAppChat(fake, app, channel, str(server.make_url("/whatsapp/webhook")))
-
-    yield make
-    for fake, app, server in running:
-        await app.stop_channels()
-        await server.close()
-        await fake.close()
 
 
 async def test_verification_handshake(make_whatsapp: WhatsAppFactory) -> None:
@@ -428,16 +350,3 @@ async def test_registering_on_whatsapp_sends_the_calendar_file(
     assert content.startswith(b"BEGIN:VCALENDAR")
     mine = await wa.say(AMINA, "mes ateliers")
     assert "Vos ateliers" in mine and "inscrit" in mine
-
-
-async def test_map_on_whatsapp_is_an_uploaded_image(make_whatsapp: WhatsAppFactory) -> None:
-    wa = await make_whatsapp()
-    await wa.say(AMINA, "bonjour")
-    await wa.tap(AMINA, "Français")
-    await wa.say(AMINA, "A12")
-    await wa.tap(AMINA, "Plan")
-    image = wa.fake.messages(AMINA, "image")[-1]
-    assert "Stand A12" in image.body["image"]["caption"]
-    filename, mime, content = wa.fake.media[image.body["image"]["id"]]
-    assert (filename, mime) == ("map-A12.png", "image/png")
-    assert content.startswith(b"\x89PNG\r\n\x1a\n")
