@@ -29,6 +29,7 @@ from storage.models import (
     ExhibitorSurvey,
     Fair,
     Feedback,
+    OutboxMessage,
     Registration,
     RegistrationStatus,
     SavedStand,
@@ -219,6 +220,13 @@ def _members(fair_id: int) -> Any:
 async def _queue_digests(session: AsyncSession, fair: Fair, day: dt.date,
                          now: dt.datetime) -> int:
     prefix = f"coop-digest:{fair.id}:{day.isoformat()}:"
+    # Called every minute for hours: once every member has that day's digest, stop there.
+    queued = await session.scalar(select(func.count()).select_from(OutboxMessage).where(
+        OutboxMessage.idempotency_key.startswith(prefix)))
+    reachable = await session.scalar(select(func.count()).select_from(
+        _members(fair.id).where(Contact.opted_out.is_(False)).subquery()))
+    if (queued or 0) >= (reachable or 0):
+        return 0
     linked = (await session.execute(
         select(Exhibitor.id, Stand.number)
         .join(Contact, Contact.exhibitor_id == Exhibitor.id)

@@ -259,3 +259,65 @@ async def test_stand_feedback_on_whatsapp_in_arabic(make_whatsapp: WhatsAppFacto
     [row] = await _rows(wa.app, visitor)
     assert (row.target_kind, row.target_key, row.rating, row.comment, row.language) == (
         "stand", "A10", 3, "الفضة ديالهم زوينة", "ar")
+
+
+async def test_fair_feedback_on_telegram_in_arabic(make_telegram: TelegramFactory) -> None:
+    tg = await make_telegram()
+    tg.app.engine.clock = lambda: FAIR_DAY
+    await tg.say(KARIM, "/start", language_code="ar")
+    await tg.tap(KARIM, "العربية")
+    asked = await tg.say(KARIM, "/feedback")
+    assert "5 نجوم" in asked or "خمس نجوم" in asked
+    assert "شكرًا على تقييمك" in await tg.tap(KARIM, "★★★★★")
+    assert "شكرًا، تم تسجيل تعليقك." in await tg.say(KARIM, "تنظيم ممتاز، بارك الله فيكم")
+    [row] = await _rows(tg.app, str(KARIM))
+    assert (row.target_kind, row.rating, row.comment, row.language) == (
+        "fair", 5, "تنظيم ممتاز، بارك الله فيكم", "ar")
+
+
+async def test_workshop_prompt_on_whatsapp_in_arabic(make_whatsapp: WhatsAppFactory) -> None:
+    wa = await make_whatsapp()
+    app = wa.app
+    person = "212600000401"
+    app.engine.clock = lambda: dt.datetime(2026, 12, 11, 10, 0, tzinfo=dt.UTC)
+    await wa.say(person, "السلام عليكم")
+    await wa.tap(person, "العربية")
+    await wa.say(person, "/start ws_marketing-1")
+    assert "أنت مسجل في تقنيات التسويق" in await wa.tap(person, "التسجيل")
+    after = dt.datetime(2026, 12, 13, 11, 50, tzinfo=dt.UTC)
+    app.engine.clock = lambda: after
+    async with app.sessions() as session, session.begin():
+        await session.execute(update(Contact).where(Contact.user_id == person)
+                              .values(last_inbound_at=after - dt.timedelta(hours=3)))
+    # The two reminders and, 15 minutes after the end, the prompt with its stars.
+    assert await OutboxWorker(app, clock=lambda: after).drain() == 3
+    prompt = wa.fake.messages(person)[-1].text or ""
+    assert "شكرًا على حضورك تقنيات التسويق" in prompt
+    assert wa.labels(person) == ["★★★★★", "★★★★", "★★★", "★★", "★"]
+    asked = await wa.tap(person, "★★★")
+    assert "الدورة القادمة" in asked
+    await wa.say(person, "ورشة على التجارة الإلكترونية")
+    [row] = await _rows(app, person)
+    assert (row.target_kind, row.target_key, row.rating, row.comment, row.language) == (
+        "workshop", "marketing-1", 3, "ورشة على التجارة الإلكترونية", "ar")
+
+
+async def test_the_exhibitor_survey_in_arabic_on_telegram(make_telegram: TelegramFactory) -> None:
+    tg = await make_telegram()
+    app = tg.app
+    over = dt.datetime(2026, 12, 17, 9, 0, tzinfo=CASABLANCA)  # the morning after: still asked
+    app.engine.clock = lambda: over
+    await tg.say(KARIM, "/start", language_code="ar")
+    await tg.tap(KARIM, "العربية")
+    await _link(app, tg.say, KARIM, "coop-tifawin")
+    assert await queue_cooperative_messages(app.sessions, over) == 1  # the digest is too late
+    assert await OutboxWorker(app, clock=lambda: over).drain() == 1
+    assert "أربعة أسئلة قصيرة" in (tg.fake.calls_of("sendMessage", KARIM)[-1].text or "")
+    assert "الدورة القادمة" in await tg.tap(KARIM, "★★")
+    assert "مبيعاتك" in await tg.tap(KARIM, "لا")
+    await tg.tap(KARIM, "أفضل عدم الإجابة")
+    assert "شكرًا على أجوبتك" in await tg.tap(KARIM, "تخطي")
+    async with app.sessions() as session:
+        [survey] = list(await session.scalars(select(ExhibitorSurvey)))
+    assert (survey.satisfaction, survey.come_again, survey.sales_band, survey.comment,
+            survey.language) == (2, False, "none", None, "ar")
