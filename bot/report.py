@@ -26,6 +26,7 @@ from storage.reports import (
     KeyFigures,
     RatingCounts,
     StandRating,
+    SurveyAnswer,
     WorkshopFill,
     WorkshopRatings,
     rank_stands,
@@ -147,6 +148,7 @@ def _tables(report: FairReport, zone: dt.tzinfo) -> list[Table]:
             ["fair_average", _ratio(figures.fair_average)],
             ["confirmed_registrations", figures.confirmed_registrations],
             ["comments", figures.comments],
+            *_survey_figures(report.survey),
         ]),
         ("fair_ratings.csv", ["rating", "count"],
          [[stars, count]
@@ -175,7 +177,27 @@ def _tables(report: FairReport, zone: dt.tzinfo) -> list[Table]:
         ("contacts_by_language.csv", ["day", "language", "contacts"],
          [[day.isoformat(), group, count]
           for day, group, count in report.contacts_by_language.rows()]),
+        ("exhibitor_survey.csv",
+         ["exhibitor_id", "name_fr", "name_ar", "stand", "satisfaction", "come_again",
+          "sales_band", "comment", "language", "answered_at"],
+         [[answer.exhibitor, answer.name.get("fr", ""), answer.name.get("ar", ""),
+           answer.stand or "", "" if answer.satisfaction is None else answer.satisfaction,
+           "" if answer.come_again is None else ("yes" if answer.come_again else "no"),
+           answer.sales_band or "", answer.comment or "", answer.language,
+           _local_time(answer.answered_at, zone)]
+          for answer in report.survey]),
     ]
+
+
+def _survey_figures(answers: Sequence[SurveyAnswer]) -> list[list[Any]]:
+    """How many exhibitor members answered, their average satisfaction, and how many would
+    come again."""
+    rated = [answer.satisfaction for answer in answers if answer.satisfaction is not None]
+    return [["survey_answers", len(answers)],
+            ["survey_satisfaction_average",
+             _ratio(sum(rated) / len(rated) if rated else None)],
+            ["survey_come_again", sum(answer.come_again is True for answer in answers)],
+            ["survey_not_again", sum(answer.come_again is False for answer in answers)]]
 
 
 def _ratio(value: float | None) -> float | str:

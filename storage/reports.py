@@ -22,6 +22,7 @@ from storage.catalogue import active_fair
 from storage.models import (
     Contact,
     Exhibitor,
+    ExhibitorSurvey,
     Fair,
     Feedback,
     Registration,
@@ -132,6 +133,22 @@ class KeyFigures:
 
 
 @dataclass(frozen=True, slots=True)
+class SurveyAnswer:
+    """One exhibitor member's answers to the survey sent when the fair ends (None: not
+    answered)."""
+
+    exhibitor: str
+    name: Mapping[str, str]
+    stand: str | None
+    satisfaction: int | None
+    come_again: bool | None
+    sales_band: str | None
+    comment: str | None
+    language: str
+    answered_at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
 class FairReport:
     """Everything `tadamon report` shows about the served fair."""
 
@@ -145,6 +162,7 @@ class FairReport:
     workshops: tuple[WorkshopFill, ...]
     contacts_by_channel: DailyCounts
     contacts_by_language: DailyCounts
+    survey: tuple[SurveyAnswer, ...] = ()
 
 
 def rank_stands(stands: Iterable[StandRating], *, best_first: bool = True
@@ -185,7 +203,21 @@ class ReportRepository:
             workshops=tuple(await self.workshop_fill(fair.id)),
             contacts_by_channel=await self.new_contacts(zone, "channel"),
             contacts_by_language=await self.new_contacts(zone, "language"),
+            survey=tuple(await self.survey(fair.id)),
         )
+
+    async def survey(self, fair_id: int) -> list[SurveyAnswer]:
+        """The exhibitors' survey answers, by exhibitor."""
+        async with self.sessions() as session:
+            rows = (await session.execute(
+                select(ExhibitorSurvey, Exhibitor.key, Exhibitor.name, Stand.number)
+                .outerjoin(Exhibitor, Exhibitor.id == ExhibitorSurvey.exhibitor_id)
+                .outerjoin(Stand, Stand.id == Exhibitor.stand_id)
+                .where(ExhibitorSurvey.fair_id == fair_id)
+                .order_by(Exhibitor.key, ExhibitorSurvey.id))).all()
+        return [SurveyAnswer(key or "", name or {}, number, row.satisfaction, row.come_again,
+                             row.sales_band, row.comment, row.language, row.updated_at)
+                for row, key, name, number in rows]
 
     async def fair_ratings(self, fair_id: int) -> RatingCounts:
         """The distribution of the fair's own ratings."""

@@ -28,7 +28,16 @@ from bot.report import (
     workshop_ratings_chart,
     write_report,
 )
-from storage.models import Contact, Fair, Feedback, Registration, RegistrationStatus, Workshop
+from storage.models import (
+    Contact,
+    Exhibitor,
+    ExhibitorSurvey,
+    Fair,
+    Feedback,
+    Registration,
+    RegistrationStatus,
+    Workshop,
+)
 from storage.reports import RatingCounts, ReportRepository, StandRating, rank_stands
 from tests.conftest import AppFactory, cli_env, run_tadamon
 
@@ -86,7 +95,8 @@ REGISTRATIONS = [  # who, workshop key, status
 PNGS = ["fair_ratings.png", "workshop_ratings.png", "stand_ratings.png",
         "workshop_registrations.png", "contacts_per_day.png"]
 CSVS = ["key_figures.csv", "fair_ratings.csv", "workshop_ratings.csv", "stand_ratings.csv",
-        "workshop_registrations.csv", "contacts_by_channel.csv", "contacts_by_language.csv"]
+        "workshop_registrations.csv", "contacts_by_channel.csv", "contacts_by_language.csv",
+        "exhibitor_survey.csv"]
 
 
 async def seed(app: App) -> None:
@@ -110,6 +120,17 @@ async def seed(app: App) -> None:
             Registration(workshop_id=workshops[key], contact_id=contacts[who].id, status=status,
                          position=1 if status is RegistrationStatus.WAITLISTED else None)
             for who, key, status in REGISTRATIONS)
+        tifawin = (await session.scalars(select(Exhibitor).where(
+            Exhibitor.fair_id == fair.id, Exhibitor.key == "coop-tifawin"))).one()
+        session.add_all([
+            ExhibitorSurvey(fair_id=fair.id, contact_id=contacts[2].id,
+                            exhibitor_id=tifawin.id, satisfaction=4, come_again=True,
+                            sales_band="2k-10k", comment="Merci, à l'an prochain",
+                            language="fr"),
+            ExhibitorSurvey(fair_id=fair.id, contact_id=contacts[3].id,
+                            exhibitor_id=tifawin.id, satisfaction=1, come_again=False,
+                            language="ar"),
+        ])
 
 
 def read_csv(path: Path) -> list[dict[str, str]]:
@@ -198,11 +219,18 @@ async def test_the_report_folder_holds_the_tables_and_charts(make_app: AppFactor
     written = write_report(found, tmp_path, app.renderer, lambda *step: progress.append(step))
 
     assert [path.name for path in written] == CSVS + PNGS
-    assert progress[-1] == (12, 12)
+    assert progress[-1] == (13, 13)
     figures = {row["figure"]: row["value"] for row in read_csv(tmp_path / "key_figures.csv")}
     assert figures == {"contacts": "6", "contacts_telegram": "3", "contacts_whatsapp": "3",
                        "fair_ratings": "4", "fair_average": "3.75",
-                       "confirmed_registrations": "4", "comments": "3"}
+                       "confirmed_registrations": "4", "comments": "3",
+                       "survey_answers": "2", "survey_satisfaction_average": "2.5",
+                       "survey_come_again": "1", "survey_not_again": "1"}
+    survey = read_csv(tmp_path / "exhibitor_survey.csv")
+    assert [(row["exhibitor_id"], row["stand"], row["satisfaction"], row["come_again"],
+             row["sales_band"], row["comment"], row["language"]) for row in survey] == [
+        ("coop-tifawin", "A10", "4", "yes", "2k-10k", "Merci, à l'an prochain", "fr"),
+        ("coop-tifawin", "A10", "1", "no", "", "", "ar")]
     assert [(row["rating"], row["count"]) for row in read_csv(tmp_path / "fair_ratings.csv")
             ] == [("1", "0"), ("2", "1"), ("3", "0"), ("4", "2"), ("5", "1")]
     workshops = {row["workshop_id"]: row for row in read_csv(tmp_path / "workshop_ratings.csv")}
@@ -327,7 +355,7 @@ async def test_report_and_export_feedback_commands(make_app: AppFactory,
     code, out, err = await run_tadamon("report", "--out", "out/report", env=env, cwd=tmp_path)
 
     assert code == 0, err
-    assert f"report of {FAIR}: 12 files written to out/report" in out
+    assert f"report of {FAIR}: 13 files written to out/report" in out
     assert "  contacts_per_day.png" in out
     assert "6 contacts (Telegram 3, WhatsApp 3)" in out
     assert "4 confirmed registrations" in out
