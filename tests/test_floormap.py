@@ -10,12 +10,13 @@ import yaml
 from PIL import Image, features
 
 from bot.app import sample_catalogue
+from bot.channels.uploads import UploadCache
 from bot.floormap import HIGHLIGHT, STAND_FILL, PlanStand, draw_floor_map, stand_size
 from tests.conftest import Chat
 from tests.platforms import TelegramFactory, WhatsAppFactory
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-TELEGRAM_AMINA, WHATSAPP_AMINA = 1001, "212600000101"
+TELEGRAM_AMINA, TELEGRAM_KARIM, WHATSAPP_AMINA = 1001, 1002, "212600000101"
 
 
 def _sample_plan(language: str) -> list[PlanStand]:
@@ -119,6 +120,23 @@ async def test_map_on_telegram_is_a_photo(make_telegram: TelegramFactory) -> Non
     filename, data = photo.files["photo"][:2]
     assert filename == "map-A12.png" and data.startswith(PNG_SIGNATURE)
     assert "Stand A12" in photo.result["caption"]
+    file_id = photo.result["photo"][-1]["file_id"]
+
+    # The same map for someone else: sent by the file_id Telegram gave it, not uploaded again.
+    await tg.say(TELEGRAM_KARIM, "bonjour")
+    await tg.tap(TELEGRAM_KARIM, "Français")
+    await tg.say(TELEGRAM_KARIM, "A12")
+    await tg.tap(TELEGRAM_KARIM, "Plan")
+    again = tg.fake.calls_of("sendPhoto", TELEGRAM_KARIM)[-1]
+    assert "photo" not in again.files and again.params["photo"] == file_id
+
+    # Telegram no longer takes that id: the picture is uploaded again, and still arrives.
+    tg.fake.fail("sendPhoto", status=400, description="Bad Request: wrong file identifier")
+    await tg.say(TELEGRAM_AMINA, "A12")
+    await tg.tap(TELEGRAM_AMINA, "Plan")
+    refused, uploaded = tg.fake.calls_of("sendPhoto", TELEGRAM_AMINA)[-2:]
+    assert refused.status == 400 and uploaded.status == 200
+    assert uploaded.files["photo"][1] == data
 
 
 async def test_map_on_whatsapp_is_an_uploaded_image(make_whatsapp: WhatsAppFactory) -> None:
@@ -132,3 +150,26 @@ async def test_map_on_whatsapp_is_an_uploaded_image(make_whatsapp: WhatsAppFacto
     filename, mime, content = wa.fake.media[image.body["image"]["id"]]
     assert (filename, mime) == ("map-A12.png", "image/png")
     assert content.startswith(PNG_SIGNATURE)
+
+    # Asked again: the uploaded file's id is used again, nothing is uploaded twice.
+    await wa.say(WHATSAPP_AMINA, "A12")
+    await wa.tap(WHATSAPP_AMINA, "Plan")
+    again = wa.fake.messages(WHATSAPP_AMINA, "image")[-1]
+    assert again.body["image"]["id"] == image.body["image"]["id"]
+    assert len([call for call in wa.fake.calls if call.path.endswith("/media")]) == 1
+
+
+def test_the_upload_cache_forgets_old_ids_and_keeps_its_size() -> None:
+    now = [0.0]
+    cache = UploadCache(size=2, ttl=100.0, clock=lambda: now[0])
+    cache.put(b"map A12", "id-1")
+    cache.put(b"map B7", "id-2")
+    assert cache.get(b"map A12") == "id-1"  # now the most recently used
+    cache.put(b"map C3", "id-3")  # over the size: B7, the least recently used, goes
+    assert (cache.get(b"map B7"), cache.get(b"map A12"), cache.get(b"map C3")) == (
+        None, "id-1", "id-3")
+    now[0] = 101.0
+    assert cache.get(b"map A12") is None  # older than the ttl: uploaded again
+    cache.put(b"map A12", "id-4")
+    cache.forget(b"map A12")
+    assert cache.get(b"map A12") is None

@@ -55,8 +55,9 @@ from bot.channels.intake import InboxReader
 from bot.channels.ordering import PerPersonQueue
 from bot.channels.pause import SendPause
 from bot.channels.quota import ReplyQuota
+from bot.channels.uploads import UploadCache
 from bot.engine import Engine
-from bot.messages import Inbound, Kind, Rendered, RenderedChoice
+from bot.messages import Inbound, Kind, Rendered, RenderedChoice, RenderedMedia
 from bot.metrics import Metrics
 from bot.settings import Settings
 from handlers.router import COMMAND_DESCRIPTIONS
@@ -189,6 +190,7 @@ class TelegramChannel:
             default=DefaultBotProperties(parse_mode="HTML", link_preview_is_disabled=True),
         )
         self.username = ""
+        self.uploads = UploadCache()
         self.queue: PerPersonQueue[Update] = PerPersonQueue(self.process, MAX_IN_FLIGHT)
         # Webhook updates are kept in a Redis stream before the 200, then read from it.
         self.inbox = Inbox(state.redis, CHANNEL)
@@ -462,9 +464,7 @@ class TelegramChannel:
             for media in item.media:
                 caption = html.escape(split_text(media.caption, CAPTION_LIMIT)[0]) or None
                 if media.kind == "image":
-                    photo = BufferedInputFile(media.data, media.filename or "map.png")
-                    await self._send(partial(self.bot.send_photo, chat_id, photo,
-                                             caption=caption))
+                    await self._send_photo(chat_id, media, caption)
                 elif media.kind == "document":
                     document = BufferedInputFile(media.data, media.filename or "file")
                     await self._send(partial(self.bot.send_document, chat_id, document,
@@ -484,6 +484,22 @@ class TelegramChannel:
                 if message is not None:
                     sent.append(str(message.message_id))
         return sent
+
+    async def _send_photo(self, chat_id: int, media: RenderedMedia, caption: str | None
+                          ) -> None:
+        """A picture goes by the file_id Telegram gave it the first time; uploaded again
+        when Telegram no longer takes that id."""
+        known = self.uploads.get(media.data)
+        if known is not None:
+            if await self._send(partial(self.bot.send_photo, chat_id, known,
+                                        caption=caption)) is not None:
+                return
+            self.uploads.forget(media.data)
+        photo = BufferedInputFile(media.data, media.filename or "picture.png")
+        message = await self._send(partial(self.bot.send_photo, chat_id, photo,
+                                           caption=caption))
+        if message is not None and message.photo:
+            self.uploads.put(media.data, message.photo[-1].file_id)
 
     async def _send(self, call: Callable[[], Awaitable[T]]) -> T | None:
         """A send with the platform's rules: 429 pauses the whole bot, 403 means unreachable,

@@ -29,6 +29,7 @@ from bot.channels.intake import InboxReader
 from bot.channels.ordering import PerPersonQueue
 from bot.channels.pause import SendPause
 from bot.channels.quota import ReplyQuota
+from bot.channels.uploads import UploadCache
 from bot.engine import Engine
 from bot.messages import Inbound, Kind, Rendered, RenderedChoice
 from bot.metrics import Metrics
@@ -205,6 +206,7 @@ class WhatsAppChannel:
         self.secret = settings.whatsapp_app_secret.get_secret_value()
         self.verify_token = settings.whatsapp_verify_token.get_secret_value()
         self.templates = settings.whatsapp_templates
+        self.uploads = UploadCache()
         self.api = GraphClient(settings.whatsapp_api_base, settings.whatsapp_phone_number_id,
                                settings.whatsapp_token.get_secret_value())
         self.inbox = Inbox(state.redis, CHANNEL)
@@ -483,7 +485,14 @@ class WhatsAppChannel:
             await self.quota.sent(1)
 
     async def _upload(self, data: bytes, mime: str, filename: str) -> str:
-        return await self._with_retries(None, partial(self.api.upload, data, mime, filename))
+        """The media id of these bytes: uploaded once, then reused for a day (Meta keeps an
+        uploaded file 30 days)."""
+        known = self.uploads.get(data)
+        if known is not None:
+            return known
+        media_id = await self._with_retries(None, partial(self.api.upload, data, mime, filename))
+        self.uploads.put(data, media_id)
+        return media_id
 
     async def _send(self, to: str, payload: dict[str, Any]) -> str | None:
         """Send one message; None when it could not go (the cause is logged)."""
