@@ -265,6 +265,9 @@ async def test_media_round_trip(state: State) -> None:
     assert await state.get_media("no-such-token") is None
     ttl = await _ttl(state, keys.media(token))
     assert keys.MEDIA_TTL - 60 <= ttl <= keys.MEDIA_TTL
+    # The same picture shown again is kept once (its time to live starts over).
+    assert await state.put_media(picture, "image/png", "plan-A12.png") == token
+    assert await state.put_media(picture, "image/png", "plan-B7.png") != token
 
 
 async def test_catalogue_version_increments(state: State) -> None:
