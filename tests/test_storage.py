@@ -104,6 +104,41 @@ async def _all(calls: Iterable[Awaitable[T]]) -> list[T]:
 
 
 @pytest.mark.parametrize("kind", KINDS)
+async def test_0007_keeps_the_last_rating_of_a_day_and_dates_the_others(
+    kind: str, make_database: MakeDatabase, engines: Callable[[str], AsyncEngine]
+) -> None:
+    """Ratings given before 0007 get their day; of one person's ratings of one target on one
+    day, only the latest is kept (the unique constraint needs it), every other one stays."""
+    engine = engines(await make_database(kind, sample=False, migrated=False))
+    await database.upgrade(engine, "0006")
+    async with engine.begin() as connection:
+        fair = (await connection.execute(text(
+            "INSERT INTO fairs (key, name, city, venue, timezone, opens, closes, hours, "
+            "active, imported_at) VALUES ('f', '{}', '{}', '{}', 'Africa/Casablanca', "
+            "'2026-12-13', '2026-12-16', '10:00-20:00', true, '2026-11-01 10:00:00') "
+            "RETURNING id"))).scalar_one()
+        person = (await connection.execute(text(
+            "INSERT INTO contacts (channel, user_id, language_confirmed, role, opted_out, "
+            "unreachable, created_at) VALUES ('web', 'p', false, 'VISITOR', false, false, "
+            "'2026-12-13 09:00:00') RETURNING id"))).scalar_one()
+        for key, rating, at in (("A1", 2, "2026-12-13 10:00:00"),
+                                ("A1", 5, "2026-12-13 15:00:00"),
+                                ("A1", 3, "2026-12-14 11:00:00"),
+                                ("A2", 4, "2026-12-13 12:00:00")):
+            await connection.execute(text(
+                "INSERT INTO feedback (fair_id, contact_id, target_kind, target_key, rating, "
+                "language, created_at) VALUES (:fair, :person, 'stand', :key, :rating, 'fr', "
+                f"'{at}')"), {"fair": fair, "person": person, "key": key, "rating": rating})
+
+    await database.upgrade(engine)
+    async with engine.connect() as connection:
+        rows = (await connection.execute(text(
+            "SELECT target_key, rating, day FROM feedback ORDER BY target_key, day"))).all()
+    assert [(key, rating, str(day)) for key, rating, day in rows] == [
+        ("A1", 5, "2026-12-13"), ("A1", 3, "2026-12-14"), ("A2", 4, "2026-12-13")]
+
+
+@pytest.mark.parametrize("kind", KINDS)
 async def test_upgrade_creates_the_models_schema_and_is_idempotent(
     kind: str, make_database: MakeDatabase, engines: Callable[[str], AsyncEngine]
 ) -> None:
