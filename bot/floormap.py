@@ -15,15 +15,12 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont, features
 
-log = logging.getLogger(__name__)
+from bot.fonts import BOLD, REGULAR
 
-FONTS = Path(__file__).parent / "data" / "fonts"
-REGULAR = FONTS / "DejaVuSans.ttf"
-BOLD = FONTS / "DejaVuSans-Bold.ttf"
+log = logging.getLogger(__name__)
 
 WIDTH = 1000  # pixels; the height follows the plan's proportions
 MARGIN = 24

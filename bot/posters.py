@@ -12,7 +12,6 @@ import math
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from urllib.parse import quote
 
@@ -21,6 +20,7 @@ from fpdf import FPDF
 from fpdf.drawing import PaintedPath
 from fpdf.enums import Align, MethodReturnValue, PathPaintRule, XPos, YPos
 
+from bot.fonts import BOLD, REGULAR
 from bot.messages import _
 
 SCAN_INSTRUCTION = _("Scan to open this stand's card")
@@ -101,13 +101,12 @@ def write_posters(pages: Sequence[PosterPage], out: Path,
 
 
 def _new_document(first: PosterPage) -> FPDF:
-    fonts = Path(str(resources.files("bot").joinpath("data", "fonts")))
     pdf = FPDF(orientation="portrait", unit="mm", format="A4")
     pdf.set_auto_page_break(False)
     pdf.set_margins(MARGIN, MARGIN, MARGIN)
     pdf.c_margin = 0
-    pdf.add_font(FONT, "", str(fonts / "DejaVuSans.ttf"))
-    pdf.add_font(FONT, "B", str(fonts / "DejaVuSans-Bold.ttf"))
+    pdf.add_font(FONT, "", str(REGULAR))
+    pdf.add_font(FONT, "B", str(BOLD))
     # HarfBuzz shaping plus fpdf2's bidi: Arabic letters joined, runs ordered right to left.
     pdf.set_text_shaping(True)
     pdf.set_title(" / ".join(filter(None, (first.fair.get("fr"), first.fair.get("ar")))))

@@ -13,6 +13,9 @@ from handlers.context import Context
 from handlers.menu import back_to_menu, menu_choices
 from storage.feedback import COMMENT_MAX, SALES_BANDS
 
+CUT_NOTICE = _("It was long, so only its first {limit} characters were kept.",
+               limit=COMMENT_MAX)
+
 STARS = {1: "★", 2: "★★", 3: "★★★", 4: "★★★★", 5: "★★★★★"}
 
 SALES_LABELS: dict[str, Msg] = {
@@ -112,8 +115,7 @@ async def comment(ctx: Context, text: str) -> list[Reply]:
                                detect_language(cleaned, default=ctx.language))
     lines: list[Content] = [_("Thank you, your comment has been recorded.")]
     if cut:
-        lines.append(_("It was long, so only its first {limit} characters were kept.",
-                       limit=COMMENT_MAX))
+        lines.append(CUT_NOTICE)
     return [reply(*lines, choices=[back_to_menu()])]
 
 
@@ -170,8 +172,7 @@ async def survey_comment(ctx: Context, text: str) -> list[Reply]:
         await _answer(ctx, exhibitor, comment=cleaned)
     lines: list[Content] = [_("Thank you for your answers, and see you at the next edition!")]
     if cut:
-        lines.append(_("It was long, so only its first {limit} characters were kept.",
-                       limit=COMMENT_MAX))
+        lines.append(CUT_NOTICE)
     return [reply(*lines, choices=[back_to_menu()])]
 
 

@@ -54,6 +54,13 @@ def normalize_stand_number(value: str) -> str | None:
     return f"{letters}{int(digits)}"
 
 
+def stand_order(number: str) -> tuple[str, int]:
+    """Sort key of a stand number: A2 before A10, then B1."""
+    letters = number.rstrip("0123456789")
+    digits = number[len(letters):]
+    return letters, int(digits or 0)
+
+
 def _stand_number(value: Any) -> Any:
     if isinstance(value, int):
         value = str(value)

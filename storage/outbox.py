@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import JSON, String, and_, cast, func, insert, literal, or_, select, true, update
 
+from storage.catalogue import active_fair
 from storage.models import (
     Broadcast,
     Contact,
@@ -277,8 +278,7 @@ async def queue_reminders(sessions: Sessions, now: dt.datetime) -> int:
     Reminders more than an hour in the past are not sent late. Returns the rows added."""
     added = 0
     async with sessions() as session, session.begin():
-        fair = (await session.scalars(select(Fair).where(Fair.active.is_(True))
-                                      .order_by(Fair.imported_at.desc()).limit(1))).first()
+        fair = await active_fair(session)
         if fair is None:
             return 0
         reminders = list(await session.scalars(

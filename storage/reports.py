@@ -18,7 +18,7 @@ from sqlalchemy import Integer, cast, extract, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
-from storage.catalogue import active_fair
+from storage.catalogue import active_fair, stand_order
 from storage.models import (
     Contact,
     Exhibitor,
@@ -171,13 +171,7 @@ def rank_stands(stands: Iterable[StandRating], *, best_first: bool = True
     to the lower stand number (A2 before A10)."""
     sign = -1 if best_first else 1
     return tuple(sorted(stands, key=lambda stand: (sign * stand.average, -stand.count,
-                                                   _number_key(stand.number))))
-
-
-def _number_key(number: str) -> tuple[str, int, str]:
-    letters = number.rstrip("0123456789")
-    digits = number[len(letters):]
-    return letters, int(digits or 0), number
+                                                   stand_order(stand.number))))
 
 
 class ReportRepository:

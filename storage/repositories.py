@@ -15,7 +15,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from storage.catalogue import active_fair, normalize_stand_number
+from storage.catalogue import active_fair, normalize_stand_number, stand_order
 from storage.models import (
     Category,
     Contact,
@@ -365,7 +365,7 @@ class CatalogueRepository:
         zones = tuple(ZoneView(index, name, len(zone_members[key]))
                       for index, (key, name) in enumerate(zone_names.items()))
         zone_stands = tuple(
-            tuple(sorted(zone_members[key], key=lambda item: _number_key(item[0])))
+            tuple(sorted(zone_members[key], key=lambda item: stand_order(item[0])))
             for key in zone_names)
         return CatalogueSnapshot(
             version=version, fair=fair, stands=stand_views, zones=zones,
@@ -411,7 +411,7 @@ class CatalogueRepository:
                     found.setdefault(key, (name, {}))[1].setdefault(stand.number,
                                                                    exhibitor.name)
         return [Facet(key, name, tuple(sorted(stands.items(),
-                                              key=lambda item: _number_key(item[0]))))
+                                              key=lambda item: stand_order(item[0]))))
                 for key, (name, stands) in sorted(found.items())]
 
     async def closest_categories(self, fair_id: int, query: str, limit: int = 3
@@ -441,7 +441,7 @@ class CatalogueRepository:
             (stand for stand in snapshot.stands.values()
              if stand.number != number and stand.exhibitors),
             key=lambda stand: ((stand.x - here.x) ** 2 + (stand.y - here.y) ** 2,
-                               _number_key(stand.number)))
+                               stand_order(stand.number)))
         return [(stand.number, stand.exhibitors[0].name) for stand in others[:limit]]
 
     async def did_you_mean(self, fair_id: int, query: str
@@ -513,12 +513,6 @@ def _workshop_view(row: Workshop, taken: int) -> WorkshopView:
     return WorkshopView(row.id, row.key, row.title, row.description, row.speaker, row.room,
                         row.starts_at, row.ends_at, row.capacity, taken, row.language,
                         row.audience, row.cancelled)
-
-
-def _number_key(number: str) -> tuple[str, int]:
-    letters = number.rstrip("0123456789")
-    digits = number[len(letters):]
-    return letters, int(digits or 0)
 
 
 class SavedStandRepository:

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 
 from rapidfuzz import fuzz, process
 
-from storage.catalogue import Catalogue, normalize_stand_number
+from storage.catalogue import Catalogue, normalize_stand_number, stand_order
 
 # ---------------------------------------------------------------------------------------------
 # Folding
@@ -293,12 +293,6 @@ def _skeleton_similarity(key: str) -> float:
     return 100.0 if len(key) <= 4 else 85.0
 
 
-def _stand_key(number: str) -> tuple[str, int]:
-    letters = number.rstrip("0123456789")
-    digits = number[len(letters):]
-    return letters, int(digits) if digits else 0
-
-
 def _field_texts(entry: SearchEntry) -> Iterable[tuple[str, float]]:
     for text in (*entry.name.values(), *entry.aliases):
         yield text, NAME_WEIGHT
@@ -468,7 +462,7 @@ class SearchIndex:
         # Past the exact tiers, the score decides: an exhibitor matching every word, one of them
         # only by its skeleton, beats one matching a single word by its letters.
         ranked = sorted(found.values(), key=lambda hit: (
-            min(hit.tier, Tier.FUZZY), -hit.score, _stand_key(hit.stand), hit.exhibitor_id))
+            min(hit.tier, Tier.FUZZY), -hit.score, stand_order(hit.stand), hit.exhibitor_id))
         return ranked[:limit]
 
     def categories_like(self, query: str, limit: int = 3) -> list[str]:

@@ -11,7 +11,16 @@ from PIL import Image, features
 
 from bot.app import sample_catalogue
 from bot.channels.uploads import UploadCache
-from bot.floormap import HIGHLIGHT, STAND_FILL, PlanStand, draw_floor_map, stand_size
+from bot.floormap import (
+    HIGHLIGHT,
+    MARGIN,
+    STAND_FILL,
+    TITLE_BAND,
+    ZONE_LABEL,
+    PlanStand,
+    draw_floor_map,
+    stand_size,
+)
 from tests.conftest import Chat
 from tests.platforms import TelegramFactory, WhatsAppFactory
 
@@ -32,10 +41,10 @@ def _pixel_at(picture: Image.Image, plan: list[PlanStand], number: str) -> tuple
     left = min(s.x for s in plan) - side / 2
     right = max(s.x for s in plan) + side / 2
     top = min(s.y for s in plan) - side / 2
-    scale = (picture.width - 2 * 24) / (right - left)
+    scale = (picture.width - 2 * MARGIN) / (right - left)
     stand = next(s for s in plan if s.number == number)
-    x = 24 + (stand.x - left) * scale
-    y = 56 + 22 + (stand.y - top) * scale
+    x = MARGIN + (stand.x - left) * scale
+    y = TITLE_BAND + ZONE_LABEL + (stand.y - top) * scale
     pixel = picture.getpixel((round(x) + 3, round(y) + 8))  # beside the number's ink
     assert isinstance(pixel, tuple)
     return pixel
