@@ -38,6 +38,8 @@ class Inbound:
     latitude: float | None = None
     longitude: float | None = None
     user_alt_id: str | None = None  # WhatsApp's business-scoped user id, when sent
+    # A keyed hash of the sender's network address (web chat only), for limits per address.
+    client: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

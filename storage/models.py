@@ -221,6 +221,23 @@ class Contact(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     # WhatsApp's business-scoped user id, kept beside the wa_id when Meta sends it.
     platform_alt_id: Mapped[str | None] = mapped_column(String(128))
+    # Where an organizer's role comes from: "setting" (TADAMON_ORGANIZERS, withdrawn at the
+    # next start when the entry is gone) or "cli" (`tadamon organizer add`); None otherwise.
+    role_source: Mapped[str | None] = mapped_column(String(16))
+
+
+class WebSession(Base):
+    """A web chat session the server issued. Only a hash of the token is kept (the token is a
+    credential); the person is known everywhere else by `public_id`, derived from it."""
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    public_id: Mapped[str] = mapped_column(String(32), unique=True)
+    # A keyed hash of the client's network address, for limits per address (never the address).
+    client_hash: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
 class Registration(Base):
