@@ -24,14 +24,14 @@ class BadBody(Exception):
         self.message = message
 
 
-async def read_body(request: web.Request, limit: int, timeout: float = BODY_TIMEOUT) -> bytes:
-    """The whole body, or BadBody(413) past `limit` bytes, BadBody(408) past `timeout`."""
+async def read_body(request: web.Request, limit: int, seconds: float = BODY_TIMEOUT) -> bytes:
+    """The whole body, or BadBody(413) past `limit` bytes, BadBody(408) past `seconds`."""
     if request.content_length is not None and request.content_length > limit:
         raise BadBody(413, "request body too large")
     chunks: list[bytes] = []
     size = 0
     try:
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(seconds):
             while chunk := await request.content.read(CHUNK):
                 size += len(chunk)
                 if size > limit:
