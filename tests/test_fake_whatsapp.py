@@ -527,3 +527,63 @@ async def test_envelopes(fake: FakeWhatsApp, client: ClientSession) -> None:
         "metadata",
         "errors",
     ]
+
+
+async def test_sending_to_a_business_scoped_user_id(
+    fake: FakeWhatsApp, client: ClientSession
+) -> None:
+    """A username user's number may be withheld: the Messages API takes their business-scoped
+    user id as ``recipient`` (no ``to``) and answers with that ``user_id``."""
+    body = message("text", {"body": "Bienvenue"})
+    del body["to"]
+    status, answer = await send(client, fake, {**body, "recipient": "MA.1409817365209847"})
+    assert status == 200
+    assert answer["contacts"] == [
+        {"input": "MA.1409817365209847", "user_id": "MA.1409817365209847"}
+    ]
+    [call] = fake.messages("MA.1409817365209847")
+    assert call.to == "MA.1409817365209847" and call.type == "text"
+    assert fake.texts("MA.1409817365209847") == ["Bienvenue"]
+    status, answer = await send(client, fake, {**body, "recipient": "not an id"})
+    assert (status, answer["error"]["message"]) == (400, "(#100) The parameter to is required.")
+    status, answer = await send(client, fake, body)
+    assert status == 400 and answer["error"]["code"] == 100
+
+
+def test_real_world_envelopes(fake: FakeWhatsApp) -> None:
+    """Meta's documented shapes for what is not a plain question."""
+    hidden = FakeWhatsApp.value_of(
+        fake.text_message(None, "salut", user_id="MA.1409817365209847", username="@salma")
+    )
+    [msg] = hidden["messages"]
+    assert "from" not in msg and msg["from_user_id"] == "MA.1409817365209847"
+    assert hidden["contacts"] == [
+        {"profile": {"name": "Amina", "username": "@salma"}, "user_id": "MA.1409817365209847"}
+    ]
+    foreign = FakeWhatsApp.value_of(fake.text_message(USER, "salut", phone_number_id="1055"))
+    assert foreign["metadata"]["phone_number_id"] == "1055"
+    grouped = FakeWhatsApp.value_of(fake.text_message(USER, "salut", group_id="Y2FwaV9n"))
+    assert grouped["messages"][0]["group_id"] == "Y2FwaV9n"
+
+    changed = FakeWhatsApp.value_of(fake.system_message(USER, new_wa_id="212611223344"))
+    assert "contacts" not in changed  # system notices come without one
+    [notice] = changed["messages"]
+    assert notice["type"] == "system" and notice["from"] == USER
+    assert notice["system"]["type"] == "user_changed_number"
+    assert notice["system"]["wa_id"] == "212611223344"
+    identity = FakeWhatsApp.value_of(fake.system_message(USER, identity="Jx8q"))["messages"][0]
+    assert identity["system"]["type"] == "user_identity_changed"
+    assert identity["system"]["identity"] == "Jx8q"
+
+    edit = FakeWhatsApp.value_of(fake.edit(USER, "wamid.A", "salut !"))["messages"][0]
+    assert edit["type"] == "edit" and edit["edit"] == {
+        "original_message_id": "wamid.A",
+        "message": {"type": "text", "text": {"body": "salut !"}},
+    }
+    revoke = FakeWhatsApp.value_of(fake.revoke(USER, "wamid.A"))["messages"][0]
+    assert revoke["revoke"] == {"original_message_id": "wamid.A"}
+    poll = FakeWhatsApp.value_of(fake.unsupported(USER, "poll_creation"))["messages"][0]
+    assert poll["type"] == "unsupported" and poll["unsupported"] == {"type": "poll_creation"}
+    assert poll["errors"][0]["code"] == 131051
+    unknown = FakeWhatsApp.value_of(fake.unsupported(USER))["messages"][0]
+    assert "unsupported" not in unknown and unknown["errors"][0]["code"] == 131051

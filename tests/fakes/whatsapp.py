@@ -21,10 +21,11 @@ Faults are scripted with ``fake.fail(code, ...)`` (Meta's error body, e.g. 13042
 
 Besides the plain answers, the fake rejects what the real API rejects, so that a test catches
 a bot breaking WhatsApp's limits: a wrong or missing access token (190), a wrong phone number
-id, a missing ``to``, unknown message types, texts over 4096 characters, more than 3 reply
-buttons or button titles over 20 characters, list messages with more than 10 rows, row titles
-over 24 or descriptions over 72 characters, duplicate button or row ids, templates without a
-name or language code, media without an id or a link, and media uploads of unsupported types.
+id, a missing ``to`` (or ``recipient``, a business-scoped user id), unknown message types,
+texts over 4096 characters, more than 3 reply buttons or button titles over 20 characters, list
+messages with more than 10 rows, row titles over 24 or descriptions over 72 characters,
+duplicate button or row ids, templates without a name or language code, media without an id
+or a link, and media uploads of unsupported types.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ import hashlib
 import hmac
 import itertools
 import json
+import re
 import secrets
 import time
 from dataclasses import dataclass
@@ -189,6 +191,11 @@ _ERRORS: dict[int, tuple[int, str, str | None]] = {
         ),
     ),
     131051: (400, "Unsupported message type", "Message type is not currently supported."),
+    131062: (
+        400,
+        "Business-scoped User ID recipients are not supported for this message",
+        "Business-scoped User ID recipients are not supported for this message.",
+    ),
     131052: (400, "Media download error", "Unable to download the media sent by the user."),
     131053: (400, "Media upload error", "Unable to upload the media used in the message."),
     131056: (
@@ -321,6 +328,10 @@ def _unknown_path(path: str) -> GraphError:
     return GraphError(2500, f"Unknown path components: {path}", status=404)
 
 
+# A business-scoped user id: a country code, a period, letters and digits (US.13491208655302741918).
+_BSUID = re.compile(r"[A-Z]{2}\.[A-Za-z0-9.]{1,128}")
+
+
 def _wa_id(to: str) -> str:
     """The WhatsApp id Meta reports for a ``to``: the digits of a phone number."""
     digits = to.strip().removeprefix("+").replace(" ", "").replace("-", "")
@@ -350,7 +361,8 @@ class Call:
 
     @property
     def to(self) -> str | None:
-        value = self.body.get("to")
+        """``to`` (a phone number), else ``recipient`` (a business-scoped user id)."""
+        value = self.body.get("to") or self.body.get("recipient")
         return value if isinstance(value, str) else None
 
     @property
@@ -359,7 +371,8 @@ class Call:
         mark-as-read."""
         if self.body.get("status") == "read":
             return "read"
-        value = self.body.get("type", "text" if "to" in self.body else None)
+        addressed = "to" in self.body or "recipient" in self.body
+        value = self.body.get("type", "text" if addressed else None)
         return value if isinstance(value, str) else None
 
     @property
@@ -825,8 +838,13 @@ class FakeWhatsApp:
         if "status" in body:
             return self._mark_read(body)
         to = body.get("to")
-        if not isinstance(to, str) or not to.strip():
+        recipient = body.get("recipient")
+        by_user_id = not to and isinstance(recipient, str) and bool(_BSUID.fullmatch(recipient))
+        if by_user_id:
+            to = recipient
+        elif not isinstance(to, str) or not to.strip():
             raise _required("to")
+        assert isinstance(to, str)
         recipient_type = body.get("recipient_type", "individual")
         if recipient_type not in ("individual", "group"):
             raise _invalid_param("Param recipient_type must be one of {INDIVIDUAL, GROUP}.")
@@ -862,11 +880,9 @@ class FakeWhatsApp:
         message: dict[str, Any] = {"id": self.wamid(wa_id, outbound=True)}
         if kind == "template":
             message["message_status"] = "accepted"
-        return {
-            "messaging_product": "whatsapp",
-            "contacts": [{"input": to, "wa_id": wa_id}],
-            "messages": [message],
-        }
+        # A send by business-scoped user id is answered with that id, not a wa_id.
+        contact = {"input": to, "user_id": to} if by_user_id else {"input": to, "wa_id": wa_id}
+        return {"messaging_product": "whatsapp", "contacts": [contact], "messages": [message]}
 
     @staticmethod
     def _mark_read(body: dict[str, Any]) -> dict[str, Any]:
@@ -1123,14 +1139,16 @@ class FakeWhatsApp:
         statuses: list[dict[str, Any]] | None = None,
         contacts: list[dict[str, Any]] | None = None,
         errors: list[dict[str, Any]] | None = None,
+        phone_number_id: str | None = None,
     ) -> dict[str, Any]:
         """Meta's webhook body for the ``messages`` field; empty lists are left out, as Meta
-        does."""
+        does.  ``phone_number_id``: another number of the same business account, to which the
+        body is addressed (default: this fake's number)."""
         value: dict[str, Any] = {
             "messaging_product": "whatsapp",
             "metadata": {
                 "display_phone_number": self.display_phone_number,
-                "phone_number_id": self.phone_number_id,
+                "phone_number_id": phone_number_id or self.phone_number_id,
             },
         }
         for key, items in (
@@ -1159,7 +1177,7 @@ class FakeWhatsApp:
 
     def _inbound(
         self,
-        wa_id: str,
+        wa_id: str | None,
         kind: str,
         content: dict[str, Any],
         *,
@@ -1168,34 +1186,56 @@ class FakeWhatsApp:
         message_id: str | None,
         timestamp: int | None,
         context: dict[str, Any] | None = None,
+        username: str | None = None,
+        group_id: str | None = None,
+        phone_number_id: str | None = None,
     ) -> dict[str, Any]:
+        """A user's message.  ``wa_id=None``: a username user whose phone number Meta withholds
+        (``from`` and ``wa_id`` left out; ``user_id`` and ``username`` name them)."""
         message: dict[str, Any] = {}
         if context is not None:
             message["context"] = context
-        message["from"] = wa_id
+        if wa_id is not None:
+            message["from"] = wa_id
         if user_id is not None:
             message["from_user_id"] = user_id  # business-scoped user id (BSUID)
-        message["id"] = message_id or self.wamid(wa_id)
+        if group_id is not None:
+            message["group_id"] = group_id
+        message["id"] = message_id or self.wamid(wa_id or user_id or "")
         message["timestamp"] = str(int(time.time()) if timestamp is None else timestamp)
         message["type"] = kind
         message[kind] = content
-        contact: dict[str, Any] = {"profile": {"name": name}, "wa_id": wa_id}
+        profile: dict[str, Any] = {"name": name}
+        if username is not None:
+            profile["username"] = username
+        contact: dict[str, Any] = {"profile": profile}
+        if wa_id is not None:
+            contact["wa_id"] = wa_id
         if user_id is not None:
             contact["user_id"] = user_id
-        return self.envelope(contacts=[contact], messages=[message])
+        return self.envelope(
+            contacts=[contact], messages=[message], phone_number_id=phone_number_id
+        )
 
     def text_message(
         self,
-        wa_id: str,
+        wa_id: str | None,
         body: str,
         *,
         name: str = "Amina",
         user_id: str | None = None,
+        username: str | None = None,
         message_id: str | None = None,
         timestamp: int | None = None,
         reply_to: str | None = None,
+        group_id: str | None = None,
+        phone_number_id: str | None = None,
     ) -> dict[str, Any]:
-        """A user's text message (``reply_to``: the wamid of a message it quotes)."""
+        """A user's text message (``reply_to``: the wamid of a message it quotes).
+
+        ``wa_id=None`` with ``user_id``: from a username user whose phone number is withheld.
+        ``group_id``: written in a group the business belongs to (Groups API).
+        ``phone_number_id``: addressed to another number of the business account."""
         context = None if reply_to is None else self._context(wa_id, reply_to)
         return self._inbound(
             wa_id,
@@ -1206,12 +1246,15 @@ class FakeWhatsApp:
             message_id=message_id,
             timestamp=timestamp,
             context=context,
+            username=username,
+            group_id=group_id,
+            phone_number_id=phone_number_id,
         )
 
-    def _context(self, wa_id: str, message_id: str | None) -> dict[str, Any]:
+    def _context(self, wa_id: str | None, message_id: str | None) -> dict[str, Any]:
         if message_id is None:
             sent = [call for call in self.messages(wa_id) if call.message_id is not None]
-            message_id = sent[-1].message_id if sent else self.wamid(wa_id, outbound=True)
+            message_id = sent[-1].message_id if sent else self.wamid(wa_id or "", outbound=True)
         return {"from": self.display_phone_number, "id": message_id}
 
     def _choice(self, wa_id: str, choice_id: str, kind: str) -> tuple[str, str, str | None] | None:
@@ -1228,7 +1271,7 @@ class FakeWhatsApp:
 
     def button_reply(
         self,
-        wa_id: str,
+        wa_id: str | None,
         button_id: str,
         title: str = "",
         *,
@@ -1239,8 +1282,9 @@ class FakeWhatsApp:
         timestamp: int | None = None,
     ) -> dict[str, Any]:
         """The user tapped a reply button.  The title and the ``context`` (the bot's message)
-        default to those of the latest button message sent to ``wa_id`` with that button."""
-        found = self._choice(wa_id, button_id, "button")
+        default to those of the latest button message sent to ``wa_id`` (or to ``user_id``, for
+        a username user: ``wa_id=None``) with that button."""
+        found = self._choice(wa_id or user_id or "", button_id, "button")
         if found is not None:
             context_id = context_id or found[0]
             title = title or found[1]
@@ -1393,6 +1437,108 @@ class FakeWhatsApp:
             message_id=None,
             timestamp=timestamp,
         )
+
+    def edit(
+        self,
+        wa_id: str,
+        original_message_id: str,
+        body: str,
+        *,
+        name: str = "Amina",
+        user_id: str | None = None,
+        timestamp: int | None = None,
+    ) -> dict[str, Any]:
+        """The user edited their text message ``original_message_id`` (Meta sends ``edit``
+        with the new content; Coexistence numbers)."""
+        edit = {
+            "original_message_id": original_message_id,
+            "message": {"type": "text", "text": {"body": body}},
+        }
+        return self._inbound(
+            wa_id, "edit", edit, name=name, user_id=user_id, message_id=None, timestamp=timestamp
+        )
+
+    def revoke(
+        self,
+        wa_id: str,
+        original_message_id: str,
+        *,
+        name: str = "Amina",
+        user_id: str | None = None,
+        timestamp: int | None = None,
+    ) -> dict[str, Any]:
+        """The user deleted their message ``original_message_id`` for everyone."""
+        return self._inbound(
+            wa_id,
+            "revoke",
+            {"original_message_id": original_message_id},
+            name=name,
+            user_id=user_id,
+            message_id=None,
+            timestamp=timestamp,
+        )
+
+    def unsupported(
+        self,
+        wa_id: str,
+        subtype: str | None = None,
+        *,
+        name: str = "Amina",
+        user_id: str | None = None,
+        timestamp: int | None = None,
+    ) -> dict[str, Any]:
+        """A message Cloud API cannot show (a poll, an edit on an older number...): ``type:
+        unsupported`` with error 131051 and, when Meta knows it, ``unsupported.type``."""
+        envelope = self._inbound(
+            wa_id,
+            "unsupported",
+            {"type": subtype} if subtype else {},
+            name=name,
+            user_id=user_id,
+            message_id=None,
+            timestamp=timestamp,
+        )
+        message = self.value_of(envelope)["messages"][0]
+        if not subtype:
+            del message["unsupported"]
+        message["errors"] = [self.webhook_error(131051)]
+        return envelope
+
+    def system_message(
+        self,
+        wa_id: str,
+        *,
+        new_wa_id: str | None = None,
+        identity: str | None = None,
+        name: str = "Amina",
+        timestamp: int | None = None,
+    ) -> dict[str, Any]:
+        """A system notice about the user, without a ``contacts`` array, as Meta sends it:
+        their number changed (``new_wa_id``) or their identity did (``identity``: the hash of
+        their new security code)."""
+        system: dict[str, Any]
+        if identity is not None:
+            system = {
+                "body": f"{name}'s security code changed",
+                "identity": identity,
+                "customer": wa_id,
+                "type": "user_identity_changed",
+            }
+        else:
+            new = new_wa_id or "212699999999"
+            system = {
+                "body": f"User {name} changed from {wa_id} to {new}",
+                "wa_id": new,
+                "type": "user_changed_number",
+            }
+        message = {
+            "from": wa_id,
+            "id": self.wamid(wa_id),
+            "timestamp": str(int(time.time()) if timestamp is None else timestamp),
+            "type": "system",
+            "system": system,
+        }
+        return self.envelope(messages=[message])
 
     @staticmethod
     def webhook_error(code: int, details: str | None = None) -> dict[str, Any]:
