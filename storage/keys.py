@@ -32,6 +32,13 @@ def dedupe(channel: str, message_id: str) -> str:
     return f"{PREFIX}:seen:{channel}:{message_id}"
 
 
+# A platform message acknowledged with a read receipt (WhatsApp "mark as read"): only its first
+# delivery is, so a redelivered message does not mark the chat read again. Kept as long as a
+# redelivery may come.
+def read_receipt(channel: str, message_id: str) -> str:
+    return f"{PREFIX}:read:{channel}:{message_id}"
+
+
 def user_lock(channel: str, user_id: str) -> str:
     return f"{PREFIX}:lock:user:{channel}:{user_id}"
 

@@ -82,6 +82,12 @@ class State:
                                      ex=keys.DEDUPE_TTL)
         return bool(added)
 
+    async def first_read_receipt(self, channel: str, message_id: str) -> bool:
+        """True the first time a read receipt is due for a platform message id, False after."""
+        added = await self.redis.set(keys.read_receipt(channel, message_id), "1", nx=True,
+                                     ex=keys.DEDUPE_TTL)
+        return bool(added)
+
     async def forget_delivery(self, channel: str, message_id: str) -> None:
         """Allow a message to be processed again (its handling failed before any effect)."""
         await self.redis.delete(keys.dedupe(channel, message_id))

@@ -15,6 +15,7 @@ import hmac
 import json
 import logging
 import random
+import re
 import unicodedata
 from collections.abc import Awaitable, Callable
 from functools import partial
@@ -25,6 +26,7 @@ from aiohttp import web
 from redis.exceptions import RedisError
 
 from bot.channels import Delivery
+from bot.channels.body import BadBody, error_response, load_json, read_body
 from bot.channels.intake import InboxReader
 from bot.channels.ordering import PerPersonQueue
 from bot.channels.pause import SendPause
@@ -68,6 +70,22 @@ WINDOW = dt.timedelta(hours=24)
 WINDOW_MARGIN = dt.timedelta(minutes=5)
 MORE_PREFIX = "wa:more:"
 MEDIA_TYPES = ("image", "audio", "voice", "video", "document", "sticker")
+# Meta's webhook payloads are at most 3 MB.
+WEBHOOK_BODY_LIMIT = 3 * 1024 * 1024
+# Messages that report something done to an earlier message or to the account (a reaction, an
+# edit, a deletion, a changed number or identity) rather than ask anything: no answer.
+SILENT_TYPES = frozenset({"reaction", "system", "edit", "revoke"})
+# What an `unsupported` message stands for (its `unsupported.type`) when it asks nothing either.
+SILENT_UNSUPPORTED = frozenset({"reaction", "edit", "revoke", "pin", "keep_in_chat",
+                                "poll_update"})
+# A wa_id is a phone number's digits (a "+" is accepted too); a business-scoped user id (BSUID)
+# is a country code, a period and up to 128 letters and digits (contacts keep 128 characters).
+PHONE = re.compile(r"\+?[0-9]{1,32}")
+BSUID = re.compile(r"[A-Z]{2}\.[A-Za-z0-9.]{1,125}")
+# A webhook may report 130429 without saying for how long: hold every send this long.
+THROUGHPUT_PAUSE = 5.0
+# Foreign phone number ids are logged once each; past this many, no more are remembered.
+FOREIGN_IDS_KEPT = 100
 
 # Meta's error codes that change what we do.
 THROUGHPUT = 130429
@@ -120,6 +138,21 @@ def split_text(text: str, limit: int = TEXT_LIMIT) -> list[str]:
     if rest:
         pieces.append(rest)
     return pieces
+
+
+def address(to: str) -> dict[str, str]:
+    """Who a message goes to: `to` for a phone number (wa_id), `recipient` for a username
+    user known only by their business-scoped user id, as the Cloud API takes them."""
+    return {"to": to} if PHONE.fullmatch(to) else {"recipient": to}
+
+
+def sender(message: dict[str, Any]) -> str | None:
+    """The person who wrote: their wa_id, else (a username user, phone number withheld) their
+    business-scoped user id; None when the message names neither."""
+    if message.get("from"):
+        return str(message["from"])
+    user_id = str(message.get("from_user_id") or "")
+    return user_id if BSUID.fullmatch(user_id) else None
 
 
 def verify_signature(secret: str, raw: bytes, header: str) -> bool:
@@ -217,6 +250,8 @@ class WhatsAppChannel:
         self.pause = SendPause(state, CHANNEL)
         self.quota = ReplyQuota(state.redis, CHANNEL, settings.whatsapp_rate)
         self.token_rejected = False
+        self.phone_number_id = settings.whatsapp_phone_number_id
+        self._foreign_ids: set[str] = set()
 
     # ---- lifecycle -------------------------------------------------------------------------
 
@@ -254,43 +289,81 @@ class WhatsAppChannel:
 
     async def webhook(self, request: web.Request) -> web.Response:
         """`POST /whatsapp/webhook`: 401 unless signed by Meta; kept, then 200 at once."""
-        raw = await request.read()
+        try:
+            raw = await read_body(request, WEBHOOK_BODY_LIMIT)
+        except BadBody as exc:
+            log.warning("whatsapp webhook from %s refused: %s", request.remote, exc.message)
+            return error_response(exc.status, exc.message)
+        # The signature is checked over the raw bytes, in constant time, before any parsing.
         if not verify_signature(self.secret, raw,
                                 request.headers.get("X-Hub-Signature-256", "")):
             log.warning("whatsapp webhook with a missing or wrong signature from %s",
                         request.remote)
-            return web.json_response({"error": "bad signature"}, status=401)
+            return error_response(401, "bad signature")
         try:
-            body = json.loads(raw)
-        except ValueError:
-            body = None
+            body = load_json(raw)
+        except BadBody as exc:
+            log.warning("malformed whatsapp webhook refused: %s", exc.message)
+            return error_response(exc.status, exc.message)
         if not isinstance(body, dict) or not isinstance(body.get("entry"), list):
             log.warning("malformed whatsapp webhook refused")
-            return web.json_response({"error": "malformed body"}, status=400)
+            return error_response(400, "malformed body")
         if not await self.reader.keep(raw):
-            return web.json_response({"error": "try again"}, status=503)
+            return error_response(503, "try again")
         return web.Response(status=200)
 
     def _events(self, body: str) -> list[tuple[str, tuple[str, dict[str, Any], dict[str, Any]]]]:
-        """(person, (kind, item, profile)) for every message and status of a webhook body."""
-        envelope = json.loads(body)
+        """(person, (kind, item, profile)) for every message, status and error of a webhook
+        body addressed to our number."""
+        envelope = load_json(body)
         events: list[tuple[str, tuple[str, dict[str, Any], dict[str, Any]]]] = []
         for entry in envelope.get("entry") or []:
             for change in (entry or {}).get("changes") or []:
                 value = (change or {}).get("value") or {}
-                profiles = {str(item.get("wa_id")): item for item in value.get("contacts") or []
-                            if isinstance(item, dict)}
-                for message in value.get("messages") or []:
-                    if isinstance(message, dict) and message.get("from"):
-                        sender = str(message["from"])
-                        events.append((sender, ("message", message,
-                                                profiles.get(sender, {}))))
-                for status in value.get("statuses") or []:
-                    if isinstance(status, dict) and status.get("id"):
-                        events.append((str(status.get("recipient_id", "")),
-                                       ("status", status, {})))
-                for error in value.get("errors") or []:
-                    log.warning("whatsapp reports an error: %s", error)
+                if isinstance(value, dict) and self._ours(value):
+                    events.extend(self._value_events(value))
+        return events
+
+    def _ours(self, value: dict[str, Any]) -> bool:
+        """False for a change addressed to another number of the business account: answering
+        it from ours would speak for a number we do not serve."""
+        number = str((value.get("metadata") or {}).get("phone_number_id") or "")
+        if not number or number == self.phone_number_id:
+            return True
+        if number not in self._foreign_ids and len(self._foreign_ids) < FOREIGN_IDS_KEPT:
+            self._foreign_ids.add(number)
+            log.warning("whatsapp webhook for phone number id %s ignored: this service answers "
+                        "for TADAMON_WHATSAPP_PHONE_NUMBER_ID=%s only", number,
+                        self.phone_number_id)
+        return False
+
+    @staticmethod
+    def _value_events(
+        value: dict[str, Any],
+    ) -> list[tuple[str, tuple[str, dict[str, Any], dict[str, Any]]]]:
+        events: list[tuple[str, tuple[str, dict[str, Any], dict[str, Any]]]] = []
+        profiles: dict[str, dict[str, Any]] = {}
+        for item in value.get("contacts") or []:
+            if isinstance(item, dict):
+                for key in ("wa_id", "user_id"):
+                    if item.get(key):
+                        profiles[str(item[key])] = item
+        for message in value.get("messages") or []:
+            if not isinstance(message, dict):
+                continue
+            person = sender(message)
+            if person is None:
+                log.warning("whatsapp message %s names no sender (no phone number, no valid "
+                            "user id); not answered", message.get("id"))
+                continue
+            events.append((person, ("message", message, profiles.get(person, {}))))
+        for status in value.get("statuses") or []:
+            if isinstance(status, dict) and status.get("id"):
+                person = status.get("recipient_id") or status.get("recipient_user_id") or ""
+                events.append((str(person), ("status", status, {})))
+        for error in value.get("errors") or []:
+            if isinstance(error, dict):
+                events.append(("", ("error", error, {})))
         return events
 
     # ---- inbound ---------------------------------------------------------------------------
@@ -299,6 +372,9 @@ class WhatsAppChannel:
         kind, item, profile = event
         if kind == "status":
             await self._status(item)
+            return
+        if kind == "error":
+            await self._error(item)
             return
         inbound = self.inbound(item, profile)
         if inbound is None:
@@ -313,11 +389,15 @@ class WhatsAppChannel:
 
     @staticmethod
     def inbound(message: dict[str, Any], profile: dict[str, Any]) -> Inbound | None:
-        """A WhatsApp message as an Inbound; None for what needs no answer (reactions)."""
+        """A WhatsApp message as an Inbound; None for what needs no answer: reactions, edits,
+        deletions, system notices, messages written in a group."""
         kind = message.get("type")
+        person = sender(message)
+        if person is None or not WhatsAppChannel._asks(message):
+            return None
         common: dict[str, Any] = {
             "channel": CHANNEL,
-            "user_id": str(message["from"]),
+            "user_id": person,
             "message_id": str(message.get("id") or "") or None,
             "user_alt_id": profile.get("user_id") or message.get("from_user_id"),
         }
@@ -339,9 +419,28 @@ class WhatsAppChannel:
                            longitude=location.get("longitude"), **common)
         if kind in MEDIA_TYPES:
             return Inbound(kind=Kind.MEDIA, **common)
-        if kind == "reaction":
-            return None
         return Inbound(kind=Kind.UNSUPPORTED, **common)
+
+    @staticmethod
+    def _asks(message: dict[str, Any]) -> bool:
+        """False for a message that is no one asking us anything (logged, not answered)."""
+        kind = str(message.get("type") or "")
+        if message.get("group_id"):
+            # The bot talks in private only, and never answers a group member privately for
+            # what they wrote to the group.
+            log.info("whatsapp message %s written in group %s not answered", message.get("id"),
+                     message.get("group_id"))
+            return False
+        if kind == "system":
+            system = message.get("system") or {}
+            log.info("whatsapp system notice %s for %s: %s", system.get("type"),
+                     sender(message), system.get("body"))
+            return False
+        subtype = str((message.get("unsupported") or {}).get("type") or "")
+        if kind in SILENT_TYPES or (kind == "unsupported" and subtype in SILENT_UNSUPPORTED):
+            log.debug("whatsapp %s %s needs no answer", subtype or kind, message.get("id"))
+            return False
+        return True
 
     async def _status(self, status: dict[str, Any]) -> None:
         errors = status.get("errors") or []
@@ -356,9 +455,25 @@ class WhatsAppChannel:
             log.info("whatsapp message %s to %s failed: %s", status.get("id"),
                      status.get("recipient_id"), error)
 
+    async def _error(self, error: dict[str, Any]) -> None:
+        """An error Meta reports for the number as a whole: 130429 backs the number off as a
+        refused send does; the others are only said."""
+        code = error.get("code")
+        log.warning("whatsapp reports an error: #%s %s %s", code,
+                    error.get("title") or error.get("message") or "",
+                    (error.get("error_data") or {}).get("details") or "")
+        if str(code) == str(THROUGHPUT):
+            await self.pause.pause(THROUGHPUT_PAUSE)
+
     async def _mark_read(self, wamid: str) -> None:
+        """Tell the person their message was read, once: not again when Meta redelivers it."""
         if self.token_rejected:
             return
+        try:
+            if not await self.state.first_read_receipt(CHANNEL, wamid):
+                return
+        except RedisError:
+            pass  # better a second receipt than none
         try:
             await self.api.mark_read(wamid)
         except (GraphError, aiohttp.ClientError, TimeoutError) as exc:
@@ -391,7 +506,7 @@ class WhatsAppChannel:
                                             "longitude": media.longitude}
                 if caption:
                     location["name"] = caption
-                payloads.append({"to": to, "type": "location", "location": location})
+                payloads.append({**address(to), "type": "location", "location": location})
                 continue
             if media.kind not in ("image", "document"):
                 continue
@@ -410,11 +525,11 @@ class WhatsAppChannel:
                 content["caption"] = caption
             if media.kind == "document":
                 content["filename"] = media.filename or "file"
-            payloads.append({"to": to, "type": media.kind, media.kind: content})
+            payloads.append({**address(to), "type": media.kind, media.kind: content})
         pieces = split_text(item.text)
         if not item.choices:
-            payloads.extend({"to": to, "type": "text", "text": {"body": piece,
-                                                                "preview_url": False}}
+            payloads.extend({**address(to), "type": "text",
+                             "text": {"body": piece, "preview_url": False}}
                             for piece in pieces)
             return payloads
         body = pieces.pop() if pieces else "·"
@@ -422,7 +537,8 @@ class WhatsAppChannel:
             tail = split_text(body, BODY_LIMIT)
             body = tail.pop()
             pieces.extend(tail)
-        payloads.extend({"to": to, "type": "text", "text": {"body": piece}} for piece in pieces)
+        payloads.extend({**address(to), "type": "text", "text": {"body": piece}}
+                        for piece in pieces)
         payloads.append(await self._interactive(to, body, item.choices, item.language))
         return payloads
 
@@ -430,7 +546,7 @@ class WhatsAppChannel:
                            language: str, page: int = 0) -> dict[str, Any]:
         """Reply buttons when three short choices; else a list, paged past ten rows."""
         if len(choices) <= MAX_BUTTONS and all(len(c.label) <= BUTTON_TITLE for c in choices):
-            return {"to": to, "type": "interactive", "interactive": {
+            return {**address(to), "type": "interactive", "interactive": {
                 "type": "button", "body": {"text": body},
                 "action": {"buttons": [
                     {"type": "reply", "reply": {"id": choice.id, "title": choice.label}}
@@ -444,7 +560,7 @@ class WhatsAppChannel:
                                   renderer.text(MORE_CHOICES, language)))
             await self._keep_pages(to, body, choices, language)
         button = shorten(self.engine.renderer.text(LIST_BUTTON, language), BUTTON_TITLE)
-        return {"to": to, "type": "interactive", "interactive": {
+        return {**address(to), "type": "interactive", "interactive": {
             "type": "list", "body": {"text": body},
             "action": {"button": button, "sections": [{"rows": rows}]}}}
 
@@ -578,7 +694,7 @@ class WhatsAppChannel:
                 "(TADAMON_WHATSAPP_TEMPLATES)"))
         # Meta refuses line breaks, tabs and long runs of spaces in template parameters.
         text = " · ".join(line.strip() for line in rendered.text.splitlines() if line.strip())
-        payload = {"to": to, "type": "template", "template": {
+        payload = {**address(to), "type": "template", "template": {
             "name": name, "language": {"code": language},
             "components": [{"type": "body", "parameters": [
                 {"type": "text", "text": shorten(text, BODY_LIMIT)}]}]}}
