@@ -13,9 +13,11 @@ from typing import Any
 
 import aiohttp
 import pytest
+from sqlalchemy import select
 from yarl import URL
 
-from storage.models import Contact
+from bot.messages import Rendered
+from storage.models import Contact, utcnow
 from tests.platforms import WhatsAppChat, WhatsAppFactory
 
 AMINA, KARIM = "212600000101", "212600000102"
@@ -175,11 +177,17 @@ async def test_a_username_user_is_answered_by_their_user_id(
     assert "Langue choisie : Français." in "\n".join(
         call.text or "" for call in fake.messages(SALMA_ID)[before:])
     async with wa.app.sessions() as session:
-        from sqlalchemy import select
-
         contact = (await session.scalars(select(Contact))).one()
     assert (contact.user_id, contact.platform_alt_id, contact.language) == (
         SALMA_ID, SALMA_ID, "fr")
+
+    # Reminders and broadcasts reach her the same way.
+    now = utcnow()
+    reminder = Rendered(text="Rappel : votre atelier commence à 10:00, salle 1.", language="fr")
+    sent = await wa.channel.send_bulk(SALMA_ID, "fr", now, "reminder", reminder, now)
+    assert sent.status == "sent"
+    last = fake.messages(SALMA_ID)[-1]
+    assert last.body["recipient"] == SALMA_ID and last.text == reminder.text
 
 
 async def test_a_message_naming_no_sender_is_logged_with_its_id(
