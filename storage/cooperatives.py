@@ -161,14 +161,12 @@ return 0
 
 @dataclass(frozen=True, slots=True)
 class Attempt:
-    """Whether a link code may be checked now. When not: the minutes before it may, and
-    which limit was reached; or Redis did not answer (`unavailable`), so nothing can be counted
-    and nothing is checked."""
+    """Whether a link code may be checked now; when not, the minutes before it may, or
+    Redis did not answer (`unavailable`): nothing can be counted, so nothing is checked."""
 
     allowed: bool
     counters: tuple[str, ...] = ()
     retry_minutes: int = 0
-    limited_by: str = ""  # "person" or "address"
     unavailable: bool = False
 
 
@@ -197,12 +195,12 @@ class LinkAttempts:
             return Attempt(allowed=False, unavailable=True)
         if int(hit) == 0:
             return Attempt(allowed=True, counters=tuple(counters))
-        limited_by = "address" if int(hit) == 2 else "person"
         minutes = max(1, math.ceil(int(left) / 60_000))
         if int(refused) == 1:  # once per window, however many attempts follow
-            log.warning("too many wrong link codes (limit per %s): codes of contact %d are not "
-                        "checked for %d min", limited_by, contact_id, minutes)
-        return Attempt(allowed=False, retry_minutes=minutes, limited_by=limited_by)
+            log.warning("too many wrong link codes from this %s: no code is checked for %d "
+                        "min (refused to contact %d)",
+                        "address" if int(hit) == 2 else "person", minutes, contact_id)
+        return Attempt(allowed=False, retry_minutes=minutes)
 
     async def give_back(self, attempt: Attempt) -> None:
         """The attempt was not a wrong code (it linked, or could not be a code at all)."""

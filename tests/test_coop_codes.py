@@ -4,7 +4,9 @@ and wrong attempts limited per person and per network address, on every channel.
 from __future__ import annotations
 
 import asyncio
+import logging
 
+import pytest
 from sqlalchemy import update
 
 from bot.app import App
@@ -93,8 +95,9 @@ async def test_texts_that_cannot_be_codes_do_not_use_up_attempts(chat: Chat) -> 
 
 
 async def test_the_sixth_wrong_code_within_the_hour_is_refused_even_a_right_one(
-    make_whatsapp: WhatsAppFactory,
+    make_whatsapp: WhatsAppFactory, caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.INFO)
     wa = await make_whatsapp()
     member, neighbour = "212600000501", "212600000502"
     await wa.say(member, "bonjour")
@@ -106,6 +109,11 @@ async def test_the_sixth_wrong_code_within_the_hour_is_refused_even_a_right_one(
     assert LIMITED_FR in refused and "réessayez dans 60 minutes" in refused, refused
     assert await role_of(wa.app, "whatsapp", member) == ("visitor", False)
     assert LIMITED_FR in await wa.say(member, f"COOP {right}")  # refusals add no time
+    # Logged once, and never with a code.
+    logged = [record.getMessage() for record in caplog.records]
+    assert len([line for line in logged if "too many wrong link codes" in line]) == 1
+    assert len([line for line in logged if "wrong link code from" in line]) == 5
+    assert not [line for line in logged if right in line or WRONG in line]
 
     # Someone else is not affected.
     assert LINKED_FR in await wa.say(neighbour, f"COOP {right}")
