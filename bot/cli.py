@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import csv
 import datetime as dt
 import gc
 import logging
@@ -19,6 +18,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import typer
 from aiohttp import web
 
+from bot.csvfiles import write_csv
 from bot.errors import CatalogueError, ConfigurationError, TadamonError
 from bot.settings import Settings, load_settings
 
@@ -370,9 +370,7 @@ def coop_codes(
             for code in codes]
     handle = out.open("w", newline="", encoding="utf-8") if out else sys.stdout
     try:
-        writer = csv.DictWriter(handle, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows(rows)
+        write_csv(handle, columns, rows)
     finally:
         if out:
             handle.close()
@@ -648,9 +646,7 @@ def _export(out: Path, what: str, columns: list[str],
 
     found = _run(rows)
     with out.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows(found)
+        write_csv(handle, columns, found)
     typer.echo(f"{len(found)} {what} written to {out}")
 
 

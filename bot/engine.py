@@ -18,7 +18,7 @@ from bot.metrics import Metrics
 from handlers.context import Context
 from handlers.menu import private_chat_only
 from handlers.router import remember_offered, route
-from storage.cooperatives import CooperativeRepository
+from storage.cooperatives import CooperativeRepository, LinkAttempts
 from storage.database import DATABASE_ERRORS
 from storage.feedback import FeedbackRepository
 from storage.models import Role, utcnow
@@ -78,6 +78,7 @@ class Engine:
         self.feedback = FeedbackRepository(sessions)
         self.reports = ReportRepository(sessions)
         self.cooperatives = CooperativeRepository(sessions)
+        self.link_attempts = LinkAttempts(state.redis)
         self.registrations = RegistrationRepository(sessions, zone, reminders or Reminders())
         self.outbox = Outbox(sessions)
         self.saved = SavedStandRepository(sessions)
@@ -168,6 +169,7 @@ class Engine:
             contacts=self.contacts,
             feedback=self.feedback,
             cooperatives=self.cooperatives,
+            link_attempts=self.link_attempts,
             outbox=self.outbox,
             registrations=self.registrations,
             saved=self.saved,

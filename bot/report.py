@@ -7,7 +7,6 @@ messages rendered in French: matplotlib cannot shape Arabic.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import io
 import itertools
@@ -17,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from babel.numbers import format_decimal
 
+from bot.csvfiles import write_csv
 from bot.i18n import BABEL_LOCALES, Renderer
 from bot.messages import Msg, _, _n
 from storage.reports import (
@@ -121,9 +121,7 @@ def write_report(report: FairReport, directory: Path, renderer: Renderer,
     for name, columns, rows in tables:
         path = directory / name
         with path.open("w", newline="", encoding="utf-8") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(columns)
-            writer.writerows(rows)
+            write_csv(handle, columns, rows)
         written.append(path)
         if progress:
             progress(len(written), total)

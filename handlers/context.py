@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 from bot.i18n import Renderer
 from bot.messages import Content, Inbound
-from storage.cooperatives import CooperativeRepository
+from storage.cooperatives import CooperativeRepository, LinkAttempts
 from storage.feedback import FeedbackRepository
 from storage.outbox import Outbox
 from storage.registrations import RegistrationRepository
@@ -37,6 +37,7 @@ class Context:
     contacts: ContactRepository
     feedback: FeedbackRepository
     cooperatives: CooperativeRepository
+    link_attempts: LinkAttempts
     outbox: Outbox
     registrations: RegistrationRepository
     saved: SavedStandRepository

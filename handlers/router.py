@@ -85,7 +85,10 @@ LANGUAGE_WORDS = {
     **{fold_basic(word): "fr" for word in ("français", "francais", "french", "فرنسية",
                                            "الفرنسية", "الفرنسي", "fransawiya")},
 }
-_COOP_WORD = re.compile(r"^(?:coop|تعاونية)[\s_:-]*([A-Za-z0-9]{6,12})$", re.IGNORECASE)
+# `coop <code>` (the WhatsApp link's text), `coop_<code>`, `تعاونية <code>`: whatever the
+# length, so a mistyped code is told it is not valid rather than searched for as a name; not
+# "cooperative", which is a search.
+_COOP_WORD = re.compile(r"(?:(?i:coop)[\s_:-]+|تعاونية[\s_:-]*)([A-Za-z0-9]+(?:-[A-Za-z0-9]+)*)")
 _STAND_WORD = re.compile(r"^(?:stand|رواق)\s*(.+)$", re.IGNORECASE)
 
 
@@ -166,7 +169,7 @@ async def _free_text(ctx: Context, text: str, first: bool = False) -> list[Reply
         return await start.set_language(ctx, LANGUAGE_WORDS[word])
     if ctx.flow == "feedback" and word in {"1", "2", "3", "4", "5"}:
         return await feedback.rate(ctx, int(word))
-    coop_word = _COOP_WORD.match(text.strip())
+    coop_word = _COOP_WORD.fullmatch(text.strip())
     if coop_word:
         return await cooperatives.link(ctx, coop_word.group(1))
     stand_word = _STAND_WORD.match(text.strip())

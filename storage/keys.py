@@ -51,6 +51,26 @@ def throttle_notice(channel: str, user_id: str) -> str:
     return f"{PREFIX}:throttle-notice:{channel}:{user_id}"
 
 
+# Cooperative link codes give a role, so they must not be guessed: wrong codes are counted per
+# person and per client address (web chat; a keyed hash of it), and once either count reaches
+# its limit no code is checked for the rest of the window, not even a right one. The window
+# starts at the first wrong code and does not grow with more. An address may be shared (a
+# venue's Wi-Fi behind one NAT), hence its higher limit.
+LINK_CODE_WINDOW = 3600
+LINK_CODE_PERSON_LIMIT = 5
+LINK_CODE_CLIENT_LIMIT = 20
+
+
+# Both counters of an attempt are read and written by one script: the {hash tag} keeps them in
+# the same slot of a Redis Cluster.
+def link_code_failures_of_contact(contact_id: int) -> str:
+    return f"{PREFIX}:{{link-code-failures}}:contact:{contact_id}"
+
+
+def link_code_failures_of_client(client: str) -> str:
+    return f"{PREFIX}:{{link-code-failures}}:client:{client}"
+
+
 # Bumped at every catalogue import so every process rebuilds its in-memory caches (search index).
 CATALOGUE_VERSION = f"{PREFIX}:catalogue:version"
 
