@@ -14,6 +14,7 @@ from aiogram.exceptions import (
     TelegramBadRequest,
     TelegramConflictError,
     TelegramForbiddenError,
+    TelegramMigrateToChat,
     TelegramNetworkError,
     TelegramRetryAfter,
     TelegramServerError,
@@ -223,6 +224,47 @@ async def test_callback_query_and_edits(fake: FakeTelegram, bot: Bot) -> None:
     )
     assert isinstance(edited, Message) and edited.reply_markup is not None
     assert edited.reply_markup.model_dump() == keyboard.model_dump()
+
+
+async def test_a_tap_on_an_inline_mode_message(fake: FakeTelegram, bot: Bot) -> None:
+    """A button of a message sent via the bot in inline mode: `inline_message_id`, no message;
+    the query can be answered once, like any other."""
+    await fake.tap(7, "yes", inline_message_id="AgAAAFMXAQAqBzQDmd0HbB3XNKI")
+    (update,) = await bot.get_updates()
+    query = update.callback_query
+    assert query is not None and query.message is None
+    assert query.inline_message_id == "AgAAAFMXAQAqBzQDmd0HbB3XNKI"
+    assert query.from_user.id == 7 and query.data == "yes" and query.chat_instance
+    assert await bot.answer_callback_query(query.id, text="Écrivez-moi en privé.")
+    with pytest.raises(TelegramBadRequest, match="query is too old"):
+        await bot.answer_callback_query(query.id)
+
+
+async def test_a_group_that_became_a_supergroup(fake: FakeTelegram, bot: Bot) -> None:
+    """After `migrate_group`, sends to the old id get Telegram's 400 with
+    `parameters.migrate_to_chat_id`; the new id takes them."""
+    fake.migrate_group(-4005, -1004005)
+    with pytest.raises(TelegramMigrateToChat) as moved:
+        await bot.send_message(-4005, "Bonjour le groupe")
+    assert moved.value.migrate_to_chat_id == -1004005
+    (refused,) = fake.calls_of("sendMessage", -4005)
+    assert refused.status == 400
+    assert refused.response == {
+        "ok": False,
+        "error_code": 400,
+        "description": "Bad Request: group chat was upgraded to a supergroup chat",
+        "parameters": {"migrate_to_chat_id": -1004005},
+    }
+    sent = await bot.send_message(-1004005, "Bonjour le groupe")
+    assert sent.chat.id == -1004005 and sent.chat.type == "supergroup"
+
+
+async def test_a_message_into_a_forum_topic(fake: FakeTelegram, bot: Bot) -> None:
+    sent = await bot.send_message(-1002233, "Dans le sujet", message_thread_id=42)
+    assert sent.message_thread_id == 42 and sent.is_topic_message
+    assert fake.calls_of("sendMessage", -1002233)[0].params["message_thread_id"] == 42
+    general = await bot.send_message(-1002233, "Dans le sujet général")
+    assert general.message_thread_id is None
 
 
 async def test_wire_errors_of_the_real_server(bot: Bot) -> None:

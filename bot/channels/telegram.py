@@ -13,7 +13,6 @@ import datetime as dt
 import functools
 import hmac
 import html
-import json
 import logging
 import random
 from collections.abc import Awaitable, Callable
@@ -26,9 +25,9 @@ from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import (
     TelegramAPIError,
-    TelegramBadRequest,
     TelegramConflictError,
     TelegramForbiddenError,
+    TelegramMigrateToChat,
     TelegramNetworkError,
     TelegramRetryAfter,
     TelegramServerError,
@@ -39,6 +38,8 @@ from aiogram.types import (
     BotCommand,
     BufferedInputFile,
     CallbackQuery,
+    ChatMemberUpdated,
+    InaccessibleMessage,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     InputFile,
@@ -51,6 +52,7 @@ from pydantic import ValidationError
 from redis.exceptions import RedisError
 
 from bot.channels import Delivery
+from bot.channels.body import BadBody, error_response, load_json, read_body
 from bot.channels.intake import InboxReader
 from bot.channels.ordering import PerPersonQueue
 from bot.channels.pause import SendPause
@@ -60,6 +62,7 @@ from bot.engine import Engine
 from bot.messages import Inbound, Kind, Rendered, RenderedChoice, RenderedMedia
 from bot.metrics import Metrics
 from bot.settings import Settings
+from handlers.menu import private_chat_only
 from handlers.router import COMMAND_DESCRIPTIONS
 from storage.database import DATABASE_ERRORS
 from storage.inbox import Inbox
@@ -75,23 +78,63 @@ CALLBACK_LIMIT = 64
 POLL_TIMEOUT = 25
 MAX_IN_FLIGHT = 512
 SEND_ATTEMPTS = 5
-ALLOWED_UPDATES = ["message", "edited_message", "callback_query", "my_chat_member",
-                   "channel_post"]
+# What the bot acts on. Telegram keeps the rest (edits, channel posts, reactions...) to itself,
+# and any that still arrive are ignored.
+ALLOWED_UPDATES = ["message", "callback_query", "my_chat_member"]
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+# An update is a few kilobytes; the largest (a long message quoting another) stay far below this.
+WEBHOOK_BODY_LIMIT = 1024 * 1024
 MEDIA_FIELDS = ("sticker", "voice", "audio", "photo", "video", "video_note", "animation",
                 "document", "contact", "poll", "dice", "venue")
 
 T = TypeVar("T")
 JSON_HEADERS = {"Content-Type": "application/json"}
+# Failures worth trying again: the next attempt may well go through.
+RETRIED = (TelegramNetworkError, TelegramServerError, ClientError, TimeoutError)
 
 # aiogram parses every answer as Response[T]; pydantic caches a parametrized model only while
 # something holds it, so without these references it rebuilds the model class on most calls,
 # which cost more CPU than everything else a reply does.
 _RESPONSE_MODELS: list[object] = [Response[Message], Response[bool], Response[User],
-                                  Response[list[Update]]]
+                                  Response[list[dict[str, Any]]]]
 
 
 class Unreachable(Exception):
     """The person blocked the bot or deleted their account."""
+
+
+class ChatMoved(Exception):
+    """The group became a supergroup, with a new chat id (Telegram's `migrate_to_chat_id`)."""
+
+    def __init__(self, chat_id: int) -> None:
+        super().__init__(f"the group is now the supergroup {chat_id}")
+        self.chat_id = chat_id
+
+
+class GetRawUpdates(TelegramMethod[list[dict[str, Any]]]):
+    """getUpdates, answered as plain JSON so that each update is read on its own: one that
+    aiogram cannot read (a newer Bot API) is logged and skipped, instead of failing every
+    poll after it."""
+
+    __returning__ = list[dict[str, Any]]
+    __api_method__ = "getUpdates"
+
+    offset: int | None = None
+    timeout: int | None = None
+    allowed_updates: list[str] | None = None
+
+
+def topic(message: Message | InaccessibleMessage | None) -> int | None:
+    """The forum topic a message was written in, for the answer to go there too."""
+    if isinstance(message, Message) and message.is_topic_message:
+        return message.message_thread_id
+    return None
+
+
+def update_kind(update: Update) -> str:
+    """What an update carries ("edited_message", "message_reaction"...), for the log."""
+    fields = set(update.model_fields_set) | set(update.model_extra or {})
+    return ",".join(sorted(fields - {"update_id"})) or "nothing"
 
 
 def telegram_length(text: str) -> int:
@@ -276,32 +319,52 @@ class TelegramChannel:
     # ---- inbound ---------------------------------------------------------------------------
 
     async def webhook(self, request: web.Request) -> web.Response:
-        """`POST /telegram/webhook`: 401 unless the secret header matches; 200 at once."""
-        given = request.headers.get("X-Telegram-Bot-Api-Secret-Token", "")
-        if not hmac.compare_digest(given.encode(), self.secret.encode()):
+        """`POST /telegram/webhook`: 401 unless the secret header matches (before anything is
+        read); 400 or 413 JSON for a body that is not an update; 200 once it is kept."""
+        given = request.headers.get(SECRET_HEADER, "")
+        if not hmac.compare_digest(given.encode("utf-8", "surrogateescape"),
+                                   self.secret.encode()):
             log.warning("telegram webhook call with a wrong secret from %s", request.remote)
-            return web.json_response({"error": "wrong secret token"}, status=401)
-        raw = await request.read()
+            return error_response(401, "wrong secret token")
         try:
-            body = json.loads(raw)
-        except ValueError:
-            body = None
-        if not isinstance(body, dict) or not isinstance(body.get("update_id"), int):
-            log.warning("malformed telegram update refused")
-            return web.json_response({"error": "malformed update"}, status=400)
+            raw = await read_body(request, WEBHOOK_BODY_LIMIT)
+            body = load_json(raw)
+        except BadBody as exc:
+            log.warning("telegram webhook body refused (%d): %s", exc.status, exc.message)
+            return error_response(exc.status, exc.message)
+        update_id = body.get("update_id") if isinstance(body, dict) else None
+        if not isinstance(update_id, int) or isinstance(update_id, bool):
+            log.warning("telegram webhook body without an update id refused")
+            return error_response(400, "malformed update")
         if not await self.reader.keep(raw):
-            return web.json_response({"error": "try again"}, status=503)
+            return error_response(503, "try again")
         return web.Response(status=200)
 
     def _updates(self, body: str) -> list[tuple[str, Update]]:
         """The update kept in the inbox, for its person's queue."""
         try:
-            update = Update.model_validate(json.loads(body), context={"bot": self.bot})
-        except (ValueError, ValidationError):
-            log.warning("malformed telegram update dropped from the inbox")
+            raw = load_json(body)
+        except BadBody:
+            log.warning("telegram inbox entry is not JSON; dropped")
+            return []
+        update = self._read(raw)
+        if update is None:
             return []
         person = self._person(update)
         return [(person, update)] if person is not None else []
+
+    def _read(self, raw: Any) -> Update | None:
+        """The update as aiogram reads it; None, logged with its update id, when it cannot."""
+        try:
+            return Update.model_validate(raw, context={"bot": self.bot})
+        except ValidationError as exc:
+            update_id = raw.get("update_id") if isinstance(raw, dict) else None
+            # Where and why, never the values: they may be someone's message.
+            reasons = "; ".join(
+                f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}"
+                for error in exc.errors(include_url=False, include_input=False)[:3])
+            log.warning("telegram update %s cannot be read, skipped: %s", update_id, reasons)
+            return None
 
     async def _poll(self) -> None:
         """Long polling that never dies: every failure waits and tries again."""
@@ -309,8 +372,9 @@ class TelegramChannel:
         backoff = 1.0
         while not self._stopping.is_set():
             try:
-                updates = await self.bot.get_updates(
-                    offset=offset, timeout=POLL_TIMEOUT, allowed_updates=ALLOWED_UPDATES,
+                batch = await self.bot(
+                    GetRawUpdates(offset=offset, timeout=POLL_TIMEOUT,
+                                  allowed_updates=ALLOWED_UPDATES),
                     request_timeout=POLL_TIMEOUT + 10)
                 backoff = 1.0
             except asyncio.CancelledError:
@@ -334,9 +398,13 @@ class TelegramChannel:
                 await asyncio.sleep(backoff + random.random())
                 backoff = min(backoff * 2, 30.0)
                 continue
-            for update in updates:
-                offset = update.update_id + 1
-                await self.feed(update)
+            for raw in batch:
+                update_id = raw.get("update_id")
+                if isinstance(update_id, int):
+                    offset = max(offset or 0, update_id + 1)
+                update = self._read(raw)
+                if update is not None:
+                    await self.feed(update)
 
     async def feed(self, update: Update) -> None:
         """Queue an update behind the same person's earlier ones."""
@@ -346,36 +414,50 @@ class TelegramChannel:
 
     @staticmethod
     def _person(update: Update) -> str | None:
+        """Whose queue an update joins; None for the kinds the bot does not use."""
         if update.message is not None:
             return str(update.message.chat.id)
         if update.callback_query is not None:
             return str(update.callback_query.from_user.id)
         if update.my_chat_member is not None:
             return str(update.my_chat_member.chat.id)
-        if update.channel_post is not None:
-            return str(update.channel_post.chat.id)
+        log.debug("telegram update %d (%s) ignored", update.update_id, update_kind(update))
         return None
 
     async def process(self, update: Update) -> None:
         """One update: to an Inbound, through the engine, replies sent back."""
         if update.callback_query is not None:
-            await self._callback(update, update.callback_query)
-            return
-        if update.my_chat_member is not None:
-            member = update.my_chat_member
-            if member.chat.type == "private":
-                blocked = member.new_chat_member.status == "kicked"
-                await self._set_unreachable(str(member.chat.id), blocked)
-            return
-        message = update.message or update.channel_post
-        if message is None:
-            return  # edited messages and other update kinds need no answer
-        if message.chat.type != "private":
-            await self._group(update, message)
-            return
-        inbound = self._inbound(update, message)
-        if inbound is not None:
-            await self._answer(message.chat.id, inbound)
+            await self._callback(update.callback_query)
+        elif update.my_chat_member is not None:
+            if await self._first_time(update):
+                await self._membership(update.my_chat_member)
+        elif update.message is not None:
+            message = update.message
+            if message.chat.type != "private":
+                if await self._first_time(update):
+                    await self._group(update, message)
+                return
+            inbound = self._inbound(update, message)
+            if inbound is not None:
+                await self._answer(message.chat.id, inbound, topic(message))
+
+    async def _first_time(self, update: Update) -> bool:
+        """False for an update handled already: Telegram delivers at least once. (Updates the
+        engine handles are deduplicated there.)"""
+        try:
+            first = await self.state.first_delivery(CHANNEL, f"u{update.update_id}")
+        except RedisError:
+            return True
+        if not first:
+            self.metrics.duplicates.labels(CHANNEL).inc()
+            log.info("telegram update %d delivered again; ignored", update.update_id)
+        return first
+
+    async def _membership(self, member: ChatMemberUpdated) -> None:
+        """A person blocked or unblocked the bot (in a private chat)."""
+        if member.chat.type == "private":
+            blocked = member.new_chat_member.status == "kicked"
+            await self._set_unreachable(str(member.chat.id), blocked)
 
     def _inbound(self, update: Update, message: Message) -> Inbound | None:
         user = message.from_user
@@ -400,20 +482,47 @@ class TelegramChannel:
             return Inbound(kind=Kind.MEDIA, **common)
         return Inbound(kind=Kind.UNSUPPORTED, **common)
 
-    async def _callback(self, update: Update, query: CallbackQuery) -> None:
-        # Always answer the tap first, so the button stops spinning whatever happens next.
-        with contextlib.suppress(TelegramAPIError, ClientError, TimeoutError):
-            await self._send_call(partial(self.bot.answer_callback_query, query.id))
+    async def _callback(self, query: CallbackQuery) -> None:
+        message = query.message
+        # Answer the tap first, so the button stops spinning whatever happens next; once only,
+        # even when Telegram delivers the tap again.
+        if await self._first_answer(query.id):
+            # No message: a button of a message sent via the bot in inline mode. The bot is not
+            # in that chat, and the person may never have written to it: it says so, there.
+            text = self._private_only(query.from_user) if message is None else None
+            with contextlib.suppress(TelegramAPIError, ClientError, TimeoutError):
+                await self._send_call(partial(self.bot.answer_callback_query, query.id,
+                                              text=text))
+        if message is None:
+            log.info("telegram tap %s on an inline-mode message: answered, nothing sent",
+                     query.id)
+            return
         if not query.data:
             return
-        chat_id = query.message.chat.id if query.message is not None else query.from_user.id
         inbound = Inbound(channel=CHANNEL, user_id=str(query.from_user.id), kind=Kind.CHOICE,
-                          choice=query.data, message_id=f"u{update.update_id}",
+                          choice=query.data, message_id=f"cb{query.id}",
                           language_hint=query.from_user.language_code)
-        await self._answer(chat_id, inbound)
+        await self._answer(message.chat.id, inbound, topic(message))
+
+    async def _first_answer(self, query_id: str) -> bool:
+        try:
+            return await self.state.first_delivery(CHANNEL, f"answered:{query_id}")
+        except RedisError:
+            return True
+
+    def _private_only(self, user: User) -> str:
+        """The group notice ("I answer in private conversations only") in the person's
+        language, short enough for the answer to a tap (200 characters)."""
+        renderer = self.engine.renderer
+        hint = (user.language_code or "").split("-")[0].lower()
+        language = hint if hint in renderer.translations else "fr"
+        return renderer.render(private_chat_only(""), language).text[:200]
 
     async def _group(self, update: Update, message: Message) -> None:
-        """In a group or channel: say once where the bot works, then stay quiet."""
+        """In a group: say once where the bot works, then stay quiet."""
+        if message.migrate_to_chat_id is not None or message.migrate_from_chat_id is not None:
+            await self._migrated(message)
+            return
         try:
             first = await self.state.first_group_notice(CHANNEL, str(message.chat.id))
         except RedisError:
@@ -426,14 +535,65 @@ class TelegramChannel:
                           payload=f"https://t.me/{self.username}" if self.username else "",
                           message_id=f"u{update.update_id}",
                           language_hint=user.language_code if user else None)
-        await self._answer(message.chat.id, inbound)
-
-    async def _answer(self, chat_id: int, inbound: Inbound) -> None:
         rendered = await self.engine.handle(inbound)
         try:
-            await self.quota.sent(len(await self.deliver(chat_id, rendered)))
+            await self.quota.sent(len(await self.deliver(message.chat.id, rendered,
+                                                         topic(message))))
+        except ChatMoved as moved:
+            await self._notice_moved_group(message.chat.id, moved.chat_id, rendered)
+        except Unreachable as exc:
+            log.info("telegram group %s refuses the bot's messages (%s); no notice",
+                     message.chat.id, exc)
+
+    async def _notice_moved_group(self, old: int, new: int, rendered: list[Rendered]) -> None:
+        """The notice meant for a group that became a supergroup goes to the supergroup, unless
+        it was told already."""
+        try:
+            first = await self.state.first_group_notice(CHANNEL, str(new))
+        except RedisError:
+            log.warning("redis unavailable: notice for telegram supergroup %s skipped", new)
+            return
+        if not first:
+            log.info("telegram group %s is now the supergroup %s, told already; nothing sent",
+                     old, new)
+            return
+        try:
+            sent = await self.deliver(new, rendered)
+        except (ChatMoved, Unreachable) as exc:
+            log.info("telegram group %s is now the supergroup %s, which refuses the notice (%s)",
+                     old, new, exc)
+            return
+        await self.quota.sent(len(sent))
+        log.info("telegram group %s is now the supergroup %s: notice sent there", old, new)
+
+    async def _migrated(self, message: Message) -> None:
+        """A group became a supergroup: nothing is said there, and a group told where the bot
+        works is not told again at its new id."""
+        if message.migrate_from_chat_id is None:
+            # The old group's side; the supergroup's side (migrate_from_chat_id) follows.
+            log.info("telegram group %s became the supergroup %s", message.chat.id,
+                     message.migrate_to_chat_id)
+            return
+        old, new = message.migrate_from_chat_id, message.chat.id
+        try:
+            # Marks the old group as told, which costs nothing: no one writes there any more.
+            told = not await self.state.first_group_notice(CHANNEL, str(old))
+            if told:
+                await self.state.first_group_notice(CHANNEL, str(new))
+        except RedisError:
+            log.warning("redis unavailable: telegram group %s moved to %s unrecorded", old, new)
+            return
+        log.info("telegram group %s became the supergroup %s (%s)", old, new,
+                 "told already, it stays quiet" if told else "not told yet")
+
+    async def _answer(self, chat_id: int, inbound: Inbound, thread: int | None = None) -> None:
+        rendered = await self.engine.handle(inbound)
+        try:
+            await self.quota.sent(len(await self.deliver(chat_id, rendered, thread)))
         except Unreachable:
             await self._set_unreachable(str(chat_id), True)
+        except ChatMoved as moved:  # only groups move; logged should Telegram say otherwise
+            log.warning("telegram chat %s: %s; answer not sent", chat_id, moved)
 
     # ---- outbound --------------------------------------------------------------------------
 
@@ -445,6 +605,8 @@ class TelegramChannel:
         except Unreachable as exc:
             await self._set_unreachable(to, True)
             return Delivery("skipped", reason=f"unreachable: {exc}")
+        except ChatMoved as exc:
+            return Delivery("failed", reason=str(exc))
         if not sent:
             return Delivery("failed", reason="telegram refused or could not be reached")
         return Delivery("sent", sent[-1])
@@ -456,22 +618,23 @@ class TelegramChannel:
                                           chat_id=int(to), message_id=int(message_id)))
         return edited is not None
 
-    async def deliver(self, chat_id: int, replies: list[Rendered]) -> list[str]:
-        """Send rendered replies: media first, then the text, buttons on its last piece;
-        returns the ids of the messages Telegram accepted."""
+    async def deliver(self, chat_id: int, replies: list[Rendered], thread: int | None = None
+                      ) -> list[str]:
+        """Send rendered replies (into the forum topic `thread`, if any): media first, then the
+        text, buttons on its last piece; returns the ids of the messages Telegram accepted."""
         sent: list[str] = []
         for item in replies:
             for media in item.media:
                 caption = html.escape(split_text(media.caption, CAPTION_LIMIT)[0]) or None
                 if media.kind == "image":
-                    await self._send_photo(chat_id, media, caption)
+                    await self._send_photo(chat_id, media, caption, thread)
                 elif media.kind == "document":
                     document = BufferedInputFile(media.data, media.filename or "file")
                     await self._send(partial(self.bot.send_document, chat_id, document,
-                                             caption=caption))
+                                             caption=caption, message_thread_id=thread))
                 elif media.latitude is not None and media.longitude is not None:
                     await self._send(partial(self.bot.send_location, chat_id, media.latitude,
-                                             media.longitude))
+                                             media.longitude, message_thread_id=thread))
             markup = keyboard(item.choices)
             pieces = split_text(item.text) if item.text.strip() else []
             if not pieces and markup is not None:
@@ -480,41 +643,45 @@ class TelegramChannel:
                 last = index == len(pieces) - 1
                 message = await self._send(partial(self.bot.send_message, chat_id,
                                                    html.escape(piece, quote=False),
+                                                   message_thread_id=thread,
                                                    reply_markup=markup if last else None))
                 if message is not None:
                     sent.append(str(message.message_id))
         return sent
 
-    async def _send_photo(self, chat_id: int, media: RenderedMedia, caption: str | None
-                          ) -> None:
+    async def _send_photo(self, chat_id: int, media: RenderedMedia, caption: str | None,
+                          thread: int | None) -> None:
         """A picture goes by the file_id Telegram gave it the first time; uploaded again
         when Telegram no longer takes that id."""
         known = self.uploads.get(media.data)
         if known is not None:
-            if await self._send(partial(self.bot.send_photo, chat_id, known,
-                                        caption=caption)) is not None:
+            if await self._send(partial(self.bot.send_photo, chat_id, known, caption=caption,
+                                        message_thread_id=thread)) is not None:
                 return
             self.uploads.forget(media.data)
         photo = BufferedInputFile(media.data, media.filename or "picture.png")
         message = await self._send(partial(self.bot.send_photo, chat_id, photo,
-                                           caption=caption))
+                                           caption=caption, message_thread_id=thread))
         if message is not None and message.photo:
             self.uploads.put(media.data, message.photo[-1].file_id)
 
     async def _send(self, call: Callable[[], Awaitable[T]]) -> T | None:
         """A send with the platform's rules: 429 pauses the whole bot, 403 means unreachable,
-        network and server errors are retried with backoff; a bad request is logged."""
+        a group that became a supergroup raises ChatMoved, network and server errors are
+        retried with backoff; anything else Telegram refuses is logged."""
         try:
             return await self._send_call(call)
         except TelegramForbiddenError as exc:
             raise Unreachable(str(exc)) from None
-        except TelegramBadRequest:
-            self.metrics.send_errors.labels(CHANNEL).inc()
-            log.exception("telegram refused a message")
-            return None
-        except (TelegramAPIError, ClientError, TimeoutError, OSError):
+        except TelegramMigrateToChat as exc:
+            raise ChatMoved(exc.migrate_to_chat_id) from None
+        except RETRIED:
             self.metrics.send_errors.labels(CHANNEL).inc()
             log.exception("telegram send failed after %d attempts", SEND_ATTEMPTS)
+            return None
+        except (TelegramAPIError, OSError):
+            self.metrics.send_errors.labels(CHANNEL).inc()
+            log.exception("telegram refused a message")
             return None
 
     async def _send_call(self, call: Callable[[], Awaitable[T]]) -> T:
@@ -525,7 +692,7 @@ class TelegramChannel:
                 return await call()
             except TelegramRetryAfter as exc:
                 await self.pause.pause(exc.retry_after)
-            except (TelegramNetworkError, TelegramServerError, ClientError, TimeoutError):
+            except RETRIED:
                 if attempt == SEND_ATTEMPTS:
                     raise
                 await asyncio.sleep(delay * (1 + random.random() / 2))

@@ -17,7 +17,9 @@ can run into: malformed HTML with ``parse_mode=HTML`` (``can't parse entities``)
 too long texts and captions, ``callback_data`` over 64 bytes (``BUTTON_DATA_INVALID``),
 editing a message without changing it (``message is not modified``), answering a callback
 query twice or one that was never sent (``query is too old``), two concurrent
-``getUpdates`` (409) and ``getUpdates`` while a webhook is set (409).
+``getUpdates`` (409), ``getUpdates`` while a webhook is set (409), and sending to a group
+that became a supergroup (400 with ``parameters.migrate_to_chat_id``, after
+``fake.migrate_group(old, new)``).
 """
 
 from __future__ import annotations
@@ -118,6 +120,7 @@ _NOT_MODIFIED = (
     "are exactly the same as a content and reply markup of the current message"
 )
 _QUERY_TOO_OLD = "Bad Request: query is too old and response timeout expired or query ID is invalid"
+_MIGRATED = "Bad Request: group chat was upgraded to a supergroup chat"
 _WEBHOOK_CONFLICT = (
     "Conflict: can't use getUpdates method while webhook is active; "
     "use deleteWebhook to delete the webhook first"
@@ -127,11 +130,18 @@ _WEBHOOK_CONFLICT = (
 class TelegramError(Exception):
     """An error answer of the fake: ``{"ok": false, "error_code": status, ...}``."""
 
-    def __init__(self, status: int, description: str, retry_after: int | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        description: str,
+        retry_after: int | None = None,
+        migrate_to_chat_id: int | None = None,
+    ) -> None:
         super().__init__(description)
         self.status = status
         self.description = description
         self.retry_after = retry_after
+        self.migrate_to_chat_id = migrate_to_chat_id
 
     def body(self) -> dict[str, Any]:
         answer: dict[str, Any] = {
@@ -139,8 +149,13 @@ class TelegramError(Exception):
             "error_code": self.status,
             "description": self.description,
         }
+        parameters: dict[str, int] = {}
         if self.retry_after is not None:
-            answer["parameters"] = {"retry_after": self.retry_after}
+            parameters["retry_after"] = self.retry_after
+        if self.migrate_to_chat_id is not None:
+            parameters["migrate_to_chat_id"] = self.migrate_to_chat_id
+        if parameters:
+            answer["parameters"] = parameters
         return answer
 
 
@@ -450,6 +465,7 @@ class FakeTelegram:
         self._chats: dict[int | str, dict[str, Any]] = {}
         self._faults: list[_Fault] = []
         self._webhook_allowed: frozenset[str] | None = None
+        self._migrated: dict[int | str, int] = {}
         self._handlers: dict[str, Any] = {
             "getme": self._get_me,
             "getupdates": self._get_updates,
@@ -681,9 +697,25 @@ class FakeTelegram:
         update_id: int | None = None,
         chat_id: int | None = None,
         first_name: str = "Amina",
+        inline_message_id: str | None = None,
     ) -> dict[str, Any]:
         """A callback_query Update: the user tapped a button of the bot's message
-        ``message_id`` (the message the fake sent, when it knows it)."""
+        ``message_id`` (the message the fake sent, when it knows it); with
+        ``inline_message_id``, a button of a message sent via the bot in inline mode, which
+        comes with no ``message`` (the bot is not in that chat)."""
+        query_id = str(next(self._query_ids))
+        self._open_queries.add(query_id)
+        if inline_message_id is not None:
+            return {
+                "update_id": self._take_update_id(update_id),
+                "callback_query": {
+                    "id": query_id,
+                    "from": self._user(user_id, first_name, language_code),
+                    "inline_message_id": inline_message_id,
+                    "chat_instance": str(-7919 * user_id - 3),
+                    "data": data,
+                },
+            }
         chat_id = user_id if chat_id is None else chat_id
         message = self._messages.get((chat_id, message_id))
         if message is None:
@@ -695,8 +727,6 @@ class FakeTelegram:
                 "text": "…",
             }
             self._messages[(chat_id, message_id)] = message
-        query_id = str(next(self._query_ids))
-        self._open_queries.add(query_id)
         return {
             "update_id": self._take_update_id(update_id),
             "callback_query": {
@@ -783,6 +813,17 @@ class FakeTelegram:
         self._faults.append(
             _Fault(method.lower(), status, description, retry_after, times, chat_id)
         )
+
+    def migrate_group(self, old_chat_id: int, new_chat_id: int) -> None:
+        """The group ``old_chat_id`` became the supergroup ``new_chat_id``: from now on every
+        send to the old id answers 400 with ``parameters.migrate_to_chat_id``, as Telegram's."""
+        self._migrated[old_chat_id] = new_chat_id
+        known = self._chats.get(old_chat_id, {})
+        self._chats[new_chat_id] = {
+            "id": new_chat_id,
+            "type": "supergroup",
+            "title": known.get("title", "Tadamon fair"),
+        }
 
     def hang(self, method: str, times: int = 1) -> None:
         """The next ``times`` calls of ``method`` get no answer until ``close()``."""
@@ -968,6 +1009,8 @@ class FakeTelegram:
             raise TelegramError(400, "Bad Request: chat_id is empty")
         if not isinstance(chat_id, int | str):
             raise TelegramError(400, "Bad Request: chat not found")
+        if chat_id in self._migrated:
+            raise TelegramError(400, _MIGRATED, migrate_to_chat_id=self._migrated[chat_id])
         return chat_id
 
     @staticmethod
@@ -1014,6 +1057,10 @@ class FakeTelegram:
             "date": int(time.time()),
             **content,
         }
+        thread = params.get("message_thread_id")
+        if isinstance(thread, int) and thread > 0:
+            message["message_thread_id"] = thread
+            message["is_topic_message"] = True
         if markup is not None:
             message["reply_markup"] = markup
         self._messages[(chat_id, message["message_id"])] = message
