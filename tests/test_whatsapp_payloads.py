@@ -280,3 +280,27 @@ async def test_a_body_in_several_tcp_segments_is_accepted(make_whatsapp: WhatsAp
     [reply, *_rest] = await wa.fake.wait_for(AMINA)
     await settle(wa)
     assert reply.status == 200 and reply.text
+
+
+async def test_header_bytes_that_are_not_utf8_are_refused(make_whatsapp: WhatsAppFactory) -> None:
+    """A signature or verify token that is not UTF-8 (sent by hand: HTTP clients refuse to)
+    gets 401 / 403, not a 500."""
+    wa = await make_whatsapp()
+    target = URL(wa.url)
+    assert target.host is not None and target.port is not None
+    requests = {
+        401: (b"POST " + target.path.encode() + b" HTTP/1.1\r\nHost: tadamon\r\n"
+              b"X-Hub-Signature-256: sha256=\xff\xfe\xc3\r\nContent-Type: application/json\r\n"
+              b"Content-Length: 2\r\nConnection: close\r\n\r\n{}"),
+        403: (b"GET " + target.path.encode() + b"?hub.mode=subscribe&hub.challenge=42"
+              b"&hub.verify_token=%ff%fe HTTP/1.1\r\nHost: tadamon\r\nConnection: close\r\n\r\n"),
+    }
+    for status, request in requests.items():
+        reader, writer = await asyncio.open_connection(target.host, target.port)
+        writer.write(request)
+        await writer.drain()
+        answer = await reader.read()
+        writer.close()
+        await writer.wait_closed()
+        assert answer.startswith(f"HTTP/1.1 {status}".encode()), answer[:200]
+    assert wa.fake.calls == []

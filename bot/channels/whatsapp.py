@@ -158,7 +158,7 @@ def sender(message: dict[str, Any]) -> str | None:
 def verify_signature(secret: str, raw: bytes, header: str) -> bool:
     """`X-Hub-Signature-256` is HMAC-SHA256 of the raw body, as Meta sent it."""
     expected = "sha256=" + hmac.new(secret.encode(), raw, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(header.encode(), expected.encode())
+    return hmac.compare_digest(header.encode("utf-8", "surrogateescape"), expected.encode())
 
 
 class GraphClient:
@@ -282,7 +282,8 @@ class WhatsAppChannel:
         """Meta's subscription check: echo `hub.challenge` when the verify token matches."""
         given = request.query.get("hub.verify_token", "")
         if (request.query.get("hub.mode") == "subscribe"
-                and hmac.compare_digest(given.encode(), self.verify_token.encode())):
+                and hmac.compare_digest(given.encode("utf-8", "surrogateescape"),
+                                        self.verify_token.encode())):
             return web.Response(text=request.query.get("hub.challenge", ""))
         log.warning("whatsapp webhook verification with a wrong token from %s", request.remote)
         return web.Response(status=403, text="forbidden")
