@@ -13,9 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select
 
+from bot.app import App
 from bot.channels.web import client_address
+from bot.http import make_web_app
+from bot.settings import Settings
 from storage.models import Contact, OutboxMessage, Role, WebSession
 from storage.outbox import Outbox, queue_reminders
 from storage.websessions import public_id
@@ -65,15 +69,24 @@ async def test_a_session_this_deployment_did_not_issue_gets_401(chat: Chat,
     assert "session" in answer.body["error"] and answer.replies == []
 
 
-async def test_a_session_survives_the_loss_of_redis_and_of_the_process_memory(
-    make_chat: ChatFactory,
+async def test_a_session_survives_a_redis_restart_and_works_in_every_process(
+    chat: Chat, redis_url: str,
 ) -> None:
-    chat = await make_chat()
     await chat("amina", "bonjour")
-    await chat.app.redis.flushall()
-    chat.app.web_sessions._known.clear()  # a new process: nothing remembered
-    again = await chat("amina", "menu")
-    assert again.status == 200 and "Ateliers" in again.labels
+    await chat.app.redis.flushall()  # Redis restarted empty
+    other = App(Settings(_env_file=None,  # type: ignore[call-arg]
+                         database_url=chat.app.settings.database_url, redis_url=redis_url))
+    client: TestClient[Any, Any] = TestClient(TestServer(make_web_app(other)))
+    await client.start_server()
+    try:
+        response = await client.post("/chat/api/messages",
+                                     json={"session": chat.session("amina"), "text": "menu"})
+        assert response.status == 200
+        assert "Que souhaitez-vous faire" in json.dumps(await response.json(),
+                                                        ensure_ascii=False)
+    finally:
+        await client.close()
+        await other.close()
 
 
 async def test_an_old_web_organizer_cannot_be_impersonated(chat: Chat) -> None:
