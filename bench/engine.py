@@ -51,7 +51,9 @@ def server(env: dict[str, str]) -> Iterator[tuple[str, int]]:
     full_env = {key: value for key, value in os.environ.items()
                 if not key.startswith("TADAMON_")}
     full_env.update(env)
-    full_env.update({"TADAMON_HTTP_PORT": str(port), "TADAMON_HTTP_HOST": "127.0.0.1"})
+    full_env.update({"TADAMON_HTTP_PORT": str(port), "TADAMON_HTTP_HOST": "127.0.0.1",
+                     # every simulated visitor comes from 127.0.0.1: no limit on new sessions
+                     "TADAMON_WEB_SESSIONS_PER_MINUTE": "100000000"})
     with tempfile.TemporaryDirectory() as folder:
         process = subprocess.Popen(
             [str(ROOT / ".venv" / "bin" / "tadamon"), "run", "--no-worker"],
@@ -81,8 +83,15 @@ async def wait_healthy(base: str) -> None:
     raise RuntimeError("the server did not become healthy")
 
 
-async def visitor(client: aiohttp.ClientSession, base: str, session: str,
+async def visitor(client: aiohttp.ClientSession, base: str,
                   latencies: list[float], errors: list[str]) -> None:
+    """One visitor: a session from the server, as the page gets it, then the conversation."""
+    async with client.post(f"{base}/chat/api/sessions", json={}) as response:
+        issued = await response.json()
+    if response.status != 201:
+        errors.append(f"{response.status} new session {issued}")
+        return
+    session = issued["session"]
     for step in CONVERSATION:
         body: dict[str, Any] = {"session": session, **step}
         started = time.perf_counter()
@@ -93,7 +102,7 @@ async def visitor(client: aiohttp.ClientSession, base: str, session: str,
             errors.append(f"{response.status} {step} {data}")
 
 
-async def load(base: str, users: int, concurrency: int, tag: str) -> dict[str, float]:
+async def load(base: str, users: int, concurrency: int) -> dict[str, float]:
     latencies: list[float] = []
     errors: list[str] = []
     gate = asyncio.Semaphore(concurrency)
@@ -102,8 +111,7 @@ async def load(base: str, users: int, concurrency: int, tag: str) -> dict[str, f
 
         async def one(index: int) -> None:
             async with gate:
-                session = f"bench-{index:06d}-" + "".join(ch for ch in tag if ch.isalnum())
-                await visitor(client, base, session[:64], latencies, errors)
+                await visitor(client, base, latencies, errors)
 
         started = time.perf_counter()
         await asyncio.gather(*(one(index) for index in range(users)))
@@ -130,9 +138,8 @@ def peak_rss_mb(pid: int) -> float:
 async def measure(name: str, env: dict[str, str], args: argparse.Namespace) -> dict[str, Any]:
     with server(env) as (base, pid):
         await wait_healthy(base)
-        await load(base, min(args.users, 50), args.concurrency, f"{name}-warmup")
-        rounds = [await load(base, args.users, args.concurrency, f"{name}-{index}")
-                  for index in range(args.rounds)]
+        await load(base, min(args.users, 50), args.concurrency)
+        rounds = [await load(base, args.users, args.concurrency) for _round in range(args.rounds)]
         rss = peak_rss_mb(pid)
     result: dict[str, Any] = {"setup": name, "rss_mb": rss}
     for key in ("messages", "per_second", "p50_ms", "p99_ms"):

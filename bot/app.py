@@ -22,6 +22,7 @@ from storage.catalogue import ImportReport, active_fair
 from storage.models import OutboxMessage, OutboxStatus
 from storage.registrations import Reminders
 from storage.state import State, connect_redis
+from storage.websessions import WebSessionRepository
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,9 @@ class App:
             reminders=Reminders(settings.reminder_evening,
                                 dt.timedelta(minutes=settings.reminder_before)),
         )
-        self.web_chat = WebChat(self.engine, self.state)
+        self.web_sessions = WebSessionRepository(self.sessions, self.redis,
+                                                 settings.web_sessions_per_minute)
+        self.web_chat = WebChat(self.engine, self.state, self.web_sessions, settings)
         self.channels: list[Channel] = []
         if settings.telegram_token is not None:
             from bot.channels.telegram import TelegramChannel

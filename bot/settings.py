@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 import re
 import secrets
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -22,6 +24,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from bot.errors import ConfigurationError
 
 CHANNELS = ("telegram", "whatsapp", "web")
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 _TELEGRAM_SECRET = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 
 
@@ -50,6 +53,12 @@ class Settings(BaseSettings):
     catalogue: Path | None = None
     timezone: str = "Africa/Casablanca"
     organizers: Annotated[tuple[str, ...], NoDecode] = ()
+    # The public address of this service (web chat links, QR codes; the web chat's origin).
+    public_url: str | None = None
+    # Proxies whose X-Forwarded-For is believed (IPs or CIDRs); nobody's by default.
+    trusted_proxies: Annotated[tuple[IPNetwork, ...], NoDecode] = ()
+    # New web chat sessions per client address: a bucket this size, refilled at this rate.
+    web_sessions_per_minute: int = Field(default=30, ge=1)
 
     telegram_token: SecretStr | None = None
     telegram_api_base: str = "https://api.telegram.org"
@@ -148,7 +157,28 @@ class Settings(BaseSettings):
             return cls.model_fields[info.field_name].default
         return value
 
-    @field_validator("telegram_api_base", "whatsapp_api_base", "telegram_webhook_url")
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _networks(cls, value: object) -> tuple[IPNetwork, ...]:
+        """`10.0.0.5, 172.16.0.0/12` -> networks (an address alone is a network of one)."""
+        if value is None or value == "":
+            return ()
+        items = value.split(",") if isinstance(value, str) else value
+        if not isinstance(items, list | tuple):
+            raise ValueError("must be a comma list of IP addresses or CIDR networks")
+        networks: list[IPNetwork] = []
+        for item in items:
+            text = str(item).strip()
+            if not text:
+                continue
+            try:
+                networks.append(ipaddress.ip_network(text, strict=False))
+            except ValueError:
+                raise ValueError(f"{text!r} is not an IP address or CIDR network") from None
+        return tuple(networks)
+
+    @field_validator("telegram_api_base", "whatsapp_api_base", "telegram_webhook_url",
+                     "public_url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
         if value is None or value == "":
@@ -156,6 +186,21 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must be an http:// or https:// URL")
         return value.rstrip("/")
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_host(cls, value: str | None) -> str | None:
+        """A public URL names a host (and a valid port, if any)."""
+        if value is None:
+            return None
+        try:
+            parts = urlsplit(value)
+            parts.port  # noqa: B018 - raises ValueError for a port out of range
+        except ValueError:
+            raise ValueError("must be an http:// or https:// URL with a valid port") from None
+        if not parts.hostname:
+            raise ValueError("must name a host, like https://salon.example")
+        return value
 
     @field_validator(
         "telegram_token",
@@ -165,6 +210,7 @@ class Settings(BaseSettings):
         "whatsapp_app_secret",
         "whatsapp_verify_token",
         "catalogue",
+        "public_url",
         mode="before",
     )
     @classmethod
@@ -200,6 +246,19 @@ class Settings(BaseSettings):
                     " TADAMON_WHATSAPP_TOKEN is set"
                 )
         return self
+
+    @property
+    def public_origin(self) -> str | None:
+        """The web origin of `public_url` (`https://salon.example`), as browsers send it."""
+        if self.public_url is None:
+            return None
+        parts = urlsplit(self.public_url)
+        host = (parts.hostname or "").lower()
+        if ":" in host:
+            host = f"[{host}]"
+        default = {"http": 80, "https": 443}[parts.scheme.lower()]
+        port = "" if parts.port in (None, default) else f":{parts.port}"
+        return f"{parts.scheme.lower()}://{host}{port}"
 
     @property
     def zone(self) -> ZoneInfo:

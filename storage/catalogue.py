@@ -37,6 +37,7 @@ from storage.models import (
     Workshop,
     utcnow,
 )
+from storage.reach import can_receive_later
 
 Key = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
 
@@ -580,6 +581,8 @@ async def _tell_cancelled(session: AsyncSession, workshop: Workshop,
     now = utcnow()
     for registration in registrants:
         contact = contacts[registration.contact_id]
+        if not can_receive_later(contact.channel):
+            continue
         key = f"workshop-cancelled:{workshop.id}:{contact.id}"
         exists = await session.scalar(
             select(func.count()).select_from(OutboxMessage)

@@ -37,6 +37,7 @@ from storage.models import (
     StandCardView,
 )
 from storage.outbox import queue_per_contact
+from storage.reach import receives_later
 from storage.repositories import Sessions
 
 log = logging.getLogger(__name__)
@@ -224,7 +225,7 @@ async def _queue_digests(session: AsyncSession, fair: Fair, day: dt.date,
     queued = await session.scalar(select(func.count()).select_from(OutboxMessage).where(
         OutboxMessage.idempotency_key.startswith(prefix)))
     reachable = await session.scalar(select(func.count()).select_from(
-        _members(fair.id).where(Contact.opted_out.is_(False)).subquery()))
+        _members(fair.id).where(Contact.opted_out.is_(False), receives_later()).subquery()))
     if (queued or 0) >= (reachable or 0):
         return 0
     linked = (await session.execute(

@@ -118,3 +118,23 @@ def choice_pages(channel: str, user_id: str) -> str:
 # takes a token here first, so all processes together stay under the platform's limit.
 def rate_bucket(name: str) -> str:
     return f"{PREFIX}:rate:{name}"
+
+
+# Web chat sessions: which token hashes this deployment issued (SQL keeps them for good; this
+# copy spares a query per message and may be lost at any time).
+WEB_SESSION_TTL = 24 * 3600
+
+
+def web_session(token_hash: str) -> str:
+    return f"{PREFIX}:web-session:{token_hash}"
+
+
+# The random key of the hashes of web chat clients' addresses: made once, by whichever process
+# asks first (SET NX), shared by all; never expires (a new key only resets limits per address).
+WEB_CLIENT_KEY = f"{PREFIX}:web-client-key"
+
+
+# New web chat sessions per client address: a token bucket of `rate_bucket` (see RateLimiter),
+# named after the keyed hash of the address, never the address.
+def web_sessions_bucket(client_hash: str) -> str:
+    return f"web-sessions:{client_hash}"

@@ -27,6 +27,7 @@ from storage.models import (
     Workshop,
     utcnow,
 )
+from storage.reach import receives_later
 from storage.repositories import Sessions
 
 # Reports can arrive out of order (read before delivered): a later stage never goes back.
@@ -138,11 +139,13 @@ class Outbox:
         self.sessions = sessions
 
     async def recipients(self, audience: str) -> int:
-        """How many contacts an audience reaches now (opted-out ones left out)."""
+        """How many contacts an audience reaches now (opted-out ones, and people who can only
+        be answered, left out)."""
         async with self.sessions() as session:
             count = await session.scalar(
                 select(func.count()).select_from(Contact)
-                .where(audience_filter(audience), Contact.opted_out.is_(False)))
+                .where(audience_filter(audience), Contact.opted_out.is_(False),
+                       receives_later()))
         return int(count or 0)
 
     async def queue_broadcast(self, fair_id: int, audience: str, text: dict[str, str],
@@ -164,7 +167,7 @@ class Outbox:
                 literal(payload, JSON), literal(at, UTCDateTime()),
                 literal(OutboxStatus.PENDING.value), literal(0), key, literal(broadcast.id),
                 literal(utcnow(), UTCDateTime()),
-            ).where(condition, Contact.opted_out.is_(False))
+            ).where(condition, Contact.opted_out.is_(False), receives_later())
             result = await session.execute(insert(OutboxMessage).from_select(
                 ["contact_id", "channel", "kind", "payload", "due_at", "status", "attempts",
                  "idempotency_key", "broadcast_id", "created_at"], rows))
@@ -305,14 +308,16 @@ async def queue_reminders(sessions: Sessions, now: dt.datetime) -> int:
 async def queue_per_contact(session: Any, contacts: Any, kind: str, key_prefix: str,
                              payload: dict[str, Any], due: dt.datetime,
                              now: dt.datetime) -> int:
-    """One row per contact of the `contacts` select (ids), never twice for the same key."""
+    """One row per contact of the `contacts` select (ids) who can receive it, never twice for
+    the same key."""
     key = literal(key_prefix) + cast(Contact.id, String)
     already = select(OutboxMessage.id).where(OutboxMessage.idempotency_key == key)
     rows = select(
         Contact.id, Contact.channel, literal(kind), literal(payload, JSON),
         literal(due, UTCDateTime()), literal(OutboxStatus.PENDING.value), literal(0), key,
         literal(now, UTCDateTime()),
-    ).where(Contact.id.in_(contacts), Contact.opted_out.is_(False), ~already.exists())
+    ).where(Contact.id.in_(contacts), Contact.opted_out.is_(False), receives_later(),
+            ~already.exists())
     result = await session.execute(insert(OutboxMessage).from_select(
         ["contact_id", "channel", "kind", "payload", "due_at", "status", "attempts",
          "idempotency_key", "created_at"], rows))

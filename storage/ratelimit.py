@@ -90,6 +90,32 @@ end
 return answer
 """
 
+# A limit rather than a queue: take `cost` tokens only when they are all there, else take
+# nothing and return the seconds until they will be (a refused caller books no place).
+# KEYS[1] the bucket; ARGV rate, burst, cost. Returns "0" when taken.
+TRY_TAKE = """
+local now = redis.call('TIME')
+now = tonumber(now[1]) + tonumber(now[2]) / 1000000
+local rate, burst, cost = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local state = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
+local tokens = tonumber(state[1])
+local ts = tonumber(state[2])
+if tokens == nil or ts == nil then
+    tokens = burst
+else
+    tokens = math.min(burst, tokens + math.max(0, now - ts) * rate)
+end
+if tokens < cost then
+    return string.format('%.17g', (cost - tokens) / rate)
+end
+tokens = tokens - cost
+redis.call('HSET', KEYS[1], 'tokens', string.format('%.17g', tokens),
+           'ts', string.format('%.17g', now))
+local ttl = math.ceil((burst - tokens) / rate * 1000) + 1000
+redis.call('PEXPIRE', KEYS[1], string.format('%d', ttl))
+return '0'
+"""
+
 Bucket = tuple[str, float, float | None]
 
 
@@ -109,6 +135,15 @@ class RateLimiter:
         self.redis = redis
         self._reserve = redis.register_script(RESERVE)
         self._reserve_each = redis.register_script(RESERVE_EACH)
+        self._try_take = redis.register_script(TRY_TAKE)
+
+    async def try_take(self, bucket: str, rate: float, burst: float | None = None,
+                       cost: float = 1.0) -> float:
+        """Take `cost` tokens of `bucket` if they are there (0.0); else take none and return
+        the seconds until they will be."""
+        name, args = _bucket_args((bucket, rate, burst))
+        wait = await self._try_take(keys=[name], args=[*args, _number(cost)])
+        return max(0.0, float(wait))
 
     async def reserve(self, bucket: str, rate: float, burst: float | None = None,
                       cost: float = 1.0) -> float:

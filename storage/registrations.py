@@ -35,6 +35,7 @@ from storage.models import (
     Workshop,
 )
 from storage.outbox import quiet_until
+from storage.reach import can_receive_later
 from storage.repositories import Sessions
 
 OFFER_LONG = dt.timedelta(hours=12)
@@ -228,11 +229,12 @@ class RegistrationRepository:
                 await self._drop(session, workshop, row, now)
                 if tell_if_expired:
                     contact = await session.get_one(Contact, contact_id)
-                    session.add(OutboxMessage(
-                        contact_id=contact_id, channel=contact.channel, kind="offer_expired",
-                        payload={"workshop_id": workshop.id, "title": workshop.title},
-                        due_at=now, idempotency_key=f"offer-expired:{row.id}:"
-                                                    f"{int(now.timestamp())}"))
+                    if can_receive_later(contact.channel):
+                        session.add(OutboxMessage(
+                            contact_id=contact_id, channel=contact.channel, kind="offer_expired",
+                            payload={"workshop_id": workshop.id, "title": workshop.title},
+                            due_at=now, idempotency_key=f"offer-expired:{row.id}:"
+                                                        f"{int(now.timestamp())}"))
                 return OfferOutcome.EXPIRED
             if not accept:
                 await self._drop(session, workshop, row, now)
@@ -334,13 +336,15 @@ class RegistrationRepository:
             await session.flush()
             await _close_gap(session, workshop.id, 1)
             contact = await session.get_one(Contact, first.contact_id)
-            session.add(OutboxMessage(
-                contact_id=contact.id, channel=contact.channel, kind="offer",
-                payload={"workshop_id": workshop.id, "title": workshop.title,
-                         "room": workshop.room, "starts_at": workshop.starts_at.isoformat(),
-                         "until": deadline.isoformat()},
-                due_at=now,
-                idempotency_key=f"{registration_key(first.id)}offer:{deadline.isoformat()}"))
+            # Offered all the same: a web chat visitor sees it in "my workshops".
+            if can_receive_later(contact.channel):
+                session.add(OutboxMessage(
+                    contact_id=contact.id, channel=contact.channel, kind="offer",
+                    payload={"workshop_id": workshop.id, "title": workshop.title,
+                             "room": workshop.room, "starts_at": workshop.starts_at.isoformat(),
+                             "until": deadline.isoformat()},
+                    due_at=now,
+                    idempotency_key=f"{registration_key(first.id)}offer:{deadline.isoformat()}"))
             free -= 1
             offered += 1
         return offered
@@ -350,6 +354,8 @@ class RegistrationRepository:
         """The evening before and shortly before the start (see Reminders), and a feedback
         prompt after the end, through the outbox; skipped if the registration is cancelled."""
         contact = await session.get_one(Contact, row.contact_id)
+        if not can_receive_later(contact.channel):
+            return
         # One set per registering: someone who cancels and registers again gets new ones.
         prefix = f"{registration_key(row.id)}{int(row.created_at.timestamp())}:"
         payload = {"workshop_id": workshop.id, "title": workshop.title, "room": workshop.room,

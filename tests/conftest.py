@@ -24,6 +24,7 @@ from bot.catalogue import import_catalogue
 from bot.http import make_web_app
 from bot.settings import Settings
 from storage import database
+from storage.websessions import public_id
 from tests.servers import RunningServer, start_postgres, start_redis
 
 pytest_plugins = ["tests.platforms"]
@@ -222,26 +223,46 @@ class Answer:
 
 
 class Chat:
-    """Drives the web chat API like people in a browser: `await chat("amina", "bonjour")`."""
+    """Drives the web chat API like people in a browser: `await chat("amina", "bonjour")`.
+    Each person gets a session from the server on their first message."""
 
     def __init__(self, client: TestClient[Any, Any], app: App) -> None:
         self.client = client
         self.app = app
         self.history: dict[str, list[Answer]] = {}
+        self.tokens: dict[str, str] = {}
 
-    @staticmethod
-    def session(user: str) -> str:
-        return f"session-{user}"
+    def session(self, user: str) -> str:
+        """The session token the server issued to `user` (who has written already)."""
+        if user not in self.tokens:
+            raise AssertionError(f"{user!r} has no session yet: await chat.new_session({user!r})"
+                                 " or let them write first")
+        return self.tokens[user]
 
-    async def post(self, body: Any, raw: bytes | None = None) -> Answer:
+    def user_id(self, user: str) -> str:
+        """The person's id in the records (contacts, exports): the session's public id."""
+        return public_id(self.session(user))
+
+    async def new_session(self, user: str) -> str:
+        """Ask the server for a session, as the page does, and keep it as `user`'s."""
+        response = await self.client.post("/chat/api/sessions", json={})
+        body = await response.json()
+        assert response.status == 201, (response.status, body)
+        self.tokens[user] = str(body["session"])
+        return self.tokens[user]
+
+    async def post(self, body: Any, raw: bytes | None = None,
+                   headers: dict[str, str] | None = None) -> Answer:
         if raw is not None:
-            response = await self.client.post("/chat/api/messages", data=raw)
+            sent = {"Content-Type": "application/json", **(headers or {})}
+            response = await self.client.post("/chat/api/messages", data=raw, headers=sent)
         else:
-            response = await self.client.post("/chat/api/messages", json=body)
+            response = await self.client.post("/chat/api/messages", json=body, headers=headers)
         return Answer(response.status, await response.json())
 
     async def __call__(self, user: str, text: str, **extra: Any) -> Answer:
-        answer = await self.post({"session": self.session(user), "text": text, **extra})
+        token = self.tokens.get(user) or await self.new_session(user)
+        answer = await self.post({"session": token, "text": text, **extra})
         self.history.setdefault(user, []).append(answer)
         return answer
 
@@ -263,8 +284,12 @@ ChatFactory = Callable[..., Awaitable[Chat]]
 async def make_chat(make_app: AppFactory) -> AsyncIterator[ChatFactory]:
     clients: list[TestClient[Any, Any]] = []
 
-    async def make(**options: Any) -> Chat:
-        app = await make_app(**options)
+    async def make(app: App | None = None, **options: Any) -> Chat:
+        """A web chat on a new app (`options` are its settings), or on `app`."""
+        if app is None:
+            # Every test person comes from 127.0.0.1: no limit on their new sessions.
+            options.setdefault("web_sessions_per_minute", 100_000)
+            app = await make_app(**options)
         client: TestClient[Any, Any] = TestClient(TestServer(make_web_app(app)))
         await client.start_server()
         clients.append(client)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Make sure the binaries used by tests/servers.py exist: redis-server and a PostgreSQL
-# server (postgres + initdb). Installs the missing Debian packages if needed; nothing else
+# server (postgres + initdb); and Chromium with its driver for the web chat's browser test
+# (tests/test_webchat_browser.py). Installs the missing Debian packages if needed; nothing else
 # is started, stopped or configured (Debian's postgresql package may create and start its
 # own cluster on install, which the tests neither use nor touch).
 set -euo pipefail
@@ -27,9 +28,11 @@ postgres_bin() {
 missing=()
 have_redis || missing+=(redis-server)
 postgres_bin >/dev/null || missing+=(postgresql)
+[[ -x /usr/bin/chromium ]] || missing+=(chromium)
+[[ -x /usr/bin/chromedriver ]] || missing+=(chromium-driver)
 
 if ((${#missing[@]} == 0)); then
-    echo "ensure-servers: found $(command -v redis-server || echo /usr/bin/redis-server) and $(postgres_bin)"
+    echo "ensure-servers: found $(command -v redis-server || echo /usr/bin/redis-server), $(postgres_bin) and /usr/bin/chromium"
     exit 0
 fi
 
@@ -46,8 +49,8 @@ export DEBIAN_FRONTEND=noninteractive
 "${sudo[@]}" apt-get update -qq >&2
 "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
 
-if ! have_redis || ! postgres_bin >/dev/null; then
-    echo "ensure-servers: installed ${missing[*]}, but redis-server or postgres is still missing" >&2
+if ! have_redis || ! postgres_bin >/dev/null || [[ ! -x /usr/bin/chromium || ! -x /usr/bin/chromedriver ]]; then
+    echo "ensure-servers: installed ${missing[*]}, but redis-server, postgres or chromium is still missing" >&2
     exit 1
 fi
 echo "ensure-servers: installed ${missing[*]}; using $(command -v redis-server || echo /usr/bin/redis-server) and $(postgres_bin)"

@@ -111,12 +111,13 @@ class Db:
             return list(await session.scalars(select(model).filter_by(**where)))
 
     async def register(self, workshop_key: str, user: str,
-                       status: RegistrationStatus = RegistrationStatus.CONFIRMED) -> int:
-        """A web chat visitor registered to a workshop, with a feedback row; the contact id."""
+                       status: RegistrationStatus = RegistrationStatus.CONFIRMED,
+                       channel: str = "telegram") -> int:
+        """A person registered to a workshop, with a feedback row; the contact id."""
         async with self.sessions() as session, session.begin():
             workshop = (await session.scalars(
                 select(Workshop).where(Workshop.key == workshop_key))).one()
-            contact = Contact(channel="web", user_id=f"session-{user}", language="fr")
+            contact = Contact(channel=channel, user_id=f"{channel}-{user}", language="fr")
             session.add(contact)
             await session.flush()
             session.add(Registration(workshop_id=workshop.id, contact_id=contact.id,
@@ -223,6 +224,7 @@ async def test_removed_workshop_with_registrants_is_cancelled_and_they_are_told(
     karim = await db.register(busy, "karim", RegistrationStatus.WAITLISTED)
     registrants = {amina, karim}
     gone = await db.register(busy, "sara", RegistrationStatus.CANCELLED)
+    web = await db.register(busy, "walid", channel="web")  # the web chat cannot be told later
     data["workshops"] = [item for item in data["workshops"] if item["id"] not in (busy, empty)]
     path = write_yaml(tmp_path / "fair.yaml", data)
 
@@ -233,13 +235,14 @@ async def test_removed_workshop_with_registrants_is_cancelled_and_they_are_told(
     assert await db.all(Workshop, key=empty) == []
     cancelled = await db.one(Workshop, key=busy)
     assert cancelled.cancelled is True
-    assert len(await db.all(Registration, workshop_id=cancelled.id)) == 3
+    assert len(await db.all(Registration, workshop_id=cancelled.id)) == 4
     notices = await db.all(OutboxMessage, kind="workshop_cancelled")
     assert {notice.contact_id for notice in notices} == registrants
     assert gone not in {notice.contact_id for notice in notices}
-    assert all(notice.channel == "web" and notice.payload["workshop"] == busy
+    assert web not in {notice.contact_id for notice in notices}
+    assert all(notice.channel == "telegram" and notice.payload["workshop"] == busy
                for notice in notices)
-    assert len(await db.all(Feedback)) == 3
+    assert len(await db.all(Feedback)) == 4
 
     again = await db.load(path)
     assert again.cancelled_workshops == []

@@ -185,9 +185,14 @@ def test_run_serves_the_web_chat_and_stops_on_sigterm(
         assert time.monotonic() < deadline, "no answer on /healthz within 20 s"
         time.sleep(0.2)
 
+    issue = urllib.request.Request(f"{base}/chat/api/sessions", method="POST", data=b"{}",
+                                   headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(issue, timeout=10) as response:
+        assert response.status == 201
+        session = json.loads(response.read())["session"]
     request = urllib.request.Request(
         f"{base}/chat/api/messages", method="POST",
-        data=json.dumps({"session": "s1xxxxxx", "text": "bonjour"}).encode(),
+        data=json.dumps({"session": session, "text": "bonjour"}).encode(),
         headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(request, timeout=10) as response:
         assert response.status == 200

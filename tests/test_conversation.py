@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import select
 
 from bot.i18n import FSI, PDI
 from tests.conftest import Chat, ChatFactory
+from tests.platforms import TelegramFactory
 
 
 async def test_french_conversation(chat: Chat) -> None:
@@ -122,7 +124,7 @@ async def test_feedback_is_stored_with_its_comment(chat: Chat) -> None:
     assert "Merci pour votre note" in thanks.text
     await chat("amina", "Très bien organisé, merci !")
     stored = await chat.app.engine.feedback.for_contact(
-        (await chat.app.engine.contacts.get("web", chat.session("amina"))).id  # type: ignore[union-attr]
+        (await chat.app.engine.contacts.get("web", chat.user_id("amina"))).id  # type: ignore[union-attr]
     )
     assert [{key: item[key] for key in ("target_kind", "target_key", "rating", "comment",
                                          "language")} for item in stored] == [
@@ -136,10 +138,10 @@ async def test_one_persons_flow_never_captures_anothers_text(chat: Chat) -> None
     await chat.tap("amina", "★★★★★")
     await chat("karim", "bonjour")
     await chat("karim", "A12")
-    karim = await chat.app.engine.contacts.get("web", chat.session("karim"))
+    karim = await chat.app.engine.contacts.get("web", chat.user_id("karim"))
     assert karim is not None
     assert await chat.app.engine.feedback.for_contact(karim.id) == []
-    amina = await chat.app.engine.contacts.get("web", chat.session("amina"))
+    amina = await chat.app.engine.contacts.get("web", chat.user_id("amina"))
     assert amina is not None
     assert (await chat.app.engine.feedback.for_contact(amina.id))[0]["comment"] is None
 
@@ -148,11 +150,11 @@ async def test_stop_opts_out_and_writing_again_opts_back_in(chat: Chat) -> None:
     await chat("amina", "bonjour")
     stopped = await chat("amina", "arrêt")
     assert "vous ne recevrez plus d'annonces" in stopped.text
-    contact = await chat.app.engine.contacts.get("web", chat.session("amina"))
+    contact = await chat.app.engine.contacts.get("web", chat.user_id("amina"))
     assert contact is not None and contact.opted_out
     again = await chat("amina", "menu")
     assert "vous recevrez de nouveau les annonces" in again.text
-    contact = await chat.app.engine.contacts.get("web", chat.session("amina"))
+    contact = await chat.app.engine.contacts.get("web", chat.user_id("amina"))
     assert contact is not None and not contact.opted_out
 
 
@@ -163,7 +165,7 @@ async def test_a_replayed_message_has_no_second_effect(chat: Chat) -> None:
     again = await chat.post({"session": chat.session("amina"), "choice": "rate:5", "id": "m-1"})
     assert "Merci pour votre note" in first.text
     assert again.status == 200 and again.replies == []
-    amina = await chat.app.engine.contacts.get("web", chat.session("amina"))
+    amina = await chat.app.engine.contacts.get("web", chat.user_id("amina"))
     assert amina is not None
     assert len(await chat.app.engine.feedback.for_contact(amina.id)) == 1
 
@@ -173,16 +175,18 @@ async def test_a_replayed_message_has_no_second_effect(chat: Chat) -> None:
     [
         (b"not json", 400),
         (b'{"text": "bonjour"}', 400),
-        (b'{"session": "no spaces please", "text": "x"}', 400),
-        (b'{"session": "", "text": "x"}', 400),
-        (b'{"session": "session-ok", "choice": "' + b"x" * 100 + b'"}', 400),
-        (b'{"session": "session-ok"}', 400),
+        (b'{"session": 42, "text": "x"}', 400),
+        (b'{"session": "SESSION", "choice": "' + b"x" * 100 + b'"}', 400),
+        (b'{"session": "SESSION"}', 400),
+        (b'{"session": "SESSION", "id": "no spaces please", "text": "x"}', 400),
         (b'["session"]', 400),
-        (b'{"session": "session-ok", "text": "' + b"x" * 20_000 + b'"}', 413),
+        (b"[" * 8000 + b"]" * 8000, 400),
+        (b'{"session": "SESSION", "text": "' + b"x" * 20_000 + b'"}', 413),
     ],
 )
 async def test_malformed_requests_get_a_clear_error(chat: Chat, raw: bytes, status: int) -> None:
-    answer = await chat.post(None, raw=raw)
+    await chat("amina", "bonjour")
+    answer = await chat.post(None, raw=raw.replace(b"SESSION", chat.session("amina").encode()))
     assert answer.status == status
     assert answer.body["error"]
 
@@ -254,13 +258,17 @@ async def test_database_outage_gets_an_apology_in_the_persons_language(
         await admin.close()
     recovered = await chat.post({"session": chat.session("karim"), "choice": "rate:4"})
     assert "شكرًا على تقييمك" in recovered.text
-    karim = await chat.app.engine.contacts.get("web", chat.session("karim"))
+    karim = await chat.app.engine.contacts.get("web", chat.user_id("karim"))
     assert karim is not None
     assert [row["rating"] for row in await chat.app.engine.feedback.for_contact(karim.id)] == [4]
 
 
 async def test_the_readme_curl_answers_in_french(chat: Chat) -> None:
-    answer = await chat.post(None, raw=b'{"session":"s1","text":"bonjour"}')
+    issued = await chat.client.post("/chat/api/sessions",
+                                    headers={"Content-Type": "application/json"})
+    assert issued.status == 201
+    session = (await issued.json())["session"]
+    answer = await chat.post(None, raw=f'{{"session":"{session}","text":"bonjour"}}'.encode())
     assert answer.status == 200
     assert answer.lang == "fr"
     assert "Bienvenue" in answer.text
@@ -295,7 +303,7 @@ async def test_a_cooperative_member_links_their_chat_with_the_code(chat: Chat) -
     assert len({code.code for code in codes.values()}) == len(codes)
     first = await chat("fatima", f"/start coop_{carpets.code}")
     assert "Vous êtes maintenant lié à Coopérative Al Wafae du tapis, stand A18" in first.text
-    contact = await chat.app.engine.contacts.get("web", chat.session("fatima"))
+    contact = await chat.app.engine.contacts.get("web", chat.user_id("fatima"))
     assert contact is not None and contact.role == "cooperative"
     # a second member links with the code typed as text, in Arabic
     second = await chat("khadija", f"تعاونية {carpets.code.lower()}")
@@ -308,34 +316,43 @@ async def test_a_cooperative_member_links_their_chat_with_the_code(chat: Chat) -
     assert renewed["coop-al-wafae-zarbia"].code != carpets.code
     late = await chat("amina", f"coop_{carpets.code}")
     assert "n'est pas valable" in late.text
-    assert await chat.app.engine.contacts.get("web", chat.session("khadija")) is not None
-    from storage.outbox import Outbox
+    assert await chat.app.engine.contacts.get("web", chat.user_id("khadija")) is not None
+    from storage.models import Role
 
-    assert await Outbox(chat.app.sessions).recipients("cooperatives") == 2
+    linked = await chat.app.engine.contacts.with_role(Role.COOPERATIVE)
+    assert sorted(contact.user_id for contact in linked) == sorted(
+        chat.user_id(person) for person in ("fatima", "khadija"))
 
 
-async def test_an_organizer_composes_a_broadcast_in_chat(make_chat: ChatFactory) -> None:
-    chat = await make_chat(organizers="web:session-boss")
+async def test_an_organizer_composes_a_broadcast_in_chat(
+    make_telegram: TelegramFactory, make_chat: ChatFactory,
+) -> None:
+    telegram = await make_telegram(organizers="telegram:900")
+    chat = await make_chat(app=telegram.app)
     for person in ("amina", "karim"):
         await chat(person, "bonjour")
+    await telegram.say(901, "bonjour")  # a visitor on Telegram
     # a visitor never reaches the broadcast conversation
     refused = await chat("amina", "/broadcast")
     assert "je n'ai pas compris" in refused.text
     forged = await chat.post({"session": chat.session("amina"), "choice": "bc:confirm"})
     assert "Ce bouton n'est plus valable" in forged.text
 
-    await chat("boss", "bonjour")
-    await chat.tap("boss", "lang:fr")
-    assert "Écrivez le texte en français" in (await chat("boss", "/broadcast")).text
-    assert "texte en arabe" in (await chat("boss", "Le salon ferme à 20:00.")).text
-    audience = await chat("boss", "يغلق المعرض على الساعة 20:00.")
-    assert "Tout le monde" in audience.labels
-    await chat.tap("boss", "Tout le monde")
-    preview = await chat.tap("boss", "Maintenant")
-    assert preview.mentions("Aperçu", "Tout le monde : 3 personnes", "FR: Le salon ferme")
-    done = await chat.tap("boss", "Envoyer")
-    assert "programmée pour 3 personnes" in done.text
-    from storage.outbox import Outbox
+    await telegram.say(900, "bonjour")
+    await telegram.tap(900, "Français")
+    assert "Écrivez le texte en français" in await telegram.say(900, "/broadcast")
+    assert "texte en arabe" in await telegram.say(900, "Le salon ferme à 20:00.")
+    await telegram.say(900, "يغلق المعرض على الساعة 20:00.")
+    assert "Tout le monde" in telegram.labels(900)
+    await telegram.tap(900, "Tout le monde")
+    preview = await telegram.tap(900, "Maintenant")
+    # the web chat can only answer: its two visitors are not counted, nor written to
+    assert "Aperçu" in preview and "Tout le monde : 2 personnes" in preview
+    assert "FR: Le salon ferme" in preview
+    done = await telegram.tap(900, "Envoyer")
+    assert "programmée pour 2 personnes" in done
+    from storage.models import OutboxMessage
 
-    outbox = Outbox(chat.app.sessions)
-    assert (await outbox.progress(1))["pending"] == 3
+    async with chat.app.sessions() as session:
+        rows = list(await session.scalars(select(OutboxMessage)))
+    assert sorted((row.kind, row.channel) for row in rows) == [("broadcast", "telegram")] * 2

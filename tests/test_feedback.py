@@ -45,7 +45,7 @@ async def test_fair_feedback_and_a_second_rating_the_same_day(chat: Chat) -> Non
     again = await chat.tap("amina", "★★")
     assert "Elle remplace la note que vous avez donnée plus tôt aujourd'hui." in again.text
     await chat.tap("amina", "Passer")
-    [row] = await _rows(chat.app, chat.session("amina"))
+    [row] = await _rows(chat.app, chat.user_id("amina"))
     assert (row.target_kind, row.target_key, row.rating, row.comment) == (
         "fair", "khouribga-ess-2026", 2, None)
     assert row.day == dt.date(2026, 12, 13)
@@ -53,7 +53,7 @@ async def test_fair_feedback_and_a_second_rating_the_same_day(chat: Chat) -> Non
     chat.app.engine.clock = lambda: FAIR_DAY + dt.timedelta(days=1)
     await chat("amina", "avis")
     await chat.tap("amina", "★★★★★")
-    rows = await _rows(chat.app, chat.session("amina"))
+    rows = await _rows(chat.app, chat.user_id("amina"))
     assert [(row.day, row.rating) for row in rows] == [
         (dt.date(2026, 12, 13), 2), (dt.date(2026, 12, 14), 5)]
 
@@ -66,7 +66,7 @@ async def test_arabic_comments_empty_emoji_or_too_long(chat: Chat) -> None:
     await chat.tap("karim", "★★★★★")
     emoji = await chat("karim", "👍👍 🎉 !!")
     assert "سجلنا تقييمك بدون تعليق" in emoji.text
-    [row] = await _rows(chat.app, chat.session("karim"))
+    [row] = await _rows(chat.app, chat.user_id("karim"))
     assert row.rating == 5 and row.comment is None
 
     await chat("karim", "/start stand_A18")
@@ -76,7 +76,7 @@ async def test_arabic_comments_empty_emoji_or_too_long(chat: Chat) -> None:
     cut = await chat("karim", long)
     assert "شكرًا، تم تسجيل تعليقك." in cut.text
     assert f"لم نحتفظ إلا بأول {FSI}{COMMENT_MAX}{PDI} حرف" in cut.text
-    stand = (await _rows(chat.app, chat.session("karim")))[-1]
+    stand = (await _rows(chat.app, chat.user_id("karim")))[-1]
     assert (stand.target_kind, stand.target_key, stand.rating) == ("stand", "A18", 4)
     assert stand.comment == long.strip()[:COMMENT_MAX].rstrip() and stand.language == "ar"
 
@@ -90,7 +90,7 @@ async def test_stand_feedback_from_the_qr_link_keeps_the_comments_language(chat:
     assert "Quelle note donnez-vous au stand A12" in asked.text
     await chat.tap("amina", "★★★★★")
     await chat("amina", "منتوجات زوينة بزاف")  # a French speaker writing in Arabic
-    [row] = await _rows(chat.app, chat.session("amina"))
+    [row] = await _rows(chat.app, chat.user_id("amina"))
     assert (row.target_kind, row.target_key, row.rating) == ("stand", "A12", 5)
     assert row.comment == "منتوجات زوينة بزاف" and row.language == "ar"
 

@@ -23,6 +23,8 @@ def test_wheel_ships_compiled_catalogs_and_data(tmp_path: Path) -> None:
         assert f"locales/{language}/LC_MESSAGES/messages.mo" in names
     for expected in (
         "bot/channels/webchat.html",
+        "bot/channels/webchat.js",
+        "bot/channels/webchat.css",
         "bot/data/sample-fair.yaml",
         "storage/migrations/env.py",
         "storage/migrations/script.py.mako",

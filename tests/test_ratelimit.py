@@ -214,3 +214,13 @@ async def test_reserve_each_books_many_messages_in_one_call(limiter: RateLimiter
     assert await limiter.reserve_each(number, 0) == []
     with pytest.raises(ValueError):
         await limiter.reserve_each(channel, 2, recipients)
+
+
+async def test_try_take_refuses_without_booking_a_place(limiter: RateLimiter) -> None:
+    """A limit, not a queue: past the burst each caller is told how long to wait, and being
+    refused books nothing, so hammering does not push the next free token further away."""
+    rate = 0.5
+    assert [await limiter.try_take("sessions", rate, burst=2) for _ in range(2)] == [0.0, 0.0]
+    refusals = [await limiter.try_take("sessions", rate, burst=2) for _ in range(5)]
+    assert all(1 / rate - SLACK < wait <= 1 / rate for wait in refusals)
+    assert await limiter.try_take("other", rate, burst=2) == 0.0

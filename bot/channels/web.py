@@ -1,92 +1,273 @@
-"""The web chat channel: a phone-sized page and its JSON API (`POST /chat/api/messages`)."""
+"""The web chat channel: a phone-sized page with its script and style, and its JSON API
+(`POST /chat/api/sessions`, `POST /chat/api/messages`).
+
+The web chat vouches for nobody: a person is a session token the server issued, and is known
+everywhere else by the public id derived from it (storage/websessions.py)."""
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
+import math
 import re
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
 from aiohttp import web
 from redis.exceptions import RedisError
 
+from bot.channels.body import BadBody, load_json, read_body
 from bot.engine import Engine
 from bot.messages import Inbound, Kind, Rendered
+from bot.settings import IPNetwork, Settings
+from storage.database import DATABASE_ERRORS
 from storage.state import State
+from storage.websessions import WebSessionRepository
 
 log = logging.getLogger(__name__)
 
 CHANNEL = "web"
 MAX_BODY = 16 * 1024
-SESSION_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
-CHOICE_RE = re.compile(r"^[\w:.+-]{1,64}$")
-MESSAGE_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{10,64}$")
+MAX_SESSION_BODY = 1024
+CHOICE_RE = re.compile(r"[\w:.+-]{1,64}")
+MESSAGE_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{10,64}")
+
+# The page runs only its own script and style (no inline code: an injected tag does nothing),
+# talks only to this server, and cannot be framed.
+PAGE_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self'; "
+               "img-src 'self' data: blob:; connect-src 'self'; frame-ancestors 'none'; "
+               "base-uri 'none'; form-action 'self'")
+# JSON answers are data, never a document to run.
+API_POLICY = "default-src 'none'; frame-ancestors 'none'"
+# On every answer of the web chat, whatever it is.
+COMMON_HEADERS = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"}
+STATIC = {"webchat.js": "text/javascript", "webchat.css": "text/css"}
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def _error(status: int, error: str) -> web.Response:
-    return web.json_response({"error": error, "replies": []}, status=status)
+def _error(status: int, error: str, headers: dict[str, str] | None = None) -> web.Response:
+    return web.json_response({"error": error, "replies": []}, status=status, headers=headers)
+
+
+def _hardened(handler: Handler) -> Handler:
+    """The handler, with the headers every web chat answer carries."""
+
+    async def wrapped(request: web.Request) -> web.StreamResponse:
+        response = await handler(request)
+        for name, value in COMMON_HEADERS.items():
+            response.headers.setdefault(name, value)
+        if response.content_type == "application/json":
+            response.headers.setdefault("Content-Security-Policy", API_POLICY)
+        return response
+
+    return wrapped
+
+
+def _address(value: str | None) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """An IP address from a peer or an X-Forwarded-For hop (`1.2.3.4:5678` and `[::1]:80`
+    too); IPv4-mapped IPv6 addresses as the IPv4 address they are."""
+    text = (value or "").strip()
+    if text.startswith("[") and "]" in text:
+        text = text[1:text.index("]")]
+    elif text.count(":") == 1:
+        text = text.partition(":")[0]
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
+def _trusted(address: ipaddress.IPv4Address | ipaddress.IPv6Address,
+             proxies: Iterable[IPNetwork]) -> bool:
+    return any(address in network for network in proxies)
+
+
+def client_address(peer: str | None, forwarded: Iterable[str],
+                   proxies: Iterable[IPNetwork]) -> str:
+    """Who is asking: the peer; or, only when the peer is a trusted proxy, the right-most hop
+    of X-Forwarded-For that is not one (the hops left of it are the client's to invent)."""
+    proxies = tuple(proxies)
+    address = _address(peer)
+    if address is None:
+        return peer or "unknown"
+    if not _trusted(address, proxies):
+        return str(address)
+    hops = [hop for header in forwarded for hop in header.split(",")]
+    for hop in reversed(hops):
+        parsed = _address(hop)
+        if parsed is None:
+            break  # a proxy wrote something else than an address: stop believing the list
+        address = parsed
+        if not _trusted(address, proxies):
+            break
+    return str(address)
+
+
+@dataclass(frozen=True, slots=True)
+class _Message:
+    """A well-formed body of `POST /chat/api/messages`, its session not yet checked."""
+
+    session: str
+    kind: Kind
+    text: str = ""
+    choice: str | None = None
+    client_id: str | None = None
+
+    def inbound(self, person: str, client: str | None) -> Inbound:
+        # The client's ids are unique within its session only: the person's public id makes
+        # them unique for the deduplication, which spans every web chat session.
+        message_id = f"{person}:{self.client_id}" if self.client_id else None
+        return Inbound(CHANNEL, person, self.kind, text=self.text, choice=self.choice,
+                       message_id=message_id, client=client)
+
+
+def _parse(data: Any) -> _Message | web.Response:
+    if not isinstance(data, dict):
+        return _error(400, "the body must be a JSON object")
+    session = data.get("session")
+    if not isinstance(session, str):
+        return _error(400, "session is required: get one from POST /chat/api/sessions")
+    client_id = data.get("id")
+    if client_id is not None and (not isinstance(client_id, str)
+                                  or not MESSAGE_ID_RE.fullmatch(client_id)):
+        return _error(400, "id must be 1 to 64 letters, digits, - or _")
+    text, choice = data.get("text"), data.get("choice")
+    if choice is not None:
+        if not isinstance(choice, str) or not CHOICE_RE.fullmatch(choice):
+            return _error(400, "choice must be a short button id")
+        return _Message(session, Kind.CHOICE, choice=choice, client_id=client_id)
+    if not isinstance(text, str):
+        return _error(400, "text or choice is required")
+    return _Message(session, Kind.TEXT, text=text, client_id=client_id)
 
 
 class WebChat:
     """Translates between the browser's JSON and the engine; no conversation logic here."""
 
-    def __init__(self, engine: Engine, state: State) -> None:
+    def __init__(self, engine: Engine, state: State, web_sessions: WebSessionRepository,
+                 settings: Settings) -> None:
         self.engine = engine
         self.state = state
-        self.page = resources.files("bot.channels").joinpath("webchat.html").read_bytes()
+        self.web_sessions = web_sessions
+        self.proxies = settings.trusted_proxies
+        self.public_origin = settings.public_origin
+        files = resources.files("bot.channels")
+        self.page = files.joinpath("webchat.html").read_bytes()
+        self.static = {name: files.joinpath(name).read_bytes() for name in STATIC}
 
     def routes(self) -> list[web.RouteDef]:
         return [
-            web.get("/", self.index),
-            web.post("/chat/api/messages", self.message),
-            web.get("/chat/media/{token}", self.media),
+            web.get("/", _hardened(self.index)),
+            web.get("/chat/static/{name}", _hardened(self.static_file)),
+            web.post("/chat/api/sessions", _hardened(self.new_session)),
+            web.post("/chat/api/messages", _hardened(self.message)),
+            web.get("/chat/media/{token}", _hardened(self.media)),
         ]
 
     async def index(self, request: web.Request) -> web.Response:
         return web.Response(body=self.page, content_type="text/html", charset="utf-8",
                             headers={"Cache-Control": "no-cache",
-                                     "Content-Security-Policy": "default-src 'self'; "
-                                     "style-src 'self' 'unsafe-inline'; "
-                                     "script-src 'self' 'unsafe-inline'; img-src 'self' data:"})
+                                     "Content-Security-Policy": PAGE_POLICY})
+
+    async def static_file(self, request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        if name not in STATIC:
+            return _error(404, "not found")
+        return web.Response(body=self.static[name], content_type=STATIC[name], charset="utf-8",
+                            headers={"Cache-Control": "no-cache"})
+
+    async def new_session(self, request: web.Request) -> web.Response:
+        """`POST /chat/api/sessions`: a new session token, a few per client address."""
+        refused = self._refuse(request)
+        if refused is not None:
+            return refused
+        try:
+            raw = await read_body(request, MAX_SESSION_BODY)
+            data = load_json(raw) if raw.strip() else {}
+        except BadBody as exc:
+            log.info("web chat: new session refused: %s", exc.message)
+            return _error(exc.status, exc.message)
+        if not isinstance(data, dict):
+            return _error(400, "the body must be a JSON object, or empty")
+        client = await self._client(request)
+        wait = await self.web_sessions.admit(client)
+        if wait > 0:
+            seconds = max(1, math.ceil(wait))
+            log.info("web chat: too many new sessions from client %s; retry in %d s",
+                     client, seconds)
+            return _error(429, "too many new conversations from your network: try again in "
+                               f"{seconds} s", headers={"Retry-After": str(seconds)})
+        try:
+            token = await self.web_sessions.issue(client)
+        except DATABASE_ERRORS:
+            log.exception("database unavailable: no new web chat session")
+            return _error(503, "the service is briefly unavailable: try again in a minute")
+        return web.json_response({"session": token}, status=201,
+                                 headers={"Cache-Control": "no-store"})
 
     async def message(self, request: web.Request) -> web.Response:
-        if request.content_length is not None and request.content_length > MAX_BODY:
-            return _error(413, "message too large")
-        body = await request.content.read(MAX_BODY + 1)
-        if len(body) > MAX_BODY:
-            return _error(413, "message too large")
+        """`POST /chat/api/messages`: one message of a person, answered."""
+        refused = self._refuse(request)
+        if refused is not None:
+            return refused
         try:
-            data = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
-            return _error(400, 'send JSON: {"session": ..., "text": ...} or {"session": ..., '
-                               '"choice": ...}')
-        inbound = self._inbound(data)
-        if isinstance(inbound, web.Response):
-            return inbound
+            data = load_json(await read_body(request, MAX_BODY))
+        except BadBody as exc:
+            log.info("web chat: message refused: %s", exc.message)
+            return _error(exc.status, exc.message)
+        parsed = _parse(data)
+        if isinstance(parsed, web.Response):
+            return parsed
+        try:
+            person = await self.web_sessions.resolve(parsed.session)
+        except DATABASE_ERRORS:
+            log.exception("database unavailable: cannot check a web chat session")
+            return _error(503, "the service is briefly unavailable: try again in a minute")
+        if person is None:
+            log.info("web chat: a session this deployment did not issue")
+            return _error(401, "unknown session: get a new one from POST /chat/api/sessions")
+        inbound = parsed.inbound(person, await self._client(request))
         rendered = await self.engine.handle(inbound)
         return web.json_response(await self._answer(rendered),
                                  dumps=lambda obj: json.dumps(obj, ensure_ascii=False))
 
-    def _inbound(self, data: Any) -> Inbound | web.Response:
-        if not isinstance(data, dict):
-            return _error(400, "the body must be a JSON object")
-        session = data.get("session")
-        if not isinstance(session, str) or not SESSION_RE.match(session):
-            return _error(400, "session must be 1 to 64 letters, digits, ., :, - or _")
-        message_id = data.get("id")
-        if message_id is not None and (not isinstance(message_id, str)
-                                       or not MESSAGE_ID_RE.match(message_id)):
-            return _error(400, "id must be 1 to 64 letters, digits, - or _")
-        text, choice = data.get("text"), data.get("choice")
-        if choice is not None:
-            if not isinstance(choice, str) or not CHOICE_RE.match(choice):
-                return _error(400, "choice must be a short button id")
-            return Inbound(CHANNEL, session, Kind.CHOICE, choice=choice, message_id=message_id)
-        if not isinstance(text, str):
-            return _error(400, "text or choice is required")
-        return Inbound(CHANNEL, session, Kind.TEXT, text=text, message_id=message_id)
+    def _refuse(self, request: web.Request) -> web.Response | None:
+        """An error for a request the API does not take from anyone: another website's (its
+        visitors' browsers send its Origin), or anything but JSON (a form can send plain text
+        to any site without asking; JSON needs a preflight no other site gets)."""
+        origin = request.headers.get("Origin")
+        if origin is not None and origin.lower() not in self._origins(request):
+            log.info("web chat: request from a foreign origin refused: %.100s", origin)
+            return _error(403, "requests from another website are refused")
+        if request.content_type != "application/json":
+            return _error(415, "send Content-Type: application/json")
+        return None
+
+    def _origins(self, request: web.Request) -> set[str]:
+        """The request's own origin (as its trusted proxy says, if any) and the public one."""
+        scheme = request.scheme
+        peer = _address(request.remote)
+        forwarded = request.headers.get("X-Forwarded-Proto")
+        if forwarded and peer is not None and _trusted(peer, self.proxies):
+            scheme = forwarded.split(",")[0].strip().lower()
+        origins = {f"{scheme}://{request.host}".lower()}
+        if self.public_origin is not None:
+            origins.add(self.public_origin)
+        return origins
+
+    async def _client(self, request: web.Request) -> str:
+        """The keyed hash of the client's address (never the address)."""
+        address = client_address(request.remote, request.headers.getall("X-Forwarded-For", []),
+                                 self.proxies)
+        return await self.web_sessions.client_hash(address)
 
     async def _answer(self, rendered: list[Rendered]) -> dict[str, Any]:
         language = rendered[-1].language if rendered else "fr"
@@ -117,11 +298,9 @@ class WebChat:
 
     async def media(self, request: web.Request) -> web.Response:
         token = request.match_info["token"]
-        if not TOKEN_RE.match(token):
-            raise web.HTTPNotFound()
-        found = await self.state.get_media(token)
+        found = await self.state.get_media(token) if TOKEN_RE.fullmatch(token) else None
         if found is None:
-            raise web.HTTPNotFound()
+            return _error(404, "not found (files are kept for a day)")
         data, mime, filename = found
         headers = {"Cache-Control": "private, max-age=86400"}
         if filename:
