@@ -51,10 +51,10 @@ async def test_new_codes_have_13_symbols_and_earlier_codes_still_link(chat: Chat
 
     linked = await chat("fatima", f"/start coop_{carpets}")  # the Telegram link's payload
     assert LINKED_FR in linked.text
-    assert await role_of(chat.app, "web", chat.session("fatima")) == ("cooperative", True)
+    assert await role_of(chat.app, "web", chat.user_id("fatima")) == ("cooperative", True)
     typed = await chat("khadija", f"تعاونية {carpets.lower()}")
     assert f"الرواق {FSI}A18{PDI}" in typed.text
-    assert await role_of(chat.app, "web", chat.session("khadija")) == ("cooperative", True)
+    assert await role_of(chat.app, "web", chat.user_id("khadija")) == ("cooperative", True)
 
     # A code handed out before codes grew (8 symbols) links as it did.
     async with chat.app.sessions() as session, session.begin():
@@ -62,7 +62,7 @@ async def test_new_codes_have_13_symbols_and_earlier_codes_still_link(chat: Chat
                               .values(link_code="HADS2EPT"))
     earlier = await chat("youssef", "COOP HADS2EPT")  # the WhatsApp link's text
     assert "Vous êtes maintenant lié à Coopérative Tifawin" in earlier.text
-    assert await role_of(chat.app, "web", chat.session("youssef")) == ("cooperative", True)
+    assert await role_of(chat.app, "web", chat.user_id("youssef")) == ("cooperative", True)
 
 
 async def test_a_wrong_code_is_not_valid_in_french_and_arabic(chat: Chat) -> None:
@@ -73,14 +73,14 @@ async def test_a_wrong_code_is_not_valid_in_french_and_arabic(chat: Chat) -> Non
         answer = await chat("amina", text)
         assert NOT_VALID_FR in answer.text, text
         assert "stand" not in answer.text.lower(), text
-    assert await role_of(chat.app, "web", chat.session("amina")) == ("visitor", False)
+    assert await role_of(chat.app, "web", chat.user_id("amina")) == ("visitor", False)
 
     await chat("karim", "السلام عليكم")
     await chat.tap("karim", "العربية")
     for text in (f"تعاونية {WRONG}", "تعاونية ABC", f"coop_{WRONG.lower()}"):
         answer = await chat("karim", text)
         assert NOT_VALID_AR in answer.text, text
-    assert await role_of(chat.app, "web", chat.session("karim")) == ("visitor", False)
+    assert await role_of(chat.app, "web", chat.user_id("karim")) == ("visitor", False)
 
     # Looking for a cooperative by name is still a search.
     search = await chat("amina", "coopérative tifawin")
@@ -173,3 +173,19 @@ async def test_web_sessions_sharing_an_address_share_its_limit(make_app: AppFact
     assert LINKED_FR in await say("elsewhere", f"coop {right}", "address-2")
     assert LINKED_FR in await say("mobile", f"coop {right}", None)
     assert await role_of(app, "web", "elsewhere") == ("cooperative", True)
+
+
+async def test_rotating_web_chat_sessions_from_one_address_share_its_limit(chat: Chat) -> None:
+    """Through the HTTP API: every new session from 127.0.0.1 carries the same address hash,
+    so opening new sessions does not buy new attempts."""
+    right = await code_of(chat.app)
+    per_session = keys.LINK_CODE_PERSON_LIMIT - 1
+    tried, index = 0, 0
+    while tried < keys.LINK_CODE_CLIENT_LIMIT:
+        index += 1
+        for _attempt in range(min(per_session, keys.LINK_CODE_CLIENT_LIMIT - tried)):
+            assert NOT_VALID_FR in (await chat(f"visitor-{index}", f"coop {WRONG}")).text
+            tried += 1
+    answer = await chat("newcomer", f"coop {right}")
+    assert LIMITED_FR in answer.text
+    assert await role_of(chat.app, "web", chat.user_id("newcomer")) == ("visitor", False)
