@@ -312,30 +312,3 @@ async def test_a_cooperative_member_links_their_chat_with_the_code(chat: Chat) -
     from storage.outbox import Outbox
 
     assert await Outbox(chat.app.sessions).recipients("cooperatives") == 2
-
-
-async def test_an_organizer_composes_a_broadcast_in_chat(make_chat: ChatFactory) -> None:
-    chat = await make_chat(organizers="web:session-boss")
-    for person in ("amina", "karim"):
-        await chat(person, "bonjour")
-    # a visitor never reaches the broadcast conversation
-    refused = await chat("amina", "/broadcast")
-    assert "je n'ai pas compris" in refused.text
-    forged = await chat.post({"session": chat.session("amina"), "choice": "bc:confirm"})
-    assert "Ce bouton n'est plus valable" in forged.text
-
-    await chat("boss", "bonjour")
-    await chat.tap("boss", "lang:fr")
-    assert "Écrivez le texte en français" in (await chat("boss", "/broadcast")).text
-    assert "texte en arabe" in (await chat("boss", "Le salon ferme à 20:00.")).text
-    audience = await chat("boss", "يغلق المعرض على الساعة 20:00.")
-    assert "Tout le monde" in audience.labels
-    await chat.tap("boss", "Tout le monde")
-    preview = await chat.tap("boss", "Maintenant")
-    assert preview.mentions("Aperçu", "Tout le monde : 3 personnes", "FR: Le salon ferme")
-    done = await chat.tap("boss", "Envoyer")
-    assert "programmée pour 3 personnes" in done.text
-    from storage.outbox import Outbox
-
-    outbox = Outbox(chat.app.sessions)
-    assert (await outbox.progress(1))["pending"] == 3

@@ -10,7 +10,7 @@ from sqlalchemy import select, update
 
 from bot.i18n import FSI, PDI
 from storage.models import OutboxMessage, Workshop
-from tests.conftest import Chat, ChatFactory
+from tests.conftest import Chat
 
 NOW = dt.datetime(2026, 12, 11, 10, 0, tzinfo=ZoneInfo("Africa/Casablanca"))
 
@@ -105,42 +105,6 @@ async def test_cooperatives_only_and_overlap(chat: Chat) -> None:
     file = await chat.tap("amina", "Fichier agenda")
     body = (await (await chat.client.get(file.replies[0]["media"][0]["url"])).read()).decode()
     assert body.count("BEGIN:VEVENT") == 2 and "Vos ateliers" in calendar.text
-
-
-async def test_organizers_see_fill_rates_and_the_card_shows_the_waiting_list(
-    make_chat: ChatFactory,
-) -> None:
-    chat = await make_chat(organizers="web:session-boss")
-    chat.app.engine.clock = lambda: NOW
-    await small_workshop(chat)
-    for person in ("amina", "karim"):
-        await chat(person, "bonjour")
-        await chat.tap(person, "Français")
-        await chat(person, "/start ws_marketing-1")
-        await chat.tap(person, "S'inscrire")
-    card = await chat("amina", "/start ws_marketing-1")
-    assert "complet, 1 sur la liste d'attente" in card.text
-    await chat("amina", "avis")
-    await chat.tap("amina", "★★★★")
-    await chat("amina", "Bravo")
-
-    await chat("boss", "bonjour")
-    await chat.tap("boss", "Français")
-    stats = await chat("boss", "/stats")
-    assert "3 contacts (Web 3)" in stats.text
-    assert "Note du salon : 4,0 sur 5 (1 note)" in stats.text
-    assert "1 inscription confirmée" in stats.text and "1 commentaire" in stats.text
-    [chart] = stats.replies[0]["media"]
-    assert chart["type"] == "image" and "Notes du salon" in chart["caption"]
-    picture = await chat.client.get(chart["url"])
-    assert (await picture.read()).startswith(b"\x89PNG\r\n\x1a\n")
-    assert "Ateliers, places prises" in stats.text
-    assert "Techniques de marketing : 1/1 (100 %), 1 en attente" in stats.text
-    assert "En tout :" in stats.text
-    # anyone else gets the ordinary answer to an unknown command, never the figures
-    refused = await chat("amina", "/stats")
-    assert "places prises" not in refused.text
-    assert "places prises" not in (await chat("karim", "statistiques")).text
 
 
 async def test_browse_by_topic_and_by_language(chat: Chat) -> None:
