@@ -653,3 +653,20 @@ async def test_survey_answers_are_kept_one_by_one(
         "satisfaction": 4, "come_again": True, "sales_band": "2k-10k", "comment": "شكرا",
         "language": "ar"}
     assert await _count(sessions, ExhibitorSurvey) == 1
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_an_organizer_taken_back_is_their_cooperative_member_again(
+    kind: str, sessions_for: Callable[..., Awaitable[Sessions]]
+) -> None:
+    from storage.cooperatives import CooperativeRepository
+
+    sessions = await sessions_for(kind, sample=True)
+    contacts, coops = ContactRepository(sessions), CooperativeRepository(sessions)
+    member = await contacts.arrive("whatsapp", "212600000009", "fr")
+    code = (await coops.codes())[0].code
+    assert await coops.link(member.id, code) is not None
+    await contacts.sync_organizers(("whatsapp:212600000009",), ORGANIZER_CHANNELS)
+    assert await contacts.role(member.id) is Role.ORGANIZER
+    await contacts.sync_organizers((), ORGANIZER_CHANNELS)
+    assert await contacts.role(member.id) is Role.COOPERATIVE
