@@ -121,6 +121,8 @@ class Settings(BaseSettings):
     @field_validator("quiet_hours", mode="before")
     @classmethod
     def _quiet_hours(cls, value: object) -> object:
+        if value == "":  # `VAR=`, as compose files write it: the default
+            return cls.model_fields["quiet_hours"].default
         if isinstance(value, str):
             return parse_quiet_hours(value)
         return value

@@ -305,7 +305,7 @@ def test_empty_values_mean_unset(monkeypatch: pytest.MonkeyPatch) -> None:
                  "TADAMON_TELEGRAM_API_BASE", "TADAMON_TELEGRAM_WEBHOOK_URL",
                  "TADAMON_TELEGRAM_WEBHOOK_SECRET", "TADAMON_WHATSAPP_TOKEN",
                  "TADAMON_WHATSAPP_APP_SECRET", "TADAMON_WHATSAPP_API_BASE",
-                 "TADAMON_ORGANIZERS"):
+                 "TADAMON_ORGANIZERS", "TADAMON_QUIET_HOURS"):
         monkeypatch.setenv(name, "")
     settings = load_settings()
     assert settings.redis_url is None
@@ -318,6 +318,7 @@ def test_empty_values_mean_unset(monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings.whatsapp_app_secret is None
     assert settings.whatsapp_api_base == "https://graph.facebook.com/v23.0"
     assert settings.organizers == ()
+    assert settings.quiet_hours == (dt.time(22), dt.time(8))
 
 
 def test_load_settings_takes_overrides() -> None:
