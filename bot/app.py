@@ -16,10 +16,11 @@ from bot.channels import BulkSender, Channel
 from bot.engine import Engine
 from bot.i18n import Renderer, load_translations
 from bot.metrics import Metrics
-from bot.settings import Settings
+from bot.settings import ORGANIZER_CHANNELS, Settings
 from storage import database
 from storage.catalogue import ImportReport, active_fair
 from storage.models import OutboxMessage, OutboxStatus
+from storage.outbox import QuietHours
 from storage.registrations import Reminders
 from storage.state import State, connect_redis
 from storage.websessions import WebSessionRepository
@@ -44,6 +45,7 @@ class App:
         self.redis = connect_redis(settings.redis_url)
         self.state = State(self.redis)
         self.metrics = Metrics()
+        self.quiet_hours = QuietHours(*settings.quiet_hours) if settings.quiet_hours else None
         self.renderer = Renderer(load_translations(), settings.zone)
         self.engine = Engine(
             sessions=self.sessions,
@@ -51,9 +53,9 @@ class App:
             renderer=self.renderer,
             zone=settings.zone,
             metrics=self.metrics,
-            organizers=settings.organizers,
             reminders=Reminders(settings.reminder_evening,
                                 dt.timedelta(minutes=settings.reminder_before)),
+            quiet_hours=self.quiet_hours,
         )
         self.web_sessions = WebSessionRepository(self.sessions, self.redis,
                                                  settings.web_sessions_per_minute)
@@ -87,9 +89,14 @@ class App:
         for channel in self.channels:
             await channel.stop()
 
-    async def prepare(self, *, load_sample: bool = True) -> ImportReport | None:
-        """Apply migrations; load TADAMON_CATALOGUE, or the sample fair when none is loaded."""
+    async def prepare(self, *, load_sample: bool = True,
+                      organizers: bool = True) -> ImportReport | None:
+        """Apply migrations and TADAMON_ORGANIZERS (unless `organizers` is False: a one-shot
+        command, whose shell may not hold the deployment's setting); load TADAMON_CATALOGUE,
+        or the sample fair when none is loaded."""
         await database.upgrade(self.db)
+        if organizers:
+            await self.apply_organizers()
         path = self.settings.catalogue
         if path is None:
             async with self.sessions() as session:
@@ -100,6 +107,17 @@ class App:
         await self.catalogue_changed()
         log.info("catalogue %s loaded: %s", path.name, report.summary())
         return report
+
+    async def apply_organizers(self) -> None:
+        """Make the setting's organizers organizers, and take the role back from those it no
+        longer lists (those `tadamon organizer add` named keep theirs)."""
+        granted, withdrawn = await self.engine.contacts.sync_organizers(
+            self.settings.organizers, ORGANIZER_CHANNELS)
+        if granted:
+            log.info("organizers by TADAMON_ORGANIZERS: %s", ", ".join(granted))
+        if withdrawn:
+            log.warning("no longer organizers (not in TADAMON_ORGANIZERS, or not a Telegram or "
+                        "WhatsApp identity): %s", ", ".join(withdrawn))
 
     async def catalogue_changed(self) -> None:
         """Tell every process that the catalogue changed (they rebuild their caches)."""

@@ -7,6 +7,7 @@ import contextlib
 import datetime as dt
 import gc
 import logging
+import re
 import signal
 import sys
 import threading
@@ -19,7 +20,7 @@ import typer
 from aiohttp import web
 
 from bot.csvfiles import write_csv
-from bot.errors import CatalogueError, ConfigurationError, TadamonError
+from bot.errors import BadInput, CatalogueError, ConfigurationError, TadamonError
 from bot.settings import Settings, load_settings
 
 if TYPE_CHECKING:
@@ -90,7 +91,7 @@ def _run(main: Callable[[], Coroutine[Any, Any, T]], *, serving: bool = False) -
                 return runner.run(main())
             finally:
                 _let_sqlite_threads_finish()
-    except CatalogueError as exc:
+    except (CatalogueError, BadInput) as exc:
         typer.echo(f"tadamon: {exc}", err=True)
         raise typer.Exit(2) from None
     except TadamonError as exc:
@@ -199,7 +200,7 @@ async def _import(settings: Settings, path: Path, dry_run: bool) -> Any:
     # TADAMON_CATALOGUE is for start-up: importing another file (or a dry run) must not load it.
     app = App(settings.model_copy(update={"catalogue": None}))
     try:
-        await app.prepare(load_sample=False)
+        await app.prepare(load_sample=False, organizers=False)
         with _progress() as progress:
             report = await import_catalogue(app.sessions, path, dry_run=dry_run,
                                             progress=progress)
@@ -277,13 +278,12 @@ cli.add_typer(organizer_cli, name="organizer")
 
 
 def _person(who: str) -> tuple[str, str]:
-    from bot.settings import CHANNELS
+    from bot.settings import parse_organizer
 
-    channel, sep, user_id = who.partition(":")
-    if not sep or channel not in CHANNELS or not user_id:
-        raise _bad_input(f"{who!r} is not CHANNEL:USER_ID with CHANNEL in "
-                         f"{', '.join(CHANNELS)}")
-    return channel, user_id
+    try:
+        return parse_organizer(who)
+    except ValueError as exc:
+        raise _bad_input(str(exc)) from None
 
 
 def _with_contacts(settings: Settings, work: Callable[[Any], Coroutine[Any, Any, T]]) -> T:
@@ -301,38 +301,57 @@ def _with_contacts(settings: Settings, work: Callable[[Any], Coroutine[Any, Any,
     return _run(run)
 
 
-def _set_organizer(who: str, organizer: bool) -> None:
-    from storage.models import Role
+@organizer_cli.command("add")
+def organizer_add(who: Annotated[str, typer.Argument(help="telegram:USER_ID or "
+                                                          "whatsapp:USER_ID")]) -> None:
+    """Let someone broadcast and read statistics in chat (until `organizer remove`)."""
+    from storage.repositories import ROLE_BY_COMMAND
 
     settings = _settings()
     channel, user_id = _person(who)
-    role = Role.ORGANIZER if organizer else Role.VISITOR
-    _with_contacts(settings, lambda contacts: contacts.set_role(channel, user_id, role))
-    typer.echo(f"{channel}:{user_id} is {'an' if organizer else 'no longer an'} organizer")
-
-
-@organizer_cli.command("add")
-def organizer_add(who: Annotated[str, typer.Argument(help="CHANNEL:USER_ID")]) -> None:
-    """Let someone broadcast and read statistics in chat."""
-    _set_organizer(who, True)
+    _with_contacts(settings, lambda contacts: contacts.grant_organizer(channel, user_id,
+                                                                        ROLE_BY_COMMAND))
+    typer.echo(f"{channel}:{user_id} is an organizer")
 
 
 @organizer_cli.command("remove")
-def organizer_remove(who: Annotated[str, typer.Argument(help="CHANNEL:USER_ID")]) -> None:
-    """Take the organizer role back (TADAMON_ORGANIZERS still grants it to whom it lists)."""
-    _set_organizer(who, False)
+def organizer_remove(who: Annotated[str, typer.Argument(help="telegram:USER_ID or "
+                                                             "whatsapp:USER_ID")]) -> None:
+    """Take the organizer role back, at once (whatever gave it)."""
+    settings = _settings()
+    channel, user_id = _person(who)
+    was = _with_contacts(settings,
+                         lambda contacts: contacts.withdraw_organizer(channel, user_id))
+    typer.echo(f"{channel}:{user_id} is no longer an organizer" if was
+               else f"{channel}:{user_id} was not an organizer")
+    if f"{channel}:{user_id}" in settings.organizers:
+        typer.echo(f"tadamon: TADAMON_ORGANIZERS still lists {channel}:{user_id}: they will "
+                   "be an organizer again at the next start unless it is taken out there",
+                   err=True)
 
 
 @organizer_cli.command("list")
 def organizer_list() -> None:
-    """Everyone who may broadcast."""
-    from storage.models import Role
+    """Everyone who may broadcast, and where their role comes from."""
+    from bot.settings import ORGANIZER_CHANNELS
+    from storage.repositories import ROLE_BY_SETTING
 
     settings = _settings()
-    found = _with_contacts(settings, lambda contacts: contacts.with_role(Role.ORGANIZER))
-    listed = {f"{contact.channel}:{contact.user_id}" for contact in found}
-    for item in sorted(listed | set(settings.organizers)):
-        typer.echo(item)
+    found = _with_contacts(settings, lambda contacts: contacts.organizers())
+    sources = {f"{contact.channel}:{contact.user_id}": source for contact, source in found}
+    for who, source in sources.items():
+        if source == ROLE_BY_SETTING:
+            where = "TADAMON_ORGANIZERS"
+            if who not in settings.organizers:
+                where += " (no longer listed here: taken back at the next start)"
+        else:
+            where = "tadamon organizer add"
+        if who.partition(":")[0] not in ORGANIZER_CHANNELS:
+            where += " (not a Telegram or WhatsApp identity: taken back at the next start)"
+        typer.echo(f"{who}\t{where}")
+    for who in settings.organizers:
+        if who not in sources:
+            typer.echo(f"{who}\tTADAMON_ORGANIZERS (from the next start)")
 
 
 @cli.command("coop-codes")
@@ -351,7 +370,7 @@ def coop_codes(
 
         app = App(settings)
         try:
-            await app.prepare(load_sample=False)
+            await app.prepare(load_sample=False, organizers=False)
             codes = await CooperativeRepository(app.sessions).codes(revoke)
             bot, number = await _link_targets(settings)
             return codes, bot, number
@@ -431,7 +450,7 @@ def posters(
         # Only the catalogue is read: no channel is made (aiogram alone takes seconds to load).
         app = App(settings.model_copy(update={"telegram_token": None, "whatsapp_token": None}))
         try:
-            await app.prepare(load_sample=False)
+            await app.prepare(load_sample=False, organizers=False)
             snapshot = await app.engine.catalogue.snapshot()
             if snapshot is None:
                 return None, "", "", app.renderer
@@ -514,6 +533,7 @@ def broadcast(
     settings = _settings()
     if audience is None or not (text_fr or "").strip() or not (text_ar or "").strip():
         raise _bad_input("--audience, --text-fr and --text-ar are required")
+    from handlers.organizers import TEXT_MAX
     from storage.outbox import audience_filter
 
     try:
@@ -522,6 +542,10 @@ def broadcast(
         raise _bad_input(f"--audience: {exc}") from None
     when = _when(at, settings)
     text = {"fr": (text_fr or "").strip(), "ar": (text_ar or "").strip()}
+    for language, written in text.items():
+        if len(written) > TEXT_MAX:
+            raise _bad_input(f"--text-{language}: {len(written)} characters, a broadcast holds "
+                             f"at most {TEXT_MAX} (what a WhatsApp template carries)")
 
     async def queue() -> tuple[int, int]:
         from bot.app import App
@@ -530,18 +554,22 @@ def broadcast(
 
         app = App(settings)
         try:
-            await app.prepare(load_sample=False)
+            await app.prepare(load_sample=False, organizers=False)
+            async with app.sessions() as session:
+                fair = await active_fair(session)
+            if fair is None:
+                raise CatalogueError("no fair is loaded: import a catalogue first")
             outbox = Outbox(app.sessions)
+            try:
+                await outbox.check_audience(fair.id, audience)
+            except ValueError as exc:
+                raise BadInput(f"--audience: {exc}") from None
             count = await outbox.recipients(audience)
             if not yes:
                 typer.echo(f"audience {audience}: {count} recipients, at {when.isoformat()}")
                 typer.echo(f"fr: {text['fr']}\nar: {text['ar']}")
                 if not typer.confirm("queue this broadcast?"):
                     raise typer.Exit(1)
-            async with app.sessions() as session:
-                fair = await active_fair(session)
-            if fair is None:
-                raise CatalogueError("no fair is loaded: import a catalogue first")
             return await outbox.queue_broadcast(fair.id, audience, text, when, urgent)
         finally:
             await app.close()
@@ -551,25 +579,43 @@ def broadcast(
     typer.echo(broadcast_id)
 
 
+# How far in the past `--at` may be: the time it takes to type the command and confirm.
+AT_SLACK = dt.timedelta(minutes=1)
+
+
 def _when(at: str | None, settings: Settings) -> dt.datetime:
+    now = dt.datetime.now(dt.UTC)
     if at is None:
-        return dt.datetime.now(dt.UTC)
+        return now
     try:
         moment = dt.datetime.fromisoformat(at)
     except ValueError:
         raise _bad_input(f"--at: {at!r} is not an ISO time like 2026-12-13T09:00") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=settings.zone)
+    if moment < now - AT_SLACK:
+        local = now.astimezone(settings.zone).strftime("%Y-%m-%dT%H:%M")
+        raise _bad_input(f"--at: {at!r} is in the past (it is {local} in {settings.timezone}; "
+                         "a minute of slack is allowed): leave --at out to send now")
     return moment.astimezone(dt.UTC)
+
+
+def _broadcast_id(value: str) -> int:
+    """The id `tadamon broadcast` printed; exit 2 with one line for anything else."""
+    if not re.fullmatch(r"[1-9][0-9]{0,17}", value):
+        raise _bad_input(f"{value!r} is not a broadcast id (the number `tadamon broadcast` "
+                         "printed)")
+    return int(value)
 
 
 @broadcast_cli.command("status")
 def broadcast_status(
-    broadcast_id: Annotated[int, typer.Argument(help="The id `tadamon broadcast` printed.")],
+    broadcast: Annotated[str, typer.Argument(help="The id `tadamon broadcast` printed.")],
     follow: Annotated[bool, typer.Option("--follow", help="Show progress until done.")] = False,
 ) -> None:
     """Sent / failed / skipped / pending counts, rate and ETA."""
     settings = _settings()
+    broadcast_id = _broadcast_id(broadcast)
 
     async def show() -> None:
         import time
@@ -580,6 +626,9 @@ def broadcast_status(
         engine = database.create_engine(settings.database_url)
         outbox = Outbox(database.create_sessionmaker(engine))
         try:
+            await database.upgrade(engine)
+            if not await outbox.broadcast_exists(broadcast_id):
+                raise BadInput(f"broadcast {broadcast_id}: no such broadcast")
             started, first_done = time.monotonic(), None
             while True:
                 counts = await outbox.progress(broadcast_id)
@@ -607,9 +656,12 @@ def broadcast_status(
 
 
 @broadcast_cli.command("cancel")
-def broadcast_cancel(broadcast_id: Annotated[int, typer.Argument()]) -> None:
+def broadcast_cancel(
+    broadcast: Annotated[str, typer.Argument(help="The id `tadamon broadcast` printed.")],
+) -> None:
     """Stop a broadcast: what is not sent yet will not be."""
     settings = _settings()
+    broadcast_id = _broadcast_id(broadcast)
 
     async def cancel() -> int:
         from storage import database
@@ -617,8 +669,12 @@ def broadcast_cancel(broadcast_id: Annotated[int, typer.Argument()]) -> None:
 
         engine = database.create_engine(settings.database_url)
         try:
-            return await Outbox(database.create_sessionmaker(engine)).cancel_broadcast(
+            await database.upgrade(engine)
+            cancelled = await Outbox(database.create_sessionmaker(engine)).cancel_broadcast(
                 broadcast_id)
+            if cancelled is None:
+                raise BadInput(f"broadcast {broadcast_id}: no such broadcast")
+            return cancelled
         finally:
             await engine.dispose()
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -22,7 +22,7 @@ from storage.cooperatives import CooperativeRepository, LinkAttempts
 from storage.database import DATABASE_ERRORS
 from storage.feedback import FeedbackRepository
 from storage.models import Role, utcnow
-from storage.outbox import Outbox
+from storage.outbox import DEFAULT_QUIET_HOURS, Outbox, QuietHours
 from storage.registrations import RegistrationRepository, Reminders
 from storage.reports import ReportRepository
 from storage.repositories import (
@@ -62,16 +62,15 @@ class Engine:
         renderer: Renderer,
         zone: ZoneInfo,
         metrics: Metrics,
-        organizers: Sequence[str] = (),
         clock: Callable[[], dt.datetime] = utcnow,
         reminders: Reminders | None = None,
+        quiet_hours: QuietHours | None = DEFAULT_QUIET_HOURS,
     ) -> None:
         self.state = state
         self.renderer = renderer
         self._renderers = {str(renderer.zone): renderer}
         self.zone = zone
         self.metrics = metrics
-        self.organizers = tuple(organizers)
         self.clock = clock
         self.contacts = ContactRepository(sessions)
         self.catalogue = CatalogueRepository(sessions, version=state.catalogue_version)
@@ -79,7 +78,8 @@ class Engine:
         self.reports = ReportRepository(sessions)
         self.cooperatives = CooperativeRepository(sessions)
         self.link_attempts = LinkAttempts(state.redis)
-        self.registrations = RegistrationRepository(sessions, zone, reminders or Reminders())
+        self.registrations = RegistrationRepository(sessions, zone, reminders or Reminders(),
+                                                    quiet_hours)
         self.outbox = Outbox(sessions)
         self.saved = SavedStandRepository(sessions)
 
@@ -141,7 +141,7 @@ class Engine:
                 pass  # an older or damaged copy: read the database
         contact = await self.contacts.arrive(
             inbound.channel, inbound.user_id, guess if guess in LANGUAGES else None,
-            self.organizers, alt_id=inbound.user_alt_id)
+            alt_id=inbound.user_alt_id)
         session["contact"] = _cached(contact)
         return contact
 

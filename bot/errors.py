@@ -16,3 +16,8 @@ class CatalogueError(TadamonError):
 
     def __init__(self, where: str, message: str | None = None) -> None:
         super().__init__(where if message is None else f"{where}: {message}")
+
+
+class BadInput(TadamonError):
+    """What a command was given is wrong (an unknown id, a time in the past): exit status 2,
+    with the one-line message naming the option."""

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import hashlib
+import hmac
 import ipaddress
 import re
 import secrets
@@ -25,14 +28,56 @@ from bot.errors import ConfigurationError
 
 CHANNELS = ("telegram", "whatsapp", "web")
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
-_TELEGRAM_SECRET = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
+# Organizers are people a platform vouches for; anyone can open a web chat session.
+ORGANIZER_CHANNELS = ("telegram", "whatsapp")
+_TELEGRAM_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
+_TELEGRAM_USER_ID = re.compile(r"[1-9][0-9]{0,19}")
+_QUIET_HOURS = re.compile(r"(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})")
+WEBHOOK_SECRET_PURPOSE = b"tadamon telegram webhook secret"
+
+
+def parse_organizer(item: str) -> tuple[str, str]:
+    """`telegram:1234` -> ("telegram", "1234"); ValueError saying what is wrong otherwise."""
+    channel, sep, user_id = item.strip().partition(":")
+    user_id = user_id.strip()
+    if channel == "web":
+        raise ValueError(f"{item.strip()!r}: a web chat session cannot be an organizer "
+                         "(anyone can open one); use telegram:USER_ID or whatsapp:USER_ID")
+    if not sep or channel not in ORGANIZER_CHANNELS or not user_id:
+        raise ValueError(f"{item.strip()!r} is not CHANNEL:USER_ID with CHANNEL telegram or "
+                         "whatsapp")
+    if channel == "telegram" and not _TELEGRAM_USER_ID.fullmatch(user_id):
+        raise ValueError(f"{item.strip()!r}: a Telegram user id is a whole number")
+    return channel, user_id
 
 
 def _parse_organizer(item: str) -> str:
-    channel, sep, user_id = item.strip().partition(":")
-    if not sep or channel not in CHANNELS or not user_id:
-        raise ValueError(f"{item!r} is not CHANNEL:USER_ID with CHANNEL in {', '.join(CHANNELS)}")
+    channel, user_id = parse_organizer(item)
     return f"{channel}:{user_id}"
+
+
+def derived_webhook_secret(token: str) -> str:
+    """The Telegram webhook secret every process with this bot token derives alike: a keyed
+    hash of the token (it cannot be turned back into the token), in Telegram's alphabet."""
+    digest = hmac.new(token.encode(), WEBHOOK_SECRET_PURPOSE, hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def parse_quiet_hours(value: str) -> tuple[dt.time, dt.time] | None:
+    """`22:00-08:00` -> (22:00, 08:00); `off` -> None; ValueError otherwise."""
+    if value.strip().lower() in ("off", "none"):
+        return None
+    match = _QUIET_HOURS.fullmatch(value.strip())
+    if match is None:
+        raise ValueError(f"{value!r} is not HH:MM-HH:MM (fair time), or off")
+    hours, minutes, end_hours, end_minutes = (int(part) for part in match.groups())
+    try:
+        start, end = dt.time(hours, minutes), dt.time(end_hours, end_minutes)
+    except ValueError:
+        raise ValueError(f"{value!r}: not a time of day") from None
+    if start == end:
+        raise ValueError(f"{value!r} is an empty span: write off for no quiet hours")
+    return start, end
 
 
 class Settings(BaseSettings):
@@ -63,9 +108,8 @@ class Settings(BaseSettings):
     telegram_token: SecretStr | None = None
     telegram_api_base: str = "https://api.telegram.org"
     telegram_webhook_url: str | None = None
-    telegram_webhook_secret: SecretStr = Field(
-        default_factory=lambda: SecretStr(secrets.token_urlsafe(32))
-    )
+    # Unset or empty: derived from the token after validation (_derive_webhook_secret).
+    telegram_webhook_secret: SecretStr = SecretStr("")
     telegram_rate: float = Field(default=30, gt=0)
 
     whatsapp_token: SecretStr | None = None
@@ -80,6 +124,17 @@ class Settings(BaseSettings):
     # minutes before the start (0: none).
     reminder_evening: dt.time | None = dt.time(18)
     reminder_before: int = Field(default=60, ge=0, le=24 * 60)
+    # Bulk messages wait from the first time to the second (fair time; may cross midnight).
+    quiet_hours: Annotated[tuple[dt.time, dt.time] | None, NoDecode] = (dt.time(22), dt.time(8))
+
+    @field_validator("quiet_hours", mode="before")
+    @classmethod
+    def _quiet_hours(cls, value: object) -> object:
+        if value == "":  # `VAR=`, as compose files write it: the default
+            return cls.model_fields["quiet_hours"].default
+        if isinstance(value, str):
+            return parse_quiet_hours(value)
+        return value
 
     @field_validator("reminder_evening", mode="before")
     @classmethod
@@ -218,19 +273,27 @@ class Settings(BaseSettings):
         """An empty value means unset (never an empty secret, never the current folder)."""
         return None if value == "" else value
 
-    @field_validator("telegram_webhook_secret", mode="before")
-    @classmethod
-    def _empty_secret_is_generated(cls, value: object) -> object:
-        """An empty webhook secret is generated, like an unset one."""
-        return SecretStr(secrets.token_urlsafe(32)) if value == "" else value
-
     @field_validator("telegram_webhook_secret")
     @classmethod
     def _telegram_secret_charset(cls, value: SecretStr) -> SecretStr:
-        """Telegram accepts 1 to 256 characters A-Z, a-z, 0-9, _ and - as a secret token."""
-        if not _TELEGRAM_SECRET.match(value.get_secret_value()):
+        """Telegram accepts 1 to 256 characters A-Z, a-z, 0-9, _ and - as a secret token
+        (empty: derived from the token, below)."""
+        secret = value.get_secret_value()
+        if secret and not _TELEGRAM_SECRET.fullmatch(secret):
             raise ValueError("must be 1 to 256 characters among A-Z, a-z, 0-9, _ and -")
         return value
+
+    @model_validator(mode="after")
+    def _derive_webhook_secret(self) -> Settings:
+        """Unset, the webhook secret is derived from the bot token, so that every process of
+        one deployment expects the same one (a random one per process would make all but the
+        process that registered the webhook refuse genuine updates)."""
+        if not self.telegram_webhook_secret.get_secret_value():
+            # Without a token Telegram is off and the secret is never used.
+            token = self.telegram_token.get_secret_value() if self.telegram_token else None
+            self.telegram_webhook_secret = SecretStr(
+                derived_webhook_secret(token) if token else secrets.token_urlsafe(32))
+        return self
 
     @model_validator(mode="after")
     def _whatsapp_complete(self) -> Settings:

@@ -282,7 +282,7 @@ class OutboxWorker:
                                      error="unreachable: the person blocked the bot")
                 return None
             if row.kind in BULK_KINDS and not row.urgent:
-                morning = quiet_until(now, self.app.settings.zone)
+                morning = quiet_until(now, self.app.settings.zone, self.app.quiet_hours)
                 if morning is not None:
                     self._record_outcome(row.id, OutboxStatus.PENDING, retry_at=morning)
                     return None

@@ -4,6 +4,7 @@ confirm. Nobody else reaches this conversation."""
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 
 from bot.messages import Choice, Content, Isolated, Reply, When, _, _n, reply
 from handlers.context import Context
@@ -17,11 +18,26 @@ AUDIENCES: dict[str, Content] = {
     "lang:ar": _("Arabic speakers"),
     "lang:fr": _("French speakers"),
 }
+# The longest broadcast text. The strictest limit on the way is WhatsApp's: someone whose
+# 24-hour window has closed gets a broadcast as a template, whose text parameter holds at most
+# 1024 characters (a Telegram message holds 4096, a WhatsApp text 4096). 1000 leaves room for
+# the line breaks a template shows as " · ".
 TEXT_MAX = 1000
 
 
-def is_organizer(ctx: Context) -> bool:
-    return ctx.contact.role == Role.ORGANIZER
+async def is_organizer(ctx: Context) -> bool:
+    """Whether the person may broadcast and read the figures, asked of the database at each
+    organizer-only action (the conversation's copy of the person may be up to a minute old, and
+    `tadamon organizer remove` must count at once). A role taken back ends the broadcast being
+    composed, and the conversation's copy is corrected."""
+    role = await ctx.contacts.role(ctx.contact.id)
+    if role is not None and role != ctx.contact.role:
+        ctx.contact = replace(ctx.contact, role=role)
+    if role == Role.ORGANIZER:
+        return True
+    if ctx.flow == "broadcast":
+        ctx.leave()
+    return False
 
 
 async def start(ctx: Context) -> list[Reply]:

@@ -118,8 +118,8 @@ async def _dispatch(ctx: Context) -> list[Reply]:
     if inbound.kind is Kind.START:
         return await _start(ctx, inbound.payload or "")
     text = inbound.text.strip()
-    if len(text) > MAX_TEXT and ctx.flow not in ("feedback-comment", "survey-comment"):
-        return await menu.too_long(ctx)  # a comment is cut to its limit instead, and said so
+    if len(text) > MAX_TEXT and not await _long_text_expected(ctx):
+        return await menu.too_long(ctx)
     if not text:
         return await menu.help_(ctx)
     if text.startswith("/"):
@@ -127,9 +127,9 @@ async def _dispatch(ctx: Context) -> list[Reply]:
         command = command.split("@", 1)[0].lower()
         if command == "start":
             return await _start(ctx, argument.strip())
-        if command == "broadcast" and organizers.is_organizer(ctx):
+        if command == "broadcast" and await organizers.is_organizer(ctx):
             return await organizers.start(ctx)
-        if command == "stats" and organizers.is_organizer(ctx):
+        if command == "stats" and await organizers.is_organizer(ctx):
             return await registrations.stats(ctx)
         if command in COMMANDS:
             return await COMMANDS[command](ctx)
@@ -137,6 +137,14 @@ async def _dispatch(ctx: Context) -> list[Reply]:
     if _first_contact(ctx):
         return await _welcome_with(ctx, await _free_text(ctx, text, first=True))
     return await _free_text(ctx, text) or await menu.fallback(ctx)
+
+
+async def _long_text_expected(ctx: Context) -> bool:
+    """A comment is cut to its limit instead, and said so; a broadcast's text is refused with
+    the limit of a broadcast."""
+    if ctx.flow in ("feedback-comment", "survey-comment"):
+        return True
+    return ctx.flow == "broadcast" and await organizers.is_organizer(ctx)
 
 
 def _first_contact(ctx: Context) -> bool:
@@ -157,11 +165,11 @@ async def _free_text(ctx: Context, text: str, first: bool = False) -> list[Reply
         return await feedback.comment(ctx, text)
     if ctx.flow == "survey-comment" and word not in WORDS:
         return await feedback.survey_comment(ctx, text)
-    if ctx.flow == "broadcast" and word not in WORDS and organizers.is_organizer(ctx):
+    if ctx.flow == "broadcast" and word not in WORDS and await organizers.is_organizer(ctx):
         return await organizers.text(ctx, text)
-    if word in BROADCAST_WORDS and organizers.is_organizer(ctx):
+    if word in BROADCAST_WORDS and await organizers.is_organizer(ctx):
         return await organizers.start(ctx)
-    if word in STATS_WORDS and organizers.is_organizer(ctx):
+    if word in STATS_WORDS and await organizers.is_organizer(ctx):
         return await registrations.stats(ctx)
     if word in WORDS:
         return await COMMANDS[WORDS[word]](ctx)
@@ -278,7 +286,7 @@ async def _choice(ctx: Context, choice: str) -> list[Reply]:
             return await feedback.rate_workshop(ctx, int(workshop_id), int(rating))
     if head == "svy":
         return await feedback.survey_answer(ctx, rest)
-    if head == "bc" and organizers.is_organizer(ctx):
+    if head == "bc" and await organizers.is_organizer(ctx):
         return await organizers.choose(ctx, choice)
     return await menu.stale_choice(ctx)
 

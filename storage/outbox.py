@@ -66,16 +66,38 @@ class OutboxRepository:
 
 BULK_KINDS = ("broadcast", "reminder", "offer", "coop_digest", "coop_survey")
 """Kinds held during quiet hours unless urgent."""
-QUIET_START, QUIET_END = dt.time(22), dt.time(8)
 
 
-def quiet_until(now: dt.datetime, zone: dt.tzinfo) -> dt.datetime | None:
-    """During quiet hours (22:00-08:00 fair time), the morning they end; else None."""
-    local = now.astimezone(zone)
-    if QUIET_END <= local.time() < QUIET_START:
-        return None
-    morning = local.date() if local.time() < QUIET_END else local.date() + dt.timedelta(days=1)
-    return dt.datetime.combine(morning, QUIET_END, zone).astimezone(dt.UTC)
+@dataclass(frozen=True, slots=True)
+class QuietHours:
+    """When bulk messages wait (TADAMON_QUIET_HOURS): from `start` to `end`, fair time; a span
+    whose end comes before its start crosses midnight (22:00-08:00)."""
+
+    start: dt.time = dt.time(22)
+    end: dt.time = dt.time(8)
+
+    def until(self, now: dt.datetime, zone: dt.tzinfo) -> dt.datetime | None:
+        """Within the span, the moment it ends; else None."""
+        local = now.astimezone(zone)
+        time = local.time()
+        if self.start < self.end:
+            if not self.start <= time < self.end:
+                return None
+            day = local.date()
+        else:
+            if self.end <= time < self.start:
+                return None
+            day = local.date() if time < self.end else local.date() + dt.timedelta(days=1)
+        return dt.datetime.combine(day, self.end, zone).astimezone(dt.UTC)
+
+
+DEFAULT_QUIET_HOURS = QuietHours()
+
+
+def quiet_until(now: dt.datetime, zone: dt.tzinfo,
+                quiet: QuietHours | None = DEFAULT_QUIET_HOURS) -> dt.datetime | None:
+    """During quiet hours (None: there are none), the moment they end; else None."""
+    return None if quiet is None else quiet.until(now, zone)
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +169,24 @@ class Outbox:
                 .where(audience_filter(audience), Contact.opted_out.is_(False),
                        receives_later()))
         return int(count or 0)
+
+    async def check_audience(self, fair_id: int, audience: str) -> None:
+        """ValueError, saying why, when the audience is malformed or names a workshop the fair
+        does not have (a broadcast to it would reach no one, silently)."""
+        audience_filter(audience)
+        key = audience.removeprefix("workshop:")
+        if key == audience:
+            return
+        async with self.sessions() as session:
+            found = await session.scalar(select(Workshop.id).where(Workshop.fair_id == fair_id,
+                                                                   Workshop.key == key))
+        if found is None:
+            raise ValueError(f"the fair has no workshop {key!r}")
+
+    async def broadcast_exists(self, broadcast_id: int) -> bool:
+        """Whether a broadcast has this id (`tadamon broadcast status` of a mistyped one)."""
+        async with self.sessions() as session:
+            return await session.get(Broadcast, broadcast_id) is not None
 
     async def queue_broadcast(self, fair_id: int, audience: str, text: dict[str, str],
                               at: dt.datetime, urgent: bool = False,
@@ -243,9 +283,12 @@ class Outbox:
             counts[str(getattr(status, "value", status))] = int(count)
         return counts
 
-    async def cancel_broadcast(self, broadcast_id: int) -> int:
-        """Stop a broadcast: its rows not sent yet are skipped; returns how many."""
+    async def cancel_broadcast(self, broadcast_id: int) -> int | None:
+        """Stop a broadcast: its rows not sent yet are skipped; returns how many (None: there
+        is no such broadcast)."""
         async with self.sessions() as session, session.begin():
+            if await session.get(Broadcast, broadcast_id, with_for_update=True) is None:
+                return None
             result = await session.execute(
                 update(OutboxMessage)
                 .where(OutboxMessage.broadcast_id == broadcast_id,

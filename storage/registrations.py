@@ -34,7 +34,7 @@ from storage.models import (
     Role,
     Workshop,
 )
-from storage.outbox import quiet_until
+from storage.outbox import DEFAULT_QUIET_HOURS, QuietHours, quiet_until
 from storage.reach import can_receive_later
 from storage.repositories import Sessions
 
@@ -110,10 +110,10 @@ class Reminders:
     before: dt.timedelta = dt.timedelta(hours=1)
 
 
-def offer_deadline(now: dt.datetime, starts_at: dt.datetime, zone: dt.tzinfo
-                   ) -> dt.datetime | None:
+def offer_deadline(now: dt.datetime, starts_at: dt.datetime, zone: dt.tzinfo,
+                   quiet: QuietHours | None = DEFAULT_QUIET_HOURS) -> dt.datetime | None:
     """Until when an offer made now can be accepted; None when it is too late to offer."""
-    begins = quiet_until(now, zone) or now
+    begins = quiet_until(now, zone, quiet) or now
     last = starts_at - NO_OFFERS_BEFORE
     if begins >= last:
         return None
@@ -125,10 +125,12 @@ class RegistrationRepository:
     """Registrations of one fair's workshops."""
 
     def __init__(self, sessions: Sessions, zone: dt.tzinfo | str,
-                 reminders: Reminders | None = None) -> None:
+                 reminders: Reminders | None = None,
+                 quiet: QuietHours | None = DEFAULT_QUIET_HOURS) -> None:
         self.sessions = sessions
         self.zone = ZoneInfo(zone) if isinstance(zone, str) else zone
         self.reminders = reminders or Reminders()
+        self.quiet = quiet
 
     # ---- a person ------------------------------------------------------------------------
 
@@ -322,7 +324,7 @@ class RegistrationRepository:
         free = workshop.capacity - (await _counts(session, workshop.id))[0]
         offered = 0
         while free > 0:
-            deadline = offer_deadline(now, workshop.starts_at, self.zone)
+            deadline = offer_deadline(now, workshop.starts_at, self.zone, self.quiet)
             if deadline is None:
                 break
             first = await session.scalar(

@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import and_, delete, func, literal, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -31,6 +31,10 @@ from storage.models import (
 from storage.search import SearchEntry, SearchIndex
 
 Sessions = async_sessionmaker[AsyncSession]
+
+# Where an organizer's role comes from (contacts.role_source).
+ROLE_BY_SETTING = "setting"  # TADAMON_ORGANIZERS: withdrawn at the next start once unlisted
+ROLE_BY_COMMAND = "cli"  # `tadamon organizer add`: kept until `tadamon organizer remove`
 
 log = logging.getLogger(__name__)
 
@@ -133,31 +137,28 @@ class ContactRepository:
         self.sessions = sessions
 
     async def arrive(self, channel: str, user_id: str, language: str | None,
-                     organizers: Sequence[str] = (), alt_id: str | None = None) -> ContactView:
-        """Find or create the contact and record the time of this inbound message."""
+                     alt_id: str | None = None) -> ContactView:
+        """Find or create the contact and record the time of this inbound message. A contact
+        made before the person wrote (an organizer named by the setting or the command line)
+        counts as new at their first message, so they are welcomed like anyone."""
         now = utcnow()
-        role = Role.ORGANIZER if f"{channel}:{user_id}" in organizers else None
         # Writing to us proves the person can be reached again.
         values: dict[str, Any] = {"last_inbound_at": now, "unreachable": False}
-        if role is not None:
-            values["role"] = role
         if alt_id:
             values["platform_alt_id"] = alt_id
         async with self.sessions() as session, session.begin():
             # One statement for the common case: a known person writes again.
-            row = (await session.scalars(
-                update(Contact)
-                .where(Contact.channel == channel, Contact.user_id == user_id)
-                .values(**values)
-                .returning(Contact),
-                execution_options={"synchronize_session": False},
-            )).first()
+            row = await self._touch(session, channel, user_id, values, first=False)
             if row is not None:
                 return _contact_view(row)
+            row = await self._touch(session, channel, user_id, values, first=True,
+                                    language=language)
+            if row is not None:
+                return _contact_view(row, created=True)
         try:
             async with self.sessions() as session, session.begin():
                 row = Contact(channel=channel, user_id=user_id, language=language,
-                              role=role or Role.VISITOR, last_inbound_at=now, created_at=now,
+                              role=Role.VISITOR, last_inbound_at=now, created_at=now,
                               platform_alt_id=alt_id or None)
                 session.add(row)
                 await session.flush()
@@ -168,6 +169,23 @@ class ContactRepository:
                 found = await self._find(session, channel, user_id)
                 assert found is not None
                 return _contact_view(found)
+
+    async def _touch(self, session: AsyncSession, channel: str, user_id: str,
+                     values: dict[str, Any], *, first: bool,
+                     language: str | None = None) -> Contact | None:
+        """Record an inbound message on the person's row: one who wrote before (`first`
+        False), or one whose row was made before they ever wrote (`first` True)."""
+        written = (Contact.last_inbound_at.is_(None) if first
+                   else Contact.last_inbound_at.is_not(None))
+        if first and language is not None:
+            values = {**values, "language": func.coalesce(Contact.language, language)}
+        return (await session.scalars(
+            update(Contact)
+            .where(Contact.channel == channel, Contact.user_id == user_id, written)
+            .values(**values)
+            .returning(Contact),
+            execution_options={"synchronize_session": False},
+        )).first()
 
     async def _find(self, session: AsyncSession, channel: str, user_id: str) -> Contact | None:
         result = await session.scalars(
@@ -192,25 +210,85 @@ class ContactRepository:
                 update(Contact).where(Contact.channel == channel, Contact.user_id == user_id)
                 .values(unreachable=unreachable))
 
-    async def set_role(self, channel: str, user_id: str, role: Role) -> ContactView:
-        """Give a person a role (organizer, or back to visitor), creating the contact if they
-        have not written yet."""
+    async def sync_organizers(self, listed: Sequence[str], channels: Sequence[str]
+                              ) -> tuple[list[str], list[str]]:
+        """Apply the organizers setting (`CHANNEL:USER_ID` entries), at start-up: each entry is
+        an organizer by the setting, unless the command line made them one; an organizer by the
+        setting who is no longer listed, and any organizer on a channel not in `channels`, is
+        one no more. Returns (granted, withdrawn), as `CHANNEL:USER_ID`."""
+        try:
+            return await self._sync_organizers(listed, channels)
+        except IntegrityError:
+            # Another process starting at the same time made one of the contacts: again.
+            return await self._sync_organizers(listed, channels)
+
+    async def _sync_organizers(self, listed: Sequence[str], channels: Sequence[str]
+                               ) -> tuple[list[str], list[str]]:
+        key = Contact.channel + literal(":") + Contact.user_id
+        async with self.sessions() as session, session.begin():
+            stale = (select(Contact).where(
+                Contact.role == Role.ORGANIZER,
+                or_(and_(Contact.role_source == ROLE_BY_SETTING, key.not_in(listed)),
+                    Contact.channel.not_in(channels)))
+                .with_for_update())
+            withdrawn = []
+            for former in await session.scalars(stale):
+                self._withdraw(former)
+                withdrawn.append(f"{former.channel}:{former.user_id}")
+            found = {f"{row.channel}:{row.user_id}": row for row in await session.scalars(
+                select(Contact).where(key.in_(listed)).with_for_update())}
+            granted = []
+            for entry in dict.fromkeys(listed):
+                contact = found.get(entry)
+                if contact is None:
+                    channel, _sep, user_id = entry.partition(":")
+                    contact = Contact(channel=channel, user_id=user_id)
+                    session.add(contact)
+                elif contact.role == Role.ORGANIZER and contact.role_source is not None:
+                    continue  # already one, by the setting or by the command line
+                contact.role, contact.role_source = Role.ORGANIZER, ROLE_BY_SETTING
+                granted.append(entry)
+        return granted, withdrawn
+
+    async def grant_organizer(self, channel: str, user_id: str, source: str) -> ContactView:
+        """Make a person an organizer (`source`: ROLE_BY_SETTING or ROLE_BY_COMMAND), creating
+        the contact if they have not written yet."""
         async with self.sessions() as session, session.begin():
             row = await self._find(session, channel, user_id)
             if row is None:
-                row = Contact(channel=channel, user_id=user_id, role=role)
+                row = Contact(channel=channel, user_id=user_id)
                 session.add(row)
-            else:
-                row.role = role
+            row.role, row.role_source = Role.ORGANIZER, source
             await session.flush()
             return _contact_view(row)
 
-    async def with_role(self, role: Role) -> list[ContactView]:
-        """Everyone with a role, by channel and id."""
+    async def withdraw_organizer(self, channel: str, user_id: str) -> bool:
+        """Take the organizer role back, whatever gave it; False when they had none."""
+        async with self.sessions() as session, session.begin():
+            row = await self._find(session, channel, user_id)
+            if row is None or row.role != Role.ORGANIZER:
+                return False
+            self._withdraw(row)
+            return True
+
+    @staticmethod
+    def _withdraw(row: Contact) -> None:
+        # A member of a linked cooperative is one again.
+        row.role = Role.COOPERATIVE if row.exhibitor_id is not None else Role.VISITOR
+        row.role_source = None
+
+    async def role(self, contact_id: int) -> Role | None:
+        """The person's role as stored now (None: no such contact): organizer-only actions ask
+        it, so that a role taken back by another process counts at once."""
         async with self.sessions() as session:
-            rows = await session.scalars(select(Contact).where(Contact.role == role)
+            return await session.scalar(select(Contact.role).where(Contact.id == contact_id))
+
+    async def organizers(self) -> list[tuple[ContactView, str | None]]:
+        """Every organizer with where their role comes from, by channel and id."""
+        async with self.sessions() as session:
+            rows = await session.scalars(select(Contact).where(Contact.role == Role.ORGANIZER)
                                          .order_by(Contact.channel, Contact.user_id))
-            return [_contact_view(row) for row in rows]
+            return [(_contact_view(row), row.role_source) for row in rows]
 
     async def get(self, channel: str, user_id: str) -> ContactView | None:
         async with self.sessions() as session:

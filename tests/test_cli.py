@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import json
 import re
 import signal
@@ -14,6 +15,7 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -120,10 +122,14 @@ def test_dry_run_stores_nothing(tmp_path: Path) -> None:
 
 def test_bad_setting_stops_start_up(tmp_path: Path) -> None:
     settings = [("TADAMON_HTTP_PORT", "eighty"), ("TADAMON_DATABASE_URL", "mysql://x"),
-                ("TADAMON_ORGANIZERS", "bad"), ("TADAMON_HTTP_PORT", "99999")]
+                ("TADAMON_ORGANIZERS", "bad"), ("TADAMON_HTTP_PORT", "99999"),
+                ("TADAMON_ORGANIZERS", "telegram:1,web:session-boss"),
+                ("TADAMON_QUIET_HOURS", "22h-8h")]
     runs: list[tuple[tuple[str | Path, ...], dict[str, str]]] = [
         (("run",), {name: value}) for name, value in settings]
     runs.append((("import", sample_catalogue()), {"TADAMON_ORGANIZERS": "telegram"}))
+    runs.append((("worker",), {"TADAMON_ORGANIZERS": "web:session-boss"}))
+    runs.append((("organizer", "list"), {"TADAMON_ORGANIZERS": "web:session-boss"}))
     results = tadamon_all(tmp_path, *runs)
     for (_, setting), done in zip(runs, results, strict=True):
         assert done.returncode == 2, done.stderr
@@ -207,3 +213,45 @@ def test_run_serves_the_web_chat_and_stops_on_sigterm(
     assert re.search(r"telegram: off .*TADAMON_TELEGRAM_TOKEN", text), text
     assert re.search(r"whatsapp: off .*TADAMON_WHATSAPP_TOKEN", text), text
     assert "Traceback" not in text
+
+
+def test_broadcast_bad_input_exits_2_with_one_line(tmp_path: Path) -> None:
+    assert tadamon(tmp_path, "import", sample_catalogue()).returncode == 0
+    send = ("broadcast", "--yes", "--audience", "all")
+    texts = ("--text-fr", "Le salon ferme à 20:00.", "--text-ar", "يغلق المعرض على الساعة 20:00.")
+    cases: list[tuple[tuple[str, ...], str]] = [
+        (("broadcast", "status", "42"), "tadamon: broadcast 42: no such broadcast"),
+        (("broadcast", "cancel", "42"), "tadamon: broadcast 42: no such broadcast"),
+        (("broadcast", "status", "abc"),
+         "tadamon: 'abc' is not a broadcast id (the number `tadamon broadcast` printed)"),
+        (("broadcast", "--yes", "--audience", "workshop:no-such-workshop", *texts),
+         "tadamon: --audience: the fair has no workshop 'no-such-workshop'"),
+        ((*send, "--at", "2020-01-01T09:00", *texts), "tadamon: --at: '2020-01-01T09:00' is "
+         "in the past (it is {now} in Africa/Casablanca; a minute of slack is allowed): leave "
+         "--at out to send now"),
+        ((*send, "--text-fr", "Fermeture. " * 100, "--text-ar", "يغلق المعرض."),
+         "tadamon: --text-fr: 1099 characters, a broadcast holds at most 1000 (what a "
+         "WhatsApp template carries)"),
+        ((*send, "--text-fr", "Fermeture.", "--text-ar", "يغلق المعرض. " * 100),
+         "tadamon: --text-ar: 1299 characters, a broadcast holds at most 1000 (what a "
+         "WhatsApp template carries)"),
+    ]
+    results = tadamon_all(tmp_path, *((args, {}) for args, _ in cases))
+    for (args, message), done in zip(cases, results, strict=True):
+        lines = done.stderr.splitlines()
+        assert (done.returncode, len(lines), done.stdout) == (2, 1, ""), (args, done)
+        if "{now}" in message:
+            before, _, after = message.partition("{now}")
+            assert lines[0].startswith(before) and lines[0].endswith(after), lines
+        else:
+            assert lines == [message], args
+    assert stored(tmp_path, "broadcasts") == 0
+    # a minute ago is still now; a real broadcast's status and cancel work
+    moment = (dt.datetime.now(ZoneInfo("Africa/Casablanca")) - dt.timedelta(seconds=30))
+    done = tadamon(tmp_path, *send, "--at", moment.strftime("%Y-%m-%dT%H:%M:%S"), *texts)
+    assert done.returncode == 0, done.stderr
+    broadcast_id = done.stdout.strip()
+    status = tadamon(tmp_path, "broadcast", "status", broadcast_id)
+    assert status.returncode == 0 and status.stdout.startswith(f"broadcast {broadcast_id}: ")
+    cancel = tadamon(tmp_path, "broadcast", "cancel", broadcast_id)
+    assert cancel.returncode == 0, cancel.stderr

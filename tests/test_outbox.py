@@ -16,8 +16,9 @@ from sqlalchemy import func, select
 
 from bot.app import App
 from bot.worker import LEASE, OutboxWorker, quiet_until
-from storage.models import Contact, OutboxMessage, OutboxStatus, Role, utcnow
+from storage.models import Contact, OutboxMessage, OutboxStatus, utcnow
 from storage.outbox import Outbox
+from storage.repositories import ROLE_BY_COMMAND
 from tests.conftest import TADAMON, AppFactory, cli_env, run_tadamon
 from tests.fakes.telegram import FakeTelegram
 from tests.fakes.whatsapp import FakeWhatsApp
@@ -159,6 +160,49 @@ async def test_quiet_hours_hold_bulk_messages_unless_urgent(
         due = set(await session.scalars(select(OutboxMessage.due_at)
                                         .where(OutboxMessage.broadcast_id == held_id)))
     assert due == {morning}
+
+
+async def test_quiet_hours_within_a_day_hold_bulk_messages_until_their_end(
+    make_outbox_app: OutboxAppFactory, fake_telegram: FakeTelegram,
+) -> None:
+    """TADAMON_QUIET_HOURS=13:00-14:00 (a fair's lunch break): held at 13:30 until 14:00, sent
+    at noon and at night."""
+    app = await make_outbox_app(quiet_hours="13:00-14:00")
+    await add_contacts(app, 2)
+    fair = await app.engine.catalogue.fair()
+    assert fair is not None
+    outbox = Outbox(app.sessions)
+    lunch = dt.datetime(2026, 12, 13, 13, 30, tzinfo=CASABLANCA).astimezone(dt.UTC)
+    held_id, _ = await outbox.queue_broadcast(fair.id, "all", TEXT, lunch)
+    await OutboxWorker(app, clock=lambda: lunch).drain()
+    assert (await outbox.progress(held_id))["pending"] == 2
+    assert fake_telegram.calls_of("sendMessage") == []
+    async with app.sessions() as session:
+        due = set(await session.scalars(select(OutboxMessage.due_at)
+                                        .where(OutboxMessage.broadcast_id == held_id)))
+    assert due == {dt.datetime(2026, 12, 13, 14, 0, tzinfo=CASABLANCA)}
+    night = dt.datetime(2026, 12, 13, 23, 30, tzinfo=CASABLANCA).astimezone(dt.UTC)
+    night_id, _ = await outbox.queue_broadcast(fair.id, "all", TEXT, night)
+    await OutboxWorker(app, clock=lambda: night).drain()
+    assert (await outbox.progress(night_id))["sent"] == 2  # 22:00-08:00 no longer applies
+    after = dt.datetime(2026, 12, 14, 14, 0, tzinfo=CASABLANCA).astimezone(dt.UTC)
+    await OutboxWorker(app, clock=lambda: after).drain()
+    assert (await outbox.progress(held_id))["sent"] == 2
+
+
+async def test_quiet_hours_off_sends_bulk_messages_at_night(
+    make_outbox_app: OutboxAppFactory, fake_telegram: FakeTelegram,
+) -> None:
+    app = await make_outbox_app(quiet_hours="off")
+    await add_contacts(app, 2)
+    fair = await app.engine.catalogue.fair()
+    assert fair is not None
+    outbox = Outbox(app.sessions)
+    night = dt.datetime(2026, 12, 13, 3, 0, tzinfo=CASABLANCA).astimezone(dt.UTC)
+    broadcast_id, _ = await outbox.queue_broadcast(fair.id, "all", TEXT, night)
+    await OutboxWorker(app, clock=lambda: night).drain()
+    assert (await outbox.progress(broadcast_id))["sent"] == 2
+    assert len(fake_telegram.calls_of("sendMessage")) == 2
 
 
 async def test_whatsapp_outside_the_window_without_template_is_skipped(
@@ -376,11 +420,14 @@ async def test_organizer_commands(tmp_path: Path) -> None:
     async def run(*args: str) -> tuple[int, str, str]:
         return await run_tadamon("organizer", *args, env=env, cwd=tmp_path)
 
-    assert (await run("add", "telegram:42"))[0] == 0
+    assert await run("add", "telegram:42") == (0, "telegram:42 is an organizer\n", "")
     code, out, _err = await run("list")
-    assert out.split() == ["telegram:42", "whatsapp:212600000001"]
+    # the setting is applied when `run` or `worker` starts, not by a one-shot command
+    assert out.splitlines() == ["telegram:42\ttadamon organizer add",
+                                "whatsapp:212600000001\tTADAMON_ORGANIZERS (from the next start)"]
     assert (await run("remove", "telegram:42"))[0] == 0
-    assert (await run("list"))[1].split() == ["whatsapp:212600000001"]
+    assert (await run("list"))[1].splitlines() == [
+        "whatsapp:212600000001\tTADAMON_ORGANIZERS (from the next start)"]
     code, _out, err = await run("add", "fax:1")
     assert code == 2 and "CHANNEL:USER_ID" in err
 
@@ -418,7 +465,7 @@ async def test_the_organizer_sees_the_progress_edited_then_the_outcome(
 ) -> None:
     app = await make_outbox_app()
     await add_contacts(app, 4)
-    organizer = await app.engine.contacts.set_role("telegram", "777", Role.ORGANIZER)
+    organizer = await app.engine.contacts.grant_organizer("telegram", "777", ROLE_BY_COMMAND)
     await app.engine.contacts.set_language(organizer.id, "fr")
     fair = await app.engine.catalogue.fair()
     assert fair is not None

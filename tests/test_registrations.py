@@ -24,6 +24,7 @@ from storage.models import (
     Role,
     Workshop,
 )
+from storage.outbox import QuietHours
 from storage.registrations import (
     CancelOutcome,
     OfferOutcome,
@@ -246,6 +247,10 @@ def test_offer_time_shrinks_as_the_start_nears_and_waits_for_the_morning() -> No
     assert offer_deadline(local(14, 14, 30), starts, ZONE) is None  # the last hour: no offer
     # made at 23:00 (quiet hours): counts from 08:00, when the message goes out
     assert offer_deadline(local(13, 23), starts, ZONE) == local(14, 10)
+    # TADAMON_QUIET_HOURS=off: from the moment it is made; 07:00-09:00: from 09:00
+    assert offer_deadline(local(13, 23), starts, ZONE, None) == local(14, 1)
+    assert offer_deadline(local(14, 7), starts, ZONE,
+                          QuietHours(dt.time(7), dt.time(9))) == local(14, 11)
 
 
 async def test_reminders_and_feedback_prompt_follow_the_registration(make_app: AppFactory,

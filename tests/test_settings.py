@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -47,14 +48,28 @@ def test_defaults_match_the_contract() -> None:
     assert settings.whatsapp_verify_token is None
     assert settings.whatsapp_api_base == "https://graph.facebook.com/v23.0"
     assert settings.whatsapp_rate == 80
+    assert settings.quiet_hours == (dt.time(22), dt.time(8))
 
 
-def test_webhook_secret_is_generated_when_unset() -> None:
-    """The Telegram secret token is generated, long enough, and different per process."""
+def test_webhook_secret_is_derived_from_the_token_alike_in_every_process(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Unset, the secret is the same in every process of a deployment (each made its own
+    before, and all but the one that registered the webhook refused genuine updates); another
+    bot gets another secret; the token cannot be read in it; an explicit secret wins."""
+    token = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
+    monkeypatch.setenv("TADAMON_TELEGRAM_TOKEN", token)
     first = _settings().telegram_webhook_secret.get_secret_value()
-    second = _settings().telegram_webhook_secret.get_secret_value()
-    assert len(first) >= 32
-    assert first != second
+    second = load_settings().telegram_webhook_secret.get_secret_value()
+    assert first == second
+    assert re.fullmatch(r"[A-Za-z0-9_-]{32,256}", first), first
+    assert token not in first and token.split(":")[1] not in first and first != token
+    monkeypatch.setenv("TADAMON_TELEGRAM_WEBHOOK_SECRET", "")  # as compose files write it
+    assert _settings().telegram_webhook_secret.get_secret_value() == first
+    monkeypatch.setenv("TADAMON_TELEGRAM_TOKEN", "987654321:BBHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw")
+    assert _settings().telegram_webhook_secret.get_secret_value() != first
+    monkeypatch.setenv("TADAMON_TELEGRAM_WEBHOOK_SECRET", "chosen_by-the-operator")
+    assert _settings().telegram_webhook_secret.get_secret_value() == "chosen_by-the-operator"
 
 
 def test_every_contract_variable_is_read_from_the_environment(
@@ -68,7 +83,7 @@ def test_every_contract_variable_is_read_from_the_environment(
         "TADAMON_HTTP_PORT": "9000",
         "TADAMON_CATALOGUE": "/srv/fair/catalogue.yaml",
         "TADAMON_TIMEZONE": "Europe/Paris",
-        "TADAMON_ORGANIZERS": "telegram:1,web:abc",
+        "TADAMON_ORGANIZERS": "telegram:1,whatsapp:212600000001",
         "TADAMON_TELEGRAM_TOKEN": "123:ABC",
         "TADAMON_TELEGRAM_API_BASE": "http://127.0.0.1:8081/",
         "TADAMON_TELEGRAM_WEBHOOK_URL": "https://bot.example.ma/telegram/webhook",
@@ -80,6 +95,7 @@ def test_every_contract_variable_is_read_from_the_environment(
         "TADAMON_WHATSAPP_VERIFY_TOKEN": "verify-me",
         "TADAMON_WHATSAPP_API_BASE": "http://127.0.0.1:8082/v23.0",
         "TADAMON_WHATSAPP_RATE": "1000",
+        "TADAMON_QUIET_HOURS": "21:30-07:00",
     }
     for name, value in values.items():
         monkeypatch.setenv(name, value)
@@ -92,7 +108,7 @@ def test_every_contract_variable_is_read_from_the_environment(
     assert settings.http_port == 9000
     assert settings.catalogue == Path("/srv/fair/catalogue.yaml")
     assert settings.timezone == "Europe/Paris"
-    assert settings.organizers == ("telegram:1", "web:abc")
+    assert settings.organizers == ("telegram:1", "whatsapp:212600000001")
     assert settings.telegram_token is not None
     assert settings.telegram_token.get_secret_value() == "123:ABC"
     assert settings.telegram_api_base == "http://127.0.0.1:8081"
@@ -108,6 +124,7 @@ def test_every_contract_variable_is_read_from_the_environment(
     assert settings.whatsapp_verify_token.get_secret_value() == "verify-me"
     assert settings.whatsapp_api_base == "http://127.0.0.1:8082/v23.0"
     assert settings.whatsapp_rate == 1000
+    assert settings.quiet_hours == (dt.time(21, 30), dt.time(7))
     assert load_settings() == settings
 
 
@@ -127,14 +144,14 @@ def test_dotenv_in_the_working_folder_is_read(
         "# local settings\n"
         "TADAMON_HTTP_PORT=9191\n"
         "TADAMON_TIMEZONE=Africa/Casablanca\n"
-        'TADAMON_ORGANIZERS="telegram:5, web:w1"\n'
+        'TADAMON_ORGANIZERS="telegram:5, whatsapp:212600000005"\n'
         "TADAMON_REDIS_URL=redis://from-dotenv:6379/0\n"
         "UNRELATED_VARIABLE=ignored\n",
         encoding="utf-8",
     )
     settings = load_settings()
     assert settings.http_port == 9191
-    assert settings.organizers == ("telegram:5", "web:w1")
+    assert settings.organizers == ("telegram:5", "whatsapp:212600000005")
     assert settings.redis_url == "redis://from-dotenv:6379/0"
 
     monkeypatch.setenv("TADAMON_HTTP_PORT", "7000")
@@ -153,8 +170,8 @@ def test_organizers_parse_to_a_tuple(monkeypatch: pytest.MonkeyPatch) -> None:
     """A comma list with spaces gives clean CHANNEL:USER_ID entries; empty items are skipped."""
     monkeypatch.setenv("TADAMON_ORGANIZERS", "telegram:1, whatsapp:2126")
     assert load_settings().organizers == ("telegram:1", "whatsapp:2126")
-    monkeypatch.setenv("TADAMON_ORGANIZERS", " web:a ,, telegram:9 ,")
-    assert load_settings().organizers == ("web:a", "telegram:9")
+    monkeypatch.setenv("TADAMON_ORGANIZERS", " whatsapp:2126 ,, telegram:9 ,")
+    assert load_settings().organizers == ("whatsapp:2126", "telegram:9")
     monkeypatch.setenv("TADAMON_ORGANIZERS", "")
     assert load_settings().organizers == ()
 
@@ -172,6 +189,13 @@ BAD_VALUES = [
     ("TADAMON_ORGANIZERS", "telegram", "TADAMON_ORGANIZERS"),
     ("TADAMON_ORGANIZERS", "fax:1", "TADAMON_ORGANIZERS"),
     ("TADAMON_ORGANIZERS", "telegram:1, web:", "TADAMON_ORGANIZERS"),
+    # a web chat session is not an identity anyone vouches for
+    ("TADAMON_ORGANIZERS", "telegram:1,web:session-boss", "TADAMON_ORGANIZERS"),
+    ("TADAMON_ORGANIZERS", "telegram:@boss", "TADAMON_ORGANIZERS"),
+    ("TADAMON_QUIET_HOURS", "22h-8h", "TADAMON_QUIET_HOURS"),
+    ("TADAMON_QUIET_HOURS", "22:00", "TADAMON_QUIET_HOURS"),
+    ("TADAMON_QUIET_HOURS", "25:00-08:00", "TADAMON_QUIET_HOURS"),
+    ("TADAMON_QUIET_HOURS", "08:00-08:00", "TADAMON_QUIET_HOURS"),
     ("TADAMON_TELEGRAM_RATE", "0", "TADAMON_TELEGRAM_RATE"),
     ("TADAMON_TELEGRAM_RATE", "fast", "TADAMON_TELEGRAM_RATE"),
     ("TADAMON_WHATSAPP_RATE", "-1", "TADAMON_WHATSAPP_RATE"),
@@ -185,6 +209,25 @@ BAD_VALUES = [
     ("TADAMON_REMINDER_BEFORE", "-5", "TADAMON_REMINDER_BEFORE"),
     ("TADAMON_REMINDER_BEFORE", "one hour", "TADAMON_REMINDER_BEFORE"),
 ]
+
+
+def test_quiet_hours(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Across midnight, within a day, or off."""
+    monkeypatch.setenv("TADAMON_QUIET_HOURS", "13:00-14:00")
+    assert load_settings().quiet_hours == (dt.time(13), dt.time(14))
+    monkeypatch.setenv("TADAMON_QUIET_HOURS", " 23:00 - 6:30 ")
+    assert load_settings().quiet_hours == (dt.time(23), dt.time(6, 30))
+    monkeypatch.setenv("TADAMON_QUIET_HOURS", "off")
+    assert load_settings().quiet_hours is None
+
+
+def test_a_web_organizer_is_refused_with_the_reason(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TADAMON_ORGANIZERS", "telegram:1, web:session-boss")
+    with pytest.raises(ConfigurationError) as raised:
+        load_settings()
+    assert str(raised.value) == (
+        "TADAMON_ORGANIZERS: 'web:session-boss': a web chat session cannot be an organizer "
+        "(anyone can open one); use telegram:USER_ID or whatsapp:USER_ID")
 
 
 def test_reminder_times(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -262,7 +305,7 @@ def test_empty_values_mean_unset(monkeypatch: pytest.MonkeyPatch) -> None:
                  "TADAMON_TELEGRAM_API_BASE", "TADAMON_TELEGRAM_WEBHOOK_URL",
                  "TADAMON_TELEGRAM_WEBHOOK_SECRET", "TADAMON_WHATSAPP_TOKEN",
                  "TADAMON_WHATSAPP_APP_SECRET", "TADAMON_WHATSAPP_API_BASE",
-                 "TADAMON_ORGANIZERS"):
+                 "TADAMON_ORGANIZERS", "TADAMON_QUIET_HOURS"):
         monkeypatch.setenv(name, "")
     settings = load_settings()
     assert settings.redis_url is None
@@ -275,6 +318,7 @@ def test_empty_values_mean_unset(monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings.whatsapp_app_secret is None
     assert settings.whatsapp_api_base == "https://graph.facebook.com/v23.0"
     assert settings.organizers == ()
+    assert settings.quiet_hours == (dt.time(22), dt.time(8))
 
 
 def test_load_settings_takes_overrides() -> None:

@@ -17,6 +17,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError, StatementError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from bot.settings import ORGANIZER_CHANNELS
 from storage import database
 from storage.feedback import FeedbackRepository
 from storage.models import (
@@ -30,6 +31,8 @@ from storage.models import (
     StandCardView,
 )
 from storage.repositories import (
+    ROLE_BY_COMMAND,
+    ROLE_BY_SETTING,
     CatalogueRepository,
     ContactRepository,
     FairView,
@@ -301,42 +304,61 @@ async def test_concurrent_arrivals_of_a_new_person_make_one_row(
 
 
 @pytest.mark.parametrize("kind", KINDS)
-async def test_concurrent_arrivals_of_a_listed_organizer_all_see_the_role(
+async def test_concurrent_first_arrivals_of_a_listed_organizer_all_see_the_role(
     kind: str, sessions_for: Callable[..., Awaitable[Sessions]]
 ) -> None:
-    """Whoever wins the race to create the row, every caller sees the organizer role."""
+    """The setting made the row before the person wrote: every racing first message sees the
+    organizer role, and exactly one of them is their first contact (the welcome)."""
     sessions = await sessions_for(kind, sample=False)
     contacts = ContactRepository(sessions)
-    listed = ("web:boss",)
+    await contacts.sync_organizers(("telegram:7",), ORGANIZER_CHANNELS)
 
-    views = await _all(contacts.arrive("web", "boss", "fr", organizers=listed)
-                       for _ in range(10))
+    views = await _all(contacts.arrive("telegram", "7", "fr") for _ in range(10))
 
     assert {view.role for view in views} == {Role.ORGANIZER}
+    assert sum(view.created for view in views) == 1
     assert await _count(sessions, Contact, Contact.role == Role.ORGANIZER) == 1
 
 
 @pytest.mark.parametrize("kind", KINDS)
-async def test_arrive_gives_listed_organizers_their_role(
+async def test_the_organizers_setting_is_applied_at_each_start(
     kind: str, sessions_for: Callable[..., Awaitable[Sessions]]
 ) -> None:
-    """`web:u1` in the organizers list makes that person, and only that one, an organizer."""
+    """Listed people become organizers; unlisted ones stop being organizers at the next start,
+    unless the command line named them; a web chat organizer from before is withdrawn."""
     sessions = await sessions_for(kind, sample=False)
     contacts = ContactRepository(sessions)
-    organizers = ("telegram:7", "web:u1")
+    await contacts.arrive("telegram", "7", "ar")  # wrote before being listed
+    await contacts.grant_organizer("telegram", "9", ROLE_BY_COMMAND)
+    await contacts.grant_organizer("web", "session-boss", ROLE_BY_COMMAND)  # older versions
 
-    organizer = await contacts.arrive("web", "u1", "fr", organizers=organizers)
-    assert organizer.role is Role.ORGANIZER
-    assert (await contacts.arrive("telegram", "u1", "fr", organizers=organizers)).role is (
-        Role.VISITOR)
-    assert (await contacts.arrive("web", "u2", "fr", organizers=organizers)).role is Role.VISITOR
+    granted, withdrawn = await contacts.sync_organizers(
+        ("telegram:7", "whatsapp:212600000001", "telegram:9"), ORGANIZER_CHANNELS)
+    assert (granted, withdrawn) == (["telegram:7", "whatsapp:212600000001"],
+                                    ["web:session-boss"])
+    roles = {(contact.channel, contact.user_id): source
+             for contact, source in await contacts.organizers()}
+    assert roles == {("telegram", "7"): ROLE_BY_SETTING, ("telegram", "9"): ROLE_BY_COMMAND,
+                     ("whatsapp", "212600000001"): ROLE_BY_SETTING}
+    assert await contacts.sync_organizers(
+        ("telegram:7", "whatsapp:212600000001", "telegram:9"), ORGANIZER_CHANNELS) == ([], [])
 
-    # Someone who wrote before being listed is promoted on their next message.
-    await contacts.arrive("telegram", "7", "ar")
-    promoted = await contacts.arrive("telegram", "7", "ar", organizers=organizers)
-    assert promoted.role is Role.ORGANIZER
-    stored = await contacts.get("telegram", "7")
-    assert stored is not None and stored.role is Role.ORGANIZER
+    # The next start, with only telegram:7 listed.
+    assert await contacts.sync_organizers(("telegram:7",), ORGANIZER_CHANNELS) == (
+        [], ["whatsapp:212600000001"])
+    assert {(c.channel, c.user_id) for c, _ in await contacts.organizers()} == {
+        ("telegram", "7"), ("telegram", "9")}
+    removed = await contacts.get("whatsapp", "212600000001")
+    assert removed is not None and removed.role is Role.VISITOR
+    # A message does not bring the role back; nor does it give it to anyone else.
+    assert (await contacts.arrive("whatsapp", "212600000001", "fr")).role is Role.VISITOR
+    assert (await contacts.arrive("telegram", "8", "fr")).role is Role.VISITOR
+    # Removed on the command line, a listed person stays removed until the next start.
+    assert await contacts.withdraw_organizer("telegram", "7")
+    assert (await contacts.arrive("telegram", "7", "ar")).role is Role.VISITOR
+    assert not await contacts.withdraw_organizer("telegram", "7")
+    assert await contacts.sync_organizers(("telegram:7",), ORGANIZER_CHANNELS) == (
+        ["telegram:7"], [])
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -631,3 +653,20 @@ async def test_survey_answers_are_kept_one_by_one(
         "satisfaction": 4, "come_again": True, "sales_band": "2k-10k", "comment": "شكرا",
         "language": "ar"}
     assert await _count(sessions, ExhibitorSurvey) == 1
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_an_organizer_taken_back_is_their_cooperative_member_again(
+    kind: str, sessions_for: Callable[..., Awaitable[Sessions]]
+) -> None:
+    from storage.cooperatives import CooperativeRepository
+
+    sessions = await sessions_for(kind, sample=True)
+    contacts, coops = ContactRepository(sessions), CooperativeRepository(sessions)
+    member = await contacts.arrive("whatsapp", "212600000009", "fr")
+    code = (await coops.codes())[0].code
+    assert await coops.link(member.id, code) is not None
+    await contacts.sync_organizers(("whatsapp:212600000009",), ORGANIZER_CHANNELS)
+    assert await contacts.role(member.id) is Role.ORGANIZER
+    await contacts.sync_organizers((), ORGANIZER_CHANNELS)
+    assert await contacts.role(member.id) is Role.COOPERATIVE

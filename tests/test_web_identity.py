@@ -20,7 +20,7 @@ from bot.app import App
 from bot.channels.web import client_address
 from bot.http import make_web_app
 from bot.settings import Settings
-from storage.models import Contact, OutboxMessage, Role, WebSession
+from storage.models import Contact, OutboxMessage, WebSession
 from storage.outbox import Outbox, queue_reminders
 from storage.websessions import public_id
 from tests.conftest import Chat, ChatFactory, cli_env, run_tadamon
@@ -92,7 +92,7 @@ async def test_a_session_survives_a_redis_restart_and_works_in_every_process(
 async def test_an_old_web_organizer_cannot_be_impersonated(chat: Chat) -> None:
     """A database from before sessions were issued may hold `web:session-boss` as organizer:
     sending that id no longer makes anyone the organizer."""
-    await chat.app.engine.contacts.set_role("web", "session-boss", Role.ORGANIZER)
+    await chat.app.engine.contacts.grant_organizer("web", "session-boss", "cli")
     forged = await chat.post({"session": "session-boss", "text": "/broadcast"})
     assert forged.status == 401
     assert "Écrivez le texte" not in forged.text
