@@ -22,7 +22,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from bot.errors import ConfigurationError
 
 CHANNELS = ("telegram", "whatsapp", "web")
-_TELEGRAM_SECRET = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
+_TELEGRAM_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
 
 
 def _parse_organizer(item: str) -> str:
@@ -182,7 +182,7 @@ class Settings(BaseSettings):
     @classmethod
     def _telegram_secret_charset(cls, value: SecretStr) -> SecretStr:
         """Telegram accepts 1 to 256 characters A-Z, a-z, 0-9, _ and - as a secret token."""
-        if not _TELEGRAM_SECRET.match(value.get_secret_value()):
+        if not _TELEGRAM_SECRET.fullmatch(value.get_secret_value()):
             raise ValueError("must be 1 to 256 characters among A-Z, a-z, 0-9, _ and -")
         return value
 
