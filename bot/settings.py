@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     whatsapp_templates: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict)
     whatsapp_rate: int = Field(default=80, gt=0)
 
+    # When set, /metrics wants `Authorization: Bearer <metrics_token>`; unset, it is open.
+    metrics_token: SecretStr | None = None
+
     # Workshop reminders: the evening before at this time ("off": none), and this many
     # minutes before the start (0: none).
     reminder_evening: dt.time | None = dt.time(18)
@@ -164,6 +167,7 @@ class Settings(BaseSettings):
         "whatsapp_phone_number_id",
         "whatsapp_app_secret",
         "whatsapp_verify_token",
+        "metrics_token",
         "catalogue",
         mode="before",
     )

@@ -145,6 +145,14 @@ class Outbox:
                 .where(audience_filter(audience), Contact.opted_out.is_(False)))
         return int(count or 0)
 
+    async def pending(self) -> int:
+        """How many rows wait to be sent (the outbox depth)."""
+        async with self.sessions() as session:
+            count = await session.scalar(
+                select(func.count()).select_from(OutboxMessage)
+                .where(OutboxMessage.status == OutboxStatus.PENDING))
+        return int(count or 0)
+
     async def queue_broadcast(self, fair_id: int, audience: str, text: dict[str, str],
                               at: dt.datetime, urgent: bool = False,
                               created_by: int | None = None) -> tuple[int, int]:
