@@ -7,10 +7,13 @@ would; one to three sample products; a sample city with its region; stands A1..Z
 then answers a mixed query list --rounds times (the test query set: names, aliases, products,
 cities, Arabic with and without diacritics, Darija in both scripts, typos, stand numbers; plus
 sentences, nonsense and, on the synthetic index, its own names with a typo). Prints the build
-time, p50 and p99 latency of one `search` call, the time to draw a floor map of the sample fair
-(drawn once per stand, language and catalogue version, then kept) and the process's peak RSS.
+time, p50 and p99 latency of one `search` call, the worst case of a message (2,000 characters
+of mixed words, the longest text the router lets through: search, "did you mean" and the closest
+categories, as the stand finder asks them of a text, median of --long-runs), the time to draw a
+floor map of the sample fair (drawn once per stand, language and catalogue version, then kept)
+and the process's peak RSS.
 
-    .venv/bin/python bench/search.py [--exhibitors 10000] [--rounds 5] [--seed 1]
+    .venv/bin/python bench/search.py [--exhibitors 10000] [--rounds 5] [--seed 1] [--long-runs 200]
 """
 
 from __future__ import annotations
@@ -101,7 +104,7 @@ def percentile(values: Sequence[float], fraction: float) -> float:
 
 
 def measure(label: str, entries: Sequence[SearchEntry], queries: Sequence[str], rounds: int,
-            goal_ms: float) -> None:
+            goal_ms: float) -> SearchIndex:
     started = time.perf_counter()
     index = SearchIndex.build(entries)
     build = time.perf_counter() - started
@@ -118,6 +121,33 @@ def measure(label: str, entries: Sequence[SearchEntry], queries: Sequence[str], 
     print(f"{label:<10} {len(entries):>6,} exhibitors  build {build * 1000:8.1f} ms  "
           f"{len(latencies):>5} queries  p50 {p50:6.2f} ms  p99 {p99:6.2f} ms  "
           f"max {max(latencies):6.2f} ms  (goal p99 < {goal_ms:.0f} ms: {met})", flush=True)
+    return index
+
+
+def long_message(rng: random.Random, size: int = 2000) -> str:
+    """`size` characters of words from the query set (names, products, cities, both scripts,
+    Darija) and nonsense, in random order: the longest text a message may be."""
+    words = [word for query, _ in QUERIES for word in query.split()]
+    words += [word for query in EXTRA_QUERIES for word in query.split()]
+    text = ""
+    while len(text) < size:
+        text += rng.choice(words) + " "
+    return text[:size]
+
+
+def worst_case(label: str, index: SearchIndex, rng: random.Random, runs: int) -> None:
+    """Median time of what the stand finder asks of the longest message."""
+    text = long_message(rng)
+    times: list[float] = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        index.search(text, 40)
+        index.did_you_mean(text)
+        index.categories_like(text)
+        times.append((time.perf_counter() - started) * 1000)
+    print(f"{label:<10} worst case: a {len(text):,}-character message, search + did you mean + "
+          f"categories  median {statistics.median(times):6.2f} ms  max {max(times):6.2f} ms  "
+          f"({runs} runs)", flush=True)
 
 
 def maps(rounds: int) -> None:
@@ -143,6 +173,7 @@ def main() -> None:
     parser.add_argument("--exhibitors", type=int, default=10_000)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--long-runs", type=int, default=200)
     args = parser.parse_args()
     if not 0 < args.exhibitors <= 26 * 400:
         parser.error("--exhibitors must be between 1 and 10400 (stands A1..Z400)")
@@ -150,10 +181,12 @@ def main() -> None:
           f"{args.rounds} rounds of the query list, {os.cpu_count()} cores", flush=True)
     sample = entries_from_catalogue(load_catalogue_file(SAMPLE).catalogue)
     queries = [query for query, _ in QUERIES] + EXTRA_QUERIES
-    measure("sample", sample, queries, args.rounds, GOALS_MS["sample"])
+    index = measure("sample", sample, queries, args.rounds, GOALS_MS["sample"])
+    worst_case("sample", index, random.Random(args.seed), args.long_runs)
     maps(args.rounds)
     entries, own = synthetic(sample, args.exhibitors, random.Random(args.seed))
-    measure("synthetic", entries, queries + own, args.rounds, GOALS_MS["synthetic"])
+    index = measure("synthetic", entries, queries + own, args.rounds, GOALS_MS["synthetic"])
+    worst_case("synthetic", index, random.Random(args.seed), args.long_runs)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak RSS   {peak:8.1f} MB (the whole process: interpreter, libraries, both indexes)",
           flush=True)

@@ -9,7 +9,6 @@ from importlib import resources
 from pathlib import Path
 
 from redis.exceptions import RedisError
-from sqlalchemy import func, select
 
 from bot.catalogue import import_catalogue
 from bot.channels import BulkSender, Channel
@@ -19,7 +18,6 @@ from bot.metrics import Metrics
 from bot.settings import ORGANIZER_CHANNELS, Settings
 from storage import database
 from storage.catalogue import ImportReport, active_fair
-from storage.models import OutboxMessage, OutboxStatus
 from storage.outbox import QuietHours
 from storage.registrations import Reminders
 from storage.state import State, connect_redis
@@ -139,15 +137,21 @@ class App:
             return False
 
     async def refresh_gauges(self) -> None:
-        """Values computed when metrics are read: the outbox depth."""
+        """Read the values the gauges show from the database: the outbox depth."""
         try:
-            async with self.sessions() as session:
-                depth = await session.scalar(
-                    select(func.count()).select_from(OutboxMessage)
-                    .where(OutboxMessage.status == OutboxStatus.PENDING))
-            self.metrics.outbox_depth.set(depth or 0)
+            self.metrics.outbox_depth.set(await self.engine.outbox.pending())
         except database.DATABASE_ERRORS:
             log.warning("cannot read the outbox depth", exc_info=True)
+
+    async def keep_gauges_fresh(self, period: float) -> None:
+        """Refresh the gauges every `period` seconds, so that a scrape of /metrics reads only
+        memory however often it comes (a COUNT per scrape is work anyone could ask for)."""
+        while True:
+            await asyncio.sleep(period)
+            try:
+                await self.refresh_gauges()
+            except Exception:  # a gauge is not worth the task: log, and try again next time
+                log.exception("cannot refresh the gauges")
 
     async def close(self) -> None:
         """Release everything: channels (their HTTP sessions), Redis, the database."""

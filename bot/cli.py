@@ -118,13 +118,12 @@ def run(
 
 async def _serve(settings: Settings, *, worker: bool) -> None:
     from bot.app import App
-    from bot.http import make_web_app
+    from bot.http import make_runner
 
     app = App(settings)
     try:
         await app.prepare()
-        runner = web.AppRunner(make_web_app(app), handle_signals=False,
-                               access_log=None)
+        runner = make_runner(app)
         await runner.setup()
         site = web.TCPSite(runner, settings.http_host, settings.http_port)
         await site.start()

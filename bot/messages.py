@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -23,9 +24,31 @@ class Kind(enum.StrEnum):
     GROUP = "group"  # written in a group chat: the bot only talks in private
 
 
+# What no text we keep may hold: C0 and C1 controls but tab and newline (PostgreSQL refuses NUL,
+# terminals and spreadsheets act on the others), and lone UTF-16 surrogates, which JSON's
+# "\ud800" escape lets in and no UTF-8 encoder accepts.
+_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_SURROGATES = re.compile("[\ud800-\udfff]")
+
+
+def clean_text(text: str) -> str:
+    """`text` safe to store and show: line breaks as \\n, controls removed, lone surrogates
+    replaced by U+FFFD."""
+    if text.isascii() and text.isprintable():
+        return text
+    text = _CONTROLS.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
+    return _SURROGATES.sub("\ufffd", text)
+
+
+# Every field of an Inbound that a person or a platform payload can fill with text.
+_TEXT_FIELDS = ("channel", "user_id", "text", "choice", "payload", "message_id", "language_hint",
+                "user_alt_id", "client")
+
+
 @dataclass(frozen=True, slots=True)
 class Inbound:
-    """One message from a person, whatever the platform."""
+    """One message from a person, whatever the platform; every text in it is cleaned here,
+    once, whichever channel made it."""
 
     channel: str
     user_id: str
@@ -40,6 +63,12 @@ class Inbound:
     user_alt_id: str | None = None  # WhatsApp's business-scoped user id, when sent
     # A keyed hash of the sender's network address (web chat only), for limits per address.
     client: str | None = None
+
+    def __post_init__(self) -> None:
+        for name in _TEXT_FIELDS:
+            value = getattr(self, name)
+            if isinstance(value, str):
+                object.__setattr__(self, name, clean_text(value))
 
 
 @dataclass(frozen=True, slots=True)

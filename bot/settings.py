@@ -32,7 +32,7 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 ORGANIZER_CHANNELS = ("telegram", "whatsapp")
 _TELEGRAM_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
 _TELEGRAM_USER_ID = re.compile(r"[1-9][0-9]{0,19}")
-_QUIET_HOURS = re.compile(r"(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})")
+_QUIET_HOURS = re.compile(r"([0-9]{1,2}):([0-9]{2})\s*-\s*([0-9]{1,2}):([0-9]{2})")
 WEBHOOK_SECRET_PURPOSE = b"tadamon telegram webhook secret"
 
 
@@ -119,6 +119,9 @@ class Settings(BaseSettings):
     whatsapp_api_base: str = "https://graph.facebook.com/v23.0"
     whatsapp_templates: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict)
     whatsapp_rate: int = Field(default=80, gt=0)
+
+    # When set, /metrics wants `Authorization: Bearer <metrics_token>`; unset, it is open.
+    metrics_token: SecretStr | None = None
 
     # Workshop reminders: the evening before at this time ("off": none), and this many
     # minutes before the start (0: none).
@@ -264,6 +267,7 @@ class Settings(BaseSettings):
         "whatsapp_phone_number_id",
         "whatsapp_app_secret",
         "whatsapp_verify_token",
+        "metrics_token",
         "catalogue",
         "public_url",
         mode="before",

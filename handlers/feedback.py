@@ -10,6 +10,7 @@ from __future__ import annotations
 from bot.i18n import detect_language
 from bot.messages import Choice, Content, Isolated, Local, Msg, Reply, _, reply
 from handlers.context import Context
+from handlers.ids import parse_id
 from handlers.menu import back_to_menu, menu_choices
 from storage.feedback import COMMENT_MAX, SALES_BANDS
 
@@ -143,8 +144,9 @@ async def survey_answer(ctx: Context, answer: str) -> list[Reply]:
         return [reply(_("This survey is for the exhibitors of the fair."),
                       choices=menu_choices())]
     question, _sep, value = answer.partition(":")
-    if question == "s" and value.isdigit() and int(value) in STARS:
-        await _answer(ctx, exhibitor, satisfaction=int(value))
+    stars = parse_id(value)
+    if question == "s" and stars in STARS:
+        await _answer(ctx, exhibitor, satisfaction=stars)
         return [reply(_("Would you come again to the next edition?"), choices=[
             Choice("svy:a:yes", _("Yes")), Choice("svy:a:no", _("No"))])]
     if question == "a" and value in ("yes", "no"):

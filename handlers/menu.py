@@ -98,6 +98,11 @@ async def too_long(ctx: Context) -> list[Reply]:
                   choices=[back_to_menu()])]
 
 
+async def invalid_link(ctx: Context) -> list[Reply]:
+    """A deep link we cannot read (cut, mistyped or forged): said without repeating it."""
+    return [reply(_("This link is not valid. Here is the menu."), choices=menu_choices())]
+
+
 async def stale_choice(ctx: Context) -> list[Reply]:
     """A button that was not offered to this person (old, or forged)."""
     return [reply(_("This button is no longer valid. Here is the menu."),

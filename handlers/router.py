@@ -18,6 +18,7 @@ from handlers import (
     workshops,
 )
 from handlers.context import Context
+from handlers.ids import parse_id
 from storage.catalogue import normalize_stand_number
 from storage.repositories import fold_basic
 
@@ -89,7 +90,10 @@ LANGUAGE_WORDS = {
 # length, so a mistyped code is told it is not valid rather than searched for as a name; not
 # "cooperative", which is a search.
 _COOP_WORD = re.compile(r"(?:(?i:coop)[\s_:-]+|تعاونية[\s_:-]*)([A-Za-z0-9]+(?:-[A-Za-z0-9]+)*)")
-_STAND_WORD = re.compile(r"^(?:stand|رواق)\s*(.+)$", re.IGNORECASE)
+_STAND_WORD = re.compile(r"(?:stand|رواق)\s*(.+)", re.IGNORECASE)
+# The shapes of deep-link values: a workshop id as catalogues write them, a cooperative code.
+_WORKSHOP_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
+_LINK_CODE = re.compile(r"[A-Za-z0-9]{1,64}")
 
 
 async def route(ctx: Context) -> list[Reply]:
@@ -180,7 +184,7 @@ async def _free_text(ctx: Context, text: str, first: bool = False) -> list[Reply
     coop_word = _COOP_WORD.fullmatch(text.strip())
     if coop_word:
         return await cooperatives.link(ctx, coop_word.group(1))
-    stand_word = _STAND_WORD.match(text.strip())
+    stand_word = _STAND_WORD.fullmatch(text.strip())
     number = normalize_stand_number(stand_word.group(1) if stand_word else text)
     if number is not None:
         return await stands.card(ctx, number)
@@ -199,15 +203,19 @@ async def _start(ctx: Context, payload: str) -> list[Reply]:
 
 
 async def _payload(ctx: Context, kind: str, value: str) -> list[Reply] | None:
-    if kind == "stand" and value:
-        return await stands.card(ctx, value)
-    if kind == "ws" and value:
+    """What a deep link opens; None for a plain `/start`. A link can carry any text, so only a
+    well-formed value is looked up, and nothing of any other is ever repeated."""
+    if kind == "stand" and (number := normalize_stand_number(value)) is not None:
+        return await stands.card(ctx, number)
+    if kind == "ws" and _WORKSHOP_KEY.fullmatch(value):
         return await workshops.card(ctx, key=value)
     if kind == "feedback":
         return await feedback.ask_fair(ctx)
-    if kind == "coop" and value:
+    if kind == "coop" and _LINK_CODE.fullmatch(value):
         return await cooperatives.link(ctx, value)
-    return None
+    if not kind and not value:
+        return None
+    return await menu.invalid_link(ctx)
 
 
 def _global_choice(choice: str) -> bool:
@@ -235,60 +243,69 @@ async def _choice(ctx: Context, choice: str) -> list[Reply]:
         if action is None and rest in stands.FACETS:
             return await stands.facet(ctx, rest)
         return await action(ctx) if action else await menu.menu(ctx)
-    if head == "wsd" and rest.isdigit():
-        return await workshops.day(ctx, int(rest))
-    if head == "ws" and rest.isdigit():
-        return await workshops.card(ctx, workshop_id=int(rest))
-    if head == "wst" and rest.isdigit():
-        return await workshops.topic(ctx, int(rest))
+    number = parse_id(rest)
+    if head == "wsd" and number is not None:
+        return await workshops.day(ctx, number)
+    if head == "ws" and number is not None:
+        return await workshops.card(ctx, workshop_id=number)
+    if head == "wst" and number is not None:
+        return await workshops.topic(ctx, number)
     if head == "wsl":
         return await workshops.in_language(ctx, rest)
-    if head in ("reg", "regx") and rest.isdigit():
-        return await registrations.register(ctx, int(rest), allow_overlap=head == "regx")
-    if head == "unreg" and rest.isdigit():
-        return await registrations.cancel(ctx, int(rest))
+    if head in ("reg", "regx") and number is not None:
+        return await registrations.register(ctx, number, allow_overlap=head == "regx")
+    if head == "unreg" and number is not None:
+        return await registrations.cancel(ctx, number)
     if head == "offer":
-        answer, _sep, workshop_id = rest.partition(":")
-        if answer in ("yes", "no") and workshop_id.isdigit():
-            return await registrations.answer_offer(ctx, int(workshop_id), answer == "yes")
+        answer, _sep, workshop = rest.partition(":")
+        workshop_id = parse_id(workshop)
+        if answer in ("yes", "no") and workshop_id is not None:
+            return await registrations.answer_offer(ctx, workshop_id, answer == "yes")
     if choice == "ics":
         return await registrations.calendar(ctx)
     if head == "zone":
-        index, _sep, page = rest.partition(":")
-        if index.isdigit() and (not page or page.isdigit()):
-            return await stands.zone(ctx, int(index), int(page or 0))
+        index, page = _index_and_page(rest)
+        if index is not None and page is not None:
+            return await stands.zone(ctx, index, page)
     if head == "st":
         return await stands.card(ctx, rest)
     if head == "nb":
         return await stands.neighbours(ctx, rest)
     if head == "map":
         return await stands.floor_map(ctx, rest)
-    if head == "more" and rest.isdigit():
-        return await stands.more_results(ctx, int(rest))
+    if head == "more" and number is not None:
+        return await stands.more_results(ctx, number)
     if head == "sv":
         return await stands.save(ctx, rest)
     if head == "unsv":
         return await stands.unsave(ctx, rest)
     if head == "fv":
         code, _sep, where = rest.partition(":")
-        index, _sep, page = where.partition(":")
-        if index.isdigit() and (not page or page.isdigit()):
-            return await stands.facet_stands(ctx, code, int(index), int(page or 0))
+        index, page = _index_and_page(where)
+        if index is not None and page is not None:
+            return await stands.facet_stands(ctx, code, index, page)
     if head == "fbs":
         return await feedback.ask_stand(ctx, rest)
-    if head == "rate" and rest.isdigit():
-        return await feedback.rate(ctx, int(rest))
+    if head == "rate" and number is not None:
+        return await feedback.rate(ctx, number)
     if choice == "fb:skip":
         return await feedback.skip(ctx)
     if head == "fbw":
-        workshop_id, _sep, rating = rest.partition(":")
-        if workshop_id.isdigit() and rating.isdigit():
-            return await feedback.rate_workshop(ctx, int(workshop_id), int(rating))
+        workshop, _sep, stars = rest.partition(":")
+        workshop_id, rating = parse_id(workshop), parse_id(stars)
+        if workshop_id is not None and rating is not None:
+            return await feedback.rate_workshop(ctx, workshop_id, rating)
     if head == "svy":
         return await feedback.survey_answer(ctx, rest)
     if head == "bc" and await organizers.is_organizer(ctx):
         return await organizers.choose(ctx, choice)
     return await menu.stale_choice(ctx)
+
+
+def _index_and_page(text: str) -> tuple[int | None, int | None]:
+    """`3` or `3:1` (a list and its page) -> (3, 0) or (3, 1); None where it is not a number."""
+    index, _sep, page = text.partition(":")
+    return parse_id(index), parse_id(page) if page else 0
 
 
 def remember_offered(session: dict[str, object], replies: list[Reply]) -> None:

@@ -10,7 +10,7 @@ from bot.messages import Choice, Content, Isolated, Local, Media, Msg, Reply, _,
 from handlers.context import Context
 from handlers.menu import back_to_menu
 from storage.repositories import ExhibitorView
-from storage.search import terms
+from storage.search import query_terms
 
 PAGE = 8
 
@@ -240,7 +240,7 @@ async def lookup(ctx: Context, text: str, page: int = 0) -> list[Reply] | None:
                    _("Results {first} to {last} of {total}:", first=page * RESULTS + 1,
                      last=page * RESULTS + len(shown), total=len(found)))
         return [reply(heading, choices=[*choices, back_to_menu()])]
-    if not terms(text):
+    if not query_terms(text):
         return None
     close = await ctx.catalogue.did_you_mean(ctx.fair.id, text)
     categories = await ctx.catalogue.closest_categories(ctx.fair.id, text)

@@ -41,14 +41,16 @@ from storage.reach import can_receive_later
 
 Key = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
 
-_STAND_RE = re.compile(r"^([A-Z]{1,3})\s*-?\s*(\d{1,4})$")
+# ASCII digits: a pattern's \d also takes other scripts' digits, which times cannot be read in.
+HOURS_RE = r"^[0-9]{1,2}:[0-9]{2}\s*-\s*[0-9]{1,2}:[0-9]{2}$"
+_STAND_RE = re.compile(r"([A-Z]{1,3})\s*-?\s*([0-9]{1,4})")
 _ARABIC_DIGITS = str.maketrans("٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹", "0123456789" * 2)
 
 
 def normalize_stand_number(value: str) -> str | None:
     """`a 12`, `A-12`, `A١٢` -> `A12`; None when the text is not a stand number."""
     text = unicodedata.normalize("NFKC", value).translate(_ARABIC_DIGITS).strip().upper()
-    match = _STAND_RE.match(text)
+    match = _STAND_RE.fullmatch(text)
     if not match:
         return None
     letters, digits = match.groups()
@@ -108,9 +110,9 @@ class FairIn(_Item):
     timezone: str = "Africa/Casablanca"
     opens: dt.date
     closes: dt.date
-    hours: Annotated[str, Field(pattern=r"^\d{1,2}:\d{2}\s*-\s*\d{1,2}:\d{2}$")] = "10:00-20:00"
+    hours: Annotated[str, Field(pattern=HOURS_RE)] = "10:00-20:00"
     # When exhibitors set up their stands, the day before the fair opens.
-    setup_hours: Annotated[str, Field(pattern=r"^\d{1,2}:\d{2}\s*-\s*\d{1,2}:\d{2}$")] | None = None
+    setup_hours: Annotated[str, Field(pattern=HOURS_RE)] | None = None
 
     @field_validator("timezone")
     @classmethod

@@ -188,6 +188,14 @@ class Outbox:
         async with self.sessions() as session:
             return await session.get(Broadcast, broadcast_id) is not None
 
+    async def pending(self) -> int:
+        """How many rows wait to be sent (the outbox depth)."""
+        async with self.sessions() as session:
+            count = await session.scalar(
+                select(func.count()).select_from(OutboxMessage)
+                .where(OutboxMessage.status == OutboxStatus.PENDING))
+        return int(count or 0)
+
     async def queue_broadcast(self, fair_id: int, audience: str, text: dict[str, str],
                               at: dt.datetime, urgent: bool = False,
                               created_by: int | None = None) -> tuple[int, int]:

@@ -111,6 +111,29 @@ def terms(text: str) -> list[str]:
     return out
 
 
+# A message may be 2,000 characters long, and fuzzy matching costs the same for every word of
+# it: search reads only the start of a query, and a few distinct words of it, so that the worst
+# message costs a few milliseconds of the event loop rather than tens (bench/search.py). The
+# longest real queries (a whole sentence about honey in Khouribga) use 77 characters, 4 words.
+MAX_QUERY_CHARS = 160
+MAX_QUERY_TERMS = 6
+
+
+def query_head(query: str) -> str:
+    """The part of a query that search reads: its first MAX_QUERY_CHARS characters, without
+    the word they cut in two."""
+    if len(query) <= MAX_QUERY_CHARS:
+        return query
+    head = query[:MAX_QUERY_CHARS + 1]
+    return head.rsplit(None, 1)[0] if not head[-1].isspace() else head
+
+
+def query_terms(query: str) -> list[str]:
+    """The terms search matches for a query: those of its head, each once, at most
+    MAX_QUERY_TERMS."""
+    return list(dict.fromkeys(terms(query_head(query))))[:MAX_QUERY_TERMS]
+
+
 # ---------------------------------------------------------------------------------------------
 # Consonant skeleton
 
@@ -439,7 +462,7 @@ class SearchIndex:
         for position in self._stand_matches(query):
             entry = self.entries[position]
             found[position] = Hit(entry.stand, entry.exhibitor_id, 100.0, Tier.STAND)
-        words = terms(query)
+        words = query_terms(query)
         if words:
             for position in self._names.get(" ".join(words), ()):
                 entry = self.entries[position]
@@ -470,7 +493,7 @@ class SearchIndex:
         closest to the query, or every category (in the order the entries first name them)
         when nothing did."""
         best: dict[str, float] = {}
-        words = terms(query)
+        words = query_terms(query)
         if words:
             for position, score in self._score(words).combined.items():
                 category = self.entries[position].category
@@ -487,7 +510,7 @@ class SearchIndex:
 
     def did_you_mean(self, query: str) -> Suggestion | None:
         """The exhibitor name (or alias) closest to the query, when one is close enough."""
-        key = " ".join(terms(query))
+        key = " ".join(query_terms(query))
         if not key or not self._name_choices:
             return None
         found = process.extractOne(key, self._name_choices, scorer=fuzz.WRatio,
@@ -502,7 +525,7 @@ class SearchIndex:
 
     def _stand_matches(self, query: str) -> list[int]:
         positions: list[int] = []
-        for letters, digits in _STAND_IN_QUERY.findall(fold(query)):
+        for letters, digits in _STAND_IN_QUERY.findall(fold(query_head(query))):
             number = normalize_stand_number(_ABJAD.get(letters, letters) + digits)
             if number is not None:
                 positions += self._stands.get(number, [])

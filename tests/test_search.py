@@ -13,7 +13,16 @@ from pathlib import Path
 import pytest
 
 from bot.catalogue import load_catalogue_file
-from storage.search import SearchIndex, Tier, entries_from_catalogue, fold, skeleton, terms
+from storage.search import (
+    MAX_QUERY_TERMS,
+    SearchIndex,
+    Tier,
+    entries_from_catalogue,
+    fold,
+    query_terms,
+    skeleton,
+    terms,
+)
 
 SAMPLE = Path(__file__).resolve().parents[1] / "bot" / "data" / "sample-fair.yaml"
 
@@ -386,3 +395,15 @@ def test_near_miss_suggests_categories_and_a_name(index: SearchIndex) -> None:
     assert index.categories_like("formation")[0] == "services"
     suggestion = index.did_you_mean("tamazirrrt")
     assert suggestion is not None and suggestion.stand == "A23"
+
+
+def test_a_long_message_is_searched_only_as_far_as_a_query_goes(index: SearchIndex) -> None:
+    """A message may hold 2,000 characters; search reads its start, a few words, so that its
+    cost stays that of a query (bench/search.py times it)."""
+    chatter = " ".join(f"qx{n}vz" for n in range(400))[:2000]  # words no exhibitor has
+    assert [hit.stand for hit in index.search(f"zarbia {chatter}")][:1] == ["A18"]
+    assert index.search(f"A18 {chatter}")[0].tier is Tier.STAND
+    assert "A18" not in {hit.stand for hit in index.search(f"{chatter} zarbia", limit=40)}
+    assert "A18" not in {hit.stand for hit in index.search(f"{chatter} A18", limit=40)}
+    assert len(query_terms(chatter)) <= MAX_QUERY_TERMS
+    assert query_terms("miel miel   bio de khouribga") == ["miel", "bio", "khouribga"]

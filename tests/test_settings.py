@@ -326,3 +326,22 @@ def test_load_settings_takes_overrides() -> None:
     assert load_settings(http_port=8181).http_port == 8181
     with pytest.raises(ConfigurationError, match=r"^TADAMON_HTTP_PORT:"):
         load_settings(http_port=-3)
+
+
+def test_metrics_token_is_read_and_kept_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert _settings().metrics_token is None  # unset: /metrics is open
+    monkeypatch.setenv("TADAMON_METRICS_TOKEN", "")
+    assert _settings().metrics_token is None
+    monkeypatch.setenv("TADAMON_METRICS_TOKEN", "scrape-me-7f3a")
+    settings = _settings()
+    assert settings.metrics_token is not None
+    assert settings.metrics_token.get_secret_value() == "scrape-me-7f3a"
+    assert "scrape-me-7f3a" not in repr(settings)
+
+
+def test_a_secret_with_a_trailing_newline_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Validation matches the whole value: `$` alone would let "...\\n" through."""
+    monkeypatch.setenv("TADAMON_TELEGRAM_WEBHOOK_SECRET", "s3cret_Token-1\n")
+    with pytest.raises(ConfigurationError) as raised:
+        load_settings()
+    assert str(raised.value).startswith("TADAMON_TELEGRAM_WEBHOOK_SECRET:")

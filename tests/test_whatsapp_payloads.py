@@ -304,3 +304,15 @@ async def test_header_bytes_that_are_not_utf8_are_refused(make_whatsapp: WhatsAp
         await writer.wait_closed()
         assert answer.startswith(f"HTTP/1.1 {status}".encode()), answer[:200]
     assert wa.fake.calls == []
+
+
+async def test_a_forged_more_row_gets_the_menu(make_whatsapp: WhatsAppFactory) -> None:
+    """A "more" row whose page is not ASCII digits ("²" passes str.isdigit, then int() fails)
+    gets the menu, not an error."""
+    wa = await make_whatsapp()
+    await wa.say(AMINA, "bonjour")
+    await wa.tap(AMINA, "Français")
+    await wa.tap(AMINA, "m:st")
+    await wa.tap(AMINA, "zone:0")  # a long list, so its pages are kept
+    menu = await wa.post(wa.fake.list_reply(AMINA, "wa:more:²"), AMINA)
+    assert "Que souhaitez-vous faire" in menu

@@ -82,6 +82,8 @@ SILENT_UNSUPPORTED = frozenset({"reaction", "edit", "revoke", "pin", "keep_in_ch
 # is a country code, a period and up to 128 letters and digits (contacts keep 128 characters).
 PHONE = re.compile(r"\+?[0-9]{1,32}")
 BSUID = re.compile(r"[A-Z]{2}\.[A-Za-z0-9.]{1,125}")
+# The page of a long list that a "more" row asks for (`str.isdigit` would take "²").
+PAGE = re.compile(r"[0-9]{1,3}")
 # A webhook may report 130429 without saying for how long: hold every send this long.
 THROUGHPUT_PAUSE = 5.0
 # Foreign phone number ids are logged once each; past this many, no more are remembered.
@@ -590,7 +592,7 @@ class WhatsAppChannel:
             raw = await self.state.redis.get(keys.choice_pages(CHANNEL, to))
         except RedisError:
             raw = None
-        if not raw or not page.isdigit():
+        if not raw or not PAGE.fullmatch(page):
             rendered = await self.engine.handle(Inbound(CHANNEL, to, Kind.TEXT, text="menu"))
             await self.quota.sent(len(await self.deliver(to, rendered)))
             return
