@@ -32,7 +32,9 @@ log = logging.getLogger(__name__)
 CHANNEL = "web"
 MAX_BODY = 16 * 1024
 MAX_SESSION_BODY = 1024
-CHOICE_RE = re.compile(r"[A-Za-z0-9_:.+-]{1,64}")
+# Word characters of any script pass here: the router reads ids strictly and answers a forged
+# one ("offer:yes:²") politely, in the person's language, rather than with a 400.
+CHOICE_RE = re.compile(r"[\w:.+-]{1,64}")
 MESSAGE_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{10,64}")
 
