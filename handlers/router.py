@@ -20,7 +20,7 @@ from handlers import (
 from handlers.context import Context
 from handlers.ids import parse_id
 from storage.catalogue import normalize_stand_number
-from storage.repositories import fold_basic
+from storage.text import fold
 
 MAX_TEXT = 2000
 OFFERED_KEEP = 60
@@ -52,6 +52,13 @@ COMMAND_DESCRIPTIONS: dict[str, Msg] = {
     "stop": _("Stop announcements"),
 }
 
+
+
+def _folded(text: str) -> str:
+    """A text as the word tables hold it: `fold`ed, or as it is when it is only signs (`?`)."""
+    return fold(text) or text.strip()
+
+
 # The same words as plain text, in both languages (folded: no accents, no case, no hamza marks).
 WORDS: dict[str, str] = {
     word: command
@@ -70,20 +77,20 @@ WORDS: dict[str, str] = {
         "info": ["info", "infos", "information", "informations", "معلومات", "horaires",
                  "المعلومات", "pratique"],
     }.items()
-    for word in (fold_basic(item) for item in words)
+    for word in (_folded(item) for item in words)
 }
 # Organizers only; anyone else gets the ordinary answer to an unknown word.
-BROADCAST_WORDS = {fold_basic(word) for word in ("broadcast", "diffusion", "annonce", "بث")}
-STATS_WORDS = {fold_basic(word) for word in ("stats", "statistiques", "إحصائيات", "احصائيات")}
-GREETINGS = {fold_basic(word) for word in (
+BROADCAST_WORDS = {_folded(word) for word in ("broadcast", "diffusion", "annonce", "بث")}
+STATS_WORDS = {_folded(word) for word in ("stats", "statistiques", "إحصائيات", "احصائيات")}
+GREETINGS = {_folded(word) for word in (
     "bonjour", "bonsoir", "salut", "coucou", "hello", "hi", "hey", "start", "salam", "slm",
     "salam alaykoum", "salam alaikoum", "assalamu alaikum", "mrhba", "marhba", "سلام", "السلام",
     "السلام عليكم", "مرحبا", "أهلا", "اهلا", "صباح الخير", "مساء الخير", "بدء", "ابدأ",
 )}
 LANGUAGE_WORDS = {
-    **{fold_basic(word): "ar" for word in ("العربية", "عربية", "عربي", "arabe", "arabic",
+    **{_folded(word): "ar" for word in ("العربية", "عربية", "عربي", "arabe", "arabic",
                                            "3arbia", "l3arbia", "darija", "الدارجة")},
-    **{fold_basic(word): "fr" for word in ("français", "francais", "french", "فرنسية",
+    **{_folded(word): "fr" for word in ("français", "francais", "french", "فرنسية",
                                            "الفرنسية", "الفرنسي", "fransawiya")},
 }
 # `coop <code>` (the WhatsApp link's text), `coop_<code>`, `تعاونية <code>`: whatever the
@@ -107,7 +114,7 @@ async def route(ctx: Context) -> list[Reply]:
 
 
 def _is_stop(text: str) -> bool:
-    word = fold_basic(text.strip().lstrip("/"))
+    word = _folded(text.strip().lstrip("/"))
     return WORDS.get(word) == "stop"
 
 
@@ -164,7 +171,7 @@ async def _welcome_with(ctx: Context, answer: list[Reply] | None) -> list[Reply]
 
 async def _free_text(ctx: Context, text: str, first: bool = False) -> list[Reply] | None:
     """Free text; None when it asks for nothing in particular (a greeting, or not understood)."""
-    word = fold_basic(text)
+    word = _folded(text)
     if ctx.flow == "feedback-comment" and word not in WORDS:
         return await feedback.comment(ctx, text)
     if ctx.flow == "survey-comment" and word not in WORDS:

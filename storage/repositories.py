@@ -6,7 +6,6 @@ import asyncio
 import datetime as dt
 import logging
 import time
-import unicodedata
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -29,6 +28,7 @@ from storage.models import (
     utcnow,
 )
 from storage.search import SearchEntry, SearchIndex
+from storage.text import fold
 
 Sessions = async_sessionmaker[AsyncSession]
 
@@ -296,13 +296,6 @@ class ContactRepository:
             return _contact_view(row) if row else None
 
 
-def fold_basic(text: str) -> str:
-    """Lowercase without accents or Arabic marks, for the simple name lookup."""
-    decomposed = unicodedata.normalize("NFKD", text)
-    kept = "".join(ch for ch in decomposed if not unicodedata.combining(ch) and ch != "\u0640")
-    return " ".join(kept.casefold().replace("'", " ").replace("-", " ").split())
-
-
 @dataclass(frozen=True, slots=True)
 class Facet:
     """One value of a facet (a category, a region, a label) and its stands."""
@@ -322,7 +315,7 @@ def _facet_values(exhibitor: ExhibitorView, kind: str
 
 
 def _facet_key(name: dict[str, str]) -> str:
-    return fold_basic(name.get("fr") or name.get("ar") or "")
+    return fold(name.get("fr") or name.get("ar") or "")
 
 
 CLOSE_TO_THE_BEST = 25.0
@@ -636,5 +629,4 @@ __all__ = [
     "StandView",
     "WorkshopView",
     "ZoneView",
-    "fold_basic",
 ]

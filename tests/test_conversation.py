@@ -357,3 +357,18 @@ async def test_an_organizer_composes_a_broadcast_in_chat(
     async with chat.app.sessions() as session:
         rows = list(await session.scalars(select(OutboxMessage)))
     assert sorted((row.kind, row.channel) for row in rows) == [("broadcast", "telegram")] * 2
+
+
+async def test_menu_words_fold_like_the_search_does(chat: Chat) -> None:
+    await chat("karim", "السلام عليكم")
+    await chat.tap("karim", "lang:ar")
+    menu = await chat("karim", "القائمة")
+    assert "الورشات" in menu.labels
+    # ta marbuta typed as heh, Arabic-Indic and Eastern Arabic-Indic zero: the same menu.
+    for text in ("القائمه", "٠", "۰", "0", "القائمة؟", "ٱلقائمة"):
+        again = await chat("karim", text)
+        assert (again.text, again.labels) == (menu.text, menu.labels), text
+    # A word of signs only still means what it meant.
+    help_ = await chat("karim", "?")
+    assert (help_.text, help_.labels) == ((await chat("karim", "مساعدة")).text, help_.labels)
+    assert help_.text != menu.text

@@ -18,11 +18,11 @@ from storage.search import (
     SearchIndex,
     Tier,
     entries_from_catalogue,
-    fold,
     query_terms,
     skeleton,
     terms,
 )
+from storage.text import fold
 
 SAMPLE = Path(__file__).resolve().parents[1] / "bot" / "data" / "sample-fair.yaml"
 
