@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import (
     Contact,
+    Fair,
     OutboxMessage,
     OutboxStatus,
     Registration,
@@ -128,6 +129,7 @@ class RegistrationRepository:
                  reminders: Reminders | None = None,
                  quiet: QuietHours | None = DEFAULT_QUIET_HOURS) -> None:
         self.sessions = sessions
+        # Only for a fair whose record names no time zone: each fair's times are its own.
         self.zone = ZoneInfo(zone) if isinstance(zone, str) else zone
         self.reminders = reminders or Reminders()
         self.quiet = quiet
@@ -299,6 +301,11 @@ class RegistrationRepository:
 
     # ---- inside a transaction that holds the workshop's lock -----------------------------
 
+    async def _zone(self, session: AsyncSession, workshop: Workshop) -> dt.tzinfo:
+        """The time zone of the workshop's fair, from its record."""
+        fair = await session.get(Fair, workshop.fair_id)
+        return ZoneInfo(fair.timezone) if fair is not None and fair.timezone else self.zone
+
     async def _drop(self, session: AsyncSession, workshop: Workshop, row: Registration,
                     now: dt.datetime) -> None:
         """Cancel a registration; close the gap it leaves in the waiting list, or offer the
@@ -323,8 +330,9 @@ class RegistrationRepository:
             return 0
         free = workshop.capacity - (await _counts(session, workshop.id))[0]
         offered = 0
+        zone = await self._zone(session, workshop) if free > 0 else self.zone
         while free > 0:
-            deadline = offer_deadline(now, workshop.starts_at, self.zone, self.quiet)
+            deadline = offer_deadline(now, workshop.starts_at, zone, self.quiet)
             if deadline is None:
                 break
             first = await session.scalar(
@@ -364,9 +372,10 @@ class RegistrationRepository:
                    "starts_at": workshop.starts_at.isoformat()}
         planned: list[tuple[str, str, dt.datetime]] = []
         if self.reminders.evening is not None:
-            day_before = workshop.starts_at.astimezone(self.zone).date() - dt.timedelta(days=1)
+            zone = await self._zone(session, workshop)
+            day_before = workshop.starts_at.astimezone(zone).date() - dt.timedelta(days=1)
             planned.append(("evening", "workshop_reminder",
-                            dt.datetime.combine(day_before, self.reminders.evening, self.zone)))
+                            dt.datetime.combine(day_before, self.reminders.evening, zone)))
         if self.reminders.before > dt.timedelta(0):
             planned.append(("hour", "workshop_reminder",
                             workshop.starts_at - self.reminders.before))

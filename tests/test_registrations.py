@@ -313,3 +313,25 @@ async def test_reminder_times_follow_the_settings(make_app: AppFactory) -> None:
             await outbox_rows(app, "workshop_reminder")] == [
         (starts - dt.timedelta(minutes=30), True)]
     assert len(await outbox_rows(app, "feedback_prompt")) == 1
+
+
+async def test_reminders_and_offers_keep_the_fairs_own_time_zone(make_app: AppFactory) -> None:
+    """TADAMON_TIMEZONE is only a default: the sample fair's record says Africa/Casablanca, so
+    its evening reminder and the offer made at night count in Casablanca time, not Tokyo's."""
+    app = await make_app(timezone="Asia/Tokyo")
+    fair = await app.engine.catalogue.fair()
+    assert fair is not None and fair.timezone == "Africa/Casablanca"
+    workshop = await add_workshop(app, capacity=1)
+    alice, bashir = await add_people(app, 2)
+    repo = app.engine.registrations
+    assert (await repo.register(fair.id, alice, workshop, NOW)).outcome is Outcome.CONFIRMED
+    assert (await repo.register(fair.id, bashir, workshop, NOW)).outcome is Outcome.WAITLISTED
+    starts = NOW + dt.timedelta(days=2)  # Sunday 13 December, 10:00 in Casablanca
+    evening = dt.datetime(2026, 12, 12, 18, 0, tzinfo=ZONE)
+    assert {row.due_at for row in await outbox_rows(app, "workshop_reminder")} == {
+        evening, starts - dt.timedelta(hours=1)}
+    # Alice cancels at 23:00 (quiet hours): Bashir's 12 hours count from 08:00, Casablanca.
+    night = dt.datetime(2026, 12, 11, 23, 0, tzinfo=ZONE)
+    assert await repo.cancel(alice, workshop, night) is CancelOutcome.CANCELLED
+    assert [(item.status, item.offered_until) for item in await repo.mine(fair.id, bashir)] == [
+        (RegistrationStatus.OFFERED, dt.datetime(2026, 12, 12, 20, 0, tzinfo=ZONE))]
