@@ -201,6 +201,12 @@ class Engine:
             self._renderers[timezone] = Renderer(self.renderer.translations, ZoneInfo(timezone))
         return self._renderers[timezone]
 
+    async def fair_renderer(self) -> Renderer:
+        """A renderer showing times in the served fair's own time zone (TADAMON_TIMEZONE's
+        when no fair is loaded): for what is sent later, as for the answers."""
+        fair = await self.catalogue.fair()
+        return self.renderer if fair is None else self._renderer(fair.timezone)
+
     def _guess_language(self, inbound: Inbound, session: dict[str, Any]) -> str:
         remembered = session.get("lang")
         if isinstance(remembered, str) and remembered in self.renderer.translations:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from bot.channels import BulkSender, Delivery
 from bot.channels.quota import channel_bucket
-from bot.i18n import LANGUAGES
+from bot.i18n import LANGUAGES, Renderer
 from bot.messages import Rendered
 from handlers.notices import broadcast_progress, notice
 from storage.database import DATABASE_ERRORS
@@ -144,6 +144,13 @@ class OutboxWorker:
         """Send the rows GROUP at a time: take a slot for each (at most CONCURRENCY sends in
         flight), book their places with the rate limiter in one round trip, start them. On
         stop, the rows not started go back to the outbox at once, not at the lease's end."""
+        try:
+            renderer = await self.app.engine.fair_renderer()
+        except DATABASE_ERRORS as exc:  # the fair's time zone is unknown: none can go yet
+            log.warning("the fair is unreadable; %d outbox rows wait", len(rows), exc_info=True)
+            for row in rows:
+                self._failed(row, f"{type(exc).__name__}: {exc}")
+            return
         for start in range(0, len(rows), GROUP):
             if stop is not None and stop.is_set():
                 now = self.clock()
@@ -152,7 +159,7 @@ class OutboxWorker:
                 return
             now = self.clock()
             ready = [item for row in rows[start:start + GROUP]
-                     if (item := self._prepare(row, now)) is not None]
+                     if (item := self._prepare(row, now, renderer)) is not None]
             for _item in ready:
                 await self._slots.acquire()
             for item, booking in zip(ready, await self._book(ready), strict=True):
@@ -190,7 +197,7 @@ class OutboxWorker:
             if not outcomes:
                 return
             try:
-                await self.outbox.settle_many(outcomes)
+                await self.outbox.settle_many(outcomes, self.clock())
             except Exception:
                 # Kept for the next try. Should the lease end first, the rows go out again:
                 # they may repeat, none is lost.
@@ -235,6 +242,7 @@ class OutboxWorker:
         platform allows (Telegram), and its outcome at the end."""
         try:
             reports = await broadcasts_to_report(self.app.sessions)
+            renderer = await self.app.engine.fair_renderer()
         except DATABASE_ERRORS:
             return
         loop = asyncio.get_running_loop()
@@ -245,7 +253,7 @@ class OutboxWorker:
             left = ((report.total - report.done) * elapsed / progressed
                     if progressed > 0 and elapsed > 0 else None)
             language = report.language if report.language in LANGUAGES else "fr"
-            rendered = self.app.renderer.render(
+            rendered = renderer.render(
                 broadcast_progress(report.id, report.counts, left), language)
             channel = self.app.bulk_sender(report.channel)
             try:
@@ -270,9 +278,10 @@ class OutboxWorker:
         await record_progress(self.app.sessions, report.id, message_id=message_id,
                               finished=finished)
 
-    def _prepare(self, row: Claimed, now: dt.datetime) -> _Ready | None:
-        """The message of a row, ready to go; or None when its outcome is already known (not
-        to be sent, or later)."""
+    def _prepare(self, row: Claimed, now: dt.datetime, renderer: Renderer) -> _Ready | None:
+        """The message of a row, ready to go (its times, and quiet hours, in the renderer's
+        zone: the fair's); or None when its outcome is already known (not to be sent, or
+        later)."""
         try:
             if row.opted_out:
                 self._record_outcome(row.id, OutboxStatus.SKIPPED, error="opted out")
@@ -282,7 +291,7 @@ class OutboxWorker:
                                      error="unreachable: the person blocked the bot")
                 return None
             if row.kind in BULK_KINDS and not row.urgent:
-                morning = quiet_until(now, self.app.settings.zone, self.app.quiet_hours)
+                morning = quiet_until(now, renderer.zone, self.app.quiet_hours)
                 if morning is not None:
                     self._record_outcome(row.id, OutboxStatus.PENDING, retry_at=morning)
                     return None
@@ -293,7 +302,7 @@ class OutboxWorker:
                 self._record_outcome(row.id, OutboxStatus.SKIPPED, error=reason)
                 return None
             language = row.language if row.language in LANGUAGES else "fr"
-            rendered = self._render(row, language)
+            rendered = self._render(row, language, renderer)
             if rendered is None:
                 self._record_outcome(row.id, OutboxStatus.FAILED,
                                      error=f"unknown message kind {row.kind!r}")
@@ -304,7 +313,7 @@ class OutboxWorker:
             self._failed(row, f"{type(exc).__name__}: {exc}")
             return None
 
-    def _render(self, row: Claimed, language: str) -> Rendered | None:
+    def _render(self, row: Claimed, language: str, renderer: Renderer) -> Rendered | None:
         """The row's message in its reader's language. A broadcast's rows all carry the same
         message: it is rendered once per language."""
         key = (row.broadcast_id, language) if row.kind == "broadcast" else None
@@ -313,7 +322,7 @@ class OutboxWorker:
         reply = notice(row.kind, row.payload)
         if reply is None:
             return None
-        rendered = self.app.renderer.render(reply, language)
+        rendered = renderer.render(reply, language)
         if key is not None:
             if len(self._rendered) >= 64:
                 self._rendered.clear()
@@ -403,4 +412,4 @@ class OutboxWorker:
         else:
             delay = dt.timedelta(seconds=min(30 * 2 ** row.attempts, 3600))
             self._record_outcome(row.id, OutboxStatus.PENDING, error=error,
-                                 retry_at=utcnow() + delay)
+                                 retry_at=self.clock() + delay)

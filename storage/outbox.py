@@ -259,11 +259,13 @@ class Outbox:
                 for (row_id, kind, payload, attempts, broadcast_id, contact_id, channel,
                      user_id, language, opted_out, unreachable, last_inbound_at) in rows]
 
-    async def settle_many(self, outcomes: list[Outcome]) -> None:
-        """Record many rows' outcomes in one transaction (a worker's batch)."""
+    async def settle_many(self, outcomes: list[Outcome], now: dt.datetime | None = None
+                          ) -> None:
+        """Record many rows' outcomes in one transaction (a worker's batch), sent `now` (the
+        worker's clock)."""
         if not outcomes:
             return
-        now = utcnow()
+        now = now or utcnow()
         changes: list[dict[str, Any]] = []
         for outcome in outcomes:
             change: dict[str, Any] = {"id": outcome.row_id, "lease_until": None,

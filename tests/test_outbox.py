@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 
 from bot.app import App
 from bot.worker import LEASE, OutboxWorker, quiet_until
-from storage.models import Contact, OutboxMessage, OutboxStatus, utcnow
+from storage.models import Contact, OutboxMessage, OutboxStatus, Workshop, utcnow
 from storage.outbox import Outbox
 from storage.repositories import ROLE_BY_COMMAND
 from tests.conftest import TADAMON, AppFactory, cli_env, run_tadamon
@@ -518,3 +518,65 @@ async def test_linked_cooperatives_get_the_setup_and_workshop_reminders(
     assert "Le salon ouvre demain, dimanche 13 décembre, à 10:00." in sent
     assert "Votre stand : A18, Hall A — Artisanat." in sent
     assert "Installation aujourd'hui de 14:00 à 19:00." in sent
+
+
+async def test_outbox_messages_keep_the_fairs_own_time_zone(
+    make_outbox_app: OutboxAppFactory, fake_telegram: FakeTelegram,
+) -> None:
+    """TADAMON_TIMEZONE is only a default: the sample fair's record says Africa/Casablanca, so
+    reminders show its times and quiet hours end at its 08:00, not Tokyo's."""
+    app = await make_outbox_app(timezone="Asia/Tokyo")
+    fair = await app.engine.catalogue.fair()
+    assert fair is not None and fair.timezone == "Africa/Casablanca"
+    (amina,) = await add_contacts(app, 1, language="fr")
+    starts = dt.datetime(2026, 12, 13, 10, 0, tzinfo=CASABLANCA)
+    async with app.sessions() as session, session.begin():
+        workshop = Workshop(fair_id=fair.id, key="tz", title={"fr": "Teinture naturelle"},
+                            room={"fr": "Salle 2"}, starts_at=starts,
+                            ends_at=starts + dt.timedelta(hours=2), capacity=5,
+                            language="fr", audience="all")
+        session.add(workshop)
+    registered = await app.engine.registrations.register(
+        fair.id, amina, workshop.id, dt.datetime(2026, 12, 11, 10, 0, tzinfo=CASABLANCA))
+    assert registered.outcome.value == "confirmed"
+    # Both reminders are due at 09:01 (the evening before, and the hour before).
+    soon = dt.datetime(2026, 12, 13, 9, 1, tzinfo=CASABLANCA).astimezone(dt.UTC)
+    assert await OutboxWorker(app, clock=lambda: soon).drain() == 2
+    sent = [call.text or "" for call in fake_telegram.calls_of("sendMessage")]
+    assert len(sent) == 2 and all("10:00" in text for text in sent), sent
+    assert not any("18:00" in text for text in sent)  # 10:00 in Casablanca is 18:00 in Tokyo
+
+    outbox = Outbox(app.sessions)
+    night = dt.datetime(2026, 12, 13, 23, 30, tzinfo=CASABLANCA).astimezone(dt.UTC)
+    held_id, _ = await outbox.queue_broadcast(fair.id, "all", TEXT, night)
+    await OutboxWorker(app, clock=lambda: night).drain()  # 07:30 in Tokyo: quiet there too
+    async with app.sessions() as session:
+        due = set(await session.scalars(select(OutboxMessage.due_at)
+                                        .where(OutboxMessage.broadcast_id == held_id)))
+    assert due == {dt.datetime(2026, 12, 14, 8, 0, tzinfo=CASABLANCA)}
+
+
+async def test_the_worker_keeps_to_its_own_clock(make_outbox_app: OutboxAppFactory) -> None:
+    """Years from the machine's time, a message sent is recorded at the worker's time, and one
+    that fails waits its back-off on the worker's clock: not due again a moment later."""
+    app = await make_outbox_app()
+    (amina,) = await add_contacts(app, 1)
+    fair = await app.engine.catalogue.fair()
+    assert fair is not None
+    later = dt.datetime(2040, 6, 1, 12, 0, tzinfo=CASABLANCA).astimezone(dt.UTC)
+    outbox = Outbox(app.sessions)
+    await outbox.queue_broadcast(fair.id, "all", TEXT, later)
+    async with app.sessions() as session, session.begin():
+        # A reminder whose payload lacks its workshop's start: it cannot be written.
+        session.add(OutboxMessage(contact_id=amina, channel="telegram",
+                                  kind="workshop_reminder", payload={"soon": True},
+                                  due_at=later, idempotency_key="broken"))
+    assert await OutboxWorker(app, clock=lambda: later).drain() == 2
+    async with app.sessions() as session:
+        rows = {row.kind: row for row in await session.scalars(select(OutboxMessage))}
+    assert (rows["broadcast"].status, rows["broadcast"].sent_at) == (OutboxStatus.SENT, later)
+    broken = rows["workshop_reminder"]
+    assert (broken.status, broken.attempts, broken.due_at) == (
+        OutboxStatus.PENDING, 1, later + dt.timedelta(seconds=60))
+    assert await OutboxWorker(app, clock=lambda: later + dt.timedelta(seconds=1)).drain() == 0
+    assert await OutboxWorker(app, clock=lambda: later + dt.timedelta(seconds=61)).drain() == 1
