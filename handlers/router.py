@@ -53,7 +53,6 @@ COMMAND_DESCRIPTIONS: dict[str, Msg] = {
 }
 
 
-
 def _folded(text: str) -> str:
     """A text as the word tables hold it: `fold`ed, or as it is when it is only signs (`?`)."""
     return fold(text) or text.strip()
@@ -89,9 +88,9 @@ GREETINGS = {_folded(word) for word in (
 )}
 LANGUAGE_WORDS = {
     **{_folded(word): "ar" for word in ("العربية", "عربية", "عربي", "arabe", "arabic",
-                                           "3arbia", "l3arbia", "darija", "الدارجة")},
+                                        "3arbia", "l3arbia", "darija", "الدارجة")},
     **{_folded(word): "fr" for word in ("français", "francais", "french", "فرنسية",
-                                           "الفرنسية", "الفرنسي", "fransawiya")},
+                                        "الفرنسية", "الفرنسي", "fransawiya")},
 }
 # `coop <code>` (the WhatsApp link's text), `coop_<code>`, `تعاونية <code>`: whatever the
 # length, so a mistyped code is told it is not valid rather than searched for as a name; not
