@@ -329,7 +329,7 @@ class Settings(BaseSettings):
 
     @property
     def zone(self) -> ZoneInfo:
-        """The fair's time zone."""
+        """The default time zone; a fair's own record (`timezone`) wins where a fair is known."""
         return ZoneInfo(self.timezone)
 
 
