@@ -518,3 +518,40 @@ async def test_linked_cooperatives_get_the_setup_and_workshop_reminders(
     assert "Le salon ouvre demain, dimanche 13 décembre, à 10:00." in sent
     assert "Votre stand : A18, Hall A — Artisanat." in sent
     assert "Installation aujourd'hui de 14:00 à 19:00." in sent
+
+
+async def test_a_row_whose_payload_does_not_fit_fails_with_why_and_the_next_goes_out(
+    make_outbox_app: OutboxAppFactory, fake_telegram: FakeTelegram,
+) -> None:
+    """A row queued with a payload its kind does not take (hand-edited, or by a version that
+    wrote it otherwise) is failed at once with a clear error; the rows after it are sent."""
+    app = await make_outbox_app()
+    [amina, karim] = await add_contacts(app, 2)
+    title = {"fr": "Emballage des produits du terroir", "ar": "تغليف المنتجات المحلية"}
+    early = at_noon() - dt.timedelta(minutes=10)
+    rows = [("offer", {"workshop_id": 7, "title": title, "room": title,
+                       "starts_at": "2026-12-14T09:30:00+00:00"}),  # no "until"
+            ("offer_expired", {"workshop_id": "sept", "title": title}),
+            ("broadcast", ["Le salon ouvre à 10:00."]),
+            ("postcard", {"text": TEXT}),
+            ("offer_expired", {"workshop_id": 7, "title": title})]
+    async with app.sessions() as session, session.begin():
+        session.add_all([
+            OutboxMessage(contact_id=amina if index < 4 else karim, channel="telegram",
+                          kind=kind, payload=payload, due_at=early + dt.timedelta(seconds=index),
+                          idempotency_key=f"test:{index}")
+            for index, (kind, payload) in enumerate(rows)])
+    assert await OutboxWorker(app, clock=at_noon).drain() == 5
+    async with app.sessions() as session:
+        stored = list(await session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)))
+    assert [(row.status, row.error) for row in stored] == [
+        (OutboxStatus.FAILED, "offer payload does not fit: until: Field required"),
+        (OutboxStatus.FAILED, "offer_expired payload does not fit: workshop_id: Input should "
+                              "be a valid integer, unable to parse string as an integer"),
+        (OutboxStatus.FAILED, "broadcast payload does not fit: payload: Input should be a "
+                              "dictionary or an instance of BroadcastNotice"),
+        (OutboxStatus.FAILED, "unknown message kind 'postcard'"),
+        (OutboxStatus.SENT, None),
+    ]
+    [sent] = fake_telegram.calls_of("sendMessage")
+    assert sent.chat_id == 1001 and "Emballage des produits du terroir" in sent.text
