@@ -23,8 +23,8 @@ from handlers.notices import broadcast_progress, notice
 from storage.database import DATABASE_ERRORS
 from storage.feedback import queue_cooperative_messages
 from storage.models import OutboxStatus, utcnow
+from storage.notices import BroadcastNotice, Notice, PayloadError, load_notice
 from storage.outbox import (
-    BULK_KINDS,
     BroadcastReport,
     Claimed,
     Outbox,
@@ -60,6 +60,7 @@ class _Ready:
     """A claimed row whose message is rendered and whose channel can take it."""
 
     row: Claimed
+    payload: Notice
     channel: BulkSender
     language: str
     rendered: Rendered
@@ -290,7 +291,12 @@ class OutboxWorker:
                 self._record_outcome(row.id, OutboxStatus.SKIPPED,
                                      error="unreachable: the person blocked the bot")
                 return None
-            if row.kind in BULK_KINDS and not row.urgent:
+            try:
+                payload: Notice | None = load_notice(row.kind, row.payload)
+                unreadable = ""
+            except PayloadError as exc:
+                payload, unreadable = None, str(exc)
+            if payload is not None and payload.held_in_quiet_hours():
                 morning = quiet_until(now, renderer.zone, self.app.quiet_hours)
                 if morning is not None:
                     self._record_outcome(row.id, OutboxStatus.PENDING, retry_at=morning)
@@ -301,27 +307,27 @@ class OutboxWorker:
                           else f"channel {row.channel} is not configured")
                 self._record_outcome(row.id, OutboxStatus.SKIPPED, error=reason)
                 return None
-            language = row.language if row.language in LANGUAGES else "fr"
-            rendered = self._render(row, language, renderer)
-            if rendered is None:
-                self._record_outcome(row.id, OutboxStatus.FAILED,
-                                     error=f"unknown message kind {row.kind!r}")
+            if payload is None:
+                # Tried again it would fail again: recorded as failed at once, with why.
+                log.error("outbox row %s not sent: %s", row.id, unreadable)
+                self._record_outcome(row.id, OutboxStatus.FAILED, error=unreadable)
                 return None
-            return _Ready(row, channel, language, rendered)
+            language = row.language if row.language in LANGUAGES else "fr"
+            return _Ready(row, payload, channel, language,
+                          self._render(row, payload, language, renderer))
         except Exception as exc:  # one place logs; the row is tried again later
             log.exception("outbox row %s failed", row.id)
             self._failed(row, f"{type(exc).__name__}: {exc}")
             return None
 
-    def _render(self, row: Claimed, language: str, renderer: Renderer) -> Rendered | None:
+    def _render(self, row: Claimed, payload: Notice, language: str,
+                renderer: Renderer) -> Rendered:
         """The row's message in its reader's language. A broadcast's rows all carry the same
         message: it is rendered once per language."""
-        key = (row.broadcast_id, language) if row.kind == "broadcast" else None
+        key = (row.broadcast_id, language) if isinstance(payload, BroadcastNotice) else None
         if key is not None and (cached := self._rendered.get(key)) is not None:
             return cached
-        reply = notice(row.kind, row.payload)
-        if reply is None:
-            return None
+        reply = notice(payload)
         rendered = renderer.render(reply, language)
         if key is not None:
             if len(self._rendered) >= 64:
@@ -366,7 +372,7 @@ class OutboxWorker:
                     await self.limiter.acquire_in_order([channel])
             await self._pace(channel)
             delivery = await item.channel.send_bulk(row.user_id, item.language,
-                                                    row.last_inbound_at, row.kind,
+                                                    row.last_inbound_at, item.payload.template,
                                                     item.rendered, self.clock())
             self._record(row, delivery)
         except Exception as exc:  # one place logs; the row is tried again later

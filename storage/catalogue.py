@@ -37,6 +37,7 @@ from storage.models import (
     Workshop,
     utcnow,
 )
+from storage.notices import WorkshopCancelledNotice
 from storage.reach import can_receive_later
 
 Key = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
@@ -591,11 +592,11 @@ async def _tell_cancelled(session: AsyncSession, workshop: Workshop,
             .where(OutboxMessage.idempotency_key == key))
         if exists:
             continue
+        notice = WorkshopCancelledNotice(workshop=workshop.key, title=workshop.title,
+                                         starts_at=workshop.starts_at)
         session.add(OutboxMessage(
-            contact_id=contact.id, channel=contact.channel, kind="workshop_cancelled",
-            payload={"workshop": workshop.key, "title": workshop.title,
-                     "starts_at": workshop.starts_at.isoformat()},
-            due_at=now, idempotency_key=key))
+            contact_id=contact.id, channel=contact.channel, kind=notice.kind,
+            payload=notice.dump(), due_at=now, idempotency_key=key))
 
 
 async def _sync_reminders(session: AsyncSession, up: _Upserter, fair: Fair,

@@ -36,6 +36,7 @@ from storage.models import (
     Stand,
     StandCardView,
 )
+from storage.notices import CoopDigestNotice, CoopSurveyNotice, DigestComment
 from storage.outbox import queue_per_contact
 from storage.reach import receives_later
 from storage.repositories import Sessions
@@ -207,8 +208,8 @@ async def queue_digests_and_surveys(session: AsyncSession, fair: Fair,
     survey_due = dt.datetime.combine(fair.closes, closing, zone) + SURVEY_AFTER_CLOSING
     if survey_due <= now < survey_due + SURVEY_LATE:
         added += await queue_per_contact(
-            session, _members(fair.id), "coop_survey", f"coop-survey:{fair.id}:",
-            {"fair": fair.name}, now, now)
+            session, _members(fair.id), CoopSurveyNotice(fair=fair.name),
+            f"coop-survey:{fair.id}:", now, now)
     return added
 
 
@@ -242,10 +243,18 @@ async def _queue_digests(session: AsyncSession, fair: Fair, day: dt.date,
         if not number:
             continue
         members = select(Contact.id).where(Contact.exhibitor_id == exhibitor_id)
-        added += await queue_per_contact(session, members, "coop_digest", prefix,
-                                          {"stand": number, "day": day.isoformat(),
-                                           **figures[number]}, now, now)
+        added += await queue_per_contact(session, members,
+                                          _digest(number, day, figures[number]), prefix,
+                                          now, now)
     return added
+
+
+def _digest(stand: str, day: dt.date, figures: dict[str, Any]) -> CoopDigestNotice:
+    return CoopDigestNotice(
+        stand=stand, day=day, views=figures["views"], views_total=figures["views_total"],
+        saves=figures["saves"], ratings=figures["ratings"], average=figures["average"],
+        comments=tuple(DigestComment(text=comment["text"], language=comment["language"])
+                       for comment in figures["comments"]))
 
 
 async def digest_figures(session: AsyncSession, fair: Fair, day: dt.date,

@@ -27,6 +27,13 @@ from storage.models import (
     Workshop,
     utcnow,
 )
+from storage.notices import (
+    BroadcastNotice,
+    CoopSetupNotice,
+    CoopWorkshopNotice,
+    Notice,
+    ReminderNotice,
+)
 from storage.reach import receives_later
 from storage.repositories import Sessions
 
@@ -62,10 +69,6 @@ class OutboxRepository:
                     row.status = OutboxStatus.FAILED
                     row.error = error or "failed"
             return True
-
-
-BULK_KINDS = ("broadcast", "reminder", "offer", "coop_digest", "coop_survey")
-"""Kinds held during quiet hours unless urgent."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +112,6 @@ class Claimed:
     payload: dict[str, Any]
     attempts: int
     broadcast_id: int | None
-    urgent: bool
     contact_id: int
     channel: str
     user_id: str
@@ -208,10 +210,10 @@ class Outbox:
                                   status="queued")
             session.add(broadcast)
             await session.flush()
-            payload = {"text": text, "urgent": urgent}
+            payload = BroadcastNotice(text=text, urgent=urgent).dump()
             key = literal(f"broadcast:{broadcast.id}:") + cast(Contact.id, String)
             rows = select(
-                Contact.id, Contact.channel, literal("broadcast"),
+                Contact.id, Contact.channel, literal(BroadcastNotice.kind),
                 literal(payload, JSON), literal(at, UTCDateTime()),
                 literal(OutboxStatus.PENDING.value), literal(0), key, literal(broadcast.id),
                 literal(utcnow(), UTCDateTime()),
@@ -253,9 +255,8 @@ class Outbox:
                 .join(Contact, Contact.id == OutboxMessage.contact_id)
                 .where(OutboxMessage.id.in_(ids))
                 .order_by(OutboxMessage.due_at, OutboxMessage.id))).all()
-        return [Claimed(row_id, kind, payload, attempts, broadcast_id,
-                        bool(payload.get("urgent")), contact_id, channel, user_id, language,
-                        opted_out, unreachable, last_inbound_at)
+        return [Claimed(row_id, kind, payload, attempts, broadcast_id, contact_id, channel,
+                        user_id, language, opted_out, unreachable, last_inbound_at)
                 for (row_id, kind, payload, attempts, broadcast_id, contact_id, channel,
                      user_id, language, opted_out, unreachable, last_inbound_at) in rows]
 
@@ -342,31 +343,30 @@ async def queue_reminders(sessions: Sessions, now: dt.datetime) -> int:
                                    Reminder.at >= now - dt.timedelta(hours=1))))
         for reminder in reminders:
             prefix = reminder_key_prefix(reminder.id)
-            payload = {"text": reminder.text, "urgent": False}
+            notice = ReminderNotice(text=reminder.text, urgent=False)
             await session.execute(
                 update(OutboxMessage)
                 .where(OutboxMessage.idempotency_key.startswith(prefix),
                        OutboxMessage.status == OutboxStatus.PENDING)
-                .values(payload=payload, due_at=reminder.at))
+                .values(payload=notice.dump(), due_at=reminder.at))
             try:
                 condition = audience_filter(reminder.audience)
             except ValueError:
                 continue  # validated at import; an old row may predate a rule
             added += await queue_per_contact(session, select(Contact.id).where(condition),
-                                              "reminder", prefix, payload, reminder.at, now)
+                                              notice, prefix, reminder.at, now)
         added += await _queue_cooperative_reminders(session, fair, now)
     return added
 
 
-async def queue_per_contact(session: Any, contacts: Any, kind: str, key_prefix: str,
-                             payload: dict[str, Any], due: dt.datetime,
-                             now: dt.datetime) -> int:
+async def queue_per_contact(session: Any, contacts: Any, notice: Notice, key_prefix: str,
+                             due: dt.datetime, now: dt.datetime) -> int:
     """One row per contact of the `contacts` select (ids) who can receive it, never twice for
     the same key."""
     key = literal(key_prefix) + cast(Contact.id, String)
     already = select(OutboxMessage.id).where(OutboxMessage.idempotency_key == key)
     rows = select(
-        Contact.id, Contact.channel, literal(kind), literal(payload, JSON),
+        Contact.id, Contact.channel, literal(notice.kind), literal(notice.dump(), JSON),
         literal(due, UTCDateTime()), literal(OutboxStatus.PENDING.value), literal(0), key,
         literal(now, UTCDateTime()),
     ).where(Contact.id.in_(contacts), Contact.opted_out.is_(False), receives_later(),
@@ -394,10 +394,10 @@ async def _queue_cooperative_reminders(session: Any, fair: Fair, now: dt.datetim
                         for exhibitor_id, number, stand_zone in rows}
         for exhibitor_id, (number, stand_zone) in cooperatives.items():
             members = select(Contact.id).where(Contact.exhibitor_id == exhibitor_id)
-            payload = {"stand": number, "zone": stand_zone, "setup_hours": fair.setup_hours,
-                       "opens": fair.opens.isoformat(), "hours": fair.hours}
-            added += await queue_per_contact(session, members, "coop_setup",
-                                              f"coop-setup:{fair.id}:", payload, eve, now)
+            setup = CoopSetupNotice(stand=number, zone=stand_zone, setup_hours=fair.setup_hours,
+                                    opens=fair.opens, hours=fair.hours)
+            added += await queue_per_contact(session, members, setup,
+                                              f"coop-setup:{fair.id}:", eve, now)
     workshops = list(await session.scalars(
         select(Workshop).where(Workshop.fair_id == fair.id, Workshop.audience == "cooperatives",
                                Workshop.cancelled.is_(False), Workshop.starts_at >= now)))
@@ -406,10 +406,10 @@ async def _queue_cooperative_reminders(session: Any, fair: Fair, now: dt.datetim
     for workshop in workshops:
         morning = dt.datetime.combine(workshop.starts_at.astimezone(zone).date(), dt.time(8),
                                       zone)
-        payload = {"title": workshop.title, "room": workshop.room,
-                   "starts_at": workshop.starts_at.isoformat()}
-        added += await queue_per_contact(session, linked, "coop_workshop",
-                                          f"coop-workshop:{workshop.id}:", payload,
+        today = CoopWorkshopNotice(title=workshop.title, room=workshop.room,
+                                   starts_at=workshop.starts_at)
+        added += await queue_per_contact(session, linked, today,
+                                          f"coop-workshop:{workshop.id}:",
                                           max(morning.astimezone(dt.UTC), now), now)
     return added
 

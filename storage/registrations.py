@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -34,6 +34,13 @@ from storage.models import (
     RegistrationStatus,
     Role,
     Workshop,
+)
+from storage.notices import (
+    FeedbackPromptNotice,
+    Notice,
+    OfferExpiredNotice,
+    OfferNotice,
+    WorkshopReminderNotice,
 )
 from storage.outbox import DEFAULT_QUIET_HOURS, QuietHours, quiet_until
 from storage.reach import can_receive_later
@@ -234,9 +241,11 @@ class RegistrationRepository:
                 if tell_if_expired:
                     contact = await session.get_one(Contact, contact_id)
                     if can_receive_later(contact.channel):
+                        notice = OfferExpiredNotice(workshop_id=workshop.id,
+                                                    title=workshop.title)
                         session.add(OutboxMessage(
-                            contact_id=contact_id, channel=contact.channel, kind="offer_expired",
-                            payload={"workshop_id": workshop.id, "title": workshop.title},
+                            contact_id=contact_id, channel=contact.channel, kind=notice.kind,
+                            payload=notice.dump(),
                             due_at=now, idempotency_key=f"offer-expired:{row.id}:"
                                                         f"{int(now.timestamp())}"))
                 return OfferOutcome.EXPIRED
@@ -348,11 +357,12 @@ class RegistrationRepository:
             contact = await session.get_one(Contact, first.contact_id)
             # Offered all the same: a web chat visitor sees it in "my workshops".
             if can_receive_later(contact.channel):
+                notice = OfferNotice(workshop_id=workshop.id, title=workshop.title,
+                                     room=workshop.room, starts_at=workshop.starts_at,
+                                     until=deadline)
                 session.add(OutboxMessage(
-                    contact_id=contact.id, channel=contact.channel, kind="offer",
-                    payload={"workshop_id": workshop.id, "title": workshop.title,
-                             "room": workshop.room, "starts_at": workshop.starts_at.isoformat(),
-                             "until": deadline.isoformat()},
+                    contact_id=contact.id, channel=contact.channel, kind=notice.kind,
+                    payload=notice.dump(),
                     due_at=now,
                     idempotency_key=f"{registration_key(first.id)}offer:{deadline.isoformat()}"))
             free -= 1
@@ -368,25 +378,27 @@ class RegistrationRepository:
             return
         # One set per registering: someone who cancels and registers again gets new ones.
         prefix = f"{registration_key(row.id)}{int(row.created_at.timestamp())}:"
-        payload = {"workshop_id": workshop.id, "title": workshop.title, "room": workshop.room,
-                   "starts_at": workshop.starts_at.isoformat()}
-        planned: list[tuple[str, str, dt.datetime]] = []
+        reminder = WorkshopReminderNotice(workshop_id=workshop.id, title=workshop.title,
+                                          room=workshop.room, starts_at=workshop.starts_at)
+        planned: list[tuple[str, Notice, dt.datetime]] = []
         if self.reminders.evening is not None:
             zone = await self._zone(session, workshop)
             day_before = workshop.starts_at.astimezone(zone).date() - dt.timedelta(days=1)
-            planned.append(("evening", "workshop_reminder",
+            planned.append(("evening", reminder,
                             dt.datetime.combine(day_before, self.reminders.evening, zone)))
         if self.reminders.before > dt.timedelta(0):
-            planned.append(("hour", "workshop_reminder",
+            planned.append(("hour", replace(reminder, soon=True),
                             workshop.starts_at - self.reminders.before))
         # After the end, a feedback prompt (the feedback flow takes it from there).
-        planned.append(("feedback", "feedback_prompt", workshop.ends_at + FEEDBACK_AFTER))
-        for name, kind, due in planned:
+        planned.append(("feedback", FeedbackPromptNotice(
+            workshop_id=workshop.id, title=workshop.title, room=workshop.room,
+            starts_at=workshop.starts_at), workshop.ends_at + FEEDBACK_AFTER))
+        for name, notice, due in planned:
             if due <= now:
                 continue
             session.add(OutboxMessage(
-                contact_id=contact.id, channel=contact.channel, kind=kind,
-                payload={**payload, "soon": name == "hour"}, due_at=due,
+                contact_id=contact.id, channel=contact.channel, kind=notice.kind,
+                payload=notice.dump(), due_at=due,
                 idempotency_key=f"{prefix}{name}:{int(now.timestamp())}"))
 
     @staticmethod

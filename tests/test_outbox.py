@@ -558,7 +558,7 @@ async def test_outbox_messages_keep_the_fairs_own_time_zone(
 
 async def test_the_worker_keeps_to_its_own_clock(make_outbox_app: OutboxAppFactory) -> None:
     """Years from the machine's time, a message sent is recorded at the worker's time, and one
-    that fails waits its back-off on the worker's clock: not due again a moment later."""
+    that cannot be written is failed at once (its payload does not fit its kind)."""
     app = await make_outbox_app()
     (amina,) = await add_contacts(app, 1)
     fair = await app.engine.catalogue.fair()
@@ -576,7 +576,42 @@ async def test_the_worker_keeps_to_its_own_clock(make_outbox_app: OutboxAppFacto
         rows = {row.kind: row for row in await session.scalars(select(OutboxMessage))}
     assert (rows["broadcast"].status, rows["broadcast"].sent_at) == (OutboxStatus.SENT, later)
     broken = rows["workshop_reminder"]
-    assert (broken.status, broken.attempts, broken.due_at) == (
-        OutboxStatus.PENDING, 1, later + dt.timedelta(seconds=60))
-    assert await OutboxWorker(app, clock=lambda: later + dt.timedelta(seconds=1)).drain() == 0
-    assert await OutboxWorker(app, clock=lambda: later + dt.timedelta(seconds=61)).drain() == 1
+    assert broken.status == OutboxStatus.FAILED and "starts_at" in (broken.error or "")
+    assert await OutboxWorker(app, clock=lambda: later + dt.timedelta(seconds=61)).drain() == 0
+
+
+async def test_a_row_whose_payload_does_not_fit_fails_with_why_and_the_next_goes_out(
+    make_outbox_app: OutboxAppFactory, fake_telegram: FakeTelegram,
+) -> None:
+    """A row queued with a payload its kind does not take (hand-edited, or by a version that
+    wrote it otherwise) is failed at once with a clear error; the rows after it are sent."""
+    app = await make_outbox_app()
+    [amina, karim] = await add_contacts(app, 2)
+    title = {"fr": "Emballage des produits du terroir", "ar": "تغليف المنتجات المحلية"}
+    early = at_noon() - dt.timedelta(minutes=10)
+    rows = [("offer", {"workshop_id": 7, "title": title, "room": title,
+                       "starts_at": "2026-12-14T09:30:00+00:00"}),  # no "until"
+            ("offer_expired", {"workshop_id": "sept", "title": title}),
+            ("broadcast", ["Le salon ouvre à 10:00."]),
+            ("postcard", {"text": TEXT}),
+            ("offer_expired", {"workshop_id": 7, "title": title})]
+    async with app.sessions() as session, session.begin():
+        session.add_all([
+            OutboxMessage(contact_id=amina if index < 4 else karim, channel="telegram",
+                          kind=kind, payload=payload, due_at=early + dt.timedelta(seconds=index),
+                          idempotency_key=f"test:{index}")
+            for index, (kind, payload) in enumerate(rows)])
+    assert await OutboxWorker(app, clock=at_noon).drain() == 5
+    async with app.sessions() as session:
+        stored = list(await session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)))
+    assert [(row.status, row.error) for row in stored] == [
+        (OutboxStatus.FAILED, "offer payload does not fit: until: Field required"),
+        (OutboxStatus.FAILED, "offer_expired payload does not fit: workshop_id: Input should "
+                              "be a valid integer, unable to parse string as an integer"),
+        (OutboxStatus.FAILED, "broadcast payload does not fit: payload: Input should be a "
+                              "dictionary or an instance of BroadcastNotice"),
+        (OutboxStatus.FAILED, "unknown message kind 'postcard'"),
+        (OutboxStatus.SENT, None),
+    ]
+    [sent] = fake_telegram.calls_of("sendMessage")
+    assert sent.chat_id == 1001 and "Emballage des produits du terroir" in sent.text
