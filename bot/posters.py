@@ -13,7 +13,6 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import quote
 
 import segno
 from fpdf import FPDF
@@ -61,16 +60,6 @@ class PosterPage:
     telegram: str | None  # the stand's deep link; None: no code for this channel
     whatsapp: str | None
     instruction: Mapping[str, str]  # the line under each code, already rendered
-
-
-def telegram_link(bot: str, stand: str) -> str:
-    """`https://t.me/<bot>?start=stand_A12` (CONTRACT.md)."""
-    return f"https://t.me/{bot}?start=stand_{stand}"
-
-
-def whatsapp_link(number: str, stand: str) -> str:
-    """`https://wa.me/<number>?text=STAND%20A12` (CONTRACT.md)."""
-    return f"https://wa.me/{number}?text={quote(f'STAND {stand}', safe='')}"
 
 
 def write_posters(pages: Sequence[PosterPage], out: Path,

@@ -255,3 +255,35 @@ def test_broadcast_bad_input_exits_2_with_one_line(tmp_path: Path) -> None:
     assert status.returncode == 0 and status.stdout.startswith(f"broadcast {broadcast_id}: ")
     cancel = tadamon(tmp_path, "broadcast", "cancel", broadcast_id)
     assert cancel.returncode == 0, cancel.stderr
+
+
+def test_read_only_commands_need_no_redis(tmp_path: Path) -> None:
+    assert tadamon(tmp_path, "import", sample_catalogue()).returncode == 0
+    closed = {"TADAMON_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"}  # nothing listens
+    added = tadamon(tmp_path, "organizer", "add", "telegram:42", **closed)
+    assert (added.returncode, added.stdout, added.stderr) == (0, "telegram:42 is an organizer\n",
+                                                              "")
+    queued = tadamon(tmp_path, "broadcast", "--yes", "--audience", "all", "--text-fr",
+                     "Le salon ferme à 20:00.", "--text-ar", "يغلق المعرض على الساعة 20:00.",
+                     **closed)
+    assert queued.returncode == 0, queued.stderr
+    assert "redis" not in queued.stderr.lower()
+    broadcast_id = queued.stdout.strip()
+    runs: list[tuple[tuple[str | Path, ...], dict[str, str]]] = [
+        (("export", "contacts", "--out", "contacts.csv"), closed),
+        (("organizer", "list"), closed),
+        (("broadcast", "status", broadcast_id), closed),
+        (("coop-codes",), closed),
+        (("report", "--out", "report"), closed),
+    ]
+    exported, organizers, status, codes, report = tadamon_all(tmp_path, *runs)
+    for (args, _), done in zip(runs, (exported, organizers, status, codes, report), strict=True):
+        assert (done.returncode, done.stderr) == (0, ""), args
+    assert exported.stdout == "1 contacts written to contacts.csv\n"
+    contacts = (tmp_path / "contacts.csv").read_text(encoding="utf-8").splitlines()
+    assert [line.split(",")[:2] for line in contacts[1:]] == [["telegram", "42"]]
+    assert organizers.stdout == "telegram:42\ttadamon organizer add\n"
+    assert status.stdout.startswith(f"broadcast {broadcast_id}: ")
+    assert codes.stdout.splitlines()[0].startswith("exhibitor_id,")
+    assert "https://t.me/<bot>?start=coop_" in codes.stdout
+    assert report.stdout.startswith("report of khouribga-ess-2026: ")

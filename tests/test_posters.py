@@ -22,6 +22,7 @@ from storage.catalogue import normalize_stand_number
 from tests.conftest import DatabaseFactory, cli_env, run_tadamon
 from tests.fakes.telegram import FakeTelegram
 from tests.fakes.whatsapp import FakeWhatsApp
+from tests.servers import free_port
 
 ARABIC_LETTER = re.compile(r"[\u0621-\u064A]")
 LAM_ALEF = re.compile(r"ل[اأإآ]")  # drawn as one ligature glyph, which text extraction reorders
@@ -160,9 +161,9 @@ async def test_one_poster_per_stand_with_both_codes(
             ]
 
 
-async def test_telegram_alone_gives_one_code_and_empty_stands_are_skipped(
-    tmp_path: Path, fake_telegram: FakeTelegram,
-) -> None:
+async def small_fair(tmp_path: Path) -> tuple[dict[str, Any], str]:
+    """The sample fair cut to five stands, three with exhibitors, imported: its catalogue and
+    the database URL."""
     sample = yaml.safe_load(sample_catalogue().read_text(encoding="utf-8"))
     stands = sample["stands"][:5]
     numbers = {stand["number"] for stand in stands[:3]}  # the last two stay empty
@@ -171,11 +172,18 @@ async def test_telegram_alone_gives_one_code_and_empty_stands_are_skipped(
                                 if exhibitor.get("stand") in numbers]}
     path = tmp_path / "small.yaml"
     path.write_text(yaml.safe_dump(catalogue, allow_unicode=True), encoding="utf-8")
-    out = tmp_path / "posters.pdf"
     database = f"sqlite+aiosqlite:///{tmp_path}/small.db"
     imported = await run_tadamon("import", str(path), env=cli_env(TADAMON_DATABASE_URL=database),
                                  cwd=tmp_path)
     assert imported[0] == 0, imported[2]
+    return catalogue, database
+
+
+async def test_telegram_alone_gives_one_code_and_empty_stands_are_skipped(
+    tmp_path: Path, fake_telegram: FakeTelegram,
+) -> None:
+    catalogue, database = await small_fair(tmp_path)
+    out = tmp_path / "posters.pdf"
     env = cli_env(TADAMON_DATABASE_URL=database, **telegram_env(fake_telegram))
 
     code, stdout, stderr = await run_tadamon("posters", "--out", str(out), env=env,
@@ -189,6 +197,23 @@ async def test_telegram_alone_gives_one_code_and_empty_stands_are_skipped(
         [f"https://t.me/{fake_telegram.username}?start=stand_{stand.number}"]
         for stand in stands_with_exhibitors(catalogue)]
     assert all("WhatsApp" not in page.text and "Telegram" in page.text for page in pages)
+
+
+async def test_posters_need_no_redis(tmp_path: Path, fake_whatsapp: FakeWhatsApp) -> None:
+    catalogue, database = await small_fair(tmp_path)
+    out = tmp_path / "posters.pdf"
+    env = cli_env(TADAMON_DATABASE_URL=database, **whatsapp_env(fake_whatsapp),
+                  TADAMON_REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")  # nothing listens
+
+    code, stdout, stderr = await run_tadamon("posters", "--out", str(out), env=env,
+                                             cwd=tmp_path)
+
+    assert (code, stderr) == (0, "")
+    assert stdout.strip() == (f"3 posters written to {out} (2 stands without an exhibitor "
+                              f"skipped)")
+    assert [page.codes for page in read_pdf(out)] == [
+        [f"https://wa.me/{fake_whatsapp.display_phone_number}?text=STAND%20{stand.number}"]
+        for stand in stands_with_exhibitors(catalogue)]
 
 
 async def test_no_poster_without_a_channel_to_link_to(tmp_path: Path,

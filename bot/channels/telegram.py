@@ -24,6 +24,7 @@ from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import (
+    AiogramError,
     TelegramAPIError,
     TelegramConflictError,
     TelegramForbiddenError,
@@ -47,6 +48,7 @@ from aiogram.types import (
     Update,
     User,
 )
+from aiogram.utils.token import TokenValidationError
 from aiohttp import ClientError, ClientTimeout, web
 from pydantic import ValidationError
 from redis.exceptions import RedisError
@@ -179,6 +181,24 @@ def keyboard(choices: tuple[RenderedChoice, ...]) -> InlineKeyboardMarkup | None
         else:
             rows.append([button])
     return InlineKeyboardMarkup(inline_keyboard=rows) if rows else None
+
+
+async def bot_username(settings: Settings) -> str | None:
+    """The bot's username (what `https://t.me/<bot>` names), asked of the Bot API with getMe;
+    None when it does not answer or the token is not a bot's."""
+    assert settings.telegram_token is not None
+    try:
+        bot = Bot(settings.telegram_token.get_secret_value(),
+                  session=JsonSession(api=TelegramAPIServer.from_base(settings.telegram_api_base)))
+    except TokenValidationError:
+        return None
+    try:
+        me = await bot.get_me(request_timeout=10)  # seconds: someone waits at a terminal
+    except (AiogramError, ClientError, TimeoutError, ValidationError):
+        return None
+    finally:
+        await bot.session.close()
+    return me.username
 
 
 class JsonSession(AiohttpSession):

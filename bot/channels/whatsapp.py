@@ -169,6 +169,7 @@ class GraphClient:
     def __init__(self, base: str, phone_number_id: str, token: str) -> None:
         self.messages_url = f"{base}/{phone_number_id}/messages"
         self.media_url = f"{base}/{phone_number_id}/media"
+        self.number_url = f"{base}/{phone_number_id}"
         self.headers = {"Authorization": f"Bearer {token}"}
         self.session: aiohttp.ClientSession | None = None
 
@@ -220,6 +221,29 @@ class GraphClient:
                                        headers=self.headers) as response:
             answer = await self._answer(response)
         return str(answer["id"])
+
+    async def display_number(self) -> str:
+        """The business number as people dial it, digits only (`display_phone_number`)."""
+        async with self._client().get(self.number_url, headers=self.headers,
+                                      params={"fields": "display_phone_number"}) as response:
+            answer = await self._answer(response)
+        return "".join(ch for ch in str(answer["display_phone_number"]) if ch.isdigit())
+
+
+async def display_number(settings: Settings) -> str | None:
+    """The WhatsApp number (what `https://wa.me/<number>` names), asked of the Graph API;
+    None when it does not answer or no number is configured."""
+    if settings.whatsapp_token is None or not settings.whatsapp_phone_number_id:
+        return None
+    api = GraphClient(settings.whatsapp_api_base, settings.whatsapp_phone_number_id,
+                      settings.whatsapp_token.get_secret_value())
+    try:
+        async with asyncio.timeout(10):  # seconds: someone waits at a terminal
+            return await api.display_number()
+    except (GraphError, aiohttp.ClientError, TimeoutError, KeyError, ValueError):
+        return None
+    finally:
+        await api.close()
 
 
 class WhatsAppChannel:

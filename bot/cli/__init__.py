@@ -1,0 +1,32 @@
+"""The `tadamon` command line (CONTRACT.md), one module per command group: `serve` (run,
+worker), `catalogue` (import, db upgrade), `organizers`, `broadcasts` and `exports` (export,
+report, coop-codes, posters), joined here in the order `tadamon --help` lists them."""
+
+from __future__ import annotations
+
+import typer
+
+from bot.cli import broadcasts, catalogue, exports, organizers, serve
+
+cli = typer.Typer(
+    name="tadamon",
+    help="Tadamon: the chatbot of social and solidarity economy fairs.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+cli.command()(serve.run)
+cli.command("import")(catalogue.import_)
+cli.command()(serve.worker)
+cli.command("coop-codes")(exports.coop_codes)
+cli.command()(exports.posters)
+cli.command()(exports.report)
+cli.add_typer(catalogue.db_cli, name="db")
+cli.add_typer(organizers.organizer_cli, name="organizer")
+cli.add_typer(broadcasts.broadcast_cli, name="broadcast")
+cli.add_typer(exports.export_cli, name="export")
+
+
+def main() -> None:
+    """Console script entry point."""
+    cli()

@@ -1,0 +1,35 @@
+"""Deep links (CONTRACT.md): what opens a stand's card or links a cooperative's chat, as a
+Telegram `/start` payload and as a WhatsApp pre-filled text, built here and nowhere else."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import quote
+
+
+@dataclass(frozen=True, slots=True)
+class DeepLink:
+    """One thing a link opens: its Telegram `/start` payload and its WhatsApp text."""
+
+    start: str
+    text: str
+
+
+def stand(number: str) -> DeepLink:
+    """A stand's card: `stand_A12` on Telegram, `STAND A12` on WhatsApp."""
+    return DeepLink(f"stand_{number}", f"STAND {number}")
+
+
+def cooperative(code: str) -> DeepLink:
+    """A cooperative's link code: `coop_CODE` on Telegram, `COOP CODE` on WhatsApp."""
+    return DeepLink(f"coop_{code}", f"COOP {code}")
+
+
+def telegram(bot: str, link: DeepLink) -> str:
+    """`https://t.me/<bot>?start=stand_A12`."""
+    return f"https://t.me/{bot}?start={link.start}"
+
+
+def whatsapp(number: str, link: DeepLink) -> str:
+    """`https://wa.me/<number>?text=STAND%20A12`."""
+    return f"https://wa.me/{number}?text={quote(link.text, safe='')}"
