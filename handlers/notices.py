@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+from functools import partial
 from typing import Any
 
 from bot.messages import Choice, Content, Isolated, Local, Reply, When, _, _n, reply
+from handlers.buttons import WorkshopRating
 from handlers.feedback import rating_choices, survey_invitation
 from handlers.workshops import offer_choices
 
@@ -36,7 +38,8 @@ def notice(kind: str, payload: dict[str, Any]) -> Reply | None:
     if kind == "feedback_prompt":
         return reply(_("Thank you for attending {title}. How was it? Your opinion helps the "
                        "organizers.", title=Local(payload["title"])),
-                     choices=rating_choices(f"fbw:{int(payload['workshop_id'])}"))
+                     choices=rating_choices(partial(WorkshopRating,
+                                                    int(payload["workshop_id"]))))
     if kind == "coop_digest":
         return _digest(payload)
     if kind == "coop_survey":
