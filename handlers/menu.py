@@ -8,8 +8,6 @@ from bot.messages import Choice, Content, Isolated, Local, Reply, When, _, reply
 from handlers.buttons import Menu, MenuItem
 from handlers.context import Context
 
-MENU_CHOICES = ("m:ws", "m:st", "m:fb", "m:info", "m:lang")
-
 # Words channels draw around the choices: the button that opens a WhatsApp list, and the row
 # that shows the rest of a long list.
 LIST_BUTTON = _("Choose")
