@@ -7,8 +7,11 @@ target once a day: a new rating that day replaces the first.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from bot.i18n import detect_language
 from bot.messages import Choice, Content, Isolated, Local, Msg, Reply, _, reply
+from handlers.buttons import Button, Rating, SkipComment, SurveyAnswer
 from handlers.context import Context
 from handlers.ids import parse_id
 from handlers.menu import back_to_menu, menu_choices
@@ -28,16 +31,20 @@ SALES_LABELS: dict[str, Msg] = {
 }
 
 
-def rating_choices(prefix: str) -> list[Choice]:
-    """Five star buttons, the best first: `<prefix>:5` ... `<prefix>:1`."""
-    return [Choice(f"{prefix}:{value}", STARS[value]) for value in range(5, 0, -1)]
+def rating_choices(button: Callable[[int], Button]) -> list[Choice]:
+    """Five star buttons, the best first: `button(5)` ... `button(1)`."""
+    return [Choice(button(value).pack(), STARS[value]) for value in range(5, 0, -1)]
+
+
+def _survey_stars(stars: int) -> SurveyAnswer:
+    return SurveyAnswer("s", str(stars))
 
 
 async def ask_fair(ctx: Context) -> list[Reply]:
     """How was the fair? Five buttons."""
     ctx.enter("feedback", kind="fair", key=ctx.fair.key)
     return [reply(_("How would you rate {fair}? 5 stars is the best.", fair=Local(ctx.fair.name)),
-                  choices=[*rating_choices("rate"), back_to_menu()])]
+                  choices=[*rating_choices(Rating), back_to_menu()])]
 
 
 async def ask_stand(ctx: Context, number: str) -> list[Reply]:
@@ -47,7 +54,7 @@ async def ask_stand(ctx: Context, number: str) -> list[Reply]:
     ctx.enter("feedback", kind="stand", key=stand.number)
     return [reply(_("How would you rate stand {number}? 5 stars is the best.",
                     number=Isolated(stand.number)),
-                  choices=[*rating_choices("rate"), back_to_menu()])]
+                  choices=[*rating_choices(Rating), back_to_menu()])]
 
 
 async def rate(ctx: Context, rating: int) -> list[Reply]:
@@ -88,7 +95,7 @@ async def _store(ctx: Context, kind: str, key: str, rating: int, question: Msg
     if rated.replaced:
         lines.append(_("It replaces the rating you gave earlier today."))
     lines.append(question)
-    return [reply(*lines, choices=[Choice("fb:skip", _("Skip"))])]
+    return [reply(*lines, choices=[Choice(SkipComment().pack(), _("Skip"))])]
 
 
 def clean_comment(text: str) -> tuple[str | None, bool]:
@@ -133,36 +140,37 @@ def survey_invitation(fair: dict[str, str]) -> Reply:
     return reply(_("{fair} is over: thank you for taking part! Four short questions help the "
                    "organizers prepare the next edition.", fair=Local(fair)),
                  _("How satisfied are you with the fair?"),
-                 choices=rating_choices("svy:s"))
+                 choices=rating_choices(_survey_stars))
 
 
-async def survey_answer(ctx: Context, answer: str) -> list[Reply]:
+async def survey_answer(ctx: Context, answer: SurveyAnswer) -> list[Reply]:
     """A survey button: `s:<1-5>` satisfaction, `a:yes|no` coming again, `b:<band>` sales,
     `skip` no comment. Only members of an exhibiting cooperative are asked."""
     exhibitor = await ctx.cooperatives.exhibitor_of(ctx.contact.id)
     if exhibitor is None:
         return [reply(_("This survey is for the exhibitors of the fair."),
                       choices=menu_choices())]
-    question, _sep, value = answer.partition(":")
+    question, value = answer.question, answer.value
     stars = parse_id(value)
     if question == "s" and stars in STARS:
         await _answer(ctx, exhibitor, satisfaction=stars)
         return [reply(_("Would you come again to the next edition?"), choices=[
-            Choice("svy:a:yes", _("Yes")), Choice("svy:a:no", _("No"))])]
+            Choice(SurveyAnswer("a", "yes").pack(), _("Yes")),
+            Choice(SurveyAnswer("a", "no").pack(), _("No"))])]
     if question == "a" and value in ("yes", "no"):
         await _answer(ctx, exhibitor, come_again=value == "yes")
         return [reply(_("What were your sales at the fair, roughly?"), choices=[
-            Choice(f"svy:b:{band}", SALES_LABELS[band]) for band in SALES_BANDS])]
+            Choice(SurveyAnswer("b", band).pack(), SALES_LABELS[band]) for band in SALES_BANDS])]
     if question == "b" and value in SALES_BANDS:
         await _answer(ctx, exhibitor, sales_band=value)
         ctx.enter("survey-comment")
         return [reply(_("Last question: anything to tell the organizers? Write it now, or tap "
-                        "Skip."), choices=[Choice("svy:skip", _("Skip"))])]
+                        "Skip."), choices=[Choice(SurveyAnswer("skip").pack(), _("Skip"))])]
     if question == "skip":
         ctx.leave()
         return [reply(_("Thank you for your answers, and see you at the next edition!"),
                       choices=[back_to_menu()])]
-    return [reply(_("How satisfied are you with the fair?"), choices=rating_choices("svy:s"))]
+    return [reply(_("How satisfied are you with the fair?"), choices=rating_choices(_survey_stars))]
 
 
 async def survey_comment(ctx: Context, text: str) -> list[Reply]:

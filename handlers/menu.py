@@ -5,9 +5,8 @@ from __future__ import annotations
 import datetime as dt
 
 from bot.messages import Choice, Content, Isolated, Local, Reply, When, _, reply
+from handlers.buttons import Menu, MenuItem
 from handlers.context import Context
-
-MENU_CHOICES = ("m:ws", "m:st", "m:fb", "m:info", "m:lang")
 
 # Words channels draw around the choices: the button that opens a WhatsApp list, and the row
 # that shows the rest of a long list.
@@ -17,16 +16,16 @@ MORE_CHOICES = _("More")
 
 def menu_choices() -> list[Choice]:
     return [
-        Choice("m:ws", _("Workshops")),
-        Choice("m:st", _("Find a stand")),
-        Choice("m:fb", _("Give feedback")),
-        Choice("m:info", _("Practical information")),
-        Choice("m:lang", _("Language")),
+        Choice(MenuItem("ws").pack(), _("Workshops")),
+        Choice(MenuItem("st").pack(), _("Find a stand")),
+        Choice(MenuItem("fb").pack(), _("Give feedback")),
+        Choice(MenuItem("info").pack(), _("Practical information")),
+        Choice(MenuItem("lang").pack(), _("Language")),
     ]
 
 
 def back_to_menu() -> Choice:
-    return Choice("menu", _("Main menu"))
+    return Choice(Menu().pack(), _("Main menu"))
 
 
 async def menu(ctx: Context) -> list[Reply]:

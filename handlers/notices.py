@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from functools import partial
 from typing import Any, TypeVar
 
 from bot.messages import Choice, Content, Isolated, Local, Reply, When, _, _n, reply
+from handlers.buttons import MenuItem, WorkshopRating
 from handlers.feedback import rating_choices, survey_invitation
 from handlers.workshops import offer_choices
 from storage.notices import (
@@ -88,14 +90,14 @@ def _workshop_reminder(payload: WorkshopReminderNotice) -> Reply:
                  "come, cancel in \"My workshops\" so that someone else gets the seat.",
                  when=When(starts, "day_time"), title=Local(payload.title),
                  room=Local(payload.room))
-    return reply(text, choices=[Choice("m:my", _("My workshops"))])
+    return reply(text, choices=[Choice(MenuItem("my").pack(), _("My workshops"))])
 
 
 @_renders(FeedbackPromptNotice)
 def _feedback_prompt(payload: FeedbackPromptNotice) -> Reply:
     return reply(_("Thank you for attending {title}. How was it? Your opinion helps the "
                    "organizers.", title=Local(payload.title)),
-                 choices=rating_choices(f"fbw:{payload.workshop_id}"))
+                 choices=rating_choices(partial(WorkshopRating, payload.workshop_id)))
 
 
 @_renders(CoopDigestNotice)

@@ -7,6 +7,13 @@ import datetime as dt
 from dataclasses import replace
 
 from bot.messages import Choice, Content, Isolated, Reply, When, _, _n, reply
+from handlers.buttons import (
+    BroadcastAudience,
+    BroadcastCancel,
+    BroadcastConfirm,
+    BroadcastNow,
+    Button,
+)
 from handlers.context import Context
 from handlers.menu import back_to_menu
 from storage.models import Role
@@ -45,7 +52,7 @@ async def start(ctx: Context) -> list[Reply]:
     ctx.enter("broadcast", step="fr")
     return [reply(_("New broadcast. Each person receives it in their language."),
                   _("Write the French text:"),
-                  choices=[Choice("bc:cancel", _("Cancel"))])]
+                  choices=[Choice(BroadcastCancel().pack(), _("Cancel"))])]
 
 
 async def text(ctx: Context, written: str) -> list[Reply]:
@@ -55,22 +62,23 @@ async def text(ctx: Context, written: str) -> list[Reply]:
     written = written.strip()
     if step in ("fr", "ar") and not 0 < len(written) <= TEXT_MAX:
         return [reply(_("The text must be between 1 and {limit} characters.", limit=TEXT_MAX),
-                      choices=[Choice("bc:cancel", _("Cancel"))])]
+                      choices=[Choice(BroadcastCancel().pack(), _("Cancel"))])]
     if step == "fr":
         ctx.update(fr=written, step="ar")
-        return [reply(_("Now the Arabic text:"), choices=[Choice("bc:cancel", _("Cancel"))])]
+        return [reply(_("Now the Arabic text:"),
+                      choices=[Choice(BroadcastCancel().pack(), _("Cancel"))])]
     if step == "ar":
         ctx.update(ar=written, step="audience")
         return [reply(_("Who should receive it?"),
-                      choices=[Choice(f"bc:aud:{key}", label)
+                      choices=[Choice(BroadcastAudience(key).pack(), label)
                                for key, label in AUDIENCES.items()]
-                      + [Choice("bc:cancel", _("Cancel"))])]
+                      + [Choice(BroadcastCancel().pack(), _("Cancel"))])]
     if step == "when":
         moment = _parse_time(written, ctx)
         if moment is None:
             return [reply(_("Write a date and time like 2026-12-13 09:00, or tap Now."),
-                          choices=[Choice("bc:now", _("Now")),
-                                   Choice("bc:cancel", _("Cancel"))])]
+                          choices=[Choice(BroadcastNow().pack(), _("Now")),
+                                   Choice(BroadcastCancel().pack(), _("Cancel"))])]
         return await _preview(ctx, moment)
     return await start(ctx)
 
@@ -85,19 +93,20 @@ def _parse_time(written: str, ctx: Context) -> dt.datetime | None:
     return moment.astimezone(dt.UTC) if moment > ctx.now else None
 
 
-async def choose(ctx: Context, choice: str) -> list[Reply]:
+async def choose(ctx: Context, button: Button) -> list[Reply]:
     """The buttons of the broadcast conversation."""
     data = ctx.data
-    if choice == "bc:cancel":
+    if isinstance(button, BroadcastCancel):
         ctx.leave()
         return [reply(_("Broadcast cancelled: nothing was sent."), choices=[back_to_menu()])]
-    if choice.startswith("bc:aud:") and choice.removeprefix("bc:aud:") in AUDIENCES:
-        ctx.update(audience=choice.removeprefix("bc:aud:"), step="when")
+    if isinstance(button, BroadcastAudience) and button.audience in AUDIENCES:
+        ctx.update(audience=button.audience, step="when")
         return [reply(_("When? Tap Now, or write a date and time like 2026-12-13 09:00."),
-                      choices=[Choice("bc:now", _("Now")), Choice("bc:cancel", _("Cancel"))])]
-    if choice == "bc:now" and data.get("step") == "when":
+                      choices=[Choice(BroadcastNow().pack(), _("Now")),
+                               Choice(BroadcastCancel().pack(), _("Cancel"))])]
+    if isinstance(button, BroadcastNow) and data.get("step") == "when":
         return await _preview(ctx, ctx.now)
-    if choice == "bc:confirm" and data.get("step") == "confirm":
+    if isinstance(button, BroadcastConfirm) and data.get("step") == "confirm":
         return await _queue(ctx)
     return await start(ctx)
 
@@ -113,7 +122,8 @@ async def _preview(ctx: Context, moment: dt.datetime) -> list[Reply]:
            audience=AUDIENCES[audience], when=When(moment, "day_time")),
         "FR: " + str(data.get("fr", "")),
         "AR: " + str(data.get("ar", "")),
-        choices=[Choice("bc:confirm", _("Send")), Choice("bc:cancel", _("Cancel"))],
+        choices=[Choice(BroadcastConfirm().pack(), _("Send")),
+                 Choice(BroadcastCancel().pack(), _("Cancel"))],
     )]
 
 

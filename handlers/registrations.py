@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from bot.calendar import CalendarEvent, ics
 from bot.messages import Choice, Content, Isolated, Local, Media, Reply, When, _, reply
 from bot.report import figure_lines, summary_chart
+from handlers.buttons import CalendarFile, MenuItem, RegisterAnyway, Unregister, WorkshopCard
 from handlers.context import Context
 from handlers.menu import back_to_menu
 from handlers.workshops import card, offer_choices
@@ -47,7 +48,7 @@ async def register(ctx: Context, workshop_id: int, allow_overlap: bool = False) 
     result = await ctx.registrations.register(ctx.fair.id, ctx.contact.id, workshop_id, ctx.now,
                                               allow_overlap=allow_overlap)
     title = _title(workshop)
-    mine = Choice("m:my", _("My workshops"))
+    mine = Choice(MenuItem("my").pack(), _("My workshops"))
     if result.outcome is Outcome.CONFIRMED:
         return [reply(
             _("You are registered for {title}, {when}, {room}.", title=title,
@@ -73,8 +74,8 @@ async def register(ctx: Context, workshop_id: int, allow_overlap: bool = False) 
             _("{title} is at the same time as a workshop you are registered for:", title=title),
             *names,
             _("Register anyway?"),
-            choices=[Choice(f"regx:{workshop.id}", _("Yes, register")),
-                     Choice(f"ws:{workshop.id}", _("No"))])]
+            choices=[Choice(RegisterAnyway(workshop.id).pack(), _("Yes, register")),
+                     Choice(WorkshopCard(workshop.id).pack(), _("No"))])]
     if result.outcome is Outcome.FULL:
         message = _("{title} is full and starts soon: registration is closed.", title=title)
     elif result.outcome is Outcome.STARTED:
@@ -88,7 +89,7 @@ async def register(ctx: Context, workshop_id: int, allow_overlap: bool = False) 
     else:
         message = _("I could not find this workshop. Here is the programme.")
     return [reply(message, choices=[
-        Choice("m:ws", _("Workshops")), back_to_menu()])]
+        Choice(MenuItem("ws").pack(), _("Workshops")), back_to_menu()])]
 
 
 def _already(workshop: WorkshopView, status: RegistrationStatus | None,
@@ -97,13 +98,13 @@ def _already(workshop: WorkshopView, status: RegistrationStatus | None,
     if status == RegistrationStatus.WAITLISTED:
         return reply(_("You are already on the waiting list for {title}: number {position}.",
                        title=title, position=position or 0),
-                     choices=[Choice(f"unreg:{workshop.id}", _("Leave the waiting list")),
+                     choices=[Choice(Unregister(workshop.id).pack(), _("Leave the waiting list")),
                               back_to_menu()])
     if status == RegistrationStatus.OFFERED:
         return reply(_("A seat at {title} is offered to you: accept it or decline it.",
                        title=title), choices=offer_choices(workshop.id))
     return reply(_("You are already registered for {title}.", title=title),
-                 choices=[Choice(f"unreg:{workshop.id}", _("Cancel my registration")),
+                 choices=[Choice(Unregister(workshop.id).pack(), _("Cancel my registration")),
                           back_to_menu()])
 
 
@@ -122,7 +123,7 @@ async def cancel(ctx: Context, workshop_id: int) -> list[Reply]:
                  title=title)
     else:
         text = _("You are not registered for {title}.", title=title)
-    return [reply(text, choices=[Choice("m:my", _("My workshops")), back_to_menu()])]
+    return [reply(text, choices=[Choice(MenuItem("my").pack(), _("My workshops")), back_to_menu()])]
 
 
 async def answer_offer(ctx: Context, workshop_id: int, accept: bool) -> list[Reply]:
@@ -138,7 +139,7 @@ async def answer_offer(ctx: Context, workshop_id: int, accept: bool) -> list[Rep
             _("The seat is yours: you are registered for {title}, {when}, {room}.", title=title,
               when=When(workshop.starts_at, "day_time"), room=Local(workshop.room)),
             media=[_calendar(ctx, [(workshop.id, workshop)])],
-            choices=[Choice("m:my", _("My workshops")), back_to_menu()])]
+            choices=[Choice(MenuItem("my").pack(), _("My workshops")), back_to_menu()])]
     if outcome is OfferOutcome.DECLINED:
         return [reply(_("Thank you for telling us: the seat goes to the next person."),
                       choices=[back_to_menu()])]
@@ -164,7 +165,7 @@ async def mine(ctx: Context) -> list[Reply]:
     items = await ctx.registrations.mine(ctx.fair.id, ctx.contact.id)
     if not items:
         return [reply(_("You are not registered for any workshop yet."),
-                      choices=[Choice("m:ws", _("Workshops")), back_to_menu()])]
+                      choices=[Choice(MenuItem("ws").pack(), _("Workshops")), back_to_menu()])]
     lines: list[Content] = [_("Your workshops:")]
     choices: list[Choice] = []
     for item in items:
@@ -174,11 +175,11 @@ async def mine(ctx: Context) -> list[Reply]:
         if item.status == RegistrationStatus.OFFERED:
             choices += offer_choices(item.workshop_id)
         else:
-            choices.append(Choice(f"unreg:{item.workshop_id}",
+            choices.append(Choice(Unregister(item.workshop_id).pack(),
                                   _("Cancel: {title}", title=Local(item.title))))
     confirmed = [item for item in items if item.status == RegistrationStatus.CONFIRMED]
     if confirmed:
-        choices.append(Choice("ics", _("Calendar file")))
+        choices.append(Choice(CalendarFile().pack(), _("Calendar file")))
     return [reply(*lines, choices=[*choices, back_to_menu()])]
 
 
@@ -190,7 +191,7 @@ async def calendar(ctx: Context) -> list[Reply]:
         return await mine(ctx)
     return [reply(_("Your workshops, for your calendar."),
                   media=[_calendar(ctx, [(item.workshop_id, item) for item in items])],
-                  choices=[Choice("m:my", _("My workshops")), back_to_menu()])]
+                  choices=[Choice(MenuItem("my").pack(), _("My workshops")), back_to_menu()])]
 
 
 async def stats(ctx: Context) -> list[Reply]:

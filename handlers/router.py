@@ -17,8 +17,39 @@ from handlers import (
     start,
     workshops,
 )
+from handlers.buttons import (
+    BroadcastAudience,
+    BroadcastCancel,
+    BroadcastConfirm,
+    BroadcastNow,
+    Button,
+    CalendarFile,
+    FacetStands,
+    FloorMap,
+    Language,
+    Menu,
+    MenuItem,
+    MoreResults,
+    Neighbours,
+    OfferAnswer,
+    RateStand,
+    Rating,
+    Register,
+    RegisterAnyway,
+    SaveStand,
+    SkipComment,
+    StandCard,
+    SurveyAnswer,
+    Unregister,
+    UnsaveStand,
+    WorkshopCard,
+    WorkshopDay,
+    WorkshopLanguage,
+    WorkshopRating,
+    WorkshopTopic,
+    ZoneStands,
+)
 from handlers.context import Context
-from handlers.ids import parse_id
 from storage.catalogue import normalize_stand_number
 from storage.text import fold
 
@@ -224,94 +255,77 @@ async def _payload(ctx: Context, kind: str, value: str) -> list[Reply] | None:
     return await menu.invalid_link(ctx)
 
 
-def _global_choice(choice: str) -> bool:
-    # Offers come in messages the person did not ask for; answer_offer checks they are theirs.
-    # So do the workshop feedback prompt and the exhibitor survey: their handlers check that
-    # the person attended, or belongs to an exhibiting cooperative.
-    return choice == "menu" or choice.startswith(("lang:", "m:", "offer:", "fbw:", "svy:"))
-
-
 async def _choice(ctx: Context, choice: str) -> list[Reply]:
-    """A tapped button; only ids we offered to this person are honoured."""
-    offered = ctx.session.get("offered", [])
-    if not _global_choice(choice) and choice not in offered:
+    """A tapped button; only ids we offered to this person are honoured, and global ones
+    (their handlers check the person may use them)."""
+    button = Button.unpack(choice)
+    if button is None or not (button.is_global or choice in ctx.session.get("offered", [])):
         return await menu.stale_choice(ctx)
-    head, _sep, rest = choice.partition(":")
-    if choice == "menu":
-        return await menu.menu(ctx)
-    if head == "lang":
-        return await start.set_language(ctx, rest)
-    if head == "m":
-        action = {"ws": workshops.programme, "st": stands.zones, "fb": feedback.ask_fair,
-                  "info": menu.info, "lang": start.ask_language,
-                  "my": registrations.mine, "wst": workshops.topics,
-                  "wsl": workshops.languages, "sv": stands.saved}.get(rest)
-        if action is None and rest in stands.FACETS:
-            return await stands.facet(ctx, rest)
-        return await action(ctx) if action else await menu.menu(ctx)
-    number = parse_id(rest)
-    if head == "wsd" and number is not None:
-        return await workshops.day(ctx, number)
-    if head == "ws" and number is not None:
-        return await workshops.card(ctx, workshop_id=number)
-    if head == "wst" and number is not None:
-        return await workshops.topic(ctx, number)
-    if head == "wsl":
-        return await workshops.in_language(ctx, rest)
-    if head in ("reg", "regx") and number is not None:
-        return await registrations.register(ctx, number, allow_overlap=head == "regx")
-    if head == "unreg" and number is not None:
-        return await registrations.cancel(ctx, number)
-    if head == "offer":
-        answer, _sep, workshop = rest.partition(":")
-        workshop_id = parse_id(workshop)
-        if answer in ("yes", "no") and workshop_id is not None:
-            return await registrations.answer_offer(ctx, workshop_id, answer == "yes")
-    if choice == "ics":
-        return await registrations.calendar(ctx)
-    if head == "zone":
-        index, page = _index_and_page(rest)
-        if index is not None and page is not None:
+    match button:
+        case Menu():
+            return await menu.menu(ctx)
+        case Language(language=language):
+            return await start.set_language(ctx, language)
+        case MenuItem(item=item):
+            return await _menu_item(ctx, item)
+        case WorkshopDay(index=index):
+            return await workshops.day(ctx, index)
+        case WorkshopCard(workshop_id=workshop_id):
+            return await workshops.card(ctx, workshop_id=workshop_id)
+        case WorkshopTopic(index=index):
+            return await workshops.topic(ctx, index)
+        case WorkshopLanguage(language=language):
+            return await workshops.in_language(ctx, language)
+        case Register(workshop_id=workshop_id):
+            return await registrations.register(ctx, workshop_id)
+        case RegisterAnyway(workshop_id=workshop_id):
+            return await registrations.register(ctx, workshop_id, allow_overlap=True)
+        case Unregister(workshop_id=workshop_id):
+            return await registrations.cancel(ctx, workshop_id)
+        case OfferAnswer(accept=accept, workshop_id=workshop_id):
+            return await registrations.answer_offer(ctx, workshop_id, accept)
+        case CalendarFile():
+            return await registrations.calendar(ctx)
+        case ZoneStands(index=index, page=page):
             return await stands.zone(ctx, index, page)
-    if head == "st":
-        return await stands.card(ctx, rest)
-    if head == "nb":
-        return await stands.neighbours(ctx, rest)
-    if head == "map":
-        return await stands.floor_map(ctx, rest)
-    if head == "more" and number is not None:
-        return await stands.more_results(ctx, number)
-    if head == "sv":
-        return await stands.save(ctx, rest)
-    if head == "unsv":
-        return await stands.unsave(ctx, rest)
-    if head == "fv":
-        code, _sep, where = rest.partition(":")
-        index, page = _index_and_page(where)
-        if index is not None and page is not None:
-            return await stands.facet_stands(ctx, code, index, page)
-    if head == "fbs":
-        return await feedback.ask_stand(ctx, rest)
-    if head == "rate" and number is not None:
-        return await feedback.rate(ctx, number)
-    if choice == "fb:skip":
-        return await feedback.skip(ctx)
-    if head == "fbw":
-        workshop, _sep, stars = rest.partition(":")
-        workshop_id, rating = parse_id(workshop), parse_id(stars)
-        if workshop_id is not None and rating is not None:
-            return await feedback.rate_workshop(ctx, workshop_id, rating)
-    if head == "svy":
-        return await feedback.survey_answer(ctx, rest)
-    if head == "bc" and await organizers.is_organizer(ctx):
-        return await organizers.choose(ctx, choice)
+        case StandCard(number=number):
+            return await stands.card(ctx, number)
+        case Neighbours(number=number):
+            return await stands.neighbours(ctx, number)
+        case FloorMap(number=number):
+            return await stands.floor_map(ctx, number)
+        case MoreResults(page=page):
+            return await stands.more_results(ctx, page)
+        case SaveStand(number=number):
+            return await stands.save(ctx, number)
+        case UnsaveStand(number=number):
+            return await stands.unsave(ctx, number)
+        case FacetStands(facet=facet, index=index, page=page):
+            return await stands.facet_stands(ctx, facet, index, page)
+        case RateStand(number=number):
+            return await feedback.ask_stand(ctx, number)
+        case Rating(stars=stars):
+            return await feedback.rate(ctx, stars)
+        case SkipComment():
+            return await feedback.skip(ctx)
+        case WorkshopRating(workshop_id=workshop_id, stars=stars):
+            return await feedback.rate_workshop(ctx, workshop_id, stars)
+        case SurveyAnswer():
+            return await feedback.survey_answer(ctx, button)
+        case BroadcastCancel() | BroadcastAudience() | BroadcastNow() | BroadcastConfirm():
+            if await organizers.is_organizer(ctx):
+                return await organizers.choose(ctx, button)
     return await menu.stale_choice(ctx)
 
 
-def _index_and_page(text: str) -> tuple[int | None, int | None]:
-    """`3` or `3:1` (a list and its page) -> (3, 0) or (3, 1); None where it is not a number."""
-    index, _sep, page = text.partition(":")
-    return parse_id(index), parse_id(page) if page else 0
+async def _menu_item(ctx: Context, item: str) -> list[Reply]:
+    action = {"ws": workshops.programme, "st": stands.zones, "fb": feedback.ask_fair,
+              "info": menu.info, "lang": start.ask_language,
+              "my": registrations.mine, "wst": workshops.topics,
+              "wsl": workshops.languages, "sv": stands.saved}.get(item)
+    if action is None and item in stands.FACETS:
+        return await stands.facet(ctx, item)
+    return await action(ctx) if action else await menu.menu(ctx)
 
 
 def remember_offered(session: dict[str, object], replies: list[Reply]) -> None:

@@ -7,6 +7,19 @@ from collections.abc import Callable, Sequence
 
 from bot.floormap import PlanStand, draw_floor_map
 from bot.messages import Choice, Content, Isolated, Local, Media, Msg, Reply, _, _n, reply
+from handlers.buttons import (
+    Button,
+    FacetStands,
+    FloorMap,
+    MenuItem,
+    MoreResults,
+    Neighbours,
+    RateStand,
+    SaveStand,
+    StandCard,
+    UnsaveStand,
+    ZoneStands,
+)
 from handlers.context import Context
 from handlers.menu import back_to_menu
 from storage.repositories import ExhibitorView
@@ -32,18 +45,18 @@ LABEL_NAMES = {
 
 def stand_choice(number: str, name: dict[str, str]) -> Choice:
     """A button to a stand's card: its number and its (first) exhibitor's name."""
-    return Choice(f"st:{number}", _("{number} · {name}", number=Isolated(number),
+    return Choice(StandCard(number).pack(), _("{number} · {name}", number=Isolated(number),
                                     name=Local(name)))
 
 
-def _stand_page(stands: Sequence[tuple[str, dict[str, str]]], page: int, more: str,
+def _stand_page(stands: Sequence[tuple[str, dict[str, str]]], page: int, more: Button,
                 heading: Callable[[int, int, int], Content], back: Choice) -> list[Reply]:
     """One page of a list of stands (a zone, a category...): `heading(first, last, total)`,
     a button per stand, "More" (choice `more`) when there are others after them."""
     shown = stands[page * PAGE:(page + 1) * PAGE]
     buttons = [stand_choice(number, name) for number, name in shown]
     if (page + 1) * PAGE < len(stands):
-        buttons.append(Choice(more, _("More")))
+        buttons.append(Choice(more.pack(), _("More")))
     return [reply(heading(page * PAGE + 1, page * PAGE + len(shown), len(stands)),
                   choices=[*buttons, back, back_to_menu()])]
 
@@ -61,9 +74,9 @@ async def zones(ctx: Context) -> list[Reply]:
     found = await ctx.catalogue.zones(ctx.fair.id)
     return [reply(
         _("Type a stand number (for example A12) or the name of an exhibitor, or choose a zone:"),
-        choices=[Choice(f"zone:{zone.index}", Local(zone.name)) for zone in found]
-        + [Choice(f"m:{code}", label) for code, (_kind, label) in FACETS.items()]
-        + [Choice("m:sv", _("My list")), back_to_menu()],
+        choices=[Choice(ZoneStands(zone.index).pack(), Local(zone.name)) for zone in found]
+        + [Choice(MenuItem(code).pack(), label) for code, (_kind, label) in FACETS.items()]
+        + [Choice(MenuItem("sv").pack(), _("My list")), back_to_menu()],
     )]
 
 
@@ -89,10 +102,11 @@ async def facet(ctx: Context, code: str) -> list[Reply]:
     question = {"category": _("Choose a category:"), "region": _("Choose a region:"),
                 "label": _("Choose a label:")}[kind]
     return [reply(question, choices=[
-        *(Choice(f"fv:{code}:{index}", _("{name} ({count})", name=_facet_label(kind, value.name),
-                                         count=len(value.stands)))
+        *(Choice(FacetStands(code, index).pack(),
+                 _("{name} ({count})", name=_facet_label(kind, value.name),
+                   count=len(value.stands)))
           for index, value in enumerate(values)),
-        Choice("m:st", _("Find a stand")), back_to_menu()])]
+        Choice(MenuItem("st").pack(), _("Find a stand")), back_to_menu()])]
 
 
 async def facet_stands(ctx: Context, code: str, index: int, page: int = 0) -> list[Reply]:
@@ -103,11 +117,11 @@ async def facet_stands(ctx: Context, code: str, index: int, page: int = 0) -> li
         return await facet(ctx, code)
     value = values[index]
     return _stand_page(
-        value.stands, page, f"fv:{code}:{index}:{page + 1}",
+        value.stands, page, FacetStands(code, index, page + 1),
         lambda first, last, total: _("{name}: stands {first} to {last} of {total}",
                                      name=_facet_label(kind, value.name), first=first,
                                      last=last, total=total),
-        Choice(f"m:{code}", _("Back")))
+        Choice(MenuItem(code).pack(), _("Back")))
 
 
 async def neighbours(ctx: Context, number: str) -> list[Reply]:
@@ -127,11 +141,11 @@ async def zone(ctx: Context, index: int, page: int = 0) -> list[Reply]:
         return await zones(ctx)
     names = await ctx.catalogue.zones(ctx.fair.id)
     return _stand_page(
-        stands, page, f"zone:{index}:{page + 1}",
+        stands, page, ZoneStands(index, page + 1),
         lambda first, last, total: _("{zone}: stands {first} to {last} of {total}",
                                      zone=Local(names[index].name), first=first, last=last,
                                      total=total),
-        Choice("m:st", _("Other zones")))
+        Choice(MenuItem("st").pack(), _("Other zones")))
 
 
 def _exhibitor_lines(exhibitor: ExhibitorView, language: str) -> list[Content]:
@@ -174,7 +188,7 @@ async def card(ctx: Context, number: str) -> list[Reply]:
     if stand is None:
         return [reply(_("There is no stand {number} at this fair.", number=Isolated(number)),
                       _("Type another number, a name, or choose a zone."),
-                      choices=[Choice("m:st", _("Find a stand")), back_to_menu()])]
+                      choices=[Choice(MenuItem("st").pack(), _("Find a stand")), back_to_menu()])]
     lines: list[Content] = [_("Stand {number} · {zone}", number=Isolated(stand.number),
                               zone=Local(stand.zone))]
     for exhibitor in stand.exhibitors:
@@ -185,11 +199,11 @@ async def card(ctx: Context, number: str) -> list[Reply]:
     ctx.session["last_stand"] = stand.number
     await ctx.feedback.count_view(ctx.fair.id, stand.number, ctx.local_day(ctx.now))
     return [reply(*lines, choices=[
-        Choice(f"map:{stand.number}", _("Map")),
-        Choice(f"fbs:{stand.number}", _("Rate this stand")),
-        Choice(f"nb:{stand.number}", _("Stands nearby")),
-        Choice(f"sv:{stand.number}", _("Save to my list")),
-        Choice("m:st", _("Find a stand")),
+        Choice(FloorMap(stand.number).pack(), _("Map")),
+        Choice(RateStand(stand.number).pack(), _("Rate this stand")),
+        Choice(Neighbours(stand.number).pack(), _("Stands nearby")),
+        Choice(SaveStand(stand.number).pack(), _("Save to my list")),
+        Choice(MenuItem("st").pack(), _("Find a stand")),
         back_to_menu(),
     ])]
 
@@ -215,8 +229,8 @@ async def floor_map(ctx: Context, number: str) -> list[Reply]:
         _("Stand {number} is marked in red on the plan; the entrance is at the bottom.",
           number=Isolated(stand.number)),
         media=[Media("image", picture, f"map-{stand.number}.png", "image/png", caption=title)],
-        choices=[Choice(f"st:{stand.number}", _("Back to the stand")),
-                 Choice(f"nb:{stand.number}", _("Stands nearby")), back_to_menu()])]
+        choices=[Choice(StandCard(stand.number).pack(), _("Back to the stand")),
+                 Choice(Neighbours(stand.number).pack(), _("Stands nearby")), back_to_menu()])]
 
 
 RESULTS = 5
@@ -235,7 +249,7 @@ async def lookup(ctx: Context, text: str, page: int = 0) -> list[Reply] | None:
         shown = found[page * RESULTS:(page + 1) * RESULTS]
         choices = [stand_choice(number, name) for number, name in shown]
         if (page + 1) * RESULTS < len(found):
-            choices.append(Choice(f"more:{page + 1}", _("More")))
+            choices.append(Choice(MoreResults(page + 1).pack(), _("More")))
         heading = (_("Here is what I found:") if page == 0 else
                    _("Results {first} to {last} of {total}:", first=page * RESULTS + 1,
                      last=page * RESULTS + len(shown), total=len(found)))
@@ -245,8 +259,8 @@ async def lookup(ctx: Context, text: str, page: int = 0) -> list[Reply] | None:
     close = await ctx.catalogue.did_you_mean(ctx.fair.id, text)
     categories = await ctx.catalogue.closest_categories(ctx.fair.id, text)
     choices = [stand_choice(*close)] if close is not None else []
-    choices += [Choice(f"fv:cat:{index}", _("{name} ({count})", name=Local(value.name),
-                                             count=len(value.stands)))
+    choices += [Choice(FacetStands("cat", index).pack(),
+                       _("{name} ({count})", name=Local(value.name), count=len(value.stands)))
                 for index, value in categories]
     if close is not None:
         number, name = close
@@ -254,7 +268,7 @@ async def lookup(ctx: Context, text: str, page: int = 0) -> list[Reply] | None:
                      "Or look in a category:", name=Local(name), number=Isolated(number))
     else:
         question = _("I found no stand for that. Check the spelling, or look in a category:")
-    return [reply(question, choices=[*choices, Choice("m:st", _("Find a stand")),
+    return [reply(question, choices=[*choices, Choice(MenuItem("st").pack(), _("Find a stand")),
                                      back_to_menu()])]
 
 
@@ -273,7 +287,8 @@ async def save(ctx: Context, number: str) -> list[Reply]:
     added = await ctx.saved.save(ctx.fair.id, ctx.contact.id, stand.number, ctx.now)
     text = (_("Stand {number} is saved in your list.", number=Isolated(stand.number)) if added
             else _("Stand {number} is already in your list.", number=Isolated(stand.number)))
-    return [reply(text, choices=[Choice("m:sv", _("My list")), Choice("m:st", _("Find a stand")),
+    return [reply(text, choices=[Choice(MenuItem("sv").pack(), _("My list")),
+                                 Choice(MenuItem("st").pack(), _("Find a stand")),
                                  back_to_menu()])]
 
 
@@ -285,11 +300,11 @@ async def saved(ctx: Context) -> list[Reply]:
               if (stand := await ctx.catalogue.stand(ctx.fair.id, number)) is not None]
     if not stands:
         return [reply(_("Your list is empty. On a stand's card, tap \"Save to my list\"."),
-                      choices=[Choice("m:st", _("Find a stand")), back_to_menu()])]
+                      choices=[Choice(MenuItem("st").pack(), _("Find a stand")), back_to_menu()])]
     choices = [stand_choice(stand.number,
                             stand.exhibitors[0].name if stand.exhibitors else stand.zone)
                for stand in stands]
-    choices += [Choice(f"unsv:{stand.number}", _("Remove {number}",
+    choices += [Choice(UnsaveStand(stand.number).pack(), _("Remove {number}",
                                                   number=Isolated(stand.number)))
                 for stand in stands]
     return [reply(_n("Your list: {n} stand.", "Your list: {n} stands.", len(stands)),

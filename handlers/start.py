@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from bot.messages import Choice, Local, Reply, When, _, reply
+from handlers.buttons import Language
 from handlers.context import Context
 from handlers.menu import menu_choices
 
@@ -13,7 +14,7 @@ LANGUAGE_NAMES = {"ar": "العربية", "fr": "Français"}
 
 def language_choices() -> list[Choice]:
     # Each language is offered in its own script so anyone can find theirs.
-    return [Choice("lang:ar", LANGUAGE_NAMES["ar"]), Choice("lang:fr", LANGUAGE_NAMES["fr"])]
+    return [Choice(Language(language=code).pack(), LANGUAGE_NAMES[code]) for code in ("ar", "fr")]
 
 
 def welcome_lines(ctx: Context) -> list[Reply]:

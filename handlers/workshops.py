@@ -5,6 +5,16 @@ from __future__ import annotations
 import datetime as dt
 
 from bot.messages import Choice, Content, Local, Reply, When, _, _n, reply
+from handlers.buttons import (
+    MenuItem,
+    OfferAnswer,
+    Register,
+    Unregister,
+    WorkshopCard,
+    WorkshopDay,
+    WorkshopLanguage,
+    WorkshopTopic,
+)
 from handlers.context import Context
 from handlers.menu import back_to_menu
 from storage.models import RegistrationStatus
@@ -40,9 +50,11 @@ async def programme(ctx: Context) -> list[Reply]:
         _n("{n} workshop for cooperatives and visitors.",
            "{n} workshops for cooperatives and visitors.", len(workshops)),
         _("Choose a day, a topic or a language:"),
-        choices=[Choice(f"wsd:{index}", When(dt.datetime.combine(day, noon, ctx.zone), "day"))
+        choices=[Choice(WorkshopDay(index).pack(),
+                        When(dt.datetime.combine(day, noon, ctx.zone), "day"))
                  for index, day in enumerate(days)]
-        + [Choice("m:wst", _("By topic")), Choice("m:wsl", _("By language")), back_to_menu()],
+        + [Choice(MenuItem("wst").pack(), _("By topic")),
+           Choice(MenuItem("wsl").pack(), _("By language")), back_to_menu()],
     )]
 
 
@@ -61,7 +73,7 @@ async def topics(ctx: Context) -> list[Reply]:
     if not found:
         return await programme(ctx)
     return [reply(_("Choose a topic:"),
-                  choices=[*(Choice(f"wst:{index}", Local(title))
+                  choices=[*(Choice(WorkshopTopic(index).pack(), Local(title))
                              for index, title in enumerate(found)), back_to_menu()])]
 
 
@@ -73,12 +85,13 @@ async def topic(ctx: Context, index: int) -> list[Reply]:
         return await topics(ctx)
     sessions = [w for w in workshops if w.title == found[index]]
     return _listing(_("{title}: every session", title=Local(found[index])), sessions,
-                    Choice("m:wst", _("Other topics")))
+                    Choice(MenuItem("wst").pack(), _("Other topics")))
 
 
 async def languages(ctx: Context) -> list[Reply]:
     return [reply(_("Which language should the workshop be in?"),
-                  choices=[Choice("wsl:ar", _("in Arabic")), Choice("wsl:fr", _("in French")),
+                  choices=[Choice(WorkshopLanguage("ar").pack(), _("in Arabic")),
+                           Choice(WorkshopLanguage("fr").pack(), _("in French")),
                            back_to_menu()])]
 
 
@@ -89,7 +102,7 @@ async def in_language(ctx: Context, language: str) -> list[Reply]:
     workshops = [w for w in await ctx.catalogue.workshops(ctx.fair.id)
                  if language in w.language.split("+")]
     return _listing(_("Workshops {language}:", language=LANGUAGE_LABELS[language]), workshops,
-                    Choice("m:wsl", _("By language")))
+                    Choice(MenuItem("wsl").pack(), _("By language")))
 
 
 def _listing(title: Content, workshops: list[WorkshopView], other: Choice) -> list[Reply]:
@@ -98,7 +111,8 @@ def _listing(title: Content, workshops: list[WorkshopView], other: Choice) -> li
         lines.append(_("{when} · {title} · {room} · {seats}",
                        when=When(workshop.starts_at, "day_time"), title=Local(workshop.title),
                        room=Local(workshop.room), seats=seats(workshop)))
-    buttons = [Choice(f"ws:{workshop.id}", Local(workshop.title)) for workshop in workshops]
+    buttons = [Choice(WorkshopCard(workshop.id).pack(), Local(workshop.title))
+               for workshop in workshops]
     return [reply(*lines, choices=[*buttons, other, back_to_menu()])]
 
 
@@ -119,8 +133,10 @@ async def day(ctx: Context, index: int) -> list[Reply]:
                        start=When(workshop.starts_at, "time"), end=When(workshop.ends_at, "time"),
                        title=Local(workshop.title), room=Local(workshop.room),
                        seats=seats(workshop)))
-    buttons = [Choice(f"ws:{workshop.id}", Local(workshop.title)) for workshop in todays]
-    return [reply(*lines, choices=[*buttons, Choice("m:ws", _("Other days")), back_to_menu()])]
+    buttons = [Choice(WorkshopCard(workshop.id).pack(), Local(workshop.title))
+               for workshop in todays]
+    return [reply(*lines, choices=[*buttons, Choice(MenuItem("ws").pack(), _("Other days")),
+                                   back_to_menu()])]
 
 
 async def card(ctx: Context, workshop_id: int | None = None, key: str | None = None
@@ -157,24 +173,25 @@ async def card(ctx: Context, workshop_id: int | None = None, key: str | None = N
                 for item in await ctx.registrations.mine(ctx.fair.id, ctx.contact.id)}
         registration = held.get(workshop.id)
         if registration is None:
-            choices.append(Choice(f"reg:{workshop.id}", _("Register")))
+            choices.append(Choice(Register(workshop.id).pack(), _("Register")))
         elif registration.status == RegistrationStatus.OFFERED:
             lines.append(_("A seat is offered to you: accept it or decline it."))
             choices += offer_choices(workshop.id)
         elif registration.status == RegistrationStatus.WAITLISTED:
             lines.append(_("You are on the waiting list: number {position}.",
                            position=registration.position or 0))
-            choices.append(Choice(f"unreg:{workshop.id}", _("Leave the waiting list")))
+            choices.append(Choice(Unregister(workshop.id).pack(), _("Leave the waiting list")))
         else:
             lines.append(_("You are registered."))
-            choices.append(Choice(f"unreg:{workshop.id}", _("Cancel my registration")))
+            choices.append(Choice(Unregister(workshop.id).pack(), _("Cancel my registration")))
     day_index = _days(ctx, await ctx.catalogue.workshops(ctx.fair.id)).index(
         ctx.local_day(workshop.starts_at))
-    return [reply(*lines, choices=[*choices, Choice(f"wsd:{day_index}", _("Back to the day")),
+    return [reply(*lines, choices=[*choices,
+                                   Choice(WorkshopDay(day_index).pack(), _("Back to the day")),
                                    back_to_menu()])]
 
 
 def offer_choices(workshop_id: int) -> list[Choice]:
     """The two buttons of a seat offered to someone on the waiting list."""
-    return [Choice(f"offer:yes:{workshop_id}", _("Accept the seat")),
-            Choice(f"offer:no:{workshop_id}", _("Decline"))]
+    return [Choice(OfferAnswer(accept=True, workshop_id=workshop_id).pack(), _("Accept the seat")),
+            Choice(OfferAnswer(accept=False, workshop_id=workshop_id).pack(), _("Decline"))]
