@@ -1,21 +1,15 @@
-"""The one exception root of Tadamon and its direct children."""
+"""The errors of the process (settings, commands); the root and the catalogue's error live in
+storage/errors.py, the bottom layer, and are named here too for bot/'s own use."""
 
 from __future__ import annotations
 
+from storage.errors import CatalogueError, TadamonError
 
-class TadamonError(Exception):
-    """Root of every error Tadamon raises on purpose."""
+__all__ = ["BadInput", "CatalogueError", "ConfigurationError", "TadamonError"]
 
 
 class ConfigurationError(TadamonError):
     """A setting is missing or malformed; the message names the variable."""
-
-
-class CatalogueError(TadamonError):
-    """A catalogue file is broken; the one-line message names the file and the place."""
-
-    def __init__(self, where: str, message: str | None = None) -> None:
-        super().__init__(where if message is None else f"{where}: {message}")
 
 
 class BadInput(TadamonError):

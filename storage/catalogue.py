@@ -22,7 +22,7 @@ from pydantic import (
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.errors import CatalogueError
+from storage.errors import CatalogueError
 from storage.models import (
     Category,
     Contact,
