@@ -31,10 +31,11 @@ install-test: $(BIN)/python fribidi
 	bash tests/ensure-servers.sh
 	$(BIN)/pip install -q -e ".[test]"
 
-## lint: ruff and mypy --strict
+## lint: ruff, mypy --strict and the import contract (bot -> handlers -> storage)
 lint:
 	$(BIN)/ruff check bot handlers storage tests bench
 	$(BIN)/mypy bot handlers storage
+	$(BIN)/lint-imports
 
 ## test: install what the tests need, then run the linters and every test
 test: install-test lint

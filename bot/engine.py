@@ -13,10 +13,10 @@ from zoneinfo import ZoneInfo
 from redis.exceptions import RedisError
 
 from bot.i18n import LANGUAGES, Renderer, detect_language
-from bot.messages import Inbound, Kind, Msg, Rendered, Reply, _, reply
 from bot.metrics import Metrics
 from handlers.context import Context
 from handlers.menu import private_chat_only
+from handlers.messages import Inbound, Kind, Msg, Rendered, Reply, _, reply
 from handlers.router import remember_offered, route
 from storage.cooperatives import CooperativeRepository, LinkAttempts
 from storage.database import DATABASE_ERRORS

@@ -18,7 +18,7 @@ from babel.messages.pofile import read_po
 from babel.numbers import format_decimal
 from babel.support import Translations
 
-from bot.messages import (
+from handlers.messages import (
     Content,
     Isolated,
     Local,

@@ -20,7 +20,7 @@ from fpdf.drawing import PaintedPath
 from fpdf.enums import Align, MethodReturnValue, PathPaintRule, XPos, YPos
 
 from bot.fonts import BOLD, REGULAR
-from bot.messages import _
+from handlers.messages import _
 
 SCAN_INSTRUCTION = _("Scan to open this stand's card")
 """The line under each QR code, rendered in French and in Arabic by the caller."""

@@ -18,7 +18,7 @@ from babel.numbers import format_decimal
 
 from bot.csvfiles import write_csv
 from bot.i18n import BABEL_LOCALES, Renderer
-from bot.messages import Msg, _, _n
+from handlers.messages import Msg, _, _n
 from storage.reports import (
     RATINGS,
     DailyCounts,

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from bot.channels import BulkSender, Delivery
 from bot.channels.quota import channel_bucket
 from bot.i18n import LANGUAGES, Renderer
-from bot.messages import Rendered
+from handlers.messages import Rendered
 from handlers.notices import broadcast_progress, notice
 from storage.database import DATABASE_ERRORS
 from storage.feedback import queue_cooperative_messages

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from bot.messages import Isolated, Local, Reply, _, _n, reply
 from handlers.context import Context
 from handlers.menu import menu_choices
+from handlers.messages import Isolated, Local, Reply, _, _n, reply
 from storage.cooperatives import normalize_code
 from storage.models import Role
 

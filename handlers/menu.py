@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-from bot.messages import Choice, Content, Isolated, Local, Reply, When, _, reply
 from handlers.buttons import Menu, MenuItem
 from handlers.context import Context
+from handlers.messages import Choice, Content, Isolated, Local, Reply, When, _, reply
 
 # Words channels draw around the choices: the button that opens a WhatsApp list, and the row
 # that shows the rest of a long list.

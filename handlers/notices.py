@@ -7,9 +7,9 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any, TypeVar
 
-from bot.messages import Choice, Content, Isolated, Local, Reply, When, _, _n, reply
 from handlers.buttons import MenuItem, WorkshopRating
 from handlers.feedback import rating_choices, survey_invitation
+from handlers.messages import Choice, Content, Isolated, Local, Reply, When, _, _n, reply
 from handlers.workshops import offer_choices
 from storage.notices import (
     NOTICES,

@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import replace
 
-from bot.messages import Choice, Content, Isolated, Reply, When, _, _n, reply
 from handlers.buttons import (
     BroadcastAudience,
     BroadcastCancel,
@@ -16,6 +15,7 @@ from handlers.buttons import (
 )
 from handlers.context import Context
 from handlers.menu import back_to_menu
+from handlers.messages import Choice, Content, Isolated, Reply, When, _, _n, reply
 from storage.models import Role
 
 AUDIENCES: dict[str, Content] = {

@@ -6,11 +6,11 @@ import asyncio
 from collections.abc import Sequence
 
 from bot.calendar import CalendarEvent, ics
-from bot.messages import Choice, Content, Isolated, Local, Media, Reply, When, _, reply
 from bot.report import figure_lines, summary_chart
 from handlers.buttons import CalendarFile, MenuItem, RegisterAnyway, Unregister, WorkshopCard
 from handlers.context import Context
 from handlers.menu import back_to_menu
+from handlers.messages import Choice, Content, Isolated, Local, Media, Reply, When, _, reply
 from handlers.workshops import card, offer_choices
 from storage.models import RegistrationStatus
 from storage.registrations import (

@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable
 
-from bot.messages import Kind, Msg, Reply, _
 from handlers import (
     cooperatives,
     feedback,
@@ -50,6 +49,7 @@ from handlers.buttons import (
     ZoneStands,
 )
 from handlers.context import Context
+from handlers.messages import Kind, Msg, Reply, _
 from storage.catalogue import normalize_stand_number
 from storage.text import fold
 

@@ -6,7 +6,6 @@ import asyncio
 from collections.abc import Callable, Sequence
 
 from bot.floormap import PlanStand, draw_floor_map
-from bot.messages import Choice, Content, Isolated, Local, Media, Msg, Reply, _, _n, reply
 from handlers.buttons import (
     Button,
     FacetStands,
@@ -22,6 +21,7 @@ from handlers.buttons import (
 )
 from handlers.context import Context
 from handlers.menu import back_to_menu
+from handlers.messages import Choice, Content, Isolated, Local, Media, Msg, Reply, _, _n, reply
 from storage.repositories import ExhibitorView
 from storage.search import query_terms
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-from bot.messages import Choice, Local, Reply, When, _, reply
 from handlers.buttons import Language
 from handlers.context import Context
 from handlers.menu import menu_choices
+from handlers.messages import Choice, Local, Reply, When, _, reply
 
 LANGUAGE_NAMES = {"ar": "العربية", "fr": "Français"}
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 
-from bot.messages import Choice, Content, Local, Reply, When, _, _n, reply
 from handlers.buttons import (
     MenuItem,
     OfferAnswer,
@@ -17,6 +16,7 @@ from handlers.buttons import (
 )
 from handlers.context import Context
 from handlers.menu import back_to_menu
+from handlers.messages import Choice, Content, Local, Reply, When, _, _n, reply
 from storage.models import RegistrationStatus
 from storage.repositories import WorkshopView
 

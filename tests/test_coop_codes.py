@@ -11,7 +11,7 @@ from sqlalchemy import update
 
 from bot.app import App
 from bot.i18n import FSI, PDI
-from bot.messages import Inbound, Kind
+from handlers.messages import Inbound, Kind
 from storage import keys
 from storage.cooperatives import CODE_ALPHABET, CooperativeRepository
 from storage.models import Exhibitor

@@ -12,7 +12,7 @@ from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
 
 from bot.i18n import FSI, PDI, Renderer, detect_language, isolate, load_translations
-from bot.messages import Isolated, Local, When, _, _n, reply
+from handlers.messages import Isolated, Local, When, _, _n, reply
 
 ROOT = Path(__file__).resolve().parents[1]
 KEYWORDS = {"_": None, "_n": (1, 2)}

@@ -17,7 +17,6 @@ from sqlalchemy import select
 
 from bot.app import App
 from bot.i18n import Renderer, load_translations
-from bot.messages import Msg, _, _n
 from bot.report import (
     NO_DATA,
     contacts_chart,
@@ -28,6 +27,7 @@ from bot.report import (
     workshop_ratings_chart,
     write_report,
 )
+from handlers.messages import Msg, _, _n
 from storage.models import (
     Contact,
     Exhibitor,

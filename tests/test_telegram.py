@@ -14,8 +14,8 @@ from sqlalchemy import update
 
 from bot.channels.telegram import split_text, telegram_length
 from bot.i18n import FSI, PDI
-from bot.messages import Rendered, RenderedChoice, RenderedMedia
 from bot.worker import OutboxWorker
+from handlers.messages import Rendered, RenderedChoice, RenderedMedia
 from storage import keys
 from storage.models import Contact, Workshop, utcnow
 from storage.outbox import Outbox

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from bot.app import App
 from bot.channels.whatsapp import shorten
 from bot.i18n import FSI, PDI
-from bot.messages import Rendered, RenderedChoice
+from handlers.messages import Rendered, RenderedChoice
 from storage import keys
 from storage.models import OutboxMessage, OutboxStatus, utcnow
 from tests.conftest import TADAMON, cli_env

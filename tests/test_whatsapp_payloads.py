@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import select
 from yarl import URL
 
-from bot.messages import Rendered
+from handlers.messages import Rendered
 from storage.models import Contact, utcnow
 from tests.platforms import WhatsAppChat, WhatsAppFactory
 

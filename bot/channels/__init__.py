@@ -8,7 +8,7 @@ from typing import Literal, Protocol
 
 from aiohttp import web
 
-from bot.messages import Rendered
+from handlers.messages import Rendered
 
 
 @dataclass(frozen=True, slots=True)

@@ -61,10 +61,10 @@ from bot.channels.pause import SendPause
 from bot.channels.quota import ReplyQuota
 from bot.channels.uploads import UploadCache
 from bot.engine import Engine
-from bot.messages import Inbound, Kind, Rendered, RenderedChoice, RenderedMedia
 from bot.metrics import Metrics
 from bot.settings import Settings
 from handlers.menu import private_chat_only
+from handlers.messages import Inbound, Kind, Rendered, RenderedChoice, RenderedMedia
 from handlers.router import COMMAND_DESCRIPTIONS
 from storage.database import DATABASE_ERRORS
 from storage.inbox import Inbox

@@ -21,8 +21,8 @@ from redis.exceptions import RedisError
 
 from bot.channels.body import BadBody, load_json, read_body
 from bot.engine import Engine
-from bot.messages import Inbound, Kind, Rendered
 from bot.settings import IPNetwork, Settings
+from handlers.messages import Inbound, Kind, Rendered
 from storage.database import DATABASE_ERRORS
 from storage.state import State
 from storage.websessions import WebSessionRepository

@@ -33,10 +33,10 @@ from bot.channels.pause import SendPause
 from bot.channels.quota import ReplyQuota
 from bot.channels.uploads import UploadCache
 from bot.engine import Engine
-from bot.messages import Inbound, Kind, Rendered, RenderedChoice
 from bot.metrics import Metrics
 from bot.settings import Settings
 from handlers.menu import LIST_BUTTON, MORE_CHOICES
+from handlers.messages import Inbound, Kind, Rendered, RenderedChoice
 from storage import keys
 from storage.database import DATABASE_ERRORS
 from storage.inbox import Inbox
