@@ -30,7 +30,13 @@ class Notice:
     bulk: ClassVar[bool] = False
     """Held during quiet hours (TADAMON_QUIET_HOURS) unless urgent."""
     template: ClassVar[str]
-    """The KIND of its TADAMON_WHATSAPP_TEMPLATES entries (outside the 24-hour window)."""
+    """The KIND of its TADAMON_WHATSAPP_TEMPLATES entries (outside the 24-hour window); its
+    `kind` unless the class says otherwise."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "kind" in cls.__dict__ and "template" not in cls.__dict__:
+            cls.template = cls.kind
 
     def held_in_quiet_hours(self) -> bool:
         """Whether quiet hours hold this message: a bulk kind, unless this one is urgent."""
@@ -78,7 +84,6 @@ class BroadcastNotice(WrittenNotice):
 
     kind: ClassVar[str] = "broadcast"
     bulk: ClassVar[bool] = True
-    template: ClassVar[str] = "broadcast"
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -87,7 +92,6 @@ class ReminderNotice(WrittenNotice):
 
     kind: ClassVar[str] = "reminder"
     bulk: ClassVar[bool] = True
-    template: ClassVar[str] = "reminder"
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -95,7 +99,6 @@ class CoopSetupNotice(Notice):
     """The evening before the fair, where and when a linked cooperative sets up."""
 
     kind: ClassVar[str] = "coop_setup"
-    template: ClassVar[str] = "coop_setup"
 
     stand: str | None = None
     zone: Localized | None = None
@@ -109,7 +112,6 @@ class CoopWorkshopNotice(Notice):
     """The morning of a workshop meant for cooperatives: it is today."""
 
     kind: ClassVar[str] = "coop_workshop"
-    template: ClassVar[str] = "coop_workshop"
 
     title: Localized
     room: Localized
@@ -121,7 +123,6 @@ class WorkshopReminderNotice(Notice):
     """A registered person's reminder: the evening before, or shortly before (`soon`)."""
 
     kind: ClassVar[str] = "workshop_reminder"
-    template: ClassVar[str] = "workshop_reminder"
 
     workshop_id: int
     title: Localized
@@ -135,7 +136,6 @@ class FeedbackPromptNotice(Notice):
     """After a workshop, the question how it was; its rows carry what the reminders' carry."""
 
     kind: ClassVar[str] = "feedback_prompt"
-    template: ClassVar[str] = "feedback_prompt"
 
     workshop_id: int
     title: Localized
@@ -158,7 +158,6 @@ class CoopDigestNotice(Notice):
 
     kind: ClassVar[str] = "coop_digest"
     bulk: ClassVar[bool] = True
-    template: ClassVar[str] = "coop_digest"
 
     stand: str
     day: dt.date
@@ -176,7 +175,6 @@ class CoopSurveyNotice(Notice):
 
     kind: ClassVar[str] = "coop_survey"
     bulk: ClassVar[bool] = True
-    template: ClassVar[str] = "coop_survey"
 
     fair: Localized
 
@@ -187,7 +185,6 @@ class OfferNotice(Notice):
 
     kind: ClassVar[str] = "offer"
     bulk: ClassVar[bool] = True
-    template: ClassVar[str] = "offer"
 
     workshop_id: int
     title: Localized
@@ -201,7 +198,6 @@ class OfferExpiredNotice(Notice):
     """An offer answered too late: the seat went to the next person."""
 
     kind: ClassVar[str] = "offer_expired"
-    template: ClassVar[str] = "offer_expired"
 
     workshop_id: int
     title: Localized
@@ -212,7 +208,6 @@ class WorkshopCancelledNotice(Notice):
     """A workshop the organizers removed, told to each person registered."""
 
     kind: ClassVar[str] = "workshop_cancelled"
-    template: ClassVar[str] = "workshop_cancelled"
 
     workshop: str
     title: Localized
