@@ -119,10 +119,8 @@ class CoopWorkshopNotice(Notice):
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
-class WorkshopReminderNotice(Notice):
-    """A registered person's reminder: the evening before, or shortly before (`soon`)."""
-
-    kind: ClassVar[str] = "workshop_reminder"
+class RegisteredNotice(Notice):
+    """What a registered person's messages about their workshop carry."""
 
     workshop_id: int
     title: Localized
@@ -132,16 +130,17 @@ class WorkshopReminderNotice(Notice):
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
-class FeedbackPromptNotice(Notice):
+class WorkshopReminderNotice(RegisteredNotice):
+    """A registered person's reminder: the evening before, or shortly before (`soon`)."""
+
+    kind: ClassVar[str] = "workshop_reminder"
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class FeedbackPromptNotice(RegisteredNotice):
     """After a workshop, the question how it was; its rows carry what the reminders' carry."""
 
     kind: ClassVar[str] = "feedback_prompt"
-
-    workshop_id: int
-    title: Localized
-    room: Localized
-    starts_at: dt.datetime
-    soon: bool = False
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)

@@ -86,10 +86,7 @@ def run(main: Callable[[], Coroutine[Any, Any, T]], *, serving: bool = False) ->
     except (CatalogueError, BadInput) as exc:
         typer.echo(f"tadamon: {exc}", err=True)
         raise typer.Exit(2) from None
-    except TadamonError as exc:
-        typer.echo(f"tadamon: {exc}", err=True)
-        raise typer.Exit(1) from None
-    except (OSError, ConnectionError) as exc:
+    except (TadamonError, OSError) as exc:  # OSError: ConnectionError and the like
         typer.echo(f"tadamon: {exc}", err=True)
         raise typer.Exit(1) from None
     except SQLAlchemyError as exc:
