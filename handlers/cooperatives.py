@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 from dataclasses import replace
 
 from handlers.context import Context
+from handlers.feature import Feature
 from handlers.menu import menu_choices
-from handlers.messages import Isolated, Local, Reply, _, _n, reply
+from handlers.messages import Content, Isolated, Local, Reply, When, _, _n, reply
 from storage.cooperatives import normalize_code
 from storage.models import Role
+from storage.notices import CoopDigestNotice, CoopSetupNotice, CoopWorkshopNotice
+
+feature = Feature("cooperatives")
+
+# `coop <code>` (the WhatsApp link's text), `coop_<code>`, `تعاونية <code>`: whatever the
+# length, so a mistyped code is told it is not valid rather than searched for as a name; not
+# "cooperative", which is a search.
+COOP_WORD = re.compile(r"(?:(?i:coop)[\s_:-]+|تعاونية[\s_:-]*)([A-Za-z0-9]+(?:-[A-Za-z0-9]+)*)")
+# The shape of a cooperative code in a deep link (`coop_<code>`).
+_LINK_CODE = re.compile(r"[A-Za-z0-9]{1,64}")
 
 
 def not_valid() -> Reply:
@@ -47,3 +60,61 @@ async def link(ctx: Context, code: str) -> list[Reply]:
         text = _("You are now linked to {name}. You will receive the reminders for "
                  "cooperatives.", name=Local(linked.name))
     return [reply(text, choices=menu_choices())]
+
+
+@feature.link("coop")
+async def _link(ctx: Context, value: str) -> list[Reply] | None:
+    """`coop_<code>`: link this chat to the cooperative."""
+    return await link(ctx, value) if _LINK_CODE.fullmatch(value) else None
+
+
+# Outbox messages to cooperatives: set-up, their workshop, their day at the stand.
+
+@feature.renders(CoopSetupNotice)
+def _setup(payload: CoopSetupNotice) -> Reply:
+    opens = dt.datetime.combine(payload.opens, dt.time(12))
+    lines = [_("The fair opens tomorrow, {day}, at {time}.",
+               day=When(opens.replace(tzinfo=dt.UTC), "day"),
+               time=Isolated(payload.hours.partition("-")[0]))]
+    if payload.stand:
+        lines.append(_("Your stand: {number}, {zone}.", number=Isolated(payload.stand),
+                       zone=Local(payload.zone or {})))
+    if payload.setup_hours:
+        lines.append(_("Set-up today from {start} to {end}.",
+                       start=Isolated(payload.setup_hours.partition("-")[0]),
+                       end=Isolated(payload.setup_hours.partition("-")[2])))
+    return reply(*lines)
+
+
+@feature.renders(CoopWorkshopNotice)
+def _coop_workshop(payload: CoopWorkshopNotice) -> Reply:
+    return reply(_("Today at {time}: the workshop {title} for cooperatives, {room}. We "
+                   "look forward to seeing you.",
+                   time=When(payload.starts_at, "time"),
+                   title=Local(payload.title), room=Local(payload.room)))
+
+
+@feature.renders(CoopDigestNotice)
+def _digest(payload: CoopDigestNotice) -> Reply:
+    """A cooperative's day at its stand: card views, saves, ratings and the new comments."""
+    day = dt.datetime.combine(payload.day, dt.time(12), dt.UTC)
+    lines: list[Content] = [
+        _("Your day at stand {number}, {day}:", number=Isolated(payload.stand),
+          day=When(day, "day")),
+        _n("Your stand's card was seen {n} time ({total} since the opening).",
+           "Your stand's card was seen {n} times ({total} since the opening).",
+           payload.views, total=payload.views_total),
+        _n("{n} visitor saved your stand to their list.",
+           "{n} visitors saved your stand to their list.", payload.saves),
+    ]
+    if payload.ratings:
+        lines.append(_n("{n} rating, {average} out of 5 on average.",
+                        "{n} ratings, {average} out of 5 on average.", payload.ratings,
+                        average=float(payload.average or 0)))
+    else:
+        lines.append(_("No rating today."))
+    if payload.comments:
+        lines.append(_("New comments:"))
+        lines.extend(_("“{text}”", text=Isolated(comment.text))
+                     for comment in payload.comments)
+    return reply(*lines)

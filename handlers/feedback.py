@@ -8,14 +8,64 @@ target once a day: a new rating that day replaces the first.
 from __future__ import annotations
 
 from collections.abc import Callable
+from enum import StrEnum
+from functools import partial
 
 from bot.i18n import detect_language
-from handlers.buttons import Button, Rating, SkipComment, SurveyAnswer
+from handlers.buttons import Button
 from handlers.context import Context
+from handlers.feature import Feature
 from handlers.ids import parse_id
 from handlers.menu import back_to_menu, menu_choices
 from handlers.messages import Choice, Content, Isolated, Local, Msg, Reply, _, reply
 from storage.feedback import COMMENT_MAX, SALES_BANDS
+from storage.notices import CoopSurveyNotice, FeedbackPromptNotice
+
+feature = Feature("feedback")
+
+
+@feature.states
+class Flow(StrEnum):
+    """The feedback flows' states, as the session stores them."""
+
+    RATING = "feedback"
+    """Stars asked for the fair or a stand (a digit is taken for them)."""
+    COMMENT = "feedback-comment"
+    """A comment on the rating just given."""
+    SURVEY_COMMENT = "survey-comment"
+    """The exhibitors' survey's last, free comment."""
+
+
+class RateStand(Button, prefix="fbs"):
+    """Ask for a stand's rating."""
+
+    number: str
+
+
+class Rating(Button, prefix="rate"):
+    """Stars for what the feedback flow rates: the fair, or a stand."""
+
+    stars: int
+
+
+class SkipComment(Button, prefix="fb:skip"):
+    """No comment after a rating."""
+
+
+class WorkshopRating(Button, prefix="fbw", is_global=True):
+    """Stars for an attended workshop; the handler checks the person attended."""
+
+    workshop_id: int
+    stars: int
+
+
+class SurveyAnswer(Button, prefix="svy", is_global=True):
+    """An answer of the exhibitor survey: `s` stars, `a` yes/no, `b` sales band, `skip`; the
+    handler checks the person belongs to an exhibiting cooperative, and asks again when the
+    answer is not one it offered."""
+
+    question: str
+    value: str = ""
 
 CUT_NOTICE = _("It was long, so only its first {limit} characters were kept.",
                limit=COMMENT_MAX)
@@ -40,6 +90,8 @@ def _survey_stars(stars: int) -> SurveyAnswer:
     return SurveyAnswer("s", str(stars))
 
 
+@feature.command("feedback", description=_("Give feedback"), menu_item="fb", words={
+    "en": ["feedback", "rating"], "fr": ["avis", "noter"], "ar": ["رأي", "رايي", "تقييم", "رأيي"]})
 async def ask_fair(ctx: Context) -> list[Reply]:
     """How was the fair? Five buttons."""
     ctx.enter("feedback", kind="fair", key=ctx.fair.key)
@@ -109,6 +161,7 @@ def clean_comment(text: str) -> tuple[str | None, bool]:
     return text, False
 
 
+@feature.flow(Flow.COMMENT, long_text=True)
 async def comment(ctx: Context, text: str) -> list[Reply]:
     """The person's comment on the rating they just gave."""
     feedback_id = ctx.data.get("feedback_id")
@@ -173,6 +226,7 @@ async def survey_answer(ctx: Context, answer: SurveyAnswer) -> list[Reply]:
     return [reply(_("How satisfied are you with the fair?"), choices=rating_choices(_survey_stars))]
 
 
+@feature.flow(Flow.SURVEY_COMMENT, long_text=True)
 async def survey_comment(ctx: Context, text: str) -> list[Reply]:
     """The survey's free comment."""
     ctx.leave()
@@ -189,3 +243,54 @@ async def survey_comment(ctx: Context, text: str) -> list[Reply]:
 async def _answer(ctx: Context, exhibitor: int, **answers: object) -> None:
     await ctx.feedback.answer_survey(ctx.fair.id, ctx.contact.id, exhibitor, ctx.language,
                                      **answers)
+
+
+@feature.flow(Flow.RATING, words=[str(stars) for stars in STARS])
+async def _rate_text(ctx: Context, word: str) -> list[Reply]:
+    """A digit from 1 to 5 written instead of tapped."""
+    return await rate(ctx, int(word))
+
+
+@feature.button(RateStand)
+async def _ask_stand(ctx: Context, button: RateStand) -> list[Reply]:
+    return await ask_stand(ctx, button.number)
+
+
+@feature.button(Rating)
+async def _rate(ctx: Context, button: Rating) -> list[Reply]:
+    return await rate(ctx, button.stars)
+
+
+@feature.button(SkipComment)
+async def _skip(ctx: Context, button: SkipComment) -> list[Reply]:
+    return await skip(ctx)
+
+
+@feature.button(WorkshopRating)
+async def _rate_workshop(ctx: Context, button: WorkshopRating) -> list[Reply]:
+    return await rate_workshop(ctx, button.workshop_id, button.stars)
+
+
+@feature.button(SurveyAnswer)
+async def _survey_answer(ctx: Context, button: SurveyAnswer) -> list[Reply]:
+    return await survey_answer(ctx, button)
+
+
+@feature.link("feedback")
+async def _link(ctx: Context, value: str) -> list[Reply] | None:
+    """`feedback`: rate the fair."""
+    return await ask_fair(ctx)
+
+
+# Outbox messages: the prompt to rate a workshop, the exhibitors' survey.
+
+@feature.renders(FeedbackPromptNotice)
+def _feedback_prompt(payload: FeedbackPromptNotice) -> Reply:
+    return reply(_("Thank you for attending {title}. How was it? Your opinion helps the "
+                   "organizers.", title=Local(payload.title)),
+                 choices=rating_choices(partial(WorkshopRating, payload.workshop_id)))
+
+
+@feature.renders(CoopSurveyNotice)
+def _survey(payload: CoopSurveyNotice) -> Reply:
+    return survey_invitation(payload.fair)

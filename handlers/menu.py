@@ -1,12 +1,22 @@
-"""Main menu, help, practical information and the helpful fallback."""
+"""Main menu, help and the helpful fallback; what is said to a stale button, a bad link, a
+message too long or not text."""
 
 from __future__ import annotations
 
-import datetime as dt
-
-from handlers.buttons import Menu, MenuItem
+from handlers.buttons import Button, Menu
 from handlers.context import Context
-from handlers.messages import Choice, Content, Isolated, Local, Reply, When, _, reply
+from handlers.feature import Feature
+from handlers.messages import Choice, Isolated, Local, Reply, _, reply
+
+feature = Feature("menu")
+
+
+class MenuItem(Button, prefix="m", is_global=True):
+    """An entry of a menu: `ws`, `st`, `my`..., or a stand facet code (the router looks it up
+    among the features' menu items)."""
+
+    item: str
+
 
 # Words channels draw around the choices: the button that opens a WhatsApp list, and the row
 # that shows the rest of a long list.
@@ -28,12 +38,22 @@ def back_to_menu() -> Choice:
     return Choice(Menu().pack(), _("Main menu"))
 
 
+@feature.command("menu", description=_("Main menu"), words={
+    "fr": ["menu"], "ar": ["القائمة", "قائمة", "المنيو"], "ary": ["lmenu"], "*": ["0"]})
 async def menu(ctx: Context) -> list[Reply]:
     """The main menu."""
     ctx.leave()
     return [reply(_("What would you like to do?"), choices=menu_choices())]
 
 
+@feature.button(Menu)
+async def _menu_button(ctx: Context, button: Menu) -> list[Reply]:
+    return await menu(ctx)
+
+
+@feature.command("help", description=_("Help"), words={
+    "en": ["help"], "fr": ["aide"], "ar": ["مساعدة", "المساعدة", "عاوني"], "ary": ["3awni"],
+    "*": ["?"]})
 async def help_(ctx: Context) -> list[Reply]:
     """What the bot understands, in the person's language."""
     ctx.leave()
@@ -47,26 +67,6 @@ async def help_(ctx: Context) -> list[Reply]:
         _("• stop: no more announcements (write again to resume)"),
         choices=menu_choices(),
     )]
-
-
-async def info(ctx: Context) -> list[Reply]:
-    """Practical information: dates, hours, venue and the organizers' notes."""
-    fair = ctx.fair
-    opens, _sep, closes = fair.hours.partition("-")
-    lines: list[Content] = [
-        Local(fair.name),
-        _("Dates: from {first} to {last}", first=When(_at(ctx, fair.opens), "date"),
-          last=When(_at(ctx, fair.closes), "date")),
-        _("Open every day from {opens} to {closes}", opens=opens, closes=closes),
-        _("Venue: {venue}, {city}", venue=Local(fair.venue), city=Local(fair.city)),
-    ]
-    if fair.info:
-        lines.append(Local(fair.info))
-    return [reply(*lines, choices=[back_to_menu()])]
-
-
-def _at(ctx: Context, day: dt.date) -> dt.datetime:
-    return dt.datetime.combine(day, dt.time(12), ctx.zone)
 
 
 async def fallback(ctx: Context) -> list[Reply]:

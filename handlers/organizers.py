@@ -5,18 +5,53 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import replace
+from enum import StrEnum
 
-from handlers.buttons import (
-    BroadcastAudience,
-    BroadcastCancel,
-    BroadcastConfirm,
-    BroadcastNow,
-    Button,
-)
+from handlers.buttons import Button, Rest
 from handlers.context import Context
+from handlers.feature import Feature
 from handlers.menu import back_to_menu
-from handlers.messages import Choice, Content, Isolated, Reply, When, _, _n, reply
+from handlers.messages import Choice, Content, Isolated, Local, Reply, When, _, _n, reply
 from storage.models import Role
+from storage.notices import BroadcastNotice, ReminderNotice, WrittenNotice
+
+feature = Feature("organizers")
+
+
+@feature.states
+class Flow(StrEnum):
+    """The organizers' flow, as the session stores it."""
+
+    BROADCAST = "broadcast"
+
+
+class Step(StrEnum):
+    """The steps of a broadcast being written, in order."""
+
+    FR = "fr"
+    AR = "ar"
+    AUDIENCE = "audience"
+    WHEN = "when"
+    CONFIRM = "confirm"
+
+
+class BroadcastCancel(Button, prefix="bc:cancel"):
+    """Drop the broadcast being written."""
+
+
+class BroadcastAudience(Button, prefix="bc:aud"):
+    """Who receives the broadcast: an audience key, `lang:ar` included."""
+
+    audience: Rest
+
+
+class BroadcastNow(Button, prefix="bc:now"):
+    """Send the broadcast now."""
+
+
+class BroadcastConfirm(Button, prefix="bc:confirm"):
+    """Send the broadcast as previewed."""
+
 
 AUDIENCES: dict[str, Content] = {
     "all": _("Everyone"),
@@ -47,6 +82,8 @@ async def is_organizer(ctx: Context) -> bool:
     return False
 
 
+@feature.command("broadcast", organizer=True, words={
+    "en": ["broadcast"], "fr": ["diffusion", "annonce"], "ar": ["بث"]})
 async def start(ctx: Context) -> list[Reply]:
     """`/broadcast`: the first step, the French text."""
     ctx.enter("broadcast", step="fr")
@@ -55,6 +92,7 @@ async def start(ctx: Context) -> list[Reply]:
                   choices=[Choice(BroadcastCancel().pack(), _("Cancel"))])]
 
 
+@feature.flow(Flow.BROADCAST, long_text=True, organizer=True)
 async def text(ctx: Context, written: str) -> list[Reply]:
     """A step that expects text: the French or Arabic message, or the time."""
     data = ctx.data
@@ -93,6 +131,8 @@ def _parse_time(written: str, ctx: Context) -> dt.datetime | None:
     return moment.astimezone(dt.UTC) if moment > ctx.now else None
 
 
+@feature.button(BroadcastCancel, BroadcastAudience, BroadcastNow, BroadcastConfirm,
+                organizer=True)
 async def choose(ctx: Context, button: Button) -> list[Reply]:
     """The buttons of the broadcast conversation."""
     data = ctx.data
@@ -140,3 +180,29 @@ async def _queue(ctx: Context) -> list[Reply]:
                   _("Follow it with: tadamon broadcast status {id}",
                     id=Isolated(str(broadcast_id))),
                   choices=[back_to_menu()])]
+
+
+# Outbox messages: what the organizers wrote.
+
+@feature.renders(BroadcastNotice, ReminderNotice)
+def _written(payload: WrittenNotice) -> Reply:
+    return reply(Local(payload.text))
+
+
+def broadcast_progress(broadcast_id: int, counts: dict[str, int],
+                       seconds_left: float | None) -> Reply:
+    """What the organizer sees of their broadcast: edited as it goes, then its outcome."""
+    total = sum(counts.values())
+    done = counts["sent"] + counts["failed"] + counts["skipped"]
+    number = Isolated(str(broadcast_id))
+    if done >= total:
+        return reply(_("Broadcast {id} finished: {sent} sent, {skipped} skipped, {failed} "
+                       "failed.", id=number, sent=counts["sent"], skipped=counts["skipped"],
+                       failed=counts["failed"]))
+    percent = 100 * done // total if total else 100
+    if seconds_left is None:
+        return reply(_("Broadcast {id}: {done} of {total} sent ({percent}%).", id=number,
+                       done=done, total=total, percent=percent))
+    return reply(_("Broadcast {id}: {done} of {total} sent ({percent}%), about {minutes} min "
+                   "left.", id=number, done=done, total=total, percent=percent,
+                   minutes=max(1, round(seconds_left / 60))))

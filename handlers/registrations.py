@@ -7,12 +7,20 @@ from collections.abc import Sequence
 
 from bot.calendar import CalendarEvent, ics
 from bot.report import figure_lines, summary_chart
-from handlers.buttons import CalendarFile, MenuItem, RegisterAnyway, Unregister, WorkshopCard
+from handlers.buttons import Button
 from handlers.context import Context
-from handlers.menu import back_to_menu
+from handlers.feature import Feature
+from handlers.menu import MenuItem, back_to_menu
 from handlers.messages import Choice, Content, Isolated, Local, Media, Reply, When, _, reply
-from handlers.workshops import card, offer_choices
+from handlers.seat_buttons import OfferAnswer, Register, Unregister
+from handlers.workshops import WorkshopCard, card, offer_choices
 from storage.models import RegistrationStatus
+from storage.notices import (
+    OfferExpiredNotice,
+    OfferNotice,
+    WorkshopCancelledNotice,
+    WorkshopReminderNotice,
+)
 from storage.registrations import (
     CancelOutcome,
     MyRegistration,
@@ -21,6 +29,18 @@ from storage.registrations import (
 )
 from storage.reports import WorkshopFill
 from storage.repositories import WorkshopView
+
+feature = Feature("registrations")
+
+
+class RegisterAnyway(Button, prefix="regx"):
+    """Register for a workshop that overlaps one of the person's."""
+
+    workshop_id: int
+
+
+class CalendarFile(Button, prefix="ics"):
+    """The person's workshops as a calendar file."""
 
 
 def _title(workshop: WorkshopView) -> Local:
@@ -158,6 +178,8 @@ def _status(item: MyRegistration) -> Content:
     return _("waiting list, number {position}", position=Isolated(str(item.position or 0)))
 
 
+@feature.command("my", description=_("My workshops"), menu_item="my", words={
+    "en": ["my"], "fr": ["mes ateliers", "mes inscriptions"], "ar": ["ورشاتي", "تسجيلاتي"]})
 async def mine(ctx: Context) -> list[Reply]:
     """The person's registrations with their status, a button to cancel each, and one
     calendar file with all the confirmed ones."""
@@ -194,6 +216,8 @@ async def calendar(ctx: Context) -> list[Reply]:
                   choices=[Choice(MenuItem("my").pack(), _("My workshops")), back_to_menu()])]
 
 
+@feature.command("stats", organizer=True, words={
+    "en": ["stats"], "fr": ["statistiques"], "ar": ["إحصائيات", "احصائيات"]})
 async def stats(ctx: Context) -> list[Reply]:
     """Organizers: the key figures (contacts, ratings, registrations, comments), how full each
     workshop is and how many wait, and one chart of the fair's ratings and the fill rates
@@ -227,3 +251,69 @@ def _workshop_stats(rates: Sequence[WorkshopFill]) -> Reply:
                    percent=100 * total_taken // total_capacity if total_capacity else 100))
     return reply(*lines, choices=[back_to_menu()])
 
+
+
+@feature.button(Register)
+async def _register(ctx: Context, button: Register) -> list[Reply]:
+    return await register(ctx, button.workshop_id)
+
+
+@feature.button(RegisterAnyway)
+async def _register_anyway(ctx: Context, button: RegisterAnyway) -> list[Reply]:
+    return await register(ctx, button.workshop_id, allow_overlap=True)
+
+
+@feature.button(Unregister)
+async def _cancel(ctx: Context, button: Unregister) -> list[Reply]:
+    return await cancel(ctx, button.workshop_id)
+
+
+@feature.button(OfferAnswer)
+async def _answer_offer(ctx: Context, button: OfferAnswer) -> list[Reply]:
+    return await answer_offer(ctx, button.workshop_id, button.accept)
+
+
+@feature.button(CalendarFile)
+async def _calendar_file(ctx: Context, button: CalendarFile) -> list[Reply]:
+    return await calendar(ctx)
+
+
+# Outbox messages: reminders, offers of a freed seat, cancellations.
+
+@feature.renders(WorkshopReminderNotice)
+def _workshop_reminder(payload: WorkshopReminderNotice) -> Reply:
+    starts = payload.starts_at
+    if payload.soon:
+        text = _("Reminder: {title} starts soon, at {time}, {room}.",
+                 title=Local(payload.title), time=When(starts, "time"),
+                 room=Local(payload.room))
+    else:
+        text = _("Reminder: tomorrow, {when}, the workshop {title}, {room}. If you cannot "
+                 "come, cancel in \"My workshops\" so that someone else gets the seat.",
+                 when=When(starts, "day_time"), title=Local(payload.title),
+                 room=Local(payload.room))
+    return reply(text, choices=[Choice(MenuItem("my").pack(), _("My workshops"))])
+
+
+@feature.renders(OfferExpiredNotice)
+def _offer_expired(payload: OfferExpiredNotice) -> Reply:
+    return reply(_("The time to accept the seat at {title} is over: it went to the next "
+                   "person. You can register again if seats are freed.",
+                   title=Local(payload.title)))
+
+
+@feature.renders(OfferNotice)
+def _offer(payload: OfferNotice) -> Reply:
+    return reply(
+        _("Good news: a seat is free at {title}, {when}, {room}. It is yours if you accept "
+          "it before {until}.", title=Local(payload.title),
+          when=When(payload.starts_at, "day_time"), room=Local(payload.room),
+          until=When(payload.until, "day_time")),
+        choices=offer_choices(payload.workshop_id))
+
+
+@feature.renders(WorkshopCancelledNotice)
+def _workshop_cancelled(payload: WorkshopCancelledNotice) -> Reply:
+    return reply(_("The workshop {title} of {when} is cancelled by the organizers. We are "
+                   "sorry for the inconvenience.",
+                   title=Local(payload.title), when=When(payload.starts_at, "day_time")))

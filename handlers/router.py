@@ -1,14 +1,13 @@
 """Routing one message to its handler: start payloads and global words first, then the active
-flow, then free text (a stand number or a name)."""
+flow, then free text (a stand number or a name). The handlers are the features' (one module
+each, `feature = Feature(...)`), composed here in one Router; the order of precedence is here."""
 
 from __future__ import annotations
-
-import re
-from collections.abc import Awaitable, Callable
 
 from handlers import (
     cooperatives,
     feedback,
+    info,
     menu,
     organizers,
     registrations,
@@ -16,121 +15,52 @@ from handlers import (
     start,
     workshops,
 )
-from handlers.buttons import (
-    BroadcastAudience,
-    BroadcastCancel,
-    BroadcastConfirm,
-    BroadcastNow,
-    Button,
-    CalendarFile,
-    FacetStands,
-    FloorMap,
-    Language,
-    Menu,
-    MenuItem,
-    MoreResults,
-    Neighbours,
-    OfferAnswer,
-    RateStand,
-    Rating,
-    Register,
-    RegisterAnyway,
-    SaveStand,
-    SkipComment,
-    StandCard,
-    SurveyAnswer,
-    Unregister,
-    UnsaveStand,
-    WorkshopCard,
-    WorkshopDay,
-    WorkshopLanguage,
-    WorkshopRating,
-    WorkshopTopic,
-    ZoneStands,
-)
+from handlers.buttons import Button
 from handlers.context import Context
-from handlers.messages import Kind, Msg, Reply, _
+from handlers.feature import FlowText, Router, folded
+from handlers.menu import MenuItem
+from handlers.messages import Kind, Msg, Reply
 from storage.catalogue import normalize_stand_number
-from storage.text import fold
+from storage.notices import NOTICE_KINDS
 
 MAX_TEXT = 2000
 OFFERED_KEEP = 60
 
-Action = Callable[[Context], Awaitable[list[Reply]]]
+router = Router()
+router.include(start.feature, menu.feature, info.feature, workshops.feature,
+               registrations.feature, stands.feature, feedback.feature, cooperatives.feature,
+               organizers.feature)
 
-COMMANDS: dict[str, Action] = {
-    "menu": menu.menu,
-    "lang": start.ask_language,
-    "workshops": workshops.programme,
-    "my": registrations.mine,
-    "stands": stands.zones,
-    "feedback": feedback.ask_fair,
-    "stop": start.stop,
-    "help": menu.help_,
-    "info": menu.info,
-    "list": stands.saved,
-}
 
-# What Telegram shows in its command menu, in each language.
+@router.button(MenuItem)
+async def _menu_item(ctx: Context, button: MenuItem) -> list[Reply]:
+    """An entry of the main menu (or of a feature's own menu), as the features declare them."""
+    action = router.menu_items.get(button.item)
+    return await action(ctx) if action else await menu.menu(ctx)
+
+
+def _all_buttons(kind: type[Button] = Button) -> list[type[Button]]:
+    found = kind.__subclasses__()
+    return [item for sub in found for item in (sub, *_all_buttons(sub))]
+
+
+router.check(_all_buttons(), NOTICE_KINDS)
+
+# What Telegram shows in its command menu, in each language, in this order.
+_TELEGRAM_MENU = ("menu", "workshops", "stands", "my", "feedback", "lang", "help", "stop")
 COMMAND_DESCRIPTIONS: dict[str, Msg] = {
-    "menu": _("Main menu"),
-    "workshops": _("Workshops"),
-    "stands": _("Find a stand"),
-    "my": _("My workshops"),
-    "feedback": _("Give feedback"),
-    "lang": _("Change language"),
-    "help": _("Help"),
-    "stop": _("Stop announcements"),
-}
+    name: description for name in _TELEGRAM_MENU
+    if (description := router.commands[name].description) is not None}
+if _unlisted := {command.name for command in router.commands.values()
+                 if command.description is not None} - set(COMMAND_DESCRIPTIONS):
+    raise RuntimeError(f"commands with a description missing from the Telegram menu: {_unlisted}")
 
-
-def _folded(text: str) -> str:
-    """A text as the word tables hold it: `fold`ed, or as it is when it is only signs (`?`)."""
-    return fold(text) or text.strip()
-
-
-# The same words as plain text, in both languages (folded: no accents, no case, no hamza marks).
-WORDS: dict[str, str] = {
-    word: command
-    for command, words in {
-        "menu": ["menu", "القائمة", "قائمة", "المنيو", "lmenu", "0"],
-        "lang": ["lang", "langue", "language", "langues", "اللغة", "لغة", "lugha", "lougha"],
-        "workshops": ["workshops", "workshop", "ateliers", "atelier", "ورشات", "الورشات", "ورشة",
-                      "الورشة", "formations", "formation", "تكوين", "programme", "برنامج"],
-        "my": ["my", "mes ateliers", "mes inscriptions", "ورشاتي", "تسجيلاتي"],
-        "list": ["ma liste", "my list", "liste", "قائمتي", "لائحتي"],
-        "stands": ["stands", "exposants", "exposant", "الأروقة", "أروقة", "الاروقة", "اروقة",
-                   "رواق", "العارضين", "العارضون", "plan"],
-        "feedback": ["feedback", "avis", "rating", "رأي", "رايي", "تقييم", "رأيي", "noter"],
-        "stop": ["stop", "arret", "arrete", "توقف", "وقف", "unsubscribe", "desabonner"],
-        "help": ["help", "aide", "مساعدة", "المساعدة", "3awni", "?", "عاوني"],
-        "info": ["info", "infos", "information", "informations", "معلومات", "horaires",
-                 "المعلومات", "pratique"],
-    }.items()
-    for word in (_folded(item) for item in words)
-}
-# Organizers only; anyone else gets the ordinary answer to an unknown word.
-BROADCAST_WORDS = {_folded(word) for word in ("broadcast", "diffusion", "annonce", "بث")}
-STATS_WORDS = {_folded(word) for word in ("stats", "statistiques", "إحصائيات", "احصائيات")}
-GREETINGS = {_folded(word) for word in (
-    "bonjour", "bonsoir", "salut", "coucou", "hello", "hi", "hey", "start", "salam", "slm",
-    "salam alaykoum", "salam alaikoum", "assalamu alaikum", "mrhba", "marhba", "سلام", "السلام",
-    "السلام عليكم", "مرحبا", "أهلا", "اهلا", "صباح الخير", "مساء الخير", "بدء", "ابدأ",
-)}
-LANGUAGE_WORDS = {
-    **{_folded(word): "ar" for word in ("العربية", "عربية", "عربي", "arabe", "arabic",
-                                        "3arbia", "l3arbia", "darija", "الدارجة")},
-    **{_folded(word): "fr" for word in ("français", "francais", "french", "فرنسية",
-                                        "الفرنسية", "الفرنسي", "fransawiya")},
-}
-# `coop <code>` (the WhatsApp link's text), `coop_<code>`, `تعاونية <code>`: whatever the
-# length, so a mistyped code is told it is not valid rather than searched for as a name; not
-# "cooperative", which is a search.
-_COOP_WORD = re.compile(r"(?:(?i:coop)[\s_:-]+|تعاونية[\s_:-]*)([A-Za-z0-9]+(?:-[A-Za-z0-9]+)*)")
-_STAND_WORD = re.compile(r"(?:stand|رواق)\s*(.+)", re.IGNORECASE)
-# The shapes of deep-link values: a workshop id as catalogues write them, a cooperative code.
-_WORKSHOP_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
-_LINK_CODE = re.compile(r"[A-Za-z0-9]{1,64}")
+# The words that mean a command, in both languages (folded: no accents, no case, no hamza
+# marks); the organizers' ones apart, since anyone else gets the ordinary answer to them.
+WORDS: dict[str, str] = {word: command.name for word, command in router.words.items()
+                         if not command.organizer}
+ORGANIZER_WORDS: dict[str, str] = {word: command.name for word, command in router.words.items()
+                                   if command.organizer}
 
 
 async def route(ctx: Context) -> list[Reply]:
@@ -144,7 +74,7 @@ async def route(ctx: Context) -> list[Reply]:
 
 
 def _is_stop(text: str) -> bool:
-    word = _folded(text.strip().lstrip("/"))
+    word = folded(text.strip().lstrip("/"))
     return WORDS.get(word) == "stop"
 
 
@@ -155,7 +85,7 @@ async def _dispatch(ctx: Context) -> list[Reply]:
     if inbound.kind in (Kind.MEDIA, Kind.UNSUPPORTED):
         return await menu.unsupported(ctx)
     if inbound.kind is Kind.LOCATION:
-        return await menu.info(ctx)
+        return await info.info(ctx)
     if inbound.kind is Kind.START:
         return await _start(ctx, inbound.payload or "")
     text = inbound.text.strip()
@@ -164,28 +94,32 @@ async def _dispatch(ctx: Context) -> list[Reply]:
     if not text:
         return await menu.help_(ctx)
     if text.startswith("/"):
-        command, _sep, argument = text[1:].partition(" ")
-        command = command.split("@", 1)[0].lower()
-        if command == "start":
+        name, _sep, argument = text[1:].partition(" ")
+        name = name.split("@", 1)[0].lower()
+        if name == "start":
             return await _start(ctx, argument.strip())
-        if command == "broadcast" and await organizers.is_organizer(ctx):
-            return await organizers.start(ctx)
-        if command == "stats" and await organizers.is_organizer(ctx):
-            return await registrations.stats(ctx)
-        if command in COMMANDS:
-            return await COMMANDS[command](ctx)
+        command = router.commands.get(name)
+        if command is not None and (not command.organizer
+                                    or await organizers.is_organizer(ctx)):
+            return await command.action(ctx)
         return await menu.fallback(ctx)
     if _first_contact(ctx):
         return await _welcome_with(ctx, await _free_text(ctx, text, first=True))
     return await _free_text(ctx, text) or await menu.fallback(ctx)
 
 
+def _flow_text(ctx: Context) -> FlowText | None:
+    """What the person's current flow does with text, if they are in one."""
+    return router.flows.get(ctx.flow) if ctx.flow is not None else None
+
+
 async def _long_text_expected(ctx: Context) -> bool:
     """A comment is cut to its limit instead, and said so; a broadcast's text is refused with
     the limit of a broadcast."""
-    if ctx.flow in ("feedback-comment", "survey-comment"):
-        return True
-    return ctx.flow == "broadcast" and await organizers.is_organizer(ctx)
+    flow = _flow_text(ctx)
+    if flow is None or not flow.long_text:
+        return False
+    return not flow.organizer or await organizers.is_organizer(ctx)
 
 
 def _first_contact(ctx: Context) -> bool:
@@ -200,32 +134,31 @@ async def _welcome_with(ctx: Context, answer: list[Reply] | None) -> list[Reply]
 
 
 async def _free_text(ctx: Context, text: str, first: bool = False) -> list[Reply] | None:
-    """Free text; None when it asks for nothing in particular (a greeting, or not understood)."""
-    word = _folded(text)
-    if ctx.flow == "feedback-comment" and word not in WORDS:
-        return await feedback.comment(ctx, text)
-    if ctx.flow == "survey-comment" and word not in WORDS:
-        return await feedback.survey_comment(ctx, text)
-    if ctx.flow == "broadcast" and word not in WORDS and await organizers.is_organizer(ctx):
-        return await organizers.text(ctx, text)
-    if word in BROADCAST_WORDS and await organizers.is_organizer(ctx):
-        return await organizers.start(ctx)
-    if word in STATS_WORDS and await organizers.is_organizer(ctx):
-        return await registrations.stats(ctx)
+    """Free text; None when it asks for nothing in particular (a greeting, or not understood).
+    In this order: the flow the person is in, organizer words, command words, language words,
+    the few words a flow takes (a rating's digit), a cooperative code, a stand number, a
+    greeting, and a search of the stands."""
+    word = folded(text)
+    flow = _flow_text(ctx)
+    if (flow is not None and flow.words is None and word not in WORDS
+            and (not flow.organizer or await organizers.is_organizer(ctx))):
+        return await flow.handler(ctx, text)
+    if word in ORGANIZER_WORDS and await organizers.is_organizer(ctx):
+        return await router.commands[ORGANIZER_WORDS[word]].action(ctx)
     if word in WORDS:
-        return await COMMANDS[WORDS[word]](ctx)
-    if word in LANGUAGE_WORDS:
-        return await start.set_language(ctx, LANGUAGE_WORDS[word])
-    if ctx.flow == "feedback" and word in {"1", "2", "3", "4", "5"}:
-        return await feedback.rate(ctx, int(word))
-    coop_word = _COOP_WORD.fullmatch(text.strip())
+        return await router.commands[WORDS[word]].action(ctx)
+    if word in start.LANGUAGE_WORDS:
+        return await start.set_language(ctx, start.LANGUAGE_WORDS[word])
+    if flow is not None and flow.words is not None and word in flow.words:
+        return await flow.handler(ctx, word)
+    coop_word = cooperatives.COOP_WORD.fullmatch(text.strip())
     if coop_word:
         return await cooperatives.link(ctx, coop_word.group(1))
-    stand_word = _STAND_WORD.fullmatch(text.strip())
+    stand_word = stands.STAND_WORD.fullmatch(text.strip())
     number = normalize_stand_number(stand_word.group(1) if stand_word else text)
     if number is not None:
         return await stands.card(ctx, number)
-    if word in GREETINGS:
+    if word in start.GREETINGS:
         return None if first else await start.greet(ctx)
     return await stands.lookup(ctx, text)
 
@@ -241,15 +174,11 @@ async def _start(ctx: Context, payload: str) -> list[Reply]:
 
 async def _payload(ctx: Context, kind: str, value: str) -> list[Reply] | None:
     """What a deep link opens; None for a plain `/start`. A link can carry any text, so only a
-    well-formed value is looked up, and nothing of any other is ever repeated."""
-    if kind == "stand" and (number := normalize_stand_number(value)) is not None:
-        return await stands.card(ctx, number)
-    if kind == "ws" and _WORKSHOP_KEY.fullmatch(value):
-        return await workshops.card(ctx, key=value)
-    if kind == "feedback":
-        return await feedback.ask_fair(ctx)
-    if kind == "coop" and _LINK_CODE.fullmatch(value):
-        return await cooperatives.link(ctx, value)
+    well-formed value is looked up (by the feature that declares the link), and nothing of any
+    other is ever repeated."""
+    link = router.links.get(kind)
+    if link is not None and (answer := await link(ctx, value)) is not None:
+        return answer
     if not kind and not value:
         return None
     return await menu.invalid_link(ctx)
@@ -261,71 +190,10 @@ async def _choice(ctx: Context, choice: str) -> list[Reply]:
     button = Button.unpack(choice)
     if button is None or not (button.is_global or choice in ctx.session.get("offered", [])):
         return await menu.stale_choice(ctx)
-    match button:
-        case Menu():
-            return await menu.menu(ctx)
-        case Language(language=language):
-            return await start.set_language(ctx, language)
-        case MenuItem(item=item):
-            return await _menu_item(ctx, item)
-        case WorkshopDay(index=index):
-            return await workshops.day(ctx, index)
-        case WorkshopCard(workshop_id=workshop_id):
-            return await workshops.card(ctx, workshop_id=workshop_id)
-        case WorkshopTopic(index=index):
-            return await workshops.topic(ctx, index)
-        case WorkshopLanguage(language=language):
-            return await workshops.in_language(ctx, language)
-        case Register(workshop_id=workshop_id):
-            return await registrations.register(ctx, workshop_id)
-        case RegisterAnyway(workshop_id=workshop_id):
-            return await registrations.register(ctx, workshop_id, allow_overlap=True)
-        case Unregister(workshop_id=workshop_id):
-            return await registrations.cancel(ctx, workshop_id)
-        case OfferAnswer(accept=accept, workshop_id=workshop_id):
-            return await registrations.answer_offer(ctx, workshop_id, accept)
-        case CalendarFile():
-            return await registrations.calendar(ctx)
-        case ZoneStands(index=index, page=page):
-            return await stands.zone(ctx, index, page)
-        case StandCard(number=number):
-            return await stands.card(ctx, number)
-        case Neighbours(number=number):
-            return await stands.neighbours(ctx, number)
-        case FloorMap(number=number):
-            return await stands.floor_map(ctx, number)
-        case MoreResults(page=page):
-            return await stands.more_results(ctx, page)
-        case SaveStand(number=number):
-            return await stands.save(ctx, number)
-        case UnsaveStand(number=number):
-            return await stands.unsave(ctx, number)
-        case FacetStands(facet=facet, index=index, page=page):
-            return await stands.facet_stands(ctx, facet, index, page)
-        case RateStand(number=number):
-            return await feedback.ask_stand(ctx, number)
-        case Rating(stars=stars):
-            return await feedback.rate(ctx, stars)
-        case SkipComment():
-            return await feedback.skip(ctx)
-        case WorkshopRating(workshop_id=workshop_id, stars=stars):
-            return await feedback.rate_workshop(ctx, workshop_id, stars)
-        case SurveyAnswer():
-            return await feedback.survey_answer(ctx, button)
-        case BroadcastCancel() | BroadcastAudience() | BroadcastNow() | BroadcastConfirm():
-            if await organizers.is_organizer(ctx):
-                return await organizers.choose(ctx, button)
-    return await menu.stale_choice(ctx)
-
-
-async def _menu_item(ctx: Context, item: str) -> list[Reply]:
-    action = {"ws": workshops.programme, "st": stands.zones, "fb": feedback.ask_fair,
-              "info": menu.info, "lang": start.ask_language,
-              "my": registrations.mine, "wst": workshops.topics,
-              "wsl": workshops.languages, "sv": stands.saved}.get(item)
-    if action is None and item in stands.FACETS:
-        return await stands.facet(ctx, item)
-    return await action(ctx) if action else await menu.menu(ctx)
+    target = router.buttons.get(type(button))
+    if target is None or (target.organizer and not await organizers.is_organizer(ctx)):
+        return await menu.stale_choice(ctx)
+    return await target.handler(ctx, button)
 
 
 def remember_offered(session: dict[str, object], replies: list[Reply]) -> None:

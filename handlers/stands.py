@@ -3,27 +3,77 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Callable, Sequence
+from functools import partial
 
 from bot.floormap import PlanStand, draw_floor_map
-from handlers.buttons import (
-    Button,
-    FacetStands,
-    FloorMap,
-    MenuItem,
-    MoreResults,
-    Neighbours,
-    RateStand,
-    SaveStand,
-    StandCard,
-    UnsaveStand,
-    ZoneStands,
-)
+from handlers.buttons import Button
 from handlers.context import Context
-from handlers.menu import back_to_menu
+from handlers.feature import Feature
+from handlers.feedback import RateStand
+from handlers.menu import MenuItem, back_to_menu
 from handlers.messages import Choice, Content, Isolated, Local, Media, Msg, Reply, _, _n, reply
+from storage.catalogue import normalize_stand_number
 from storage.repositories import ExhibitorView
 from storage.search import query_terms
+
+feature = Feature("stands")
+
+# `stand A12`, `رواق A12`: a stand number said with its word.
+STAND_WORD = re.compile(r"(?:stand|رواق)\s*(.+)", re.IGNORECASE)
+
+
+class ZoneStands(Button, prefix="zone"):
+    """A page of the stands of the n-th zone."""
+
+    index: int
+    page: int = 0
+
+
+class FacetStands(Button, prefix="fv"):
+    """A page of the stands of the n-th value of a facet (`cat`, `reg`, `lab`)."""
+
+    facet: str
+    index: int
+    page: int = 0
+
+
+class StandCard(Button, prefix="st"):
+    """One stand's card."""
+
+    number: str
+
+
+class Neighbours(Button, prefix="nb"):
+    """The stands near one."""
+
+    number: str
+
+
+class FloorMap(Button, prefix="map"):
+    """The floor map around one stand."""
+
+    number: str
+
+
+class MoreResults(Button, prefix="more"):
+    """The next page of a search."""
+
+    page: int
+
+
+class SaveStand(Button, prefix="sv"):
+    """Add a stand to the person's list."""
+
+    number: str
+
+
+class UnsaveStand(Button, prefix="unsv"):
+    """Remove a stand from the person's list."""
+
+    number: str
+
 
 PAGE = 8
 
@@ -68,6 +118,9 @@ def other_script(name: dict[str, str], language: str) -> str | None:
     return text if text and text != name.get(language) else None
 
 
+@feature.command("stands", description=_("Find a stand"), menu_item="st", words={
+    "fr": ["stands", "exposants", "exposant", "plan"],
+    "ar": ["الأروقة", "أروقة", "الاروقة", "اروقة", "رواق", "العارضين", "العارضون"]})
 async def zones(ctx: Context) -> list[Reply]:
     """How to find a stand: type its number or a name, or pick a zone."""
     ctx.leave()
@@ -292,6 +345,8 @@ async def save(ctx: Context, number: str) -> list[Reply]:
                                  back_to_menu()])]
 
 
+@feature.command("list", menu_item="sv", words={
+    "fr": ["ma liste", "liste"], "en": ["my list"], "ar": ["قائمتي", "لائحتي"]})
 async def saved(ctx: Context) -> list[Reply]:
     """The stands the person saved: a button to each card, and one to take each off."""
     ctx.leave()
@@ -315,3 +370,53 @@ async def unsave(ctx: Context, number: str) -> list[Reply]:
     await ctx.saved.remove(ctx.fair.id, ctx.contact.id, number)
     return await saved(ctx)
 
+
+for _code in FACETS:
+    feature.menu_item(_code)(partial(facet, code=_code))
+
+
+@feature.button(ZoneStands)
+async def _zone(ctx: Context, button: ZoneStands) -> list[Reply]:
+    return await zone(ctx, button.index, button.page)
+
+
+@feature.button(StandCard)
+async def _card(ctx: Context, button: StandCard) -> list[Reply]:
+    return await card(ctx, button.number)
+
+
+@feature.button(Neighbours)
+async def _neighbours(ctx: Context, button: Neighbours) -> list[Reply]:
+    return await neighbours(ctx, button.number)
+
+
+@feature.button(FloorMap)
+async def _floor_map(ctx: Context, button: FloorMap) -> list[Reply]:
+    return await floor_map(ctx, button.number)
+
+
+@feature.button(MoreResults)
+async def _more_results(ctx: Context, button: MoreResults) -> list[Reply]:
+    return await more_results(ctx, button.page)
+
+
+@feature.button(SaveStand)
+async def _save(ctx: Context, button: SaveStand) -> list[Reply]:
+    return await save(ctx, button.number)
+
+
+@feature.button(UnsaveStand)
+async def _unsave(ctx: Context, button: UnsaveStand) -> list[Reply]:
+    return await unsave(ctx, button.number)
+
+
+@feature.button(FacetStands)
+async def _facet_stands(ctx: Context, button: FacetStands) -> list[Reply]:
+    return await facet_stands(ctx, button.facet, button.index, button.page)
+
+
+@feature.link("stand")
+async def _link(ctx: Context, value: str) -> list[Reply] | None:
+    """`stand_A12`: the stand's card."""
+    number = normalize_stand_number(value)
+    return await card(ctx, number) if number is not None else None

@@ -4,12 +4,34 @@ from __future__ import annotations
 
 import datetime as dt
 
-from handlers.buttons import Language
+from handlers.buttons import Button
 from handlers.context import Context
+from handlers.feature import Feature, folded
 from handlers.menu import menu_choices
 from handlers.messages import Choice, Local, Reply, When, _, reply
 
+feature = Feature("start")
+
 LANGUAGE_NAMES = {"ar": "العربية", "fr": "Français"}
+
+# The router's tables of plain words (folded: no accents, no case, no hamza marks).
+GREETINGS = {folded(word) for word in (
+    "bonjour", "bonsoir", "salut", "coucou", "hello", "hi", "hey", "start", "salam", "slm",
+    "salam alaykoum", "salam alaikoum", "assalamu alaikum", "mrhba", "marhba", "سلام", "السلام",
+    "السلام عليكم", "مرحبا", "أهلا", "اهلا", "صباح الخير", "مساء الخير", "بدء", "ابدأ",
+)}
+LANGUAGE_WORDS = {
+    **{folded(word): "ar" for word in ("العربية", "عربية", "عربي", "arabe", "arabic",
+                                       "3arbia", "l3arbia", "darija", "الدارجة")},
+    **{folded(word): "fr" for word in ("français", "francais", "french", "فرنسية",
+                                       "الفرنسية", "الفرنسي", "fransawiya")},
+}
+
+
+class Language(Button, prefix="lang", is_global=True):
+    """Speak this language from now on."""
+
+    language: str
 
 
 def language_choices() -> list[Choice]:
@@ -46,6 +68,9 @@ async def greet(ctx: Context) -> list[Reply]:
     return replies
 
 
+@feature.command("lang", description=_("Change language"), menu_item="lang", words={
+    "en": ["lang", "language"], "fr": ["langue", "langues"], "ar": ["اللغة", "لغة"],
+    "ary": ["lugha", "lougha"]})
 async def ask_language(ctx: Context) -> list[Reply]:
     return [reply(_("Which language do you prefer?"), choices=language_choices())]
 
@@ -59,6 +84,14 @@ async def set_language(ctx: Context, language: str) -> list[Reply]:
                   _("What would you like to do?"), choices=menu_choices())]
 
 
+@feature.button(Language)
+async def _language(ctx: Context, button: Language) -> list[Reply]:
+    return await set_language(ctx, button.language)
+
+
+@feature.command("stop", description=_("Stop announcements"), words={
+    "fr": ["stop", "arret", "arrete", "desabonner"], "en": ["unsubscribe"],
+    "ar": ["توقف", "وقف"]})
 async def stop(ctx: Context) -> list[Reply]:
     """Opt out of announcements and reminders; writing again opts back in."""
     ctx.leave()

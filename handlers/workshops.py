@@ -3,22 +3,46 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
-from handlers.buttons import (
-    MenuItem,
-    OfferAnswer,
-    Register,
-    Unregister,
-    WorkshopCard,
-    WorkshopDay,
-    WorkshopLanguage,
-    WorkshopTopic,
-)
+from handlers.buttons import Button
 from handlers.context import Context
-from handlers.menu import back_to_menu
+from handlers.feature import Feature
+from handlers.menu import MenuItem, back_to_menu
 from handlers.messages import Choice, Content, Local, Reply, When, _, _n, reply
+from handlers.seat_buttons import OfferAnswer, Register, Unregister
 from storage.models import RegistrationStatus
 from storage.repositories import WorkshopView
+
+feature = Feature("workshops")
+
+# The shape of a workshop id in a deep link (`ws_<id>`), as catalogues write them.
+_WORKSHOP_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
+
+
+class WorkshopDay(Button, prefix="wsd"):
+    """The workshops of the fair's n-th day."""
+
+    index: int
+
+
+class WorkshopCard(Button, prefix="ws"):
+    """One workshop's card."""
+
+    workshop_id: int
+
+
+class WorkshopTopic(Button, prefix="wst"):
+    """The workshops of the n-th topic."""
+
+    index: int
+
+
+class WorkshopLanguage(Button, prefix="wsl"):
+    """The workshops given in a language."""
+
+    language: str
+
 
 LANGUAGE_LABELS = {"ar": _("in Arabic"), "fr": _("in French"), "ar+fr": _("in Arabic and French")}
 
@@ -38,6 +62,10 @@ def _days(ctx: Context, workshops: list[WorkshopView]) -> list[dt.date]:
     return sorted({ctx.local_day(workshop.starts_at) for workshop in workshops})
 
 
+@feature.command("workshops", description=_("Workshops"), menu_item="ws", words={
+    "en": ["workshops", "workshop"],
+    "fr": ["ateliers", "atelier", "formations", "formation", "programme"],
+    "ar": ["ورشات", "الورشات", "ورشة", "الورشة", "تكوين", "برنامج"]})
 async def programme(ctx: Context) -> list[Reply]:
     """The days that have workshops, one button each."""
     ctx.leave()
@@ -67,6 +95,7 @@ def _topics(workshops: list[WorkshopView]) -> list[dict[str, str]]:
     return [seen[key] for key in sorted(seen)]
 
 
+@feature.menu_item("wst")
 async def topics(ctx: Context) -> list[Reply]:
     """One button per topic."""
     found = _topics(await ctx.catalogue.workshops(ctx.fair.id))
@@ -88,6 +117,7 @@ async def topic(ctx: Context, index: int) -> list[Reply]:
                     Choice(MenuItem("wst").pack(), _("Other topics")))
 
 
+@feature.menu_item("wsl")
 async def languages(ctx: Context) -> list[Reply]:
     return [reply(_("Which language should the workshop be in?"),
                   choices=[Choice(WorkshopLanguage("ar").pack(), _("in Arabic")),
@@ -195,3 +225,29 @@ def offer_choices(workshop_id: int) -> list[Choice]:
     """The two buttons of a seat offered to someone on the waiting list."""
     return [Choice(OfferAnswer(accept=True, workshop_id=workshop_id).pack(), _("Accept the seat")),
             Choice(OfferAnswer(accept=False, workshop_id=workshop_id).pack(), _("Decline"))]
+
+
+@feature.button(WorkshopDay)
+async def _day(ctx: Context, button: WorkshopDay) -> list[Reply]:
+    return await day(ctx, button.index)
+
+
+@feature.button(WorkshopCard)
+async def _card(ctx: Context, button: WorkshopCard) -> list[Reply]:
+    return await card(ctx, workshop_id=button.workshop_id)
+
+
+@feature.button(WorkshopTopic)
+async def _topic(ctx: Context, button: WorkshopTopic) -> list[Reply]:
+    return await topic(ctx, button.index)
+
+
+@feature.button(WorkshopLanguage)
+async def _in_language(ctx: Context, button: WorkshopLanguage) -> list[Reply]:
+    return await in_language(ctx, button.language)
+
+
+@feature.link("ws")
+async def _link(ctx: Context, value: str) -> list[Reply] | None:
+    """`ws_<id>`: the workshop's card."""
+    return await card(ctx, key=value) if _WORKSHOP_KEY.fullmatch(value) else None

@@ -2,9 +2,9 @@
 as JSON in the row), whether quiet hours hold it and the WhatsApp template kind it goes out with.
 
 Producers build the dataclass; the worker reads a row back with `load_notice` and asks the
-payload how to send it. The words are in handlers/notices.py, one renderer per kind, checked
-complete when that module is imported. A new kind is a class here, its entry in NOTICES and a
-renderer there.
+payload how to send it. The words are in the handlers/ feature each kind belongs to, one
+renderer per kind (`@feature.renders`), checked complete when handlers/router.py is imported. A
+new kind is a class here, its entry in NOTICES and a renderer in its feature.
 """
 
 from __future__ import annotations

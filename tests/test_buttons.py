@@ -7,41 +7,29 @@ from collections.abc import Callable
 
 import pytest
 
-from handlers import buttons
-from handlers.buttons import (
-    LIMIT,
+from handlers.buttons import LIMIT, Button, ButtonTooLong, Menu
+from handlers.feedback import RateStand, Rating, SkipComment, SurveyAnswer, WorkshopRating
+from handlers.menu import MenuItem
+from handlers.organizers import (
     BroadcastAudience,
     BroadcastCancel,
     BroadcastConfirm,
     BroadcastNow,
-    Button,
-    ButtonTooLong,
-    CalendarFile,
+)
+from handlers.registrations import CalendarFile, RegisterAnyway
+from handlers.seat_buttons import OfferAnswer, Register, Unregister
+from handlers.stands import (
     FacetStands,
     FloorMap,
-    Language,
-    Menu,
-    MenuItem,
     MoreResults,
     Neighbours,
-    OfferAnswer,
-    RateStand,
-    Rating,
-    Register,
-    RegisterAnyway,
     SaveStand,
-    SkipComment,
     StandCard,
-    SurveyAnswer,
-    Unregister,
     UnsaveStand,
-    WorkshopCard,
-    WorkshopDay,
-    WorkshopLanguage,
-    WorkshopRating,
-    WorkshopTopic,
     ZoneStands,
 )
+from handlers.start import Language
+from handlers.workshops import WorkshopCard, WorkshopDay, WorkshopLanguage, WorkshopTopic
 from tests.conftest import Answer, Chat
 
 # Every kind of button and the id it has always been sent with.
@@ -88,8 +76,8 @@ WIRE: list[tuple[Button, str]] = [
 
 
 def _declared(kind: type[Button] = Button) -> set[type[Button]]:
-    """The buttons handlers/buttons.py declares."""
-    found = {sub for sub in kind.__subclasses__() if sub.__module__ == buttons.__name__}
+    """The buttons handlers/ declares (the features and handlers/buttons.py)."""
+    found = {sub for sub in kind.__subclasses__() if sub.__module__.startswith("handlers.")}
     return found.union(*(_declared(sub) for sub in found))
 
 
