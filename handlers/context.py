@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, replace
+from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.i18n import Renderer
+from handlers.flows import FlowData, load_flow
 from handlers.messages import Content, Inbound
 from storage.cooperatives import CooperativeRepository, LinkAttempts
 from storage.feedback import FeedbackRepository
@@ -63,28 +65,32 @@ class Context:
         self.contact = replace(self.contact, opted_out=opted_out)
 
     @property
-    def flow(self) -> str | None:
-        """The multi-step conversation the person is in, if any."""
-        value = self.session.get("flow")
-        return value if isinstance(value, str) else None
+    def flow(self) -> StrEnum | None:
+        """The state of the multi-step conversation the person is in, if any."""
+        data = self.data
+        return data.state if data is not None else None
 
-    def enter(self, flow: str, **data: Any) -> None:
-        """Start a multi-step conversation; its data lives in the session."""
-        self.session["flow"] = flow
-        self.session["data"] = data
+    def enter(self, flow: FlowData) -> None:
+        """Start a multi-step conversation, or move it to another state; its data lives in the
+        session."""
+        self.session["flow"] = str(flow.state)
+        self.session["data"] = flow.dump()
 
-    def update(self, **changes: Any) -> None:
-        """Change some of the current flow's data."""
-        self.session["data"] = {**self.data, **changes}
+    def update(self, flow: FlowData) -> None:
+        """The current flow goes on, in the same state, with this data."""
+        if flow.state != self.flow:
+            raise ValueError(f"{flow.state!s} is not the current flow ({self.flow!s})")
+        self.enter(flow)
 
     def leave(self) -> None:
         self.session.pop("flow", None)
         self.session.pop("data", None)
 
     @property
-    def data(self) -> dict[str, Any]:
-        value = self.session.get("data")
-        return value if isinstance(value, dict) else {}
+    def data(self) -> FlowData | None:
+        """The current flow's typed data; None outside a flow (or when what the session holds
+        no longer fits any)."""
+        return load_flow(self.session.get("flow"), self.session.get("data"))
 
     def local_day(self, moment: dt.datetime) -> dt.date:
         return moment.astimezone(self.zone).date()

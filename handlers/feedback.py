@@ -8,6 +8,7 @@ target once a day: a new rating that day replaces the first.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from enum import StrEnum
 from functools import partial
 
@@ -15,6 +16,7 @@ from bot.i18n import detect_language
 from handlers.buttons import Button
 from handlers.context import Context
 from handlers.feature import Feature
+from handlers.flows import FlowData
 from handlers.ids import parse_id
 from handlers.menu import back_to_menu, menu_choices
 from handlers.messages import Choice, Content, Isolated, Local, Msg, Reply, _, reply
@@ -34,6 +36,26 @@ class Flow(StrEnum):
     """A comment on the rating just given."""
     SURVEY_COMMENT = "survey-comment"
     """The exhibitors' survey's last, free comment."""
+
+
+@dataclass(frozen=True)
+class RatingFlow(FlowData, state=Flow.RATING):
+    """What the stars asked for rate: `fair` or `stand`, and which."""
+
+    kind: str
+    key: str
+
+
+@dataclass(frozen=True)
+class CommentFlow(FlowData, state=Flow.COMMENT):
+    """The rating the comment is about."""
+
+    feedback_id: int
+
+
+@dataclass(frozen=True)
+class SurveyCommentFlow(FlowData, state=Flow.SURVEY_COMMENT):
+    """Nothing to keep: the person's cooperative is looked up when the comment comes."""
 
 
 class RateStand(Button, prefix="fbs"):
@@ -94,7 +116,7 @@ def _survey_stars(stars: int) -> SurveyAnswer:
     "en": ["feedback", "rating"], "fr": ["avis", "noter"], "ar": ["رأي", "رايي", "تقييم", "رأيي"]})
 async def ask_fair(ctx: Context) -> list[Reply]:
     """How was the fair? Five buttons."""
-    ctx.enter("feedback", kind="fair", key=ctx.fair.key)
+    ctx.enter(RatingFlow(kind="fair", key=ctx.fair.key))
     return [reply(_("How would you rate {fair}? 5 stars is the best.", fair=Local(ctx.fair.name)),
                   choices=[*rating_choices(Rating), back_to_menu()])]
 
@@ -103,7 +125,7 @@ async def ask_stand(ctx: Context, number: str) -> list[Reply]:
     stand = await ctx.catalogue.stand(ctx.fair.id, number)
     if stand is None:
         return await ask_fair(ctx)
-    ctx.enter("feedback", kind="stand", key=stand.number)
+    ctx.enter(RatingFlow(kind="stand", key=stand.number))
     return [reply(_("How would you rate stand {number}? 5 stars is the best.",
                     number=Isolated(stand.number)),
                   choices=[*rating_choices(Rating), back_to_menu()])]
@@ -111,10 +133,10 @@ async def ask_stand(ctx: Context, number: str) -> list[Reply]:
 
 async def rate(ctx: Context, rating: int) -> list[Reply]:
     """A star tapped after `ask_fair` or `ask_stand`."""
-    data = ctx.data
-    if ctx.flow != "feedback" or rating not in STARS:
+    flow = ctx.data
+    if not isinstance(flow, RatingFlow) or rating not in STARS:
         return await ask_fair(ctx)
-    return await _store(ctx, str(data["kind"]), str(data["key"]), rating,
+    return await _store(ctx, flow.kind, flow.key, rating,
                         _("Would you like to add a comment? Write it now, or tap Skip."))
 
 
@@ -142,7 +164,7 @@ async def _store(ctx: Context, kind: str, key: str, rating: int, question: Msg
     """Store the rating at once (nothing is lost), then offer to add a comment."""
     rated = await ctx.feedback.rate(ctx.fair.id, ctx.contact.id, kind, key, rating,
                                     ctx.language, ctx.local_day(ctx.now))
-    ctx.enter("feedback-comment", feedback_id=rated.id)
+    ctx.enter(CommentFlow(feedback_id=rated.id))
     lines: list[Content] = [_("Thank you for your rating!")]
     if rated.replaced:
         lines.append(_("It replaces the rating you gave earlier today."))
@@ -164,10 +186,11 @@ def clean_comment(text: str) -> tuple[str | None, bool]:
 @feature.flow(Flow.COMMENT, long_text=True)
 async def comment(ctx: Context, text: str) -> list[Reply]:
     """The person's comment on the rating they just gave."""
-    feedback_id = ctx.data.get("feedback_id")
+    flow = ctx.data
     ctx.leave()
-    if not isinstance(feedback_id, int):
+    if not isinstance(flow, CommentFlow):
         return [reply(_("What would you like to do?"), choices=menu_choices())]
+    feedback_id = flow.feedback_id
     cleaned, cut = clean_comment(text)
     if cleaned is None:
         return [reply(_("Thank you! Your rating is recorded, without a comment."),
@@ -216,7 +239,7 @@ async def survey_answer(ctx: Context, answer: SurveyAnswer) -> list[Reply]:
             Choice(SurveyAnswer("b", band).pack(), SALES_LABELS[band]) for band in SALES_BANDS])]
     if question == "b" and value in SALES_BANDS:
         await _answer(ctx, exhibitor, sales_band=value)
-        ctx.enter("survey-comment")
+        ctx.enter(SurveyCommentFlow())
         return [reply(_("Last question: anything to tell the organizers? Write it now, or tap "
                         "Skip."), choices=[Choice(SurveyAnswer("skip").pack(), _("Skip"))])]
     if question == "skip":

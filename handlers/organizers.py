@@ -4,12 +4,13 @@ confirm. Nobody else reaches this conversation."""
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from handlers.buttons import Button, Rest
 from handlers.context import Context
 from handlers.feature import Feature
+from handlers.flows import FlowData
 from handlers.menu import back_to_menu
 from handlers.messages import Choice, Content, Isolated, Local, Reply, When, _, _n, reply
 from storage.models import Role
@@ -33,6 +34,17 @@ class Step(StrEnum):
     AUDIENCE = "audience"
     WHEN = "when"
     CONFIRM = "confirm"
+
+
+@dataclass(frozen=True)
+class BroadcastDraft(FlowData, state=Flow.BROADCAST):
+    """The broadcast being written: the step it is at and what is written so far."""
+
+    step: Step
+    fr: str = ""
+    ar: str = ""
+    audience: str = "all"
+    at: dt.datetime | None = None
 
 
 class BroadcastCancel(Button, prefix="bc:cancel"):
@@ -77,7 +89,7 @@ async def is_organizer(ctx: Context) -> bool:
         ctx.contact = replace(ctx.contact, role=role)
     if role == Role.ORGANIZER:
         return True
-    if ctx.flow == "broadcast":
+    if ctx.flow is Flow.BROADCAST:
         ctx.leave()
     return False
 
@@ -86,7 +98,7 @@ async def is_organizer(ctx: Context) -> bool:
     "en": ["broadcast"], "fr": ["diffusion", "annonce"], "ar": ["بث"]})
 async def start(ctx: Context) -> list[Reply]:
     """`/broadcast`: the first step, the French text."""
-    ctx.enter("broadcast", step="fr")
+    ctx.enter(BroadcastDraft(step=Step.FR))
     return [reply(_("New broadcast. Each person receives it in their language."),
                   _("Write the French text:"),
                   choices=[Choice(BroadcastCancel().pack(), _("Cancel"))])]
@@ -95,29 +107,31 @@ async def start(ctx: Context) -> list[Reply]:
 @feature.flow(Flow.BROADCAST, long_text=True, organizer=True)
 async def text(ctx: Context, written: str) -> list[Reply]:
     """A step that expects text: the French or Arabic message, or the time."""
-    data = ctx.data
-    step = data.get("step")
+    draft = ctx.data
+    if not isinstance(draft, BroadcastDraft):
+        return await start(ctx)
+    step = draft.step
     written = written.strip()
-    if step in ("fr", "ar") and not 0 < len(written) <= TEXT_MAX:
+    if step in (Step.FR, Step.AR) and not 0 < len(written) <= TEXT_MAX:
         return [reply(_("The text must be between 1 and {limit} characters.", limit=TEXT_MAX),
                       choices=[Choice(BroadcastCancel().pack(), _("Cancel"))])]
-    if step == "fr":
-        ctx.update(fr=written, step="ar")
+    if step is Step.FR:
+        ctx.update(replace(draft, fr=written, step=Step.AR))
         return [reply(_("Now the Arabic text:"),
                       choices=[Choice(BroadcastCancel().pack(), _("Cancel"))])]
-    if step == "ar":
-        ctx.update(ar=written, step="audience")
+    if step is Step.AR:
+        ctx.update(replace(draft, ar=written, step=Step.AUDIENCE))
         return [reply(_("Who should receive it?"),
                       choices=[Choice(BroadcastAudience(key).pack(), label)
                                for key, label in AUDIENCES.items()]
                       + [Choice(BroadcastCancel().pack(), _("Cancel"))])]
-    if step == "when":
+    if step is Step.WHEN:
         moment = _parse_time(written, ctx)
         if moment is None:
             return [reply(_("Write a date and time like 2026-12-13 09:00, or tap Now."),
                           choices=[Choice(BroadcastNow().pack(), _("Now")),
                                    Choice(BroadcastCancel().pack(), _("Cancel"))])]
-        return await _preview(ctx, moment)
+        return await _preview(ctx, draft, moment)
     return await start(ctx)
 
 
@@ -136,43 +150,43 @@ def _parse_time(written: str, ctx: Context) -> dt.datetime | None:
 async def choose(ctx: Context, button: Button) -> list[Reply]:
     """The buttons of the broadcast conversation."""
     data = ctx.data
+    draft = data if isinstance(data, BroadcastDraft) else None
     if isinstance(button, BroadcastCancel):
         ctx.leave()
         return [reply(_("Broadcast cancelled: nothing was sent."), choices=[back_to_menu()])]
+    if draft is None:
+        return await start(ctx)
     if isinstance(button, BroadcastAudience) and button.audience in AUDIENCES:
-        ctx.update(audience=button.audience, step="when")
+        ctx.update(replace(draft, audience=button.audience, step=Step.WHEN))
         return [reply(_("When? Tap Now, or write a date and time like 2026-12-13 09:00."),
                       choices=[Choice(BroadcastNow().pack(), _("Now")),
                                Choice(BroadcastCancel().pack(), _("Cancel"))])]
-    if isinstance(button, BroadcastNow) and data.get("step") == "when":
-        return await _preview(ctx, ctx.now)
-    if isinstance(button, BroadcastConfirm) and data.get("step") == "confirm":
-        return await _queue(ctx)
+    if isinstance(button, BroadcastNow) and draft.step is Step.WHEN:
+        return await _preview(ctx, draft, ctx.now)
+    if isinstance(button, BroadcastConfirm) and draft.step is Step.CONFIRM and draft.at:
+        return await _queue(ctx, draft, draft.at)
     return await start(ctx)
 
 
-async def _preview(ctx: Context, moment: dt.datetime) -> list[Reply]:
-    data = ctx.data
-    audience = str(data.get("audience", "all"))
+async def _preview(ctx: Context, draft: BroadcastDraft, moment: dt.datetime) -> list[Reply]:
+    audience = draft.audience
     count = await ctx.outbox.recipients(audience)
-    ctx.update(at=moment.isoformat(), step="confirm")
+    ctx.update(replace(draft, at=moment, step=Step.CONFIRM))
     return [reply(
         _("Preview"),
         _n("{audience}: {n} person, {when}.", "{audience}: {n} people, {when}.", count,
            audience=AUDIENCES[audience], when=When(moment, "day_time")),
-        "FR: " + str(data.get("fr", "")),
-        "AR: " + str(data.get("ar", "")),
+        "FR: " + draft.fr,
+        "AR: " + draft.ar,
         choices=[Choice(BroadcastConfirm().pack(), _("Send")),
                  Choice(BroadcastCancel().pack(), _("Cancel"))],
     )]
 
 
-async def _queue(ctx: Context) -> list[Reply]:
-    data = ctx.data
+async def _queue(ctx: Context, draft: BroadcastDraft, moment: dt.datetime) -> list[Reply]:
     ctx.leave()
-    moment = dt.datetime.fromisoformat(str(data["at"]))
     broadcast_id, count = await ctx.outbox.queue_broadcast(
-        ctx.fair.id, str(data["audience"]), {"fr": str(data["fr"]), "ar": str(data["ar"])},
+        ctx.fair.id, draft.audience, {"fr": draft.fr, "ar": draft.ar},
         moment, created_by=ctx.contact.id)
     return [reply(_n("Broadcast {id} queued for {n} person.",
                      "Broadcast {id} queued for {n} people.", count,

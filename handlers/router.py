@@ -110,7 +110,8 @@ async def _dispatch(ctx: Context) -> list[Reply]:
 
 def _flow_text(ctx: Context) -> FlowText | None:
     """What the person's current flow does with text, if they are in one."""
-    return router.flows.get(ctx.flow) if ctx.flow is not None else None
+    state = ctx.flow
+    return router.flows.get(state) if state is not None else None
 
 
 async def _long_text_expected(ctx: Context) -> bool:
