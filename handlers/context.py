@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 from bot.i18n import Renderer
 from handlers.messages import Content, Inbound
+from handlers.session import Session
 from storage.cooperatives import CooperativeRepository, LinkAttempts
 from storage.feedback import FeedbackRepository
 from storage.outbox import Outbox
@@ -31,7 +32,7 @@ class Context:
     inbound: Inbound
     contact: ContactView
     language: str
-    session: dict[str, Any]
+    session: Session
     fair: FairView
     catalogue: CatalogueRepository
     contacts: ContactRepository
@@ -65,26 +66,24 @@ class Context:
     @property
     def flow(self) -> str | None:
         """The multi-step conversation the person is in, if any."""
-        value = self.session.get("flow")
-        return value if isinstance(value, str) else None
+        return self.session.flow
 
     def enter(self, flow: str, **data: Any) -> None:
         """Start a multi-step conversation; its data lives in the session."""
-        self.session["flow"] = flow
-        self.session["data"] = data
+        self.session.flow = flow
+        self.session.data = data
 
     def update(self, **changes: Any) -> None:
         """Change some of the current flow's data."""
-        self.session["data"] = {**self.data, **changes}
+        self.session.data = {**self.session.data, **changes}
 
     def leave(self) -> None:
-        self.session.pop("flow", None)
-        self.session.pop("data", None)
+        self.session.flow = None
+        self.session.data = {}
 
     @property
     def data(self) -> dict[str, Any]:
-        value = self.session.get("data")
-        return value if isinstance(value, dict) else {}
+        return self.session.data
 
     def local_day(self, moment: dt.datetime) -> dt.date:
         return moment.astimezone(self.zone).date()

@@ -54,7 +54,6 @@ from storage.catalogue import normalize_stand_number
 from storage.text import fold
 
 MAX_TEXT = 2000
-OFFERED_KEEP = 60
 
 Action = Callable[[Context], Awaitable[list[Reply]]]
 
@@ -189,7 +188,7 @@ async def _long_text_expected(ctx: Context) -> bool:
 
 
 def _first_contact(ctx: Context) -> bool:
-    return ctx.contact.created and not ctx.session.get("lang_prompted")
+    return ctx.contact.created and not ctx.session.language_prompted
 
 
 async def _welcome_with(ctx: Context, answer: list[Reply] | None) -> list[Reply]:
@@ -259,7 +258,7 @@ async def _choice(ctx: Context, choice: str) -> list[Reply]:
     """A tapped button; only ids we offered to this person are honoured, and global ones
     (their handlers check the person may use them)."""
     button = Button.unpack(choice)
-    if button is None or not (button.is_global or choice in ctx.session.get("offered", [])):
+    if button is None or not (button.is_global or choice in ctx.session.offered):
         return await menu.stale_choice(ctx)
     match button:
         case Menu():
@@ -326,13 +325,3 @@ async def _menu_item(ctx: Context, item: str) -> list[Reply]:
     if action is None and item in stands.FACETS:
         return await stands.facet(ctx, item)
     return await action(ctx) if action else await menu.menu(ctx)
-
-
-def remember_offered(session: dict[str, object], replies: list[Reply]) -> None:
-    """Record the buttons just offered, so a tap can be checked when it comes back."""
-    new = [choice.id for item in replies for choice in item.choices]
-    if not new:
-        return
-    old = session.get("offered")
-    kept = [item for item in old if item not in new] if isinstance(old, list) else []
-    session["offered"] = (new + kept)[:OFFERED_KEEP]
