@@ -7,7 +7,6 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from redis.exceptions import RedisError
@@ -17,11 +16,12 @@ from bot.metrics import Metrics
 from handlers.context import Context
 from handlers.menu import private_chat_only
 from handlers.messages import Inbound, Kind, Msg, Rendered, Reply, _, reply
-from handlers.router import remember_offered, route
+from handlers.router import route
+from handlers.session import Session
 from storage.cooperatives import CooperativeRepository, LinkAttempts
 from storage.database import DATABASE_ERRORS
 from storage.feedback import FeedbackRepository
-from storage.models import Role, utcnow
+from storage.models import utcnow
 from storage.outbox import DEFAULT_QUIET_HOURS, Outbox, QuietHours
 from storage.registrations import RegistrationRepository, Reminders
 from storage.reports import ReportRepository
@@ -41,14 +41,6 @@ log = logging.getLogger(__name__)
 # How long the conversation's copy of the person is trusted before the database is read (and
 # their last message time written) again.
 CONTACT_FRESH = 60.0
-CACHED_CONTACT_FIELDS = ("id", "channel", "user_id", "language", "language_confirmed", "role",
-                         "opted_out", "unreachable")
-
-
-def _cached(contact: ContactView, at: float | None = None) -> dict[str, Any]:
-    copy: dict[str, Any] = {name: getattr(contact, name) for name in CACHED_CONTACT_FIELDS}
-    copy["at"] = time.time() if at is None else at
-    return copy
 
 
 class Engine:
@@ -90,7 +82,7 @@ class Engine:
         self.metrics.updates_in.labels(channel).inc()
         try:
             if inbound.kind is Kind.GROUP:
-                return self._apology(inbound, self._guess_language(inbound, {}),
+                return self._apology(inbound, self._guess_language(inbound, Session()),
                                      private_chat_only(inbound.payload or ""))
             try:
                 async with self.state.turn(channel, inbound.user_id,
@@ -99,10 +91,12 @@ class Engine:
                         self.metrics.duplicates.labels(channel).inc()
                         turn.save = False
                         return []
+                    session = Session.load(turn.session)
                     if turn.throttled:
                         turn.save = False
-                        return await self._flood_notice(inbound, turn.session)
-                    rendered = await self._handle(inbound, turn.session)
+                        return await self._flood_notice(inbound, session)
+                    rendered = await self._handle(inbound, session)
+                    turn.session = session.dump()
             except UserBusy:
                 log.warning("user %s:%s still busy after waiting for the lock", channel,
                             inbound.user_id)
@@ -111,13 +105,13 @@ class Engine:
             except RedisError:
                 log.exception("redis unavailable: handling %s:%s without dedupe, lock or "
                               "conversation state", channel, inbound.user_id)
-                rendered = await self._handle(inbound, {})
+                rendered = await self._handle(inbound, Session())
         finally:
             self.metrics.handler_latency.labels(channel).observe(time.perf_counter() - started)
         self.metrics.updates_out.labels(channel).inc(len(rendered))
         return rendered
 
-    async def _flood_notice(self, inbound: Inbound, session: dict[str, Any]) -> list[Rendered]:
+    async def _flood_notice(self, inbound: Inbound, session: Session) -> list[Rendered]:
         """One polite notice per throttle window, then silence."""
         try:
             if not await self.state.first_throttle_notice(inbound.channel, inbound.user_id):
@@ -128,24 +122,19 @@ class Engine:
         return self._apology(inbound, self._guess_language(inbound, session), _(
             "You are sending messages very fast. Please wait a few seconds, then write again."))
 
-    async def _contact(self, inbound: Inbound, session: dict[str, Any],
-                       guess: str) -> ContactView:
+    async def _contact(self, inbound: Inbound, session: Session, guess: str) -> ContactView:
         """The person, from the conversation's copy while fresh, else from the database
         (which records the time of their message, for the WhatsApp 24-hour window)."""
-        cached = session.get("contact")
-        if isinstance(cached, dict) and time.time() - float(cached.get("at", 0)) < CONTACT_FRESH:
-            try:
-                fields = {name: cached[name] for name in CACHED_CONTACT_FIELDS}
-                return ContactView(**{**fields, "role": Role(fields["role"])})
-            except (KeyError, TypeError, ValueError):
-                pass  # an older or damaged copy: read the database
+        cached = session.contact
+        if cached is not None and time.time() - cached.at < CONTACT_FRESH:
+            return cached.contact
         contact = await self.contacts.arrive(
             inbound.channel, inbound.user_id, guess if guess in LANGUAGES else None,
             alt_id=inbound.user_alt_id)
-        session["contact"] = _cached(contact)
+        session.keep_contact(contact)
         return contact
 
-    async def _handle(self, inbound: Inbound, session: dict[str, Any]) -> list[Rendered]:
+    async def _handle(self, inbound: Inbound, session: Session) -> list[Rendered]:
         channel, user_id = inbound.channel, inbound.user_id
         guess = self._guess_language(inbound, session)
         try:
@@ -189,10 +178,10 @@ class Engine:
             log.exception("handler failed for %s:%s on %r", channel, user_id, inbound.kind)
             self.metrics.handler_errors.labels(channel).inc()
             replies = [reply(_("Sorry, something went wrong on our side. Please try again."))]
-        remember_offered(ctx.session, replies)
-        ctx.session["lang"] = ctx.language
+        session.remember_offered([choice.id for item in replies for choice in item.choices])
+        session.language = ctx.language
         if ctx.contact != contact:  # changed by the handler (language, opt-out): keep it so
-            ctx.session["contact"] = _cached(ctx.contact, session["contact"].get("at"))
+            session.keep_contact(ctx.contact, session.contact.at if session.contact else None)
         return self._renderer(fair.timezone).render_all(replies, ctx.language)
 
     def _renderer(self, timezone: str) -> Renderer:
@@ -207,9 +196,9 @@ class Engine:
         fair = await self.catalogue.fair()
         return self.renderer if fair is None else self._renderer(fair.timezone)
 
-    def _guess_language(self, inbound: Inbound, session: dict[str, Any]) -> str:
-        remembered = session.get("lang")
-        if isinstance(remembered, str) and remembered in self.renderer.translations:
+    def _guess_language(self, inbound: Inbound, session: Session) -> str:
+        remembered = session.language
+        if remembered is not None and remembered in self.renderer.translations:
             return remembered
         hint = (inbound.language_hint or "").split("-")[0].lower()
         if hint not in self.renderer.translations:
@@ -228,7 +217,8 @@ class Engine:
     async def _notice(self, inbound: Inbound, message: Msg) -> list[Rendered]:
         """A short notice in the language of the person's conversation, when Redis knows it."""
         try:
-            session = await self.state.load_session(inbound.channel, inbound.user_id)
+            session = Session.load(await self.state.load_session(inbound.channel,
+                                                                 inbound.user_id))
         except RedisError:
-            session = {}
+            session = Session()
         return self._apology(inbound, self._guess_language(inbound, session), message)

@@ -5,12 +5,12 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, replace
 from enum import StrEnum
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.i18n import Renderer
 from handlers.flows import FlowData, load_flow
 from handlers.messages import Content, Inbound
+from handlers.session import Session
 from storage.cooperatives import CooperativeRepository, LinkAttempts
 from storage.feedback import FeedbackRepository
 from storage.outbox import Outbox
@@ -33,7 +33,7 @@ class Context:
     inbound: Inbound
     contact: ContactView
     language: str
-    session: dict[str, Any]
+    session: Session
     fair: FairView
     catalogue: CatalogueRepository
     contacts: ContactRepository
@@ -73,8 +73,8 @@ class Context:
     def enter(self, flow: FlowData) -> None:
         """Start a multi-step conversation, or move it to another state; its data lives in the
         session."""
-        self.session["flow"] = str(flow.state)
-        self.session["data"] = flow.dump()
+        self.session.flow = str(flow.state)
+        self.session.data = flow.dump()
 
     def update(self, flow: FlowData) -> None:
         """The current flow goes on, in the same state, with this data."""
@@ -83,14 +83,14 @@ class Context:
         self.enter(flow)
 
     def leave(self) -> None:
-        self.session.pop("flow", None)
-        self.session.pop("data", None)
+        self.session.flow = None
+        self.session.data = {}
 
     @property
     def data(self) -> FlowData | None:
         """The current flow's typed data; None outside a flow (or when what the session holds
         no longer fits any)."""
-        return load_flow(self.session.get("flow"), self.session.get("data"))
+        return load_flow(self.session.flow, self.session.data)
 
     def local_day(self, moment: dt.datetime) -> dt.date:
         return moment.astimezone(self.zone).date()

@@ -24,7 +24,6 @@ from storage.catalogue import normalize_stand_number
 from storage.notices import NOTICE_KINDS
 
 MAX_TEXT = 2000
-OFFERED_KEEP = 60
 
 router = Router()
 router.include(start.feature, menu.feature, info.feature, workshops.feature,
@@ -124,7 +123,7 @@ async def _long_text_expected(ctx: Context) -> bool:
 
 
 def _first_contact(ctx: Context) -> bool:
-    return ctx.contact.created and not ctx.session.get("lang_prompted")
+    return ctx.contact.created and not ctx.session.language_prompted
 
 
 async def _welcome_with(ctx: Context, answer: list[Reply] | None) -> list[Reply]:
@@ -189,19 +188,9 @@ async def _choice(ctx: Context, choice: str) -> list[Reply]:
     """A tapped button; only ids we offered to this person are honoured, and global ones
     (their handlers check the person may use them)."""
     button = Button.unpack(choice)
-    if button is None or not (button.is_global or choice in ctx.session.get("offered", [])):
+    if button is None or not (button.is_global or choice in ctx.session.offered):
         return await menu.stale_choice(ctx)
     target = router.buttons.get(type(button))
     if target is None or (target.organizer and not await organizers.is_organizer(ctx)):
         return await menu.stale_choice(ctx)
     return await target.handler(ctx, button)
-
-
-def remember_offered(session: dict[str, object], replies: list[Reply]) -> None:
-    """Record the buttons just offered, so a tap can be checked when it comes back."""
-    new = [choice.id for item in replies for choice in item.choices]
-    if not new:
-        return
-    old = session.get("offered")
-    kept = [item for item in old if item not in new] if isinstance(old, list) else []
-    session["offered"] = (new + kept)[:OFFERED_KEEP]

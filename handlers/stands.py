@@ -249,7 +249,6 @@ async def card(ctx: Context, number: str) -> list[Reply]:
         lines.extend(_exhibitor_lines(exhibitor, ctx.language))
     if not stand.exhibitors:
         lines.append(_("No exhibitor is listed on this stand yet."))
-    ctx.session["last_stand"] = stand.number
     await ctx.feedback.count_view(ctx.fair.id, stand.number, ctx.local_day(ctx.now))
     return [reply(*lines, choices=[
         Choice(FloorMap(stand.number).pack(), _("Map")),
@@ -298,7 +297,7 @@ async def lookup(ctx: Context, text: str, page: int = 0) -> list[Reply] | None:
     if len(found) == 1:
         return await card(ctx, found[0][0])
     if found:
-        ctx.session["search"] = text
+        ctx.session.search = text
         shown = found[page * RESULTS:(page + 1) * RESULTS]
         choices = [stand_choice(number, name) for number, name in shown]
         if (page + 1) * RESULTS < len(found):
@@ -327,7 +326,7 @@ async def lookup(ctx: Context, text: str, page: int = 0) -> list[Reply] | None:
 
 async def more_results(ctx: Context, page: int) -> list[Reply]:
     """The next results of the person's last search."""
-    text = ctx.session.get("search")
+    text = ctx.session.search
     found = await lookup(ctx, text, page) if isinstance(text, str) and page > 0 else None
     return found if found is not None else await zones(ctx)
 

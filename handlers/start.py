@@ -57,7 +57,7 @@ async def welcome(ctx: Context) -> list[Reply]:
     """First contact: the fair in a few words, then one tap to confirm the language."""
     replies = welcome_lines(ctx)
     replies.append(reply(_("Which language do you prefer?"), choices=language_choices()))
-    ctx.session["lang_prompted"] = True
+    ctx.session.language_prompted = True
     return replies
 
 
