@@ -14,18 +14,14 @@ from handlers.pictures import Calendar, FloorPlan, Picture
 
 
 def draw(picture: Picture, language: str, renderer: Renderer) -> bytes:
-    """The bytes of `picture` for a reader of `language`, drawn now (a floor plan is then kept
-    with its catalogue version)."""
+    """The bytes of `picture` for a reader of `language`, drawn now."""
     if isinstance(picture, FloorPlan):
         plan = [PlanStand(stand.number, Local(stand.zone).get(language), stand.x, stand.y)
                 for stand in picture.stands]
-        png = draw_floor_map(plan, highlight=picture.highlight,
-                             title=renderer.text(picture.title, language),
-                             entrance=renderer.text(picture.entrance, language),
-                             language=language)
-        if picture.drawn is not None:
-            picture.drawn[_key(picture, language)] = png
-        return png
+        return draw_floor_map(plan, highlight=picture.highlight,
+                              title=renderer.text(picture.title, language),
+                              entrance=renderer.text(picture.entrance, language),
+                              language=language)
     if isinstance(picture, Calendar):
         events = [CalendarEvent(uid=event.uid, title=event.title.get(language),
                                 location=event.location.get(language),
@@ -36,8 +32,11 @@ def draw(picture: Picture, language: str, renderer: Renderer) -> bytes:
 
 
 def drawn(picture: Picture, language: str, renderer: Renderer) -> bytes:
-    """The bytes of `picture`: the floor plan kept from an earlier drawing, else drawn now."""
-    return _kept(picture, language) or draw(picture, language, renderer)
+    """The bytes of `picture`: a floor plan drawn once per stand, language and catalogue
+    version, anything else drawn now."""
+    kept = _kept(picture, language)
+    return kept if kept is not None else _keep(picture, language,
+                                               draw(picture, language, renderer))
 
 
 async def drawn_async(picture: Picture, language: str, renderer: Renderer) -> bytes:
@@ -47,13 +46,19 @@ async def drawn_async(picture: Picture, language: str, renderer: Renderer) -> by
         return kept
     if isinstance(picture, Calendar):  # a few lines of text: not worth a thread
         return draw(picture, language, renderer)
-    return await asyncio.to_thread(draw, picture, language, renderer)
+    return _keep(picture, language, await asyncio.to_thread(draw, picture, language, renderer))
 
 
 def _kept(picture: Picture, language: str) -> bytes | None:
     if isinstance(picture, FloorPlan) and picture.drawn is not None:
         return picture.drawn.get(_key(picture, language))
     return None
+
+
+def _keep(picture: Picture, language: str, data: bytes) -> bytes:
+    if isinstance(picture, FloorPlan) and picture.drawn is not None:
+        picture.drawn[_key(picture, language)] = data
+    return data
 
 
 def _key(plan: FloorPlan, language: str) -> tuple[str, ...]:
