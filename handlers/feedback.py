@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from bot.i18n import detect_language
 from handlers.buttons import Button, Rating, SkipComment, SurveyAnswer
 from handlers.context import Context
 from handlers.ids import parse_id
+from handlers.language import detect_language
 from handlers.menu import back_to_menu, menu_choices
 from handlers.messages import Choice, Content, Isolated, Local, Msg, Reply, _, reply
 from storage.feedback import COMMENT_MAX, SALES_BANDS
