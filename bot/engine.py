@@ -11,9 +11,10 @@ from zoneinfo import ZoneInfo
 
 from redis.exceptions import RedisError
 
-from bot.i18n import LANGUAGES, Renderer, detect_language
+from bot.i18n import LANGUAGES, Renderer
 from bot.metrics import Metrics
 from handlers.context import Context
+from handlers.language import detect_language
 from handlers.menu import private_chat_only
 from handlers.messages import Inbound, Kind, Msg, Rendered, Reply, _, reply
 from handlers.router import route
@@ -165,10 +166,11 @@ class Engine:
             reports=self.reports,
             now=self.clock(),
             zone=ZoneInfo(fair.timezone),
-            renderer=self._renderer(fair.timezone),
         )
         try:
             replies = await route(ctx)
+            # The pictures described are drawn here, so that a failure is the handler's.
+            replies = await self._renderer(fair.timezone).draw_pictures(replies, ctx.language)
         except DATABASE_ERRORS:
             log.exception("database failed while handling %s:%s", channel, user_id)
             self.metrics.handler_errors.labels(channel).inc()

@@ -1,4 +1,4 @@
-"""Languages: gettext catalogs (Babel), first-message detection, dates and bidi isolation."""
+"""Languages: gettext catalogs (Babel), dates, bidi isolation, and the rendering of replies."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import functools
 import io
 import re
 from collections.abc import Iterable
+from dataclasses import replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from babel.messages.pofile import read_po
 from babel.numbers import format_decimal
 from babel.support import Translations
 
+from handlers.language import ARABIC
 from handlers.messages import (
     Content,
     Isolated,
@@ -39,61 +41,12 @@ BABEL_LOCALES = {"ar": "ar_MA", "fr": "fr_MA", "en": "en"}
 FSI = "\u2068"
 PDI = "\u2069"
 
-_ARABIC = re.compile(r"[\u0600-\u06FF\u0750-\u077F\u08A0-\u08FF\uFB50-\uFDFF\uFE70-\uFEFF]")
 _LATIN_OR_DIGIT = re.compile(r"[A-Za-z0-9\u00C0-\u024F]")
-_WORD = re.compile(r"[a-z0-9\u00e0-\u00ff']+")
-_STAND_LIKE = re.compile(r"[a-z]{1,2}\d+")
-
-# Darija written in Latin letters (Arabizi): words and the digit-letters 3, 7, 9 inside words.
-_DARIJA = {
-    "salam", "slm", "salamo", "salamu", "labas", "lbas", "wach", "wash", "bghit", "bghina",
-    "kifach", "kifash", "fin", "fen", "chno", "achno", "ashno", "chnou", "smhli", "smhlia",
-    "shukran", "chokran", "choukran", "chukran", "mrhba", "marhba", "wa", "3afak", "afak",
-    "safi", "bzaf", "bezaf", "daba", "wakha", "iyeh", "ewa", "hadchi", "had", "dyal", "dial",
-    "l3arbia", "3arbia", "3arabiya", "mzyan", "mezyan", "kayn", "kayna", "khoya", "khti",
-}
-_ENGLISH = {
-    "hello", "hi", "hey", "the", "please", "thanks", "thank", "you", "what", "where", "when",
-    "english", "how", "is", "are", "my", "good", "morning", "evening", "want", "find", "need",
-}
-_FRENCH = {
-    "bonjour", "bonsoir", "salut", "merci", "je", "le", "la", "les", "des", "du", "ou", "où",
-    "est", "atelier", "ateliers", "stand", "stands", "aide", "français", "francais", "voudrais",
-    "veux", "cherche", "coopérative", "cooperative", "svp", "oui", "non", "quand", "comment",
-}
-_ARABIZI_DIGIT = re.compile(r"[a-z][379]|[379][a-z]")
-
-
-def _arabizi(word: str) -> bool:
-    """`n3ref`, `3la`, `sa7a`: a digit-letter inside a word, but not a stand code like `b7`."""
-    return (sum(char.isalpha() for char in word) >= 2 and _ARABIZI_DIGIT.search(word) is not None
-            and _STAND_LIKE.fullmatch(word) is None)
-
-
-def detect_language(text: str, default: str = "fr") -> str:
-    """First-message guess: Arabic script or Darija in Latin -> ar; English -> en; French
-    words -> fr; nothing telling (a stand number, a name) -> `default` (the platform's hint)."""
-    # Anyone who types Arabic script reads it; Latin letters beside it are codes and names.
-    if _ARABIC.search(text):
-        return "ar"
-    lowered = text.lower()
-    words = _WORD.findall(lowered)
-    # Whole words only: a code such as `coop_WA5KFIN` holds "wa" and "fin" but says nothing.
-    darija = sum(word in _DARIJA or _arabizi(word) for word in words)
-    english = sum(word in _ENGLISH for word in words)
-    french = sum(word in _FRENCH for word in words)
-    if darija and darija >= english and darija >= french:
-        return "ar"
-    if english > french:
-        return "en"
-    if french:
-        return "fr"
-    return default
 
 
 def isolate(text: str) -> str:
     """Wrap a Latin or numeric token in Unicode isolates so it stays whole in Arabic text."""
-    if not text or _ARABIC.search(text) or not _LATIN_OR_DIGIT.search(text):
+    if not text or ARABIC.search(text) or not _LATIN_OR_DIGIT.search(text):
         return text
     return f"{FSI}{text}{PDI}"
 
@@ -191,7 +144,9 @@ class Renderer:
         return f"{day}، {time}" if language == "ar" else f"{day}, {time}"
 
     def render(self, reply: Reply, language: str) -> Rendered:
-        """A whole reply in one language."""
+        """A whole reply in one language, its pictures drawn now."""
+        from bot import pictures  # it draws charts with bot.report, which imports this module
+
         text = "\n".join(self.text(line, language) for line in reply.lines)
         return Rendered(
             text=text,
@@ -200,7 +155,9 @@ class Renderer:
                           for choice in reply.choices),
             media=tuple(
                 RenderedMedia(
-                    kind=media.kind, data=media.data, filename=media.filename, mime=media.mime,
+                    kind=media.kind, filename=media.filename, mime=media.mime,
+                    data=media.data if media.picture is None
+                    else pictures.drawn(media.picture, language, self),
                     caption=self.text(media.caption, language) if media.caption else "",
                     latitude=media.latitude, longitude=media.longitude,
                 )
@@ -210,6 +167,23 @@ class Renderer:
 
     def render_all(self, replies: Iterable[Reply], language: str) -> list[Rendered]:
         return [self.render(reply, language) for reply in replies]
+
+    async def draw_pictures(self, replies: Iterable[Reply], language: str) -> list[Reply]:
+        """The replies with the pictures they describe drawn into bytes for `language`, in a
+        thread when that takes long (a map, a chart): off the event loop."""
+        from bot import pictures
+
+        drawn: list[Reply] = []
+        for reply in replies:
+            if all(media.picture is None for media in reply.media):
+                drawn.append(reply)
+                continue
+            drawn.append(replace(reply, media=tuple([
+                media if media.picture is None else replace(
+                    media, picture=None,
+                    data=await pictures.drawn_async(media.picture, language, self))
+                for media in reply.media])))
+        return drawn
 
 
 def day_label(value: dt.date, language: str) -> str:

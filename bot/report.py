@@ -18,12 +18,12 @@ from babel.numbers import format_decimal
 
 from bot.csvfiles import write_csv
 from bot.i18n import BABEL_LOCALES, Renderer
+from handlers.figures import CHANNEL_NAMES
 from handlers.messages import Msg, _, _n
 from storage.reports import (
     RATINGS,
     DailyCounts,
     FairReport,
-    KeyFigures,
     RatingCounts,
     StandRating,
     SurveyAnswer,
@@ -47,7 +47,6 @@ STAR_COLOURS = ("#d7191c", "#fdae61", "#fee08b", "#a6d96a", "#1a9641")  # 1 to 5
 GOOD, FAIR, POOR = "#1a9641", "#fdae61", "#d7191c"
 CHANNEL_COLOURS = {"telegram": "#229ed9", "whatsapp": "#25d366", "web": "#7f7f7f"}
 OTHER_COLOURS = ("#1f77b4", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#bcbd22", "#17becf")
-CHANNEL_NAMES = {"telegram": "Telegram", "whatsapp": "WhatsApp", "web": "Web"}
 LANGUAGE_NAMES = {"ar": _("Arabic"), "fr": _("French"), "en": _("English"),
                   "unknown": _("Not chosen yet")}
 NO_DATA = _("No data yet")
@@ -60,27 +59,7 @@ Progress = Callable[[int, int], None]
 Table = tuple[str, list[str], list[list[Any]]]
 
 
-# ---- what the chat and the command line show ---------------------------------------------
-
-def figure_lines(figures: KeyFigures) -> list[Msg]:
-    """The key figures as sentences, for `/stats` and the command line's summary."""
-    channels = ", ".join(f"{CHANNEL_NAMES.get(channel, channel)} {count}"
-                         for channel, count in figures.contacts_by_channel.items())
-    if figures.fair_average is None:
-        rating = _("Rating of the fair: no rating yet")
-    else:
-        rating = _n("Rating of the fair: {average} out of 5 ({n} rating)",
-                    "Rating of the fair: {average} out of 5 ({n} ratings)",
-                    figures.fair_ratings, average=round(figures.fair_average, 1))
-    return [
-        _n("{n} contact ({channels})", "{n} contacts ({channels})", figures.contacts,
-           channels=channels or "-"),
-        rating,
-        _n("{n} confirmed registration", "{n} confirmed registrations",
-           figures.confirmed_registrations),
-        _n("{n} comment", "{n} comments", figures.comments),
-    ]
-
+# ---- what the chat shows -----------------------------------------------------------------
 
 def summary_chart(ratings: RatingCounts, workshops: Sequence[WorkshopFill],
                   renderer: Renderer) -> bytes:

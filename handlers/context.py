@@ -7,9 +7,8 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
-from bot.i18n import Renderer
 from handlers.flows import FlowData, load_flow
-from handlers.messages import Content, Inbound
+from handlers.messages import Inbound
 from handlers.session import Session
 from storage.cooperatives import CooperativeRepository, LinkAttempts
 from storage.feedback import FeedbackRepository
@@ -46,12 +45,6 @@ class Context:
     reports: ReportRepository
     now: dt.datetime
     zone: ZoneInfo
-    renderer: Renderer
-
-    def text(self, content: Content) -> str:
-        """A sentence in the person's language now, for what is drawn rather than sent as
-        text (a map's labels)."""
-        return self.renderer.text(content, self.language)
 
     async def set_language(self, language: str) -> None:
         """The person chose their language: stored, and used from this reply on."""

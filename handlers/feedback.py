@@ -12,12 +12,12 @@ from dataclasses import dataclass
 from enum import StrEnum
 from functools import partial
 
-from bot.i18n import detect_language
 from handlers.buttons import Button
 from handlers.context import Context
 from handlers.feature import Feature
 from handlers.flows import FlowData
 from handlers.ids import parse_id
+from handlers.language import detect_language
 from handlers.menu import back_to_menu, menu_choices
 from handlers.messages import Choice, Content, Isolated, Local, Msg, Reply, _, reply
 from storage.feedback import COMMENT_MAX, SALES_BANDS

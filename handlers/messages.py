@@ -11,7 +11,10 @@ import enum
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from handlers.pictures import Picture
 
 
 class Kind(enum.StrEnum):
@@ -137,7 +140,8 @@ class Choice:
 
 @dataclass(frozen=True, slots=True)
 class Media:
-    """A picture, a file or a place sent along a reply."""
+    """A picture, a file or a place sent along a reply: its bytes, or the `picture` that
+    bot/ draws into them when it renders the reply."""
 
     kind: Literal["image", "document", "location"]
     data: bytes = b""
@@ -146,6 +150,7 @@ class Media:
     caption: Content | None = None
     latitude: float | None = None
     longitude: float | None = None
+    picture: Picture | None = None
 
 
 @dataclass(frozen=True, slots=True)

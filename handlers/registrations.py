@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 
-from bot.calendar import CalendarEvent, ics
-from bot.report import figure_lines, summary_chart
 from handlers.buttons import Button
 from handlers.context import Context
 from handlers.feature import Feature
+from handlers.figures import figure_lines
 from handlers.menu import MenuItem, back_to_menu
 from handlers.messages import Choice, Content, Isolated, Local, Media, Reply, When, _, reply
+from handlers.pictures import Calendar, SummaryChart, WorkshopEvent
 from handlers.seat_buttons import OfferAnswer, Register, Unregister
 from handlers.workshops import WorkshopCard, card, offer_choices
 from storage.models import RegistrationStatus
@@ -49,12 +48,11 @@ def _title(workshop: WorkshopView) -> Local:
 
 def _calendar(ctx: Context, items: list[tuple[int, MyRegistration | WorkshopView]]) -> Media:
     """An .ics of these (workshop id, workshop) in the person's language, one event each."""
-    events = [CalendarEvent(uid=f"{ctx.fair.key}-ws{workshop_id}-c{ctx.contact.id}@tadamon",
-                            title=Local(item.title).get(ctx.language),
-                            location=Local(item.room).get(ctx.language),
-                            starts_at=item.starts_at, ends_at=item.ends_at)
-              for workshop_id, item in items]
-    return Media("document", data=ics(events, ctx.zone, Local(ctx.fair.name).get(ctx.language)),
+    events = tuple(WorkshopEvent(uid=f"{ctx.fair.key}-ws{workshop_id}-c{ctx.contact.id}@tadamon",
+                                 title=Local(item.title), location=Local(item.room),
+                                 starts_at=item.starts_at, ends_at=item.ends_at)
+                   for workshop_id, item in items)
+    return Media("document", picture=Calendar(events, Local(ctx.fair.name), ctx.zone),
                  filename="tadamon-workshops.ics" if len(events) > 1 else "workshop.ics",
                  mime="text/calendar", caption=_("Add it to your calendar."))
 
@@ -224,10 +222,9 @@ async def stats(ctx: Context) -> list[Reply]:
     (`tadamon report` has the rest)."""
     figures = await ctx.reports.key_figures(ctx.fair.id)
     rates = await ctx.reports.workshop_fill(ctx.fair.id)
-    chart = await asyncio.to_thread(
-        summary_chart, await ctx.reports.fair_ratings(ctx.fair.id), rates, ctx.renderer)
+    chart = SummaryChart(await ctx.reports.fair_ratings(ctx.fair.id), tuple(rates))
     summary = reply(*figure_lines(figures), media=[Media(
-        "image", chart, "stats.png", "image/png",
+        "image", filename="stats.png", mime="image/png", picture=chart,
         caption=_("Ratings of the fair and seats taken in each workshop"))])
     return [summary, _workshop_stats(rates)]
 

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections.abc import Callable, Sequence
 from functools import partial
 
-from bot.floormap import PlanStand, draw_floor_map
 from handlers.buttons import Button
 from handlers.context import Context
 from handlers.feature import Feature
 from handlers.feedback import RateStand
 from handlers.menu import MenuItem, back_to_menu
 from handlers.messages import Choice, Content, Isolated, Local, Media, Msg, Reply, _, _n, reply
+from handlers.pictures import FloorPlan
 from storage.catalogue import normalize_stand_number
 from storage.repositories import ExhibitorView
 from storage.search import query_terms
@@ -261,26 +260,20 @@ async def card(ctx: Context, number: str) -> list[Reply]:
 
 
 async def floor_map(ctx: Context, number: str) -> list[Reply]:
-    """The floor plan with the stand highlighted, drawn once per stand and language for each
-    catalogue version."""
+    """The floor plan with the stand highlighted, drawn (by bot/) once per stand and language
+    for each catalogue version."""
     snapshot = await ctx.catalogue.current(ctx.fair.id)
     stand = snapshot.stands.get(number) if snapshot is not None else None
     if snapshot is None or stand is None:
         return await card(ctx, number)
     title = _("Stand {number} · {zone}", number=Isolated(stand.number), zone=Local(stand.zone))
-    key = ("map", stand.number, ctx.language)
-    picture = snapshot.pictures.get(key)
-    if picture is None:
-        plan = [PlanStand(other.number, Local(other.zone).get(ctx.language), other.x, other.y)
-                for other in snapshot.stands.values()]
-        picture = await asyncio.to_thread(
-            draw_floor_map, plan, highlight=stand.number, title=ctx.text(title),
-            entrance=ctx.text(_("Entrance")), language=ctx.language)
-        snapshot.pictures[key] = picture
+    plan = FloorPlan(tuple(snapshot.stands.values()), stand.number, title, _("Entrance"),
+                     drawn=snapshot.pictures)
     return [reply(
         _("Stand {number} is marked in red on the plan; the entrance is at the bottom.",
           number=Isolated(stand.number)),
-        media=[Media("image", picture, f"map-{stand.number}.png", "image/png", caption=title)],
+        media=[Media("image", filename=f"map-{stand.number}.png", mime="image/png",
+                     caption=title, picture=plan)],
         choices=[Choice(StandCard(stand.number).pack(), _("Back to the stand")),
                  Choice(Neighbours(stand.number).pack(), _("Stands nearby")), back_to_menu()])]
 

@@ -257,6 +257,27 @@ def test_broadcast_bad_input_exits_2_with_one_line(tmp_path: Path) -> None:
     assert cancel.returncode == 0, cancel.stderr
 
 
+def test_broadcast_at_is_read_in_the_fairs_time_zone(tmp_path: Path) -> None:
+    """The sample fair is in Casablanca; TADAMON_TIMEZONE says Tokyo, eight hours away."""
+    tokyo = {"TADAMON_TIMEZONE": "Asia/Tokyo"}
+    assert tadamon(tmp_path, "import", sample_catalogue(), **tokyo).returncode == 0
+    fair_zone = ZoneInfo("Africa/Casablanca")
+    day = dt.datetime.now(fair_zone).date() + dt.timedelta(days=2)
+    at = dt.datetime.combine(day, dt.time(9, 0))
+    texts = ("--text-fr", "Le salon ouvre à 9:00.", "--text-ar", "يفتح المعرض على الساعة 9:00.")
+    done = tadamon(tmp_path, "broadcast", "--yes", "--audience", "all", "--at",
+                   at.strftime("%Y-%m-%dT%H:%M"), *texts, **tokyo)
+    assert done.returncode == 0, done.stderr
+    with contextlib.closing(sqlite3.connect(tmp_path / "x.db")) as connection:
+        [(scheduled,)] = connection.execute("SELECT scheduled_at FROM broadcasts").fetchall()
+    stored_at = dt.datetime.fromisoformat(scheduled).replace(tzinfo=dt.UTC)
+    assert stored_at == at.replace(tzinfo=fair_zone).astimezone(dt.UTC)
+    # and a time gone by is told in the fair's zone too
+    past = tadamon(tmp_path, "broadcast", "--yes", "--audience", "all", "--at",
+                   "2020-01-01T09:00", *texts, **tokyo)
+    assert past.returncode == 2 and " in Africa/Casablanca; " in past.stderr, past.stderr
+
+
 def test_read_only_commands_need_no_redis(tmp_path: Path) -> None:
     assert tadamon(tmp_path, "import", sample_catalogue()).returncode == 0
     closed = {"TADAMON_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"}  # nothing listens

@@ -11,7 +11,8 @@ import pytest
 from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
 
-from bot.i18n import FSI, PDI, Renderer, detect_language, isolate, load_translations
+from bot.i18n import FSI, PDI, Renderer, isolate, load_translations
+from handlers.language import detect_language
 from handlers.messages import Isolated, Local, When, _, _n, reply
 
 ROOT = Path(__file__).resolve().parents[1]

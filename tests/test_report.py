@@ -20,13 +20,13 @@ from bot.i18n import Renderer, load_translations
 from bot.report import (
     NO_DATA,
     contacts_chart,
-    figure_lines,
     registrations_chart,
     stands_chart,
     summary_chart,
     workshop_ratings_chart,
     write_report,
 )
+from handlers.figures import figure_lines
 from handlers.messages import Msg, _, _n
 from storage.models import (
     Contact,

@@ -7,12 +7,12 @@ import datetime as dt
 import logging
 import re
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
 import typer
 
 from bot.cli import common
 from bot.errors import BadInput, CatalogueError
-from bot.settings import Settings
 
 log = logging.getLogger("tadamon")
 
@@ -50,7 +50,7 @@ def broadcast(
         audience_filter(audience)
     except ValueError as exc:
         raise common.bad_input(f"--audience: {exc}") from None
-    when = _when(at, settings)
+    moment = _moment(at)
     text = {"fr": (text_fr or "").strip(), "ar": (text_ar or "").strip()}
     for language, written in text.items():
         if len(written) > TEXT_MAX:
@@ -65,6 +65,8 @@ def broadcast(
         async with common.open_database(settings) as sessions:
             async with sessions() as session:
                 fair = await active_fair(session)
+            # --at is read in the served fair's own time zone, as conversations show times.
+            when = _when(at, moment, settings.timezone if fair is None else fair.timezone)
             if fair is None:
                 raise CatalogueError("no fair is loaded: import a catalogue first")
             outbox = Outbox(sessions)
@@ -85,21 +87,29 @@ def broadcast(
     typer.echo(broadcast_id)
 
 
-def _when(at: str | None, settings: Settings) -> dt.datetime:
-    now = dt.datetime.now(dt.UTC)
+def _moment(at: str | None) -> dt.datetime | None:
+    """`--at` as written (its time zone is the fair's when it names none)."""
     if at is None:
-        return now
+        return None
     try:
-        moment = dt.datetime.fromisoformat(at)
+        return dt.datetime.fromisoformat(at)
     except ValueError:
         raise common.bad_input(f"--at: {at!r} is not an ISO time like 2026-12-13T09:00") from None
+
+
+def _when(at: str | None, moment: dt.datetime | None, timezone: str) -> dt.datetime:
+    """The UTC time to send at: `moment` read in `timezone`, now when not given; refused when
+    past."""
+    now = dt.datetime.now(dt.UTC)
+    if moment is None:
+        return now
+    zone = ZoneInfo(timezone)
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=settings.zone)
+        moment = moment.replace(tzinfo=zone)
     if moment < now - AT_SLACK:
-        local = now.astimezone(settings.zone).strftime("%Y-%m-%dT%H:%M")
-        raise common.bad_input(f"--at: {at!r} is in the past (it is {local} in "
-                               f"{settings.timezone}; a minute of slack is allowed): leave "
-                               "--at out to send now")
+        local = now.astimezone(zone).strftime("%Y-%m-%dT%H:%M")
+        raise BadInput(f"--at: {at!r} is in the past (it is {local} in {timezone}; a minute "
+                       "of slack is allowed): leave --at out to send now")
     return moment.astimezone(dt.UTC)
 
 

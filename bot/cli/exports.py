@@ -99,7 +99,8 @@ def report(
     from zoneinfo import ZoneInfo
 
     from bot.i18n import Renderer, load_translations
-    from bot.report import figure_lines, write_report
+    from bot.report import write_report
+    from handlers.figures import figure_lines
     from storage.reports import FairReport, ReportRepository
 
     settings = common.settings()

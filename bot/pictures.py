@@ -1,0 +1,65 @@
+"""Drawing the pictures and files handlers describe (handlers/pictures.py): the floor plan with
+Pillow, the calendar file with icalendar, the organizers' chart with matplotlib."""
+
+from __future__ import annotations
+
+import asyncio
+
+from bot.calendar import CalendarEvent, ics
+from bot.floormap import PlanStand, draw_floor_map
+from bot.i18n import Renderer
+from bot.report import summary_chart
+from handlers.messages import Local
+from handlers.pictures import Calendar, FloorPlan, Picture
+
+
+def draw(picture: Picture, language: str, renderer: Renderer) -> bytes:
+    """The bytes of `picture` for a reader of `language`, drawn now."""
+    if isinstance(picture, FloorPlan):
+        plan = [PlanStand(stand.number, Local(stand.zone).get(language), stand.x, stand.y)
+                for stand in picture.stands]
+        return draw_floor_map(plan, highlight=picture.highlight,
+                              title=renderer.text(picture.title, language),
+                              entrance=renderer.text(picture.entrance, language),
+                              language=language)
+    if isinstance(picture, Calendar):
+        events = [CalendarEvent(uid=event.uid, title=event.title.get(language),
+                                location=event.location.get(language),
+                                starts_at=event.starts_at, ends_at=event.ends_at)
+                  for event in picture.events]
+        return ics(events, picture.zone, picture.fair_name.get(language))
+    return summary_chart(picture.ratings, picture.workshops, renderer)
+
+
+def drawn(picture: Picture, language: str, renderer: Renderer) -> bytes:
+    """The bytes of `picture`: a floor plan drawn once per stand, language and catalogue
+    version, anything else drawn now."""
+    kept = _kept(picture, language)
+    return kept if kept is not None else _keep(picture, language,
+                                               draw(picture, language, renderer))
+
+
+async def drawn_async(picture: Picture, language: str, renderer: Renderer) -> bytes:
+    """As `drawn`, with pictures (Pillow, matplotlib) drawn in a thread, off the event loop."""
+    kept = _kept(picture, language)
+    if kept is not None:
+        return kept
+    if isinstance(picture, Calendar):  # a few lines of text: not worth a thread
+        return draw(picture, language, renderer)
+    return _keep(picture, language, await asyncio.to_thread(draw, picture, language, renderer))
+
+
+def _kept(picture: Picture, language: str) -> bytes | None:
+    if isinstance(picture, FloorPlan) and picture.drawn is not None:
+        return picture.drawn.get(_key(picture, language))
+    return None
+
+
+def _keep(picture: Picture, language: str, data: bytes) -> bytes:
+    if isinstance(picture, FloorPlan) and picture.drawn is not None:
+        picture.drawn[_key(picture, language)] = data
+    return data
+
+
+def _key(plan: FloorPlan, language: str) -> tuple[str, ...]:
+    return ("map", plan.highlight, language)

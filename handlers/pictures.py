@@ -1,0 +1,60 @@
+"""Pictures and files as handlers describe them: what to show, in words still to translate.
+bot/ draws them (bot/pictures.py) when it renders the reply, as it does the text."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import MutableMapping
+from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
+
+from handlers.messages import Content, Local
+from storage.reports import RatingCounts, WorkshopFill
+from storage.repositories import StandView
+
+
+@dataclass(frozen=True, slots=True)
+class FloorPlan:
+    """The fair's floor plan with one stand marked, a title above it and the entrance, named
+    `entrance`, at the bottom."""
+
+    stands: tuple[StandView, ...]
+    highlight: str
+    title: Content
+    entrance: Content
+    # The pictures of the catalogue version served (by stand and language), where the drawn
+    # plan is kept: each is drawn once per process and version.
+    drawn: MutableMapping[tuple[str, ...], bytes] | None = field(
+        default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class WorkshopEvent:
+    """One workshop in a calendar file."""
+
+    uid: str
+    title: Local
+    location: Local
+    starts_at: dt.datetime
+    ends_at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Calendar:
+    """A calendar file of workshops, its times in the fair's time zone."""
+
+    events: tuple[WorkshopEvent, ...]
+    fair_name: Local
+    zone: ZoneInfo
+
+
+@dataclass(frozen=True, slots=True)
+class SummaryChart:
+    """Organizers' chart: the fair's ratings beside each workshop's seats taken."""
+
+    ratings: RatingCounts
+    workshops: tuple[WorkshopFill, ...]
+
+
+Picture = FloorPlan | Calendar | SummaryChart
+"""What bot/ draws into a reply's media."""
