@@ -12,7 +12,6 @@ import asyncio
 import datetime as dt
 import hashlib
 import hmac
-import json
 import logging
 import random
 import re
@@ -37,12 +36,11 @@ from bot.metrics import Metrics
 from bot.settings import Settings
 from handlers.menu import LIST_BUTTON, MORE_CHOICES
 from handlers.messages import Inbound, Kind, Rendered, RenderedChoice
-from storage import keys
 from storage.database import DATABASE_ERRORS
 from storage.inbox import Inbox
 from storage.outbox import OutboxRepository
 from storage.repositories import Sessions
-from storage.state import State
+from storage.state import ChoicePages, State
 
 log = logging.getLogger(__name__)
 
@@ -600,12 +598,10 @@ class WhatsAppChannel:
 
     async def _keep_pages(self, to: str, body: str, choices: tuple[RenderedChoice, ...],
                           language: str) -> None:
-        record = {"body": body, "language": language,
-                  "choices": [[choice.id, choice.label] for choice in choices]}
+        pages = ChoicePages(body, language, tuple((choice.id, choice.label)
+                                                  for choice in choices))
         try:
-            await self.state.redis.set(keys.choice_pages(CHANNEL, to),
-                                       json.dumps(record, ensure_ascii=False),
-                                       ex=keys.PAGES_TTL)
+            await self.state.keep_pages(CHANNEL, to, pages)
         except RedisError:
             log.warning("redis unavailable: the rest of a long list cannot be shown")
 
@@ -613,17 +609,15 @@ class WhatsAppChannel:
         """The person tapped "more": the next rows of the list they were shown."""
         page = choice.removeprefix(MORE_PREFIX)
         try:
-            raw = await self.state.redis.get(keys.choice_pages(CHANNEL, to))
+            pages = await self.state.pages(CHANNEL, to)
         except RedisError:
-            raw = None
-        if not raw or not PAGE.fullmatch(page):
+            pages = None
+        if pages is None or not PAGE.fullmatch(page):
             rendered = await self.engine.handle(Inbound(CHANNEL, to, Kind.TEXT, text="menu"))
             await self.quota.sent(len(await self.deliver(to, rendered)))
             return
-        record = json.loads(raw)
-        choices = tuple(RenderedChoice(str(item[0]), str(item[1])) for item in record["choices"])
-        payload = await self._interactive(to, str(record["body"]), choices,
-                                          str(record["language"]), int(page))
+        choices = tuple(RenderedChoice(choice_id, label) for choice_id, label in pages.choices)
+        payload = await self._interactive(to, pages.body, choices, pages.language, int(page))
         if await self._send(to, payload) is not None:
             await self.quota.sent(1)
 
