@@ -9,6 +9,7 @@ images, documents, locations and templates, within WhatsApp's limits and its 24-
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import hashlib
 import hmac
@@ -34,13 +35,14 @@ from bot.channels.uploads import UploadCache
 from bot.engine import Engine
 from bot.metrics import Metrics
 from bot.settings import Settings
+from handlers.buttons import Menu
 from handlers.menu import LIST_BUTTON, MORE_CHOICES
 from handlers.messages import Inbound, Kind, Rendered, RenderedChoice
 from storage.database import DATABASE_ERRORS
 from storage.inbox import Inbox
 from storage.outbox import OutboxRepository
 from storage.repositories import Sessions
-from storage.state import ChoicePages, State
+from storage.state import ChoicePages, State, UserBusy
 
 log = logging.getLogger(__name__)
 
@@ -407,8 +409,13 @@ class WhatsAppChannel:
         if inbound.message_id:
             self._spawn(self._mark_read(inbound.message_id))
         if inbound.kind is Kind.CHOICE and (inbound.choice or "").startswith(MORE_PREFIX):
-            await self._more(inbound.user_id, inbound.choice or "")
-            return
+            pages = await self._pages(inbound)
+            if pages is not None:
+                await self._more(inbound, *pages)
+                return
+            # The list is gone (or the row forged): the tap asks for the menu, an ordinary
+            # message of that person (deduplicated, under their lock, in their language).
+            inbound = dataclasses.replace(inbound, choice=Menu().pack())
         rendered = await self.engine.handle(inbound)
         await self.quota.sent(len(await self.deliver(inbound.user_id, rendered)))
 
@@ -605,21 +612,39 @@ class WhatsAppChannel:
         except RedisError:
             log.warning("redis unavailable: the rest of a long list cannot be shown")
 
-    async def _more(self, to: str, choice: str) -> None:
-        """The person tapped "more": the next rows of the list they were shown."""
-        page = choice.removeprefix(MORE_PREFIX)
+    async def _pages(self, inbound: Inbound) -> tuple[ChoicePages, int] | None:
+        """The kept list and the page a "more" row asks for; None when either is gone."""
+        page = (inbound.choice or "").removeprefix(MORE_PREFIX)
+        if not PAGE.fullmatch(page):
+            return None
         try:
-            pages = await self.state.pages(CHANNEL, to)
+            pages = await self.state.pages(CHANNEL, inbound.user_id)
         except RedisError:
             pages = None
-        if pages is None or not PAGE.fullmatch(page):
-            rendered = await self.engine.handle(Inbound(CHANNEL, to, Kind.TEXT, text="menu"))
-            await self.quota.sent(len(await self.deliver(to, rendered)))
+        return None if pages is None else (pages, int(page))
+
+    async def _more(self, inbound: Inbound, pages: ChoicePages, page: int) -> None:
+        """The person tapped "more": the next rows of the list they were shown, once even
+        when Meta delivers the tap again."""
+        if not await self._first_turn(inbound):
             return
+        to = inbound.user_id
         choices = tuple(RenderedChoice(choice_id, label) for choice_id, label in pages.choices)
-        payload = await self._interactive(to, pages.body, choices, pages.language, int(page))
+        payload = await self._interactive(to, pages.body, choices, pages.language, page)
         if await self._send(to, payload) is not None:
             await self.quota.sent(1)
+
+    async def _first_turn(self, inbound: Inbound) -> bool:
+        """False for a message handled already (or sent in a flood), as the engine would have
+        it: the same dedupe mark and the same per-person lock."""
+        try:
+            async with self.state.turn(CHANNEL, inbound.user_id, inbound.message_id) as turn:
+                turn.save = False  # the conversation is not ours to write
+                if turn.duplicate:
+                    self.metrics.duplicates.labels(CHANNEL).inc()
+                return not (turn.duplicate or turn.throttled)
+        except (UserBusy, RedisError):
+            return True  # better a page twice than none
 
     async def _upload(self, data: bytes, mime: str, filename: str) -> str:
         """The media id of these bytes: uploaded once, then reused for a day (Meta keeps an
