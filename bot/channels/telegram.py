@@ -20,7 +20,7 @@ from functools import partial
 from typing import Any, TypeVar, cast
 
 from aiogram import Bot
-from aiogram.client.default import DefaultBotProperties
+from aiogram.client.default import Default, DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import (
@@ -51,6 +51,7 @@ from aiogram.types import (
 from aiogram.utils.token import TokenValidationError
 from aiohttp import ClientError, ClientTimeout, web
 from pydantic import ValidationError
+from pydantic_core import PydanticSerializationError
 from redis.exceptions import RedisError
 
 from bot.channels import Delivery
@@ -201,19 +202,35 @@ async def bot_username(settings: Settings) -> str | None:
     return me.username
 
 
+def json_payload(bot: Bot, method: TelegramMethod[Any]) -> dict[str, Any] | None:
+    """The method's parameters as a JSON object, the bot's defaults (parse mode, link
+    previews) filled in; None when it carries a file, or anything else JSON cannot say as
+    aiogram's form would (dates as timestamps): then aiogram's own request is sent."""
+    defaults: dict[str, Any] = {}
+    for name, value in method:
+        if isinstance(value, Default):
+            defaults[name] = getattr(bot.default, value.name, None)
+        elif isinstance(value, InputFile | dt.datetime | dt.timedelta):
+            return None
+    try:
+        payload = method.model_copy(update=defaults).model_dump(
+            mode="json", exclude_none=True, by_alias=True, warnings=False)
+    except PydanticSerializationError:  # a file or a default deeper in (media groups...)
+        return None
+    return payload
+
+
 class JsonSession(AiohttpSession):
     """aiogram's aiohttp session, sending a request without files as a JSON body (the Bot API
     takes JSON as well as forms) instead of a urlencoded form: building and encoding the form
     was about a fifth of the cost of each message a worker sends. Requests with files (maps,
-    .ics) go as aiogram sends them, multipart."""
+    .ics) go as aiogram sends them, multipart. Only aiogram's public surface is used: the
+    method's pydantic model, `create_session`, `api.api_url` and `check_response`."""
 
     async def make_request(self, bot: Bot, method: TelegramMethod[T],
                            timeout: int | None = None) -> T:  # noqa: ASYNC109 (aiogram's signature)
-        files: dict[str, InputFile] = {}
-        payload = {key: prepared for key, value in method.model_dump(warnings=False).items()
-                   if (prepared := self.prepare_value(value, bot=bot, files=files,
-                                                      _dumps_json=False)) is not None}
-        if files:
+        payload = json_payload(bot, method)
+        if payload is None:
             return await super().make_request(bot, method, timeout)
         session = await self.create_session()
         url = self.api.api_url(token=bot.token, method=method.__api_method__)
