@@ -60,6 +60,7 @@ from bot.channels.intake import InboxReader
 from bot.channels.ordering import PerPersonQueue
 from bot.channels.pause import SendPause
 from bot.channels.quota import ReplyQuota
+from bot.channels.retry import GIVE_UP, RETRY, RetryPolicy, Verdict, pause_all
 from bot.channels.uploads import UploadCache
 from bot.engine import Engine
 from bot.metrics import Metrics
@@ -94,6 +95,20 @@ T = TypeVar("T")
 JSON_HEADERS = {"Content-Type": "application/json"}
 # Failures worth trying again: the next attempt may well go through.
 RETRIED = (TelegramNetworkError, TelegramServerError, ClientError, TimeoutError)
+
+
+
+def verdict(exc: Exception) -> Verdict:
+    """What a failed Bot API call asks for: 429 pauses the whole bot for its retry_after,
+    network and server errors are tried again, anything else Telegram refused is final."""
+    if isinstance(exc, TelegramRetryAfter):
+        return pause_all(exc.retry_after)
+    if isinstance(exc, RETRIED):
+        return RETRY
+    return GIVE_UP
+
+
+SEND_RETRY = RetryPolicy(attempts=SEND_ATTEMPTS, base_delay=0.5, classify=verdict)
 
 # aiogram parses every answer as Response[T]; pydantic caches a parametrized model only while
 # something holds it, so without these references it rebuilds the model class on most calls,
@@ -722,19 +737,7 @@ class TelegramChannel:
             return None
 
     async def _send_call(self, call: Callable[[], Awaitable[T]]) -> T:
-        delay = 0.5
-        for attempt in range(1, SEND_ATTEMPTS + 1):
-            await self.pause.wait()
-            try:
-                return await call()
-            except TelegramRetryAfter as exc:
-                await self.pause.pause(exc.retry_after)
-            except RETRIED:
-                if attempt == SEND_ATTEMPTS:
-                    raise
-                await asyncio.sleep(delay * (1 + random.random() / 2))
-                delay *= 2
-        return await call()
+        return await SEND_RETRY.run(call, self.pause)
 
     async def _call(self, call: Callable[[], Awaitable[T]]) -> T:
         """Start-up calls: same retries as sends."""

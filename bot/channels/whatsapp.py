@@ -14,7 +14,6 @@ import datetime as dt
 import hashlib
 import hmac
 import logging
-import random
 import re
 import unicodedata
 from collections.abc import Awaitable, Callable
@@ -31,6 +30,7 @@ from bot.channels.intake import InboxReader
 from bot.channels.ordering import PerPersonQueue
 from bot.channels.pause import SendPause
 from bot.channels.quota import ReplyQuota
+from bot.channels.retry import GIVE_UP, RETRY, RetryPolicy, Verdict, pause_all, wait_person
 from bot.channels.uploads import UploadCache
 from bot.engine import Engine
 from bot.metrics import Metrics
@@ -109,6 +109,26 @@ class GraphError(Exception):
 
 class WindowClosed(Exception):
     """The person last wrote more than 24 hours ago: only a template may be sent."""
+
+
+def verdict(exc: Exception) -> Verdict:
+    """What a failed Graph API call asks for: 130429 backs the whole number off, 131056 waits
+    for that person only, server and network errors are tried again; the rest is final (131047
+    a closed window, 190 a rejected token, a refused message)."""
+    if isinstance(exc, GraphError):
+        if exc.code in (WINDOW_CLOSED, BAD_TOKEN) or exc.status == 401:
+            return GIVE_UP
+        if exc.code == THROUGHPUT:
+            return pause_all()
+        if exc.code == PAIR_RATE:
+            return wait_person()
+        return RETRY if exc.status >= 500 else GIVE_UP
+    if isinstance(exc, aiohttp.ClientError | TimeoutError):
+        return RETRY
+    return GIVE_UP
+
+
+SEND_RETRY = RetryPolicy(attempts=SEND_ATTEMPTS, base_delay=1.0, classify=verdict)
 
 
 def shorten(label: str, limit: int) -> str:
@@ -672,40 +692,21 @@ class WhatsAppChannel:
 
     async def _with_retries(self, to: str | None,
                             call: Callable[[], Awaitable[str]]) -> str:
-        """Meta's rules: 130429 backs the whole number off, 131056 waits for that person,
-        131047 is a closed window, 190 a rejected token (said once, not retried); server and
-        network errors are retried with backoff."""
+        """A Graph API call under SEND_RETRY; 131047 raises WindowClosed, and a rejected token
+        (190, 401) is said once and stops every later call until restarted."""
         if self.token_rejected:
             raise GraphError(401, BAD_TOKEN, "access token rejected earlier")
-        delay = 1.0
-        for attempt in range(1, SEND_ATTEMPTS + 1):
-            await self.pause.wait()
-            try:
-                return await call()
-            except GraphError as exc:
-                last = attempt == SEND_ATTEMPTS
-                if exc.code == WINDOW_CLOSED:
-                    raise WindowClosed(str(exc)) from None
-                if exc.code == BAD_TOKEN or exc.status == 401:
-                    if not self.token_rejected:
-                        log.error("whatsapp: the Graph API rejects TADAMON_WHATSAPP_TOKEN "
-                                  "(%s); no more sends until restarted with a valid token", exc)
-                    self.token_rejected = True
-                    raise
-                if exc.code == THROUGHPUT and not last:
-                    await self.pause.pause(delay)
-                elif exc.code == PAIR_RATE and not last:
-                    await asyncio.sleep(delay * 2)  # only this person's messages wait
-                elif exc.status >= 500 and not last:
-                    await asyncio.sleep(delay * (1 + random.random() / 2))
-                else:
-                    raise
-            except (aiohttp.ClientError, TimeoutError):
-                if attempt == SEND_ATTEMPTS:
-                    raise
-                await asyncio.sleep(delay * (1 + random.random() / 2))
-            delay *= 2
-        raise GraphError(0, 0, "gave up")  # pragma: no cover - the loop raises or returns
+        try:
+            return await SEND_RETRY.run(call, self.pause)
+        except GraphError as exc:
+            if exc.code == WINDOW_CLOSED:
+                raise WindowClosed(str(exc)) from None
+            if exc.code == BAD_TOKEN or exc.status == 401:
+                if not self.token_rejected:
+                    log.error("whatsapp: the Graph API rejects TADAMON_WHATSAPP_TOKEN "
+                              "(%s); no more sends until restarted with a valid token", exc)
+                self.token_rejected = True
+            raise
 
     # ---- messages that must go out -----------------------------------------------------------
 
