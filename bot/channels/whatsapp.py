@@ -25,13 +25,9 @@ from aiohttp import web
 from redis.exceptions import RedisError
 
 from bot.channels import Delivery
+from bot.channels.base import PlatformChannel
 from bot.channels.body import BadBody, error_response, load_json, read_body
-from bot.channels.intake import InboxReader
-from bot.channels.ordering import PerPersonQueue
-from bot.channels.pause import SendPause
-from bot.channels.quota import ReplyQuota
 from bot.channels.retry import GIVE_UP, RETRY, RetryPolicy, Verdict, pause_all, wait_person
-from bot.channels.uploads import UploadCache
 from bot.engine import Engine
 from bot.metrics import Metrics
 from bot.settings import Settings
@@ -39,7 +35,6 @@ from handlers.buttons import Menu
 from handlers.menu import LIST_BUTTON, MORE_CHOICES
 from handlers.messages import Inbound, Kind, Rendered, RenderedChoice
 from storage.database import DATABASE_ERRORS
-from storage.inbox import Inbox
 from storage.outbox import OutboxRepository
 from storage.repositories import Sessions
 from storage.state import ChoicePages, State, UserBusy
@@ -266,10 +261,16 @@ async def display_number(settings: Settings) -> str | None:
         await api.close()
 
 
-class WhatsAppChannel:
+# One piece of a webhook body: ("message", message, sender's profile), ("status", status, {})
+# or ("error", error, {}).
+Event = tuple[str, dict[str, Any], dict[str, Any]]
+
+
+class WhatsAppChannel(PlatformChannel[Event]):
     """Signed webhooks in (through the durable inbox), Graph API calls out."""
 
     name = CHANNEL
+    retry = SEND_RETRY
 
     def __init__(self, settings: Settings, engine: Engine, state: State, sessions: Sessions,
                  metrics: Metrics) -> None:
@@ -277,24 +278,13 @@ class WhatsAppChannel:
         assert settings.whatsapp_app_secret is not None
         assert settings.whatsapp_verify_token is not None
         assert settings.whatsapp_phone_number_id is not None
-        self.settings = settings
-        self.engine = engine
-        self.state = state
-        self.metrics = metrics
+        super().__init__(settings, engine, state, metrics, settings.whatsapp_rate)
         self.outbox = OutboxRepository(sessions)
         self.secret = settings.whatsapp_app_secret.get_secret_value()
         self.verify_token = settings.whatsapp_verify_token.get_secret_value()
         self.templates = settings.whatsapp_templates
-        self.uploads = UploadCache()
         self.api = GraphClient(settings.whatsapp_api_base, settings.whatsapp_phone_number_id,
                                settings.whatsapp_token.get_secret_value())
-        self.inbox = Inbox(state.redis, CHANNEL)
-        self.queue: PerPersonQueue[tuple[str, dict[str, Any], dict[str, Any]]] = (
-            PerPersonQueue(self._event))
-        self.reader = InboxReader(self.inbox, self.queue, self._events)
-        self._background: set[asyncio.Task[Any]] = set()
-        self.pause = SendPause(state, CHANNEL)
-        self.quota = ReplyQuota(state.redis, CHANNEL, settings.whatsapp_rate)
         self.token_rejected = False
         self.phone_number_id = settings.whatsapp_phone_number_id
         self._foreign_ids: set[str] = set()
@@ -306,21 +296,12 @@ class WhatsAppChannel:
                 web.post("/whatsapp/webhook", self.webhook)]
 
     async def start(self) -> None:
-        self.reader.start("whatsapp-inbox")
+        await super().start()
         log.info("whatsapp: on, number %s, webhook at /whatsapp/webhook",
                  self.settings.whatsapp_phone_number_id)
 
-    async def stop(self) -> None:
-        await self.reader.stop(20)
-        if self._background:
-            await asyncio.wait(self._background, timeout=5)
+    async def close(self) -> None:
         await self.api.close()
-
-    async def idle(self) -> None:
-        """Wait until the inbox is empty and everything taken from it is answered."""
-        await self.reader.idle()
-        while self._background:
-            await asyncio.wait(self._background)
 
     # ---- webhook ---------------------------------------------------------------------------
 
@@ -355,15 +336,13 @@ class WhatsAppChannel:
         if not isinstance(body, dict) or not isinstance(body.get("entry"), list):
             log.warning("malformed whatsapp webhook refused")
             return error_response(400, "malformed body")
-        if not await self.reader.keep(raw):
-            return error_response(503, "try again")
-        return web.Response(status=200)
+        return await self.accept(raw)
 
-    def _events(self, body: str) -> list[tuple[str, tuple[str, dict[str, Any], dict[str, Any]]]]:
+    def events(self, body: str) -> list[tuple[str, Event]]:
         """(person, (kind, item, profile)) for every message, status and error of a webhook
         body addressed to our number."""
         envelope = load_json(body)
-        events: list[tuple[str, tuple[str, dict[str, Any], dict[str, Any]]]] = []
+        events: list[tuple[str, Event]] = []
         for entry in envelope.get("entry") or []:
             for change in (entry or {}).get("changes") or []:
                 value = (change or {}).get("value") or {}
@@ -385,10 +364,8 @@ class WhatsAppChannel:
         return False
 
     @staticmethod
-    def _value_events(
-        value: dict[str, Any],
-    ) -> list[tuple[str, tuple[str, dict[str, Any], dict[str, Any]]]]:
-        events: list[tuple[str, tuple[str, dict[str, Any], dict[str, Any]]]] = []
+    def _value_events(value: dict[str, Any]) -> list[tuple[str, Event]]:
+        events: list[tuple[str, Event]] = []
         profiles: dict[str, dict[str, Any]] = {}
         for item in value.get("contacts") or []:
             if isinstance(item, dict):
@@ -415,7 +392,7 @@ class WhatsAppChannel:
 
     # ---- inbound ---------------------------------------------------------------------------
 
-    async def _event(self, event: tuple[str, dict[str, Any], dict[str, Any]]) -> None:
+    async def process(self, event: Event) -> None:
         kind, item, profile = event
         if kind == "status":
             await self._status(item)
@@ -427,7 +404,7 @@ class WhatsAppChannel:
         if inbound is None:
             return
         if inbound.message_id:
-            self._spawn(self._mark_read(inbound.message_id))
+            self.spawn(self._mark_read(inbound.message_id))
         if inbound.kind is Kind.CHOICE and (inbound.choice or "").startswith(MORE_PREFIX):
             pages = await self._pages(inbound)
             if pages is not None:
@@ -436,8 +413,7 @@ class WhatsAppChannel:
             # The list is gone (or the row forged): the tap asks for the menu, an ordinary
             # message of that person (deduplicated, under their lock, in their language).
             inbound = dataclasses.replace(inbound, choice=Menu().pack())
-        rendered = await self.engine.handle(inbound)
-        await self.quota.sent(len(await self.deliver(inbound.user_id, rendered)))
+        await self.answer(inbound, partial(self.deliver, inbound.user_id))
 
     @staticmethod
     def inbound(message: dict[str, Any], profile: dict[str, Any]) -> Inbound | None:
@@ -530,11 +506,6 @@ class WhatsAppChannel:
             await self.api.mark_read(wamid)
         except (GraphError, aiohttp.ClientError, TimeoutError) as exc:
             log.debug("mark-as-read of %s failed: %s", wamid, exc)
-
-    def _spawn(self, work: Any) -> None:
-        task = asyncio.create_task(work)
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
 
     # ---- outbound --------------------------------------------------------------------------
 
@@ -683,10 +654,10 @@ class WhatsAppChannel:
         except WindowClosed:
             log.warning("whatsapp:%s is outside the 24-hour window; reply not sent", to)
         except GraphError as exc:
-            self.metrics.send_errors.labels(CHANNEL).inc()
+            self.send_failed()
             log.warning("whatsapp message to %s not sent: %s", to, exc)
         except (aiohttp.ClientError, TimeoutError):
-            self.metrics.send_errors.labels(CHANNEL).inc()
+            self.send_failed()
             log.exception("whatsapp unreachable; message to %s not sent", to)
         return None
 
@@ -697,7 +668,7 @@ class WhatsAppChannel:
         if self.token_rejected:
             raise GraphError(401, BAD_TOKEN, "access token rejected earlier")
         try:
-            return await SEND_RETRY.run(call, self.pause)
+            return await self.send(call)
         except GraphError as exc:
             if exc.code == WINDOW_CLOSED:
                 raise WindowClosed(str(exc)) from None
