@@ -4,6 +4,9 @@ the platform delivers it again; the app finds both as bulk senders."""
 
 from __future__ import annotations
 
+import ast
+from pathlib import Path
+
 import pytest
 from redis.asyncio import Redis
 
@@ -14,6 +17,7 @@ from tests.platforms import TelegramFactory, WhatsAppFactory
 from tests.servers import free_port
 
 AMINA_TG, AMINA_WA = 1001, "212600000101"
+BOT = Path(__file__).resolve().parents[1] / "bot"
 
 
 def _redis_down() -> Redis:
@@ -55,3 +59,20 @@ async def test_both_platforms_are_platform_channels_and_bulk_senders(
         assert isinstance(chat.channel, kind) and isinstance(chat.channel, PlatformChannel)
         assert chat.app.bulk_sender(kind.name) is chat.channel
         assert chat.app.bulk_sender("web") is None
+
+
+def test_no_module_of_bot_names_a_redis_key() -> None:
+    """Every Redis key lives in storage/keys.py and is used through storage/ code: nothing
+    under bot/ imports the key names."""
+    offenders = []
+    for path in sorted(BOT.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module is not None:
+                names = [f"{node.module}.{alias.name}" for alias in node.names]
+            if "storage.keys" in names or any(name.startswith("storage.keys.")
+                                              for name in names):
+                offenders.append(str(path.relative_to(BOT.parent)))
+    assert offenders == []
