@@ -12,6 +12,7 @@ from redis.exceptions import RedisError
 
 from bot.catalogue import import_catalogue
 from bot.channels import BulkSender, Channel
+from bot.channels.base import PlatformChannel
 from bot.engine import Engine
 from bot.i18n import Renderer, load_translations
 from bot.metrics import Metrics
@@ -73,8 +74,8 @@ class App:
     def bulk_sender(self, name: str) -> BulkSender | None:
         """The configured channel that can reach people later (Telegram, WhatsApp), by name."""
         for channel in self.channels:
-            if getattr(channel, "name", None) == name and hasattr(channel, "send_bulk"):
-                return channel  # type: ignore[return-value]
+            if isinstance(channel, PlatformChannel) and channel.name == name:
+                return channel
         return None
 
     async def start_channels(self) -> None:

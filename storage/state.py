@@ -69,6 +69,27 @@ return 0
 """
 
 
+@dataclass(frozen=True, slots=True)
+class ChoicePages:
+    """A long list of choices shown a page at a time (WhatsApp lists hold ten rows): its text,
+    its language and every (id, label), kept for the person's "more"."""
+
+    body: str
+    language: str
+    choices: tuple[tuple[str, str], ...]
+
+
+def _pages(raw: str | bytes | None) -> ChoicePages | None:
+    if not raw:
+        return None
+    try:
+        record = json.loads(raw)
+        return ChoicePages(str(record["body"]), str(record["language"]),
+                           tuple((str(item[0]), str(item[1])) for item in record["choices"]))
+    except (ValueError, KeyError, TypeError, IndexError):
+        return None  # an older or damaged record: as if gone
+
+
 class State:
     """Typed access to everything Tadamon keeps in Redis."""
 
@@ -217,6 +238,17 @@ class State:
         added = await self.redis.set(keys.group_notice(channel, chat_id), "1", nx=True,
                                      ex=keys.GROUP_NOTICE_TTL)
         return bool(added)
+
+    async def keep_pages(self, channel: str, user_id: str, pages: ChoicePages) -> None:
+        """Keep the person's long list for its next pages (replacing the one shown before)."""
+        record = {"body": pages.body, "language": pages.language,
+                  "choices": [list(choice) for choice in pages.choices]}
+        await self.redis.set(keys.choice_pages(channel, user_id),
+                             json.dumps(record, ensure_ascii=False), ex=keys.PAGES_TTL)
+
+    async def pages(self, channel: str, user_id: str) -> ChoicePages | None:
+        """The person's long list kept by `keep_pages`; None once expired (or unreadable)."""
+        return _pages(await self.redis.get(keys.choice_pages(channel, user_id)))
 
     async def pause_channel(self, channel: str, seconds: float) -> None:
         """Hold every process's sends on a channel for `seconds` (never shortens a pause)."""

@@ -10,7 +10,7 @@ import pytest
 from redis.asyncio import Redis
 
 from storage import keys
-from storage.state import State, UserBusy, connect_redis
+from storage.state import ChoicePages, State, UserBusy, connect_redis
 
 
 @pytest.fixture(params=["real", "fake"])
@@ -268,6 +268,21 @@ async def test_media_round_trip(state: State) -> None:
     # The same picture shown again is kept once (its time to live starts over).
     assert await state.put_media(picture, "image/png", "plan-A12.png") == token
     assert await state.put_media(picture, "image/png", "plan-B7.png") != token
+
+
+async def test_choice_pages_round_trip_per_person_and_expire(state: State) -> None:
+    """A long list kept for "more" comes back whole (Arabic too), per channel and person, with
+    the pages' lifetime; a damaged record reads as gone."""
+    pages = ChoicePages("اختر رواقًا", "ar", (("st:A1", "رواق A1"), ("st:A2", "Bio & Co")))
+    assert await state.pages("whatsapp", "212600000001") is None
+    await state.keep_pages("whatsapp", "212600000001", pages)
+    assert await state.pages("whatsapp", "212600000001") == pages
+    assert await state.pages("whatsapp", "212600000002") is None
+    assert await state.pages("telegram", "212600000001") is None
+    ttl = await _ttl(state, keys.choice_pages("whatsapp", "212600000001"))
+    assert keys.PAGES_TTL - 60 <= ttl <= keys.PAGES_TTL
+    await state.redis.set(keys.choice_pages("whatsapp", "212600000003"), '{"body": 1}')
+    assert await state.pages("whatsapp", "212600000003") is None
 
 
 async def test_catalogue_version_increments(state: State) -> None:

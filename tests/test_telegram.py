@@ -242,6 +242,36 @@ async def test_replies_render_html_media_and_long_texts(make_telegram: TelegramF
     assert all(call.params.get("reply_markup") is None for call in messages[:-1])
 
 
+async def test_requests_without_files_go_as_json_and_files_as_multipart(
+        make_telegram: TelegramFactory) -> None:
+    """JsonSession sends a message as a JSON body, the bot's defaults filled in, and leaves a
+    picture to aiogram's multipart form; the second send of the same picture is its file_id,
+    JSON again. An aiogram release that changes what JsonSession relies on fails here."""
+    tg = await make_telegram()
+    picture = RenderedMedia(kind="image", data=b"\x89PNG\r\n\x1a\nplan", filename="plan.png",
+                            mime="image/png", caption="Plan de la zone A")
+    rendered = Rendered(text="Que souhaitez-vous faire ?", language="fr", media=(picture,),
+                        choices=(RenderedChoice("m:ws", "Ateliers"),
+                                 RenderedChoice("m:st", "Stands & coopératives")))
+    await tg.channel.deliver(AMINA, [rendered])
+    await tg.channel.deliver(AMINA, [rendered])
+    first, again = tg.fake.calls_of("sendPhoto", AMINA)
+    assert first.content_type == "multipart/form-data"
+    assert first.files["photo"] == ("plan.png", b"\x89PNG\r\n\x1a\nplan")
+    assert first.params["caption"] == "Plan de la zone A" and first.params["parse_mode"] == "HTML"
+    assert again.content_type == "application/json" and not again.files
+    assert again.params["photo"] == first.result["photo"][-1]["file_id"]
+    message = tg.fake.calls_of("sendMessage", AMINA)[-1]
+    assert message.content_type == "application/json" and message.status == 200
+    assert message.params == {
+        "chat_id": AMINA, "text": "Que souhaitez-vous faire ?", "parse_mode": "HTML",
+        "link_preview_options": {"is_disabled": True}, "disable_web_page_preview": True,
+        "reply_markup": {"inline_keyboard": [[
+            {"text": "Ateliers", "callback_data": "m:ws"}],
+            [{"text": "Stands & coopératives", "callback_data": "m:st"}]]},
+    }
+
+
 async def test_replies_count_against_the_bots_rate(make_telegram: TelegramFactory) -> None:
     """A reply does not wait for the bot's send-rate bucket, but takes a token for each message
     it sent, so the broadcasts booked after it leave room for it."""

@@ -110,6 +110,42 @@ async def test_more_than_ten_choices_are_paged(make_whatsapp: WhatsAppFactory) -
     assert "Que souhaitez-vous faire" in card
 
 
+async def test_a_more_row_of_a_list_gone_gets_the_menu_once_in_arabic(
+        make_whatsapp: WhatsAppFactory) -> None:
+    """A "more" tapped after the list's pages expired is an ordinary message of that person:
+    the main menu in their language, and Meta's redelivery of the same tap answers nothing."""
+    wa = await make_whatsapp()
+    await wa.say(KARIM, "السلام عليكم")
+    await wa.tap(KARIM, "العربية")
+    await wa.tap(KARIM, "m:st")
+    await wa.tap(KARIM, "zone:0")
+    assert wa.options(KARIM)[-1][0] == "wa:more:1"
+    await wa.app.redis.delete(keys.choice_pages("whatsapp", KARIM))  # a day later
+    tap = wa.fake.list_reply(KARIM, "wa:more:1")
+    menu = await wa.post(tap, KARIM)
+    assert "ماذا تريد أن تفعل؟" in menu
+    assert "Que souhaitez-vous faire" not in menu
+    sent = len(wa.fake.messages(KARIM))
+    assert await wa.fake.post_webhook(wa.url, tap) == 200
+    await wa.channel.idle()
+    assert len(wa.fake.messages(KARIM)) == sent
+
+
+async def test_a_more_row_delivered_twice_shows_its_page_once(
+        make_whatsapp: WhatsAppFactory) -> None:
+    wa = await make_whatsapp()
+    await wa.say(AMINA, "bonjour")
+    await wa.tap(AMINA, "Français")
+    await wa.tap(AMINA, "m:st")
+    await wa.tap(AMINA, "zone:0")
+    tap = wa.fake.list_reply(AMINA, "wa:more:1")
+    await wa.post(tap, AMINA)
+    sent = len(wa.fake.messages(AMINA))
+    assert await wa.fake.post_webhook(wa.url, tap) == 200
+    await wa.channel.idle()
+    assert len(wa.fake.messages(AMINA)) == sent
+
+
 async def test_replies_count_against_the_numbers_rate(make_whatsapp: WhatsAppFactory) -> None:
     """Replies go at once, and each message sent takes a token of the number's shared bucket,
     so the bulk messages booked after them leave room for them."""

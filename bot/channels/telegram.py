@@ -20,7 +20,7 @@ from functools import partial
 from typing import Any, TypeVar, cast
 
 from aiogram import Bot
-from aiogram.client.default import DefaultBotProperties
+from aiogram.client.default import Default, DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import (
@@ -51,15 +51,13 @@ from aiogram.types import (
 from aiogram.utils.token import TokenValidationError
 from aiohttp import ClientError, ClientTimeout, web
 from pydantic import ValidationError
+from pydantic_core import PydanticSerializationError
 from redis.exceptions import RedisError
 
 from bot.channels import Delivery
+from bot.channels.base import PlatformChannel
 from bot.channels.body import BadBody, error_response, load_json, read_body
-from bot.channels.intake import InboxReader
-from bot.channels.ordering import PerPersonQueue
-from bot.channels.pause import SendPause
-from bot.channels.quota import ReplyQuota
-from bot.channels.uploads import UploadCache
+from bot.channels.retry import GIVE_UP, RETRY, RetryPolicy, Verdict, pause_all
 from bot.engine import Engine
 from bot.metrics import Metrics
 from bot.settings import Settings
@@ -67,7 +65,6 @@ from handlers.menu import private_chat_only
 from handlers.messages import Inbound, Kind, Rendered, RenderedChoice, RenderedMedia
 from handlers.router import COMMAND_DESCRIPTIONS
 from storage.database import DATABASE_ERRORS
-from storage.inbox import Inbox
 from storage.repositories import ContactRepository
 from storage.state import State
 
@@ -78,7 +75,6 @@ TEXT_LIMIT = 4096
 CAPTION_LIMIT = 1024
 CALLBACK_LIMIT = 64
 POLL_TIMEOUT = 25
-MAX_IN_FLIGHT = 512
 SEND_ATTEMPTS = 5
 # What the bot acts on. Telegram keeps the rest (edits, channel posts, reactions...) to itself,
 # and any that still arrive are ignored.
@@ -93,6 +89,20 @@ T = TypeVar("T")
 JSON_HEADERS = {"Content-Type": "application/json"}
 # Failures worth trying again: the next attempt may well go through.
 RETRIED = (TelegramNetworkError, TelegramServerError, ClientError, TimeoutError)
+
+
+
+def verdict(exc: Exception) -> Verdict:
+    """What a failed Bot API call asks for: 429 pauses the whole bot for its retry_after,
+    network and server errors are tried again, anything else Telegram refused is final."""
+    if isinstance(exc, TelegramRetryAfter):
+        return pause_all(exc.retry_after)
+    if isinstance(exc, RETRIED):
+        return RETRY
+    return GIVE_UP
+
+
+SEND_RETRY = RetryPolicy(attempts=SEND_ATTEMPTS, base_delay=0.5, classify=verdict)
 
 # aiogram parses every answer as Response[T]; pydantic caches a parametrized model only while
 # something holds it, so without these references it rebuilds the model class on most calls,
@@ -201,19 +211,35 @@ async def bot_username(settings: Settings) -> str | None:
     return me.username
 
 
+def json_payload(bot: Bot, method: TelegramMethod[Any]) -> dict[str, Any] | None:
+    """The method's parameters as a JSON object, the bot's defaults (parse mode, link
+    previews) filled in; None when it carries a file, or anything else JSON cannot say as
+    aiogram's form would (dates as timestamps): then aiogram's own request is sent."""
+    defaults: dict[str, Any] = {}
+    for name, value in method:
+        if isinstance(value, Default):
+            defaults[name] = getattr(bot.default, value.name, None)
+        elif isinstance(value, InputFile | dt.datetime | dt.timedelta):
+            return None
+    try:
+        payload = method.model_copy(update=defaults).model_dump(
+            mode="json", exclude_none=True, by_alias=True, warnings=False)
+    except PydanticSerializationError:  # a file or a default deeper in (media groups...)
+        return None
+    return payload
+
+
 class JsonSession(AiohttpSession):
     """aiogram's aiohttp session, sending a request without files as a JSON body (the Bot API
     takes JSON as well as forms) instead of a urlencoded form: building and encoding the form
     was about a fifth of the cost of each message a worker sends. Requests with files (maps,
-    .ics) go as aiogram sends them, multipart."""
+    .ics) go as aiogram sends them, multipart. Only aiogram's public surface is used: the
+    method's pydantic model, `create_session`, `api.api_url` and `check_response`."""
 
     async def make_request(self, bot: Bot, method: TelegramMethod[T],
                            timeout: int | None = None) -> T:  # noqa: ASYNC109 (aiogram's signature)
-        files: dict[str, InputFile] = {}
-        payload = {key: prepared for key, value in method.model_dump(warnings=False).items()
-                   if (prepared := self.prepare_value(value, bot=bot, files=files,
-                                                      _dumps_json=False)) is not None}
-        if files:
+        payload = json_payload(bot, method)
+        if payload is None:
             return await super().make_request(bot, method, timeout)
         session = await self.create_session()
         url = self.api.api_url(token=bot.token, method=method.__api_method__)
@@ -233,19 +259,17 @@ class JsonSession(AiohttpSession):
         return cast(T, checked.result)
 
 
-class TelegramChannel:
+class TelegramChannel(PlatformChannel[Update]):
     """Polling or webhook in, Bot API calls out; the conversation is the engine's."""
 
     name = CHANNEL
+    retry = SEND_RETRY
 
     def __init__(self, settings: Settings, engine: Engine, state: State,
                  contacts: ContactRepository, metrics: Metrics) -> None:
         assert settings.telegram_token is not None
-        self.settings = settings
-        self.engine = engine
-        self.state = state
+        super().__init__(settings, engine, state, metrics, settings.telegram_rate)
         self.contacts = contacts
-        self.metrics = metrics
         self.secret = settings.telegram_webhook_secret.get_secret_value()
         self.bot = Bot(
             settings.telegram_token.get_secret_value(),
@@ -253,15 +277,8 @@ class TelegramChannel:
             default=DefaultBotProperties(parse_mode="HTML", link_preview_is_disabled=True),
         )
         self.username = ""
-        self.uploads = UploadCache()
-        self.queue: PerPersonQueue[Update] = PerPersonQueue(self.process, MAX_IN_FLIGHT)
-        # Webhook updates are kept in a Redis stream before the 200, then read from it.
-        self.inbox = Inbox(state.redis, CHANNEL)
-        self.reader = InboxReader(self.inbox, self.queue, self._updates)
         self._poller: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
-        self.pause = SendPause(state, CHANNEL)
-        self.quota = ReplyQuota(state.redis, CHANNEL, settings.telegram_rate)
         self._unauthorized_logged = False
 
     # ---- lifecycle -------------------------------------------------------------------------
@@ -293,18 +310,17 @@ class TelegramChannel:
 
     async def _introduce(self) -> None:
         """Learn the bot's name, publish its commands, then poll or register the webhook."""
-        me = await self._call(self.bot.get_me)
+        me = await self.send(self.bot.get_me)
         self.username = me.username or ""
         await self._publish_commands()
         if self.settings.telegram_webhook_url:
-            self.reader.start("telegram-inbox")
-            await self._call(partial(self.bot.set_webhook, self.settings.telegram_webhook_url,
-                                     secret_token=self.secret,
-                                     allowed_updates=ALLOWED_UPDATES))
+            self.start_reading()
+            await self.send(partial(self.bot.set_webhook, self.settings.telegram_webhook_url,
+                                    secret_token=self.secret, allowed_updates=ALLOWED_UPDATES))
             log.info("telegram: on as @%s, webhook %s", self.username,
                      self.settings.telegram_webhook_url)
         else:
-            await self._call(partial(self.bot.delete_webhook, drop_pending_updates=False))
+            await self.send(partial(self.bot.delete_webhook, drop_pending_updates=False))
             log.info("telegram: on as @%s, long polling (set TADAMON_TELEGRAM_WEBHOOK_URL "
                      "for a webhook)", self.username)
             await self._poll()
@@ -316,14 +332,14 @@ class TelegramChannel:
             self._poller.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._poller
-        await self.reader.stop(20)
+        await super().stop()
+
+    async def close(self) -> None:
         await self.bot.session.close()
 
-    async def idle(self) -> None:
-        """Wait until every update received so far has been answered."""
-        if self.settings.telegram_webhook_url:
-            await self.reader.idle()
-        await self.queue.idle()
+    def reads_inbox(self) -> bool:
+        """Webhook updates come through the inbox; polled ones straight to the queue."""
+        return bool(self.settings.telegram_webhook_url)
 
     async def _publish_commands(self) -> None:
         renderer = self.engine.renderer
@@ -333,8 +349,8 @@ class TelegramChannel:
                            description=renderer.text(description, language or "fr")[:256])
                 for name, description in COMMAND_DESCRIPTIONS.items()
             ]
-            await self._call(partial(self.bot.set_my_commands, commands,
-                                     language_code=language))
+            await self.send(partial(self.bot.set_my_commands, commands,
+                                    language_code=language))
 
     # ---- inbound ---------------------------------------------------------------------------
 
@@ -356,11 +372,9 @@ class TelegramChannel:
         if not isinstance(update_id, int) or isinstance(update_id, bool):
             log.warning("telegram webhook body without an update id refused")
             return error_response(400, "malformed update")
-        if not await self.reader.keep(raw):
-            return error_response(503, "try again")
-        return web.Response(status=200)
+        return await self.accept(raw)
 
-    def _updates(self, body: str) -> list[tuple[str, Update]]:
+    def events(self, body: str) -> list[tuple[str, Update]]:
         """The update kept in the inbox, for its person's queue."""
         try:
             raw = load_json(body)
@@ -511,8 +525,7 @@ class TelegramChannel:
             # in that chat, and the person may never have written to it: it says so, there.
             text = self._private_only(query.from_user) if message is None else None
             with contextlib.suppress(TelegramAPIError, ClientError, TimeoutError):
-                await self._send_call(partial(self.bot.answer_callback_query, query.id,
-                                              text=text))
+                await self.send(partial(self.bot.answer_callback_query, query.id, text=text))
         if message is None:
             log.info("telegram tap %s on an inline-mode message: answered, nothing sent",
                      query.id)
@@ -607,9 +620,8 @@ class TelegramChannel:
                  "told already, it stays quiet" if told else "not told yet")
 
     async def _answer(self, chat_id: int, inbound: Inbound, thread: int | None = None) -> None:
-        rendered = await self.engine.handle(inbound)
         try:
-            await self.quota.sent(len(await self.deliver(chat_id, rendered, thread)))
+            await self.answer(inbound, partial(self.deliver, chat_id, thread=thread))
         except Unreachable:
             await self._set_unreachable(str(chat_id), True)
         except ChatMoved as moved:  # only groups move; logged should Telegram say otherwise
@@ -686,42 +698,23 @@ class TelegramChannel:
             self.uploads.put(media.data, message.photo[-1].file_id)
 
     async def _send(self, call: Callable[[], Awaitable[T]]) -> T | None:
-        """A send with the platform's rules: 429 pauses the whole bot, 403 means unreachable,
-        a group that became a supergroup raises ChatMoved, network and server errors are
-        retried with backoff; anything else Telegram refuses is logged."""
+        """A send under the retry policy: 403 means unreachable, a group that became a
+        supergroup raises ChatMoved; anything else Telegram refuses, or that still fails after
+        the retries, is logged."""
         try:
-            return await self._send_call(call)
+            return await self.send(call)
         except TelegramForbiddenError as exc:
             raise Unreachable(str(exc)) from None
         except TelegramMigrateToChat as exc:
             raise ChatMoved(exc.migrate_to_chat_id) from None
         except RETRIED:
-            self.metrics.send_errors.labels(CHANNEL).inc()
+            self.send_failed()
             log.exception("telegram send failed after %d attempts", SEND_ATTEMPTS)
             return None
         except (TelegramAPIError, OSError):
-            self.metrics.send_errors.labels(CHANNEL).inc()
+            self.send_failed()
             log.exception("telegram refused a message")
             return None
-
-    async def _send_call(self, call: Callable[[], Awaitable[T]]) -> T:
-        delay = 0.5
-        for attempt in range(1, SEND_ATTEMPTS + 1):
-            await self.pause.wait()
-            try:
-                return await call()
-            except TelegramRetryAfter as exc:
-                await self.pause.pause(exc.retry_after)
-            except RETRIED:
-                if attempt == SEND_ATTEMPTS:
-                    raise
-                await asyncio.sleep(delay * (1 + random.random() / 2))
-                delay *= 2
-        return await call()
-
-    async def _call(self, call: Callable[[], Awaitable[T]]) -> T:
-        """Start-up calls: same retries as sends."""
-        return await self._send_call(call)
 
     async def _set_unreachable(self, user_id: str, unreachable: bool) -> None:
         try:

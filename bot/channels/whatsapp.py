@@ -9,12 +9,11 @@ images, documents, locations and templates, within WhatsApp's limits and its 24-
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import hashlib
 import hmac
-import json
 import logging
-import random
 import re
 import unicodedata
 from collections.abc import Awaitable, Callable
@@ -26,23 +25,19 @@ from aiohttp import web
 from redis.exceptions import RedisError
 
 from bot.channels import Delivery
+from bot.channels.base import PlatformChannel
 from bot.channels.body import BadBody, error_response, load_json, read_body
-from bot.channels.intake import InboxReader
-from bot.channels.ordering import PerPersonQueue
-from bot.channels.pause import SendPause
-from bot.channels.quota import ReplyQuota
-from bot.channels.uploads import UploadCache
+from bot.channels.retry import GIVE_UP, RETRY, RetryPolicy, Verdict, pause_all, wait_person
 from bot.engine import Engine
 from bot.metrics import Metrics
 from bot.settings import Settings
+from handlers.buttons import Menu
 from handlers.menu import LIST_BUTTON, MORE_CHOICES
 from handlers.messages import Inbound, Kind, Rendered, RenderedChoice
-from storage import keys
 from storage.database import DATABASE_ERRORS
-from storage.inbox import Inbox
 from storage.outbox import OutboxRepository
 from storage.repositories import Sessions
-from storage.state import State
+from storage.state import ChoicePages, State, UserBusy
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +104,26 @@ class GraphError(Exception):
 
 class WindowClosed(Exception):
     """The person last wrote more than 24 hours ago: only a template may be sent."""
+
+
+def verdict(exc: Exception) -> Verdict:
+    """What a failed Graph API call asks for: 130429 backs the whole number off, 131056 waits
+    for that person only, server and network errors are tried again; the rest is final (131047
+    a closed window, 190 a rejected token, a refused message)."""
+    if isinstance(exc, GraphError):
+        if exc.code in (WINDOW_CLOSED, BAD_TOKEN) or exc.status == 401:
+            return GIVE_UP
+        if exc.code == THROUGHPUT:
+            return pause_all()
+        if exc.code == PAIR_RATE:
+            return wait_person()
+        return RETRY if exc.status >= 500 else GIVE_UP
+    if isinstance(exc, aiohttp.ClientError | TimeoutError):
+        return RETRY
+    return GIVE_UP
+
+
+SEND_RETRY = RetryPolicy(attempts=SEND_ATTEMPTS, base_delay=1.0, classify=verdict)
 
 
 def shorten(label: str, limit: int) -> str:
@@ -246,10 +261,16 @@ async def display_number(settings: Settings) -> str | None:
         await api.close()
 
 
-class WhatsAppChannel:
+# One piece of a webhook body: ("message", message, sender's profile), ("status", status, {})
+# or ("error", error, {}).
+Event = tuple[str, dict[str, Any], dict[str, Any]]
+
+
+class WhatsAppChannel(PlatformChannel[Event]):
     """Signed webhooks in (through the durable inbox), Graph API calls out."""
 
     name = CHANNEL
+    retry = SEND_RETRY
 
     def __init__(self, settings: Settings, engine: Engine, state: State, sessions: Sessions,
                  metrics: Metrics) -> None:
@@ -257,24 +278,13 @@ class WhatsAppChannel:
         assert settings.whatsapp_app_secret is not None
         assert settings.whatsapp_verify_token is not None
         assert settings.whatsapp_phone_number_id is not None
-        self.settings = settings
-        self.engine = engine
-        self.state = state
-        self.metrics = metrics
+        super().__init__(settings, engine, state, metrics, settings.whatsapp_rate)
         self.outbox = OutboxRepository(sessions)
         self.secret = settings.whatsapp_app_secret.get_secret_value()
         self.verify_token = settings.whatsapp_verify_token.get_secret_value()
         self.templates = settings.whatsapp_templates
-        self.uploads = UploadCache()
         self.api = GraphClient(settings.whatsapp_api_base, settings.whatsapp_phone_number_id,
                                settings.whatsapp_token.get_secret_value())
-        self.inbox = Inbox(state.redis, CHANNEL)
-        self.queue: PerPersonQueue[tuple[str, dict[str, Any], dict[str, Any]]] = (
-            PerPersonQueue(self._event))
-        self.reader = InboxReader(self.inbox, self.queue, self._events)
-        self._background: set[asyncio.Task[Any]] = set()
-        self.pause = SendPause(state, CHANNEL)
-        self.quota = ReplyQuota(state.redis, CHANNEL, settings.whatsapp_rate)
         self.token_rejected = False
         self.phone_number_id = settings.whatsapp_phone_number_id
         self._foreign_ids: set[str] = set()
@@ -286,21 +296,12 @@ class WhatsAppChannel:
                 web.post("/whatsapp/webhook", self.webhook)]
 
     async def start(self) -> None:
-        self.reader.start("whatsapp-inbox")
+        await super().start()
         log.info("whatsapp: on, number %s, webhook at /whatsapp/webhook",
                  self.settings.whatsapp_phone_number_id)
 
-    async def stop(self) -> None:
-        await self.reader.stop(20)
-        if self._background:
-            await asyncio.wait(self._background, timeout=5)
+    async def close(self) -> None:
         await self.api.close()
-
-    async def idle(self) -> None:
-        """Wait until the inbox is empty and everything taken from it is answered."""
-        await self.reader.idle()
-        while self._background:
-            await asyncio.wait(self._background)
 
     # ---- webhook ---------------------------------------------------------------------------
 
@@ -335,15 +336,13 @@ class WhatsAppChannel:
         if not isinstance(body, dict) or not isinstance(body.get("entry"), list):
             log.warning("malformed whatsapp webhook refused")
             return error_response(400, "malformed body")
-        if not await self.reader.keep(raw):
-            return error_response(503, "try again")
-        return web.Response(status=200)
+        return await self.accept(raw)
 
-    def _events(self, body: str) -> list[tuple[str, tuple[str, dict[str, Any], dict[str, Any]]]]:
+    def events(self, body: str) -> list[tuple[str, Event]]:
         """(person, (kind, item, profile)) for every message, status and error of a webhook
         body addressed to our number."""
         envelope = load_json(body)
-        events: list[tuple[str, tuple[str, dict[str, Any], dict[str, Any]]]] = []
+        events: list[tuple[str, Event]] = []
         for entry in envelope.get("entry") or []:
             for change in (entry or {}).get("changes") or []:
                 value = (change or {}).get("value") or {}
@@ -365,10 +364,8 @@ class WhatsAppChannel:
         return False
 
     @staticmethod
-    def _value_events(
-        value: dict[str, Any],
-    ) -> list[tuple[str, tuple[str, dict[str, Any], dict[str, Any]]]]:
-        events: list[tuple[str, tuple[str, dict[str, Any], dict[str, Any]]]] = []
+    def _value_events(value: dict[str, Any]) -> list[tuple[str, Event]]:
+        events: list[tuple[str, Event]] = []
         profiles: dict[str, dict[str, Any]] = {}
         for item in value.get("contacts") or []:
             if isinstance(item, dict):
@@ -395,7 +392,7 @@ class WhatsAppChannel:
 
     # ---- inbound ---------------------------------------------------------------------------
 
-    async def _event(self, event: tuple[str, dict[str, Any], dict[str, Any]]) -> None:
+    async def process(self, event: Event) -> None:
         kind, item, profile = event
         if kind == "status":
             await self._status(item)
@@ -407,12 +404,16 @@ class WhatsAppChannel:
         if inbound is None:
             return
         if inbound.message_id:
-            self._spawn(self._mark_read(inbound.message_id))
+            self.spawn(self._mark_read(inbound.message_id))
         if inbound.kind is Kind.CHOICE and (inbound.choice or "").startswith(MORE_PREFIX):
-            await self._more(inbound.user_id, inbound.choice or "")
-            return
-        rendered = await self.engine.handle(inbound)
-        await self.quota.sent(len(await self.deliver(inbound.user_id, rendered)))
+            pages = await self._pages(inbound)
+            if pages is not None:
+                await self._more(inbound, *pages)
+                return
+            # The list is gone (or the row forged): the tap asks for the menu, an ordinary
+            # message of that person (deduplicated, under their lock, in their language).
+            inbound = dataclasses.replace(inbound, choice=Menu().pack())
+        await self.answer(inbound, partial(self.deliver, inbound.user_id))
 
     @staticmethod
     def inbound(message: dict[str, Any], profile: dict[str, Any]) -> Inbound | None:
@@ -506,11 +507,6 @@ class WhatsAppChannel:
         except (GraphError, aiohttp.ClientError, TimeoutError) as exc:
             log.debug("mark-as-read of %s failed: %s", wamid, exc)
 
-    def _spawn(self, work: Any) -> None:
-        task = asyncio.create_task(work)
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
-
     # ---- outbound --------------------------------------------------------------------------
 
     async def deliver(self, to: str, replies: list[Rendered]) -> list[str]:
@@ -600,32 +596,46 @@ class WhatsAppChannel:
 
     async def _keep_pages(self, to: str, body: str, choices: tuple[RenderedChoice, ...],
                           language: str) -> None:
-        record = {"body": body, "language": language,
-                  "choices": [[choice.id, choice.label] for choice in choices]}
+        pages = ChoicePages(body, language, tuple((choice.id, choice.label)
+                                                  for choice in choices))
         try:
-            await self.state.redis.set(keys.choice_pages(CHANNEL, to),
-                                       json.dumps(record, ensure_ascii=False),
-                                       ex=keys.PAGES_TTL)
+            await self.state.keep_pages(CHANNEL, to, pages)
         except RedisError:
             log.warning("redis unavailable: the rest of a long list cannot be shown")
 
-    async def _more(self, to: str, choice: str) -> None:
-        """The person tapped "more": the next rows of the list they were shown."""
-        page = choice.removeprefix(MORE_PREFIX)
+    async def _pages(self, inbound: Inbound) -> tuple[ChoicePages, int] | None:
+        """The kept list and the page a "more" row asks for; None when either is gone."""
+        page = (inbound.choice or "").removeprefix(MORE_PREFIX)
+        if not PAGE.fullmatch(page):
+            return None
         try:
-            raw = await self.state.redis.get(keys.choice_pages(CHANNEL, to))
+            pages = await self.state.pages(CHANNEL, inbound.user_id)
         except RedisError:
-            raw = None
-        if not raw or not PAGE.fullmatch(page):
-            rendered = await self.engine.handle(Inbound(CHANNEL, to, Kind.TEXT, text="menu"))
-            await self.quota.sent(len(await self.deliver(to, rendered)))
+            pages = None
+        return None if pages is None else (pages, int(page))
+
+    async def _more(self, inbound: Inbound, pages: ChoicePages, page: int) -> None:
+        """The person tapped "more": the next rows of the list they were shown, once even
+        when Meta delivers the tap again."""
+        if not await self._first_turn(inbound):
             return
-        record = json.loads(raw)
-        choices = tuple(RenderedChoice(str(item[0]), str(item[1])) for item in record["choices"])
-        payload = await self._interactive(to, str(record["body"]), choices,
-                                          str(record["language"]), int(page))
+        to = inbound.user_id
+        choices = tuple(RenderedChoice(choice_id, label) for choice_id, label in pages.choices)
+        payload = await self._interactive(to, pages.body, choices, pages.language, page)
         if await self._send(to, payload) is not None:
             await self.quota.sent(1)
+
+    async def _first_turn(self, inbound: Inbound) -> bool:
+        """False for a message handled already (or sent in a flood), as the engine would have
+        it: the same dedupe mark and the same per-person lock."""
+        try:
+            async with self.state.turn(CHANNEL, inbound.user_id, inbound.message_id) as turn:
+                turn.save = False  # the conversation is not ours to write
+                if turn.duplicate:
+                    self.metrics.duplicates.labels(CHANNEL).inc()
+                return not (turn.duplicate or turn.throttled)
+        except (UserBusy, RedisError):
+            return True  # better a page twice than none
 
     async def _upload(self, data: bytes, mime: str, filename: str) -> str:
         """The media id of these bytes: uploaded once, then reused for a day (Meta keeps an
@@ -644,49 +654,30 @@ class WhatsAppChannel:
         except WindowClosed:
             log.warning("whatsapp:%s is outside the 24-hour window; reply not sent", to)
         except GraphError as exc:
-            self.metrics.send_errors.labels(CHANNEL).inc()
+            self.send_failed()
             log.warning("whatsapp message to %s not sent: %s", to, exc)
         except (aiohttp.ClientError, TimeoutError):
-            self.metrics.send_errors.labels(CHANNEL).inc()
+            self.send_failed()
             log.exception("whatsapp unreachable; message to %s not sent", to)
         return None
 
     async def _with_retries(self, to: str | None,
                             call: Callable[[], Awaitable[str]]) -> str:
-        """Meta's rules: 130429 backs the whole number off, 131056 waits for that person,
-        131047 is a closed window, 190 a rejected token (said once, not retried); server and
-        network errors are retried with backoff."""
+        """A Graph API call under SEND_RETRY; 131047 raises WindowClosed, and a rejected token
+        (190, 401) is said once and stops every later call until restarted."""
         if self.token_rejected:
             raise GraphError(401, BAD_TOKEN, "access token rejected earlier")
-        delay = 1.0
-        for attempt in range(1, SEND_ATTEMPTS + 1):
-            await self.pause.wait()
-            try:
-                return await call()
-            except GraphError as exc:
-                last = attempt == SEND_ATTEMPTS
-                if exc.code == WINDOW_CLOSED:
-                    raise WindowClosed(str(exc)) from None
-                if exc.code == BAD_TOKEN or exc.status == 401:
-                    if not self.token_rejected:
-                        log.error("whatsapp: the Graph API rejects TADAMON_WHATSAPP_TOKEN "
-                                  "(%s); no more sends until restarted with a valid token", exc)
-                    self.token_rejected = True
-                    raise
-                if exc.code == THROUGHPUT and not last:
-                    await self.pause.pause(delay)
-                elif exc.code == PAIR_RATE and not last:
-                    await asyncio.sleep(delay * 2)  # only this person's messages wait
-                elif exc.status >= 500 and not last:
-                    await asyncio.sleep(delay * (1 + random.random() / 2))
-                else:
-                    raise
-            except (aiohttp.ClientError, TimeoutError):
-                if attempt == SEND_ATTEMPTS:
-                    raise
-                await asyncio.sleep(delay * (1 + random.random() / 2))
-            delay *= 2
-        raise GraphError(0, 0, "gave up")  # pragma: no cover - the loop raises or returns
+        try:
+            return await self.send(call)
+        except GraphError as exc:
+            if exc.code == WINDOW_CLOSED:
+                raise WindowClosed(str(exc)) from None
+            if exc.code == BAD_TOKEN or exc.status == 401:
+                if not self.token_rejected:
+                    log.error("whatsapp: the Graph API rejects TADAMON_WHATSAPP_TOKEN "
+                              "(%s); no more sends until restarted with a valid token", exc)
+                self.token_rejected = True
+            raise
 
     # ---- messages that must go out -----------------------------------------------------------
 

@@ -178,6 +178,8 @@ class Call:
     """The JSON answer sent back (``{"ok": true, "result": ...}`` or the error)."""
     via_webhook: bool = False
     """True when the call was the bot's answer to a webhook POST (a method in the reply body)."""
+    content_type: str = ""
+    """How the request's body was encoded: ``application/json``, ``multipart/form-data``..."""
 
     @property
     def chat_id(self) -> int | str | None:
@@ -857,7 +859,7 @@ class FakeTelegram:
             call = Call(method, {}, {}, at)
             await self._record(call)
             return self._respond(call, TelegramError(400, "Bad Request: invalid request body"))
-        call = Call(method, body.params, body.files, at)
+        call = Call(method, body.params, body.files, at, content_type=request.content_type)
         await self._record(call)
         if request.match_info["token"] != self.token:
             return self._respond(call, TelegramError(401, "Unauthorized"))
