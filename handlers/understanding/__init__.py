@@ -1,0 +1,18 @@
+"""The understanding step: every free text's intent and entities, before any search."""
+
+from handlers.understanding.gazetteer import FairCalendar, Gazetteer, InfoTopic, WorkshopEntry
+from handlers.understanding.types import Entities, Intent, ProductMatch, Understanding
+from handlers.understanding.understand import understand, warm
+
+__all__ = [
+    "Entities",
+    "FairCalendar",
+    "Gazetteer",
+    "InfoTopic",
+    "Intent",
+    "ProductMatch",
+    "Understanding",
+    "WorkshopEntry",
+    "understand",
+    "warm",
+]

@@ -1,0 +1,145 @@
+"""Entities that do not come from the catalogue's names: a day, a language, a stand number and
+a practical topic, each with the message positions it takes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from handlers.understanding.lexicon import PhraseMatcher, load_lexicon
+from storage.catalogue import normalize_stand_number
+
+# Lexicon names of days relative to today.
+RELATIVE_DAYS = {"today": 0, "tomorrow": 1, "day_after_tomorrow": 2, "after_tomorrow": 2}
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+MONTHS = {
+    month: number
+    for number, names in enumerate((
+        ("janvier", "january", "jan", "يناير", "يناير", "جانفي"),
+        ("fevrier", "february", "feb", "فبراير", "فبراير"),
+        ("mars", "march", "مارس"),
+        ("avril", "april", "أبريل", "ابريل"),
+        ("mai", "may", "ماي", "مايو"),
+        ("juin", "june", "يونيو", "يونيه"),
+        ("juillet", "july", "يوليوز", "يوليو"),
+        ("aout", "august", "غشت", "أغسطس", "اغسطس"),
+        ("septembre", "september", "sept", "شتنبر", "سبتمبر"),
+        ("octobre", "october", "oct", "أكتوبر", "اكتوبر"),
+        ("novembre", "november", "nov", "نونبر", "نوفمبر"),
+        ("decembre", "december", "dec", "دجنبر", "ديسمبر"),
+    ), start=1)
+    for month in names
+}
+_NUMERIC_DATE = re.compile(r"^(\d{1,2})[/.-](\d{1,2})$")
+# A stand number in a sentence: one to three letters (or an Arabic hall letter) alone as a word,
+# then its digits, glued or one space apart.
+_STAND_IN_TEXT = re.compile(r"(?<![^\W\d_])([a-z]{1,3}|[ابجد])\s?(\d{1,4})(?!\w)")
+_ABJAD = {"ا": "A", "ب": "B", "ج": "C", "د": "D"}
+# `stand A12`, `رواق ب ٤`, `STAND%20A12` as WhatsApp links write it (handlers/router.py).
+_STAND_WORD = re.compile(r"(?:stand|رواق|الرواق|جناح)\s*(.+)", re.IGNORECASE)
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """An entity's value and the token positions it takes in the message."""
+
+    value: str
+    positions: frozenset[int]
+    score: float = 100.0
+
+
+@functools.cache
+def _matchers() -> dict[str, PhraseMatcher]:
+    lexicon = load_lexicon()
+    return {section: PhraseMatcher(lexicon.section(section))
+            for section in ("days", "languages", "info_topics", "request_words", "intents",
+                            "labels")}
+
+
+def matcher(section: str) -> PhraseMatcher:
+    """The phrase matcher of one lexicon section (built once per process)."""
+    return _matchers()[section]
+
+
+def _positions(start: int, end: int) -> frozenset[int]:
+    return frozenset(range(start, end))
+
+
+def find_day(tokens: Sequence[str], today: dt.date) -> tuple[dt.date, frozenset[int]] | None:
+    """The day a message names (aujourd'hui, ghda, السبت, 14/12, 14 décembre), as a date seen
+    from `today`: a weekday is the next one (today's included)."""
+    for index, token in enumerate(tokens):
+        numeric = _NUMERIC_DATE.match(token)
+        month = MONTHS.get(tokens[index + 1]) if index + 1 < len(tokens) else None
+        if numeric or (token.isdigit() and month):
+            day = int(numeric.group(1)) if numeric else int(token)
+            number = int(numeric.group(2)) if numeric else month or 0
+            found = _date_near(today, number, day)
+            if found is not None:
+                return found, _positions(index, index + 2 if month else index + 1)
+    for item in matcher("days").find(list(tokens)):
+        if item.name in RELATIVE_DAYS:
+            return today + dt.timedelta(days=RELATIVE_DAYS[item.name]), _positions(
+                item.start, item.end)
+        if item.name in WEEKDAYS:
+            ahead = (WEEKDAYS.index(item.name) - today.weekday()) % 7
+            return today + dt.timedelta(days=ahead), _positions(item.start, item.end)
+    return None
+
+
+def _date_near(today: dt.date, month: int, day: int) -> dt.date | None:
+    """That day and month in the year that puts it closest to today."""
+    found: list[dt.date] = []
+    for year in (today.year - 1, today.year, today.year + 1):
+        try:
+            found.append(dt.date(year, month, day))
+        except ValueError:
+            continue
+    return min(found, key=lambda date: abs((date - today).days)) if found else None
+
+
+def find_language(tokens: Sequence[str]) -> Span | None:
+    """The language a message asks for (en arabe, بالفرنسية, b darija, in english)."""
+    for item in matcher("languages").find(list(tokens)):
+        return Span(item.name, _positions(item.start, item.end), item.score)
+    return None
+
+
+def find_info_topic(tokens: Sequence[str]) -> Span | None:
+    """The known practical topic a message names (toilettes, twalit, المرحاض, parking...)."""
+    for item in matcher("info_topics").find(list(tokens)):
+        return Span(item.name, _positions(item.start, item.end), item.score)
+    return None
+
+
+def bare_stand_number(text: str) -> str | None:
+    """The stand number a whole message is (`A12`, `a 12`, `A١٢`, `stand A12`, `رواق ب ٤`)."""
+    text = text.strip()
+    word = _STAND_WORD.fullmatch(text)
+    value = word.group(1) if word else text
+    number = normalize_stand_number(value)
+    if number is None and word:
+        parts = value.split()
+        if len(parts) == 2 and parts[0] in _ABJAD:
+            number = normalize_stand_number(_ABJAD[parts[0]] + parts[1])
+    return number
+
+
+def find_stand(tokens: Sequence[str], stands: frozenset[str]) -> Span | None:
+    """A stand number within a sentence; only one the fair has when the fair's stands are known
+    (so "le 14" or "à 10" is not a stand)."""
+    text = " ".join(tokens)
+    for match in _STAND_IN_TEXT.finditer(text):
+        letters, digits = match.groups()
+        number = normalize_stand_number(_ABJAD.get(letters, letters) + digits)
+        if number is None or (stands and number not in stands):
+            continue
+        if not stands and match.group(0).count(" "):
+            continue
+        start = text[:match.start()].count(" ")
+        end = start + match.group(0).count(" ") + 1
+        return Span(number, _positions(start, end))
+    return None

@@ -1,0 +1,383 @@
+"""The catalogue's entities as the understanding step looks them up: exhibitors, products,
+categories, cities, regions, labels, workshops and the fair's own practical topics, every
+name folded, matched word by word (rapidfuzz for typos and missing accents, the Arabizi
+consonant skeleton when letters find nothing). Built once per catalogue version."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
+
+from rapidfuzz import fuzz, process
+
+from handlers.understanding.lexicon import load_lexicon, min_similarity, stem
+from handlers.understanding.types import ProductMatch
+from storage.catalogue import Catalogue, stand_order
+from storage.repositories import CatalogueSnapshot
+from storage.search import LABEL_WORDS, STOPWORDS, SearchEntry, entries_from_catalogue, skeleton
+from storage.text import fold
+
+# A product, category or place found through its skeleton or another language's word for it
+# is less certain than one found by its letters.
+SKELETON_FACTOR = 0.8
+TRANSLATION_FACTOR = 0.9
+# Products listed: those within this many points of the closest one.
+CLOSE_TO_THE_BEST = 25.0
+# Share of an entity's own words a message must name for it to count (a name, a city...).
+NAME_COVERAGE = 0.6
+MAX_TERMS = 8
+
+
+class Kind(enum.StrEnum):
+    """What a catalogue word belongs to, and the placeholder it becomes for the classifier."""
+
+    EXHIBITOR = "EXHIBITOR"
+    PRODUCT = "PRODUCT"
+    CATEGORY = "CATEGORY"
+    CITY = "CITY"
+    REGION = "REGION"
+    LABEL = "LABEL"
+    WORKSHOP = "WORKSHOP"
+    TOPIC = "TOPIC"
+
+
+# When one word is several things, the placeholder it gets: the most specific first.
+_PRECEDENCE = (Kind.WORKSHOP, Kind.TOPIC, Kind.PRODUCT, Kind.EXHIBITOR, Kind.CITY, Kind.LABEL,
+               Kind.CATEGORY, Kind.REGION)
+
+
+@dataclass(frozen=True, slots=True)
+class WorkshopEntry:
+    """A workshop as the understanding step needs it."""
+
+    id: str
+    title: Mapping[str, str]
+    description: Mapping[str, str] = field(default_factory=dict)
+    starts: dt.datetime | None = None
+    language: str = "ar+fr"
+
+
+@dataclass(frozen=True, slots=True)
+class InfoTopic:
+    """A practical topic of the catalogue's `info:` section: its id, its name and the words
+    people use for it (known topics need none: the lexicon knows them)."""
+
+    id: str
+    topic: Mapping[str, str] = field(default_factory=dict)
+    keywords: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class FairCalendar:
+    """When and where the fair is: days are resolved in its time zone."""
+
+    timezone: str = "Africa/Casablanca"
+    opens: dt.date | None = None
+    closes: dt.date | None = None
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+@dataclass(slots=True)
+class _Target:
+    """One thing a word can name, and the folded words (per text) it is named by."""
+
+    kind: Kind
+    key: str
+    texts: list[list[str]] = field(default_factory=list)
+    weight: float = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """A catalogue thing a message names, how well (0-100), and the message words that name it."""
+
+    kind: Kind
+    key: str
+    score: float
+    terms: frozenset[int]
+
+
+@dataclass(frozen=True, slots=True)
+class Lookup:
+    """Everything a message names in the catalogue."""
+
+    matches: tuple[Match, ...]
+    products: tuple[ProductMatch, ...]
+    placeholders: Mapping[int, Kind]
+
+    def keys(self, kind: Kind) -> tuple[str, ...]:
+        return tuple(match.key for match in self.matches if match.kind is kind)
+
+    def best(self, kind: Kind) -> float:
+        return max((match.score for match in self.matches if match.kind is kind), default=0.0)
+
+
+def _words(text: str) -> list[str]:
+    return [stem(word) for word in fold(text).split()
+            if word not in STOPWORDS and stem(word) not in STOPWORDS]
+
+
+class Gazetteer:
+    """Every catalogue entity's words, prepared once; lookups only read it."""
+
+    def __init__(self, entries: Sequence[SearchEntry], workshops: Sequence[WorkshopEntry] = (),
+                 info_topics: Sequence[InfoTopic] = (),
+                 calendar: FairCalendar | None = None) -> None:
+        self.calendar = calendar or FairCalendar()
+        self.entries = tuple(entries)
+        self.stands = frozenset(entry.stand for entry in self.entries)
+        self.workshops = tuple(workshops)
+        self.info_topics = tuple(info_topics)
+        self._stand_of = {entry.exhibitor_id: entry.stand for entry in self.entries}
+        self._targets: list[_Target] = []
+        self._product_text: dict[int, Mapping[str, str]] = {}
+        self._product_position: dict[str, int] = {}
+        self._sellers: dict[int, list[str]] = {}
+        self._vocabulary: dict[str, list[tuple[int, int]]] = {}  # word -> (target, text) pairs
+        self._skeletons: dict[str, set[str]] = {}
+        self._translations: dict[str, set[str]] = {}
+        self._build()
+        self._words = sorted(self._vocabulary)
+        lexicon = load_lexicon()
+        # Words that say what is asked rather than what about: never taken for catalogue names
+        # (an exhibitor named "... programme ..." is not the programme), unless a product,
+        # category, place, label or workshop is called so.
+        named = {word for target in self._targets
+                 if target.kind not in (Kind.EXHIBITOR,)
+                 for text in target.texts for word in text}
+        asking = (lexicon.words("intents", exclude=("stands", "stand", "unknown"))
+                  | lexicon.words("info_topics") | lexicon.words("days")
+                  | lexicon.words("languages") | lexicon.words("request_words"))
+        self.function_words = frozenset(stem(word) for word in asking) - named
+
+    # -- building -----------------------------------------------------------------------------
+
+    @classmethod
+    def from_catalogue(cls, catalogue: Catalogue, info_topics: Sequence[InfoTopic] = ()
+                       ) -> Gazetteer:
+        """From a validated catalogue file (no database needed)."""
+        fair = catalogue.fair
+        zone = ZoneInfo(fair.timezone) if fair else ZoneInfo("Africa/Casablanca")
+        workshops = [WorkshopEntry(
+            id=item.id, title=item.title.as_dict(),
+            description=item.description.as_dict() if item.description else {},
+            starts=item.starts if item.starts.tzinfo else item.starts.replace(tzinfo=zone),
+            language=item.language) for item in catalogue.workshops or []]
+        calendar = (FairCalendar(fair.timezone, fair.opens, fair.closes) if fair
+                    else FairCalendar())
+        return cls(entries_from_catalogue(catalogue), workshops, info_topics, calendar)
+
+    @classmethod
+    def from_snapshot(cls, snapshot: CatalogueSnapshot, info_topics: Sequence[InfoTopic] = ()
+                      ) -> Gazetteer:
+        """From the catalogue the bot serves (storage.repositories.CatalogueSnapshot)."""
+        workshops = [WorkshopEntry(id=view.key, title=view.title,
+                                   description=view.description or {}, starts=view.starts_at,
+                                   language=view.language)
+                     for view in snapshot.workshops if not view.cancelled]
+        fair = snapshot.fair
+        return cls(snapshot.index.entries, workshops, info_topics,
+                   FairCalendar(fair.timezone, fair.opens, fair.closes))
+
+    def _target(self, kind: Kind, key: str, texts: Iterable[str], weight: float = 1.0) -> int:
+        position = len(self._targets)
+        target = _Target(kind, key, weight=weight)
+        for text in texts:
+            words = _words(text)
+            if not words:
+                continue
+            target.texts.append(words)
+            for word in words:
+                self._vocabulary.setdefault(word, []).append((position, len(target.texts) - 1))
+        self._targets.append(target)
+        return position
+
+    def _build(self) -> None:
+        products: dict[str, int] = {}
+        places: dict[tuple[Kind, str], int] = {}
+        categories: dict[str, int] = {}
+        labels: set[str] = set()
+        for entry in self.entries:
+            self._target(Kind.EXHIBITOR, entry.exhibitor_id,
+                         [*entry.name.values(), *entry.aliases])
+            for product in entry.products:
+                key = fold(product.get("fr") or next(iter(product.values()), ""))
+                position = products.get(key)
+                if position is None:
+                    position = products[key] = self._target(Kind.PRODUCT, key, product.values())
+                    self._product_position[key] = position
+                    self._product_text[position] = product
+                    self._learn_translation(product)
+                sellers = self._sellers.setdefault(position, [])
+                if entry.exhibitor_id not in sellers:
+                    sellers.append(entry.exhibitor_id)
+            for kind, name in ((Kind.CITY, entry.city), (Kind.REGION, entry.region)):
+                key = fold(name.get("fr") or name.get("ar") or "")
+                if key and (kind, key) not in places:
+                    places[(kind, key)] = self._target(kind, key, name.values())
+            if entry.category and entry.category not in categories:
+                categories[entry.category] = self._target(
+                    Kind.CATEGORY, entry.category, entry.category_name.values())
+            labels.update(entry.labels)
+        lexicon = load_lexicon()
+        for label in sorted(labels):
+            words = (*LABEL_WORDS.get(label, ()), *lexicon.section("labels").get(label, ()))
+            self._target(Kind.LABEL, label, words)
+        for workshop in self.workshops:
+            self._target(Kind.WORKSHOP, workshop.id, workshop.title.values())
+            if workshop.description:
+                self._target(Kind.WORKSHOP, workshop.id, workshop.description.values(), 0.7)
+        for topic in self.info_topics:
+            self._target(Kind.TOPIC, topic.id, [*topic.topic.values(), *topic.keywords])
+        # Sounds only for what people spell many ways (zarbia, l3sel): exhibitors and workshops
+        # are found by their letters, or "test" would be a cooperative Tassaout.
+        sounding = {word for target in self._targets
+                    if target.kind not in (Kind.EXHIBITOR, Kind.WORKSHOP)
+                    for text in target.texts for word in text}
+        for word in sorted(sounding):
+            key = skeleton(word)
+            if len(key) >= 3:
+                self._skeletons.setdefault(key, set()).add(word)
+
+    def _learn_translation(self, product: Mapping[str, str]) -> None:
+        """A product named by one word in each language teaches that the words are one thing
+        (tapis and الزرابي): a message naming one finds products named by the other."""
+        single = [words[0] for words in (_words(text) for text in product.values())
+                  if len(words) == 1]
+        for word in single:
+            self._translations.setdefault(word, set()).update(
+                other for other in single if other != word)
+
+    def stand_of(self, exhibitor_id: str) -> str | None:
+        """The stand of an exhibitor, by its id."""
+        return self._stand_of.get(exhibitor_id)
+
+    # -- lookups ------------------------------------------------------------------------------
+
+    def _similar(self, word: str) -> dict[str, float]:
+        """Catalogue words a message word may stand for, with a similarity (0-100)."""
+        found: dict[str, float] = {}
+        if word in self._vocabulary:
+            found[word] = 100.0
+        else:
+            cutoff = min_similarity(word)
+            if cutoff < 100.0:
+                for match, score, _ in process.extract(word, self._words, scorer=fuzz.ratio,
+                                                       score_cutoff=cutoff, limit=10):
+                    found[match] = score
+        if len(word) >= 4:
+            for match in self._skeletons.get(skeleton(word), ()):
+                score = 100.0 * SKELETON_FACTOR
+                if found.get(match, 0.0) < score:
+                    found[match] = score
+        for match, score in list(found.items()):
+            for other in self._translations.get(match, ()):
+                if found.get(other, 0.0) < score * TRANSLATION_FACTOR:
+                    found[other] = score * TRANSLATION_FACTOR
+        return found
+
+    def terms(self, tokens: Sequence[str]) -> list[tuple[int, str]]:
+        """The message's words that may name catalogue things, with their position."""
+        out: list[tuple[int, str]] = []
+        for position, token in enumerate(tokens):
+            word = stem(token)
+            if (token in STOPWORDS or word in STOPWORDS or word in self.function_words
+                    or token in self.function_words or word.isdigit()):
+                continue
+            out.append((position, word))
+        return out[:MAX_TERMS]
+
+    def lookup(self, tokens: Sequence[str], skip: frozenset[int] = frozenset()) -> Lookup:
+        """What the message's words (folded tokens) name; the positions in `skip` are taken
+        (a day, a stand number...)."""
+        terms = [(position, word) for position, word in self.terms(tokens)
+                 if position not in skip]
+        # target -> text -> per target word its best (similarity, message position)
+        hits: dict[int, dict[int, dict[str, tuple[float, int]]]] = {}
+        for position, word in terms:
+            for match, similarity in self._similar(word).items():
+                for target_index, text in self._vocabulary[match]:
+                    best = hits.setdefault(target_index, {}).setdefault(text, {})
+                    if best.get(match, (0.0, -1))[0] < similarity:
+                        best[match] = (similarity, position)
+        if not hits:
+            return Lookup((), (), {})
+        asked = {position for by_text in hits.values() for words in by_text.values()
+                 for _, position in words.values()}
+        matches: list[Match] = []
+        for target_index, by_text in hits.items():
+            target = self._targets[target_index]
+            score, used = self._score(target, by_text, len(asked))
+            if score > 0.0:
+                matches.append(Match(target.kind, target.key, score, used))
+        matches = self._merge(matches)
+        products = self._products(matches)
+        return Lookup(tuple(sorted(matches, key=lambda m: (-m.score, m.kind, m.key))),
+                      products, self._placeholders(matches))
+
+    def _score(self, target: _Target, by_text: dict[int, dict[str, tuple[float, int]]],
+               asked: int) -> tuple[float, frozenset[int]]:
+        """How well the message names a target (0-100), through its best text, and with which
+        of its words: the share of the message's catalogue words it takes, a little more when
+        it is named whole."""
+        best = 0.0
+        used: frozenset[int] = frozenset()
+        for text_index, words in by_text.items():
+            own = target.texts[text_index]
+            positions = {position for _, position in words.values()}
+            per_position: dict[int, float] = {}
+            for similarity, position in words.values():
+                per_position[position] = max(per_position.get(position, 0.0), similarity)
+            covered = sum(per_position.values()) / 100.0 / max(asked, 1)
+            whole = len(words) / len(own)
+            if target.kind in (Kind.EXHIBITOR, Kind.CITY, Kind.REGION, Kind.CATEGORY) and (
+                    whole < NAME_COVERAGE):
+                continue
+            score = 100.0 * covered * (0.85 + 0.15 * whole) * target.weight
+            if score > best:
+                best, used = score, frozenset(positions)
+        return best, used
+
+    @staticmethod
+    def _merge(matches: list[Match]) -> list[Match]:
+        """One match per (kind, key): a workshop's title and its description are one workshop."""
+        merged: dict[tuple[Kind, str], Match] = {}
+        for match in matches:
+            current = merged.get((match.kind, match.key))
+            if current is None or match.score > current.score:
+                merged[(match.kind, match.key)] = match
+        return list(merged.values())
+
+    def _products(self, matches: list[Match]) -> tuple[ProductMatch, ...]:
+        found = [match for match in matches if match.kind is Kind.PRODUCT]
+        if not found:
+            return ()
+        top = max(match.score for match in found)
+        positions = {self._product_position[match.key]: match for match in found}
+        out: list[ProductMatch] = []
+        for position, match in positions.items():
+            if match.score < top - CLOSE_TO_THE_BEST:
+                continue
+            sellers = self._sellers.get(position, [])
+            stands = sorted({self._stand_of[seller] for seller in sellers}, key=stand_order)
+            text = self._product_text[position]
+            out.append(ProductMatch(text.get("fr") or next(iter(text.values())),
+                                    round(match.score, 1), tuple(sellers), tuple(stands)))
+        out.sort(key=lambda product: (-product.score, product.text))
+        return tuple(out)
+
+    @staticmethod
+    def _placeholders(matches: list[Match]) -> dict[int, Kind]:
+        """Per message position, what the classifier sees instead of the word."""
+        out: dict[int, Kind] = {}
+        ranked = sorted(matches, key=lambda m: (-m.score, _PRECEDENCE.index(m.kind)))
+        for match in ranked:
+            for position in match.terms:
+                out.setdefault(position, match.kind)
+        return out

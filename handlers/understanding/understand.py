@@ -1,0 +1,383 @@
+"""The understanding step: what a free text asks for (its intent) and what it names (its
+entities), in French, Arabic, Darija in either script, and English.
+
+Rules first where they are surer than any model (a stand number alone, a command word, only
+greetings or thanks, an exhibitor's name, a product alone), then a linear classifier over the
+folded text in which the catalogue's names, days and stand numbers are placeholders (so that it
+serves any fair's catalogue), then rules that weigh the entities found against it. Pure and
+synchronous: the classifier is trained once per process, from the files in data/."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import functools
+import hashlib
+import re
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from handlers.understanding.entities import (
+    bare_stand_number,
+    find_day,
+    find_info_topic,
+    find_language,
+    find_stand,
+    matcher,
+)
+from handlers.understanding.gazetteer import Gazetteer, Kind, Lookup
+from handlers.understanding.lexicon import LEXICON_FILE, TRAIN_FILE, YAML_LOADER, load_lexicon
+from handlers.understanding.model import Classifier
+from handlers.understanding.types import Entities, Intent, Understanding
+from storage.catalogue import validate_catalogue, yaml_locator
+from storage.search import STOPWORDS
+from storage.text import fold
+
+# What the step reads of a message: its start (a message may be 2,000 characters long).
+MAX_CHARS = 300
+MAX_TOKENS = 40
+# Below this probability the classifier's choice is put as a question, with the next ones...
+DOUBT_BELOW = 0.5
+# ... those at least this share of the first one's probability...
+CLOSE_TO_FIRST = 0.4
+# ... and below this, nothing is credible: not understood.
+UNKNOWN_BELOW = 0.2
+# The least score (0-100, storage of gazetteer.Match) for a catalogue entity to be kept.
+ENTITY_SCORE = 35.0
+WORKSHOP_SCORE = 45.0
+
+# The catalogue the training utterances were written against: its names are masked in them
+# the way a live message's names are masked with the served fair's.
+TRAINING_CATALOGUE = Path(__file__).resolve().parents[2] / "bot" / "data" / "sample-fair.yaml"
+TRAINING_NOW = dt.datetime(2026, 12, 13, 10, 0, tzinfo=dt.UTC)
+
+
+def _folded(words: Iterable[str]) -> set[str]:
+    return {fold(word) or word.strip() for word in words}
+
+
+# The router's words for its commands (handlers/router.py WORDS), each a whole message.
+COMMAND_WORDS: dict[str, Intent] = {
+    word: intent
+    for intent, words in {
+        Intent.MENU: ["menu", "القائمة", "قائمة", "المنيو", "lmenu", "0"],
+        Intent.LANGUAGE: ["lang", "langue", "language", "langues", "اللغة", "لغة", "lugha",
+                          "lougha"],
+        Intent.WORKSHOPS: ["workshops", "workshop", "ateliers", "atelier", "ورشات", "الورشات",
+                           "ورشة", "الورشة", "formations", "formation", "تكوين", "programme",
+                           "برنامج"],
+        Intent.MY_WORKSHOPS: ["my", "mes ateliers", "mes inscriptions", "ورشاتي", "تسجيلاتي"],
+        Intent.MY_LIST: ["ma liste", "my list", "liste", "قائمتي", "لائحتي"],
+        Intent.STANDS: ["stands", "exposants", "exposant", "الأروقة", "أروقة", "الاروقة",
+                        "اروقة", "رواق", "العارضين", "العارضون", "plan"],
+        Intent.FEEDBACK: ["feedback", "avis", "rating", "رأي", "رايي", "تقييم", "رأيي", "noter"],
+        Intent.STOP: ["stop", "arret", "arrete", "توقف", "وقف", "unsubscribe", "desabonner"],
+        Intent.HELP: ["help", "aide", "مساعدة", "المساعدة", "3awni", "?", "عاوني"],
+        Intent.INFO: ["info", "infos", "information", "informations", "معلومات", "horaires",
+                      "المعلومات", "pratique"],
+        Intent.ORGANIZER: ["broadcast", "diffusion", "annonce", "بث", "stats", "statistiques",
+                           "إحصائيات", "احصائيات"],
+    }.items()
+    for word in _folded(words)
+}
+# Words that say "workshop" in any form: with a day or a language they ask for the programme.
+WORKSHOP_WORDS = _folded((
+    "atelier", "ateliers", "workshop", "workshops", "formation", "formations", "programme",
+    "program", "programme", "ورشة", "ورشات", "الورشة", "الورشات", "ورشه", "البرنامج", "برنامج",
+    "lworcha", "worcha", "lworchat", "worchat", "barnamaj", "lbarnamaj", "tkwin", "تكوين",
+    "conference", "conferences", "session", "sessions",
+))
+REGISTER_WORDS = _folded((
+    "inscrire", "inscription", "inscris", "inscrit", "reserver", "reservation", "participer",
+    "register", "registration", "sign", "book", "التسجيل", "تسجيل", "نسجل", "اسجل", "أسجل",
+    "ntsjl", "nsjl", "nsjel", "ntsejel", "tsjil", "tasjil", "حجز", "نحجز",
+))
+# Emoji and signs that say "ok" or "thanks" on their own.
+_ACKNOWLEDGING = re.compile("[\U0001F44D\U0001F44C\U0001F64F\u2764\U0001F60A\U0001F642"
+                            "\U0001F600-\U0001F64F\U0001F490-\U0001F4FF\u2705\u2714\u263A]")
+_COOP_CODE = re.compile(r"(?:(?i:coop)[\s_:-]+|تعاونية[\s_:-]*)([A-Za-z0-9]+(?:-[A-Za-z0-9]+)*)")
+_PLACEHOLDERS = {"DAY", "STANDNO", "INFO", *(kind.value for kind in Kind)}
+
+
+@dataclass(frozen=True, slots=True)
+class _Read:
+    """A message as the rules and the classifier see it."""
+
+    tokens: list[str]
+    entities: Entities
+    lookup: Lookup
+    masked: str
+    info_positions: frozenset[int]
+
+
+def _read(text: str, gazetteer: Gazetteer, now: dt.datetime) -> _Read:
+    tokens = fold(text[:MAX_CHARS]).split()[:MAX_TOKENS]
+    today = now.astimezone(gazetteer.calendar.zone).date()
+    taken: dict[int, str] = {}
+    day = find_day(tokens, today)
+    if day is not None:
+        taken.update(dict.fromkeys(day[1], "DAY"))
+    stand = find_stand(tokens, gazetteer.stands)
+    if stand is not None:
+        taken.update(dict.fromkeys(stand.positions, "STANDNO"))
+    language = find_language(tokens)
+    info = find_info_topic(tokens)
+    info_key = info.value if info else None
+    info_positions = info.positions if info else frozenset()
+    if info is not None:
+        taken.update(dict.fromkeys(info.positions, "INFO"))
+    lookup = gazetteer.lookup(tokens, frozenset(taken))
+    topics = [match for match in lookup.matches
+              if match.kind is Kind.TOPIC and match.score >= 60.0]
+    if info_key is None and topics:
+        info_key = topics[0].key
+        info_positions = topics[0].terms
+        taken.update(dict.fromkeys(topics[0].terms, "INFO"))
+    for position, kind in lookup.placeholders.items():
+        taken.setdefault(position, kind.value)
+    masked: list[str] = []
+    for position, token in enumerate(tokens):
+        word = taken.get(position, token)
+        if not (masked and word in _PLACEHOLDERS and masked[-1] == word):
+            masked.append(word)
+    entities = Entities(
+        day=day[0] if day else None,
+        language=language.value if language else None,
+        stand=stand.value if stand else None,
+        info=info_key,
+        workshops=_kept(lookup, Kind.WORKSHOP, WORKSHOP_SCORE, 10.0),
+        exhibitors=_kept(lookup, Kind.EXHIBITOR, 60.0, 10.0),
+        products=tuple(product for product in lookup.products if product.score >= ENTITY_SCORE),
+        categories=_kept(lookup, Kind.CATEGORY, ENTITY_SCORE),
+        cities=_kept(lookup, Kind.CITY, ENTITY_SCORE),
+        regions=_kept(lookup, Kind.REGION, ENTITY_SCORE),
+        labels=_kept(lookup, Kind.LABEL, ENTITY_SCORE),
+    )
+    return _Read(tokens, entities, lookup, " ".join(masked), frozenset(info_positions))
+
+
+def _kept(lookup: Lookup, kind: Kind, least: float, within: float = 100.0) -> tuple[str, ...]:
+    """The keys of one kind of match, good enough and close enough to the best of them."""
+    best = lookup.best(kind)
+    return tuple(match.key for match in lookup.matches
+                 if match.kind is kind and match.score >= max(least, best - within))
+
+
+# ---------------------------------------------------------------------------------------------
+# The classifier, trained once per process (per version of the data files)
+
+_lock = threading.Lock()
+_models: dict[str, Classifier] = {}
+
+
+def _digest(paths: Sequence[Path]) -> str:
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(path.read_bytes() if path.exists() else b"")
+    return digest.hexdigest()
+
+
+def training_rows(path: Path = TRAIN_FILE) -> list[tuple[str, str]]:
+    """(text, intent) of the training utterances: train.csv, then every lexicon phrase of an
+    intent, of a practical topic (info), of a language (language) and of a label (stands)."""
+    rows: list[tuple[str, str]] = []
+    if path.exists():
+        with path.open(newline="", encoding="utf-8") as file:
+            rows += [(row["text"], row["intent"]) for row in csv.DictReader(file)
+                     if row.get("text") and row.get("intent") in Intent.__members__.values()]
+    lexicon = load_lexicon()
+    for intent, phrases in lexicon.section("intents").items():
+        if intent in Intent.__members__.values():
+            rows += [(phrase, intent) for phrase in phrases]
+    for section, intent in (("info_topics", Intent.INFO), ("languages", Intent.LANGUAGE),
+                            ("labels", Intent.STANDS)):
+        for phrases in lexicon.section(section).values():
+            rows += [(phrase, intent.value) for phrase in phrases]
+    return rows
+
+
+@functools.cache
+def training_gazetteer() -> Gazetteer:
+    """The gazetteer of the catalogue the training utterances were written against."""
+    if not TRAINING_CATALOGUE.exists():
+        return Gazetteer([])
+    data = yaml.load(TRAINING_CATALOGUE.read_bytes(), Loader=YAML_LOADER)
+    catalogue = validate_catalogue(data, yaml_locator(TRAINING_CATALOGUE.name))
+    return Gazetteer.from_catalogue(catalogue)
+
+
+def train(path: Path = TRAIN_FILE) -> Classifier:
+    """A classifier trained on the training utterances, masked as live messages are."""
+    gazetteer = training_gazetteer()
+    rows = training_rows(path)
+    texts = [_read(text, gazetteer, TRAINING_NOW).masked for text, _ in rows]
+    return Classifier(texts, [intent for _, intent in rows])
+
+
+def _data_key() -> str:
+    """The data files' hash, computed again only when one of them changed on disk."""
+    files = (TRAIN_FILE, LEXICON_FILE, TRAINING_CATALOGUE)
+    stamps = tuple((path.stat().st_mtime_ns, path.stat().st_size) if path.exists() else None
+                   for path in files)
+    return _hash_of(files, stamps)
+
+
+@functools.lru_cache(maxsize=4)
+def _hash_of(files: tuple[Path, ...], stamps: tuple[tuple[int, int] | None, ...]) -> str:
+    return _digest(files)
+
+
+def classifier() -> Classifier:
+    """The process's classifier, trained on first use (and again when the data files change)."""
+    key = _data_key()
+    model = _models.get(key)
+    if model is None:
+        with _lock:
+            model = _models.get(key)
+            if model is None:
+                model = _models[key] = train()
+    return model
+
+
+def warm() -> None:
+    """Import scikit-learn and train the classifier now (at start), not on the first message."""
+    classifier()
+
+
+# ---------------------------------------------------------------------------------------------
+# Understanding a message
+
+
+def _sure(intent: Intent, entities: Entities) -> Understanding:
+    return Understanding(intent, 1.0, entities)
+
+
+def _covered_by(tokens: list[str], intents: set[str], also: frozenset[str] = frozenset()
+                ) -> bool:
+    """Whether every word of the message belongs to a lexicon phrase of these intents (or is
+    one of `also`)."""
+    covered = {index for index, token in enumerate(tokens) if token in also}
+    for item in matcher("intents").find(tokens):
+        if item.name in intents:
+            covered.update(range(item.start, item.end))
+    return len(covered) == len(tokens)
+
+
+def _only_catalogue(read: _Read) -> bool:
+    """Whether the message is nothing but products, categories, places or labels."""
+    kinds = (Kind.PRODUCT, Kind.CATEGORY, Kind.CITY, Kind.REGION, Kind.LABEL)
+    named = {position for position, kind in read.lookup.placeholders.items() if kind in kinds}
+    content = {index for index, token in enumerate(read.tokens) if token not in STOPWORDS}
+    return bool(named) and content <= named and read.entities.catalogue_stands()
+
+
+def _exhibitor_named(read: _Read) -> bool:
+    """Whether the message is an exhibitor's name (or alias), and nothing else, and not also
+    what people buy: "zarbia" is an alias of one cooperative and what eight sell."""
+    content = {index for index, token in enumerate(read.tokens) if token not in STOPWORDS}
+    named = any(match.kind is Kind.EXHIBITOR and match.score >= 90.0 and content <= match.terms
+                for match in read.lookup.matches)
+    sold = any(match.kind in (Kind.PRODUCT, Kind.CATEGORY) and match.score >= 70.0
+               and content <= match.terms for match in read.lookup.matches)
+    return named and not sold
+
+
+def _has(tokens: list[str], words: set[str]) -> bool:
+    return any(token in words for token in tokens)
+
+
+def _asks(tokens: list[str]) -> bool:
+    """Whether the message holds a question or request word (où, fin, wach, أين, bghit...)."""
+    return bool(matcher("request_words").find(tokens)) or len(tokens) <= 2
+
+
+def _rules_before(text: str, read: _Read) -> Understanding | None:
+    tokens, entities = read.tokens, read.entities
+    whole = " ".join(tokens) or text.strip()
+    if whole in COMMAND_WORDS:
+        return _sure(COMMAND_WORDS[whole], entities)
+    number = bare_stand_number(text)
+    if number is not None:
+        return _sure(Intent.STAND, Entities(stand=number))
+    if _COOP_CODE.fullmatch(text.strip()):
+        return _sure(Intent.COOPERATIVE, entities)
+    if not tokens:
+        acknowledging = _ACKNOWLEDGING.search(text) is not None
+        return _sure(Intent.SMALLTALK if acknowledging else Intent.UNKNOWN, entities)
+    if _covered_by(tokens, {"welcome"}):
+        return _sure(Intent.WELCOME, entities)
+    if _covered_by(tokens, {"smalltalk", "welcome"}):
+        return _sure(Intent.SMALLTALK, entities)
+    if entities.language and _covered_by(tokens, {"language"},
+                                         frozenset(tokens[i] for i in range(len(tokens))
+                                                   if i in _language_positions(tokens))):
+        return _sure(Intent.LANGUAGE, entities)
+    if _exhibitor_named(read):
+        return _sure(Intent.STAND, entities)
+    if _only_catalogue(read):
+        return _sure(Intent.STANDS, entities)
+    return None
+
+
+def _language_positions(tokens: list[str]) -> set[int]:
+    found = find_language(tokens)
+    positions = set(found.positions) if found else set()
+    return positions | {index for index, token in enumerate(tokens)
+                        if token in STOPWORDS or token in {"svp", "please", "3afak", "afak"}}
+
+
+def _rules_after(read: _Read, ranked: list[tuple[Intent, float]]) -> Intent | None:
+    """An intent the entities make surer than the classifier's first choice, if any."""
+    tokens, entities = read.tokens, read.entities
+    first = ranked[0][0]
+    workshop_word = _has(tokens, WORKSHOP_WORDS)
+    if entities.info and first not in (Intent.STANDS, Intent.STAND, Intent.WORKSHOP) and (
+            _asks(tokens) or first is Intent.INFO):
+        return Intent.INFO
+    if entities.workshops and (first in (Intent.WORKSHOP, Intent.WORKSHOPS) or workshop_word
+                               or _has(tokens, REGISTER_WORDS)):
+        return Intent.WORKSHOP
+    if workshop_word and _has(tokens, REGISTER_WORDS):
+        return Intent.WORKSHOP
+    if workshop_word and (entities.day or entities.language) and first is not Intent.LANGUAGE:
+        return Intent.WORKSHOPS
+    if first in (Intent.STANDS, Intent.STAND) and not (
+            entities.catalogue_stands() or entities.exhibitors or entities.stand
+            or read.lookup.matches):
+        # A stand search needs something to search for: "hello there" and "test" are not one.
+        for intent, probability in ranked[1:3]:
+            if intent not in (Intent.STANDS, Intent.STAND):
+                return intent if probability >= UNKNOWN_BELOW else Intent.UNKNOWN
+    return None
+
+
+def understand(text: str, gazetteer: Gazetteer, now: dt.datetime,
+               model: Classifier | None = None) -> Understanding:
+    """What a free text asks for and names; `now` (aware) resolves days such as "demain".
+    `model` is the process's classifier unless given (a bench trains its own)."""
+    read = _read(text, gazetteer, now)
+    ruled = _rules_before(text, read)
+    if ruled is not None:
+        return ruled
+    model = model or classifier()
+    ranked = [(Intent(label), probability)
+              for label, probability in model.probabilities(read.masked)]
+    chosen = _rules_after(read, ranked)
+    if chosen is not None:
+        probability = dict(ranked).get(chosen, 0.0)
+        return Understanding(chosen, max(probability, DOUBT_BELOW), read.entities)
+    first, probability = ranked[0]
+    if probability < UNKNOWN_BELOW:
+        return Understanding(Intent.UNKNOWN, probability, read.entities,
+                             tuple(intent for intent, _ in ranked[:2]
+                                   if intent is not Intent.UNKNOWN))
+    if probability < DOUBT_BELOW:
+        close = tuple(intent for intent, share in ranked[1:3]
+                      if share >= probability * CLOSE_TO_FIRST and intent is not Intent.UNKNOWN)
+        if close:
+            return Understanding(first, probability, read.entities, close)
+    return Understanding(first, probability, read.entities)
