@@ -33,7 +33,6 @@ MONTHS = {
     ), start=1)
     for month in names
 }
-_NUMERIC_DATE = re.compile(r"^(\d{1,2})[/.-](\d{1,2})$")
 # A stand number in a sentence: one to three letters (or an Arabic hall letter) alone as a word,
 # then its digits, glued or one space apart.
 _STAND_IN_TEXT = re.compile(r"(?<![^\W\d_])([a-z]{1,3}|[ابجد])\s?(\d{1,4})(?!\w)")
@@ -71,22 +70,25 @@ def _positions(start: int, end: int) -> frozenset[int]:
 def find_day(tokens: Sequence[str], today: dt.date) -> tuple[dt.date, frozenset[int]] | None:
     """The day a message names (aujourd'hui, ghda, السبت, 14/12, 14 décembre), as a date seen
     from `today`: a weekday is the next one (today's included)."""
-    for index, token in enumerate(tokens):
-        numeric = _NUMERIC_DATE.match(token)
-        month = MONTHS.get(tokens[index + 1]) if index + 1 < len(tokens) else None
-        if numeric or (token.isdigit() and month):
-            day = int(numeric.group(1)) if numeric else int(token)
-            number = int(numeric.group(2)) if numeric else month or 0
-            found = _date_near(today, number, day)
-            if found is not None:
-                return found, _positions(index, index + 2 if month else index + 1)
-    for item in matcher("days").find(list(tokens)):
-        if item.name in RELATIVE_DAYS:
-            return today + dt.timedelta(days=RELATIVE_DAYS[item.name]), _positions(
-                item.start, item.end)
+    for index, token in enumerate(tokens[:-1]):
+        following = tokens[index + 1]
+        # fold() makes "15/12" two words, "15 12"; "15 décembre" is a day and a month.
+        month = MONTHS.get(following) or (
+            int(following) if following.isdigit() and len(following) <= 2 else None)
+        if token.isdigit() and len(token) <= 2 and month:
+            date = _date_near(today, month, int(token))
+            if date is not None:
+                return date, _positions(index, index + 2)
+    found = matcher("days").find(list(tokens))
+    # A weekday first: in "يوم السبت" (on Saturday), يوم is "day", not اليوم (today).
+    for item in found:
         if item.name in WEEKDAYS:
             ahead = (WEEKDAYS.index(item.name) - today.weekday()) % 7
             return today + dt.timedelta(days=ahead), _positions(item.start, item.end)
+    for item in found:
+        if item.name in RELATIVE_DAYS:
+            return today + dt.timedelta(days=RELATIVE_DAYS[item.name]), _positions(
+                item.start, item.end)
     return None
 
 

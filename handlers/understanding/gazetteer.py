@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
+import numpy
 from rapidfuzz import fuzz, process
 
 from handlers.understanding.lexicon import load_lexicon, min_similarity, stem
@@ -27,8 +29,11 @@ TRANSLATION_FACTOR = 0.9
 # Products listed: those within this many points of the closest one.
 CLOSE_TO_THE_BEST = 25.0
 # Share of an entity's own words a message must name for it to count (a name, a city...).
-NAME_COVERAGE = 0.6
+NAME_COVERAGE = 0.5
 MAX_TERMS = 8
+# From this many distinct words, near spellings are looked for only among the words that share
+# enough letter pairs with the message's word (a large fair has tens of thousands of words).
+BIGRAM_INDEX_FROM = 3000
 
 
 class Kind(enum.StrEnum):
@@ -118,6 +123,35 @@ class Lookup:
         return max((match.score for match in self.matches if match.kind is kind), default=0.0)
 
 
+def _bigrams(word: str) -> set[str]:
+    padded = f" {word} "
+    return {padded[index:index + 2] for index in range(len(padded) - 1)}
+
+
+class _BigramIndex:
+    """The words sharing letter pairs with a word: those that can be at least so alike."""
+
+    def __init__(self, words: Sequence[str]) -> None:
+        self.words = list(words)
+        postings: dict[str, list[int]] = {}
+        for index, word in enumerate(self.words):
+            for gram in _bigrams(word):
+                postings.setdefault(gram, []).append(index)
+        self._postings = {gram: numpy.array(items, dtype=numpy.int32)
+                          for gram, items in postings.items()}
+
+    def candidates(self, word: str, cutoff: float) -> list[str]:
+        """Words that may be `cutoff` alike (fuzz.ratio): an insertion or deletion changes at
+        most two of a word's letter pairs, and so many edits are all the cutoff allows."""
+        grams = [self._postings[gram] for gram in _bigrams(word) if gram in self._postings]
+        edits = math.floor((1.0 - cutoff / 100.0) * (2 * len(word) + 1))
+        need = max(1, len(word) + 1 - 2 * edits)
+        if len(grams) < need:
+            return []
+        counts = numpy.bincount(numpy.concatenate(grams), minlength=len(self.words))
+        return [self.words[index] for index in numpy.flatnonzero(counts >= need)]
+
+
 def _words(text: str) -> list[str]:
     return [stem(word) for word in fold(text).split()
             if word not in STOPWORDS and stem(word) not in STOPWORDS]
@@ -139,11 +173,14 @@ class Gazetteer:
         self._product_text: dict[int, Mapping[str, str]] = {}
         self._product_position: dict[str, int] = {}
         self._sellers: dict[int, list[str]] = {}
+        self._sold_at: dict[int, tuple[tuple[str, ...], tuple[str, ...]]] = {}
         self._vocabulary: dict[str, list[tuple[int, int]]] = {}  # word -> (target, text) pairs
+        self._names: dict[str, list[tuple[int, int]]] = {}  # rarest word -> (target, text)
         self._skeletons: dict[str, set[str]] = {}
         self._translations: dict[str, set[str]] = {}
         self._build()
         self._words = sorted(self._vocabulary)
+        self._grams = _BigramIndex(self._words) if len(self._words) > BIGRAM_INDEX_FROM else None
         lexicon = load_lexicon()
         # Words that say what is asked rather than what about: never taken for catalogue names
         # (an exhibitor named "... programme ..." is not the programme), unless a product,
@@ -194,9 +231,27 @@ class Gazetteer:
                 continue
             target.texts.append(words)
             for word in words:
-                self._vocabulary.setdefault(word, []).append((position, len(target.texts) - 1))
+                postings = self._vocabulary.setdefault(word, [])
+                # A name is looked up through its rarest word only (see _index_names).
+                if kind is not Kind.EXHIBITOR:
+                    postings.append((position, len(target.texts) - 1))
         self._targets.append(target)
         return position
+
+    def _index_names(self) -> None:
+        """Each exhibitor name under its rarest word: a name counts only when the message has
+        that word, and a word common to thousands of names ("poterie") costs nothing."""
+        counts: dict[str, int] = {}
+        for target in self._targets:
+            if target.kind is Kind.EXHIBITOR:
+                for text in target.texts:
+                    for word in set(text):
+                        counts[word] = counts.get(word, 0) + 1
+        for position, target in enumerate(self._targets):
+            if target.kind is Kind.EXHIBITOR:
+                for index, text in enumerate(target.texts):
+                    rarest = min(text, key=lambda word: (counts[word], word))
+                    self._names.setdefault(rarest, []).append((position, index))
 
     def _build(self) -> None:
         products: dict[str, int] = {}
@@ -235,6 +290,11 @@ class Gazetteer:
                 self._target(Kind.WORKSHOP, workshop.id, workshop.description.values(), 0.7)
         for topic in self.info_topics:
             self._target(Kind.TOPIC, topic.id, [*topic.topic.values(), *topic.keywords])
+        self._index_names()
+        self._sold_at = {
+            position: (tuple(sellers), tuple(sorted({self._stand_of[seller] for seller in sellers},
+                                                    key=stand_order)))
+            for position, sellers in self._sellers.items()}
         # Sounds only for what people spell many ways (zarbia, l3sel): exhibitors and workshops
         # are found by their letters, or "test" would be a cooperative Tassaout.
         sounding = {word for target in self._targets
@@ -268,7 +328,8 @@ class Gazetteer:
         else:
             cutoff = min_similarity(word)
             if cutoff < 100.0:
-                for match, score, _ in process.extract(word, self._words, scorer=fuzz.ratio,
+                choices = self._grams.candidates(word, cutoff) if self._grams else self._words
+                for match, score, _ in process.extract(word, choices, scorer=fuzz.ratio,
                                                        score_cutoff=cutoff, limit=10):
                     found[match] = score
         if len(word) >= 4:
@@ -300,12 +361,22 @@ class Gazetteer:
                  if position not in skip]
         # target -> text -> per target word its best (similarity, message position)
         hits: dict[int, dict[int, dict[str, tuple[float, int]]]] = {}
-        for position, word in terms:
-            for match, similarity in self._similar(word).items():
+        similar = [(position, self._similar(word)) for position, word in terms]
+        names: set[tuple[int, int]] = set()
+        for position, found in similar:
+            for match, similarity in found.items():
                 for target_index, text in self._vocabulary[match]:
                     best = hits.setdefault(target_index, {}).setdefault(text, {})
                     if best.get(match, (0.0, -1))[0] < similarity:
                         best[match] = (similarity, position)
+                names.update(self._names.get(match, ()))
+        for target_index, text in names:
+            best = hits.setdefault(target_index, {}).setdefault(text, {})
+            for word in self._targets[target_index].texts[text]:
+                for position, found in similar:
+                    alike = found.get(word, 0.0)
+                    if alike > best.get(word, (0.0, -1))[0]:
+                        best[word] = (alike, position)
         if not hits:
             return Lookup((), (), {})
         asked = {position for by_text in hits.values() for words in by_text.values()
@@ -364,11 +435,10 @@ class Gazetteer:
         for position, match in positions.items():
             if match.score < top - CLOSE_TO_THE_BEST:
                 continue
-            sellers = self._sellers.get(position, [])
-            stands = sorted({self._stand_of[seller] for seller in sellers}, key=stand_order)
+            sellers, stands = self._sold_at[position]
             text = self._product_text[position]
             out.append(ProductMatch(text.get("fr") or next(iter(text.values())),
-                                    round(match.score, 1), tuple(sellers), tuple(stands)))
+                                    round(match.score, 1), sellers, stands))
         out.sort(key=lambda product: (-product.score, product.text))
         return tuple(out)
 

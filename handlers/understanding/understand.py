@@ -22,6 +22,7 @@ from pathlib import Path
 import yaml
 
 from handlers.understanding.entities import (
+    Span,
     bare_stand_number,
     find_day,
     find_info_topic,
@@ -125,18 +126,17 @@ def _read(text: str, gazetteer: Gazetteer, now: dt.datetime) -> _Read:
     if stand is not None:
         taken.update(dict.fromkeys(stand.positions, "STANDNO"))
     language = find_language(tokens)
-    info = find_info_topic(tokens)
+    lookup = gazetteer.lookup(tokens, frozenset(taken))
+    # The fair's own topics first (its "navette" is what it answers), then the known ones.
+    topics = [match for match in lookup.matches
+              if match.kind is Kind.TOPIC and match.score >= 60.0]
+    info = Span(topics[0].key, topics[0].terms) if topics else find_info_topic(tokens)
     info_key = info.value if info else None
     info_positions = info.positions if info else frozenset()
     if info is not None:
         taken.update(dict.fromkeys(info.positions, "INFO"))
-    lookup = gazetteer.lookup(tokens, frozenset(taken))
-    topics = [match for match in lookup.matches
-              if match.kind is Kind.TOPIC and match.score >= 60.0]
-    if info_key is None and topics:
-        info_key = topics[0].key
-        info_positions = topics[0].terms
-        taken.update(dict.fromkeys(topics[0].terms, "INFO"))
+        if not topics and info.positions & set(lookup.placeholders):
+            lookup = gazetteer.lookup(tokens, frozenset(taken))
     for position, kind in lookup.placeholders.items():
         taken.setdefault(position, kind.value)
     masked: list[str] = []
