@@ -97,6 +97,9 @@ def _normal(key: str, value: str) -> str:
         return value.upper().replace(" ", "")
     if key in ("product", "city", "region"):
         return fold(value)
+    if key == "label":
+        # The catalogue's "women-led" is the lexicon's "women".
+        return value.split("-")[0]
     return value
 
 
@@ -131,7 +134,7 @@ def predicted_pairs(result_pairs: set[tuple[str, str]]) -> set[tuple[str, str]]:
 
 
 def accuracy(rows: Sequence[Row], gazetteer: Gazetteer, now: dt.datetime,
-             model: Classifier) -> None:
+             model: Classifier, errors: bool = False) -> None:
     by_intent: dict[str, list[bool]] = {}
     by_form: dict[str, list[bool]] = {}
     confusions: Counter[tuple[str, str]] = Counter()
@@ -148,6 +151,13 @@ def accuracy(rows: Sequence[Row], gazetteer: Gazetteer, now: dt.datetime,
         by_form.setdefault(row.form or "?", []).append(good)
         if not good:
             confusions[(row.intent, result.intent.value)] += 1
+            if errors:
+                print(f"  ERROR {row.intent} -> {result.intent.value} "
+                      f"{[alt.value for alt in result.alternatives]}: {row.text}")
+        elif errors and row.entities and row.entities - predicted_pairs(
+                result.entities.pairs()):
+            print(f"  ENTITIES {sorted(row.entities)} got "
+                  f"{sorted(predicted_pairs(result.entities.pairs()))}: {row.text}")
         # Entities are scored where the labelled row names some.
         if row.entities:
             pairs = predicted_pairs(result.entities.pairs())
@@ -216,6 +226,9 @@ def main() -> None:
     parser.add_argument("--split", type=Path, default=None,
                         help="a training file to split instead of --set")
     parser.add_argument("--holdout", type=float, default=0.2)
+    parser.add_argument("--errors", action="store_true",
+                        help="list every message understood wrong (for a split of the "
+                             "training set: the held-out set is read once, never studied)")
     args = parser.parse_args()
     loaded = load_catalogue_file(args.catalogue).catalogue
     gazetteer = Gazetteer.from_catalogue(loaded)
@@ -237,7 +250,7 @@ def main() -> None:
         print(f"understanding bench: {what}, catalogue {args.catalogue.name}, now "
               f"{now.isoformat()}; trained in {time.perf_counter() - started:.2f} s", flush=True)
         rows = load_rows(path, now.astimezone(zone).date())
-    accuracy(rows, gazetteer, now, model)
+    accuracy(rows, gazetteer, now, model, args.errors)
     texts = [row.text for row in rows]
     timings("catalogue", texts, gazetteer, now, model, args.runs, GOALS["sample_p99_ms"])
     if args.exhibitors:

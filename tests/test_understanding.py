@@ -125,7 +125,7 @@ SENTENCES: list[tuple[str, Intent]] = [
     ("help", Intent.HELP),
     # info
     ("il y a un parking ?", Intent.INFO), ("أين المرحاض؟", Intent.INFO),
-    ("fin nwa9f tomobil", Intent.INFO), ("where can I pray?", Intent.INFO),
+    ("fin nparki tomobil?", Intent.INFO), ("where can I pray?", Intent.INFO),
     ("fin bit lma", Intent.INFO), ("فين المصلى", Intent.INFO),
     # smalltalk
     ("merci beaucoup", Intent.SMALLTALK), ("شكرا جزيلا", Intent.SMALLTALK),
@@ -303,8 +303,9 @@ def test_another_fair_workshop_and_exhibitor(other: Gazetteer) -> None:
     result = understand("je veux m'inscrire à l'atelier photographie", other, FES_NOW)
     assert (result.intent, result.entities.workshops) == (Intent.WORKSHOP, ("photo-produits",))
     result = understand("cooperative warda", other, FES_NOW)
-    assert (result.intent, result.entities.exhibitors) == (Intent.STAND, ("coop-warda",))
-    assert other.stand_of("coop-warda") == "K2"
+    assert result.intent is Intent.STAND
+    assert [(found.id, found.stand) for found in result.entities.exhibitors] == [
+        ("coop-warda", "K2")]
 
 
 def test_another_fair_custom_topic_category_and_stand(other: Gazetteer) -> None:

@@ -13,7 +13,8 @@ from handlers.understanding.lexicon import PhraseMatcher, load_lexicon
 from storage.catalogue import normalize_stand_number
 
 # Lexicon names of days relative to today.
-RELATIVE_DAYS = {"today": 0, "tomorrow": 1, "day_after_tomorrow": 2, "after_tomorrow": 2}
+RELATIVE_DAYS = {"today": 0, "tomorrow": 1, "day_after_tomorrow": 2, "after_tomorrow": 2,
+                 "yesterday": -1}
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 MONTHS = {
     month: number
@@ -37,6 +38,8 @@ MONTHS = {
 # then its digits, glued or one space apart.
 _STAND_IN_TEXT = re.compile(r"(?<![^\W\d_])([a-z]{1,3}|[ابجد])\s?(\d{1,4})(?!\w)")
 _ABJAD = {"ا": "A", "ب": "B", "ج": "C", "د": "D"}
+# A time of day: 17h, 17h30, 10am (fold() makes "17:30" two words).
+_HOUR = re.compile(r"^(\d{1,2})(?:h(\d{2})?|am|pm)$")
 # `stand A12`, `رواق ب ٤`, `STAND%20A12` as WhatsApp links write it (handlers/router.py).
 _STAND_WORD = re.compile(r"(?:stand|رواق|الرواق|جناح)\s*(.+)", re.IGNORECASE)
 
@@ -67,9 +70,12 @@ def _positions(start: int, end: int) -> frozenset[int]:
     return frozenset(range(start, end))
 
 
-def find_day(tokens: Sequence[str], today: dt.date) -> tuple[dt.date, frozenset[int]] | None:
+def find_day(tokens: Sequence[str], today: dt.date,
+             fair: tuple[dt.date, dt.date] | None = None
+             ) -> tuple[dt.date, frozenset[int]] | None:
     """The day a message names (aujourd'hui, ghda, السبت, 14/12, 14 décembre), as a date seen
-    from `today`: a weekday is the next one (today's included)."""
+    from `today`: a weekday is that day of the fair (from `fair`, its first and last days),
+    or else the next one."""
     for index, token in enumerate(tokens[:-1]):
         following = tokens[index + 1]
         # fold() makes "15/12" two words, "15 12"; "15 décembre" is a day and a month.
@@ -79,17 +85,31 @@ def find_day(tokens: Sequence[str], today: dt.date) -> tuple[dt.date, frozenset[
             date = _date_near(today, month, int(token))
             if date is not None:
                 return date, _positions(index, index + 2)
-    found = matcher("days").find(list(tokens))
-    # A weekday first: in "يوم السبت" (on Saturday), يوم is "day", not اليوم (today).
+    found = sorted(matcher("days").find(list(tokens)),
+                   key=lambda item: (-item.score, item.name not in WEEKDAYS))
+    # A weekday before a relative day as sure: in "يوم السبت" (on Saturday), يوم is "day",
+    # not اليوم (today).
     for item in found:
         if item.name in WEEKDAYS:
-            ahead = (WEEKDAYS.index(item.name) - today.weekday()) % 7
-            return today + dt.timedelta(days=ahead), _positions(item.start, item.end)
-    for item in found:
+            return _weekday(WEEKDAYS.index(item.name), today, fair), _positions(
+                item.start, item.end)
         if item.name in RELATIVE_DAYS:
             return today + dt.timedelta(days=RELATIVE_DAYS[item.name]), _positions(
                 item.start, item.end)
     return None
+
+
+def _weekday(weekday: int, today: dt.date, fair: tuple[dt.date, dt.date] | None) -> dt.date:
+    """The day of the fair with that weekday, the closest to today when several; otherwise
+    the next one from today (today's included)."""
+    if fair is not None:
+        opens, closes = fair
+        days = [opens + dt.timedelta(days=offset)
+                for offset in range((closes - opens).days + 1)]
+        during = [day for day in days if day.weekday() == weekday]
+        if during:
+            return min(during, key=lambda day: (abs((day - today).days), day < today))
+    return today + dt.timedelta(days=(weekday - today.weekday()) % 7)
 
 
 def _date_near(today: dt.date, month: int, day: int) -> dt.date | None:
@@ -144,4 +164,20 @@ def find_stand(tokens: Sequence[str], stands: frozenset[str]) -> Span | None:
         start = text[:match.start()].count(" ")
         end = start + match.group(0).count(" ") + 1
         return Span(number, _positions(start, end))
+    return None
+
+
+def find_hour(tokens: Sequence[str]) -> tuple[int, frozenset[int]] | None:
+    """An hour of the day a message names (17h, 10h30, 10am, 5pm, "10 am")."""
+    for index, token in enumerate(tokens):
+        match = _HOUR.match(token)
+        following = tokens[index + 1] if index + 1 < len(tokens) else ""
+        if match is None and token.isdigit() and following in ("h", "am", "pm"):
+            match = _HOUR.match(token + following)
+        if match is not None:
+            hour = int(match.group(1))
+            if (token.endswith("pm") or following == "pm") and hour < 12:
+                hour += 12
+            if hour < 24:
+                return hour, frozenset((index,))
     return None

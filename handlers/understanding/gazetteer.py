@@ -9,7 +9,7 @@ import datetime as dt
 import enum
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from zoneinfo import ZoneInfo
 
 import numpy
@@ -31,9 +31,20 @@ CLOSE_TO_THE_BEST = 25.0
 # Share of an entity's own words a message must name for it to count (a name, a city...).
 NAME_COVERAGE = 0.5
 MAX_TERMS = 8
+# A word of at most this many exhibitor names tells them apart.
+DISTINCTIVE = 3
+# A product or category matched this well is what a word means, even when it is in a name.
+SOLD_SCORE = 70.0
 # From this many distinct words, near spellings are looked for only among the words that share
 # enough letter pairs with the message's word (a large fair has tens of thousands of words).
 BIGRAM_INDEX_FROM = 3000
+
+
+# One exhibitor's kind, in the singular: the message names someone ("la coopérative X").
+NAME_WORDS = frozenset(fold(word) for word in (
+    "cooperative", "coopérative", "coop", "association", "asso", "société", "entreprise",
+    "تعاونية", "التعاونية", "جمعية", "الجمعية", "شركة", "الشركة", "t3awniya", "t3awnia",
+    "ta3awniya", "jam3iya", "jam3ia", "charika", "cherika", "company"))
 
 
 class Kind(enum.StrEnum):
@@ -49,6 +60,7 @@ class Kind(enum.StrEnum):
     TOPIC = "TOPIC"
 
 
+_SOLD = frozenset(("PRODUCT", "CATEGORY", "CITY", "REGION", "LABEL"))
 # When one word is several things, the placeholder it gets: the most specific first.
 _PRECEDENCE = (Kind.WORKSHOP, Kind.TOPIC, Kind.PRODUCT, Kind.EXHIBITOR, Kind.CITY, Kind.LABEL,
                Kind.CATEGORY, Kind.REGION)
@@ -63,6 +75,7 @@ class WorkshopEntry:
     description: Mapping[str, str] = field(default_factory=dict)
     starts: dt.datetime | None = None
     language: str = "ar+fr"
+    speaker: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,9 +165,28 @@ class _BigramIndex:
         return [self.words[index] for index in numpy.flatnonzero(counts >= need)]
 
 
+def _with_women_led(entry: SearchEntry, women_led: bool) -> SearchEntry:
+    """The entry with the women-led label when the catalogue gives it as a flag."""
+    if not women_led or "women-led" in entry.labels:
+        return entry
+    return replace(entry, labels=("women-led", *entry.labels))
+
+
+def _label_names(label: str) -> tuple[str, ...]:
+    """The lexicon's names for a catalogue label: its own, and its first part (women-led is
+    the lexicon's "women")."""
+    return (label, label.split("-")[0]) if "-" in label else (label,)
+
+
+# The kinds of exhibitor in Arabizi, which storage.search's stopwords do not hold.
+IGNORED = STOPWORDS | frozenset((
+    "t3awniya", "t3awnia", "t3awniyat", "t3awniyate", "ta3awniya", "jam3iya", "jam3ia",
+    "jam3iyat", "charika", "cherika", "chirka", "cooperatives", "exposant", "exposants"))
+
+
 def _words(text: str) -> list[str]:
     return [stem(word) for word in fold(text).split()
-            if word not in STOPWORDS and stem(word) not in STOPWORDS]
+            if word not in IGNORED and stem(word) not in IGNORED]
 
 
 class Gazetteer:
@@ -167,6 +199,7 @@ class Gazetteer:
         self.entries = tuple(entries)
         self.stands = frozenset(entry.stand for entry in self.entries)
         self.workshops = tuple(workshops)
+        self._workshop = {workshop.id: workshop for workshop in self.workshops}
         self.info_topics = tuple(info_topics)
         self._stand_of = {entry.exhibitor_id: entry.stand for entry in self.entries}
         self._targets: list[_Target] = []
@@ -175,7 +208,8 @@ class Gazetteer:
         self._sellers: dict[int, list[str]] = {}
         self._sold_at: dict[int, tuple[tuple[str, ...], tuple[str, ...]]] = {}
         self._vocabulary: dict[str, list[tuple[int, int]]] = {}  # word -> (target, text) pairs
-        self._names: dict[str, list[tuple[int, int]]] = {}  # rarest word -> (target, text)
+        self._names: dict[str, list[tuple[int, int]]] = {}  # distinctive word -> (target, text)
+        self._rarest: dict[tuple[int, int], str] = {}
         self._skeletons: dict[str, set[str]] = {}
         self._translations: dict[str, set[str]] = {}
         self._build()
@@ -205,10 +239,14 @@ class Gazetteer:
             id=item.id, title=item.title.as_dict(),
             description=item.description.as_dict() if item.description else {},
             starts=item.starts if item.starts.tzinfo else item.starts.replace(tzinfo=zone),
-            language=item.language) for item in catalogue.workshops or []]
+            language=item.language, speaker=item.speaker)
+            for item in catalogue.workshops or []]
         calendar = (FairCalendar(fair.timezone, fair.opens, fair.closes) if fair
                     else FairCalendar())
-        return cls(entries_from_catalogue(catalogue), workshops, info_topics, calendar)
+        women = {item.id for item in catalogue.exhibitors or [] if item.women_led}
+        entries = [_with_women_led(entry, entry.exhibitor_id in women)
+                   for entry in entries_from_catalogue(catalogue)]
+        return cls(entries, workshops, info_topics, calendar)
 
     @classmethod
     def from_snapshot(cls, snapshot: CatalogueSnapshot, info_topics: Sequence[InfoTopic] = ()
@@ -216,10 +254,14 @@ class Gazetteer:
         """From the catalogue the bot serves (storage.repositories.CatalogueSnapshot)."""
         workshops = [WorkshopEntry(id=view.key, title=view.title,
                                    description=view.description or {}, starts=view.starts_at,
-                                   language=view.language)
+                                   language=view.language, speaker=view.speaker)
                      for view in snapshot.workshops if not view.cancelled]
         fair = snapshot.fair
-        return cls(snapshot.index.entries, workshops, info_topics,
+        women = {exhibitor.key for stand in snapshot.stands.values()
+                 for exhibitor in stand.exhibitors if exhibitor.women_led}
+        entries = [_with_women_led(entry, entry.exhibitor_id in women)
+                   for entry in snapshot.index.entries]
+        return cls(entries, workshops, info_topics,
                    FairCalendar(fair.timezone, fair.opens, fair.closes))
 
     def _target(self, kind: Kind, key: str, texts: Iterable[str], weight: float = 1.0) -> int:
@@ -239,8 +281,9 @@ class Gazetteer:
         return position
 
     def _index_names(self) -> None:
-        """Each exhibitor name under its rarest word: a name counts only when the message has
-        that word, and a word common to thousands of names ("poterie") costs nothing."""
+        """Each exhibitor name under its distinctive words (those of few names, at least its
+        rarest): a name counts only when the message has one, and a word common to thousands
+        of names ("poterie") costs nothing."""
         counts: dict[str, int] = {}
         for target in self._targets:
             if target.kind is Kind.EXHIBITOR:
@@ -251,7 +294,10 @@ class Gazetteer:
             if target.kind is Kind.EXHIBITOR:
                 for index, text in enumerate(target.texts):
                     rarest = min(text, key=lambda word: (counts[word], word))
-                    self._names.setdefault(rarest, []).append((position, index))
+                    self._rarest[(position, index)] = rarest
+                    for word in set(text):
+                        if word == rarest or counts[word] <= DISTINCTIVE:
+                            self._names.setdefault(word, []).append((position, index))
 
     def _build(self) -> None:
         products: dict[str, int] = {}
@@ -282,10 +328,14 @@ class Gazetteer:
             labels.update(entry.labels)
         lexicon = load_lexicon()
         for label in sorted(labels):
-            words = (*LABEL_WORDS.get(label, ()), *lexicon.section("labels").get(label, ()))
+            words = (*LABEL_WORDS.get(label, ()),
+                     *(phrase for name in _label_names(label)
+                       for phrase in lexicon.section("labels").get(name, ())))
             self._target(Kind.LABEL, label, words)
         for workshop in self.workshops:
-            self._target(Kind.WORKSHOP, workshop.id, workshop.title.values())
+            self._target(Kind.WORKSHOP, workshop.id,
+                         [*workshop.title.values(), *([workshop.speaker] if workshop.speaker
+                                                      else [])])
             if workshop.description:
                 self._target(Kind.WORKSHOP, workshop.id, workshop.description.values(), 0.7)
         for topic in self.info_topics:
@@ -295,10 +345,10 @@ class Gazetteer:
             position: (tuple(sellers), tuple(sorted({self._stand_of[seller] for seller in sellers},
                                                     key=stand_order)))
             for position, sellers in self._sellers.items()}
-        # Sounds only for what people spell many ways (zarbia, l3sel): exhibitors and workshops
-        # are found by their letters, or "test" would be a cooperative Tassaout.
+        # Sounds only for what people spell many ways (zarbia, l3sel, tamwil): exhibitors are
+        # found by their letters, or "test" would be a cooperative Tassaout.
         sounding = {word for target in self._targets
-                    if target.kind not in (Kind.EXHIBITOR, Kind.WORKSHOP)
+                    if target.kind is not Kind.EXHIBITOR and target.weight >= 1.0
                     for text in target.texts for word in text}
         for word in sorted(sounding):
             key = skeleton(word)
@@ -313,6 +363,10 @@ class Gazetteer:
         for word in single:
             self._translations.setdefault(word, set()).update(
                 other for other in single if other != word)
+
+    def workshop(self, workshop_id: str) -> WorkshopEntry | None:
+        """A workshop, by its id."""
+        return self._workshop.get(workshop_id)
 
     def stand_of(self, exhibitor_id: str) -> str | None:
         """The stand of an exhibitor, by its id."""
@@ -348,7 +402,7 @@ class Gazetteer:
         out: list[tuple[int, str]] = []
         for position, token in enumerate(tokens):
             word = stem(token)
-            if (token in STOPWORDS or word in STOPWORDS or word in self.function_words
+            if (token in IGNORED or word in IGNORED or word in self.function_words
                     or token in self.function_words or word.isdigit()):
                 continue
             out.append((position, word))
@@ -356,7 +410,8 @@ class Gazetteer:
 
     def lookup(self, tokens: Sequence[str], skip: frozenset[int] = frozenset()) -> Lookup:
         """What the message's words (folded tokens) name; the positions in `skip` are taken
-        (a day, a stand number...)."""
+        (a day, a stand number...). With "coopérative", "جمعية"... (one of them), a word that
+        is a name and a product is the name."""
         terms = [(position, word) for position, word in self.terms(tokens)
                  if position not in skip]
         # target -> text -> per target word its best (similarity, message position)
@@ -384,19 +439,21 @@ class Gazetteer:
         matches: list[Match] = []
         for target_index, by_text in hits.items():
             target = self._targets[target_index]
-            score, used = self._score(target, by_text, len(asked))
+            score, used = self._score(target_index, by_text, len(asked))
             if score > 0.0:
                 matches.append(Match(target.kind, target.key, score, used))
         matches = self._merge(matches)
         products = self._products(matches)
+        naming = any(token in NAME_WORDS for token in tokens)
         return Lookup(tuple(sorted(matches, key=lambda m: (-m.score, m.kind, m.key))),
-                      products, self._placeholders(matches))
+                      products, self._placeholders(matches, naming))
 
-    def _score(self, target: _Target, by_text: dict[int, dict[str, tuple[float, int]]],
+    def _score(self, target_index: int, by_text: dict[int, dict[str, tuple[float, int]]],
                asked: int) -> tuple[float, frozenset[int]]:
         """How well the message names a target (0-100), through its best text, and with which
         of its words: the share of the message's catalogue words it takes, a little more when
         it is named whole."""
+        target = self._targets[target_index]
         best = 0.0
         used: frozenset[int] = frozenset()
         for text_index, words in by_text.items():
@@ -407,8 +464,16 @@ class Gazetteer:
                 per_position[position] = max(per_position.get(position, 0.0), similarity)
             covered = sum(per_position.values()) / 100.0 / max(asked, 1)
             whole = len(words) / len(own)
-            if target.kind in (Kind.EXHIBITOR, Kind.CITY, Kind.REGION, Kind.CATEGORY) and (
+            # An exhibitor is named by half its name, or by its rarest word ("tamkine").
+            rarest = self._rarest.get((target_index, text_index))
+            if target.kind is Kind.EXHIBITOR and whole < NAME_COVERAGE and (
+                    words.get(rarest or "", (0.0, -1))[0] < 90.0):
+                continue
+            if target.kind in (Kind.CITY, Kind.REGION, Kind.CATEGORY) and (
                     whole < NAME_COVERAGE):
+                continue
+            # The lexicon's phrases for labels and the fair's topic words count whole.
+            if target.kind in (Kind.LABEL, Kind.TOPIC) and whole < 1.0:
                 continue
             score = 100.0 * covered * (0.85 + 0.15 * whole) * target.weight
             if score > best:
@@ -443,10 +508,14 @@ class Gazetteer:
         return tuple(out)
 
     @staticmethod
-    def _placeholders(matches: list[Match]) -> dict[int, Kind]:
+    def _placeholders(matches: list[Match], naming: bool) -> dict[int, Kind]:
         """Per message position, what the classifier sees instead of the word."""
         out: dict[int, Kind] = {}
-        ranked = sorted(matches, key=lambda m: (-m.score, _PRECEDENCE.index(m.kind)))
+        # What is sold (or where from) before who sells it: "zarbia" is an alias of one
+        # cooperative and the carpets eight sell; unless the message says it names someone.
+        ranked = sorted(matches, key=lambda m: (
+            naming or not (m.kind in _SOLD and m.score >= SOLD_SCORE),
+            -m.score, _PRECEDENCE.index(m.kind)))
         for match in ranked:
             for position in match.terms:
                 out.setdefault(position, match.kind)

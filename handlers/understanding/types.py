@@ -43,6 +43,14 @@ class ProductMatch:
 
 
 @dataclass(frozen=True, slots=True)
+class ExhibitorMatch:
+    """An exhibitor the message names, by its id, and its stand."""
+
+    id: str
+    stand: str
+
+
+@dataclass(frozen=True, slots=True)
 class Entities:
     """What a message names. Catalogue entities are ids: exhibitor and workshop ids, category
     ids, label ids; cities and regions by their folded French name (the facets' key)."""
@@ -52,7 +60,7 @@ class Entities:
     stand: str | None = None
     info: str | None = None
     workshops: tuple[str, ...] = ()
-    exhibitors: tuple[str, ...] = ()
+    exhibitors: tuple[ExhibitorMatch, ...] = ()
     products: tuple[ProductMatch, ...] = ()
     categories: tuple[str, ...] = ()
     cities: tuple[str, ...] = ()
@@ -72,11 +80,16 @@ class Entities:
                            ("info", self.info)):
             if value is not None:
                 out.add((key, value))
-        for key, values in (("workshop", self.workshops), ("exhibitor", self.exhibitors),
-                            ("category", self.categories), ("city", self.cities),
-                            ("region", self.regions), ("label", self.labels)):
+        for key, values in (("workshop", self.workshops), ("category", self.categories),
+                            ("city", self.cities), ("region", self.regions),
+                            ("label", self.labels)):
             out.update((key, value) for value in values)
-        out.update(("product", product.text) for product in self.products)
+        for exhibitor in self.exhibitors:
+            out.update({("exhibitor", exhibitor.id), ("stand", exhibitor.stand)})
+        # The product named is the closest one (those equally close); the others are sold too.
+        top = max((product.score for product in self.products), default=0.0)
+        out.update(("product", product.text) for product in self.products
+                   if product.score >= top)
         return out
 
 

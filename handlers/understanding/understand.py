@@ -25,15 +25,16 @@ from handlers.understanding.entities import (
     Span,
     bare_stand_number,
     find_day,
+    find_hour,
     find_info_topic,
     find_language,
     find_stand,
     matcher,
 )
-from handlers.understanding.gazetteer import Gazetteer, Kind, Lookup
+from handlers.understanding.gazetteer import IGNORED, Gazetteer, Kind, Lookup
 from handlers.understanding.lexicon import LEXICON_FILE, TRAIN_FILE, YAML_LOADER, load_lexicon
 from handlers.understanding.model import Classifier
-from handlers.understanding.types import Entities, Intent, Understanding
+from handlers.understanding.types import Entities, ExhibitorMatch, Intent, Understanding
 from storage.catalogue import validate_catalogue, yaml_locator
 from storage.search import STOPWORDS
 from storage.text import fold
@@ -92,6 +93,11 @@ WORKSHOP_WORDS = _folded((
     "lworcha", "worcha", "lworchat", "worchat", "barnamaj", "lbarnamaj", "tkwin", "تكوين",
     "conference", "conferences", "session", "sessions",
 ))
+WORKSHOPS_PLURAL = _folded((
+    "ateliers", "workshops", "formations", "sessions", "conferences", "ورشات", "الورشات",
+    "lworchat", "worchat", "l'ateliers", "seminars", "trainings", "programme", "program",
+    "برنامج", "البرنامج", "barnamaj", "lbarnamaj", "schedule",
+))
 REGISTER_WORDS = _folded((
     "inscrire", "inscription", "inscris", "inscrit", "reserver", "reservation", "participer",
     "register", "registration", "sign", "book", "التسجيل", "تسجيل", "نسجل", "اسجل", "أسجل",
@@ -101,7 +107,7 @@ REGISTER_WORDS = _folded((
 _ACKNOWLEDGING = re.compile("[\U0001F44D\U0001F44C\U0001F64F\u2764\U0001F60A\U0001F642"
                             "\U0001F600-\U0001F64F\U0001F490-\U0001F4FF\u2705\u2714\u263A]")
 _COOP_CODE = re.compile(r"(?:(?i:coop)[\s_:-]+|تعاونية[\s_:-]*)([A-Za-z0-9]+(?:-[A-Za-z0-9]+)*)")
-_PLACEHOLDERS = {"DAY", "STANDNO", "INFO", *(kind.value for kind in Kind)}
+_PLACEHOLDERS = {"DAY", "HOUR", "STANDNO", "INFO", *(kind.value for kind in Kind)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,9 +125,14 @@ def _read(text: str, gazetteer: Gazetteer, now: dt.datetime) -> _Read:
     tokens = fold(text[:MAX_CHARS]).split()[:MAX_TOKENS]
     today = now.astimezone(gazetteer.calendar.zone).date()
     taken: dict[int, str] = {}
-    day = find_day(tokens, today)
+    calendar = gazetteer.calendar
+    day = find_day(tokens, today, (calendar.opens, calendar.closes)
+                   if calendar.opens and calendar.closes else None)
     if day is not None:
         taken.update(dict.fromkeys(day[1], "DAY"))
+    hour = find_hour(tokens)
+    if hour is not None:
+        taken.update(dict.fromkeys(hour[1], "HOUR"))
     stand = find_stand(tokens, gazetteer.stands)
     if stand is not None:
         taken.update(dict.fromkeys(stand.positions, "STANDNO"))
@@ -131,12 +142,18 @@ def _read(text: str, gazetteer: Gazetteer, now: dt.datetime) -> _Read:
     topics = [match for match in lookup.matches
               if match.kind is Kind.TOPIC and match.score >= 60.0]
     info = Span(topics[0].key, topics[0].terms) if topics else find_info_topic(tokens)
-    info_key = info.value if info else None
-    info_positions = info.positions if info else frozenset()
+    if info is not None and not topics and info.positions & set(lookup.placeholders):
+        if info.score < 100.0:
+            # A near spelling of a topic word that is a catalogue word as typed
+            # ("labellisation" is not "localisation"): the catalogue's.
+            info = None
+        else:
+            taken.update(dict.fromkeys(info.positions, "INFO"))
+            lookup = gazetteer.lookup(tokens, frozenset(taken))
     if info is not None:
         taken.update(dict.fromkeys(info.positions, "INFO"))
-        if not topics and info.positions & set(lookup.placeholders):
-            lookup = gazetteer.lookup(tokens, frozenset(taken))
+    info_key = info.value if info else None
+    info_positions = info.positions if info else frozenset()
     for position, kind in lookup.placeholders.items():
         taken.setdefault(position, kind.value)
     masked: list[str] = []
@@ -149,8 +166,10 @@ def _read(text: str, gazetteer: Gazetteer, now: dt.datetime) -> _Read:
         language=language.value if language else None,
         stand=stand.value if stand else None,
         info=info_key,
-        workshops=_kept(lookup, Kind.WORKSHOP, WORKSHOP_SCORE, 10.0),
-        exhibitors=_kept(lookup, Kind.EXHIBITOR, 60.0, 10.0),
+        workshops=_sessions(gazetteer, _kept(lookup, Kind.WORKSHOP, WORKSHOP_SCORE, 10.0),
+                            day[0] if day else None, hour[0] if hour else None,
+                            _has(tokens, WORKSHOP_WORDS)),
+        exhibitors=_exhibitors(gazetteer, lookup),
         products=tuple(product for product in lookup.products if product.score >= ENTITY_SCORE),
         categories=_kept(lookup, Kind.CATEGORY, ENTITY_SCORE),
         cities=_kept(lookup, Kind.CITY, ENTITY_SCORE),
@@ -158,6 +177,41 @@ def _read(text: str, gazetteer: Gazetteer, now: dt.datetime) -> _Read:
         labels=_kept(lookup, Kind.LABEL, ENTITY_SCORE),
     )
     return _Read(tokens, entities, lookup, " ".join(masked), frozenset(info_positions))
+
+
+def _sessions(gazetteer: Gazetteer, found: tuple[str, ...], day: dt.date | None,
+              hour: int | None, asked: bool) -> tuple[str, ...]:
+    """The workshops named, narrowed to the day and hour the message gives when some are then;
+    with no title but a day and an hour, the workshops that start then ("l'atelier de 17h
+    demain")."""
+    zone = gazetteer.calendar.zone
+    if not found and asked and day is not None and hour is not None:
+        found = tuple(workshop.id for workshop in gazetteer.workshops)
+    elif not found:
+        return ()
+    sessions = [(key, gazetteer.workshop(key)) for key in found]
+    starts = {key: workshop.starts.astimezone(zone) for key, workshop in sessions
+              if workshop is not None and workshop.starts is not None}
+    narrowed = list(found)
+    if day is not None:
+        narrowed = [key for key in narrowed if key in starts and starts[key].date() == day] \
+            or narrowed
+    if hour is not None:
+        narrowed = [key for key in narrowed if key in starts and starts[key].hour == hour] \
+            or narrowed
+    if narrowed == list(found) and len(found) == len(gazetteer.workshops) and len(found) > 1:
+        return ()
+    return tuple(narrowed)
+
+
+def _exhibitors(gazetteer: Gazetteer, lookup: Lookup) -> tuple[ExhibitorMatch, ...]:
+    """Exhibitors named by a word that is not rather something sold (zarbia, z3afran)."""
+    kept = set(_kept(lookup, Kind.EXHIBITOR, 60.0, 10.0))
+    return tuple(ExhibitorMatch(match.key, gazetteer.stand_of(match.key) or "")
+                 for match in lookup.matches
+                 if match.key in kept and match.kind is Kind.EXHIBITOR
+                 and any(lookup.placeholders.get(position) is Kind.EXHIBITOR
+                         for position in match.terms))
 
 
 def _kept(lookup: Lookup, kind: Kind, least: float, within: float = 100.0) -> tuple[str, ...]:
@@ -276,14 +330,11 @@ def _only_catalogue(read: _Read) -> bool:
 
 
 def _exhibitor_named(read: _Read) -> bool:
-    """Whether the message is an exhibitor's name (or alias), and nothing else, and not also
-    what people buy: "zarbia" is an alias of one cooperative and what eight sell."""
-    content = {index for index, token in enumerate(read.tokens) if token not in STOPWORDS}
-    named = any(match.kind is Kind.EXHIBITOR and match.score >= 90.0 and content <= match.terms
-                for match in read.lookup.matches)
-    sold = any(match.kind in (Kind.PRODUCT, Kind.CATEGORY) and match.score >= 70.0
-               and content <= match.terms for match in read.lookup.matches)
-    return named and not sold
+    """Whether the message is an exhibitor's name (or alias), and nothing else."""
+    content = {index for index, token in enumerate(read.tokens) if token not in IGNORED}
+    return bool(read.entities.exhibitors) and any(
+        match.kind is Kind.EXHIBITOR and match.score >= 90.0 and content <= match.terms
+        for match in read.lookup.matches)
 
 
 def _has(tokens: list[str], words: set[str]) -> bool:
@@ -330,24 +381,41 @@ def _language_positions(tokens: list[str]) -> set[int]:
                         if token in STOPWORDS or token in {"svp", "please", "3afak", "afak"}}
 
 
+@functools.cache
+def markers(intent: str) -> frozenset[str]:
+    """Words only the lexicon phrases of one intent hold (exposants, exhibitors for stands)."""
+    lexicon = load_lexicon()
+    own = lexicon.words("intents", exclude=[name for name in lexicon.section("intents")
+                                            if name != intent])
+    others = lexicon.words("intents", exclude=[intent])
+    return frozenset(own - others)
+
+
 def _rules_after(read: _Read, ranked: list[tuple[Intent, float]]) -> Intent | None:
     """An intent the entities make surer than the classifier's first choice, if any."""
     tokens, entities = read.tokens, read.entities
     first = ranked[0][0]
-    workshop_word = _has(tokens, WORKSHOP_WORDS)
+    plural = _has(tokens, WORKSHOPS_PLURAL)
+    singular = _has(tokens, WORKSHOP_WORDS - WORKSHOPS_PLURAL)
+    register = _has(tokens, REGISTER_WORDS)
     if entities.info and first not in (Intent.STANDS, Intent.STAND, Intent.WORKSHOP) and (
             _asks(tokens) or first is Intent.INFO):
         return Intent.INFO
-    if entities.workshops and (first in (Intent.WORKSHOP, Intent.WORKSHOPS) or workshop_word
-                               or _has(tokens, REGISTER_WORDS)):
+    if entities.workshops:
+        if plural and not singular and not register:
+            return Intent.WORKSHOPS
+        if singular or register or first in (Intent.WORKSHOP, Intent.WORKSHOPS):
+            return Intent.WORKSHOP
+    if (singular or plural) and register:
         return Intent.WORKSHOP
-    if workshop_word and _has(tokens, REGISTER_WORDS):
-        return Intent.WORKSHOP
-    if workshop_word and (entities.day or entities.language) and first is not Intent.LANGUAGE:
+    if plural and not singular and first is Intent.WORKSHOP:
+        return Intent.WORKSHOPS
+    if (singular or plural) and (entities.day or entities.language) and first not in (
+            Intent.LANGUAGE, Intent.WORKSHOP, Intent.INFO):
         return Intent.WORKSHOPS
     if first in (Intent.STANDS, Intent.STAND) and not (
             entities.catalogue_stands() or entities.exhibitors or entities.stand
-            or read.lookup.matches):
+            or _has(tokens, set(markers("stands") | markers("stand")))):
         # A stand search needs something to search for: "hello there" and "test" are not one.
         for intent, probability in ranked[1:3]:
             if intent not in (Intent.STANDS, Intent.STAND):
