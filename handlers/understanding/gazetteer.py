@@ -31,6 +31,8 @@ CLOSE_TO_THE_BEST = 25.0
 # Share of an entity's own words a message must name for it to count (a name, a city...).
 NAME_COVERAGE = 0.5
 MAX_TERMS = 8
+# The least quality of a product match to be listed.
+PRODUCT_QUALITY = 55.0
 # A word of at most this many exhibitor names tells them apart.
 DISTINCTIVE = 3
 # A product or category matched this well is what a word means, even when it is in a name.
@@ -113,12 +115,15 @@ class _Target:
 
 @dataclass(frozen=True, slots=True)
 class Match:
-    """A catalogue thing a message names, how well (0-100), and the message words that name it."""
+    """A catalogue thing a message names: how well its words are named (quality, 0-100), how
+    much of what the message names it is (score: quality times the share of the message's
+    catalogue words it takes), and the message positions that name it."""
 
     kind: Kind
     key: str
     score: float
     terms: frozenset[int]
+    quality: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +136,9 @@ class Lookup:
 
     def keys(self, kind: Kind) -> tuple[str, ...]:
         return tuple(match.key for match in self.matches if match.kind is kind)
+
+    def of(self, kind: Kind) -> list[Match]:
+        return [match for match in self.matches if match.kind is kind]
 
     def best(self, kind: Kind) -> float:
         return max((match.score for match in self.matches if match.kind is kind), default=0.0)
@@ -439,9 +447,9 @@ class Gazetteer:
         matches: list[Match] = []
         for target_index, by_text in hits.items():
             target = self._targets[target_index]
-            score, used = self._score(target_index, by_text, len(asked))
-            if score > 0.0:
-                matches.append(Match(target.kind, target.key, score, used))
+            quality, share, used = self._score(target_index, by_text, len(asked))
+            if quality > 0.0:
+                matches.append(Match(target.kind, target.key, quality * share, used, quality))
         matches = self._merge(matches)
         products = self._products(matches)
         naming = any(token in NAME_WORDS for token in tokens)
@@ -449,20 +457,17 @@ class Gazetteer:
                       products, self._placeholders(matches, naming))
 
     def _score(self, target_index: int, by_text: dict[int, dict[str, tuple[float, int]]],
-               asked: int) -> tuple[float, frozenset[int]]:
-        """How well the message names a target (0-100), through its best text, and with which
-        of its words: the share of the message's catalogue words it takes, a little more when
-        it is named whole."""
+               asked: int) -> tuple[float, float, frozenset[int]]:
+        """How well the message names a target (quality, 0-100: the words' similarity, a little
+        more when it is named whole), the share of the message's catalogue words it takes,
+        and those words' positions; through the target's best text."""
         target = self._targets[target_index]
-        best = 0.0
-        used: frozenset[int] = frozenset()
+        best = (0.0, 0.0, frozenset[int]())
         for text_index, words in by_text.items():
             own = target.texts[text_index]
-            positions = {position for _, position in words.values()}
             per_position: dict[int, float] = {}
             for similarity, position in words.values():
                 per_position[position] = max(per_position.get(position, 0.0), similarity)
-            covered = sum(per_position.values()) / 100.0 / max(asked, 1)
             whole = len(words) / len(own)
             # An exhibitor is named by half its name, or by its rarest word ("tamkine").
             rarest = self._rarest.get((target_index, text_index))
@@ -475,10 +480,12 @@ class Gazetteer:
             # The lexicon's phrases for labels and the fair's topic words count whole.
             if target.kind in (Kind.LABEL, Kind.TOPIC) and whole < 1.0:
                 continue
-            score = 100.0 * covered * (0.85 + 0.15 * whole) * target.weight
-            if score > best:
-                best, used = score, frozenset(positions)
-        return best, used
+            similarity = sum(per_position.values()) / len(per_position)
+            quality = similarity * (0.85 + 0.15 * whole) * target.weight
+            share = len(per_position) / max(asked, 1)
+            if quality * share > best[0] * best[1]:
+                best = (quality, share, frozenset(per_position))
+        return best
 
     @staticmethod
     def _merge(matches: list[Match]) -> list[Match]:
@@ -498,7 +505,7 @@ class Gazetteer:
         positions = {self._product_position[match.key]: match for match in found}
         out: list[ProductMatch] = []
         for position, match in positions.items():
-            if match.score < top - CLOSE_TO_THE_BEST:
+            if match.score < top - CLOSE_TO_THE_BEST or match.quality < PRODUCT_QUALITY:
                 continue
             sellers, stands = self._sold_at[position]
             text = self._product_text[position]
@@ -514,7 +521,7 @@ class Gazetteer:
         # What is sold (or where from) before who sells it: "zarbia" is an alias of one
         # cooperative and the carpets eight sell; unless the message says it names someone.
         ranked = sorted(matches, key=lambda m: (
-            naming or not (m.kind in _SOLD and m.score >= SOLD_SCORE),
+            naming or not (m.kind in _SOLD and m.quality >= SOLD_SCORE),
             -m.score, _PRECEDENCE.index(m.kind)))
         for match in ranked:
             for position in match.terms:

@@ -48,9 +48,11 @@ DOUBT_BELOW = 0.5
 CLOSE_TO_FIRST = 0.4
 # ... and below this, nothing is credible: not understood.
 UNKNOWN_BELOW = 0.2
-# The least score (0-100, storage of gazetteer.Match) for a catalogue entity to be kept.
-ENTITY_SCORE = 35.0
-WORKSHOP_SCORE = 45.0
+# The least quality (0-100, gazetteer.Match) for a catalogue entity to be kept: a place,
+# category or label; a workshop (its description's words count 0.7); an exhibitor.
+ENTITY_QUALITY = 75.0
+WORKSHOP_QUALITY = 55.0
+EXHIBITOR_QUALITY = 80.0
 
 # The catalogue the training utterances were written against: its names are masked in them
 # the way a live message's names are masked with the served fair's.
@@ -103,6 +105,12 @@ REGISTER_WORDS = _folded((
     "register", "registration", "sign", "book", "التسجيل", "تسجيل", "نسجل", "اسجل", "أسجل",
     "ntsjl", "nsjl", "nsjel", "ntsejel", "tsjil", "tasjil", "حجز", "نحجز",
 ))
+# The little words between catalogue names: "huile d'argan de Fès", "زيت الأركان ديال سوس".
+LINKING_WORDS = _folded((
+    "le", "la", "les", "l", "de", "du", "des", "d", "un", "une", "et", "a", "au", "aux", "en",
+    "the", "of", "and", "an", "from", "with", "fi", "f", "dyal", "dial", "d", "w", "mn", "m3a",
+    "ديال", "من", "في", "و", "مع", "ب", "cooperatives", "تعاونيات", "t3awniyat",
+))
 # Emoji and signs that say "ok" or "thanks" on their own.
 _ACKNOWLEDGING = re.compile("[\U0001F44D\U0001F44C\U0001F64F\u2764\U0001F60A\U0001F642"
                             "\U0001F600-\U0001F64F\U0001F490-\U0001F4FF\u2705\u2714\u263A]")
@@ -139,8 +147,7 @@ def _read(text: str, gazetteer: Gazetteer, now: dt.datetime) -> _Read:
     language = find_language(tokens)
     lookup = gazetteer.lookup(tokens, frozenset(taken))
     # The fair's own topics first (its "navette" is what it answers), then the known ones.
-    topics = [match for match in lookup.matches
-              if match.kind is Kind.TOPIC and match.score >= 60.0]
+    topics = [match for match in lookup.of(Kind.TOPIC) if match.quality >= 80.0]
     info = Span(topics[0].key, topics[0].terms) if topics else find_info_topic(tokens)
     if info is not None and not topics and info.positions & set(lookup.placeholders):
         if info.score < 100.0:
@@ -166,15 +173,15 @@ def _read(text: str, gazetteer: Gazetteer, now: dt.datetime) -> _Read:
         language=language.value if language else None,
         stand=stand.value if stand else None,
         info=info_key,
-        workshops=_sessions(gazetteer, _kept(lookup, Kind.WORKSHOP, WORKSHOP_SCORE, 10.0),
+        workshops=_sessions(gazetteer, _kept(lookup, Kind.WORKSHOP, WORKSHOP_QUALITY, 10.0),
                             day[0] if day else None, hour[0] if hour else None,
                             _has(tokens, WORKSHOP_WORDS)),
         exhibitors=_exhibitors(gazetteer, lookup),
-        products=tuple(product for product in lookup.products if product.score >= ENTITY_SCORE),
-        categories=_kept(lookup, Kind.CATEGORY, ENTITY_SCORE),
-        cities=_kept(lookup, Kind.CITY, ENTITY_SCORE),
-        regions=_kept(lookup, Kind.REGION, ENTITY_SCORE),
-        labels=_kept(lookup, Kind.LABEL, ENTITY_SCORE),
+        products=lookup.products,
+        categories=_kept(lookup, Kind.CATEGORY, ENTITY_QUALITY),
+        cities=_kept(lookup, Kind.CITY, ENTITY_QUALITY),
+        regions=_kept(lookup, Kind.REGION, ENTITY_QUALITY),
+        labels=_kept(lookup, Kind.LABEL, ENTITY_QUALITY),
     )
     return _Read(tokens, entities, lookup, " ".join(masked), frozenset(info_positions))
 
@@ -206,7 +213,7 @@ def _sessions(gazetteer: Gazetteer, found: tuple[str, ...], day: dt.date | None,
 
 def _exhibitors(gazetteer: Gazetteer, lookup: Lookup) -> tuple[ExhibitorMatch, ...]:
     """Exhibitors named by a word that is not rather something sold (zarbia, z3afran)."""
-    kept = set(_kept(lookup, Kind.EXHIBITOR, 60.0, 10.0))
+    kept = set(_kept(lookup, Kind.EXHIBITOR, EXHIBITOR_QUALITY, 10.0))
     return tuple(ExhibitorMatch(match.key, gazetteer.stand_of(match.key) or "")
                  for match in lookup.matches
                  if match.key in kept and match.kind is Kind.EXHIBITOR
@@ -215,10 +222,11 @@ def _exhibitors(gazetteer: Gazetteer, lookup: Lookup) -> tuple[ExhibitorMatch, .
 
 
 def _kept(lookup: Lookup, kind: Kind, least: float, within: float = 100.0) -> tuple[str, ...]:
-    """The keys of one kind of match, good enough and close enough to the best of them."""
+    """The keys of one kind of match, named well enough (quality) and close enough to the
+    best of them (score)."""
     best = lookup.best(kind)
-    return tuple(match.key for match in lookup.matches
-                 if match.kind is kind and match.score >= max(least, best - within))
+    return tuple(match.key for match in lookup.of(kind)
+                 if match.quality >= least and match.score >= best - within)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -322,18 +330,19 @@ def _covered_by(tokens: list[str], intents: set[str], also: frozenset[str] = fro
 
 
 def _only_catalogue(read: _Read) -> bool:
-    """Whether the message is nothing but products, categories, places or labels."""
+    """Whether the message is nothing but products, categories, places or labels (and the
+    little words between them)."""
     kinds = (Kind.PRODUCT, Kind.CATEGORY, Kind.CITY, Kind.REGION, Kind.LABEL)
     named = {position for position, kind in read.lookup.placeholders.items() if kind in kinds}
-    content = {index for index, token in enumerate(read.tokens) if token not in STOPWORDS}
-    return bool(named) and content <= named and read.entities.catalogue_stands()
+    rest = {index for index, token in enumerate(read.tokens) if token not in LINKING_WORDS}
+    return bool(named) and rest <= named and read.entities.catalogue_stands()
 
 
 def _exhibitor_named(read: _Read) -> bool:
     """Whether the message is an exhibitor's name (or alias), and nothing else."""
     content = {index for index, token in enumerate(read.tokens) if token not in IGNORED}
     return bool(read.entities.exhibitors) and any(
-        match.kind is Kind.EXHIBITOR and match.score >= 90.0 and content <= match.terms
+        match.kind is Kind.EXHIBITOR and match.quality >= 90.0 and content <= match.terms
         for match in read.lookup.matches)
 
 
@@ -413,7 +422,7 @@ def _rules_after(read: _Read, ranked: list[tuple[Intent, float]]) -> Intent | No
     if (singular or plural) and (entities.day or entities.language) and first not in (
             Intent.LANGUAGE, Intent.WORKSHOP, Intent.INFO):
         return Intent.WORKSHOPS
-    if first in (Intent.STANDS, Intent.STAND) and not (
+    if first in (Intent.STANDS, Intent.STAND) and ranked[0][1] < DOUBT_BELOW and not (
             entities.catalogue_stands() or entities.exhibitors or entities.stand
             or _has(tokens, set(markers("stands") | markers("stand")))):
         # A stand search needs something to search for: "hello there" and "test" are not one.
