@@ -71,8 +71,10 @@ def _folded_section(raw: object) -> dict[str, tuple[str, ...]]:
         return out
     for name, forms in raw.items():
         phrases: list[str] = []
-        for items in (forms or {}).values() if isinstance(forms, dict) else ():
-            for item in items or ():
+        # {name: {fr: [...], ar: [...]}}, or a section of plain lists ({fr: [...]}).
+        groups = forms.values() if isinstance(forms, dict) else [forms]
+        for items in groups:
+            for item in items if isinstance(items, list) else ():
                 phrase = fold(str(item))
                 if phrase and phrase not in phrases:
                     phrases.append(phrase)

@@ -111,6 +111,7 @@ LINKING_WORDS = _folded((
     "the", "of", "and", "an", "from", "with", "fi", "f", "dyal", "dial", "d", "w", "mn", "m3a",
     "ديال", "من", "في", "و", "مع", "ب", "cooperatives", "تعاونيات", "t3awniyat",
 ))
+_POLITE = _folded(("svp", "stp", "please", "pls", "3afak", "afak", "عافاك", "من فضلك", "merci"))
 # Emoji and signs that say "ok" or "thanks" on their own.
 _ACKNOWLEDGING = re.compile("[\U0001F44D\U0001F44C\U0001F64F\u2764\U0001F60A\U0001F642"
                             "\U0001F600-\U0001F64F\U0001F490-\U0001F4FF\u2705\u2714\u263A]")
@@ -346,6 +347,16 @@ def _exhibitor_named(read: _Read) -> bool:
         for match in read.lookup.matches)
 
 
+def _without_requests(tokens: list[str]) -> str:
+    """The message without its request words and little words (bghit, je veux le, svp...)."""
+    dropped: set[int] = set()
+    for item in matcher("request_words").find(tokens):
+        dropped.update(range(item.start, item.end))
+    return " ".join(token for index, token in enumerate(tokens)
+                    if index not in dropped and token not in LINKING_WORDS
+                    and token not in _POLITE)
+
+
 def _has(tokens: list[str], words: set[str]) -> bool:
     return any(token in words for token in tokens)
 
@@ -360,6 +371,10 @@ def _rules_before(text: str, read: _Read) -> Understanding | None:
     whole = " ".join(tokens) or text.strip()
     if whole in COMMAND_WORDS:
         return _sure(COMMAND_WORDS[whole], entities)
+    asked = _without_requests(tokens)
+    if asked in COMMAND_WORDS and asked != whole:
+        # "بغيت المساعدة", "je veux le menu svp": a command word asked for.
+        return _sure(COMMAND_WORDS[asked], entities)
     number = bare_stand_number(text)
     if number is not None:
         return _sure(Intent.STAND, Entities(stand=number))
@@ -390,6 +405,12 @@ def _language_positions(tokens: list[str]) -> set[int]:
                         if token in STOPWORDS or token in {"svp", "please", "3afak", "afak"}}
 
 
+_SOCIAL = (Intent.WELCOME, Intent.SMALLTALK, Intent.UNKNOWN, Intent.HELP, Intent.MENU)
+_CATALOGUE_INTENTS = (Intent.STAND, Intent.STANDS, Intent.WORKSHOP, Intent.WORKSHOPS)
+# Verbs of the feedback phrases that other requests use as much ("donner", "give").
+_GENERIC_VERBS = frozenset(("donner", "give", "laisser", "leave", "n3ti", "نعطي"))
+
+
 @functools.cache
 def markers(intent: str) -> frozenset[str]:
     """Words only the lexicon phrases of one intent hold (exposants, exhibitors for stands)."""
@@ -407,8 +428,12 @@ def _rules_after(read: _Read, ranked: list[tuple[Intent, float]]) -> Intent | No
     plural = _has(tokens, WORKSHOPS_PLURAL)
     singular = _has(tokens, WORKSHOP_WORDS - WORKSHOPS_PLURAL)
     register = _has(tokens, REGISTER_WORDS)
-    if entities.info and first not in (Intent.STANDS, Intent.STAND, Intent.WORKSHOP) and (
-            _asks(tokens) or first is Intent.INFO):
+    if first in _CATALOGUE_INTENTS and _has(tokens, set(markers("feedback") - _GENERIC_VERBS)):
+        # "noter le stand A12", "rate yesterday's marketing workshop": a rating of it.
+        return Intent.FEEDBACK
+    if entities.info and (_asks(tokens) or first is Intent.INFO) and (
+            first in _SOCIAL or ranked[0][1] < DOUBT_BELOW):
+        # A practical topic asked about, over a greeting or a thanks around it.
         return Intent.INFO
     if entities.workshops:
         if plural and not singular and not register:
@@ -422,6 +447,9 @@ def _rules_after(read: _Read, ranked: list[tuple[Intent, float]]) -> Intent | No
     if (singular or plural) and (entities.day or entities.language) and first not in (
             Intent.LANGUAGE, Intent.WORKSHOP, Intent.INFO):
         return Intent.WORKSHOPS
+    if (singular or plural) and first in (Intent.STANDS, Intent.STAND) and not (
+            entities.catalogue_stands() or entities.exhibitors or entities.stand):
+        return Intent.WORKSHOPS if plural else Intent.WORKSHOP
     if first in (Intent.STANDS, Intent.STAND) and ranked[0][1] < DOUBT_BELOW and not (
             entities.catalogue_stands() or entities.exhibitors or entities.stand
             or _has(tokens, set(markers("stands") | markers("stand")))):
