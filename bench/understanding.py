@@ -110,15 +110,16 @@ def load_rows(path: Path, today: dt.date) -> list[Row]:
                 for row in csv.DictReader(file) if row.get("text")]
 
 
-def split(path: Path, holdout: float, folder: Path) -> tuple[Path, Path]:
-    """A training file without a deterministic share of the rows, and that share."""
+def split(path: Path, holdout: float, folder: Path, seed: int = 0) -> tuple[Path, Path]:
+    """A training file without a deterministic share of the rows (by a hash of their text
+    and `seed`), and that share."""
     with path.open(newline="", encoding="utf-8") as file:
         reader = csv.DictReader(file)
         fields = list(reader.fieldnames or [])
         rows = list(reader)
     kept, held = [], []
     for row in rows:
-        digest = hashlib.sha256(row["text"].encode()).digest()[0] / 256
+        digest = hashlib.sha256(f"{seed}:{row['text']}".encode()).digest()[0] / 256
         (held if digest < holdout else kept).append(row)
     paths = (folder / "train.csv", folder / "held.csv")
     for target, part in zip(paths, (kept, held), strict=True):
@@ -226,6 +227,7 @@ def main() -> None:
     parser.add_argument("--split", type=Path, default=None,
                         help="a training file to split instead of --set")
     parser.add_argument("--holdout", type=float, default=0.2)
+    parser.add_argument("--seed", type=int, default=0, help="which rows --split holds back")
     parser.add_argument("--errors", action="store_true",
                         help="list every message understood wrong (for a split of the "
                              "training set: the held-out set is read once, never studied)")
@@ -241,9 +243,10 @@ def main() -> None:
         path = args.set
         started = time.perf_counter()
         if args.split is not None:
-            training, path = split(args.split, args.holdout, Path(folder))
+            training, path = split(args.split, args.holdout, Path(folder), args.seed)
             model = train(training)
-            what = f"{args.split} (held-back {args.holdout:.0%}, trained on the rest)"
+            what = (f"{args.split} (held back {args.holdout:.0%}, seed {args.seed}; trained on "
+                    f"the rest)")
         else:
             model = classifier()
             what = str(path)

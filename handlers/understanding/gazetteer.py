@@ -31,6 +31,8 @@ CLOSE_TO_THE_BEST = 25.0
 # Share of an entity's own words a message must name for it to count (a name, a city...).
 NAME_COVERAGE = 0.5
 MAX_TERMS = 8
+# The words of a workshop's description that count: the long ones.
+LONG_WORD = 6
 # The least quality of a product match to be listed.
 PRODUCT_QUALITY = 55.0
 # A word of at most this many exhibitor names tells them apart.
@@ -277,6 +279,9 @@ class Gazetteer:
         target = _Target(kind, key, weight=weight)
         for text in texts:
             words = _words(text)
+            if weight < 1.0:
+                # A description's short words (prix, رقم) say little about what it is about.
+                words = [word for word in words if len(word) >= LONG_WORD]
             if not words:
                 continue
             target.texts.append(words)

@@ -100,6 +100,8 @@ WORKSHOPS_PLURAL = _folded((
     "lworchat", "worchat", "l'ateliers", "seminars", "trainings", "programme", "program",
     "برنامج", "البرنامج", "barnamaj", "lbarnamaj", "schedule",
 ))
+# Words that introduce a workshop's topic: "un atelier sur le financement".
+ABOUT_WORDS = _folded(("sur", "about", "on", "3la", "3lach", "على", "حول", "concernant"))
 REGISTER_WORDS = _folded((
     "inscrire", "inscription", "inscris", "inscrit", "reserver", "reservation", "participer",
     "register", "registration", "sign", "book", "التسجيل", "تسجيل", "نسجل", "اسجل", "أسجل",
@@ -435,18 +437,26 @@ def _rules_after(read: _Read, ranked: list[tuple[Intent, float]]) -> Intent | No
             first in _SOCIAL or ranked[0][1] < DOUBT_BELOW):
         # A practical topic asked about, over a greeting or a thanks around it.
         return Intent.INFO
-    if entities.workshops:
+    if entities.workshops and first is not Intent.MY_WORKSHOPS:
         if plural and not singular and not register:
             return Intent.WORKSHOPS
-        if singular or register or first in (Intent.WORKSHOP, Intent.WORKSHOPS):
+        # "wach kayn chi atelier 3la tamwil?" asks for the workshops about a topic: the
+        # classifier knows that better than the words do.
+        about = _has(tokens, ABOUT_WORDS) and not register
+        if not about and (singular or register or first in (Intent.WORKSHOP,
+                                                                Intent.WORKSHOPS)):
             return Intent.WORKSHOP
     if (singular or plural) and register:
         return Intent.WORKSHOP
     if plural and not singular and first is Intent.WORKSHOP:
         return Intent.WORKSHOPS
     if (singular or plural) and (entities.day or entities.language) and first not in (
-            Intent.LANGUAGE, Intent.WORKSHOP, Intent.INFO):
+            Intent.WORKSHOP, Intent.INFO, Intent.MY_WORKSHOPS):
         return Intent.WORKSHOPS
+    if first in (Intent.WELCOME, Intent.SMALLTALK, Intent.UNKNOWN) and any(
+            product.score >= 90.0 for product in entities.products):
+        # "salam, bghit 3sel lkhzama": a product asked for after a greeting.
+        return Intent.STANDS
     if (singular or plural) and first in (Intent.STANDS, Intent.STAND) and not (
             entities.catalogue_stands() or entities.exhibitors or entities.stand):
         return Intent.WORKSHOPS if plural else Intent.WORKSHOP
