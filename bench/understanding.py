@@ -143,11 +143,13 @@ def accuracy(rows: Sequence[Row], gazetteer: Gazetteer, now: dt.datetime,
     expected: Counter[str] = Counter()
     right: Counter[str] = Counter()
     right_of_found: Counter[str] = Counter()
-    doubts = 0
+    doubts = offered = 0
     for row in rows:
         result = understand(row.text, gazetteer, now, model)
         good = result.intent.value == row.intent
         doubts += result.in_doubt
+        offered += result.in_doubt and (
+            good or row.intent in {alternative.value for alternative in result.alternatives})
         by_intent.setdefault(row.intent, []).append(good)
         by_form.setdefault(row.form or "?", []).append(good)
         if not good:
@@ -172,7 +174,9 @@ def accuracy(rows: Sequence[Row], gazetteer: Gazetteer, now: dt.datetime,
                 right[key] += (key, value) in pairs
     total = sum(sum(values) for values in by_intent.values())
     print(f"intent accuracy   {total / len(rows):6.1%}  ({total}/{len(rows)}; goal "
-          f"{GOALS['accuracy']:.0%}); in doubt (asks a question): {doubts}")
+          f"{GOALS['accuracy']:.0%})")
+    print(f"  in doubt (one question with the likely intents): {doubts}, of which the right "
+          f"intent is first or offered: {offered}")
     for form in [*FORMS, *sorted(set(by_form) - set(FORMS))]:
         values = by_form.get(form)
         if values:
