@@ -11,6 +11,7 @@ import pytest
 
 from bot.catalogue import load_catalogue_file
 from handlers.understanding import Gazetteer, InfoTopic, Intent, understand
+from handlers.understanding.model import Classifier
 from handlers.understanding.understand import train, training_rows
 from storage.catalogue import validate_catalogue, yaml_locator
 
@@ -331,3 +332,31 @@ def test_fast_path_computes_what_the_pipeline_does() -> None:
     model = train()
     for text in ("ou sont les INFO", "bghit ntsjl f WORKSHOP", "PRODUCT", "xyz", ""):
         assert model.margins(text) == pytest.approx(model.pipeline_margins(text), abs=1e-9)
+
+
+# ---------------------------------------------------------------------------------------------
+# Doubt: a small classifier of our own, whose scores these messages split
+
+
+@pytest.fixture(scope="module")
+def small_model() -> Classifier:
+    texts = ["alpha one", "beta two", "gamma three", "delta four", "epsilon five", "zeta six"]
+    intents = ["help", "feedback", "menu", "privacy", "stop", "my_list"]
+    return Classifier(texts, intents)
+
+
+def test_close_intents_are_asked_about(fair: Gazetteer, small_model: Classifier) -> None:
+    result = understand("alpha beta gamma", fair, NOW, small_model)
+    assert result.in_doubt and result.confidence < 0.5
+    assert {result.intent, *result.alternatives} == {Intent.HELP, Intent.FEEDBACK, Intent.MENU}
+
+
+def test_nothing_credible_is_unknown(fair: Gazetteer, small_model: Classifier) -> None:
+    result = understand("xyzzy plugh", fair, NOW, small_model)
+    assert result.intent is Intent.UNKNOWN
+    assert result.confidence < 0.2
+
+
+def test_a_clear_message_is_not_in_doubt(fair: Gazetteer, small_model: Classifier) -> None:
+    result = understand("gamma three", fair, NOW, small_model)
+    assert (result.intent, result.alternatives) == (Intent.MENU, ())
