@@ -235,7 +235,8 @@ class Gazetteer:
         asking = (lexicon.words("intents", exclude=("stands", "stand", "unknown"))
                   | lexicon.words("info_topics") | lexicon.words("days")
                   | lexicon.words("languages") | lexicon.words("request_words"))
-        self.function_words = frozenset(stem(word) for word in asking) - named
+        self._asking = frozenset(stem(word) for word in asking)
+        self.function_words = self._asking - named
 
     # -- building -----------------------------------------------------------------------------
 
@@ -484,6 +485,14 @@ class Gazetteer:
                 continue
             # The lexicon's phrases for labels and the fair's topic words count whole.
             if target.kind in (Kind.LABEL, Kind.TOPIC) and whole < 1.0:
+                continue
+            # A description is about what it says in so many words ("comptabilité"), not
+            # what a near spelling of them means ("change" is not "échange").
+            if target.weight < 1.0 and min(per_position.values()) < 95.0:
+                continue
+            # Words people use to ask (bonne in "bonne journée") name nothing alone.
+            if target.kind not in (Kind.LABEL, Kind.TOPIC) and all(
+                    word in self._asking for word in words):
                 continue
             similarity = sum(per_position.values()) / len(per_position)
             quality = similarity * (0.85 + 0.15 * whole) * target.weight
