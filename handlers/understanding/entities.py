@@ -9,7 +9,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from handlers.understanding.lexicon import PhraseMatcher, load_lexicon
+from handlers.understanding.lexicon import Closest, PhraseMatcher, load_lexicon, stem
 from storage.catalogue import normalize_stand_number
 
 # Lexicon names of days relative to today.
@@ -53,12 +53,21 @@ class Span:
     score: float = 100.0
 
 
+_SECTIONS = ("days", "languages", "info_topics", "request_words", "intents", "labels")
+
+
+@functools.cache
+def closest() -> Closest:
+    """Near spellings among every word of the lexicon, looked up once for all its sections."""
+    lexicon = load_lexicon()
+    return Closest(stem(word) for section in _SECTIONS for word in lexicon.words(section))
+
+
 @functools.cache
 def _matchers() -> dict[str, PhraseMatcher]:
     lexicon = load_lexicon()
-    return {section: PhraseMatcher(lexicon.section(section))
-            for section in ("days", "languages", "info_topics", "request_words", "intents",
-                            "labels")}
+    return {section: PhraseMatcher(lexicon.section(section), closest())
+            for section in _SECTIONS}
 
 
 def matcher(section: str) -> PhraseMatcher:

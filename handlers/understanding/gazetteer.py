@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import functools
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -15,7 +16,7 @@ from zoneinfo import ZoneInfo
 import numpy
 from rapidfuzz import fuzz, process
 
-from handlers.understanding.lexicon import load_lexicon, min_similarity, stem
+from handlers.understanding.lexicon import CACHED_WORDS, load_lexicon, min_similarity, stem
 from handlers.understanding.types import ProductMatch
 from storage.catalogue import Catalogue, stand_order
 from storage.repositories import CatalogueSnapshot
@@ -225,6 +226,8 @@ class Gazetteer:
         self._build()
         self._words = sorted(self._vocabulary)
         self._grams = _BigramIndex(self._words) if len(self._words) > BIGRAM_INDEX_FROM else None
+        # People use the same words again: their matches are remembered, per catalogue.
+        self._similar = functools.lru_cache(maxsize=CACHED_WORDS)(self._similar_uncached)
         lexicon = load_lexicon()
         # Words that say what is asked rather than what about: never taken for catalogue names
         # (an exhibitor named "... programme ..." is not the programme), unless a product,
@@ -388,7 +391,11 @@ class Gazetteer:
 
     # -- lookups ------------------------------------------------------------------------------
 
-    def _similar(self, word: str) -> dict[str, float]:
+    def clear(self) -> None:
+        """Forget the words remembered (a benchmark measures the work, not the memory)."""
+        self._similar.cache_clear()
+
+    def _similar_uncached(self, word: str) -> dict[str, float]:
         """Catalogue words a message word may stand for, with a similarity (0-100)."""
         found: dict[str, float] = {}
         if word in self._vocabulary:

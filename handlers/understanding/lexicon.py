@@ -18,6 +18,8 @@ from storage.text import fold
 DATA = Path(__file__).resolve().parent / "data"
 LEXICON_FILE = DATA / "lexicon.yaml"
 TRAIN_FILE = DATA / "train.csv"
+# Words whose near spellings are remembered, per vocabulary.
+CACHED_WORDS = 4096
 # libyaml's loader when PyYAML has it: the pure Python one takes seconds on a large catalogue.
 YAML_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -101,12 +103,38 @@ class Found:
     score: float
 
 
+class Closest:
+    """The words of a vocabulary a message's word may stand for, with their similarity
+    (0-100): the same word, the same without glued Arabic prefixes, or (long words) a near
+    spelling. Remembered for the most recent words: people use the same ones again."""
+
+    def __init__(self, words: Iterable[str]) -> None:
+        self._known = frozenset(words)
+        self._words = sorted(self._known)
+        self.lookup = functools.lru_cache(maxsize=CACHED_WORDS)(self._compute)
+
+    def _compute(self, token: str) -> dict[str, float]:
+        word = stem(token)
+        if word in self._known:
+            return {word: 100.0}
+        cutoff = min_similarity(word)
+        if cutoff >= 100.0:
+            return {}
+        return {match: score for match, score, _ in process.extract(
+            word, self._words, scorer=fuzz.ratio, score_cutoff=cutoff, limit=None)}
+
+    def clear(self) -> None:
+        """Forget the words remembered (a benchmark measures the work, not the memory)."""
+        self.lookup.cache_clear()
+
+
 class PhraseMatcher:
     """Finds named phrases in a tokenized message: every word of a phrase in order and
     adjacent, each word exact, the same without glued Arabic prefixes, or (long words) a near
     spelling."""
 
-    def __init__(self, phrases: Mapping[str, Iterable[str]]) -> None:
+    def __init__(self, phrases: Mapping[str, Iterable[str]],
+                 closest: Closest | None = None) -> None:
         self._phrases: dict[str, list[tuple[str, tuple[str, ...]]]] = {}
         vocabulary: set[str] = set()
         for name, items in phrases.items():
@@ -115,23 +143,11 @@ class PhraseMatcher:
                 if words:
                     self._phrases.setdefault(words[0], []).append((name, words))
                     vocabulary.update(words)
-        self._vocabulary = sorted(vocabulary)
-        self._known = set(vocabulary)
-
-    def _closest(self, token: str) -> dict[str, float]:
-        """The vocabulary words a token may stand for, with their similarity."""
-        word = stem(token)
-        found = {word: 100.0} if word in self._known else {}
-        cutoff = min_similarity(word)
-        if cutoff < 100.0 and not found:
-            for match, score, _ in process.extract(word, self._vocabulary, scorer=fuzz.ratio,
-                                                   score_cutoff=cutoff, limit=5):
-                found[match] = score
-        return found
+        self._closest = closest or Closest(vocabulary)
 
     def find(self, tokens: list[str]) -> list[Found]:
         """Every phrase found, the longest and closest first; spans may overlap."""
-        close = [self._closest(token) for token in tokens]
+        close = [self._closest.lookup(token) for token in tokens]
         found: list[Found] = []
         for start, candidates in enumerate(close):
             for first in candidates:

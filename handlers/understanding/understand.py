@@ -24,6 +24,7 @@ import yaml
 from handlers.understanding.entities import (
     Span,
     bare_stand_number,
+    closest,
     find_day,
     find_hour,
     find_info_topic,
@@ -41,7 +42,7 @@ from storage.text import fold
 
 # What the step reads of a message: its start (a message may be 2,000 characters long).
 MAX_CHARS = 300
-MAX_TOKENS = 40
+MAX_TOKENS = 32
 # Below this probability the classifier's choice is put as a question, with the next ones...
 DOUBT_BELOW = 0.5
 # ... those at least this share of the first one's probability...
@@ -306,6 +307,12 @@ def classifier() -> Classifier:
             if model is None:
                 model = _models[key] = train()
     return model
+
+
+def clear_caches(gazetteer: Gazetteer) -> None:
+    """Forget the words remembered by the lexicon and the gazetteer."""
+    closest().clear()
+    gazetteer.clear()
 
 
 def warm() -> None:
