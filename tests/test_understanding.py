@@ -8,12 +8,21 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+import yaml
 
 from bot.catalogue import load_catalogue_file
 from handlers.understanding import Gazetteer, InfoTopic, Intent, understand
 from handlers.understanding.model import Classifier
 from handlers.understanding.understand import train, training_rows
 from storage.catalogue import validate_catalogue, yaml_locator
+from storage.repositories import (
+    CatalogueSnapshot,
+    ExhibitorView,
+    FairView,
+    StandView,
+    WorkshopView,
+)
+from storage.search import SearchIndex, entries_from_catalogue
 
 SAMPLE = Path(__file__).resolve().parents[1] / "bot" / "data" / "sample-fair.yaml"
 ZONE = ZoneInfo("Africa/Casablanca")
@@ -275,8 +284,6 @@ FES_NOW = dt.datetime(2027, 3, 5, 9, 0, tzinfo=ZONE)
 
 @pytest.fixture(scope="module")
 def other() -> Gazetteer:
-    import yaml
-
     catalogue = validate_catalogue(yaml.safe_load(OTHER_FAIR), yaml_locator("fes.yaml"))
     shuttle = InfoTopic("shuttle", {"fr": "Navette", "ar": "الحافلة"},
                         ("navette", "bus", "حافلة", "tobis"))
@@ -360,3 +367,35 @@ def test_nothing_credible_is_unknown(fair: Gazetteer, small_model: Classifier) -
 def test_a_clear_message_is_not_in_doubt(fair: Gazetteer, small_model: Classifier) -> None:
     result = understand("gamma three", fair, NOW, small_model)
     assert (result.intent, result.alternatives) == (Intent.MENU, ())
+
+
+def test_gazetteer_of_the_served_catalogue() -> None:
+    """The bot's catalogue snapshot (what storage serves) gives the same understanding."""
+    catalogue = validate_catalogue(yaml.safe_load(OTHER_FAIR), yaml_locator("fes.yaml"))
+    fair_in = catalogue.fair
+    assert fair_in is not None
+    fair = FairView(1, fair_in.id, fair_in.name.as_dict(), fair_in.city.as_dict(),
+                    fair_in.venue.as_dict(), None, fair_in.timezone, fair_in.opens,
+                    fair_in.closes, fair_in.hours)
+    stands = {
+        stand.number: StandView(stand.number, stand.zone.as_dict(), stand.x, stand.y, tuple(
+            ExhibitorView(item.id, item.kind, item.name.as_dict(), None, item.city.as_dict(),
+                          item.region.as_dict(), [p.as_dict() for p in item.products],
+                          item.women_led, list(item.labels), None)
+            for item in catalogue.exhibitors or [] if item.stand == stand.number))
+        for stand in catalogue.stands or []}
+    workshop = (catalogue.workshops or [])[0]
+    views = (WorkshopView(7, workshop.id, workshop.title.as_dict(), None, workshop.speaker,
+                          workshop.room.as_dict(), workshop.starts.replace(tzinfo=ZONE),
+                          workshop.ends.replace(tzinfo=ZONE), workshop.capacity, 0,
+                          workshop.language, workshop.audience, False),)
+    entries = entries_from_catalogue(catalogue)
+    snapshot = CatalogueSnapshot(1, fair, stands, (), (), SearchIndex.build(entries),
+                                 {entry.exhibitor_id: dict(entry.name) for entry in entries},
+                                 views)
+    served = Gazetteer.from_snapshot(snapshot)
+    result = understand("savon noir", served, FES_NOW)
+    assert (result.intent, result.entities.products[0].stands) == (Intent.STANDS, ("K1",))
+    result = understand("atelier photographie demain", served, FES_NOW)
+    assert result.entities.workshops == ("photo-produits",)
+    assert result.entities.day == dt.date(2027, 3, 6)
