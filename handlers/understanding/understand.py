@@ -58,7 +58,8 @@ EXHIBITOR_QUALITY = 80.0
 # The catalogue the training utterances were written against: its names are masked in them
 # the way a live message's names are masked with the served fair's.
 TRAINING_CATALOGUE = Path(__file__).resolve().parents[2] / "bot" / "data" / "sample-fair.yaml"
-TRAINING_NOW = dt.datetime(2026, 12, 13, 10, 0, tzinfo=dt.UTC)
+# The day train.csv resolves its days from (its sentences say "demain", "samedi"...).
+TRAINING_NOW = dt.datetime(2026, 12, 14, 9, 0, tzinfo=dt.UTC)
 
 
 def _folded(words: Iterable[str]) -> set[str]:
@@ -130,10 +131,10 @@ class _Read:
     entities: Entities
     lookup: Lookup
     masked: str
-    info_positions: frozenset[int]
 
 
 def _read(text: str, gazetteer: Gazetteer, now: dt.datetime) -> _Read:
+    """The message's words, entities and masked text."""
     tokens = fold(text[:MAX_CHARS]).split()[:MAX_TOKENS]
     today = now.astimezone(gazetteer.calendar.zone).date()
     taken: dict[int, str] = {}
@@ -149,34 +150,14 @@ def _read(text: str, gazetteer: Gazetteer, now: dt.datetime) -> _Read:
     if stand is not None:
         taken.update(dict.fromkeys(stand.positions, "STANDNO"))
     language = find_language(tokens)
-    lookup = gazetteer.lookup(tokens, frozenset(taken))
-    # The fair's own topics first (its "navette" is what it answers), then the known ones.
-    topics = [match for match in lookup.of(Kind.TOPIC) if match.quality >= 80.0]
-    info = Span(topics[0].key, topics[0].terms) if topics else find_info_topic(tokens)
-    if info is not None and not topics and info.positions & set(lookup.placeholders):
-        if info.score < 100.0:
-            # A near spelling of a topic word that is a catalogue word as typed
-            # ("labellisation" is not "localisation"): the catalogue's.
-            info = None
-        else:
-            taken.update(dict.fromkeys(info.positions, "INFO"))
-            lookup = gazetteer.lookup(tokens, frozenset(taken))
-    if info is not None:
-        taken.update(dict.fromkeys(info.positions, "INFO"))
-    info_key = info.value if info else None
-    info_positions = info.positions if info else frozenset()
+    info, lookup = _topic(tokens, gazetteer, taken)
     for position, kind in lookup.placeholders.items():
         taken.setdefault(position, kind.value)
-    masked: list[str] = []
-    for position, token in enumerate(tokens):
-        word = taken.get(position, token)
-        if not (masked and word in _PLACEHOLDERS and masked[-1] == word):
-            masked.append(word)
     entities = Entities(
         day=day[0] if day else None,
         language=language.value if language else None,
         stand=stand.value if stand else None,
-        info=info_key,
+        info=info.value if info else None,
         workshops=_sessions(gazetteer, _kept(lookup, Kind.WORKSHOP, WORKSHOP_QUALITY, 10.0),
                             day[0] if day else None, hour[0] if hour else None,
                             _has(tokens, WORKSHOP_WORDS)),
@@ -187,7 +168,36 @@ def _read(text: str, gazetteer: Gazetteer, now: dt.datetime) -> _Read:
         regions=_kept(lookup, Kind.REGION, ENTITY_QUALITY),
         labels=_kept(lookup, Kind.LABEL, ENTITY_QUALITY),
     )
-    return _Read(tokens, entities, lookup, " ".join(masked), frozenset(info_positions))
+    return _Read(tokens, entities, lookup, _masked(tokens, taken))
+
+
+def _topic(tokens: list[str], gazetteer: Gazetteer, taken: dict[int, str]
+           ) -> tuple[Span | None, Lookup]:
+    """The practical topic a message names, and what it names in the catalogue besides: the
+    fair's own topics first (its "navette" is what it answers), then the known ones."""
+    lookup = gazetteer.lookup(tokens, frozenset(taken))
+    topics = [match for match in lookup.of(Kind.TOPIC) if match.quality >= 80.0]
+    info = Span(topics[0].key, topics[0].terms) if topics else find_info_topic(tokens)
+    if info is not None and not topics and info.positions & set(lookup.placeholders):
+        if info.score < 100.0:
+            # A near spelling of a topic word that is a catalogue word as typed
+            # ("labellisation" is not "localisation"): the catalogue's.
+            return None, lookup
+        taken.update(dict.fromkeys(info.positions, "INFO"))
+        lookup = gazetteer.lookup(tokens, frozenset(taken))
+    if info is not None:
+        taken.update(dict.fromkeys(info.positions, "INFO"))
+    return info, lookup
+
+
+def _masked(tokens: list[str], taken: dict[int, str]) -> str:
+    """The text the classifier reads: placeholders for what was recognized (one for a run)."""
+    masked: list[str] = []
+    for position, token in enumerate(tokens):
+        word = taken.get(position, token)
+        if not (masked and word in _PLACEHOLDERS and masked[-1] == word):
+            masked.append(word)
+    return " ".join(masked)
 
 
 def _sessions(gazetteer: Gazetteer, found: tuple[str, ...], day: dt.date | None,
