@@ -100,6 +100,15 @@ def test_argan_oil_ranks_argan_before_olive(fair: Gazetteer) -> None:
     assert all(index > 0 for index in olive)
 
 
+@pytest.mark.parametrize("text", ["carpets", "where can I find rugs?", "من يبيع الزرابي؟",
+                                  "fin kaynin zrabi"])
+def test_carpets_in_every_form_find_every_carpet_stand(fair: Gazetteer, text: str) -> None:
+    result = understand(text, fair, NOW)
+    assert result.intent is Intent.STANDS
+    assert {stand for product in result.entities.products
+            for stand in product.stands} >= carpet_stands()
+
+
 def test_honey_lists_every_honey_stand(fair: Gazetteer) -> None:
     result = understand("miel", fair, NOW)
     found = {stand for product in result.entities.products for stand in product.stands}
@@ -297,6 +306,14 @@ def test_another_fair_products_rank_the_closest_first(other: Gazetteer) -> None:
     assert result.entities.products[0].stands == ("K1",)
     assert {stand for product in result.entities.products for stand in product.stands} \
         <= {"K1", "K2"}
+
+
+def test_another_fair_in_english(other: Gazetteer) -> None:
+    """The glossary's words for what fairs sell: "soap" is this catalogue's "savon"."""
+    result = understand("who sells soap?", other, FES_NOW)
+    assert result.intent is Intent.STANDS
+    assert {stand for product in result.entities.products for stand in product.stands} == {
+        "K1", "K2"}
 
 
 def test_another_fair_darija_and_arabic(other: Gazetteer) -> None:

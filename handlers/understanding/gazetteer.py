@@ -16,7 +16,13 @@ from zoneinfo import ZoneInfo
 import numpy
 from rapidfuzz import fuzz, process
 
-from handlers.understanding.lexicon import CACHED_WORDS, load_lexicon, min_similarity, stem
+from handlers.understanding.lexicon import (
+    CACHED_WORDS,
+    load_glossary,
+    load_lexicon,
+    min_similarity,
+    stem,
+)
 from handlers.understanding.types import ProductMatch
 from storage.catalogue import Catalogue, stand_order
 from storage.repositories import CatalogueSnapshot
@@ -27,6 +33,8 @@ from storage.text import fold
 # is less certain than one found by its letters.
 SKELETON_FACTOR = 0.8
 TRANSLATION_FACTOR = 0.9
+# A catalogue word matched this well brings the glossary's other words for it.
+GLOSSARY_FROM = 80.0
 # Products listed: those within this many points of the closest one.
 CLOSE_TO_THE_BEST = 25.0
 # Share of an entity's own words a message must name for it to count (a name, a city...).
@@ -412,6 +420,16 @@ class Gazetteer:
                 score = 100.0 * SKELETON_FACTOR
                 if found.get(match, 0.0) < score:
                     found[match] = score
+        glossary = load_glossary()
+        # The glossary's words for the message's word, or for the catalogue words it matched
+        # well ("carpets" and "zrabi" are the catalogue's "tapis").
+        sources = [(word, 100.0), *((match, score) for match, score in found.items()
+                                    if score >= GLOSSARY_FROM)]
+        for source, score in sources:
+            for other in glossary.get(source, ()):
+                if other in self._vocabulary and found.get(other, 0.0) < (
+                        score * TRANSLATION_FACTOR):
+                    found[other] = score * TRANSLATION_FACTOR
         for match, score in list(found.items()):
             for other in self._translations.get(match, ()):
                 if found.get(other, 0.0) < score * TRANSLATION_FACTOR:

@@ -18,6 +18,7 @@ from storage.text import fold
 DATA = Path(__file__).resolve().parent / "data"
 LEXICON_FILE = DATA / "lexicon.yaml"
 TRAIN_FILE = DATA / "train.csv"
+GLOSSARY_FILE = DATA / "glossary.yaml"
 # Words whose near spellings are remembered, per vocabulary.
 CACHED_WORDS = 4096
 # libyaml's loader when PyYAML has it: the pure Python one takes seconds on a large catalogue.
@@ -91,6 +92,18 @@ def load_lexicon(path: Path = LEXICON_FILE) -> Lexicon:
     raw = yaml.load(data, Loader=YAML_LOADER) or {}
     return Lexicon({section: _folded_section(raw.get(section)) for section in SECTIONS},
                    hashlib.sha256(data).hexdigest())
+
+
+@functools.cache
+def load_glossary(path: Path = GLOSSARY_FILE) -> dict[str, frozenset[str]]:
+    """Each word of the glossary (folded, one word) with the other words of its group."""
+    raw = yaml.load(path.read_bytes(), Loader=YAML_LOADER) if path.exists() else None
+    out: dict[str, set[str]] = {}
+    for group in (raw or {}).get("groups") or []:
+        words = {stem(fold(str(item))) for item in group if len(fold(str(item)).split()) == 1}
+        for word in words:
+            out.setdefault(word, set()).update(words - {word})
+    return {word: frozenset(others) for word, others in out.items()}
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,7 +33,13 @@ from handlers.understanding.entities import (
     matcher,
 )
 from handlers.understanding.gazetteer import IGNORED, Gazetteer, Kind, Lookup
-from handlers.understanding.lexicon import LEXICON_FILE, TRAIN_FILE, YAML_LOADER, load_lexicon
+from handlers.understanding.lexicon import (
+    GLOSSARY_FILE,
+    LEXICON_FILE,
+    TRAIN_FILE,
+    YAML_LOADER,
+    load_lexicon,
+)
 from handlers.understanding.model import Classifier
 from handlers.understanding.types import Entities, ExhibitorMatch, Intent, Understanding
 from storage.catalogue import validate_catalogue, yaml_locator
@@ -296,7 +302,7 @@ def train(path: Path = TRAIN_FILE) -> Classifier:
 
 def _data_key() -> str:
     """The data files' hash, computed again only when one of them changed on disk."""
-    files = (TRAIN_FILE, LEXICON_FILE, TRAINING_CATALOGUE)
+    files = (TRAIN_FILE, LEXICON_FILE, GLOSSARY_FILE, TRAINING_CATALOGUE)
     stamps = tuple((path.stat().st_mtime_ns, path.stat().st_size) if path.exists() else None
                    for path in files)
     return _hash_of(files, stamps)
