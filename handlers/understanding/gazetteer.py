@@ -145,9 +145,6 @@ class Lookup:
     products: tuple[ProductMatch, ...]
     placeholders: Mapping[int, Kind]
 
-    def keys(self, kind: Kind) -> tuple[str, ...]:
-        return tuple(match.key for match in self.matches if match.kind is kind)
-
     def of(self, kind: Kind) -> list[Match]:
         return [match for match in self.matches if match.kind is kind]
 

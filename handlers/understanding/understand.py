@@ -412,9 +412,8 @@ def _rules_before(text: str, read: _Read) -> Understanding | None:
         return _sure(Intent.WELCOME, entities)
     if _covered_by(tokens, {"smalltalk", "welcome"}):
         return _sure(Intent.SMALLTALK, entities)
-    if entities.language and _covered_by(tokens, {"language"},
-                                         frozenset(tokens[i] for i in range(len(tokens))
-                                                   if i in _language_positions(tokens))):
+    if entities.language and _covered_by(tokens, {"language"}, _language_words(tokens)):
+        # "en arabe svp", "b darija 3afak": a language, and nothing else asked.
         return _sure(Intent.LANGUAGE, entities)
     if _exhibitor_named(read):
         return _sure(Intent.STAND, entities)
@@ -423,11 +422,13 @@ def _rules_before(text: str, read: _Read) -> Understanding | None:
     return None
 
 
-def _language_positions(tokens: list[str]) -> set[int]:
+def _language_words(tokens: list[str]) -> frozenset[str]:
+    """The words of a message that name a language or only make a request polite."""
     found = find_language(tokens)
-    positions = set(found.positions) if found else set()
-    return positions | {index for index, token in enumerate(tokens)
-                        if token in STOPWORDS or token in {"svp", "please", "3afak", "afak"}}
+    named = {tokens[index] for index in found.positions} if found else set()
+    return frozenset(named | {token for token in tokens
+                              if token in STOPWORDS or token in LINKING_WORDS
+                              or token in _POLITE})
 
 
 _SOCIAL = (Intent.WELCOME, Intent.SMALLTALK, Intent.UNKNOWN, Intent.HELP, Intent.MENU)
