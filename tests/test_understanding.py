@@ -369,6 +369,14 @@ def small_model() -> Classifier:
     return Classifier(texts, intents)
 
 
+@pytest.mark.parametrize("text", ["valorisation", "التسويق", "comptabilité"])
+def test_a_stand_or_a_workshop_is_asked(fair: Gazetteer, text: str) -> None:
+    """A bare word both a workshop and stands answer to: "Un stand ou un atelier ?"."""
+    result = understand(text, fair, NOW)
+    assert {result.intent, *result.alternatives} == {Intent.STANDS, Intent.WORKSHOP}
+    assert result.entities.workshops and result.entities.products
+
+
 def test_close_intents_are_asked_about(fair: Gazetteer, small_model: Classifier) -> None:
     result = understand("alpha beta gamma", fair, NOW, small_model)
     assert result.in_doubt and result.confidence < 0.5

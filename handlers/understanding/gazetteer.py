@@ -148,6 +148,10 @@ class Lookup:
     def of(self, kind: Kind) -> list[Match]:
         return [match for match in self.matches if match.kind is kind]
 
+    def best_quality(self, kind: Kind) -> float:
+        return max((match.quality for match in self.matches if match.kind is kind),
+                   default=0.0)
+
     def best(self, kind: Kind) -> float:
         return max((match.score for match in self.matches if match.kind is kind), default=0.0)
 

@@ -372,6 +372,23 @@ def _exhibitor_named(read: _Read) -> bool:
         for match in read.lookup.matches)
 
 
+def _stand_or_workshop(read: _Read) -> Understanding | None:
+    """A message that is only a name both a workshop and stands answer to ("marketing",
+    "التسويق", "tamwil"): the likelier first, and the question "a stand or a workshop?"."""
+    entities = read.entities
+    if not entities.workshops or not (entities.catalogue_stands() or entities.exhibitors):
+        return None
+    rest = {index for index, token in enumerate(read.tokens)
+            if token not in LINKING_WORDS and token not in IGNORED}
+    if not rest <= set(read.lookup.placeholders):
+        return None
+    workshop = read.lookup.best_quality(Kind.WORKSHOP)
+    stands = max(read.lookup.best_quality(kind) for kind in Kind if kind is not Kind.WORKSHOP)
+    stand = Intent.STANDS if entities.catalogue_stands() else Intent.STAND
+    first, other = (Intent.WORKSHOP, stand) if workshop >= stands else (stand, Intent.WORKSHOP)
+    return Understanding(first, DOUBT_BELOW, entities, (other,))
+
+
 def _without_requests(tokens: list[str]) -> str:
     """The message without its request words and little words (bghit, je veux le, svp...)."""
     dropped: set[int] = set()
@@ -415,6 +432,9 @@ def _rules_before(text: str, read: _Read) -> Understanding | None:
     if entities.language and _covered_by(tokens, {"language"}, _language_words(tokens)):
         # "en arabe svp", "b darija 3afak": a language, and nothing else asked.
         return _sure(Intent.LANGUAGE, entities)
+    doubt = _stand_or_workshop(read)
+    if doubt is not None:
+        return doubt
     if _exhibitor_named(read):
         return _sure(Intent.STAND, entities)
     if _only_catalogue(read):
