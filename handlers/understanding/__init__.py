@@ -1,11 +1,18 @@
 """The understanding step: every free text's intent and entities, before any search."""
 
 from handlers.understanding.gazetteer import FairCalendar, Gazetteer, InfoTopic, WorkshopEntry
-from handlers.understanding.types import Entities, Intent, ProductMatch, Understanding
+from handlers.understanding.types import (
+    Entities,
+    ExhibitorMatch,
+    Intent,
+    ProductMatch,
+    Understanding,
+)
 from handlers.understanding.understand import understand, warm
 
 __all__ = [
     "Entities",
+    "ExhibitorMatch",
     "FairCalendar",
     "Gazetteer",
     "InfoTopic",
