@@ -108,6 +108,11 @@ WORKSHOPS_PLURAL = _folded((
     "lworchat", "worchat", "l'ateliers", "seminars", "trainings", "programme", "program",
     "برنامج", "البرنامج", "barnamaj", "lbarnamaj", "schedule",
 ))
+# Words that make a list one's own: "mes ateliers", "3ndi", "ديالي".
+POSSESSIVE_WORDS = _folded((
+    "mes", "my", "mine", "dyali", "dyal i", "ديالي", "3ndi", "3andi", "3endi", "عندي",
+    "tsjlt", "tsajalt", "تسجلت", "سجلت", "inscrit", "inscrite", "registered",
+))
 # Words that introduce a workshop's topic: "un atelier sur le financement".
 ABOUT_WORDS = _folded(("sur", "about", "on", "3la", "3lach", "على", "حول", "concernant"))
 REGISTER_WORDS = _folded((
@@ -490,6 +495,14 @@ def _rules_after(read: _Read, ranked: list[tuple[Intent, float]]) -> Intent | No
         if not about and (singular or register or first in (Intent.WORKSHOP,
                                                                 Intent.WORKSHOPS)):
             return Intent.WORKSHOP
+        if about and (singular or plural) and first in (Intent.STAND, Intent.STANDS):
+            # The topic's word is also in a name ("tamwil"): the workshop word says which.
+            return Intent.WORKSHOPS
+    mine = _has(tokens, POSSESSIVE_WORDS)
+    if mine and (singular or plural) and not entities.workshops and first in (
+            Intent.WORKSHOP, Intent.WORKSHOPS):
+        # "chno 3ndi ghedda mn ateliers", "واش عندي شي ورشة اليوم؟": my own workshops.
+        return Intent.MY_WORKSHOPS
     if (singular or plural) and register:
         return Intent.WORKSHOP
     if plural and not singular and first is Intent.WORKSHOP:
