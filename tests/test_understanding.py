@@ -158,10 +158,12 @@ SENTENCES: list[tuple[str, Intent]] = [
     ("je veux m'inscrire à l'atelier marketing", Intent.WORKSHOP),
     ("أريد التسجيل في ورشة التسويق", Intent.WORKSHOP),
     ("bghit ntsjl f atelier marketing", Intent.WORKSHOP),
+    ("wach kayn chi atelier 3la tamwil?", Intent.WORKSHOPS),
     ("register me for the marketing workshop", Intent.WORKSHOP),
     # my_workshops
     ("mes ateliers", Intent.MY_WORKSHOPS), ("ورشاتي", Intent.MY_WORKSHOPS),
-    ("my workshops", Intent.MY_WORKSHOPS),
+    ("my workshops", Intent.MY_WORKSHOPS), ("واش عندي شي ورشة اليوم؟", Intent.MY_WORKSHOPS),
+    ("chno 3ndi ghedda mn ateliers", Intent.MY_WORKSHOPS),
     # stands
     ("qui vend du miel ?", Intent.STANDS), ("من يبيع الزرابي؟", Intent.STANDS),
     ("fin nlga l3sel", Intent.STANDS), ("who sells argan oil?", Intent.STANDS),
