@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from bot.catalogue import load_catalogue_file
-from handlers.understanding import Gazetteer, InfoTopic, Intent, understand
+from handlers.understanding import Gazetteer, InfoTopic, Intent, info_topics, understand
 from handlers.understanding.model import Classifier
 from handlers.understanding.understand import train, training_rows
 from storage.catalogue import validate_catalogue, yaml_locator
@@ -333,6 +333,26 @@ def test_another_fair_workshop_and_exhibitor(other: Gazetteer) -> None:
     assert result.intent is Intent.STAND
     assert [(found.id, found.stand) for found in result.entities.exhibitors] == [
         ("coop-warda", "K2")]
+
+
+def test_info_topics_of_the_catalogue_section() -> None:
+    """The catalogue's `info:` section as CONTRACT writes it; known topics need no words."""
+    section = yaml.safe_load("""
+    - id: toilets
+      answer: {fr: "Près de l'entrée", ar: قرب المدخل}
+    - id: shuttle
+      topic: {fr: Navette, ar: الحافلة}
+      keywords: [navette, bus, حافلة, tobis]
+      answer: {fr: "Toutes les heures", ar: كل ساعة}
+    - not a topic
+    """)
+    found = info_topics(section)
+    assert [(topic.id, topic.keywords) for topic in found] == [
+        ("toilets", ()), ("shuttle", ("navette", "bus", "حافلة", "tobis"))]
+    catalogue = validate_catalogue(yaml.safe_load(OTHER_FAIR), yaml_locator("fes.yaml"))
+    gazetteer = Gazetteer.from_catalogue(catalogue, found)
+    assert understand("c'est où la navette ?", gazetteer, FES_NOW).entities.info == "shuttle"
+    assert understand("où sont les toilettes ?", gazetteer, FES_NOW).entities.info == "toilets"
 
 
 def test_another_fair_custom_topic_category_and_stand(other: Gazetteer) -> None:

@@ -1,6 +1,12 @@
 """The understanding step: every free text's intent and entities, before any search."""
 
-from handlers.understanding.gazetteer import FairCalendar, Gazetteer, InfoTopic, WorkshopEntry
+from handlers.understanding.gazetteer import (
+    FairCalendar,
+    Gazetteer,
+    InfoTopic,
+    WorkshopEntry,
+    info_topics,
+)
 from handlers.understanding.types import (
     Entities,
     ExhibitorMatch,
@@ -20,6 +26,7 @@ __all__ = [
     "ProductMatch",
     "Understanding",
     "WorkshopEntry",
+    "info_topics",
     "understand",
     "warm",
 ]

@@ -101,6 +101,22 @@ class InfoTopic:
     keywords: tuple[str, ...] = ()
 
 
+def info_topics(section: object) -> list[InfoTopic]:
+    """The topics of a catalogue's `info:` section as CONTRACT writes it (a list of `{id,
+    topic: {fr, ar}, keywords: [...], answer}`); what is not of that shape is left out."""
+    topics: list[InfoTopic] = []
+    for item in section if isinstance(section, list) else []:
+        if not isinstance(item, dict) or not isinstance(item.get("id"), str):
+            continue
+        topic = item.get("topic")
+        names = {str(key): str(value) for key, value in topic.items()} \
+            if isinstance(topic, dict) else {}
+        keywords = item.get("keywords")
+        words = tuple(str(word) for word in keywords) if isinstance(keywords, list) else ()
+        topics.append(InfoTopic(item["id"], names, words))
+    return topics
+
+
 @dataclass(frozen=True, slots=True)
 class FairCalendar:
     """When and where the fair is: days are resolved in its time zone."""
