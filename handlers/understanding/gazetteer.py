@@ -1,7 +1,9 @@
 """The catalogue's entities as the understanding step looks them up: exhibitors, products,
 categories, cities, regions, labels, workshops and the fair's own practical topics, every
-name folded, matched word by word (rapidfuzz for typos and missing accents, the Arabizi
-consonant skeleton when letters find nothing). Built once per catalogue version."""
+name folded and matched word by word: as typed, then near spellings (rapidfuzz: typos and
+missing accents), the Arabizi consonant skeleton (zarbia, زرابي), the other language's word
+for it (a product named by one word in each language: tapis, الزرابي) and the glossary's
+(carpets). Built once per catalogue version; lookups only read it."""
 
 from __future__ import annotations
 
@@ -39,6 +41,7 @@ GLOSSARY_FROM = 80.0
 CLOSE_TO_THE_BEST = 25.0
 # Share of an entity's own words a message must name for it to count (a name, a city...).
 NAME_COVERAGE = 0.5
+# The message's words looked up: the first ones that may name something.
 MAX_TERMS = 8
 # The words of a workshop's description that count: the long ones.
 LONG_WORD = 6

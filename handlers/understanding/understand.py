@@ -4,8 +4,11 @@ entities), in French, Arabic, Darija in either script, and English.
 Rules first where they are surer than any model (a stand number alone, a command word, only
 greetings or thanks, an exhibitor's name, a product alone), then a linear classifier over the
 folded text in which the catalogue's names, days and stand numbers are placeholders (so that it
-serves any fair's catalogue), then rules that weigh the entities found against it. Pure and
-synchronous: the classifier is trained once per process, from the files in data/."""
+serves any fair's catalogue), then rules that weigh the entities found against it. In doubt
+(two close intents, or a bare name both a workshop and stands answer to), the answer says so
+with the next likely intents. Synchronous and without side effects but memory: the classifier
+is trained once per process from the files in data/ (`warm()` at start), and the near
+spellings of the words people repeat are remembered."""
 
 from __future__ import annotations
 
