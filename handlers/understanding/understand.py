@@ -520,6 +520,11 @@ def _rules_after(read: _Read, ranked: list[tuple[Intent, float]]) -> Intent | No
     if (singular or plural) and first in (Intent.STANDS, Intent.STAND) and not (
             entities.catalogue_stands() or entities.exhibitors or entities.stand):
         return Intent.WORKSHOPS if plural else Intent.WORKSHOP
+    if first in (Intent.WORKSHOP, Intent.WORKSHOPS) and ranked[0][1] < DOUBT_BELOW and not (
+            singular or plural or register or entities.workshops):
+        # A workshop asked for in no word about one ("bla bla bla", "who won the game"):
+        # the classifier's guess, not a request.
+        return Intent.UNKNOWN
     if first in (Intent.STANDS, Intent.STAND) and ranked[0][1] < DOUBT_BELOW and not (
             entities.catalogue_stands() or entities.exhibitors or entities.stand
             or _has(tokens, set(markers("stands") | markers("stand")))):
@@ -542,6 +547,11 @@ def understand(text: str, gazetteer: Gazetteer, now: dt.datetime,
     ranked = [(Intent(label), probability)
               for label, probability in model.probabilities(read.masked)]
     chosen = _rules_after(read, ranked)
+    if chosen is Intent.UNKNOWN:
+        # Not understood; the classifier's guesses are the ways on to offer.
+        return Understanding(chosen, dict(ranked).get(chosen, 0.0), read.entities, tuple(
+            intent for intent, share in ranked[:3]
+            if intent is not Intent.UNKNOWN and share >= UNKNOWN_BELOW / 2)[:2])
     if chosen is not None:
         probability = dict(ranked).get(chosen, 0.0)
         return Understanding(chosen, max(probability, DOUBT_BELOW), read.entities)
