@@ -30,6 +30,9 @@ def test_wheel_ships_compiled_catalogs_and_data(tmp_path: Path) -> None:
         "storage/migrations/script.py.mako",
         "storage/migrations/versions/0001_initial_schema.py",
         "handlers/router.py",
+        "handlers/understanding/data/lexicon.yaml",
+        "handlers/understanding/data/train.csv",
+        "handlers/understanding/data/glossary.yaml",
     ):
         assert expected in names
     entry_points = next(name for name in names if name.endswith("entry_points.txt"))
