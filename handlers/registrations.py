@@ -12,6 +12,7 @@ from handlers.menu import MenuItem, back_to_menu
 from handlers.messages import Choice, Content, Isolated, Local, Media, Reply, When, _, reply
 from handlers.pictures import Calendar, SummaryChart, WorkshopEvent
 from handlers.seat_buttons import OfferAnswer, Register, Unregister
+from handlers.understanding import Intent
 from handlers.workshops import WorkshopCard, card, offer_choices
 from storage.models import RegistrationStatus
 from storage.notices import (
@@ -29,7 +30,7 @@ from storage.registrations import (
 from storage.reports import WorkshopFill
 from storage.repositories import WorkshopView
 
-feature = Feature("registrations")
+feature = Feature("registrations", Intent.WORKSHOP)
 
 
 class RegisterAnyway(Button, prefix="regx"):
@@ -176,7 +177,9 @@ def _status(item: MyRegistration) -> Content:
     return _("waiting list, number {position}", position=Isolated(str(item.position or 0)))
 
 
-@feature.command("my", description=_("My workshops"), menu_item="my", words={
+@feature.intent(Intent.MY_WORKSHOPS)
+@feature.command("my", description=_("My workshops"), menu_item="my",
+                 intent=Intent.MY_WORKSHOPS, words={
     "en": ["my"], "fr": ["mes ateliers", "mes inscriptions"], "ar": ["ورشاتي", "تسجيلاتي"]})
 async def mine(ctx: Context) -> list[Reply]:
     """The person's registrations with their status, a button to cancel each, and one
@@ -214,7 +217,7 @@ async def calendar(ctx: Context) -> list[Reply]:
                   choices=[Choice(MenuItem("my").pack(), _("My workshops")), back_to_menu()])]
 
 
-@feature.command("stats", organizer=True, words={
+@feature.command("stats", organizer=True, intent=Intent.ORGANIZER, words={
     "en": ["stats"], "fr": ["statistiques"], "ar": ["إحصائيات", "احصائيات"]})
 async def stats(ctx: Context) -> list[Reply]:
     """Organizers: the key figures (contacts, ratings, registrations, comments), how full each
@@ -270,7 +273,7 @@ async def _answer_offer(ctx: Context, button: OfferAnswer) -> list[Reply]:
     return await answer_offer(ctx, button.workshop_id, button.accept)
 
 
-@feature.button(CalendarFile)
+@feature.button(CalendarFile, intent=Intent.MY_WORKSHOPS)
 async def _calendar_file(ctx: Context, button: CalendarFile) -> list[Reply]:
     return await calendar(ctx)
 

@@ -337,6 +337,9 @@ class CatalogueSnapshot:
     # Pictures drawn from this version (floor maps, by stand and language): kept as long as
     # the version is served, so each is drawn once per process.
     pictures: dict[tuple[str, ...], bytes] = field(default_factory=dict)
+    # What the conversation derives from this version (the understanding step's gazetteer),
+    # built once per version and process, as the search index is.
+    derived: dict[str, object] = field(default_factory=dict)
 
 
 VersionSource = Callable[[], Awaitable[int]]
