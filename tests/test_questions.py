@@ -147,3 +147,19 @@ async def test_a_stored_question_never_holds_a_phone_number_or_email(
     for question in stored:
         assert not any(char.isdigit() for char in question), question
         assert "@" not in question and "example" not in question and "fatima" not in question
+
+
+async def test_a_database_outage_loses_the_count_and_logs_no_question(
+    make_database: DatabaseFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Counting is only a statistic: the person's message is answered anyway, and the log
+    never holds what they wrote."""
+    engine = database.create_engine(await make_database("sqlite", sample=False, migrated=False))
+    try:
+        log = QuestionLog(database.create_sessionmaker(engine))
+        await log.record(1, DAY, "web", "fr", "unknown", "mon numéro 0612345678, Amina")
+    finally:
+        await engine.dispose()
+    [record] = [item for item in caplog.records if item.name == "storage.questions"]
+    assert record.getMessage() == "intent unknown on web not counted: database unavailable"
+    assert "0612345678" not in caplog.text and "Amina" not in caplog.text
