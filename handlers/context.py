@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 from handlers.flows import FlowData, load_flow
 from handlers.messages import Inbound
 from handlers.session import Session
-from handlers.understanding import Gazetteer, Intent, Understanding, understand
+from handlers.understanding import Gazetteer, InfoTopic, Intent, Understanding, understand
 from storage.cooperatives import CooperativeRepository, LinkAttempts
 from storage.feedback import FeedbackRepository
 from storage.outbox import Outbox
@@ -63,7 +63,10 @@ class Context:
             return Gazetteer([])
         built = snapshot.derived.get("gazetteer")
         if not isinstance(built, Gazetteer):
-            built = snapshot.derived["gazetteer"] = Gazetteer.from_snapshot(snapshot)
+            # The fair's own practical topics bring their words; known ones are in the lexicon.
+            topics = [InfoTopic(answer.id, answer.topic or {}, answer.keywords)
+                      for answer in snapshot.info if not answer.known]
+            built = snapshot.derived["gazetteer"] = Gazetteer.from_snapshot(snapshot, topics)
         return built
 
     async def understand(self, text: str) -> Understanding:

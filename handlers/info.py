@@ -44,6 +44,10 @@ async def practical(ctx: Context) -> list[Reply]:
     if topic is None:
         return await info(ctx)
     fair = ctx.fair
+    more = Choice(MenuItem("info").pack(), _("Practical information"))
+    for answer in await ctx.catalogue.info_answers(fair.id):
+        if answer.id == topic:
+            return [reply(Local(answer.answer), choices=[more, back_to_menu()])]
     opens, _sep, closes = fair.hours.partition("-")
     record: dict[str, Content] = {
         "hours": _("Open every day from {opens} to {closes}", opens=opens, closes=closes),
@@ -51,7 +55,6 @@ async def practical(ctx: Context) -> list[Reply]:
                    last=When(_at(ctx, fair.closes), "date")),
         "place": _("Venue: {venue}, {city}", venue=Local(fair.venue), city=Local(fair.city)),
     }
-    more = Choice(MenuItem("info").pack(), _("Practical information"))
     if topic in record:
         return [reply(record[topic], choices=[more, back_to_menu()])]
     lines: list[Content] = [

@@ -6,6 +6,8 @@ precedence is here."""
 
 from __future__ import annotations
 
+import logging
+
 from handlers import (
     cooperatives,
     feedback,
@@ -27,6 +29,8 @@ from handlers.talk import Clarify
 from handlers.understanding import Intent, Understanding
 from storage.catalogue import normalize_stand_number
 from storage.notices import NOTICE_KINDS
+
+log = logging.getLogger(__name__)
 
 MAX_TEXT = 2000
 # A text written while a comment is awaited is taken as a request when it is understood this
@@ -209,6 +213,7 @@ async def _free_text(ctx: Context, text: str, first: bool = False) -> list[Reply
         ctx.intent = Intent.STAND
         return await stands.card(ctx, number)
     understood = await ctx.understand(text)
+    await _count(ctx, understood, text)
     if first and understood.intent in (Intent.WELCOME, Intent.UNKNOWN):
         ctx.intent = understood.intent
         ctx.understood = understood
@@ -243,6 +248,19 @@ async def _answer(ctx: Context, understood: Understanding, text: str) -> list[Re
     return await router.intents[understood.intent](ctx)
 
 
+async def _count(ctx: Context, understood: Understanding, text: str) -> None:
+    """Count the text for the organizers (`tadamon report`, /stats): its intent, and the text
+    itself (cleaned of personal data by the log) when it was not understood. Statistics only:
+    a failure is logged, and the person is answered all the same."""
+    question = text if understood.intent is Intent.UNKNOWN else None
+    try:
+        await ctx.reports.questions.record(
+            ctx.fair.id, ctx.local_day(ctx.now), ctx.inbound.channel, ctx.language,
+            understood.intent.value, question, ctx.now)
+    except Exception:  # statistics never cost an answer
+        log.exception("the %s question was not counted", understood.intent.value)
+
+
 async def _request_instead(ctx: Context, text: str) -> list[Reply] | None:
     """While a comment is awaited: a stand number, or a short text understood surely as a
     request (the honey stands for "miel"), is answered as such and ends the wait; None for
@@ -261,6 +279,7 @@ async def _request_instead(ctx: Context, text: str) -> list[Reply] | None:
             or understood.confidence < REQUEST_CONFIDENCE):
         return None
     ctx.leave()
+    await _count(ctx, understood, text)
     return await _answer(ctx, understood, text)
 
 

@@ -8,7 +8,7 @@ import datetime as dt
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from bot.i18n import FSI, PDI
 from handlers.context import Context
@@ -100,6 +100,10 @@ async def test_a_practical_question(chat: Chat) -> None:
     answer = await chat("amina", "où sont les toilettes ?")
     assert answer.body["intent"] == "info"
     assert "aucun stand" not in answer.text and "Vérifiez l'orthographe" not in answer.text
+    assert "Les toilettes sont près de l'entrée principale" in answer.text
+    shuttle = await chat("amina", "il y a une navette ?")  # the fair's own topic
+    assert shuttle.body["intent"] == "info"
+    assert "Une navette gratuite relie la gare routière au salon" in shuttle.text
     hours = await chat("amina", "c'est ouvert jusqu'à quelle heure ?")
     assert hours.body["intent"] == "info"
     assert "de 10:00 à 20:00" in hours.text
@@ -265,3 +269,39 @@ def test_a_second_handler_for_an_intent_is_refused() -> None:
     lonely.include(first)
     with pytest.raises(RuntimeError, match="intent workshops"):
         lonely.check([], [], Intent)
+
+
+async def test_practical_questions_in_arabic_and_darija(chat: Chat) -> None:
+    await _arabic(chat, "karim")
+    arabic = await chat("karim", "أين المرحاض؟")
+    assert arabic.body["intent"] == "info"
+    assert "توجد المراحيض قرب المدخل الرئيسي" in arabic.text
+    darija = await chat("karim", "fin kayn twalit")
+    assert "توجد المراحيض قرب المدخل الرئيسي" in darija.text
+
+
+async def test_organizers_learn_what_people_ask(chat: Chat) -> None:
+    await _french(chat, "amina")
+    await chat("amina", "merci")
+    await chat("amina", "who won the game 0612345678")
+    await chat("amina", "Who won the game 06 98 76 54 32")
+    await chat("amina", "zarbia")
+    questions = chat.app.engine.reports.questions
+    fair = await chat.app.engine.catalogue.fair()
+    assert fair is not None
+    asked = await questions.top_questions(fair.id, limit=None)
+    assert [(item.question, item.count) for item in asked] == [
+        ("who won the game <number>", 2)]
+    counts = {(item.channel, item.language, item.intent): item.messages
+              for item in await questions.intent_counts(fair.id)}
+    assert counts[("web", "fr", "smalltalk")] == 1
+    assert counts[("web", "fr", "unknown")] == 2
+    assert counts[("web", "fr", "stands")] == 1
+
+
+async def test_a_failure_to_count_never_costs_the_answer(chat: Chat) -> None:
+    await _french(chat, "amina")
+    async with chat.app.sessions() as session, session.begin():
+        await session.execute(text("DROP TABLE intent_counts"))
+    answer = await chat("amina", "merci")
+    assert answer.status == 200 and "Avec plaisir" in answer.text
