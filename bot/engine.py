@@ -52,7 +52,9 @@ class Answer:
     (CONTRACT, section Intents)."""
 
     rendered: list[Rendered] = field(default_factory=list)
-    intent: Intent = Intent.UNKNOWN
+    intent: Intent | None = None
+    """None when no part of the conversation answered (a duplicate, a flood notice, an
+    outage apology): not counted in the metrics."""
 
 
 class Engine:
@@ -125,7 +127,8 @@ class Engine:
         finally:
             self.metrics.handler_latency.labels(channel).observe(time.perf_counter() - started)
         self.metrics.updates_out.labels(channel).inc(len(answer.rendered))
-        self.metrics.intents.labels(channel, answer.intent.value).inc()
+        if answer.intent is not None:
+            self.metrics.intents.labels(channel, answer.intent.value).inc()
         return answer
 
     async def _flood_notice(self, inbound: Inbound, session: Session) -> list[Rendered]:

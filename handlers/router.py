@@ -183,6 +183,8 @@ async def _free_text(ctx: Context, text: str, first: bool = False) -> list[Reply
     command words, language words, the few words a flow takes (a rating's digit), a
     cooperative code, a stand number; then what the understanding step makes of it."""
     word = folded(text)
+    # A question asked in doubt is answered by the next message, or no more.
+    ctx.session.asked = None
     flow = _flow_text(ctx)
     if (flow is not None and flow.words is None and word not in WORDS
             and (not flow.organizer or await organizers.is_organizer(ctx))):

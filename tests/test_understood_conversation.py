@@ -305,3 +305,12 @@ async def test_a_failure_to_count_never_costs_the_answer(chat: Chat) -> None:
         await session.execute(text("DROP TABLE intent_counts"))
     answer = await chat("amina", "merci")
     assert answer.status == 200 and "Avec plaisir" in answer.text
+
+
+async def test_a_question_in_doubt_is_answered_by_the_next_message_only(chat: Chat) -> None:
+    await _french(chat, "amina")
+    question = await chat("amina", "emballage")
+    await chat("amina", "merci")
+    late = await chat.post({"session": chat.session("amina"),
+                            "choice": question.choice_id("Un atelier")})
+    assert "Ce bouton n'est plus valable" in late.text

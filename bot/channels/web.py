@@ -23,6 +23,7 @@ from bot.channels.body import BadBody, load_json, read_body
 from bot.engine import Engine
 from bot.settings import IPNetwork, Settings
 from handlers.messages import Inbound, Kind, Rendered
+from handlers.understanding import Intent
 from storage.database import DATABASE_ERRORS
 from storage.state import State
 from storage.websessions import WebSessionRepository
@@ -238,7 +239,8 @@ class WebChat:
             return _error(401, "unknown session: get a new one from POST /chat/api/sessions")
         inbound = parsed.inbound(person, await self._client(request))
         answer = await self.engine.answer(inbound)
-        return web.json_response(await self._answer(answer.rendered, answer.intent.value),
+        intent = answer.intent or Intent.UNKNOWN
+        return web.json_response(await self._answer(answer.rendered, intent.value),
                                  dumps=lambda obj: json.dumps(obj, ensure_ascii=False))
 
     def _refuse(self, request: web.Request) -> web.Response | None:
