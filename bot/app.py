@@ -17,6 +17,7 @@ from bot.engine import Engine
 from bot.i18n import Renderer, load_translations
 from bot.metrics import Metrics
 from bot.settings import ORGANIZER_CHANNELS, Settings
+from handlers.understanding import warm
 from storage import database
 from storage.catalogue import ImportReport, active_fair
 from storage.outbox import QuietHours
@@ -94,6 +95,9 @@ class App:
         command, whose shell may not hold the deployment's setting); load TADAMON_CATALOGUE,
         or the sample fair when none is loaded."""
         await database.upgrade(self.db)
+        # The understanding step's classifier is trained now, not on the first visitor's
+        # message (a few seconds, once per process).
+        await asyncio.to_thread(warm)
         if organizers:
             await self.apply_organizers()
         path = self.settings.catalogue

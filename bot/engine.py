@@ -7,6 +7,7 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 from redis.exceptions import RedisError
@@ -19,6 +20,7 @@ from handlers.menu import private_chat_only
 from handlers.messages import Inbound, Kind, Msg, Rendered, Reply, _, reply
 from handlers.router import route
 from handlers.session import Session
+from handlers.understanding import Intent
 from storage.cooperatives import CooperativeRepository, LinkAttempts
 from storage.database import DATABASE_ERRORS
 from storage.feedback import FeedbackRepository
@@ -42,6 +44,17 @@ log = logging.getLogger(__name__)
 # How long the conversation's copy of the person is trusted before the database is read (and
 # their last message time written) again.
 CONTACT_FRESH = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """The answer to one message: the replies drawn, and what the message was understood as
+    (CONTRACT, section Intents)."""
+
+    rendered: list[Rendered] = field(default_factory=list)
+    intent: Intent | None = None
+    """None when no part of the conversation answered (a duplicate, a flood notice, an
+    outage apology): not counted in the metrics."""
 
 
 class Engine:
@@ -78,39 +91,45 @@ class Engine:
 
     async def handle(self, inbound: Inbound) -> list[Rendered]:
         """Handle one message; never raises: failures become a polite, localized answer."""
+        return (await self.answer(inbound)).rendered
+
+    async def answer(self, inbound: Inbound) -> Answer:
+        """Handle one message, and say what it was understood as; never raises."""
         started = time.perf_counter()
         channel = inbound.channel
         self.metrics.updates_in.labels(channel).inc()
         try:
             if inbound.kind is Kind.GROUP:
-                return self._apology(inbound, self._guess_language(inbound, Session()),
-                                     private_chat_only(inbound.payload or ""))
+                return Answer(self._apology(inbound, self._guess_language(inbound, Session()),
+                                            private_chat_only(inbound.payload or "")))
             try:
                 async with self.state.turn(channel, inbound.user_id,
                                            inbound.message_id) as turn:
                     if turn.duplicate:
                         self.metrics.duplicates.labels(channel).inc()
                         turn.save = False
-                        return []
+                        return Answer()
                     session = Session.load(turn.session)
                     if turn.throttled:
                         turn.save = False
-                        return await self._flood_notice(inbound, session)
-                    rendered = await self._handle(inbound, session)
+                        return Answer(await self._flood_notice(inbound, session))
+                    answer = await self._handle(inbound, session)
                     turn.session = session.dump()
             except UserBusy:
                 log.warning("user %s:%s still busy after waiting for the lock", channel,
                             inbound.user_id)
-                rendered = await self._notice(inbound, _(
-                    "Please wait a moment: I am still answering your previous message."))
+                answer = Answer(await self._notice(inbound, _(
+                    "Please wait a moment: I am still answering your previous message.")))
             except RedisError:
                 log.exception("redis unavailable: handling %s:%s without dedupe, lock or "
                               "conversation state", channel, inbound.user_id)
-                rendered = await self._handle(inbound, Session())
+                answer = await self._handle(inbound, Session())
         finally:
             self.metrics.handler_latency.labels(channel).observe(time.perf_counter() - started)
-        self.metrics.updates_out.labels(channel).inc(len(rendered))
-        return rendered
+        self.metrics.updates_out.labels(channel).inc(len(answer.rendered))
+        if answer.intent is not None:
+            self.metrics.intents.labels(channel, answer.intent.value).inc()
+        return answer
 
     async def _flood_notice(self, inbound: Inbound, session: Session) -> list[Rendered]:
         """One polite notice per throttle window, then silence."""
@@ -135,7 +154,7 @@ class Engine:
         session.keep_contact(contact)
         return contact
 
-    async def _handle(self, inbound: Inbound, session: Session) -> list[Rendered]:
+    async def _handle(self, inbound: Inbound, session: Session) -> Answer:
         channel, user_id = inbound.channel, inbound.user_id
         guess = self._guess_language(inbound, session)
         try:
@@ -143,12 +162,12 @@ class Engine:
             fair = await self.catalogue.fair()
         except DATABASE_ERRORS:
             log.exception("database unavailable while handling %s:%s", channel, user_id)
-            return self._apology(inbound, guess, _(
-                "Sorry, the service is briefly unavailable. Please try again in a minute."))
+            return Answer(self._apology(inbound, guess, _(
+                "Sorry, the service is briefly unavailable. Please try again in a minute.")))
         if fair is None:
             log.error("no fair is loaded: import a catalogue with `tadamon import`")
-            return self._apology(inbound, guess, _(
-                "The fair programme is not available yet. Please come back later."))
+            return Answer(self._apology(inbound, guess, _(
+                "The fair programme is not available yet. Please come back later.")))
         ctx = Context(
             inbound=inbound,
             contact=contact,
@@ -184,7 +203,8 @@ class Engine:
         session.language = ctx.language
         if ctx.contact != contact:  # changed by the handler (language, opt-out): keep it so
             session.keep_contact(ctx.contact, session.contact.at if session.contact else None)
-        return self._renderer(fair.timezone).render_all(replies, ctx.language)
+        return Answer(self._renderer(fair.timezone).render_all(replies, ctx.language),
+                      ctx.intent)
 
     def _renderer(self, timezone: str) -> Renderer:
         """A renderer showing times in the fair's own time zone."""

@@ -25,6 +25,9 @@ class Metrics:
         )
         self.outbox_depth = Gauge("tadamon_outbox_depth", "Outbox messages waiting to be sent",
                                   registry=self.registry)
+        self.intents = Counter("tadamon_intents", "Messages answered, by channel and by what "
+                               "they were understood as (CONTRACT, section Intents)",
+                               ["channel", "intent"], registry=self.registry)
         self.send_errors = Counter("tadamon_send_errors", "Failed sends to a platform",
                                    ["channel"], registry=self.registry)
 

@@ -163,6 +163,13 @@ def _tables(report: FairReport, zone: dt.tzinfo) -> list[Table]:
            answer.sales_band or "", answer.comment or "", answer.language,
            _local_time(answer.answered_at, zone)]
           for answer in report.survey]),
+        ("intents.csv", ["day", "channel", "language", "intent", "messages"],
+         [[item.day.isoformat(), item.channel, item.language, item.intent, item.messages]
+          for item in report.intents]),
+        ("questions.csv", ["question", "count", "first_seen", "last_seen"],
+         [[item.question, item.count, _local_time(item.first_seen, zone),
+           _local_time(item.last_seen, zone)]
+          for item in report.questions]),
     ]
 
 

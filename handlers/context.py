@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from dataclasses import dataclass, replace
 from enum import StrEnum
@@ -10,6 +11,7 @@ from zoneinfo import ZoneInfo
 from handlers.flows import FlowData, load_flow
 from handlers.messages import Inbound
 from handlers.session import Session
+from handlers.understanding import Gazetteer, InfoTopic, Intent, Understanding, understand
 from storage.cooperatives import CooperativeRepository, LinkAttempts
 from storage.feedback import FeedbackRepository
 from storage.outbox import Outbox
@@ -45,6 +47,36 @@ class Context:
     reports: ReportRepository
     now: dt.datetime
     zone: ZoneInfo
+    understood: Understanding | None = None
+    """What the free text being answered was understood as (set by the router)."""
+    text: str = ""
+    """That free text (for a tap that answers a question asked in doubt, the text asked
+    about)."""
+    intent: Intent = Intent.UNKNOWN
+    """What the answer is (CONTRACT, section Intents): set by the router for the handler it
+    picks, reported by the web chat and counted in the metrics."""
+
+    async def gazetteer(self) -> Gazetteer:
+        """The understanding step's gazetteer of the served catalogue, built once per
+        catalogue version (kept with the catalogue's snapshot, as its search index is)."""
+        snapshot = await self.catalogue.current(self.fair.id)
+        if snapshot is None:
+            return Gazetteer([])
+        kept = snapshot.derived.get("gazetteer")
+        if isinstance(kept, Gazetteer):
+            return kept
+        # The fair's own practical topics bring their words; known ones are in the lexicon.
+        topics = [InfoTopic(answer.id, answer.topic or {}, answer.keywords)
+                  for answer in snapshot.info if not answer.known]
+        # Built in a thread (half a second for a fair of 300 exhibitors): the others'
+        # messages are answered meanwhile.
+        built = await asyncio.to_thread(Gazetteer.from_snapshot, snapshot, topics)
+        snapshot.derived["gazetteer"] = built
+        return built
+
+    async def understand(self, text: str) -> Understanding:
+        """What a free text asks for and names, in the served fair's catalogue."""
+        return understand(text, await self.gazetteer(), self.now)
 
     async def set_language(self, language: str) -> None:
         """The person chose their language: stored, and used from this reply on."""

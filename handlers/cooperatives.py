@@ -6,15 +6,20 @@ import datetime as dt
 import re
 from dataclasses import replace
 
+from handlers import stands
 from handlers.context import Context
 from handlers.feature import Feature
 from handlers.menu import menu_choices
 from handlers.messages import Content, Isolated, Local, Reply, When, _, _n, reply
+from handlers.understanding import Intent
 from storage.cooperatives import normalize_code
 from storage.models import Role
 from storage.notices import CoopDigestNotice, CoopSetupNotice, CoopWorkshopNotice
 
-feature = Feature("cooperatives")
+feature = Feature("cooperatives", Intent.COOPERATIVE)
+
+# Below this confidence, "cooperative" may be the first word of a name being looked for.
+SURE = 0.8
 
 # `coop <code>` (the WhatsApp link's text), `coop_<code>`, `تعاونية <code>`: whatever the
 # length, so a mistyped code is told it is not valid rather than searched for as a name; not
@@ -60,6 +65,21 @@ async def link(ctx: Context, code: str) -> list[Reply]:
         text = _("You are now linked to {name}. You will receive the reminders for "
                  "cooperatives.", name=Local(linked.name))
     return [reply(text, choices=menu_choices())]
+
+
+@feature.intent(Intent.COOPERATIVE)
+async def how_to_link(ctx: Context) -> list[Reply]:
+    """A cooperative asks how to get its reminders: how to link with its code. A text the
+    step is unsure of that is close to an exhibitor's name ("cooperativetifawin") is one."""
+    understood = ctx.understood
+    if understood is not None and understood.confidence < SURE and (
+            await ctx.catalogue.did_you_mean(ctx.fair.id, ctx.text) is not None):
+        ctx.intent = Intent.STANDS
+        return await stands.lookup(ctx, ctx.text) or await stands.zones(ctx)
+    return [reply(_("A cooperative that exhibits links its chat with the code the organizers "
+                    "gave it: send the word coop, a space, then the code."),
+                  _("Once linked, you receive the reminders and the daily summary of your "
+                    "stand."), choices=menu_choices())]
 
 
 @feature.link("coop")

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 from handlers.buttons import Button
 from handlers.context import Context
 from handlers.messages import Msg, Reply
+from handlers.understanding import Intent
 from storage.notices import Notice
 from storage.text import fold
 
@@ -31,7 +32,8 @@ E = TypeVar("E", bound=type[StrEnum])
 
 
 class DuplicateHandler(RuntimeError):
-    """Two handlers for one button class, command, word, deep link, flow state or outbox kind."""
+    """Two handlers for one button class, command, word, deep link, flow state, outbox kind or
+    understood intent."""
 
 
 def folded(text: str) -> str:
@@ -52,6 +54,8 @@ class Command:
     menu_item: str | None = None
     organizer: bool = False
     """Organizers only; anyone else gets the ordinary answer to an unknown word."""
+    intent: Intent = Intent.UNKNOWN
+    """What the command's answer is (CONTRACT, section Intents)."""
 
 
 @dataclass(frozen=True)
@@ -61,6 +65,8 @@ class ButtonRoute:
     handler: ButtonHandler
     organizer: bool = False
     """Honoured for organizers only; anyone else is told the button is no longer valid."""
+    intent: Intent = Intent.UNKNOWN
+    """The part of the conversation that answers the tap (CONTRACT, section Intents)."""
 
 
 @dataclass(frozen=True)
@@ -75,13 +81,20 @@ class FlowText:
     words: frozenset[str] | None = None
     """Takes only these (folded) words, asked after the command and language words; None: any
     text that is not a command word, asked first."""
+    intent: Intent = Intent.UNKNOWN
+    """What the flow's answer is (CONTRACT, section Intents)."""
+    requests: bool = False
+    """A free comment: a stand number or a clear request written instead is answered as one
+    (the router asks the understanding step), not taken as the comment."""
 
 
 class Feature:
-    """A named unit of the conversation; its decorators register and return the function."""
+    """A named unit of the conversation; its decorators register and return the function.
+    `intent` is what its answers are, unless a registration says otherwise."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, intent: Intent = Intent.UNKNOWN) -> None:
         self.name = name
+        self.default_intent = intent
         self.buttons: dict[type[Button], ButtonRoute] = {}
         self.commands: dict[str, Command] = {}
         self.words: dict[str, Command] = {}
@@ -90,6 +103,9 @@ class Feature:
         self.flows: dict[str, FlowText] = {}
         self.flow_states: list[type[StrEnum]] = []
         self.renderers: dict[type[Notice], Renderer] = {}
+        self.intents: dict[Intent, Action] = {}
+        self.link_intents: dict[str, Intent] = {}
+        self.menu_intents: dict[str, Intent] = {}
 
     def __repr__(self) -> str:
         return f"Feature({self.name!r})"
@@ -99,7 +115,7 @@ class Feature:
             raise DuplicateHandler(f"{self.name}: {what} {key!r} has two handlers")
         table[key] = value
 
-    def button(self, *kinds: type[B], organizer: bool = False
+    def button(self, *kinds: type[B], organizer: bool = False, intent: Intent | None = None
                ) -> Callable[[Callable[[Context, B], Awaitable[list[Reply]]]],
                              Callable[[Context, B], Awaitable[list[Reply]]]]:
         """`@feature.button(StandCard)`: the handler of a tapped button of these classes."""
@@ -107,7 +123,8 @@ class Feature:
         def register(handler: Callable[[Context, B], Awaitable[list[Reply]]]
                      ) -> Callable[[Context, B], Awaitable[list[Reply]]]:
             for kind in kinds:
-                self._add(self.buttons, kind, ButtonRoute(handler, organizer),
+                self._add(self.buttons, kind,
+                          ButtonRoute(handler, organizer, intent or self.default_intent),
                           f"button {kind.__name__}")
             return handler
 
@@ -115,40 +132,43 @@ class Feature:
 
     def command(self, name: str, *, words: Mapping[str, Iterable[str]],
                 description: Msg | None = None, menu_item: str | None = None,
-                organizer: bool = False) -> Callable[[A], A]:
+                organizer: bool = False, intent: Intent | None = None) -> Callable[[A], A]:
         """`@feature.command("stands", words={"fr": [...], "ar": [...]})`: `/stands`, the
         words that mean it, and optionally its Telegram menu entry and main-menu button."""
 
         def register(action: A) -> A:
             command = Command(name, action, {language: tuple(items)
                                              for language, items in words.items()},
-                              description, menu_item, organizer)
+                              description, menu_item, organizer, intent or self.default_intent)
             self._add(self.commands, name, command, "command")
             for items in command.words.values():
                 for word in items:
                     self._add(self.words, folded(word), command, "word")
             if menu_item is not None:
                 self._add(self.menu_items, menu_item, action, "menu item")
+                self.menu_intents[menu_item] = command.intent
             return action
 
         return register
 
-    def menu_item(self, *keys: str) -> Callable[[A], A]:
+    def menu_item(self, *keys: str, intent: Intent | None = None) -> Callable[[A], A]:
         """`@feature.menu_item("wst")`: a main-menu button (MenuItem) that is not a command."""
 
         def register(action: A) -> A:
             for key in keys:
                 self._add(self.menu_items, key, action, "menu item")
+                self.menu_intents[key] = intent or self.default_intent
             return action
 
         return register
 
-    def link(self, kind: str) -> Callable[[L], L]:
+    def link(self, kind: str, intent: Intent | None = None) -> Callable[[L], L]:
         """`@feature.link("stand")`: what `/start stand_<value>` opens; None when the value
         is not well formed (the person is told the link is not valid)."""
 
         def register(handler: L) -> L:
             self._add(self.links, kind, handler, "deep link")
+            self.link_intents[kind] = intent or self.default_intent
             return handler
 
         return register
@@ -161,14 +181,27 @@ class Feature:
         return enum
 
     def flow(self, state: StrEnum, *, long_text: bool = False, organizer: bool = False,
-             words: Iterable[str] | None = None) -> Callable[[T], T]:
+             words: Iterable[str] | None = None, intent: Intent | None = None,
+             requests: bool = False) -> Callable[[T], T]:
         """`@feature.flow(Flow.COMMENT, long_text=True)`: the text taken in this flow state."""
 
         def register(handler: T) -> T:
             accepted = frozenset(folded(word) for word in words) if words is not None else None
-            self._add(self.flows, str(state), FlowText(handler, long_text, organizer, accepted),
-                      "flow state")
+            self._add(self.flows, str(state),
+                      FlowText(handler, long_text, organizer, accepted,
+                               intent or self.default_intent, requests), "flow state")
             return handler
+
+        return register
+
+    def intent(self, *intents: Intent) -> Callable[[A], A]:
+        """`@feature.intent(Intent.STANDS)`: the answer to a free text understood as this
+        (the handler reads `ctx.understood`)."""
+
+        def register(action: A) -> A:
+            for intent in intents:
+                self._add(self.intents, intent, action, f"intent {intent.value}")
+            return action
 
         return register
 
@@ -205,6 +238,7 @@ class Router(Feature):
                 (self.links, feature.links, "deep link"),
                 (self.flows, feature.flows, "flow state"),
                 (self.renderers, feature.renderers, "outbox kind"),
+                (self.intents, feature.intents, "intent"),
             ]
             for mine, theirs, what in tables:
                 for key, value in theirs.items():
@@ -214,11 +248,15 @@ class Router(Feature):
                             "already handled")
                     mine[key] = value
             self.flow_states.extend(feature.flow_states)
+            self.link_intents.update(feature.link_intents)
+            self.menu_intents.update(feature.menu_intents)
 
-    def check(self, buttons: Iterable[type[Button]], kinds: Iterable[type[Notice]]) -> None:
-        """RuntimeError, naming them, when a button class, an outbox kind or a flow state has
-        no handler."""
+    def check(self, buttons: Iterable[type[Button]], kinds: Iterable[type[Notice]],
+              intents: Iterable[Intent] = ()) -> None:
+        """RuntimeError, naming them, when a button class, an outbox kind, a flow state or an
+        intent has no handler."""
         missing = [kind.__name__ for kind in buttons if kind not in self.buttons]
+        missing += [f"intent {intent.value}" for intent in intents if intent not in self.intents]
         missing += [f"outbox kind {kind.kind}" for kind in kinds if kind not in self.renderers]
         missing += [f"flow state {state!s}" for enum in self.flow_states for state in enum
                     if str(state) not in self.flows]

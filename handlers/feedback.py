@@ -20,10 +20,11 @@ from handlers.ids import parse_id
 from handlers.language import detect_language
 from handlers.menu import back_to_menu, menu_choices
 from handlers.messages import Choice, Content, Isolated, Local, Msg, Reply, _, reply
+from handlers.understanding import Intent
 from storage.feedback import COMMENT_MAX, SALES_BANDS
 from storage.notices import CoopSurveyNotice, FeedbackPromptNotice
 
-feature = Feature("feedback")
+feature = Feature("feedback", Intent.FEEDBACK)
 
 
 @feature.states
@@ -121,6 +122,15 @@ async def ask_fair(ctx: Context) -> list[Reply]:
                   choices=[*rating_choices(Rating), back_to_menu()])]
 
 
+@feature.intent(Intent.FEEDBACK)
+async def asked_feedback(ctx: Context) -> list[Reply]:
+    """"Je veux noter le stand A12", "bghit n3ti rayi": the stars for what is named."""
+    entities = ctx.understood.entities if ctx.understood is not None else None
+    if entities is not None and entities.stand is not None:
+        return await ask_stand(ctx, entities.stand)
+    return await ask_fair(ctx)
+
+
 async def ask_stand(ctx: Context, number: str) -> list[Reply]:
     stand = await ctx.catalogue.stand(ctx.fair.id, number)
     if stand is None:
@@ -183,7 +193,7 @@ def clean_comment(text: str) -> tuple[str | None, bool]:
     return text, False
 
 
-@feature.flow(Flow.COMMENT, long_text=True)
+@feature.flow(Flow.COMMENT, long_text=True, requests=True)
 async def comment(ctx: Context, text: str) -> list[Reply]:
     """The person's comment on the rating they just gave."""
     flow = ctx.data
@@ -249,7 +259,7 @@ async def survey_answer(ctx: Context, answer: SurveyAnswer) -> list[Reply]:
     return [reply(_("How satisfied are you with the fair?"), choices=rating_choices(_survey_stars))]
 
 
-@feature.flow(Flow.SURVEY_COMMENT, long_text=True)
+@feature.flow(Flow.SURVEY_COMMENT, long_text=True, requests=True)
 async def survey_comment(ctx: Context, text: str) -> list[Reply]:
     """The survey's free comment."""
     ctx.leave()

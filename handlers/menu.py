@@ -7,8 +7,9 @@ from handlers.buttons import Button, Menu
 from handlers.context import Context
 from handlers.feature import Feature
 from handlers.messages import Choice, Isolated, Local, Reply, _, reply
+from handlers.understanding import Intent
 
-feature = Feature("menu")
+feature = Feature("menu", Intent.MENU)
 
 
 class MenuItem(Button, prefix="m", is_global=True):
@@ -38,6 +39,7 @@ def back_to_menu() -> Choice:
     return Choice(Menu().pack(), _("Main menu"))
 
 
+@feature.intent(Intent.MENU)
 @feature.command("menu", description=_("Main menu"), words={
     "fr": ["menu"], "ar": ["القائمة", "قائمة", "المنيو"], "ary": ["lmenu"], "*": ["0"]})
 async def menu(ctx: Context) -> list[Reply]:
@@ -51,7 +53,8 @@ async def _menu_button(ctx: Context, button: Menu) -> list[Reply]:
     return await menu(ctx)
 
 
-@feature.command("help", description=_("Help"), words={
+@feature.intent(Intent.HELP)
+@feature.command("help", description=_("Help"), intent=Intent.HELP, words={
     "en": ["help"], "fr": ["aide"], "ar": ["مساعدة", "المساعدة", "عاوني"], "ary": ["3awni"],
     "*": ["?"]})
 async def help_(ctx: Context) -> list[Reply]:

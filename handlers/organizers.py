@@ -13,10 +13,12 @@ from handlers.feature import Feature
 from handlers.flows import FlowData
 from handlers.menu import back_to_menu
 from handlers.messages import Choice, Content, Isolated, Local, Reply, When, _, _n, reply
+from handlers.talk import unknown
+from handlers.understanding import Intent
 from storage.models import Role
 from storage.notices import BroadcastNotice, ReminderNotice, WrittenNotice
 
-feature = Feature("organizers")
+feature = Feature("organizers", Intent.ORGANIZER)
 
 
 @feature.states
@@ -92,6 +94,18 @@ async def is_organizer(ctx: Context) -> bool:
     if ctx.flow is Flow.BROADCAST:
         ctx.leave()
     return False
+
+
+@feature.intent(Intent.ORGANIZER)
+async def organizer_help(ctx: Context) -> list[Reply]:
+    """An organizer asks what they can do: their commands; anyone else is not understood."""
+    if not await is_organizer(ctx):
+        ctx.intent = Intent.UNKNOWN
+        return await unknown(ctx)
+    return [reply(_("As an organizer, you can send:"),
+                  _("• broadcast: write an announcement to everyone, or to some"),
+                  _("• stats: the day's figures and how full the workshops are"),
+                  choices=[back_to_menu()])]
 
 
 @feature.command("broadcast", organizer=True, words={

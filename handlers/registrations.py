@@ -9,9 +9,10 @@ from handlers.context import Context
 from handlers.feature import Feature
 from handlers.figures import figure_lines
 from handlers.menu import MenuItem, back_to_menu
-from handlers.messages import Choice, Content, Isolated, Local, Media, Reply, When, _, reply
+from handlers.messages import Choice, Content, Isolated, Local, Media, Reply, When, _, _n, reply
 from handlers.pictures import Calendar, SummaryChart, WorkshopEvent
 from handlers.seat_buttons import OfferAnswer, Register, Unregister
+from handlers.understanding import Intent
 from handlers.workshops import WorkshopCard, card, offer_choices
 from storage.models import RegistrationStatus
 from storage.notices import (
@@ -20,6 +21,7 @@ from storage.notices import (
     WorkshopCancelledNotice,
     WorkshopReminderNotice,
 )
+from storage.questions import QuestionCount
 from storage.registrations import (
     CancelOutcome,
     MyRegistration,
@@ -29,7 +31,7 @@ from storage.registrations import (
 from storage.reports import WorkshopFill
 from storage.repositories import WorkshopView
 
-feature = Feature("registrations")
+feature = Feature("registrations", Intent.WORKSHOP)
 
 
 class RegisterAnyway(Button, prefix="regx"):
@@ -176,7 +178,9 @@ def _status(item: MyRegistration) -> Content:
     return _("waiting list, number {position}", position=Isolated(str(item.position or 0)))
 
 
-@feature.command("my", description=_("My workshops"), menu_item="my", words={
+@feature.intent(Intent.MY_WORKSHOPS)
+@feature.command("my", description=_("My workshops"), menu_item="my",
+                 intent=Intent.MY_WORKSHOPS, words={
     "en": ["my"], "fr": ["mes ateliers", "mes inscriptions"], "ar": ["ورشاتي", "تسجيلاتي"]})
 async def mine(ctx: Context) -> list[Reply]:
     """The person's registrations with their status, a button to cancel each, and one
@@ -214,19 +218,36 @@ async def calendar(ctx: Context) -> list[Reply]:
                   choices=[Choice(MenuItem("my").pack(), _("My workshops")), back_to_menu()])]
 
 
-@feature.command("stats", organizer=True, words={
+@feature.command("stats", organizer=True, intent=Intent.ORGANIZER, words={
     "en": ["stats"], "fr": ["statistiques"], "ar": ["إحصائيات", "احصائيات"]})
 async def stats(ctx: Context) -> list[Reply]:
-    """Organizers: the key figures (contacts, ratings, registrations, comments), how full each
-    workshop is and how many wait, and one chart of the fair's ratings and the fill rates
-    (`tadamon report` has the rest)."""
+    """Organizers: the key figures (contacts, ratings, registrations, comments), one chart of
+    the fair's ratings and the fill rates, the day's most frequent questions not understood,
+    and how full each workshop is and how many wait (`tadamon report` has the rest)."""
     figures = await ctx.reports.key_figures(ctx.fair.id)
     rates = await ctx.reports.workshop_fill(ctx.fair.id)
     chart = SummaryChart(await ctx.reports.fair_ratings(ctx.fair.id), tuple(rates))
     summary = reply(*figure_lines(figures), media=[Media(
         "image", filename="stats.png", mime="image/png", picture=chart,
         caption=_("Ratings of the fair and seats taken in each workshop"))])
-    return [summary, _workshop_stats(rates)]
+    questions = await ctx.reports.questions.top_questions(
+        ctx.fair.id, ctx.local_day(ctx.now), limit=TOP_QUESTIONS)
+    return [summary, _question_stats(questions), _workshop_stats(rates)]
+
+
+TOP_QUESTIONS = 5
+"""Questions not understood that `/stats` shows, of the fair's current day."""
+
+
+def _question_stats(questions: Sequence[QuestionCount]) -> Reply:
+    """The day's most frequent questions not understood, as stored (folded, no personal
+    data): what the organizers may add to the catalogue's answers."""
+    if not questions:
+        return reply(_("Questions not understood today: none yet."))
+    return reply(_("Questions not understood today, most frequent first:"),
+                 *(_n("“{question}” ({n} time)", "“{question}” ({n} times)", item.count,
+                      question=item.question)
+                   for item in questions))
 
 
 def _workshop_stats(rates: Sequence[WorkshopFill]) -> Reply:
@@ -270,7 +291,7 @@ async def _answer_offer(ctx: Context, button: OfferAnswer) -> list[Reply]:
     return await answer_offer(ctx, button.workshop_id, button.accept)
 
 
-@feature.button(CalendarFile)
+@feature.button(CalendarFile, intent=Intent.MY_WORKSHOPS)
 async def _calendar_file(ctx: Context, button: CalendarFile) -> list[Reply]:
     return await calendar(ctx)
 

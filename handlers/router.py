@@ -1,8 +1,12 @@
 """Routing one message to its handler: start payloads and global words first, then the active
-flow, then free text (a stand number or a name). The handlers are the features' (one module
-each, `feature = Feature(...)`), composed here in one Router; the order of precedence is here."""
+flow, then free text: the few exact forms (a stand number, a code), then what the understanding
+step makes of it, sent to the feature that answers that intent. The handlers are the features'
+(one module each, `feature = Feature(...)`), composed here in one Router; the order of
+precedence is here."""
 
 from __future__ import annotations
+
+import logging
 
 from handlers import (
     cooperatives,
@@ -13,6 +17,7 @@ from handlers import (
     registrations,
     stands,
     start,
+    talk,
     workshops,
 )
 from handlers.buttons import Button
@@ -20,22 +25,51 @@ from handlers.context import Context
 from handlers.feature import FlowText, Router, folded
 from handlers.menu import MenuItem
 from handlers.messages import Kind, Msg, Reply
+from handlers.talk import Clarify
+from handlers.understanding import Intent, Understanding
 from storage.catalogue import normalize_stand_number
 from storage.notices import NOTICE_KINDS
 
+log = logging.getLogger(__name__)
+
 MAX_TEXT = 2000
+# A text written while a comment is awaited is taken as a request when it is understood this
+# surely as one, and is a few words ("miel", "fin kayn l3sel") or a short question ("où sont
+# les toilettes ?"): a sentence is a comment, whatever it speaks of ("plus d'ateliers sur
+# l'export, svp").
+REQUEST_CONFIDENCE = 0.8
+REQUEST_WORDS = 3
+QUESTION_WORDS = 8
+_QUESTION_MARKS = ("?", "؟")
+# What a comment may well be: these are never taken for a request made instead.
+_COMMENT_LIKE = (Intent.SMALLTALK, Intent.UNKNOWN, Intent.FEEDBACK, Intent.WELCOME)
 
 router = Router()
 router.include(start.feature, menu.feature, info.feature, workshops.feature,
                registrations.feature, stands.feature, feedback.feature, cooperatives.feature,
-               organizers.feature)
+               organizers.feature, talk.feature)
 
 
-@router.button(MenuItem)
+@router.button(MenuItem, intent=Intent.MENU)
 async def _menu_item(ctx: Context, button: MenuItem) -> list[Reply]:
     """An entry of the main menu (or of a feature's own menu), as the features declare them."""
     action = router.menu_items.get(button.item)
-    return await action(ctx) if action else await menu.menu(ctx)
+    if action is None:
+        return await menu.menu(ctx)
+    ctx.intent = router.menu_intents.get(button.item, Intent.MENU)
+    return await action(ctx)
+
+
+@router.button(Clarify, intent=Intent.UNKNOWN)
+async def _clarify(ctx: Context, button: Clarify) -> list[Reply]:
+    """The answer to the question asked in doubt: the text asked about, with the intent the
+    person chose."""
+    text, ctx.session.asked = ctx.session.asked, None
+    if text is None or button.intent not in Intent.__members__.values():
+        return await menu.stale_choice(ctx)
+    understood = await ctx.understand(text)
+    chosen = Understanding(Intent(button.intent), 1.0, understood.entities)
+    return await _answer(ctx, chosen, text)
 
 
 def _all_buttons(kind: type[Button] = Button) -> list[type[Button]]:
@@ -43,7 +77,7 @@ def _all_buttons(kind: type[Button] = Button) -> list[type[Button]]:
     return [item for sub in found for item in (sub, *_all_buttons(sub))]
 
 
-router.check(_all_buttons(), NOTICE_KINDS)
+router.check(_all_buttons(), NOTICE_KINDS, Intent)
 
 # What Telegram shows in its command menu, in each language, in this order.
 _TELEGRAM_MENU = ("menu", "workshops", "stands", "my", "feedback", "lang", "help", "stop")
@@ -84,6 +118,7 @@ async def _dispatch(ctx: Context) -> list[Reply]:
     if inbound.kind in (Kind.MEDIA, Kind.UNSUPPORTED):
         return await menu.unsupported(ctx)
     if inbound.kind is Kind.LOCATION:
+        ctx.intent = Intent.INFO
         return await info.info(ctx)
     if inbound.kind is Kind.START:
         return await _start(ctx, inbound.payload or "")
@@ -91,6 +126,7 @@ async def _dispatch(ctx: Context) -> list[Reply]:
     if len(text) > MAX_TEXT and not await _long_text_expected(ctx):
         return await menu.too_long(ctx)
     if not text:
+        ctx.intent = Intent.HELP
         return await menu.help_(ctx)
     if text.startswith("/"):
         name, _sep, argument = text[1:].partition(" ")
@@ -100,11 +136,19 @@ async def _dispatch(ctx: Context) -> list[Reply]:
         command = router.commands.get(name)
         if command is not None and (not command.organizer
                                     or await organizers.is_organizer(ctx)):
-            return await command.action(ctx)
+            return await _command(ctx, name)
         return await menu.fallback(ctx)
     if _first_contact(ctx):
-        return await _welcome_with(ctx, await _free_text(ctx, text, first=True))
-    return await _free_text(ctx, text) or await menu.fallback(ctx)
+        answer = await _free_text(ctx, text, first=True)
+        if answer is None:
+            ctx.intent = Intent.WELCOME
+        return await _welcome_with(ctx, answer)
+    return await _free_text(ctx, text) or await _nothing_understood(ctx)
+
+
+async def _nothing_understood(ctx: Context) -> list[Reply]:
+    ctx.intent = Intent.UNKNOWN
+    return await menu.fallback(ctx)
 
 
 def _flow_text(ctx: Context) -> FlowText | None:
@@ -134,42 +178,125 @@ async def _welcome_with(ctx: Context, answer: list[Reply] | None) -> list[Reply]
 
 
 async def _free_text(ctx: Context, text: str, first: bool = False) -> list[Reply] | None:
-    """Free text; None when it asks for nothing in particular (a greeting, or not understood).
-    In this order: the flow the person is in, organizer words, command words, language words,
-    the few words a flow takes (a rating's digit), a cooperative code, a stand number, a
-    greeting, and a search of the stands."""
+    """Free text; None when it asks for nothing in particular (a greeting or a text not
+    understood, on a first contact). In this order: the flow the person is in, organizer words,
+    command words, language words, the few words a flow takes (a rating's digit), a
+    cooperative code, a stand number; then what the understanding step makes of it."""
     word = folded(text)
+    # A question asked in doubt is answered by the next message, or no more.
+    ctx.session.asked = None
     flow = _flow_text(ctx)
     if (flow is not None and flow.words is None and word not in WORDS
             and (not flow.organizer or await organizers.is_organizer(ctx))):
+        if not flow.requests:
+            ctx.intent = flow.intent
+            return await flow.handler(ctx, text)
+        request = await _request_instead(ctx, text)
+        if request is not None:
+            return request
+        ctx.intent = flow.intent
         return await flow.handler(ctx, text)
     if word in ORGANIZER_WORDS and await organizers.is_organizer(ctx):
-        return await router.commands[ORGANIZER_WORDS[word]].action(ctx)
+        return await _command(ctx, ORGANIZER_WORDS[word])
     if word in WORDS:
-        return await router.commands[WORDS[word]].action(ctx)
+        return await _command(ctx, WORDS[word])
     if word in start.LANGUAGE_WORDS:
+        ctx.intent = Intent.LANGUAGE
         return await start.set_language(ctx, start.LANGUAGE_WORDS[word])
     if flow is not None and flow.words is not None and word in flow.words:
+        ctx.intent = flow.intent
         return await flow.handler(ctx, word)
     coop_word = cooperatives.COOP_WORD.fullmatch(text.strip())
     if coop_word:
+        ctx.intent = Intent.COOPERATIVE
         return await cooperatives.link(ctx, coop_word.group(1))
-    stand_word = stands.STAND_WORD.fullmatch(text.strip())
-    number = normalize_stand_number(stand_word.group(1) if stand_word else text)
+    number = _stand_number(text)
     if number is not None:
+        ctx.intent = Intent.STAND
         return await stands.card(ctx, number)
-    if word in start.GREETINGS:
-        return None if first else await start.greet(ctx)
-    return await stands.lookup(ctx, text)
+    understood = await ctx.understand(text)
+    await _count(ctx, understood, text)
+    if first and understood.intent in (Intent.WELCOME, Intent.UNKNOWN):
+        ctx.intent = understood.intent
+        ctx.understood = understood
+        return None
+    if understood.in_doubt and understood.intent is not Intent.UNKNOWN:
+        ctx.understood = understood
+        ctx.text = text.strip()
+        ctx.intent = Intent.UNKNOWN
+        question = await talk.ask(ctx, text)
+        if question:
+            return question
+    return await _answer(ctx, understood, text)
+
+
+def _stand_number(text: str) -> str | None:
+    """The stand number a whole message is (`A12`, `stand A12`, `رواق A12`), if it is one."""
+    stand_word = stands.STAND_WORD.fullmatch(text.strip())
+    return normalize_stand_number(stand_word.group(1) if stand_word else text)
+
+
+async def _command(ctx: Context, name: str) -> list[Reply]:
+    command = router.commands[name]
+    ctx.intent = command.intent
+    return await command.action(ctx)
+
+
+async def _answer(ctx: Context, understood: Understanding, text: str) -> list[Reply]:
+    """The answer of the feature that handles what the text was understood as."""
+    ctx.understood = understood
+    ctx.text = text.strip()
+    ctx.intent = understood.intent
+    return await router.intents[understood.intent](ctx)
+
+
+async def _count(ctx: Context, understood: Understanding, text: str) -> None:
+    """Count the text for the organizers (`tadamon report`, /stats): its intent, and the text
+    itself (cleaned of personal data by the log) when it was not understood. Statistics only:
+    a failure is logged, and the person is answered all the same."""
+    question = text if understood.intent is Intent.UNKNOWN else None
+    try:
+        await ctx.reports.questions.record(
+            ctx.fair.id, ctx.local_day(ctx.now), ctx.inbound.channel, ctx.language,
+            understood.intent.value, question, ctx.now)
+    except Exception:  # statistics never cost an answer
+        log.exception("the %s question was not counted", understood.intent.value)
+
+
+async def _request_instead(ctx: Context, text: str) -> list[Reply] | None:
+    """While a comment is awaited: a stand number, or a short text understood surely as a
+    request (the honey stands for "miel"), is answered as such and ends the wait; None for
+    what is taken as the comment."""
+    number = _stand_number(text)
+    if number is not None:
+        ctx.leave()
+        ctx.intent = Intent.STAND
+        return await stands.card(ctx, number)
+    words = len(text.split())
+    question = text.rstrip().endswith(_QUESTION_MARKS)
+    if words > (QUESTION_WORDS if question else REQUEST_WORDS):
+        return None
+    understood = await ctx.understand(text)
+    if (understood.intent in _COMMENT_LIKE or understood.in_doubt
+            or understood.confidence < REQUEST_CONFIDENCE):
+        return None
+    ctx.leave()
+    await _count(ctx, understood, text)
+    return await _answer(ctx, understood, text)
 
 
 async def _start(ctx: Context, payload: str) -> list[Reply]:
     """`/start`, or a deep link: stand_A12, ws_<id>, feedback."""
     kind, _sep, value = payload.partition("_")
     kind = kind.lower()
+    ctx.intent = router.link_intents.get(kind, Intent.WELCOME)
     if _first_contact(ctx):
         return await _welcome_with(ctx, await _payload(ctx, kind, value))
-    return await _payload(ctx, kind, value) or await start.greet(ctx)
+    answer = await _payload(ctx, kind, value)
+    if answer is not None:
+        return answer
+    ctx.intent = Intent.WELCOME
+    return await start.greet(ctx)
 
 
 async def _payload(ctx: Context, kind: str, value: str) -> list[Reply] | None:
@@ -180,7 +307,9 @@ async def _payload(ctx: Context, kind: str, value: str) -> list[Reply] | None:
     if link is not None and (answer := await link(ctx, value)) is not None:
         return answer
     if not kind and not value:
+        ctx.intent = Intent.WELCOME
         return None
+    ctx.intent = Intent.UNKNOWN
     return await menu.invalid_link(ctx)
 
 
@@ -193,4 +322,5 @@ async def _choice(ctx: Context, choice: str) -> list[Reply]:
     target = router.buttons.get(type(button))
     if target is None or (target.organizer and not await organizers.is_organizer(ctx)):
         return await menu.stale_choice(ctx)
+    ctx.intent = target.intent
     return await target.handler(ctx, button)

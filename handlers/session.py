@@ -65,6 +65,8 @@ class Session:
     # The multi-step conversation the person is in, and its data.
     flow: str | None = None
     data: dict[str, Any] = field(default_factory=dict)
+    # The text of the question asked in doubt ("a stand or a workshop?"): the tap answers it.
+    asked: str | None = None
 
     def dump(self) -> dict[str, Any]:
         """The JSON object storage keeps."""
@@ -82,6 +84,8 @@ class Session:
         if self.flow is not None:
             stored["flow"] = self.flow
             stored["data"] = dict(self.data)
+        if self.asked is not None:
+            stored["asked"] = self.asked
         return stored
 
     @classmethod
@@ -97,6 +101,7 @@ class Session:
         search = stored.get("search")
         flow = stored.get("flow")
         data = stored.get("data")
+        asked = stored.get("asked")
         return cls(
             language=language if isinstance(language, str) else None,
             language_prompted=stored.get("lang_prompted") is True,
@@ -106,6 +111,7 @@ class Session:
             search=search if isinstance(search, str) else None,
             flow=flow if isinstance(flow, str) else None,
             data=data if isinstance(data, dict) and isinstance(flow, str) else {},
+            asked=asked if isinstance(asked, str) else None,
         )
 
     def remember_offered(self, ids: list[str]) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from functools import partial
 
 from handlers.buttons import Button
@@ -13,11 +14,13 @@ from handlers.feedback import RateStand
 from handlers.menu import MenuItem, back_to_menu
 from handlers.messages import Choice, Content, Isolated, Local, Media, Msg, Reply, _, _n, reply
 from handlers.pictures import FloorPlan
-from storage.catalogue import normalize_stand_number
+from handlers.understanding import Entities, Intent
+from storage.catalogue import normalize_stand_number, stand_order
 from storage.repositories import ExhibitorView
-from storage.search import query_terms
+from storage.search import SearchEntry, query_terms
+from storage.text import fold
 
-feature = Feature("stands")
+feature = Feature("stands", Intent.STANDS)
 
 # `stand A12`, `رواق A12`: a stand number said with its word.
 STAND_WORD = re.compile(r"(?:stand|رواق)\s*(.+)", re.IGNORECASE)
@@ -318,9 +321,15 @@ async def lookup(ctx: Context, text: str, page: int = 0) -> list[Reply] | None:
 
 
 async def more_results(ctx: Context, page: int) -> list[Reply]:
-    """The next results of the person's last search."""
+    """The next results of the person's last search: the stands with what it named, or those
+    whose names are like it."""
     text = ctx.session.search
-    found = await lookup(ctx, text, page) if isinstance(text, str) and page > 0 else None
+    if not isinstance(text, str) or page <= 0:
+        return await zones(ctx)
+    understood = await ctx.understand(text)
+    if understood.entities.catalogue_stands():
+        return await matching(ctx, understood.entities, page)
+    found = await lookup(ctx, text, page)
     return found if found is not None else await zones(ctx)
 
 
@@ -337,7 +346,8 @@ async def save(ctx: Context, number: str) -> list[Reply]:
                                  back_to_menu()])]
 
 
-@feature.command("list", menu_item="sv", words={
+@feature.intent(Intent.MY_LIST)
+@feature.command("list", menu_item="sv", intent=Intent.MY_LIST, words={
     "fr": ["ma liste", "liste"], "en": ["my list"], "ar": ["قائمتي", "لائحتي"]})
 async def saved(ctx: Context) -> list[Reply]:
     """The stands the person saved: a button to each card, and one to take each off."""
@@ -372,17 +382,17 @@ async def _zone(ctx: Context, button: ZoneStands) -> list[Reply]:
     return await zone(ctx, button.index, button.page)
 
 
-@feature.button(StandCard)
+@feature.button(StandCard, intent=Intent.STAND)
 async def _card(ctx: Context, button: StandCard) -> list[Reply]:
     return await card(ctx, button.number)
 
 
-@feature.button(Neighbours)
+@feature.button(Neighbours, intent=Intent.STAND)
 async def _neighbours(ctx: Context, button: Neighbours) -> list[Reply]:
     return await neighbours(ctx, button.number)
 
 
-@feature.button(FloorMap)
+@feature.button(FloorMap, intent=Intent.STAND)
 async def _floor_map(ctx: Context, button: FloorMap) -> list[Reply]:
     return await floor_map(ctx, button.number)
 
@@ -392,12 +402,12 @@ async def _more_results(ctx: Context, button: MoreResults) -> list[Reply]:
     return await more_results(ctx, button.page)
 
 
-@feature.button(SaveStand)
+@feature.button(SaveStand, intent=Intent.STAND)
 async def _save(ctx: Context, button: SaveStand) -> list[Reply]:
     return await save(ctx, button.number)
 
 
-@feature.button(UnsaveStand)
+@feature.button(UnsaveStand, intent=Intent.MY_LIST)
 async def _unsave(ctx: Context, button: UnsaveStand) -> list[Reply]:
     return await unsave(ctx, button.number)
 
@@ -407,8 +417,117 @@ async def _facet_stands(ctx: Context, button: FacetStands) -> list[Reply]:
     return await facet_stands(ctx, button.facet, button.index, button.page)
 
 
-@feature.link("stand")
+@feature.link("stand", intent=Intent.STAND)
 async def _link(ctx: Context, value: str) -> list[Reply] | None:
     """`stand_A12`: the stand's card."""
     number = normalize_stand_number(value)
     return await card(ctx, number) if number is not None else None
+
+
+@dataclass(frozen=True, slots=True)
+class Matched:
+    """A stand that answers a question, and what of it matched (a product, a place...)."""
+
+    number: str
+    name: dict[str, str]
+    matched: Content
+
+
+def _matches(entities: Entities, entries: Sequence[SearchEntry]) -> list[Matched]:
+    """Every stand with what the entities name: the closest products first, then the stands of
+    a category, a city or region, a label; with several kinds named, the stands that have
+    them all (all the stands of any when none has them all)."""
+    ordered = sorted(entries, key=lambda item: stand_order(item.stand))
+    products: dict[str, Matched] = {}
+    for product in entities.products:  # the closest first
+        for entry in ordered:
+            if entry.exhibitor_id in product.exhibitors and entry.stand not in products:
+                text = next((dict(item) for item in entry.products
+                             if item.get("fr") == product.text), {"fr": product.text})
+                products[entry.stand] = Matched(entry.stand, dict(entry.name), Local(text))
+
+    def category(entry: SearchEntry) -> Content | None:
+        return (Local(dict(entry.category_name)) if entry.category in entities.categories
+                else None)
+
+    def place(entry: SearchEntry) -> Content | None:
+        if fold(entry.city.get("fr", "")) in entities.cities:
+            return Local(dict(entry.city))
+        if fold(entry.region.get("fr", "")) in entities.regions:
+            return Local(dict(entry.region))
+        return None
+
+    def label(entry: SearchEntry) -> Content | None:
+        return _label_named(entry, entities.labels)
+
+    groups = [products]
+    for matched in (category, place, label):
+        found: dict[str, Matched] = {}
+        for entry in ordered:
+            what = matched(entry)
+            if what is not None and entry.stand not in found:
+                found[entry.stand] = Matched(entry.stand, dict(entry.name), what)
+        groups.append(found)
+    named = [group for group in groups if group]
+    if not named:
+        return []
+    common = set(named[0]).intersection(*named[1:])
+    if common:
+        return [item for number, item in named[0].items() if number in common]
+    seen: dict[str, Matched] = {}
+    for group in named:
+        for number, item in group.items():
+            seen.setdefault(number, item)
+    return list(seen.values())
+
+
+def _label_named(entry: SearchEntry, labels: tuple[str, ...]) -> Content | None:
+    for label in entry.labels:
+        if label in labels or label.split("-")[0] in labels:
+            return LABEL_NAMES.get(label, label)
+    return None
+
+
+async def matching(ctx: Context, entities: Entities, page: int = 0) -> list[Reply]:
+    """Every stand with what a text names, five at a time, each line saying what matched."""
+    found = _matches(entities, (await ctx.gazetteer()).entries)
+    if len(found) == 1:
+        return await card(ctx, found[0].number)
+    if not found:
+        return await zones(ctx)
+    shown = found[page * RESULTS:(page + 1) * RESULTS]
+    lines: list[Content] = [
+        _n("{n} stand matches:", "{n} stands match:", len(found)) if page == 0 else
+        _("Results {first} to {last} of {total}:", first=page * RESULTS + 1,
+          last=page * RESULTS + len(shown), total=len(found))]
+    lines += [_("{number} · {name} · {matched}", number=Isolated(item.number),
+                name=Local(item.name), matched=item.matched) for item in shown]
+    choices = [stand_choice(item.number, item.name) for item in shown]
+    if (page + 1) * RESULTS < len(found):
+        choices.append(Choice(MoreResults(page + 1).pack(), _("More")))
+    return [reply(*lines, choices=[*choices, back_to_menu()])]
+
+
+@feature.intent(Intent.STANDS)
+async def asked_stands(ctx: Context) -> list[Reply]:
+    """Stands asked for by what they sell or where they are from ("zarbia", "huile d'argan",
+    "coopératives de Fès"): every one; else the search, or how to find a stand."""
+    ctx.session.search = ctx.text
+    entities = ctx.understood.entities if ctx.understood is not None else Entities()
+    if entities.catalogue_stands():
+        return await matching(ctx, entities)
+    return await asked_stand(ctx)
+
+
+@feature.intent(Intent.STAND)
+async def asked_stand(ctx: Context) -> list[Reply]:
+    """A stand named by its number or its exhibitor: its card; else the search by name."""
+    entities = ctx.understood.entities if ctx.understood is not None else Entities()
+    if entities.stand is not None:
+        return await card(ctx, entities.stand)
+    stands = list(dict.fromkeys(exhibitor.stand for exhibitor in entities.exhibitors))
+    if len(stands) == 1:
+        return await card(ctx, stands[0])
+    if entities.catalogue_stands():
+        return await matching(ctx, entities)
+    return await lookup(ctx, ctx.text) or await zones(ctx)

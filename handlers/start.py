@@ -9,8 +9,9 @@ from handlers.context import Context
 from handlers.feature import Feature, folded
 from handlers.menu import menu_choices
 from handlers.messages import Choice, Local, Reply, When, _, reply
+from handlers.understanding import Intent
 
-feature = Feature("start")
+feature = Feature("start", Intent.WELCOME)
 
 LANGUAGE_NAMES = {"ar": "العربية", "fr": "Français"}
 
@@ -61,6 +62,7 @@ async def welcome(ctx: Context) -> list[Reply]:
     return replies
 
 
+@feature.intent(Intent.WELCOME)
 async def greet(ctx: Context) -> list[Reply]:
     """A returning person says hello: the welcome and the menu."""
     replies = welcome_lines(ctx)
@@ -68,7 +70,8 @@ async def greet(ctx: Context) -> list[Reply]:
     return replies
 
 
-@feature.command("lang", description=_("Change language"), menu_item="lang", words={
+@feature.command("lang", description=_("Change language"), menu_item="lang",
+                 intent=Intent.LANGUAGE, words={
     "en": ["lang", "language"], "fr": ["langue", "langues"], "ar": ["اللغة", "لغة"],
     "ary": ["lugha", "lougha"]})
 async def ask_language(ctx: Context) -> list[Reply]:
@@ -84,12 +87,23 @@ async def set_language(ctx: Context, language: str) -> list[Reply]:
                   _("What would you like to do?"), choices=menu_choices())]
 
 
-@feature.button(Language)
+@feature.intent(Intent.LANGUAGE)
+async def language_asked(ctx: Context) -> list[Reply]:
+    """"En arabe svp", "بالفرنسية": that language; a language not named, or not spoken here:
+    the question."""
+    named = ctx.understood.entities.language if ctx.understood is not None else None
+    if named in LANGUAGE_NAMES:
+        return await set_language(ctx, named)
+    return await ask_language(ctx)
+
+
+@feature.button(Language, intent=Intent.LANGUAGE)
 async def _language(ctx: Context, button: Language) -> list[Reply]:
     return await set_language(ctx, button.language)
 
 
-@feature.command("stop", description=_("Stop announcements"), words={
+@feature.intent(Intent.STOP)
+@feature.command("stop", description=_("Stop announcements"), intent=Intent.STOP, words={
     "fr": ["stop", "arret", "arrete", "desabonner"], "en": ["unsubscribe"],
     "ar": ["توقف", "وقف"]})
 async def stop(ctx: Context) -> list[Reply]:

@@ -11,10 +11,11 @@ from handlers.feature import Feature
 from handlers.menu import MenuItem, back_to_menu
 from handlers.messages import Choice, Content, Local, Reply, When, _, _n, reply
 from handlers.seat_buttons import OfferAnswer, Register, Unregister
+from handlers.understanding import Intent
 from storage.models import RegistrationStatus
 from storage.repositories import WorkshopView
 
-feature = Feature("workshops")
+feature = Feature("workshops", Intent.WORKSHOPS)
 
 # The shape of a workshop id in a deep link (`ws_<id>`), as catalogues write them.
 _WORKSHOP_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
@@ -232,7 +233,7 @@ async def _day(ctx: Context, button: WorkshopDay) -> list[Reply]:
     return await day(ctx, button.index)
 
 
-@feature.button(WorkshopCard)
+@feature.button(WorkshopCard, intent=Intent.WORKSHOP)
 async def _card(ctx: Context, button: WorkshopCard) -> list[Reply]:
     return await card(ctx, workshop_id=button.workshop_id)
 
@@ -247,7 +248,57 @@ async def _in_language(ctx: Context, button: WorkshopLanguage) -> list[Reply]:
     return await in_language(ctx, button.language)
 
 
-@feature.link("ws")
+@feature.link("ws", intent=Intent.WORKSHOP)
 async def _link(ctx: Context, value: str) -> list[Reply] | None:
     """`ws_<id>`: the workshop's card."""
     return await card(ctx, key=value) if _WORKSHOP_KEY.fullmatch(value) else None
+
+
+@feature.intent(Intent.WORKSHOPS)
+async def asked_workshops(ctx: Context) -> list[Reply]:
+    """The workshops a text asks for: of a topic, of a day, in a language, or the programme."""
+    entities = ctx.understood.entities if ctx.understood is not None else None
+    if entities is None:
+        return await programme(ctx)
+    if entities.workshops:
+        return await _named(ctx, entities.workshops)
+    if entities.day is not None:
+        return await on_day(ctx, entities.day)
+    if entities.language in ("ar", "fr"):
+        return await in_language(ctx, entities.language)
+    return await programme(ctx)
+
+
+@feature.intent(Intent.WORKSHOP)
+async def asked_workshop(ctx: Context) -> list[Reply]:
+    """The workshop a text names: its card (with its register button), or every session of
+    it; the programme when none is named."""
+    entities = ctx.understood.entities if ctx.understood is not None else None
+    if entities is None or not entities.workshops:
+        return await asked_workshops(ctx)
+    return await _named(ctx, entities.workshops)
+
+
+async def _named(ctx: Context, keys: tuple[str, ...]) -> list[Reply]:
+    """One workshop's card, or the list of the workshops named (sessions of one topic)."""
+    workshops = [w for w in await ctx.catalogue.workshops(ctx.fair.id) if w.key in keys]
+    if not workshops:
+        return await programme(ctx)
+    if len(workshops) == 1:
+        return await card(ctx, workshop_id=workshops[0].id)
+    titles = {(w.title.get("fr", ""), w.title.get("ar", "")) for w in workshops}
+    title = (_("{title}: every session", title=Local(workshops[0].title)) if len(titles) == 1
+             else _("The workshops that match:"))
+    return _listing(title, workshops, Choice(MenuItem("ws").pack(), _("Workshops")))
+
+
+async def on_day(ctx: Context, chosen: dt.date) -> list[Reply]:
+    """The workshops of a day named ("ateliers demain"); the days that have some when it has
+    none."""
+    workshops = await ctx.catalogue.workshops(ctx.fair.id)
+    days = _days(ctx, workshops)
+    if chosen in days:
+        return await day(ctx, days.index(chosen))
+    return [reply(_("There is no workshop on {day}.",
+                    day=When(dt.datetime.combine(chosen, dt.time(12), ctx.zone), "day")))
+            ] + await programme(ctx)

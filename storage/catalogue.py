@@ -28,6 +28,7 @@ from storage.models import (
     Contact,
     Exhibitor,
     Fair,
+    InfoAnswer,
     OutboxMessage,
     OutboxStatus,
     Registration,
@@ -39,6 +40,7 @@ from storage.models import (
 )
 from storage.notices import WorkshopCancelledNotice
 from storage.reach import can_receive_later
+from storage.text import fold
 
 Key = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
 
@@ -181,6 +183,27 @@ class WorkshopIn(_Item):
         return self
 
 
+KNOWN_INFO_TOPICS = ("toilets", "prayer", "parking", "food", "first_aid", "wifi", "entry",
+                     "lost_found", "contact", "accessibility", "transport")
+"""Practical topics the bot knows how people ask about: their `info:` answers need no words."""
+
+Keyword = Annotated[str, BeforeValidator(_strip), Field(min_length=1, max_length=100)]
+
+
+class InfoIn(_Item):
+    """A practical answer: a known topic by its id, or any other id with its topic's name and
+    the words people use for it (checked in `_check_info`, to name the field)."""
+
+    id: Key
+    topic: Text | None = None
+    keywords: list[Keyword] | None = None
+    answer: Text
+
+    @property
+    def known(self) -> bool:
+        return self.id in KNOWN_INFO_TOPICS
+
+
 AUDIENCE_RE = r"^(all|visitors|cooperatives|organizers|lang:(ar|fr)|workshop:[A-Za-z0-9_.-]+)$"
 
 
@@ -201,13 +224,14 @@ class Catalogue(BaseModel):
     exhibitors: list[ExhibitorIn] | None = None
     workshops: list[WorkshopIn] | None = None
     reminders: list[ReminderIn] | None = None
+    info: list[InfoIn] | None = None
 
     def size(self) -> int:
         """Number of items, for progress display."""
         return sum(
             len(items)
             for items in (self.categories, self.stands, self.exhibitors, self.workshops,
-                          self.reminders)
+                          self.reminders, self.info)
             if items
         )
 
@@ -288,12 +312,13 @@ def _check_references(catalogue: Catalogue, locate: Locator) -> None:
     def fail(loc: Sequence[str | int], message: str) -> None:
         raise CatalogueError(locate(loc, message))
 
-    for section in ("categories", "exhibitors", "workshops", "reminders"):
+    for section in ("categories", "exhibitors", "workshops", "reminders", "info"):
         seen: set[str] = set()
         for index, item in enumerate(getattr(catalogue, section) or []):
             if item.id in seen:
                 fail((section, index, "id"), f'duplicate id "{item.id}"')
             seen.add(item.id)
+    _check_info(catalogue.info or [], fail)
     numbers: set[str] = set()
     for index, stand in enumerate(catalogue.stands or []):
         if stand.number in numbers:
@@ -311,6 +336,24 @@ def _check_references(catalogue: Catalogue, locate: Locator) -> None:
             target = reminder.audience.removeprefix("workshop:")
             if reminder.audience.startswith("workshop:") and target not in workshops:
                 fail(("reminders", index, "audience"), f'unknown workshop "{target}"')
+
+
+def _check_info(items: list[InfoIn], fail: Callable[[Sequence[str | int], str], None]) -> None:
+    """A topic the bot does not know needs its name and the words people use for it."""
+    for index, item in enumerate(items):
+        for number, keyword in enumerate(item.keywords or []):
+            if not fold(keyword):
+                fail(("info", index, "keywords", number), "holds no letter or digit")
+        if item.known:
+            continue
+        if item.topic is None:
+            fail(("info", index, "topic"),
+                 f'is required: "{item.id}" is not a known topic ({", ".join(KNOWN_INFO_TOPICS)})'
+                 ", so say what it is about in French and Arabic")
+        if not item.keywords:
+            fail(("info", index, "keywords"),
+                 "give at least one word people use for this topic (in French, Arabic, "
+                 "Darija or English)")
 
 
 @dataclass
@@ -426,16 +469,21 @@ async def apply_catalogue(
         await _sync_workshops(session, up, fair, catalogue.workshops, zone)
     if catalogue.reminders is not None:
         await _sync_reminders(session, up, fair, catalogue.reminders, zone)
+    if catalogue.fair is not None or catalogue.info is not None:
+        # A YAML catalogue holds the fair's whole set of answers: none when it has no `info:`.
+        await _sync_info(session, up, fair, catalogue.info or [])
     await session.flush()
     report.totals = await catalogue_counts(session, fair.id)
     return report
 
 
 async def catalogue_counts(session: AsyncSession, fair_id: int) -> dict[str, int]:
-    """How many categories, stands, exhibitors, workshops and reminders a fair holds."""
+    """How many categories, stands, exhibitors, workshops, reminders and info answers a fair
+    holds."""
     totals: dict[str, int] = {}
     for name, model in (("categories", Category), ("stands", Stand), ("exhibitors", Exhibitor),
-                        ("workshops", Workshop), ("reminders", Reminder)):
+                        ("workshops", Workshop), ("reminders", Reminder),
+                        ("info answers", InfoAnswer)):
         count = await session.scalar(
             select(func.count()).select_from(model).where(model.fair_id == fair_id)
         )
@@ -616,4 +664,19 @@ async def _sync_reminders(session: AsyncSession, up: _Upserter, fair: Fair,
     if removed:
         await session.execute(delete(Reminder).where(
             Reminder.id.in_([row.id for row in removed])))
+        up.report.removed += len(removed)
+
+
+async def _sync_info(session: AsyncSession, up: _Upserter, fair: Fair,
+                     items: list[InfoIn]) -> None:
+    """The fair's practical answers become exactly those of the file, in its order."""
+    removed = await up.sync(InfoAnswer, fair, "key", [
+        (item.id, {"topic": item.topic.as_dict() if item.topic else None,
+                   "keywords": list(item.keywords or []), "answer": item.answer.as_dict(),
+                   "position": position})
+        for position, item in enumerate(items)
+    ])
+    if removed:
+        await session.execute(delete(InfoAnswer).where(
+            InfoAnswer.id.in_([row.id for row in removed])))
         up.report.removed += len(removed)

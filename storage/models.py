@@ -201,6 +201,22 @@ class Reminder(Base):
     text: Mapped[dict[str, Any]]
 
 
+class InfoAnswer(Base):
+    """A practical answer of the catalogue's `info:` section (toilets, parking, a shuttle...):
+    a known topic by its id, or another topic with its title and the words people use."""
+
+    __tablename__ = "info_answers"
+    __table_args__ = (UniqueConstraint("fair_id", "key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    fair_id: Mapped[int] = mapped_column(ForeignKey("fairs.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(100))
+    topic: Mapped[dict[str, Any] | None]
+    keywords: Mapped[list[Any]]
+    answer: Mapped[dict[str, Any]]
+    position: Mapped[int] = mapped_column(Integer)
+
+
 class Contact(Base):
     __tablename__ = "contacts"
     __table_args__ = (UniqueConstraint("channel", "user_id"),)
@@ -291,6 +307,36 @@ class StandCardView(Base):
     stand_number: Mapped[str] = mapped_column(String(16), primary_key=True)
     day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
     views: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class IntentCount(Base):
+    """How many free texts were understood as one intent, per fair, local day, channel and
+    language (no person is kept: only the count)."""
+
+    __tablename__ = "intent_counts"
+
+    fair_id: Mapped[int] = mapped_column(ForeignKey("fairs.id", ondelete="CASCADE"),
+                                         primary_key=True)
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16), primary_key=True)
+    language: Mapped[str] = mapped_column(String(8), primary_key=True)
+    intent: Mapped[str] = mapped_column(String(32), primary_key=True)
+    messages: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class UnansweredQuestion(Base):
+    """A question that was not understood, folded and cleaned of personal data, counted per
+    fair and local day (no person is kept)."""
+
+    __tablename__ = "unanswered_questions"
+
+    fair_id: Mapped[int] = mapped_column(ForeignKey("fairs.id", ondelete="CASCADE"),
+                                         primary_key=True)
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    question: Mapped[str] = mapped_column(String(200), primary_key=True)
+    times: Mapped[int] = mapped_column(Integer, default=0)
+    first_seen: Mapped[dt.datetime]
+    last_seen: Mapped[dt.datetime]
 
 
 class ExhibitorSurvey(Base):

@@ -30,6 +30,7 @@ from storage.models import (
     Stand,
     Workshop,
 )
+from storage.questions import IntentCount, QuestionCount, QuestionLog
 from storage.repositories import Sessions
 
 RATINGS = (1, 2, 3, 4, 5)
@@ -163,6 +164,8 @@ class FairReport:
     contacts_by_channel: DailyCounts
     contacts_by_language: DailyCounts
     survey: tuple[SurveyAnswer, ...] = ()
+    intents: tuple[IntentCount, ...] = ()
+    questions: tuple[QuestionCount, ...] = ()  # not understood, most frequent first
 
 
 def rank_stands(stands: Iterable[StandRating], *, best_first: bool = True
@@ -179,6 +182,7 @@ class ReportRepository:
 
     def __init__(self, sessions: Sessions) -> None:
         self.sessions = sessions
+        self.questions = QuestionLog(sessions)
 
     async def report(self, min_ratings: int = 1) -> FairReport | None:
         """Every dataset of the served fair; None when no fair is loaded. Stands need at
@@ -198,6 +202,8 @@ class ReportRepository:
             contacts_by_channel=await self.new_contacts(zone, "channel"),
             contacts_by_language=await self.new_contacts(zone, "language"),
             survey=tuple(await self.survey(fair.id)),
+            intents=tuple(await self.questions.intent_counts(fair.id)),
+            questions=tuple(await self.questions.top_questions(fair.id, limit=None)),
         )
 
     async def survey(self, fair_id: int) -> list[SurveyAnswer]:

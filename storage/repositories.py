@@ -14,11 +14,17 @@ from sqlalchemy import and_, delete, func, literal, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from storage.catalogue import active_fair, normalize_stand_number, stand_order
+from storage.catalogue import (
+    KNOWN_INFO_TOPICS,
+    active_fair,
+    normalize_stand_number,
+    stand_order,
+)
 from storage.models import (
     Category,
     Contact,
     Exhibitor,
+    InfoAnswer,
     Registration,
     RegistrationStatus,
     Role,
@@ -123,6 +129,18 @@ class WorkshopView:
     @property
     def seats_left(self) -> int:
         return max(self.capacity - self.taken, 0)
+
+
+@dataclass(frozen=True, slots=True)
+class InfoAnswerView:
+    """A practical answer of the catalogue: `known` topics (toilets, prayer, parking...) have
+    the words people use built in, and may have no `topic` name; others bring both."""
+
+    id: str
+    topic: dict[str, str] | None
+    keywords: tuple[str, ...]
+    answer: dict[str, str]
+    known: bool
 
 
 def _contact_view(row: Contact, created: bool = False) -> ContactView:
@@ -334,9 +352,13 @@ class CatalogueSnapshot:
     index: SearchIndex
     names: dict[str, dict[str, str]]  # exhibitor key -> name
     workshops: tuple[WorkshopView, ...]
+    info: tuple[InfoAnswerView, ...] = ()
     # Pictures drawn from this version (floor maps, by stand and language): kept as long as
     # the version is served, so each is drawn once per process.
     pictures: dict[tuple[str, ...], bytes] = field(default_factory=dict)
+    # What the conversation derives from this version (the understanding step's gazetteer),
+    # built once per version and process, as the search index is.
+    derived: dict[str, object] = field(default_factory=dict)
 
 
 VersionSource = Callable[[], Awaitable[int]]
@@ -400,6 +422,12 @@ class CatalogueRepository:
             workshops = list(await session.scalars(
                 select(Workshop).where(Workshop.fair_id == fair.id)
                 .order_by(Workshop.starts_at, Workshop.key)))
+            info = tuple(
+                InfoAnswerView(row.key, row.topic, tuple(row.keywords), row.answer,
+                               row.key in KNOWN_INFO_TOPICS)
+                for row in await session.scalars(
+                    select(InfoAnswer).where(InfoAnswer.fair_id == fair.id)
+                    .order_by(InfoAnswer.position, InfoAnswer.key)))
         by_stand: dict[int, list[ExhibitorView]] = {}
         entries: list[SearchEntry] = []
         numbers = {stand.id: stand.number for stand in stands}
@@ -442,7 +470,7 @@ class CatalogueRepository:
             version=version, fair=fair, stands=stand_views, zones=zones,
             zone_stands=zone_stands, index=SearchIndex.build(entries),
             names={entry.exhibitor_id: dict(entry.name) for entry in entries},
-            workshops=tuple(_workshop_view(row, 0) for row in workshops))
+            workshops=tuple(_workshop_view(row, 0) for row in workshops), info=info)
 
     async def fair(self) -> FairView | None:
         snapshot = await self.snapshot()
@@ -546,6 +574,12 @@ class CatalogueRepository:
         return [(hit.stand, snapshot.names.get(hit.exhibitor_id, {})) for hit in hits
                 if hit.score >= hits[0].score - CLOSE_TO_THE_BEST]
 
+    async def info_answers(self, fair_id: int) -> list[InfoAnswerView]:
+        """The fair's practical answers (the catalogue's `info:` section), in the file's
+        order."""
+        snapshot = await self._of(fair_id)
+        return list(snapshot.info) if snapshot else []
+
     async def workshops(self, fair_id: int) -> list[WorkshopView]:
         """Every workshop of the fair in time order, with the seats taken (read live)."""
         snapshot = await self._of(fair_id)
@@ -625,6 +659,7 @@ __all__ = [
     "ContactView",
     "ExhibitorView",
     "FairView",
+    "InfoAnswerView",
     "SavedStandRepository",
     "StandView",
     "WorkshopView",

@@ -29,6 +29,7 @@ from handlers.stands import (
     ZoneStands,
 )
 from handlers.start import Language
+from handlers.talk import Clarify
 from handlers.workshops import WorkshopCard, WorkshopDay, WorkshopLanguage, WorkshopTopic
 from tests.conftest import Answer, Chat
 
@@ -37,6 +38,7 @@ WIRE: list[tuple[Button, str]] = [
     (Menu(), "menu"),
     (MenuItem("ws"), "m:ws"),
     (MenuItem("cat"), "m:cat"),
+    (Clarify("workshop"), "why:workshop"),
     (Language("ar"), "lang:ar"),
     (Language("fr"), "lang:fr"),
     (WorkshopDay(0), "wsd:0"),

@@ -34,6 +34,7 @@ from storage.models import (
     Exhibitor,
     Fair,
     Feedback,
+    InfoAnswer,
     OutboxMessage,
     Registration,
     RegistrationStatus,
@@ -41,7 +42,8 @@ from storage.models import (
     Stand,
     Workshop,
 )
-from tests.conftest import DatabaseFactory
+from storage.repositories import CatalogueRepository
+from tests.conftest import DatabaseFactory, cli_env, run_tadamon
 
 DATA = Path(__file__).with_name("data")
 ZONE = ZoneInfo("Africa/Casablanca")
@@ -672,3 +674,172 @@ async def test_sheet_accepts_optional_english_texts(make_database: Any, tmp_path
         assert stand.zone == {"fr": "Hall A", "ar": "الرواق أ", "en": "Hall A (crafts)"}
     finally:
         await engine.dispose()
+
+
+# -- practical answers (info:) --------------------------------------------------------------
+
+
+def _info_ids(data: dict[str, Any]) -> list[str]:
+    return [item["id"] for item in data["info"]]
+
+
+async def _stored_info(db: Db) -> list[tuple[str, Any, Any, Any, int]]:
+    async with db.sessions() as session:
+        rows = await session.scalars(select(InfoAnswer).order_by(InfoAnswer.position))
+        return [(row.key, row.topic, row.keywords, row.answer, row.position) for row in rows]
+
+
+@BOTH
+async def test_info_answers_are_imported_and_served(open_db: OpenDb, kind: str) -> None:
+    db = await open_db(kind)
+    stored = await _stored_info(db)
+    assert [key for key, *_rest in stored] == _info_ids(sample())
+    toilets = next(item for item in stored if item[0] == "toilets")
+    assert toilets[1] is None and toilets[2] == []
+    assert "entrée principale" in toilets[3]["fr"] and "المدخل الرئيسي" in toilets[3]["ar"]
+
+    catalogue = CatalogueRepository(db.sessions)
+    fair = await catalogue.fair()
+    assert fair is not None
+    answers = await catalogue.info_answers(fair.id)
+    assert [answer.id for answer in answers] == _info_ids(sample())
+    shuttle = next(answer for answer in answers if answer.id == "shuttle")
+    assert shuttle.known is False
+    assert shuttle.topic is not None and shuttle.topic["fr"].startswith("Navette")
+    assert {"navette", "حافلة مكوكية", "navit", "shuttle"} <= set(shuttle.keywords)
+    assert all(answer.known for answer in answers if answer.id != "shuttle")
+    assert {answer.id for answer in answers} >= {"toilets", "prayer", "first_aid", "parking",
+                                                 "transport", "entry"}
+    assert all(answer.answer["fr"] and answer.answer["ar"] and answer.answer.get("en")
+               for answer in answers)
+    assert await catalogue.info_answers(fair.id + 1) == []
+
+
+@BOTH
+async def test_reimport_replaces_the_fairs_info_answers(
+    open_db: OpenDb, kind: str, tmp_path: Path
+) -> None:
+    db = await open_db(kind)
+    data = sample()
+    same = await db.load(write_yaml(tmp_path / "same.yaml", data))
+    assert (same.created, same.updated, same.removed) == (0, 0, 0)
+    assert same.totals["info answers"] == len(data["info"])
+
+    data["info"] = [
+        {"id": "wifi", "answer": {"fr": "Réseau « Tadamon », sans mot de passe.",
+                                  "ar": "شبكة «تضامن» بدون كلمة مرور."}},
+        {**data["info"][1], "answer": {"fr": "Toilettes au fond du hall B.",
+                                       "ar": "المراحيض في آخر الرواق ب."}},
+    ]
+    report = await db.load(write_yaml(tmp_path / "fair.yaml", data))
+    assert (report.created, report.updated, report.removed) == (1, 1, len(sample()["info"]) - 1)
+    assert report.totals["info answers"] == 2
+    stored = await _stored_info(db)
+    assert [(key, answer["fr"], position) for key, _topic, _words, answer, position in stored] == [
+        ("wifi", "Réseau « Tadamon », sans mot de passe.", 0),
+        ("toilets", "Toilettes au fond du hall B.", 1)]
+
+    # every process learns of it with the catalogue's next version
+    version = 0
+
+    async def current() -> int:
+        return version
+
+    catalogue = CatalogueRepository(db.sessions, current, check_every=0)
+    fair = await catalogue.fair()
+    assert fair is not None
+    assert [answer.id for answer in await catalogue.info_answers(fair.id)] == ["wifi", "toilets"]
+    del data["info"]
+    await db.load(write_yaml(tmp_path / "none.yaml", data))
+    assert [answer.id for answer in await catalogue.info_answers(fair.id)] == ["wifi", "toilets"]
+    version = 1
+    assert await catalogue.info_answers(fair.id) == []
+    assert await _stored_info(db) == []
+
+
+@BOTH
+async def test_dry_run_validates_info_but_stores_nothing(
+    open_db: OpenDb, kind: str, tmp_path: Path
+) -> None:
+    db = await open_db(kind)
+    before = await _stored_info(db)
+    data = sample()
+    data["info"] = [{"id": "food", "answer": {"fr": "Buvette en face du hall C.",
+                                              "ar": "مقصف مقابل الرواق ج."}}]
+    report = await db.load(write_yaml(tmp_path / "fair.yaml", data), dry_run=True)
+    assert report.created == 1
+    assert report.totals["info answers"] == 1
+    assert await _stored_info(db) == before
+
+    data["info"][0]["id"] = "buvette"
+    with pytest.raises(CatalogueError, match=r"info\[0\]\.topic: is required"):
+        await db.load(write_yaml(tmp_path / "bad.yaml", data), dry_run=True)
+    assert await _stored_info(db) == before
+
+
+def _info(index: int, **fields: Any) -> Callable[[dict[str, Any]], None]:
+    def change(data: dict[str, Any]) -> None:
+        item = data["info"][index]
+        for name, value in fields.items():
+            if value is None:
+                item.pop(name, None)
+            else:
+                item[name] = value
+
+    return change
+
+
+def _duplicate_info(data: dict[str, Any]) -> None:
+    data["info"][3]["id"] = data["info"][1]["id"]
+
+
+INFO_BROKEN: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
+    "custom topic without keywords": (
+        _info(8, keywords=None),
+        "fair.yaml: info[8].keywords: give at least one word people use for this topic "
+        "(in French, Arabic, Darija or English)"),
+    "custom topic with no keyword": (
+        _info(8, keywords=[]),
+        "fair.yaml: info[8].keywords: give at least one word people use for this topic "
+        "(in French, Arabic, Darija or English)"),
+    "empty keyword": (_info(8, keywords=["navette", "  "]),
+                      "fair.yaml: info[8].keywords[1]: must not be empty"),
+    "keyword without a letter": (_info(8, keywords=["navette", "?!"]),
+                                 "fair.yaml: info[8].keywords[1]: holds no letter or digit"),
+    "custom topic without its name": (
+        _info(8, topic=None),
+        'fair.yaml: info[8].topic: is required: "shuttle" is not a known topic (toilets, '
+        "prayer, parking, food, first_aid, wifi, entry, lost_found, contact, accessibility, "
+        "transport), so say what it is about in French and Arabic"),
+    "answer without arabic": (_info(2, answer={"fr": "Près de l'entrée."}),
+                              "fair.yaml: info[2].answer.ar: is required"),
+    "no answer": (_info(0, answer=None), "fair.yaml: info[0].answer: is required"),
+    "topic not a text": (_info(8, topic="Navette"),
+                         "fair.yaml: info[8].topic: must be a text in French and Arabic: "
+                         "{fr: ..., ar: ...}"),
+    "bad id": (_info(4, id="first aid"), "fair.yaml: info[4].id: has an unexpected form: "
+                                          "'first aid'"),
+    "unknown field": (_info(1, where="hall B"), "fair.yaml: info[1].where: is not a known field"),
+    "duplicate id": (_duplicate_info, 'fair.yaml: info[3].id: duplicate id "toilets"'),
+}
+
+
+@pytest.mark.parametrize("case", list(INFO_BROKEN))
+async def test_broken_info_names_the_place(open_db: OpenDb, tmp_path: Path, case: str) -> None:
+    db = await open_db("sqlite")
+    change, expected = INFO_BROKEN[case]
+    before = await _stored_info(db)
+    with pytest.raises(CatalogueError) as caught:
+        await db.load(_changed(change)(tmp_path))
+    assert str(caught.value) == expected
+    assert await _stored_info(db) == before
+
+
+async def test_tadamon_import_refuses_broken_info_with_exit_2(tmp_path: Path) -> None:
+    data = small_sample()
+    del data["info"][8]["keywords"]
+    path = write_yaml(tmp_path / "fair.yaml", data)
+    env = cli_env(TADAMON_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}")
+    code, _out, err = await run_tadamon("import", str(path), "--dry-run", env=env, cwd=tmp_path)
+    assert code == 2
+    assert "fair.yaml: info[8].keywords: give at least one word" in err

@@ -177,7 +177,7 @@ async def test_the_daily_digest_goes_to_each_cooperatives_own_members(
     await tg.say(SALMA, "/start")
     await tg.tap(SALMA, "Français")
     await tg.say(SALMA, "A18")
-    await tg.say(SALMA, "zarbia")  # one clear match: the card again
+    await tg.say(SALMA, "Al Wafae du tapis")  # its name: the card again
     await tg.tap(SALMA, "Ajouter à ma liste")
     await tg.say(SALMA, "A18")
     await tg.tap(SALMA, "Noter ce stand")

@@ -4,6 +4,7 @@ or the command line, and refused at once when `tadamon organizer remove` takes t
 from __future__ import annotations
 
 import datetime as dt
+import html
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -11,6 +12,7 @@ from sqlalchemy import func, select
 
 from bot.app import App
 from storage.models import Broadcast, Contact, Role
+from storage.questions import QuestionLog
 from tests.conftest import AppFactory, cli_env, run_tadamon
 from tests.platforms import TelegramChat, TelegramFactory, WhatsAppFactory
 
@@ -149,3 +151,41 @@ async def test_web_chat_sessions_cannot_be_organizers(make_app: AppFactory,
     async with app.sessions() as session:
         assert await session.scalar(select(func.count()).select_from(Contact)) == 0
 
+
+
+async def test_stats_show_the_days_most_frequent_questions_not_understood(
+    make_telegram: TelegramFactory,
+) -> None:
+    tg = await make_telegram(organizers=f"telegram:{BOSS}")
+    # 00:30 on the fair's 14 December is still the 13th in UTC: the fair's day counts
+    today = dt.datetime(2026, 12, 14, 0, 30, tzinfo=ZoneInfo("Africa/Casablanca"))
+    tg.app.engine.clock = lambda: today
+    await french(tg, BOSS)
+    assert "Questions non comprises aujourd'hui\u202f: aucune pour l'instant." in await tg.say(
+        BOSS, "/stats")
+
+    fair = await tg.app.engine.catalogue.fair()
+    assert fair is not None
+    log = QuestionLog(tg.app.sessions)
+    for channel, language, question in [
+        ("whatsapp", "ar", "Wach kayn WIFI f salon ?"),
+        ("web", "fr", "Où est la garderie pour les enfants ?"),
+        ("telegram", "ar", "wach kayn wifi f salon"),
+        ("web", "fr", "où est la garderie pour les enfants"),
+        ("whatsapp", "ar", "wach kayn wifi f salon, 3ayto liya 0612345678"),
+        ("web", "fr", "Wach kayn wifi f salon"),
+    ]:
+        await log.record(fair.id, dt.date(2026, 12, 14), channel, language, "unknown", question)
+    await log.record(fair.id, dt.date(2026, 12, 13), "web", "fr", "unknown", "hier soir ?")
+
+    stats = await tg.say(BOSS, "/stats")
+
+    lines = html.unescape(stats).splitlines()  # Telegram HTML: <number> travels as &lt;...
+    header = lines.index("Questions non comprises aujourd'hui, les plus fréquentes d'abord\u202f:")
+    assert lines[header + 1:header + 4] == [
+        "«\u202fwach kayn wifi f salon\u202f» (3\u00a0fois)",
+        "«\u202fou est la garderie pour les enfants\u202f» (2\u00a0fois)",
+        "«\u202fwach kayn wifi f salon 3ayto liya <number>\u202f» (1\u00a0fois)",
+    ]
+    assert "hier soir" not in stats and "0612345678" not in stats
+    assert "Ateliers, places prises" in stats

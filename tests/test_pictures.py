@@ -119,9 +119,10 @@ async def test_the_calendar_file_is_described_then_written_in_the_fairs_zone(
 async def test_the_organizers_chart_is_described_then_drawn(make_app: AppFactory) -> None:
     app = await make_app()
     ctx = await _context(app, "1004")
-    summary, workshops = await registrations.stats(ctx)
+    summary, questions, workshops = await registrations.stats(ctx)
     [media] = summary.media
     assert isinstance(media.picture, SummaryChart) and media.data == b""
+    assert not questions.media and not workshops.media
 
     [rendered, _] = await _drawn(app, [summary, workshops])
     [chart] = rendered.media

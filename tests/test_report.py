@@ -38,6 +38,7 @@ from storage.models import (
     RegistrationStatus,
     Workshop,
 )
+from storage.questions import QuestionLog
 from storage.reports import RatingCounts, ReportRepository, StandRating, rank_stands
 from tests.conftest import AppFactory, cli_env, run_tadamon
 
@@ -96,7 +97,7 @@ PNGS = ["fair_ratings.png", "workshop_ratings.png", "stand_ratings.png",
         "workshop_registrations.png", "contacts_per_day.png"]
 CSVS = ["key_figures.csv", "fair_ratings.csv", "workshop_ratings.csv", "stand_ratings.csv",
         "workshop_registrations.csv", "contacts_by_channel.csv", "contacts_by_language.csv",
-        "exhibitor_survey.csv"]
+        "exhibitor_survey.csv", "intents.csv", "questions.csv"]
 
 
 async def seed(app: App) -> None:
@@ -219,7 +220,7 @@ async def test_the_report_folder_holds_the_tables_and_charts(make_app: AppFactor
     written = write_report(found, tmp_path, app.renderer, lambda *step: progress.append(step))
 
     assert [path.name for path in written] == CSVS + PNGS
-    assert progress[-1] == (13, 13)
+    assert progress[-1] == (15, 15)
     figures = {row["figure"]: row["value"] for row in read_csv(tmp_path / "key_figures.csv")}
     assert figures == {"contacts": "6", "contacts_telegram": "3", "contacts_whatsapp": "3",
                        "fair_ratings": "4", "fair_average": "3.75",
@@ -355,7 +356,7 @@ async def test_report_and_export_feedback_commands(make_app: AppFactory,
     code, out, err = await run_tadamon("report", "--out", "out/report", env=env, cwd=tmp_path)
 
     assert code == 0, err
-    assert f"report of {FAIR}: 13 files written to out/report" in out
+    assert f"report of {FAIR}: 15 files written to out/report" in out
     assert "  contacts_per_day.png" in out
     assert "6 contacts (Telegram 3, WhatsApp 3)" in out
     assert "4 confirmed registrations" in out
@@ -417,3 +418,55 @@ async def test_report_refuses_a_file_and_a_database_without_fair(tmp_path: Path)
         2, "tadamon: no fair is loaded: import a catalogue first (tadamon import PATH)")
     assert not (tmp_path / "report").exists()
 
+
+
+async def test_report_writes_what_people_asked(make_app: AppFactory, tmp_path: Path) -> None:
+    app = await make_app(redis="fake")
+    fair = await app.engine.catalogue.fair()
+    assert fair is not None
+    log = QuestionLog(app.sessions)
+    first, second = dt.date(2026, 12, 13), dt.date(2026, 12, 14)
+    for day, channel, language, intent, question, at in [
+        (first, "telegram", "fr", "workshops", None, utc(13, 9)),
+        (first, "telegram", "fr", "workshops", None, utc(13, 9, 5)),
+        (first, "whatsapp", "ar", "info", None, utc(13, 10)),
+        (first, "web", "fr", "unknown", "Y a-t-il le WIFI ?", utc(13, 10, 30)),
+        (first, "whatsapp", "ar", "unknown", "=1+1 combien ça coûte", utc(13, 11)),
+        (second, "web", "fr", "unknown", "y a t il le wifi", utc(14, 9)),
+        (second, "telegram", "fr", "unknown", "y a-t-il le wifi?", utc(14, 17, 45)),
+        (second, "whatsapp", "fr", "unknown", "rappelez moi au 0612345678", utc(14, 12)),
+    ]:
+        await log.record(fair.id, day, channel, language, intent, question, now=at)
+    env = cli_env(TADAMON_DATABASE_URL=app.settings.database_url)
+
+    code, out, err = await run_tadamon("report", "--out", "report", env=env, cwd=tmp_path)
+
+    assert code == 0, err
+    assert "  intents.csv" in out and "  questions.csv" in out
+    assert read_csv(tmp_path / "report" / "intents.csv") == [
+        {"day": "2026-12-13", "channel": "telegram", "language": "fr", "intent": "workshops",
+         "messages": "2"},
+        {"day": "2026-12-13", "channel": "web", "language": "fr", "intent": "unknown",
+         "messages": "1"},
+        {"day": "2026-12-13", "channel": "whatsapp", "language": "ar", "intent": "info",
+         "messages": "1"},
+        {"day": "2026-12-13", "channel": "whatsapp", "language": "ar", "intent": "unknown",
+         "messages": "1"},
+        {"day": "2026-12-14", "channel": "telegram", "language": "fr", "intent": "unknown",
+         "messages": "1"},
+        {"day": "2026-12-14", "channel": "web", "language": "fr", "intent": "unknown",
+         "messages": "1"},
+        {"day": "2026-12-14", "channel": "whatsapp", "language": "fr", "intent": "unknown",
+         "messages": "1"},
+    ]
+    questions = (tmp_path / "report" / "questions.csv").read_text(encoding="utf-8")
+    assert "0612345678" not in questions
+    # most frequent first, times in the fair's time zone (UTC+1 in December)
+    assert read_csv(tmp_path / "report" / "questions.csv") == [
+        {"question": "y a t il le wifi", "count": "3", "first_seen": "2026-12-13T11:30+01:00",
+         "last_seen": "2026-12-14T18:45+01:00"},
+        {"question": "rappelez moi au <number>", "count": "1",
+         "first_seen": "2026-12-14T13:00+01:00", "last_seen": "2026-12-14T13:00+01:00"},
+        {"question": "1 1 combien ca coute", "count": "1",
+         "first_seen": "2026-12-13T12:00+01:00", "last_seen": "2026-12-13T12:00+01:00"},
+    ]

@@ -23,6 +23,7 @@ from bot.channels.body import BadBody, load_json, read_body
 from bot.engine import Engine
 from bot.settings import IPNetwork, Settings
 from handlers.messages import Inbound, Kind, Rendered
+from handlers.understanding import Intent
 from storage.database import DATABASE_ERRORS
 from storage.state import State
 from storage.websessions import WebSessionRepository
@@ -237,8 +238,9 @@ class WebChat:
             log.info("web chat: a session this deployment did not issue")
             return _error(401, "unknown session: get a new one from POST /chat/api/sessions")
         inbound = parsed.inbound(person, await self._client(request))
-        rendered = await self.engine.handle(inbound)
-        return web.json_response(await self._answer(rendered),
+        answer = await self.engine.answer(inbound)
+        intent = answer.intent or Intent.UNKNOWN
+        return web.json_response(await self._answer(answer.rendered, intent.value),
                                  dumps=lambda obj: json.dumps(obj, ensure_ascii=False))
 
     def _refuse(self, request: web.Request) -> web.Response | None:
@@ -271,7 +273,7 @@ class WebChat:
                                  self.proxies)
         return await self.web_sessions.client_hash(address)
 
-    async def _answer(self, rendered: list[Rendered]) -> dict[str, Any]:
+    async def _answer(self, rendered: list[Rendered], intent: str) -> dict[str, Any]:
         language = rendered[-1].language if rendered else "fr"
         replies = []
         for item in rendered:
@@ -296,7 +298,8 @@ class WebChat:
                 "choices": [{"id": choice.id, "label": choice.label} for choice in item.choices],
                 "media": media,
             })
-        return {"lang": language, "dir": "rtl" if language == "ar" else "ltr", "replies": replies}
+        return {"lang": language, "dir": "rtl" if language == "ar" else "ltr", "intent": intent,
+                "replies": replies}
 
     async def media(self, request: web.Request) -> web.Response:
         token = request.match_info["token"]
