@@ -482,9 +482,13 @@ def _rules_after(read: _Read, ranked: list[tuple[Intent, float]]) -> Intent | No
     plural = _has(tokens, WORKSHOPS_PLURAL)
     singular = _has(tokens, WORKSHOP_WORDS - WORKSHOPS_PLURAL)
     register = _has(tokens, REGISTER_WORDS)
-    if first in _CATALOGUE_INTENTS and _has(tokens, set(markers("feedback") - _GENERIC_VERBS)):
+    rating = _has(tokens, set(markers("feedback") - _GENERIC_VERBS))
+    if first in _CATALOGUE_INTENTS and rating:
         # "noter le stand A12", "rate yesterday's marketing workshop": a rating of it.
         return Intent.FEEDBACK
+    if first is Intent.FEEDBACK and rating:
+        # "évaluer l'atelier d'hier": the workshop and the day are what is rated.
+        return None
     if entities.info and (_asks(tokens) or first is Intent.INFO) and (
             first in _SOCIAL or ranked[0][1] < DOUBT_BELOW):
         # A practical topic asked about, over a greeting or a thanks around it.
@@ -506,7 +510,8 @@ def _rules_after(read: _Read, ranked: list[tuple[Intent, float]]) -> Intent | No
             Intent.WORKSHOP, Intent.WORKSHOPS):
         # "chno 3ndi ghedda mn ateliers", "واش عندي شي ورشة اليوم؟": my own workshops.
         return Intent.MY_WORKSHOPS
-    if (singular or plural) and register:
+    if (singular or plural) and register and first is not Intent.MY_WORKSHOPS:
+        # "inscrit", "book" also say what one has booked: "à quels ateliers je suis inscrit ?".
         return Intent.WORKSHOP
     if plural and not singular and first is Intent.WORKSHOP:
         return Intent.WORKSHOPS
@@ -521,7 +526,7 @@ def _rules_after(read: _Read, ranked: list[tuple[Intent, float]]) -> Intent | No
             entities.catalogue_stands() or entities.exhibitors or entities.stand):
         return Intent.WORKSHOPS if plural else Intent.WORKSHOP
     if first in (Intent.WORKSHOP, Intent.WORKSHOPS) and ranked[0][1] < DOUBT_BELOW and not (
-            singular or plural or register or entities.workshops):
+            singular or plural or register or entities.workshops or entities.day):
         # A workshop asked for in no word about one ("bla bla bla", "who won the game"):
         # the classifier's guess, not a request.
         return Intent.UNKNOWN
