@@ -63,6 +63,8 @@ UNKNOWN_BELOW = 0.2
 ENTITY_QUALITY = 75.0
 WORKSHOP_QUALITY = 55.0
 EXHIBITOR_QUALITY = 80.0
+# ... and for one asked for after a greeting ("salam, bghit 3sel lkhzama").
+NAMED_WELL = 85.0
 
 # The catalogue the training utterances were written against: its names are masked in them
 # the way a live message's names are masked with the served fair's.
@@ -475,6 +477,14 @@ def markers(intent: str) -> frozenset[str]:
     return frozenset(own - others)
 
 
+def _named_well(read: _Read) -> bool:
+    """Whether the message names a product, category, place or label closely (not "robot"
+    for Rabat)."""
+    return read.entities.catalogue_stands() and max(
+        read.lookup.best_quality(kind) for kind in (Kind.PRODUCT, Kind.CATEGORY, Kind.CITY,
+                                                    Kind.REGION, Kind.LABEL)) >= NAMED_WELL
+
+
 def _rules_after(read: _Read, ranked: list[tuple[Intent, float]]) -> Intent | None:
     """An intent the entities make surer than the classifier's first choice, if any."""
     tokens, entities = read.tokens, read.entities
@@ -518,9 +528,11 @@ def _rules_after(read: _Read, ranked: list[tuple[Intent, float]]) -> Intent | No
     if (singular or plural) and (entities.day or entities.language) and first not in (
             Intent.WORKSHOP, Intent.INFO, Intent.MY_WORKSHOPS):
         return Intent.WORKSHOPS
-    if first in (Intent.WELCOME, Intent.SMALLTALK, Intent.UNKNOWN) and any(
-            product.score >= 90.0 for product in entities.products):
-        # "salam, bghit 3sel lkhzama": a product asked for after a greeting.
+    if first in (Intent.WELCOME, Intent.SMALLTALK, Intent.UNKNOWN) and (
+            any(product.score >= 90.0 for product in entities.products)
+            or (_named_well(read) and matcher("request_words").find(tokens))):
+        # "salam, bghit 3sel lkhzama": a product (or a place, a label) asked for after a
+        # greeting.
         return Intent.STANDS
     if (singular or plural) and first in (Intent.STANDS, Intent.STAND) and not (
             entities.catalogue_stands() or entities.exhibitors or entities.stand):
