@@ -57,7 +57,7 @@ DOUBT_BELOW = 0.5
 # ... those at least this share of the first one's probability...
 CLOSE_TO_FIRST = 0.4
 # ... and below this, nothing is credible: not understood.
-UNKNOWN_BELOW = 0.2
+UNKNOWN_BELOW = 0.3
 # The least quality (0-100, gazetteer.Match) for a catalogue entity to be kept: a place,
 # category or label; a workshop (its description's words count 0.7); an exhibitor.
 ENTITY_QUALITY = 75.0
