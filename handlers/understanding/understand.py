@@ -117,6 +117,8 @@ WORKSHOPS_PLURAL = _folded((
 POSSESSIVE_WORDS = _folded((
     "mes", "my", "mine", "dyali", "dyal i", "ديالي", "3ndi", "3andi", "3endi", "عندي",
     "tsjlt", "tsajalt", "تسجلت", "سجلت", "inscrit", "inscrite", "registered",
+    # Darija "I registered / booked" and "registered" as people type them.
+    "tsjelt", "tsajelt", "sjelt", "7jzt", "7jezt", "حجزت", "msjel", "msajjal", "مسجل", "مسجلة",
 ))
 # Words that introduce a workshop's topic: "un atelier sur le financement".
 ABOUT_WORDS = _folded(("sur", "about", "on", "3la", "3lach", "على", "حول", "concernant"))
