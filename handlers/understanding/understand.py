@@ -463,6 +463,9 @@ def _language_words(tokens: list[str]) -> frozenset[str]:
                               or token in _POLITE})
 
 
+# Practical topics people state rather than ask ("j'ai perdu mon téléphone", "urgence,
+# quelqu'un a fait un malaise"): the statement is the request.
+STATED_TOPICS = frozenset(("lost_found", "first_aid"))
 _SOCIAL = (Intent.WELCOME, Intent.SMALLTALK, Intent.UNKNOWN, Intent.HELP, Intent.MENU)
 _CATALOGUE_INTENTS = (Intent.STAND, Intent.STANDS, Intent.WORKSHOP, Intent.WORKSHOPS)
 # Verbs of the feedback phrases that other requests use as much ("donner", "give").
@@ -501,7 +504,8 @@ def _rules_after(read: _Read, ranked: list[tuple[Intent, float]]) -> Intent | No
     if first is Intent.FEEDBACK and rating:
         # "évaluer l'atelier d'hier": the workshop and the day are what is rated.
         return None
-    if entities.info and (_asks(tokens) or first is Intent.INFO) and (
+    if entities.info and (_asks(tokens) or first is Intent.INFO
+                          or entities.info in STATED_TOPICS) and (
             first in _SOCIAL or ranked[0][1] < DOUBT_BELOW):
         # A practical topic asked about, over a greeting or a thanks around it.
         return Intent.INFO
