@@ -12,8 +12,8 @@ import yaml
 
 from bot.catalogue import load_catalogue_file
 from handlers.understanding import Gazetteer, InfoTopic, Intent, info_topics, understand
-from handlers.understanding.model import Classifier
-from handlers.understanding.understand import train, training_rows
+from handlers.understanding.model import Classifier, char_wb_grams, fit_pipeline, word_grams
+from handlers.understanding.understand import train, training_rows, training_set
 from storage.catalogue import validate_catalogue, yaml_locator
 from storage.repositories import (
     CatalogueSnapshot,
@@ -375,9 +375,35 @@ def test_two_trainings_give_the_same_predictions() -> None:
 
 
 def test_fast_path_computes_what_the_pipeline_does() -> None:
-    model = train()
-    for text in ("ou sont les INFO", "bghit ntsjl f WORKSHOP", "PRODUCT", "xyz", ""):
-        assert model.margins(text) == pytest.approx(model.pipeline_margins(text), abs=1e-9)
+    """The serving process computes, without scikit-learn, the margins its pipeline gives."""
+    texts, labels = training_set()
+    model, pipeline = train(), fit_pipeline(texts, labels)
+    for text in ("ou sont les INFO", "bghit ntsjl f WORKSHOP", "PRODUCT", "xyz", "",
+                 "a  b", "فين كاين العسل", "qu'est-ce que c'est ?", texts[0], texts[-1]):
+        assert model.margins(text) == pytest.approx(
+            [float(value) for value in pipeline.decision_function([text])[0]], abs=1e-9), text
+
+
+@pytest.mark.parametrize("text", ["ou sont les toilettes", "a", "ab  cd\tefg", "",
+                                  "فين كاين العسل", "bghit ntsjl f WORKSHOP DAY"])
+def test_our_n_grams_are_scikit_learns(text: str) -> None:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    chars = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), lowercase=False)
+    words = TfidfVectorizer(analyzer="word", ngram_range=(1, 2), lowercase=False,
+                            token_pattern=r"\S+")
+    assert char_wb_grams(text) == chars.build_analyzer()(text)
+    assert word_grams(text) == words.build_analyzer()(text)
+
+
+def test_training_happens_in_a_child_process() -> None:
+    """The classifier comes back from a spawned process with the same numbers as one fitted
+    here, so a serving process need not import scikit-learn."""
+    texts, labels = training_set()
+    here, there = Classifier.fit(texts, labels, in_process=True), Classifier.fit(texts, labels)
+    assert here.labels == there.labels
+    for text in texts[::50]:
+        assert here.margins(text) == there.margins(text)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -388,7 +414,7 @@ def test_fast_path_computes_what_the_pipeline_does() -> None:
 def small_model() -> Classifier:
     texts = ["alpha one", "beta two", "gamma three", "delta four", "epsilon five", "zeta six"]
     intents = ["help", "feedback", "menu", "privacy", "stop", "my_list"]
-    return Classifier(texts, intents)
+    return Classifier.fit(texts, intents, in_process=True)
 
 
 @pytest.mark.parametrize("text", ["valorisation", "التسويق", "comptabilité"])
@@ -446,3 +472,29 @@ def test_gazetteer_of_the_served_catalogue() -> None:
     result = understand("atelier photographie demain", served, FES_NOW)
     assert result.entities.workshops == ("photo-produits",)
     assert result.entities.day == dt.date(2027, 3, 6)
+
+
+def test_a_serving_process_never_imports_scikit_learn() -> None:
+    """Trained in a child, the classifier leaves scikit-learn and SciPy (about 80 MiB) out of
+    the process that answers."""
+    import subprocess
+    import sys
+
+    code = ("import sys\n"
+            "from handlers.understanding.understand import classifier\n"
+            "assert classifier().labels\n"
+            "print(sorted(name for name in ('sklearn', 'scipy') if name in sys.modules))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=False, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
+def test_training_falls_back_to_this_process_when_no_child_can_run(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+) -> None:
+    texts, labels = training_set()
+    monkeypatch.setattr("sys.executable", "/nonexistent/python")
+    model = Classifier.fit(texts[:200], labels[:200])
+    assert model.labels and model.margins(texts[0])
+    assert "training it here" in caplog.text

@@ -1,13 +1,26 @@
 """The intent classifier: character n-grams (2-5, within words) and word uni- and bigrams of the
-masked, folded text, and a linear support vector machine (one against the rest). The only
-module that touches scikit-learn, which is untyped and slow to import: it is imported when a
-model is trained."""
+masked, folded text, and a linear support vector machine (one against the rest).
+
+scikit-learn fits it, in a child Python process (`python -m handlers.understanding.model`):
+scikit-learn and SciPy under it are untyped, slow to import and cost about 80 MiB in every
+process that imports them, while answering needs only the fitted numbers (vocabularies, inverse
+document frequencies, weights), which come back to the serving process. This module is the only
+one that touches scikit-learn."""
 
 from __future__ import annotations
 
+import logging
 import math
+import os
+import pickle
+import re
+import subprocess
+import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 # Fixed, so that two trainings on the same data give the same model.
 RANDOM_STATE = 0
@@ -15,46 +28,130 @@ C = 1.0
 # Intents have from tens to hundreds of utterances: each weighs as much in the training, or
 # the rare ones (unknown, privacy) lose every close call.
 CLASS_WEIGHT = "balanced"
-CHAR_MAX = 5
+CHAR_MIN, CHAR_MAX = 2, 5
+WORD_MIN, WORD_MAX = 1, 2
 # The margins become probabilities through a softmax at this temperature: a margin ahead by
 # 0.5 is about 7 to 1.
 TEMPERATURE = 4.0
+_SPACES = re.compile(r"\s\s+")
+
+
+def char_wb_grams(text: str, low: int = CHAR_MIN, high: int = CHAR_MAX) -> list[str]:
+    """The character n-grams of each word padded with a space, as scikit-learn's `char_wb`
+    analyzer makes them (a word shorter than n gives itself once)."""
+    grams: list[str] = []
+    for word in _SPACES.sub(" ", text).split():
+        padded = f" {word} "
+        length = len(padded)
+        for n in range(low, high + 1):
+            offset = 0
+            grams.append(padded[offset:offset + n])
+            while offset + n < length:
+                offset += 1
+                grams.append(padded[offset:offset + n])
+            if offset == 0:
+                break
+    return grams
+
+
+def word_grams(text: str, low: int = WORD_MIN, high: int = WORD_MAX) -> list[str]:
+    """The word n-grams (words are runs of non-spaces), as scikit-learn's `word` analyzer
+    makes them with a token pattern of runs of non-spaces."""
+    words = text.split()
+    grams = list(words) if low == 1 else []
+    for n in range(max(low, 2), min(high, len(words)) + 1):
+        grams.extend(" ".join(words[index:index + n]) for index in range(len(words) - n + 1))
+    return grams
+
+
+_ANALYZERS = {"char_wb": char_wb_grams, "word": word_grams}
+
+
+@dataclass(frozen=True, slots=True)
+class _Part:
+    """One vectorizer's fitted numbers: its vocabulary, the inverse document frequencies and
+    where its columns start among the weights."""
+
+    analyzer: str
+    vocabulary: dict[str, int]
+    idf: Any
+    offset: int
+
+
+def fit_pipeline(texts: Sequence[str], labels: Sequence[str]) -> Any:
+    """scikit-learn's fitted pipeline (vectorizers, then the SVM)."""
+    # A linear SVM trains in a tenth of a second where a logistic regression's solver takes
+    # seconds (and more when other processes hold the cores): the app starts faster.
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.pipeline import FeatureUnion, make_pipeline
+    from sklearn.svm import LinearSVC
+
+    vectorizers = [
+        TfidfVectorizer(analyzer="char_wb", ngram_range=(CHAR_MIN, CHAR_MAX), lowercase=False,
+                        sublinear_tf=True),
+        TfidfVectorizer(analyzer="word", ngram_range=(WORD_MIN, WORD_MAX), lowercase=False,
+                        token_pattern=r"\S+", sublinear_tf=True),
+    ]
+    pipeline = make_pipeline(
+        FeatureUnion([(f"part{index}", vectorizer)
+                      for index, vectorizer in enumerate(vectorizers)]),
+        LinearSVC(C=C, random_state=RANDOM_STATE, class_weight=CLASS_WEIGHT))
+    pipeline.fit(list(texts), list(labels))
+    return pipeline
+
+
+def _fit(texts: list[str], labels: list[str]) -> tuple[Any, ...]:
+    """The fitted numbers, as plain values that travel between processes."""
+    pipeline = fit_pipeline(texts, labels)
+    svm: Any = pipeline[-1]
+    parts: list[_Part] = []
+    offset = 0
+    for _name, vectorizer in pipeline[0].transformer_list:
+        vocabulary = {str(gram): int(index) for gram, index in vectorizer.vocabulary_.items()}
+        parts.append(_Part(str(vectorizer.analyzer), vocabulary, vectorizer.idf_, offset))
+        offset += len(vocabulary)
+    return (tuple(str(label) for label in svm.classes_), parts, svm.coef_.T.copy(),
+            svm.intercept_.copy())
+
+
+def _fit_in_child(texts: list[str], labels: list[str]) -> tuple[Any, ...]:
+    """`_fit` in a new Python process, which alone imports scikit-learn."""
+    path = os.pathsep.join(entry for entry in sys.path if entry)
+    done = subprocess.run([sys.executable, "-m", __name__], input=pickle.dumps((texts, labels)),
+                          capture_output=True, check=False, timeout=600,
+                          env={**os.environ, "PYTHONPATH": path})
+    if done.returncode != 0:
+        raise subprocess.SubprocessError(done.stderr.decode("utf-8", "replace")[-500:])
+    fitted = pickle.loads(done.stdout)  # our own child's answer
+    if not isinstance(fitted, tuple):
+        raise pickle.UnpicklingError("the child's answer is not a fitted model")
+    return fitted
 
 
 class Classifier:
     """Scores of each intent for a masked, folded text."""
 
-    def __init__(self, texts: Sequence[str], labels: Sequence[str]) -> None:
-        # A linear SVM trains in a tenth of a second where a logistic regression's solver
-        # takes seconds (and more when other processes hold the cores): the app starts faster.
-        from sklearn.feature_extraction.text import TfidfVectorizer
-        from sklearn.pipeline import FeatureUnion, make_pipeline
-        from sklearn.svm import LinearSVC
+    def __init__(self, labels: tuple[str, ...], parts: list[_Part], weights: Any,
+                 intercept: Any) -> None:
+        self.labels = labels
+        self._parts = [(_ANALYZERS[part.analyzer], part.vocabulary, part.idf, part.offset)
+                       for part in parts]
+        self._weights = weights
+        self._intercept = intercept
 
-        vectorizers = [
-            TfidfVectorizer(analyzer="char_wb", ngram_range=(2, CHAR_MAX), lowercase=False,
-                            sublinear_tf=True),
-            TfidfVectorizer(analyzer="word", ngram_range=(1, 2), lowercase=False,
-                            token_pattern=r"\S+", sublinear_tf=True),
-        ]
-        self._pipeline: Any = make_pipeline(
-            FeatureUnion([(f"part{index}", vectorizer)
-                          for index, vectorizer in enumerate(vectorizers)]),
-            LinearSVC(C=C, random_state=RANDOM_STATE, class_weight=CLASS_WEIGHT))
-        self._pipeline.fit(list(texts), list(labels))
-        svm: Any = self._pipeline[-1]
-        self.labels: tuple[str, ...] = tuple(str(label) for label in svm.classes_)
-        # Predicting one text through the pipeline costs milliseconds of input checks: the
-        # same arithmetic is done here on the fitted vocabularies, weights and coefficients.
-        self._parts: list[tuple[Any, dict[str, int], Any, int]] = []
-        offset = 0
-        for vectorizer in self._pipeline[0].transformer_list:
-            fitted: Any = vectorizer[1]
-            self._parts.append((fitted.build_analyzer(), dict(fitted.vocabulary_),
-                                fitted.idf_, offset))
-            offset += len(fitted.vocabulary_)
-        self._weights: Any = svm.coef_.T.copy()
-        self._intercept: Any = svm.intercept_.copy()
+    @classmethod
+    def fit(cls, texts: Sequence[str], labels: Sequence[str], *,
+            in_process: bool = False) -> Classifier:
+        """Train on these texts, in a child process unless `in_process` (or the child cannot
+        run: then here, and said in the log)."""
+        if not in_process:
+            try:
+                return cls(*_fit_in_child(list(texts), list(labels)))
+            except (OSError, subprocess.SubprocessError, pickle.UnpicklingError,
+                    EOFError) as exc:
+                log.warning("training the intent classifier in a child process failed (%s); "
+                            "training it here", exc)
+        return cls(*_fit(list(texts), list(labels)))
 
     def margins(self, text: str) -> list[float]:
         """Each intent's margin (in the order of `labels`), as the fitted pipeline computes it."""
@@ -76,10 +173,6 @@ class Classifier:
             scores += values @ self._weights[indexes + offset]
         return [float(value) for value in scores]
 
-    def pipeline_margins(self, text: str) -> list[float]:
-        """The margins through scikit-learn's own pipeline (slow: to check `margins`)."""
-        return [float(value) for value in self._pipeline.decision_function([text])[0]]
-
     def probabilities(self, text: str) -> list[tuple[str, float]]:
         """Every intent with a probability (a softmax of the margins), the most likely first."""
         margins = self.margins(text)
@@ -90,3 +183,15 @@ class Classifier:
                  for label, weight in zip(self.labels, weights, strict=True)]
         pairs.sort(key=lambda pair: (-pair[1], pair[0]))
         return pairs
+
+
+def _child() -> None:
+    """The child process: texts and labels in on standard input, the fitted numbers out."""
+    from handlers.understanding.model import _fit as fit  # this module under its own name
+
+    texts, labels = pickle.load(sys.stdin.buffer)  # from our own parent
+    sys.stdout.buffer.write(pickle.dumps(fit(texts, labels)))
+
+
+if __name__ == "__main__":
+    _child()

@@ -304,12 +304,19 @@ def training_gazetteer() -> Gazetteer:
     return Gazetteer.from_catalogue(catalogue)
 
 
-def train(path: Path = TRAIN_FILE) -> Classifier:
-    """A classifier trained on the training utterances, masked as live messages are."""
+def training_set(path: Path = TRAIN_FILE) -> tuple[list[str], list[str]]:
+    """The training utterances masked as live messages are, and their intents."""
     gazetteer = training_gazetteer()
     rows = training_rows(path)
-    texts = [_read(text, gazetteer, TRAINING_NOW).masked for text, _ in rows]
-    return Classifier(texts, [intent for _, intent in rows])
+    return ([_read(text, gazetteer, TRAINING_NOW).masked for text, _ in rows],
+            [intent for _, intent in rows])
+
+
+def train(path: Path = TRAIN_FILE, *, in_process: bool = False) -> Classifier:
+    """A classifier trained on the training utterances (in a child process, unless
+    `in_process`: see handlers/understanding/model.py)."""
+    texts, labels = training_set(path)
+    return Classifier.fit(texts, labels, in_process=in_process)
 
 
 def _data_key() -> str:
