@@ -90,7 +90,7 @@ async def privacy(ctx: Context) -> list[Reply]:
         _("I keep what the service needs: your language, your workshop registrations, the "
           "stands you save, your ratings and comments. Where you are in our conversation is "
           "forgotten after a day."),
-        _("To have your data erased, ask the organizers of the fair: they can do it. Send stop "
+        _("To ask for your data to be erased, write to the organizers of the fair. Send stop "
           "to receive no more announcements."),
         choices=[back_to_menu()])]
 
