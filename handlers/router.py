@@ -26,7 +26,7 @@ from handlers.feature import FlowText, Router, folded
 from handlers.menu import MenuItem
 from handlers.messages import Kind, Msg, Reply
 from handlers.talk import Clarify
-from handlers.understanding import Intent, Understanding
+from handlers.understanding import Intent, Understanding, asks
 from storage.catalogue import normalize_stand_number
 from storage.notices import NOTICE_KINDS
 
@@ -34,9 +34,9 @@ log = logging.getLogger(__name__)
 
 MAX_TEXT = 2000
 # A text written while a comment is awaited is taken as a request when it is understood this
-# surely as one, and is a few words ("miel", "fin kayn l3sel") or a short question ("où sont
-# les toilettes ?"): a sentence is a comment, whatever it speaks of ("plus d'ateliers sur
-# l'export, svp").
+# surely as one, and is a few words that ask ("miel", "fin kayn l3sel") or a short question
+# ("où sont les toilettes ?"): a sentence or a remark is a comment, whatever it speaks of
+# ("plus d'ateliers sur l'export, svp", "الفضة ديالهم زوينة").
 REQUEST_CONFIDENCE = 0.8
 REQUEST_WORDS = 3
 QUESTION_WORDS = 8
@@ -275,6 +275,8 @@ async def _request_instead(ctx: Context, text: str) -> list[Reply] | None:
     words = len(text.split())
     question = text.rstrip().endswith(_QUESTION_MARKS)
     if words > (QUESTION_WORDS if question else REQUEST_WORDS):
+        return None
+    if not question and not asks(text):  # "الفضة ديالهم زوينة": a remark, not a request
         return None
     understood = await ctx.understand(text)
     if (understood.intent in _COMMENT_LIKE or understood.in_doubt

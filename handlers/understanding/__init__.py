@@ -14,7 +14,7 @@ from handlers.understanding.types import (
     ProductMatch,
     Understanding,
 )
-from handlers.understanding.understand import understand, warm
+from handlers.understanding.understand import asks, understand, warm
 
 __all__ = [
     "Entities",
@@ -26,6 +26,7 @@ __all__ = [
     "ProductMatch",
     "Understanding",
     "WorkshopEntry",
+    "asks",
     "info_topics",
     "understand",
     "warm",

@@ -427,6 +427,12 @@ def _asks(tokens: list[str]) -> bool:
     return bool(matcher("request_words").find(tokens)) or len(tokens) <= 2
 
 
+def asks(text: str) -> bool:
+    """Whether a text asks for something: a question or request word (où, fin, wach, أين,
+    bghit...), or no more than two words ("miel", "stand A12")."""
+    return _asks(fold(text).split())
+
+
 def _rules_before(text: str, read: _Read) -> Understanding | None:
     tokens, entities = read.tokens, read.entities
     whole = " ".join(tokens) or text.strip()
