@@ -42,7 +42,7 @@ from bench.search import long_message, synthetic  # noqa: E402
 from bot.catalogue import load_catalogue_file  # noqa: E402
 from handlers.understanding import Gazetteer, understand  # noqa: E402
 from handlers.understanding.entities import WEEKDAYS  # noqa: E402
-from handlers.understanding.gazetteer import WorkshopEntry  # noqa: E402
+from handlers.understanding.gazetteer import InfoTopic, WorkshopEntry  # noqa: E402
 from handlers.understanding.model import Classifier  # noqa: E402
 from handlers.understanding.understand import classifier, clear_caches, train  # noqa: E402
 from storage.search import entries_from_catalogue  # noqa: E402
@@ -261,7 +261,12 @@ def main() -> None:
                              "training set: the held-out set is read once, never studied)")
     args = parser.parse_args()
     loaded = load_catalogue_file(args.catalogue).catalogue
-    gazetteer = Gazetteer.from_catalogue(loaded)
+    # The fair's own practical topics bring their words, as the served catalogue's do
+    # (handlers/context.py).
+    topics = [InfoTopic(item.id, item.topic.model_dump(exclude_none=True) if item.topic else {},
+                        tuple(item.keywords or ()))
+              for item in loaded.info or () if not item.known]
+    gazetteer = Gazetteer.from_catalogue(loaded, topics)
     zone = gazetteer.calendar.zone
     opens = gazetteer.calendar.opens or dt.date.today()
     default = SAMPLE_NOW if args.catalogue.resolve() == SAMPLE.resolve() else opens

@@ -53,8 +53,9 @@ def carpet_stands() -> set[str]:
 @pytest.mark.parametrize(("text", "intent"), [
     ("Bonjour, je voudrais voir le programme des ateliers", Intent.WORKSHOPS),
     ("salam, bghit nchof les ateliers", Intent.WORKSHOPS),
-    ("bghit ntsjl f atelier", Intent.WORKSHOP),
-    ("je veux m'inscrire", Intent.WORKSHOP),
+    # No workshop named: the programme, to choose one from.
+    ("bghit ntsjl f atelier", Intent.WORKSHOPS),
+    ("je veux m'inscrire", Intent.WORKSHOPS),
     ("merci", Intent.SMALLTALK),
     ("shukran", Intent.SMALLTALK),
     ("wakha", Intent.SMALLTALK),
@@ -121,9 +122,14 @@ def test_cooperatives_of_a_city(fair: Gazetteer) -> None:
 
 
 def test_register_for_a_workshop_by_its_topic(fair: Gazetteer) -> None:
+    # Given twice: both sessions, each with its register button (the list of workshops).
     result = understand("inscription atelier comptabilité", fair, NOW)
-    assert result.intent is Intent.WORKSHOP
+    assert result.intent is Intent.WORKSHOPS
     assert set(result.entities.workshops) == {"coop-finance-1", "coop-finance-2"}
+    # ... one of them named by its day: its card.
+    result = understand("inscription atelier comptabilité mardi", fair, NOW)
+    assert result.intent is Intent.WORKSHOP
+    assert result.entities.workshops == ("coop-finance-2",)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -155,11 +161,17 @@ SENTENCES: list[tuple[str, Intent]] = [
     ("chno kayn mn ateliers lyoum", Intent.WORKSHOPS), ("what workshops are there?",
                                                          Intent.WORKSHOPS),
     # workshop
-    ("je veux m'inscrire à l'atelier marketing", Intent.WORKSHOP),
-    ("أريد التسجيل في ورشة التسويق", Intent.WORKSHOP),
-    ("bghit ntsjl f atelier marketing", Intent.WORKSHOP),
+    ("je veux m'inscrire à l'atelier marketing de mardi", Intent.WORKSHOP),
+    ("أريد التسجيل في ورشة التسويق يوم الثلاثاء", Intent.WORKSHOP),
+    ("bghit ntsjl f atelier marketing dyal tlat", Intent.WORKSHOP),
     ("wach kayn chi atelier 3la tamwil?", Intent.WORKSHOPS),
-    ("register me for the marketing workshop", Intent.WORKSHOP),
+    ("register me for the marketing workshop on Tuesday", Intent.WORKSHOP),
+    ("book the financing workshop on Wednesday", Intent.WORKSHOP),
+    ("l'atelier de 10h mardi, c'est en arabe ?", Intent.WORKSHOP),
+    ("ورشة الحداش نهار الأربعاء فين كاينة؟", Intent.WORKSHOP),
+    # A topic given twice, no day: its sessions, to choose one from.
+    ("je veux m'inscrire à l'atelier marketing", Intent.WORKSHOPS),
+    ("register me for the marketing workshop", Intent.WORKSHOPS),
     # my_workshops
     ("mes ateliers", Intent.MY_WORKSHOPS), ("ورشاتي", Intent.MY_WORKSHOPS),
     ("my workshops", Intent.MY_WORKSHOPS), ("واش عندي شي ورشة اليوم؟", Intent.MY_WORKSHOPS),

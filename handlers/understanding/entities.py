@@ -94,8 +94,12 @@ def find_day(tokens: Sequence[str], today: dt.date,
             date = _date_near(today, month, int(token))
             if date is not None:
                 return date, _positions(index, index + 2)
+    in_fair = _day_of_month(tokens, fair)
+    if in_fair is not None:
+        return in_fair
     found = sorted(matcher("days").find(list(tokens)),
-                   key=lambda item: (-item.score, item.name not in WEEKDAYS))
+                   key=lambda item: (-item.score, " ".join(tokens[item.start:item.end])
+                                     in _NOW_WORDS, item.name not in WEEKDAYS))
     # A weekday before a relative day as sure: in "يوم السبت" (on Saturday), يوم is "day",
     # not اليوم (today).
     for item in found:
@@ -105,6 +109,35 @@ def find_day(tokens: Sequence[str], today: dt.date,
         if item.name in RELATIVE_DAYS:
             return today + dt.timedelta(days=RELATIVE_DAYS[item.name]), _positions(
                 item.start, item.end)
+    return None
+
+
+# "now" says today only when no other day is named: "now I want tomorrow's workshop".
+_NOW_WORDS = frozenset(("maintenant", "now", "daba", "دابا", "right now", "db"))
+# Words before a day of the month said alone: "le 15", "on the 15th", "نهار 15".
+_DAY_BEFORE = frozenset(("le", "the", "nhar", "nhar", "نهار", "يوم", "lyom", "du", "au"))
+_ORDINAL = re.compile(r"^(\d{1,2})(?:th|st|nd|rd|er|eme|e)$")
+
+
+def _day_of_month(tokens: Sequence[str], fair: tuple[dt.date, dt.date] | None
+                  ) -> tuple[dt.date, frozenset[int]] | None:
+    """A day of the fair named by its number alone ("le 15", "on the 15th", "نهار 15")."""
+    if fair is None:
+        return None
+    opens, closes = fair
+    days = {opens + dt.timedelta(days=offset): None
+            for offset in range((closes - opens).days + 1)}
+    for index, token in enumerate(tokens):
+        ordinal = _ORDINAL.match(token)
+        if ordinal is not None:
+            number = int(ordinal.group(1))
+        elif token.isdigit() and len(token) <= 2 and index and tokens[index - 1] in _DAY_BEFORE:
+            number = int(token)
+        else:
+            continue
+        for day in days:
+            if day.day == number:
+                return day, frozenset((index,))
     return None
 
 
@@ -176,17 +209,64 @@ def find_stand(tokens: Sequence[str], stands: frozenset[str]) -> Span | None:
     return None
 
 
+# Words that put an hour after them: "à 11", "m3a 5", "الساعة 11", "at 3", "ورشة الحداش".
+_HOUR_BEFORE = frozenset((
+    "a", "at", "vers", "de", "dyal", "dial", "m3a", "f", "fi", "l", "sa3a", "saa", "sa", "ssa3a",
+    "الساعه", "ساعه", "على", "مع", "ديال", "فالساعه", "around", "atelier", "workshop", "session",
+    "worcha", "lworcha", "ورشه", "الورشه", "formation",
+))
+# ... but not a number after these ("coopératives de 2 régions"), only a word ("de dix").
+_HOUR_WORDS_ONLY = frozenset(("de", "l", "around"))
+# Hours said in words, as Darija and Arabic say them (the fair's afternoon for 1 to 7).
+_HOUR_WORDS = {
+    word: hour
+    for hour, words in {
+        1: ("الواحده", "lwe7da", "lwahda", "wahda"), 2: ("الجوج", "الثانيه", "jouj", "jouj"),
+        3: ("التلاته", "الثالثه", "tlata", "ttlata"), 4: ("الربعه", "الرابعه", "rb3a", "rab3a"),
+        5: ("الخمسه", "الخامسه", "lkhamsa", "khamsa"), 6: ("السته", "السادسه", "setta", "sitta"),
+        7: ("السبعه", "السابعه", "sb3a", "sab3a"), 8: ("التمنيه", "الثامنه", "tmnya"),
+        9: ("التسعود", "التاسعه", "tes3ud", "ttes3oud"),
+        10: ("العشره", "العاشره", "l3achra", "3achra", "dix"),
+        11: ("الحداش", "الحاديه", "l7dach", "7dach", "onze"),
+        12: ("الطناش", "tnach", "ttnach", "midi", "noon"),
+    }.items()
+    for word in words
+}
+
+
 def find_hour(tokens: Sequence[str]) -> tuple[int, frozenset[int]] | None:
-    """An hour of the day a message names (17h, 10h30, 10am, 5pm, "10 am")."""
+    """An hour of the day a message names (17h, 10h30, 10am, 5pm, "10 am", 17:00, "à 11",
+    "m3a 5", "الساعة الحداش"); 1 to 7 alone are the afternoon's."""
     for index, token in enumerate(tokens):
         match = _HOUR.match(token)
         following = tokens[index + 1] if index + 1 < len(tokens) else ""
-        if match is None and token.isdigit() and following in ("h", "am", "pm"):
-            match = _HOUR.match(token + following)
+        before = tokens[index - 1] if index else ""
+        if match is None and token.isdigit() and following in ("h", "am", "pm", "o", "oclock",
+                                                                  "heures", "heure"):
+            match = _HOUR.match(token + ("h" if following[:1] in "oh" else following))
         if match is not None:
             hour = int(match.group(1))
             if (token.endswith("pm") or following == "pm") and hour < 12:
                 hour += 12
             if hour < 24:
                 return hour, frozenset((index,))
+            continue
+        said = _said_hour(token, before, following)
+        if said is not None:
+            return said, frozenset((index,))
     return None
+
+
+def _said_hour(token: str, before: str, following: str) -> int | None:
+    """An hour written as a bare number or a word, when the words around it say it is one:
+    "17 00", "à 11", "الساعة الحداش", "l3achra".)"""
+    if token.isdigit() and len(token) <= 2:
+        hour = int(token)
+        introduced = before in _HOUR_BEFORE and before not in _HOUR_WORDS_ONLY
+        if not 0 < hour < 24 or not (introduced or following in ("00", "30", "15", "45")):
+            return None
+    elif token in _HOUR_WORDS and (before in _HOUR_BEFORE or token.startswith(("ال", "l"))):
+        hour = _HOUR_WORDS[token]
+    else:
+        return None
+    return hour + 12 if hour < 8 else hour

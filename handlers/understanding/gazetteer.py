@@ -579,7 +579,9 @@ class Gazetteer:
         out: dict[int, Kind] = {}
         # What is sold (or where from) before who sells it: "zarbia" is an alias of one
         # cooperative and the carpets eight sell; unless the message says it names someone.
+        # A name of two words or more written out ("Argane Tamanar") names its exhibitor.
         ranked = sorted(matches, key=lambda m: (
+            not (m.kind is Kind.EXHIBITOR and len(m.terms) >= 2 and m.quality >= 95.0),
             naming or not (m.kind in _SOLD and m.quality >= SOLD_SCORE),
             -m.score, _PRECEDENCE.index(m.kind)))
         for match in ranked:

@@ -13,6 +13,7 @@ spellings of the words people repeat are remembered."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
 import functools
 import hashlib
@@ -120,6 +121,12 @@ POSSESSIVE_WORDS = _folded((
     # Darija "I registered / booked" and "registered" as people type them.
     "tsjelt", "tsajelt", "sjelt", "7jzt", "7jezt", "حجزت", "msjel", "msajjal", "مسجل", "مسجلة",
 ))
+# Words that take back a registration: "annuler", "الغي", "7yed", "cancel".
+CANCEL_WORDS = _folded((
+    "annuler", "annule", "annulez", "annulation", "desinscrire", "desinscris", "desinscription",
+    "cancel", "unregister", "unbook", "الغي", "ألغي", "الغ", "ألغ", "الغاء", "إلغاء", "امسح",
+    "حيدني", "حيد", "7yed", "7ayed", "7yedni", "7aydni", "nlghi", "lghi", "annuli",
+))
 # Words that introduce a workshop's topic: "un atelier sur le financement".
 ABOUT_WORDS = _folded(("sur", "about", "on", "3la", "3lach", "على", "حول", "concernant"))
 REGISTER_WORDS = _folded((
@@ -133,6 +140,14 @@ LINKING_WORDS = _folded((
     "the", "of", "and", "an", "from", "with", "fi", "f", "dyal", "dial", "d", "w", "mn", "m3a",
     "ديال", "من", "في", "و", "مع", "ب", "cooperatives", "تعاونيات", "t3awniyat",
 ))
+# The words of "how are you?" that follow a greeting: "salam, labas 3lik?".
+HOW_ARE_YOU = frozenset(_folded((
+    "ca", "va", "comment", "labas", "lbas", "3lik", "3likom", "عليك", "عليكم", "لاباس", "كيف",
+    "حالك", "حالكم", "كي", "داير", "دايرة", "كيداير", "كيدايرة", "kidayr", "kidayra",
+    "kidayrin", "kif", "halek", "how", "are", "you", "u", "r", "doing", "what's", "up", "cv",
+    "bien", "et", "toi", "vous", "w", "nta", "nti", "ntoma", "bikhir", "بخير", "hamdollah",
+    "الحمد", "لله", "and", "all", "everyone", "tout", "monde", "le", "a", "خويا", "khoya",
+)))
 _POLITE = _folded(("svp", "stp", "please", "pls", "3afak", "afak", "عافاك", "من فضلك", "merci"))
 # Emoji and signs that say "ok" or "thanks" on their own.
 _ACKNOWLEDGING = re.compile("[\U0001F44D\U0001F44C\U0001F64F\u2764\U0001F60A\U0001F642"
@@ -178,7 +193,7 @@ def _read(text: str, gazetteer: Gazetteer, now: dt.datetime) -> _Read:
         info=info.value if info else None,
         workshops=_sessions(gazetteer, _kept(lookup, Kind.WORKSHOP, WORKSHOP_QUALITY, 10.0),
                             day[0] if day else None, hour[0] if hour else None,
-                            _has(tokens, WORKSHOP_WORDS)),
+                            _has(tokens, WORKSHOP_WORDS), today),
         exhibitors=_exhibitors(gazetteer, lookup),
         products=lookup.products,
         categories=_kept(lookup, Kind.CATEGORY, ENTITY_QUALITY),
@@ -219,13 +234,20 @@ def _masked(tokens: list[str], taken: dict[int, str]) -> str:
 
 
 def _sessions(gazetteer: Gazetteer, found: tuple[str, ...], day: dt.date | None,
-              hour: int | None, asked: bool) -> tuple[str, ...]:
+              hour: int | None, asked: bool, today: dt.date) -> tuple[str, ...]:
     """The workshops named, narrowed to the day and hour the message gives when some are then;
-    with no title but a day and an hour, the workshops that start then ("l'atelier de 17h
-    demain")."""
+    with no title but an hour, the workshops that start then ("l'atelier de 17h demain")."""
     zone = gazetteer.calendar.zone
-    if not found and asked and day is not None and hour is not None:
-        found = tuple(workshop.id for workshop in gazetteer.workshops)
+    if not found and asked and hour is not None:
+        # "l'atelier de 10h": at that hour on the day named, or else today, or else any day.
+        at_hour = [workshop for workshop in gazetteer.workshops if workshop.starts is not None
+                   and workshop.starts.astimezone(zone).hour == hour]
+        on_day = [workshop for workshop in at_hour
+                  if workshop.starts is not None
+                  and workshop.starts.astimezone(zone).date() == (day or today)]
+        found = tuple(workshop.id for workshop in (on_day or ([] if day else at_hour)))
+        if not found:
+            return ()
     elif not found:
         return ()
     sessions = [(key, gazetteer.workshop(key)) for key in found]
@@ -238,6 +260,9 @@ def _sessions(gazetteer: Gazetteer, found: tuple[str, ...], day: dt.date | None,
     if hour is not None:
         narrowed = [key for key in narrowed if key in starts and starts[key].hour == hour] \
             or narrowed
+        # "10h" is the one at 10:00 rather than the one at 10:30.
+        narrowed = [key for key in narrowed if key in starts and starts[key].hour == hour
+                    and starts[key].minute == 0] or narrowed
     if narrowed == list(found) and len(found) == len(gazetteer.workshops) and len(found) > 1:
         return ()
     return tuple(narrowed)
@@ -391,6 +416,18 @@ def _exhibitor_named(read: _Read) -> bool:
         for match in read.lookup.matches)
 
 
+def _one_exhibitor_named(read: _Read) -> bool:
+    """Whether the message names one exhibitor by two words or more of its name or by an
+    alias, closely, and no product apart from its name."""
+    names = [match for match in read.lookup.matches
+             if match.kind is Kind.EXHIBITOR and match.quality >= 90.0 and len(match.terms) >= 2]
+    if len({match.key for match in names}) != 1:
+        return False
+    own = names[0].terms
+    return all(position in own for position, kind in read.lookup.placeholders.items()
+               if kind in (Kind.PRODUCT, Kind.CATEGORY, Kind.LABEL))
+
+
 def _stand_or_workshop(read: _Read) -> Understanding | None:
     """A message that is only a name both a workshop and stands answer to ("marketing",
     "التسويق", "tamwil"): the likelier first, and the question "a stand or a workshop?"."""
@@ -453,7 +490,10 @@ def _rules_before(text: str, read: _Read) -> Understanding | None:
     if _covered_by(tokens, {"welcome"}):
         return _sure(Intent.WELCOME, entities)
     if _covered_by(tokens, {"smalltalk", "welcome"}):
-        return _sure(Intent.SMALLTALK, entities)
+        # "salam labas ?", "hello, how are you": a greeting; "ça va ?" alone: small talk.
+        greeting = _covered_by(tokens, {"welcome"}, HOW_ARE_YOU) and any(
+            item.name == "welcome" for item in matcher("intents").find(tokens))
+        return _sure(Intent.WELCOME if greeting else Intent.SMALLTALK, entities)
     if entities.language and _covered_by(tokens, {"language"}, _language_words(tokens)):
         # "en arabe svp", "b darija 3afak": a language, and nothing else asked.
         return _sure(Intent.LANGUAGE, entities)
@@ -522,6 +562,13 @@ def _rules_after(read: _Read, ranked: list[tuple[Intent, float]]) -> Intent | No
             first in _SOCIAL or ranked[0][1] < DOUBT_BELOW):
         # A practical topic asked about, over a greeting or a thanks around it.
         return Intent.INFO
+    if (singular or plural or entities.workshops) and _has(tokens, CANCEL_WORDS) and first in (
+            Intent.WORKSHOP, Intent.WORKSHOPS, Intent.MY_WORKSHOPS, Intent.STOP):
+        # "annule mon inscription à l'atelier marketing": one's own registration.
+        return Intent.MY_WORKSHOPS
+    if first is Intent.STANDS and _one_exhibitor_named(read):
+        # "où est Atlas Terroir ?": its name also holds a category's or a product's word.
+        return Intent.STAND
     if entities.workshops and first is not Intent.MY_WORKSHOPS:
         if plural and not singular and not register:
             return Intent.WORKSHOPS
@@ -575,6 +622,21 @@ def understand(text: str, gazetteer: Gazetteer, now: dt.datetime,
                model: Classifier | None = None) -> Understanding:
     """What a free text asks for and names; `now` (aware) resolves days such as "demain".
     `model` is the process's classifier unless given (a bench trains its own)."""
+    return _shaped(_understand(text, gazetteer, now, model))
+
+
+def _shaped(understood: Understanding) -> Understanding:
+    """`workshop` is one workshop's card: a workshop asked for when the message points to
+    several sessions ("quand a lieu l'atelier marketing ?", given on two days) or to none the
+    catalogue knows is answered with a list, so it is understood as `workshops`."""
+    if understood.intent is Intent.WORKSHOP and not understood.in_doubt and len(
+            understood.entities.workshops) != 1:
+        return dataclasses.replace(understood, intent=Intent.WORKSHOPS)
+    return understood
+
+
+def _understand(text: str, gazetteer: Gazetteer, now: dt.datetime,
+                model: Classifier | None) -> Understanding:
     read = _read(text, gazetteer, now)
     ruled = _rules_before(text, read)
     if ruled is not None:
