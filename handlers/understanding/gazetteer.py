@@ -220,7 +220,9 @@ def _label_names(label: str) -> tuple[str, ...]:
 # The kinds of exhibitor in Arabizi, which storage.search's stopwords do not hold.
 IGNORED = STOPWORDS | frozenset((
     "t3awniya", "t3awnia", "t3awniyat", "t3awniyate", "ta3awniya", "jam3iya", "jam3ia",
-    "jam3iyat", "charika", "cherika", "chirka", "cooperatives", "exposant", "exposants"))
+    "jam3iyat", "charika", "cherika", "chirka", "cooperatives", "exposant", "exposants",
+    # Words of every chat that sound like a place ("ndir" is not Nador, "robot" not Rabat).
+    "ndir", "dir", "kandir", "ndiro", "diri", "robot", "rbot", "robo", "bot"))
 
 
 def _words(text: str) -> list[str]:

@@ -121,6 +121,35 @@ POSSESSIVE_WORDS = _folded((
     # Darija "I registered / booked" and "registered" as people type them.
     "tsjelt", "tsajelt", "sjelt", "7jzt", "7jezt", "حجزت", "msjel", "msajjal", "مسجل", "مسجلة",
 ))
+# A list of one's own, and what is done to it.
+LIST_WORDS = _folded((
+    "liste", "list", "lista", "favoris", "favourites", "favorites", "favourite", "favorite",
+    "لائحة", "اللائحة", "للائحة", "لائحتي", "قائمتي", "لقائمتي", "المفضلة", "lmofadala",
+))
+LIST_EDIT_WORDS = _folded((
+    "ajoute", "ajouter", "ajoutez", "enleve", "enlever", "retire", "retirer", "supprime",
+    "add", "remove", "delete", "save", "zid", "ms7", "mse7", "7yed", "زيد", "امسح", "حيد",
+    "سجل", "احفظ", "garde", "garder", "7fed", "7fd",
+))
+# What a price is asked with, and the words that say it is the fair's.
+PRICE_WORDS = _folded((
+    "coute", "coutent", "cout", "prix", "price", "cost", "costs", "fare", "ثمن", "taman",
+    "bch7al", "بشحال", "kaydi", "tarif",
+))
+BUDGET_WORDS = _folded((
+    "budget", "depense", "depenses", "spent", "spend", "ميزانية", "الميزانية", "sarfo", "صرفو",
+    "salaire", "salary", "payes", "paid",
+))
+FAIR_WORDS = _folded((
+    "salon", "fair", "exhibition", "foire", "معرض", "المعرض", "للمعرض", "lma3rid", "ma3rid",
+    "lsalon", "entree", "entry", "دخول", "الدخول", "dkhoul",
+))
+# Words of buying and selling: what they name is sold, not a practical topic.
+BUY_WORDS = _folded((
+    "acheter", "achete", "acheté", "vend", "vendent", "vendre", "buy", "buying", "sell", "sells",
+    "selling", "sold", "nchri", "nechri", "nchriw", "نشري", "نشريو", "شراء", "kaybi3", "kayb3",
+    "kaybi3o", "كيبيع", "كيبيعو", "يبيع", "تبيع", "بيع",
+))
 # Words that take back a registration: "annuler", "الغي", "7yed", "cancel".
 CANCEL_WORDS = _folded((
     "annuler", "annule", "annulez", "annulation", "desinscrire", "desinscris", "desinscription",
@@ -164,6 +193,7 @@ class _Read:
     entities: Entities
     lookup: Lookup
     masked: str
+    lookup_stands: frozenset[str]
 
 
 def _read(text: str, gazetteer: Gazetteer, now: dt.datetime) -> _Read:
@@ -201,7 +231,7 @@ def _read(text: str, gazetteer: Gazetteer, now: dt.datetime) -> _Read:
         regions=_kept(lookup, Kind.REGION, ENTITY_QUALITY),
         labels=_kept(lookup, Kind.LABEL, ENTITY_QUALITY),
     )
-    return _Read(tokens, entities, lookup, _masked(tokens, taken))
+    return _Read(tokens, entities, lookup, _masked(tokens, taken), gazetteer.stands)
 
 
 def _topic(tokens: list[str], gazetteer: Gazetteer, taken: dict[int, str]
@@ -212,9 +242,10 @@ def _topic(tokens: list[str], gazetteer: Gazetteer, taken: dict[int, str]
     topics = [match for match in lookup.of(Kind.TOPIC) if match.quality >= 80.0]
     info = Span(topics[0].key, topics[0].terms) if topics else find_info_topic(tokens)
     if info is not None and not topics and info.positions & set(lookup.placeholders):
-        if info.score < 100.0:
+        if info.score < 100.0 or _has(tokens, BUY_WORDS):
             # A near spelling of a topic word that is a catalogue word as typed
-            # ("labellisation" is not "localisation"): the catalogue's.
+            # ("labellisation" is not "localisation"), or one to buy ("where can I buy
+            # dates"): the catalogue's.
             return None, lookup
         taken.update(dict.fromkeys(info.positions, "INFO"))
         lookup = gazetteer.lookup(tokens, frozenset(taken))
@@ -470,6 +501,13 @@ def asks(text: str) -> bool:
     return _asks(fold(text).split())
 
 
+def _stand_like(number: str, read: _Read) -> bool:
+    """Whether a message shaped as a stand number is one: a number of the fair, or one
+    letter and its digits ("Z99" gets "no such stand"); "rjo3" is a word of Darija."""
+    letters = number.rstrip("0123456789")
+    return number in read.lookup_stands or len(letters) <= 1
+
+
 def _rules_before(text: str, read: _Read) -> Understanding | None:
     tokens, entities = read.tokens, read.entities
     whole = " ".join(tokens) or text.strip()
@@ -480,7 +518,7 @@ def _rules_before(text: str, read: _Read) -> Understanding | None:
         # "بغيت المساعدة", "je veux le menu svp": a command word asked for.
         return _sure(COMMAND_WORDS[asked], entities)
     number = bare_stand_number(text)
-    if number is not None:
+    if number is not None and _stand_like(number, read):
         return _sure(Intent.STAND, Entities(stand=number))
     if _COOP_CODE.fullmatch(text.strip()):
         return _sure(Intent.COOPERATIVE, entities)
@@ -557,11 +595,21 @@ def _rules_after(read: _Read, ranked: list[tuple[Intent, float]]) -> Intent | No
     if first is Intent.FEEDBACK and rating:
         # "évaluer l'atelier d'hier": the workshop and the day are what is rated.
         return None
+    if first in (Intent.INFO, Intent.UNKNOWN) and (_has(tokens, BUDGET_WORDS) or (
+            _has(tokens, PRICE_WORDS) and (entities.info is None or (
+                entities.info == "transport" and not _has(tokens, FAIR_WORDS))))):
+        # "combien coûte un taxi pour l'aéroport", "le budget des organisateurs": a price
+        # the fair does not know (the entry's price is the entry topic).
+        return Intent.UNKNOWN
     if entities.info and (_asks(tokens) or first is Intent.INFO
                           or entities.info in STATED_TOPICS) and (
             first in _SOCIAL or ranked[0][1] < DOUBT_BELOW):
         # A practical topic asked about, over a greeting or a thanks around it.
         return Intent.INFO
+    if _has(tokens, LIST_WORDS) and first in (Intent.STAND, Intent.STANDS, Intent.MY_LIST) and (
+            _has(tokens, POSSESSIVE_WORDS) or _has(tokens, LIST_EDIT_WORDS)):
+        # "ajoute le stand B14 à ma liste", "mse7 Chorouk mn la liste": one's own list.
+        return Intent.MY_LIST
     if (singular or plural or entities.workshops) and _has(tokens, CANCEL_WORDS) and first in (
             Intent.WORKSHOP, Intent.WORKSHOPS, Intent.MY_WORKSHOPS, Intent.STOP):
         # "annule mon inscription à l'atelier marketing": one's own registration.
