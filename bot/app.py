@@ -23,6 +23,7 @@ from storage.catalogue import ImportReport, active_fair
 from storage.outbox import QuietHours
 from storage.registrations import Reminders
 from storage.state import State, connect_redis
+from storage.webinbox import WebInbox
 from storage.websessions import WebSessionRepository
 
 log = logging.getLogger(__name__)
@@ -37,7 +38,8 @@ class App:
     """Everything a process shares: made once from the settings, closed once."""
 
     def __init__(self, settings: Settings) -> None:
-        from bot.channels.web import WebChat
+        from bot.channels.web import WebChat, WebInboxSender
+        from bot.channels.webpush import WebPush
 
         self.settings = settings
         self.db = database.create_engine(settings.database_url)
@@ -59,7 +61,11 @@ class App:
         )
         self.web_sessions = WebSessionRepository(self.sessions, self.redis,
                                                  settings.web_sessions_per_minute)
-        self.web_chat = WebChat(self.engine, self.state, self.web_sessions, settings)
+        self.web_inbox = WebInbox(self.sessions)
+        self.web_push = WebPush(settings, self.sessions, self.web_inbox)
+        self.web_chat = WebChat(self.engine, self.state, self.web_sessions, settings,
+                                self.web_inbox, self.web_push)
+        self.web_sender = WebInboxSender(self.web_chat)
         self.channels: list[Channel] = []
         if settings.telegram_token is not None:
             from bot.channels.telegram import TelegramChannel
@@ -73,7 +79,10 @@ class App:
                                                  self.sessions, self.metrics))
 
     def bulk_sender(self, name: str) -> BulkSender | None:
-        """The configured channel that can reach people later (Telegram, WhatsApp), by name."""
+        """The configured channel that can reach people later, by name: Telegram, WhatsApp, and
+        the web chat (its people's inbox)."""
+        if name == "web":
+            return self.web_sender
         for channel in self.channels:
             if isinstance(channel, PlatformChannel) and channel.name == name:
                 return channel
@@ -161,5 +170,6 @@ class App:
     async def close(self) -> None:
         """Release everything: channels (their HTTP sessions), Redis, the database."""
         await self.stop_channels()
+        await self.web_push.close()
         await self.redis.aclose(close_connection_pool=True)
         await self.db.dispose()

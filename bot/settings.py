@@ -34,6 +34,10 @@ _TELEGRAM_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
 _TELEGRAM_USER_ID = re.compile(r"[1-9][0-9]{0,19}")
 _QUIET_HOURS = re.compile(r"([0-9]{1,2}):([0-9]{2})\s*-\s*([0-9]{1,2}):([0-9]{2})")
 WEBHOOK_SECRET_PURPOSE = b"tadamon telegram webhook secret"
+# The push services of Chrome and Edge (FCM), Firefox (Mozilla), Safari (Apple) and Windows.
+DEFAULT_PUSH_SERVICES = ("fcm.googleapis.com", "push.services.mozilla.com", "push.apple.com",
+                         "notify.windows.com")
+_PUSH_HOST = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+")
 
 
 def parse_organizer(item: str) -> tuple[str, str]:
@@ -104,6 +108,13 @@ class Settings(BaseSettings):
     trusted_proxies: Annotated[tuple[IPNetwork, ...], NoDecode] = ()
     # New web chat sessions per client address: a bucket this size, refilled at this rate.
     web_sessions_per_minute: int = Field(default=30, ge=1)
+    # Web Push (VAPID): the private key (base64url of the raw 32 bytes, or PEM); unset, one is
+    # made once and kept in the database. The subject is who push services may contact.
+    vapid_private_key: SecretStr | None = None
+    vapid_subject: str | None = None
+    # Where browsers' push subscriptions may point: https hosts (and their subdomains), or
+    # exact origins (`http://127.0.0.1:8099`, for a test push service). Nowhere else is posted.
+    push_services: Annotated[tuple[str, ...], NoDecode] = DEFAULT_PUSH_SERVICES
 
     telegram_token: SecretStr | None = None
     telegram_api_base: str = "https://api.telegram.org"
@@ -235,6 +246,55 @@ class Settings(BaseSettings):
                 raise ValueError(f"{text!r} is not an IP address or CIDR network") from None
         return tuple(networks)
 
+    @field_validator("push_services", mode="before")
+    @classmethod
+    def _push_services(cls, value: object) -> object:
+        if value == "":
+            return DEFAULT_PUSH_SERVICES
+        if not isinstance(value, str):
+            return value
+        services = []
+        for item in value.split(","):
+            text = item.strip().lower().rstrip("/")
+            if not text:
+                continue
+            if "://" in text:
+                parts = urlsplit(text)
+                if parts.scheme not in ("http", "https") or not parts.hostname or parts.path:
+                    raise ValueError(f"{text!r} is neither a host nor an origin like "
+                                     "http://127.0.0.1:8099")
+            elif not _PUSH_HOST.fullmatch(text):
+                raise ValueError(f"{text!r} is not a host name")
+            services.append(text)
+        return tuple(services)
+
+    @field_validator("vapid_private_key")
+    @classmethod
+    def _vapid_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        from py_vapid import Vapid02
+
+        text = value.get_secret_value().strip()
+        try:
+            if text.startswith("-----BEGIN"):
+                Vapid02.from_pem(text.encode())
+            else:
+                Vapid02.from_string(text)
+        except Exception:
+            raise ValueError("must be a P-256 private key: base64url of its 32 bytes (as "
+                             "`vapid --gen` or web-push tools print it), or PEM") from None
+        return SecretStr(text)
+
+    @field_validator("vapid_subject")
+    @classmethod
+    def _vapid_subject(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        if not value.startswith(("mailto:", "https://")):
+            raise ValueError("must be a mailto: address or an https:// URL")
+        return value
+
     @field_validator("telegram_api_base", "whatsapp_api_base", "telegram_webhook_url",
                      "public_url")
     @classmethod
@@ -270,6 +330,7 @@ class Settings(BaseSettings):
         "metrics_token",
         "catalogue",
         "public_url",
+        "vapid_private_key",
         mode="before",
     )
     @classmethod

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from bot.channels import BulkSender, Delivery
 from bot.channels.quota import channel_bucket
+from bot.channels.web import WebInboxSender
 from bot.i18n import LANGUAGES, Renderer
 from handlers.messages import Rendered
 from handlers.notices import broadcast_progress, notice
@@ -303,9 +304,8 @@ class OutboxWorker:
                     return None
             channel = self.app.bulk_sender(row.channel)
             if channel is None:
-                reason = ("the web chat cannot receive messages later" if row.channel == "web"
-                          else f"channel {row.channel} is not configured")
-                self._record_outcome(row.id, OutboxStatus.SKIPPED, error=reason)
+                self._record_outcome(row.id, OutboxStatus.SKIPPED,
+                                     error=f"channel {row.channel} is not configured")
                 return None
             if payload is None:
                 # Tried again it would fail again: recorded as failed at once, with why.
@@ -341,6 +341,8 @@ class OutboxWorker:
         bookings: list[Booking | None] = [None] * len(ready)
         groups: dict[Bucket, list[int]] = {}
         for index, item in enumerate(ready):
+            if isinstance(item.channel, WebInboxSender):
+                continue  # kept in the inbox: no platform rate to keep to
             groups.setdefault(self._channel_bucket(item.row.channel), []).append(index)
         for channel, indexes in groups.items():
             recipients = [bucket for index in indexes
@@ -357,6 +359,9 @@ class OutboxWorker:
 
     async def _deliver(self, item: _Ready, booking: Booking | None) -> None:
         row = item.row
+        if isinstance(item.channel, WebInboxSender):
+            await self._keep_for_web(item)
+            return
         try:
             # The person's bucket first, then the channel's: charging the channel only when
             # the message is about to go keeps every second of the channel under its limit.
@@ -374,6 +379,19 @@ class OutboxWorker:
             delivery = await item.channel.send_bulk(row.user_id, item.language,
                                                     row.last_inbound_at, item.payload.template,
                                                     item.rendered, self.clock())
+            self._record(row, delivery)
+        except Exception as exc:  # one place logs; the row is tried again later
+            log.exception("outbox row %s failed", row.id)
+            self._failed(row, f"{type(exc).__name__}: {exc}")
+
+    async def _keep_for_web(self, item: _Ready) -> None:
+        """A web chat person's message goes to their inbox (sent once kept there), under no
+        platform's rate: the push notifications that follow go to many push services."""
+        assert isinstance(item.channel, WebInboxSender)
+        row = item.row
+        try:
+            delivery = await item.channel.deliver(row.id, row.contact_id, item.rendered,
+                                                  self.clock())
             self._record(row, delivery)
         except Exception as exc:  # one place logs; the row is tried again later
             log.exception("outbox row %s failed", row.id)

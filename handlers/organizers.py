@@ -10,6 +10,7 @@ from enum import StrEnum
 from handlers.buttons import Button, Rest
 from handlers.context import Context
 from handlers.feature import Feature
+from handlers.figures import CHANNEL_NAMES
 from handlers.flows import FlowData
 from handlers.menu import back_to_menu
 from handlers.messages import Choice, Content, Isolated, Local, Reply, When, _, _n, reply
@@ -184,12 +185,21 @@ async def choose(ctx: Context, button: Button) -> list[Reply]:
 
 async def _preview(ctx: Context, draft: BroadcastDraft, moment: dt.datetime) -> list[Reply]:
     audience = draft.audience
-    count = await ctx.outbox.recipients(audience)
+    by_channel = await ctx.outbox.recipients_by_channel(audience)
+    count = sum(by_channel.values())
     ctx.update(replace(draft, at=moment, step=Step.CONFIRM))
+    reach: list[Content] = [
+        _n("• {channel}: {n} person", "• {channel}: {n} people", n,
+           channel=CHANNEL_NAMES.get(channel, channel))
+        for channel, n in by_channel.items()]
+    if by_channel.get("web"):
+        reach.append(_("Web chat visitors find it on the page when they come back, and as a "
+                       "notification where they allowed it."))
     return [reply(
         _("Preview"),
         _n("{audience}: {n} person, {when}.", "{audience}: {n} people, {when}.", count,
            audience=AUDIENCES[audience], when=When(moment, "day_time")),
+        *reach,
         "FR: " + draft.fr,
         "AR: " + draft.ar,
         choices=[Choice(BroadcastConfirm().pack(), _("Send")),

@@ -69,18 +69,24 @@ async def register(ctx: Context, workshop_id: int, allow_overlap: bool = False) 
                                               allow_overlap=allow_overlap)
     title = _title(workshop)
     mine = Choice(MenuItem("my").pack(), _("My workshops"))
+    # On the web chat, a later message waits on the page: say where they will find it.
+    on_web = ctx.contact.channel == "web"
     if result.outcome is Outcome.CONFIRMED:
         return [reply(
             _("You are registered for {title}, {when}, {room}.", title=title,
               when=When(workshop.starts_at, "day_time"), room=Local(workshop.room)),
-            _("We will remind you before it starts."),
+            _("We will remind you before it starts: here, when you come back to this page.")
+            if on_web else _("We will remind you before it starts."),
             media=[_calendar(ctx, [(workshop.id, workshop)])],
             choices=[mine, back_to_menu()])]
     if result.outcome is Outcome.WAITLISTED:
+        position = result.position or 0
         return [reply(
             _("{title} is full. You are number {position} on the waiting list: if a seat is "
-              "freed, we will offer it to you here.", title=title,
-              position=result.position or 0),
+              "freed, we will offer it to you here, when you come back to this page.",
+              title=title, position=position) if on_web else
+            _("{title} is full. You are number {position} on the waiting list: if a seat is "
+              "freed, we will offer it to you here.", title=title, position=position),
             choices=[mine, back_to_menu()])]
     if result.outcome is Outcome.ALREADY:
         return [_already(workshop, result.status, result.position)]

@@ -415,3 +415,46 @@ class OutboxMessage(Base):
     # What the platform later reported: delivered, read, or failed (WhatsApp statuses).
     delivery_status: Mapped[str | None] = mapped_column(String(16))
     delivery_updated_at: Mapped[dt.datetime | None]
+
+
+class WebInboxEntry(Base):
+    """A message queued for a web chat person (reminder, offer, broadcast, notice), kept until
+    their page fetches it: the web chat's way of being written to later."""
+
+    __tablename__ = "web_inbox"
+    __table_args__ = (Index("ix_web_inbox_contact_shown", "contact_id", "shown_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
+    # The outbox row it came from: a row sent again after a crash is kept once.
+    outbox_id: Mapped[int | None] = mapped_column(unique=True)
+    # The reply as the web chat API gives it: {"text": ..., "choices": [...], "media": [...]}.
+    reply: Mapped[dict[str, Any]]
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    shown_at: Mapped[dt.datetime | None]
+
+
+class WebPushSubscription(Base):
+    """A browser's Web Push subscription for a web chat person (the Push API's endpoint and
+    keys), to tell them a message waits in their inbox."""
+
+    __tablename__ = "web_push_subscriptions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"),
+                                            index=True)
+    endpoint: Mapped[str] = mapped_column(String(1024), unique=True)
+    p256dh: Mapped[str] = mapped_column(String(128))
+    auth: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class ServiceKey(Base):
+    """A key the service made for itself once and must keep across restarts and processes
+    (the Web Push VAPID key pair when no setting gives one)."""
+
+    __tablename__ = "service_keys"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

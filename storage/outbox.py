@@ -172,6 +172,16 @@ class Outbox:
                        receives_later()))
         return int(count or 0)
 
+    async def recipients_by_channel(self, audience: str) -> dict[str, int]:
+        """`recipients`, channel by channel (those with none left out), in channel order."""
+        async with self.sessions() as session:
+            rows = (await session.execute(
+                select(Contact.channel, func.count()).select_from(Contact)
+                .where(audience_filter(audience), Contact.opted_out.is_(False),
+                       receives_later())
+                .group_by(Contact.channel).order_by(Contact.channel))).all()
+        return {str(channel): int(count) for channel, count in rows if count}
+
     async def check_audience(self, fair_id: int, audience: str) -> None:
         """ValueError, saying why, when the audience is malformed or names a workshop the fair
         does not have (a broadcast to it would reach no one, silently)."""

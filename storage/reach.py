@@ -1,16 +1,17 @@
 """Who can be written to later (reminders, offers, notices, broadcasts), not only answered.
 
-The web chat answers a person while they write and has no way to reach them afterwards: no row
-is queued for its people, and no audience counts them. Every place that queues outbox rows or
-counts an audience asks here, so the rule is written once."""
+Every channel can: Telegram and WhatsApp send, and the web chat keeps the message in the
+person's inbox (storage/webinbox.py), shown when their page is open or next opened, with a Web
+Push notification where they allowed it. Every place that queues outbox rows or counts an
+audience asks here, so that a channel that can only answer is left out in one place."""
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement
+from sqlalchemy import ColumnElement, true
 
 from storage.models import Contact
 
-ANSWER_ONLY_CHANNELS = ("web",)
+ANSWER_ONLY_CHANNELS: tuple[str, ...] = ()
 
 
 def can_receive_later(channel: str) -> bool:
@@ -20,4 +21,6 @@ def can_receive_later(channel: str) -> bool:
 
 def receives_later() -> ColumnElement[bool]:
     """The SQL condition on `Contact` of `can_receive_later`."""
+    if not ANSWER_ONLY_CHANNELS:
+        return true()
     return Contact.channel.not_in(ANSWER_ONLY_CHANNELS)

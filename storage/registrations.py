@@ -355,7 +355,6 @@ class RegistrationRepository:
             await session.flush()
             await _close_gap(session, workshop.id, 1)
             contact = await session.get_one(Contact, first.contact_id)
-            # Offered all the same: a web chat visitor sees it in "my workshops".
             if can_receive_later(contact.channel):
                 notice = OfferNotice(workshop_id=workshop.id, title=workshop.title,
                                      room=workshop.room, starts_at=workshop.starts_at,

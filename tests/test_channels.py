@@ -12,6 +12,7 @@ from redis.asyncio import Redis
 
 from bot.channels.base import PlatformChannel
 from bot.channels.telegram import TelegramChannel
+from bot.channels.web import WebInboxSender
 from bot.channels.whatsapp import WhatsAppChannel
 from tests.platforms import TelegramFactory, WhatsAppFactory
 from tests.servers import free_port
@@ -58,7 +59,9 @@ async def test_both_platforms_are_platform_channels_and_bulk_senders(
     for chat, kind in ((tg, TelegramChannel), (wa, WhatsAppChannel)):
         assert isinstance(chat.channel, kind) and isinstance(chat.channel, PlatformChannel)
         assert chat.app.bulk_sender(kind.name) is chat.channel
-        assert chat.app.bulk_sender("web") is None
+        # The web chat's people are reached through their inbox.
+        assert isinstance(chat.app.bulk_sender("web"), WebInboxSender)
+        assert chat.app.bulk_sender("sms") is None
 
 
 def test_no_module_of_bot_names_a_redis_key() -> None:

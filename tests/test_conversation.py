@@ -346,16 +346,19 @@ async def test_an_organizer_composes_a_broadcast_in_chat(
     assert "Tout le monde" in telegram.labels(900)
     await telegram.tap(900, "Tout le monde")
     preview = await telegram.tap(900, "Maintenant")
-    # the web chat can only answer: its two visitors are not counted, nor written to
-    assert "Aperçu" in preview and "Tout le monde : 2 personnes" in preview
+    # Each channel's people are counted; the web chat's find it on their page.
+    assert "Aperçu" in preview and "Tout le monde : 4 personnes" in preview
+    assert "• Telegram\u202f: 2 personnes\n• Web\u202f: 2 personnes" in preview
+    assert "Les visiteurs du chat web le trouveront sur la page à leur retour" in preview
     assert "FR: Le salon ferme" in preview
     done = await telegram.tap(900, "Envoyer")
-    assert "programmée pour 2 personnes" in done
+    assert "programmée pour 4 personnes" in done
     from storage.models import OutboxMessage
 
     async with chat.app.sessions() as session:
         rows = list(await session.scalars(select(OutboxMessage)))
-    assert sorted((row.kind, row.channel) for row in rows) == [("broadcast", "telegram")] * 2
+    assert sorted((row.kind, row.channel) for row in rows) == (
+        [("broadcast", "telegram")] * 2 + [("broadcast", "web")] * 2)
 
 
 async def test_menu_words_fold_like_the_search_does(chat: Chat) -> None:

@@ -111,7 +111,7 @@ async def test_audiences(make_outbox_app: OutboxAppFactory) -> None:
         await outbox.recipients("everyone")
 
 
-async def test_opt_out_after_queueing_blocked_skipped_and_web_contacts_left_out(
+async def test_opt_out_after_queueing_blocked_skipped_and_web_contacts_kept_in_their_inbox(
     make_outbox_app: OutboxAppFactory, fake_telegram: FakeTelegram,
 ) -> None:
     app = await make_outbox_app()
@@ -132,8 +132,9 @@ async def test_opt_out_after_queueing_blocked_skipped_and_web_contacts_left_out(
     assert "unreachable" in (rows[ids[1]].error or "")
     assert blocked is not None and blocked.unreachable
     assert rows[ids[2]].status == OutboxStatus.SENT
-    # the web chat can only answer: nothing was queued for its visitor
-    assert [row.channel for row in rows.values()] == ["telegram"] * 3
+    # the web chat's visitor has it in their inbox: sent, not skipped
+    assert sorted(row.channel for row in rows.values()) == ["telegram"] * 3 + ["web"]
+    assert [row.status for row in rows.values() if row.channel == "web"] == [OutboxStatus.SENT]
 
 
 async def test_quiet_hours_hold_bulk_messages_unless_urgent(

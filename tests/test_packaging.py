@@ -25,6 +25,7 @@ def test_wheel_ships_compiled_catalogs_and_data(tmp_path: Path) -> None:
         "bot/channels/webchat.html",
         "bot/channels/webchat.js",
         "bot/channels/webchat.css",
+        "bot/channels/webchat-sw.js",
         "bot/data/sample-fair.yaml",
         "storage/migrations/env.py",
         "storage/migrations/script.py.mako",

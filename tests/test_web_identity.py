@@ -282,9 +282,9 @@ async def test_a_message_sent_in_two_tcp_segments_is_read_whole(chat: Chat) -> N
     assert reply["lang"] == "ar" and reply["replies"]
 
 
-# ---- nothing queued for people the web chat cannot reach later ------------------------------
+# ---- web chat people are written to later through their inbox --------------------------------
 
-async def test_web_visitors_get_no_reminders_offers_or_broadcast_rows(chat: Chat) -> None:
+async def test_web_visitors_get_reminders_and_broadcast_rows_like_everyone(chat: Chat) -> None:
     now = dt.datetime(2026, 12, 11, 10, 0, tzinfo=dt.UTC)
     chat.app.engine.clock = lambda: now
     for person in ("amina", "karim"):
@@ -295,20 +295,22 @@ async def test_web_visitors_get_no_reminders_offers_or_broadcast_rows(chat: Chat
         assert "Vous êtes inscrit à Techniques de marketing" in registered.text
     telegram = await chat.app.engine.contacts.arrive("telegram", "77", "fr")
     outbox = Outbox(chat.app.sessions)
-    assert await outbox.recipients("all") == 1
-    assert await outbox.recipients("workshop:marketing-1") == 0
+    assert await outbox.recipients("all") == 3
+    assert await outbox.recipients_by_channel("all") == {"telegram": 1, "web": 2}
+    assert await outbox.recipients("workshop:marketing-1") == 2
     fair = await chat.app.engine.catalogue.fair()
     assert fair is not None
     _id, count = await outbox.queue_broadcast(fair.id, "all", {"fr": "Bonjour", "ar": "مرحبا"},
                                               now)
-    assert count == 1
+    assert count == 3
     await queue_reminders(chat.app.sessions, now)
     async with chat.app.sessions() as session:
         rows = (await session.execute(
             select(OutboxMessage.kind, Contact.channel)
             .join(Contact, Contact.id == OutboxMessage.contact_id))).all()
-    assert rows and all(channel == "telegram" for _kind, channel in rows)
+    assert sorted(rows).count(("broadcast", "web")) == 2
     assert ("broadcast", "telegram") in rows
+    assert sorted(rows).count(("workshop_reminder", "web")) == 4  # the evening and the hour
     assert telegram.channel == "telegram"
 
 

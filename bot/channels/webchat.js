@@ -1,15 +1,18 @@
 (function () {
   "use strict";
-  var API = "/chat/api/messages", SESSIONS = "/chat/api/sessions", MAX = 60;
+  var API = "/chat/api/messages", SESSIONS = "/chat/api/sessions", INBOX = "/chat/api/inbox", PUSH = "/chat/api/push", MAX = 60;
+  var POLL_MS = 10000; // while the page is open and shown, what was queued for the person comes in this often
   var SK = "tadamon.session", HK = "tadamon.history", LK = "tadamon.lang";
   var TOKEN = /^[A-Za-z0-9_-]{43}$/; // what the server issues: anything else is not a session
   var UI = {
-    fr: {ph: "Écrivez un message…", label: "Votre message", send: "Envoyer", typing: "Tadamon écrit…"},
-    ar: {ph: "اكتب رسالتك…", label: "رسالتك", send: "إرسال", typing: "تضامن يكتب…"}
+    fr: {ph: "Écrivez un message…", label: "Votre message", send: "Envoyer", typing: "Tadamon écrit…",
+         bell: "Être averti par une notification quand un message arrive"},
+    ar: {ph: "اكتب رسالتك…", label: "رسالتك", send: "إرسال", typing: "تضامن يكتب…",
+         bell: "تلقي إشعار عند وصول رسالة"}
   };
   var $ = function (id) { return document.getElementById(id); };
-  var log = $("log"), form = $("form"), input = $("text"), sendBtn = $("send"), menuBtn = $("menu"), typing = $("typing");
-  var busy = false, lastPayload = null, lastChoices = null, hist = [], sid;
+  var log = $("log"), form = $("form"), input = $("text"), sendBtn = $("send"), menuBtn = $("menu"), typing = $("typing"), bell = $("bell");
+  var busy = false, lastPayload = null, lastChoices = null, hist = [], sid, inboxChecked = false;
 
   function load(k) { try { return localStorage.getItem(k); } catch (e) { return null; } }
   function store(k, v) { try { localStorage.setItem(k, v); } catch (e) { /* private mode / quota */ } }
@@ -41,6 +44,7 @@
     var t = UI[lang.slice(0, 2)] || UI.fr;
     input.placeholder = t.ph; $("text-label").textContent = t.label;
     sendBtn.setAttribute("aria-label", t.send); sendBtn.title = t.send; $("typing-sr").textContent = t.typing;
+    bell.setAttribute("aria-label", t.bell); bell.title = t.bell;
     store(LK, JSON.stringify({lang: lang, dir: dir}));
   }
 
@@ -183,8 +187,10 @@
         clearTimeout(timer); setBusy(false);
         var d = (res.d && typeof res.d === "object") ? res.d : {};
         if (d.lang || d.dir) applyLang(d.lang || document.documentElement.lang, d.dir);
-        if (Array.isArray(d.replies) && d.replies.length) renderReplies(d.replies);
-        else {
+        if (Array.isArray(d.replies) && d.replies.length) {
+          renderReplies(d.replies);
+          if (!inboxChecked) { inboxChecked = true; pollInbox(); }
+        } else {
           if (res.status === 429) notice("Trop de demandes, réessayez dans un instant · طلبات كثيرة، أعد المحاولة بعد قليل", true);
           else if (res.status >= 500) notice("Service indisponible, réessayez · الخدمة غير متاحة، أعد المحاولة", true);
           else if (!res.ok || !res.d) notice(typeof d.error === "string" && d.error ? d.error : "Erreur · خطأ (" + res.status + ")");
@@ -206,6 +212,74 @@
     payload = Object.assign({id: newId()}, payload);
     lastPayload = payload;
     post(payload);
+  }
+
+  // ---- the inbox: what was queued for this person (reminders, offers, announcements) ----
+  var polling = false, inboxTimer = null;
+  function showInbox(replies) {
+    var keep = lastChoices, shown = null, choices = null;
+    replies.forEach(function (r) {
+      if (!r || typeof r !== "object") return;
+      var e = {w: "bot", t: typeof r.text === "string" ? r.text : "", m: Array.isArray(r.media) ? r.media : []};
+      if (addBubble(e, true)) shown = e;
+      if (Array.isArray(r.choices) && r.choices.length) choices = r.choices;
+    });
+    if (shown && choices) { shown.c = choices; saveHist(); }
+    showChoices(choices || keep); // an offer brings its buttons; a reminder leaves the current ones below it
+  }
+  function pollInbox() {
+    clearTimeout(inboxTimer);
+    inboxTimer = setTimeout(pollInbox, POLL_MS);
+    if (!sid || polling || busy || document.visibilityState === "hidden") return;
+    polling = true;
+    fetch(INBOX + "?session=" + encodeURIComponent(sid), {credentials: "same-origin", cache: "no-store"})
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (d) {
+        polling = false;
+        if (!busy && d && Array.isArray(d.replies) && d.replies.length) showInbox(d.replies);
+      }, function () { polling = false; });
+  }
+  document.addEventListener("visibilitychange", function () { if (document.visibilityState === "visible") pollInbox(); });
+
+  // ---- Web Push: a notification when a message waits, if the person allows it ----
+  var pushable = "serviceWorker" in navigator && "PushManager" in window && "Notification" in window && window.isSecureContext;
+  function keyBytes(b64) {
+    var s = atob((b64 + "===".slice((b64.length + 3) % 4)).replace(/-/g, "+").replace(/_/g, "/")), out = new Uint8Array(s.length), i;
+    for (i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
+    return out;
+  }
+  function belled(on) { bell.hidden = !pushable || on || Notification.permission === "denied"; }
+  function keepSubscription(sub) {
+    if (!sid || !sub) return Promise.resolve(false);
+    return postJson(PUSH, {session: sid, subscription: sub.toJSON()}).then(function (res) { return res.status === 201; });
+  }
+  function subscribe() {
+    return navigator.serviceWorker.ready.then(function (reg) {
+      return reg.pushManager.getSubscription().then(function (sub) {
+        if (sub) return sub;
+        return fetch(PUSH, {credentials: "same-origin"}).then(function (r) { return r.json(); }).then(function (d) {
+          return reg.pushManager.subscribe({userVisibleOnly: true, applicationServerKey: keyBytes(String(d.key))});
+        });
+      });
+    }).then(keepSubscription);
+  }
+  if (pushable) {
+    navigator.serviceWorker.register("/sw.js").then(function (reg) {
+      return reg.pushManager.getSubscription();
+    }).then(function (sub) {
+      belled(!!sub);
+      // This browser allowed it before: the subscription follows the current session.
+      if (sub && Notification.permission === "granted") keepSubscription(sub);
+    }).catch(function () { bell.hidden = true; });
+    navigator.serviceWorker.addEventListener("message", function (ev) {
+      if (ev.data && ev.data.type === "inbox") pollInbox();
+    });
+    bell.addEventListener("click", function () {
+      Notification.requestPermission().then(function (p) {
+        if (p !== "granted") { belled(false); return; }
+        return subscribe().then(function (ok) { belled(!!ok); });
+      }).catch(function () { belled(false); });
+    });
   }
 
   form.addEventListener("submit", function (ev) {
@@ -244,4 +318,6 @@
   }
   if (fresh || startPayload) send({text: startPayload ? "/start " + startPayload : "/start"}, null);
   else if (!hist.length) send({text: "/start"}, null);
+  else { inboxChecked = true; pollInbox(); } // back on the page: what was kept meanwhile
+  if (!inboxTimer) inboxTimer = setTimeout(pollInbox, POLL_MS);
 })();
