@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
+from rapidfuzz import fuzz
 
 from handlers.understanding.entities import (
     Span,
@@ -36,7 +37,7 @@ from handlers.understanding.entities import (
     find_stand,
     matcher,
 )
-from handlers.understanding.gazetteer import IGNORED, Gazetteer, Kind, Lookup
+from handlers.understanding.gazetteer import IGNORED, Gazetteer, Kind, Lookup, WorkshopEntry
 from handlers.understanding.lexicon import (
     GLOSSARY_FILE,
     LEXICON_FILE,
@@ -47,7 +48,7 @@ from handlers.understanding.lexicon import (
 from handlers.understanding.model import Classifier
 from handlers.understanding.types import Entities, ExhibitorMatch, Intent, Understanding
 from storage.catalogue import validate_catalogue, yaml_locator
-from storage.search import STOPWORDS
+from storage.search import STOPWORDS, skeleton
 from storage.text import fold
 
 # What the step reads of a message: its start (a message may be 2,000 characters long).
@@ -120,6 +121,18 @@ POSSESSIVE_WORDS = _folded((
     "tsjlt", "tsajalt", "تسجلت", "سجلت", "inscrit", "inscrite", "registered",
     # Darija "I registered / booked" and "registered" as people type them.
     "tsjelt", "tsajelt", "sjelt", "7jzt", "7jezt", "حجزت", "msjel", "msajjal", "مسجل", "مسجلة",
+))
+# An exhibitor's code, and the words that say one speaks of exhibitors.
+CODE_WORDS = _folded(("code", "codes", "كود", "الكود", "lcode", "lkod", "kod", "رمز"))
+EXHIBITOR_WORDS = _folded((
+    "cooperative", "coop", "coopérative", "association", "exposant", "exposante", "exhibitor",
+    "تعاونية", "جمعية", "عارض", "عارضة", "t3awniya", "ta3awniya", "jam3iya", "stand", "جناح",
+    "رواق", "الستاند", "standna", "hna", "حنا", "nous", "we",
+))
+EXHIBITORS_PLURAL = _folded((
+    "coops", "cooperatives", "coopératives", "associations", "exposants", "exhibitors",
+    "تعاونيات", "التعاونيات", "جمعيات", "العارضين", "t3awniyat", "ta3awniyat", "les coops",
+    "kaynin", "كاينين",
 ))
 # A list of one's own, and what is done to it.
 LIST_WORDS = _folded((
@@ -194,6 +207,7 @@ class _Read:
     lookup: Lookup
     masked: str
     lookup_stands: frozenset[str]
+    gazetteer: Gazetteer
 
 
 def _read(text: str, gazetteer: Gazetteer, now: dt.datetime) -> _Read:
@@ -223,7 +237,7 @@ def _read(text: str, gazetteer: Gazetteer, now: dt.datetime) -> _Read:
         info=info.value if info else None,
         workshops=_sessions(gazetteer, _kept(lookup, Kind.WORKSHOP, WORKSHOP_QUALITY, 10.0),
                             day[0] if day else None, hour[0] if hour else None,
-                            _has(tokens, WORKSHOP_WORDS), today),
+                            _has(tokens, WORKSHOP_WORDS), today, tokens),
         exhibitors=_exhibitors(gazetteer, lookup),
         products=lookup.products,
         categories=_kept(lookup, Kind.CATEGORY, ENTITY_QUALITY),
@@ -231,7 +245,7 @@ def _read(text: str, gazetteer: Gazetteer, now: dt.datetime) -> _Read:
         regions=_kept(lookup, Kind.REGION, ENTITY_QUALITY),
         labels=_kept(lookup, Kind.LABEL, ENTITY_QUALITY),
     )
-    return _Read(tokens, entities, lookup, _masked(tokens, taken), gazetteer.stands)
+    return _Read(tokens, entities, lookup, _masked(tokens, taken), gazetteer.stands, gazetteer)
 
 
 def _topic(tokens: list[str], gazetteer: Gazetteer, taken: dict[int, str]
@@ -265,7 +279,8 @@ def _masked(tokens: list[str], taken: dict[int, str]) -> str:
 
 
 def _sessions(gazetteer: Gazetteer, found: tuple[str, ...], day: dt.date | None,
-              hour: int | None, asked: bool, today: dt.date) -> tuple[str, ...]:
+              hour: int | None, asked: bool, today: dt.date,
+              tokens: Sequence[str] = ()) -> tuple[str, ...]:
     """The workshops named, narrowed to the day and hour the message gives when some are then;
     with no title but an hour, the workshops that start then ("l'atelier de 17h demain")."""
     zone = gazetteer.calendar.zone
@@ -296,7 +311,40 @@ def _sessions(gazetteer: Gazetteer, found: tuple[str, ...], day: dt.date | None,
                     and starts[key].minute == 0] or narrowed
     if narrowed == list(found) and len(found) == len(gazetteer.workshops) and len(found) > 1:
         return ()
+    if len(narrowed) > 1 and tokens:
+        # "l'atelier de Mme Tazi", "ورشة التسويق ديال يوسف بناني": the speaker's sessions.
+        by_speaker = [key for key in narrowed
+                      if _speaker_named(gazetteer.workshop(key), tokens)]
+        narrowed = by_speaker or narrowed
     return tuple(narrowed)
+
+
+# Titles before a speaker's name, which name no one.
+_SPEAKER_TITLES = frozenset(("dr", "pr", "prof", "m", "mme", "mlle", "me", "mr", "mrs", "ms"))
+
+
+def read_workshop(read: _Read, key: str) -> WorkshopEntry | None:
+    """A workshop of the message's fair, by its id."""
+    return read.gazetteer.workshop(key)
+
+
+def _speaker_named(workshop: WorkshopEntry | None, tokens: Sequence[str]) -> bool:
+    """Whether the message names the workshop's speaker by one of their names (four letters
+    or more), as written, nearly, or in the other script ("بنجلون" for Benjelloun)."""
+    if workshop is None or not workshop.speaker:
+        return False
+    names = [word for word in fold(workshop.speaker).split()
+             if len(word) >= 4 and word not in _SPEAKER_TITLES]
+    for token in tokens:
+        if len(token) < 4:
+            continue
+        for name in names:
+            if token == name or fuzz.ratio(token, name) >= 85.0:
+                return True
+            key = skeleton(token)
+            if len(key) >= 2 and key == skeleton(name) and len(skeleton(name)) >= 2:
+                return True
+    return False
 
 
 def _exhibitors(gazetteer: Gazetteer, lookup: Lookup) -> tuple[ExhibitorMatch, ...]:
@@ -606,6 +654,14 @@ def _rules_after(read: _Read, ranked: list[tuple[Intent, float]]) -> Intent | No
             first in _SOCIAL or ranked[0][1] < DOUBT_BELOW):
         # A practical topic asked about, over a greeting or a thanks around it.
         return Intent.INFO
+    if _has(tokens, CODE_WORDS) and first in (Intent.STAND, Intent.STANDS, Intent.INFO) and (
+            _has(tokens, EXHIBITOR_WORDS) or entities.exhibitors or entities.stand):
+        # "coopérative Nour stand A13, on a un code, on le met où ?": the exhibitor's account.
+        return Intent.COOPERATIVE
+    if first is Intent.STAND and _has(tokens, EXHIBITORS_PLURAL) and not entities.stand and (
+            entities.cities or entities.regions or entities.categories or entities.labels):
+        # "les coops dyal l'oriental fin kaynin": every stand of a place, not one.
+        return Intent.STANDS
     if _has(tokens, LIST_WORDS) and first in (Intent.STAND, Intent.STANDS, Intent.MY_LIST) and (
             _has(tokens, POSSESSIVE_WORDS) or _has(tokens, LIST_EDIT_WORDS)):
         # "ajoute le stand B14 à ma liste", "mse7 Chorouk mn la liste": one's own list.
@@ -617,6 +673,10 @@ def _rules_after(read: _Read, ranked: list[tuple[Intent, float]]) -> Intent | No
     if first is Intent.STANDS and _one_exhibitor_named(read):
         # "où est Atlas Terroir ?": its name also holds a category's or a product's word.
         return Intent.STAND
+    if len(entities.workshops) == 1 and first is Intent.WORKSHOPS and not plural and (
+            _speaker_named(read_workshop(read, entities.workshops[0]), tokens)):
+        # "Leila Berrada, son atelier sur le financement": one session, by its speaker.
+        return Intent.WORKSHOP
     if entities.workshops and first is not Intent.MY_WORKSHOPS:
         if plural and not singular and not register:
             return Intent.WORKSHOPS
