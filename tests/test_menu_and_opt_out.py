@@ -54,7 +54,8 @@ async def test_the_next_workshop_then_a_seat_offered_come_first_in_the_menu(chat
     await chat.tap("amina", "S'inscrire")
 
     menu = await chat("amina", "menu")
-    assert menu.replies[0]["text"].startswith("Votre prochain atelier\u202f: Techniques de marketing")
+    assert menu.replies[0]["text"].startswith(
+        "Votre prochain atelier\u202f: Techniques de marketing")
     assert menu.replies[-1]["text"] == "Que souhaitez-vous faire ?"
 
     await chat("karim", "السلام عليكم")
