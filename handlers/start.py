@@ -7,7 +7,7 @@ import datetime as dt
 from handlers.buttons import Button
 from handlers.context import Context
 from handlers.feature import Feature, folded
-from handlers.menu import main_menu
+from handlers.menu import main_menu, news
 from handlers.messages import Choice, Local, Reply, When, _, reply
 from handlers.understanding import Intent
 
@@ -64,8 +64,10 @@ async def welcome(ctx: Context) -> list[Reply]:
 
 @feature.intent(Intent.WELCOME)
 async def greet(ctx: Context) -> list[Reply]:
-    """A returning person says hello: the welcome and the menu."""
+    """A returning person says hello: the welcome, a seat offered to them or their next
+    workshop, and the menu."""
     replies = welcome_lines(ctx)
+    replies += await news(ctx)
     replies.append(reply(_("What would you like to do?"), choices=await main_menu(ctx)))
     return replies
 

@@ -138,6 +138,9 @@ async def test_whatsapp_stand_text_then_arabic(make_whatsapp: WhatsAppFactory) -
     first = await wa.say("212600000001", "STAND A12")
 
     assert "Stand A12" in first
+    card = next(call for call in wa.fake.messages("212600000001", "interactive")
+                if "Stand A12" in (call.text or ""))
+    assert "Ajouter à ma liste" in [row[1] for row in card.rows]  # the card's own buttons
     assert wa.labels("212600000001") == LANGUAGE_BUTTONS
 
     switched = await wa.tap("212600000001", "العربية")

@@ -57,6 +57,8 @@ async def test_the_next_workshop_then_a_seat_offered_come_first_in_the_menu(chat
     assert menu.replies[0]["text"].startswith(
         "Votre prochain atelier\u202f: Techniques de marketing")
     assert menu.replies[-1]["text"] == "Que souhaitez-vous faire ?"
+    hello = await chat("amina", "bonsoir")
+    assert "Votre prochain atelier\u202f: Techniques de marketing" in hello.text
 
     await chat("karim", "السلام عليكم")
     await chat.tap("karim", "العربية")
