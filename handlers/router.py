@@ -224,6 +224,11 @@ async def _free_text(ctx: Context, text: str, first: bool = False, again: str | 
         ctx.intent = understood.intent
         ctx.understood = understood
         return None
+    named = understood.entities.language
+    if (understood.intent is Intent.LANGUAGE and again is not None
+            and named in start.LANGUAGE_NAMES):  # "en arabe svp" under a first answer
+        ctx.intent = Intent.LANGUAGE
+        return await _language(ctx, named, again)
     if understood.in_doubt and understood.intent is not Intent.UNKNOWN:
         ctx.understood = understood
         ctx.text = text.strip()

@@ -147,3 +147,18 @@ async def test_whatsapp_stand_text_then_arabic(make_whatsapp: WhatsAppFactory) -
 
     assert "تم اختيار اللغة: العربية." in switched
     assert ARABIC_CARD in switched
+
+
+@pytest.mark.parametrize(("browser", "words", "language", "card", "button"), [
+    ("fr", "بالعربية", "ar", ARABIC_CARD, "أضف إلى قائمتي"),
+    ("fr", "3arbia", "ar", ARABIC_CARD, "أضف إلى قائمتي"),
+    ("ar", "en français s'il vous plaît", "fr", "Stand A12", "Ajouter à ma liste"),
+])
+async def test_a_language_named_in_words_shows_the_card_again_too(
+        chat: Chat, browser: str, words: str, language: str, card: str, button: str) -> None:
+    await start(chat, "amina", "stand_A12", body={"lang": browser})
+
+    switched = await chat("amina", words)
+
+    assert switched.lang == language
+    assert button in labels(reply_with(switched, card))
