@@ -116,7 +116,7 @@ def _visit(base: str, language: str, tap: str | None, folder: Path) -> list[Show
             button.click()
             wait.until(answered(before))
             steps.append(_shown(driver, before))
-            driver.save_screenshot(str(folder / f"first-contact-{language}-then-{tap}.png"))
+            driver.save_screenshot(str(folder / f"first-contact-{language}-then-tapped.png"))
     return steps
 
 
