@@ -30,6 +30,11 @@ def telegram(bot: str, link: DeepLink) -> str:
     return f"https://t.me/{bot}?start={link.start}"
 
 
+def web(public_url: str, link: DeepLink) -> str:
+    """`<public url>/?start=stand_A12`: the web chat, for a phone without either app."""
+    return f"{public_url.rstrip('/')}/?start={quote(link.start, safe='')}"
+
+
 def whatsapp(number: str, link: DeepLink) -> str:
     """`https://wa.me/<number>?text=STAND%20A12`."""
     return f"https://wa.me/{number}?text={quote(link.text, safe='')}"

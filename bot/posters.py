@@ -37,6 +37,9 @@ PT = 25.4 / 72  # one typographic point in millimetres
 QR_SIDE = 62.0  # a whole code with its quiet zone: about 5 cm of modules
 QUIET_ZONE = 4  # modules, as ISO/IEC 18004 asks
 COLUMN_W = 85.0  # one code and its caption
+# Three codes share the width: each a little smaller, still about 4.5 cm of modules.
+NARROW_QR_SIDE = 56.0
+NARROW_COLUMN_W = 60.0
 CAPTION_H = 24.0  # channel name and two instruction lines under a code
 TOP, BOTTOM = 12.0, PAGE_H - 12.0
 
@@ -60,6 +63,8 @@ class PosterPage:
     telegram: str | None  # the stand's deep link; None: no code for this channel
     whatsapp: str | None
     instruction: Mapping[str, str]  # the line under each code, already rendered
+    web: str | None = None  # the web chat's link, for a phone without either app
+    web_name: str = "Web"  # the name under the web chat's code
 
 
 def write_posters(pages: Sequence[PosterPage], out: Path,
@@ -148,7 +153,7 @@ def _draw_page(pdf: FPDF, page: PosterPage) -> None:
         y += GAP if index else 0.0
         for text in block:
             y = _paragraph(pdf, text, y, _name_line(name_size))
-    _draw_codes(pdf, page, BOTTOM - CAPTION_H - QR_SIDE)
+    _draw_codes(pdf, page, BOTTOM - CAPTION_H)
 
 
 def _both(texts: Mapping[str, str]) -> list[str]:
@@ -215,22 +220,27 @@ def _names_size(pdf: FPDF, names: Sequence[Sequence[str]], room: float) -> tuple
     return size, height + GAP * (len(names) - 1)
 
 
-def _draw_codes(pdf: FPDF, page: PosterPage, top: float) -> None:
-    """The configured channels' codes side by side (one code alone is centred)."""
+def _draw_codes(pdf: FPDF, page: PosterPage, bottom: float) -> None:
+    """The configured channels' codes side by side, their captions from `bottom` (one code
+    alone is centred)."""
     codes = [(name, link) for name, link in (("Telegram", page.telegram),
-                                             ("WhatsApp", page.whatsapp)) if link]
-    centres = [PAGE_W / 2] if len(codes) == 1 else [PAGE_W / 2 - 47.5, PAGE_W / 2 + 47.5]
-    for (name, link), centre in zip(codes, centres, strict=False):
-        _draw_qr(pdf, link, centre - QR_SIDE / 2, top, QR_SIDE)
-        left = centre - COLUMN_W / 2
-        y = top + QR_SIDE
+                                             ("WhatsApp", page.whatsapp),
+                                             (page.web_name, page.web)) if link]
+    side, column = (QR_SIDE, COLUMN_W) if len(codes) < 3 else (NARROW_QR_SIDE, NARROW_COLUMN_W)
+    step = 95.0 if len(codes) < 3 else NARROW_COLUMN_W
+    centres = [PAGE_W / 2 + (index - (len(codes) - 1) / 2) * step for index in range(len(codes))]
+    top = bottom - side
+    for (name, link), centre in zip(codes, centres, strict=True):
+        _draw_qr(pdf, link, centre - side / 2, top, side)
+        left = centre - column / 2
+        y = top + side
         pdf.set_text_color(*BLACK)
         pdf.set_font(FONT, "B", 16)
-        y = _paragraph(pdf, name, y, line_h=7.5, x=left, width=COLUMN_W)
+        y = _paragraph(pdf, name, y, line_h=7.5, x=left, width=column)
         pdf.set_text_color(*GREY)
         pdf.set_font(FONT, "", 10)
         for text in _both(page.instruction):
-            y = _paragraph(pdf, text, y, line_h=4.8, x=left, width=COLUMN_W)
+            y = _paragraph(pdf, text, y, line_h=4.8, x=left, width=column)
 
 
 def _draw_qr(pdf: FPDF, data: str, x: float, y: float, side: float) -> None:

@@ -6,8 +6,10 @@ from __future__ import annotations
 from handlers.buttons import Button, Menu
 from handlers.context import Context
 from handlers.feature import Feature
-from handlers.messages import Choice, Isolated, Local, Reply, _, reply
+from handlers.messages import Choice, Isolated, Local, Reply, When, _, reply
+from handlers.seat_buttons import offer_choices
 from handlers.understanding import Intent
+from storage.models import RegistrationStatus
 
 feature = Feature("menu", Intent.MENU)
 
@@ -25,14 +27,42 @@ LIST_BUTTON = _("Choose")
 MORE_CHOICES = _("More")
 
 
-def menu_choices() -> list[Choice]:
+def menu_choices(saved: bool = False) -> list[Choice]:
+    """The main menu's entries; "My list" only for someone who saved a stand."""
     return [
         Choice(MenuItem("ws").pack(), _("Workshops")),
+        Choice(MenuItem("my").pack(), _("My workshops")),
         Choice(MenuItem("st").pack(), _("Find a stand")),
+        *([Choice(MenuItem("sv").pack(), _("My list"))] if saved else []),
         Choice(MenuItem("fb").pack(), _("Give feedback")),
         Choice(MenuItem("info").pack(), _("Practical information")),
         Choice(MenuItem("lang").pack(), _("Language")),
     ]
+
+
+async def main_menu(ctx: Context) -> list[Choice]:
+    """The main menu's entries for this person."""
+    return menu_choices(saved=bool(await ctx.saved.stands(ctx.fair.id, ctx.contact.id)))
+
+
+async def news(ctx: Context) -> list[Reply]:
+    """What the menu shows first: a seat offered to the person, with its buttons, or else the
+    next workshop they are registered for; nothing when there is neither."""
+    items = await ctx.registrations.mine(ctx.fair.id, ctx.contact.id)
+    for item in items:
+        if (item.status == RegistrationStatus.OFFERED and item.offered_until is not None
+                and item.offered_until > ctx.now):
+            return [reply(_("A seat is offered to you at {title}, {when}: accept it before "
+                            "{until}.", title=Local(item.title),
+                            when=When(item.starts_at, "day_time"),
+                            until=When(item.offered_until, "day_time")),
+                          choices=offer_choices(item.workshop_id))]
+    for item in items:
+        if item.status == RegistrationStatus.CONFIRMED and item.ends_at > ctx.now:
+            return [reply(_("Your next workshop: {title}, {when}, {room}.",
+                            title=Local(item.title), when=When(item.starts_at, "day_time"),
+                            room=Local(item.room)))]
+    return []
 
 
 def back_to_menu() -> Choice:
@@ -43,9 +73,10 @@ def back_to_menu() -> Choice:
 @feature.command("menu", description=_("Main menu"), words={
     "fr": ["menu"], "ar": ["القائمة", "قائمة", "المنيو"], "ary": ["lmenu"], "*": ["0"]})
 async def menu(ctx: Context) -> list[Reply]:
-    """The main menu."""
+    """The main menu, under a seat offered to the person or their next workshop."""
     ctx.leave()
-    return [reply(_("What would you like to do?"), choices=menu_choices())]
+    return [*await news(ctx),
+            reply(_("What would you like to do?"), choices=await main_menu(ctx))]
 
 
 @feature.button(Menu)
@@ -63,12 +94,15 @@ async def help_(ctx: Context) -> list[Reply]:
     return [reply(
         _("I can help you at {fair}:", fair=Local(ctx.fair.name)),
         _("• workshops: the training programme and seats left"),
+        _("• my workshops: your registrations, your waiting lists and the seats offered to "
+          "you"),
         _("• stands: type a stand number such as A12, or a name"),
+        _("• my list: the stands you saved from their card"),
         _("• feedback: rate the fair"),
         _("• info: hours, venue and practical information"),
         _("• menu: the main menu · language: change language"),
-        _("• stop: no more announcements (write again to resume)"),
-        choices=menu_choices(),
+        _("• stop: no more announcements (send resume to receive them again)"),
+        choices=await main_menu(ctx),
     )]
 
 
@@ -77,7 +111,7 @@ async def fallback(ctx: Context) -> list[Reply]:
     return [reply(
         _("Sorry, I did not understand. Type a stand number (for example A12), a name, "
           "or choose below."),
-        choices=menu_choices(),
+        choices=await main_menu(ctx),
     )]
 
 

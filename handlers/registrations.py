@@ -11,9 +11,9 @@ from handlers.figures import figure_lines
 from handlers.menu import MenuItem, back_to_menu
 from handlers.messages import Choice, Content, Isolated, Local, Media, Reply, When, _, _n, reply
 from handlers.pictures import Calendar, SummaryChart, WorkshopEvent
-from handlers.seat_buttons import OfferAnswer, Register, Unregister
+from handlers.seat_buttons import OfferAnswer, Register, Unregister, offer_choices
 from handlers.understanding import Intent
-from handlers.workshops import WorkshopCard, card, offer_choices
+from handlers.workshops import WorkshopCard, card
 from storage.models import RegistrationStatus
 from storage.notices import (
     OfferExpiredNotice,

@@ -97,31 +97,29 @@ ORGANIZER_WORDS: dict[str, str] = {word: command.name for word, command in route
 
 
 async def route(ctx: Context) -> list[Reply]:
-    """Pick the handler for this message and return its replies."""
-    inbound = ctx.inbound
-    prefix: list[Reply] = []
-    if ctx.contact.opted_out and not _is_stop(inbound.text):
-        await ctx.set_opted_out(False)
-        prefix.append(start.welcome_back())
-    return prefix + await _dispatch(ctx)
+    """Pick the handler for this message and return its replies; someone who stopped the
+    announcements is asked once, under the answer, whether to turn them back on (only their
+    own request does)."""
+    # What the first answer answered is shown again only in reply to the very next message.
+    again, ctx.session.again = ctx.session.again, None
+    replies = await _dispatch(ctx, again)
+    if ctx.contact.opted_out and not ctx.session.resume_asked and ctx.intent is not Intent.STOP:
+        ctx.session.resume_asked = True
+        replies.append(start.resume_question())
+    return replies
 
 
-def _is_stop(text: str) -> bool:
-    word = folded(text.strip().lstrip("/"))
-    return WORDS.get(word) == "stop"
-
-
-async def _dispatch(ctx: Context) -> list[Reply]:
+async def _dispatch(ctx: Context, again: str | None = None) -> list[Reply]:
     inbound = ctx.inbound
     if inbound.kind is Kind.CHOICE:
-        return await _choice(ctx, inbound.choice or "")
+        return await _choice(ctx, inbound.choice or "", again)
     if inbound.kind in (Kind.MEDIA, Kind.UNSUPPORTED):
         return await menu.unsupported(ctx)
     if inbound.kind is Kind.LOCATION:
         ctx.intent = Intent.INFO
         return await info.info(ctx)
     if inbound.kind is Kind.START:
-        return await _start(ctx, inbound.payload or "")
+        return await _start(ctx, (inbound.payload or "").strip())
     text = inbound.text.strip()
     if len(text) > MAX_TEXT and not await _long_text_expected(ctx):
         return await menu.too_long(ctx)
@@ -142,8 +140,10 @@ async def _dispatch(ctx: Context) -> list[Reply]:
         answer = await _free_text(ctx, text, first=True)
         if answer is None:
             ctx.intent = Intent.WELCOME
+        else:
+            ctx.session.again = text
         return await _welcome_with(ctx, answer)
-    return await _free_text(ctx, text) or await _nothing_understood(ctx)
+    return await _free_text(ctx, text, again=again) or await _nothing_understood(ctx)
 
 
 async def _nothing_understood(ctx: Context) -> list[Reply]:
@@ -177,11 +177,14 @@ async def _welcome_with(ctx: Context, answer: list[Reply] | None) -> list[Reply]
     return welcome[:-1] + (answer or []) + welcome[-1:]
 
 
-async def _free_text(ctx: Context, text: str, first: bool = False) -> list[Reply] | None:
+async def _free_text(ctx: Context, text: str, first: bool = False, again: str | None = None,
+                     count: bool = True) -> list[Reply] | None:
     """Free text; None when it asks for nothing in particular (a greeting or a text not
     understood, on a first contact). In this order: the flow the person is in, organizer words,
     command words, language words, the few words a flow takes (a rating's digit), a
-    cooperative code, a stand number; then what the understanding step makes of it."""
+    cooperative code, a stand number; then what the understanding step makes of it. `again`:
+    what the first answer answered, shown again when a language is named; `count`: whether
+    the text is counted for the organizers (not when it is answered a second time)."""
     word = folded(text)
     # A question asked in doubt is answered by the next message, or no more.
     ctx.session.asked = None
@@ -202,7 +205,7 @@ async def _free_text(ctx: Context, text: str, first: bool = False) -> list[Reply
         return await _command(ctx, WORDS[word])
     if word in start.LANGUAGE_WORDS:
         ctx.intent = Intent.LANGUAGE
-        return await start.set_language(ctx, start.LANGUAGE_WORDS[word])
+        return await _language(ctx, start.LANGUAGE_WORDS[word], again)
     if flow is not None and flow.words is not None and word in flow.words:
         ctx.intent = flow.intent
         return await flow.handler(ctx, word)
@@ -215,11 +218,17 @@ async def _free_text(ctx: Context, text: str, first: bool = False) -> list[Reply
         ctx.intent = Intent.STAND
         return await stands.card(ctx, number)
     understood = await ctx.understand(text)
-    await _count(ctx, understood, text)
+    if count:
+        await _count(ctx, understood, text)
     if first and understood.intent in (Intent.WELCOME, Intent.UNKNOWN):
         ctx.intent = understood.intent
         ctx.understood = understood
         return None
+    named = understood.entities.language
+    if (understood.intent is Intent.LANGUAGE and again is not None
+            and named in start.LANGUAGE_NAMES):  # "en arabe svp" under a first answer
+        ctx.intent = Intent.LANGUAGE
+        return await _language(ctx, named, again)
     if understood.in_doubt and understood.intent is not Intent.UNKNOWN:
         ctx.understood = understood
         ctx.text = text.strip()
@@ -293,7 +302,13 @@ async def _start(ctx: Context, payload: str) -> list[Reply]:
     kind = kind.lower()
     ctx.intent = router.link_intents.get(kind, Intent.WELCOME)
     if _first_contact(ctx):
-        return await _welcome_with(ctx, await _payload(ctx, kind, value))
+        answer = await _payload(ctx, kind, value)
+        if answer is not None and ctx.intent is not Intent.UNKNOWN:
+            ctx.session.again = f"/start {payload}"
+        return await _welcome_with(ctx, answer)
+    if not payload and ctx.contact.opted_out:  # `/start` said again: announcements wanted
+        ctx.intent = Intent.WELCOME
+        return await start.resume(ctx)
     answer = await _payload(ctx, kind, value)
     if answer is not None:
         return answer
@@ -315,7 +330,25 @@ async def _payload(ctx: Context, kind: str, value: str) -> list[Reply] | None:
     return await menu.invalid_link(ctx)
 
 
-async def _choice(ctx: Context, choice: str) -> list[Reply]:
+async def _language(ctx: Context, language: str, again: str | None) -> list[Reply]:
+    """The language chosen; right after a first answer in another language, that answer
+    again in the new one (rather than the menu)."""
+    if (again is None or language not in start.LANGUAGE_NAMES
+            or language == ctx.language):
+        return await start.set_language(ctx, language)
+    said = await start.switch_language(ctx, language)
+    if again.startswith("/start "):
+        kind, _sep, value = again.removeprefix("/start ").partition("_")
+        ctx.intent = router.link_intents.get(kind.lower(), Intent.WELCOME)
+        answer = await _payload(ctx, kind.lower(), value)
+    else:
+        answer = await _free_text(ctx, again, count=False)
+    if answer is None:
+        return await start.set_language(ctx, language)
+    return [said, *answer]
+
+
+async def _choice(ctx: Context, choice: str, again: str | None = None) -> list[Reply]:
     """A tapped button; only ids we offered to this person are honoured, and global ones
     (their handlers check the person may use them)."""
     button = Button.unpack(choice)
@@ -325,4 +358,6 @@ async def _choice(ctx: Context, choice: str) -> list[Reply]:
     if target is None or (target.organizer and not await organizers.is_organizer(ctx)):
         return await menu.stale_choice(ctx)
     ctx.intent = target.intent
+    if isinstance(button, start.Language):
+        return await _language(ctx, button.language, again)
     return await target.handler(ctx, button)

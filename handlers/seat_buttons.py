@@ -5,6 +5,7 @@ imports the workshop card (handlers/workshops.py), which would otherwise import 
 from __future__ import annotations
 
 from handlers.buttons import Button
+from handlers.messages import Choice, _
 
 
 class Register(Button, prefix="reg"):
@@ -24,3 +25,9 @@ class OfferAnswer(Button, prefix="offer", is_global=True):
 
     accept: bool
     workshop_id: int
+
+
+def offer_choices(workshop_id: int) -> list[Choice]:
+    """The two buttons of a seat offered to someone on the waiting list."""
+    return [Choice(OfferAnswer(accept=True, workshop_id=workshop_id).pack(), _("Accept the seat")),
+            Choice(OfferAnswer(accept=False, workshop_id=workshop_id).pack(), _("Decline"))]

@@ -67,6 +67,11 @@ class Session:
     data: dict[str, Any] = field(default_factory=dict)
     # The text of the question asked in doubt ("a stand or a workshop?"): the tap answers it.
     asked: str | None = None
+    # What the first answer answered (`/start stand_A12`, or the question asked), shown again
+    # in the language the person picks next.
+    again: str | None = None
+    # Whether turning announcements back on was offered since the person stopped them.
+    resume_asked: bool = False
 
     def dump(self) -> dict[str, Any]:
         """The JSON object storage keeps."""
@@ -86,6 +91,10 @@ class Session:
             stored["data"] = dict(self.data)
         if self.asked is not None:
             stored["asked"] = self.asked
+        if self.again is not None:
+            stored["again"] = self.again
+        if self.resume_asked:
+            stored["resume_asked"] = True
         return stored
 
     @classmethod
@@ -102,6 +111,7 @@ class Session:
         flow = stored.get("flow")
         data = stored.get("data")
         asked = stored.get("asked")
+        again = stored.get("again")
         return cls(
             language=language if isinstance(language, str) else None,
             language_prompted=stored.get("lang_prompted") is True,
@@ -112,6 +122,8 @@ class Session:
             flow=flow if isinstance(flow, str) else None,
             data=data if isinstance(data, dict) and isinstance(flow, str) else {},
             asked=asked if isinstance(asked, str) else None,
+            again=again if isinstance(again, str) else None,
+            resume_asked=stored.get("resume_asked") is True,
         )
 
     def remember_offered(self, ids: list[str]) -> None:

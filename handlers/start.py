@@ -7,7 +7,7 @@ import datetime as dt
 from handlers.buttons import Button
 from handlers.context import Context
 from handlers.feature import Feature, folded
-from handlers.menu import menu_choices
+from handlers.menu import main_menu, news
 from handlers.messages import Choice, Local, Reply, When, _, reply
 from handlers.understanding import Intent
 
@@ -64,9 +64,11 @@ async def welcome(ctx: Context) -> list[Reply]:
 
 @feature.intent(Intent.WELCOME)
 async def greet(ctx: Context) -> list[Reply]:
-    """A returning person says hello: the welcome and the menu."""
+    """A returning person says hello: the welcome, a seat offered to them or their next
+    workshop, and the menu."""
     replies = welcome_lines(ctx)
-    replies.append(reply(_("What would you like to do?"), choices=menu_choices()))
+    replies += await news(ctx)
+    replies.append(reply(_("What would you like to do?"), choices=await main_menu(ctx)))
     return replies
 
 
@@ -84,7 +86,14 @@ async def set_language(ctx: Context, language: str) -> list[Reply]:
         return await ask_language(ctx)
     await ctx.set_language(language)
     return [reply(_("Language set: {language}.", language=LANGUAGE_NAMES[language]),
-                  _("What would you like to do?"), choices=menu_choices())]
+                  _("What would you like to do?"), choices=await main_menu(ctx))]
+
+
+async def switch_language(ctx: Context, language: str) -> Reply:
+    """Speak `language` from now on, said in one line: what follows is the answer the person
+    had before, again in their language."""
+    await ctx.set_language(language)
+    return reply(_("Language set: {language}.", language=LANGUAGE_NAMES[language]))
 
 
 @feature.intent(Intent.LANGUAGE)
@@ -107,15 +116,36 @@ async def _language(ctx: Context, button: Language) -> list[Reply]:
     "fr": ["stop", "arret", "arrete", "desabonner"], "en": ["unsubscribe"],
     "ar": ["توقف", "وقف"]})
 async def stop(ctx: Context) -> list[Reply]:
-    """Opt out of announcements and reminders; writing again opts back in."""
+    """Opt out of announcements and reminders, until the person asks for them again."""
     ctx.leave()
     await ctx.set_opted_out(True)
+    ctx.session.resume_asked = False
     return [reply(
         _("Done: you will not receive announcements or reminders any more."),
-        _("You can still write to me at any time; writing again turns announcements back on."),
+        _("You can still write to me at any time. To receive them again, send resume."),
     )]
 
 
-def welcome_back() -> Reply:
-    return reply(_("Welcome back: you will receive announcements again. Send stop to turn "
-                   "them off."))
+class Resume(Button, prefix="resume", is_global=True):
+    """Receive announcements and reminders again."""
+
+
+@feature.command("resume", intent=Intent.STOP, words={
+    "en": ["resume", "subscribe"], "fr": ["reprendre", "abonner", "reabonner", "s'abonner"],
+    "ar": ["استئناف", "اشتراك", "تفعيل الإعلانات"], "ary": ["rje3"]})
+async def resume(ctx: Context) -> list[Reply]:
+    """Announcements and reminders again, at the person's own request."""
+    await ctx.set_opted_out(False)
+    return [reply(_("Welcome back: you will receive announcements again. Send stop to turn "
+                    "them off."), choices=await main_menu(ctx))]
+
+
+@feature.button(Resume, intent=Intent.STOP)
+async def _resume(ctx: Context, button: Resume) -> list[Reply]:
+    return await resume(ctx)
+
+
+def resume_question() -> Reply:
+    """Asked once after a stop, under the answer to the person's next message."""
+    return reply(_("You asked not to receive announcements. Turn them back on?"),
+                 choices=[Choice(Resume().pack(), _("Yes, turn them on"))])

@@ -10,7 +10,7 @@ from handlers.context import Context
 from handlers.feature import Feature
 from handlers.menu import MenuItem, back_to_menu
 from handlers.messages import Choice, Content, Local, Reply, When, _, _n, reply
-from handlers.seat_buttons import OfferAnswer, Register, Unregister
+from handlers.seat_buttons import Register, Unregister, offer_choices
 from handlers.understanding import Intent
 from storage.models import RegistrationStatus
 from storage.repositories import WorkshopView
@@ -220,12 +220,6 @@ async def card(ctx: Context, workshop_id: int | None = None, key: str | None = N
     return [reply(*lines, choices=[*choices,
                                    Choice(WorkshopDay(day_index).pack(), _("Back to the day")),
                                    back_to_menu()])]
-
-
-def offer_choices(workshop_id: int) -> list[Choice]:
-    """The two buttons of a seat offered to someone on the waiting list."""
-    return [Choice(OfferAnswer(accept=True, workshop_id=workshop_id).pack(), _("Accept the seat")),
-            Choice(OfferAnswer(accept=False, workshop_id=workshop_id).pack(), _("Decline"))]
 
 
 @feature.button(WorkshopDay)

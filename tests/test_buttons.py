@@ -28,7 +28,7 @@ from handlers.stands import (
     UnsaveStand,
     ZoneStands,
 )
-from handlers.start import Language
+from handlers.start import Language, Resume
 from handlers.talk import Clarify
 from handlers.workshops import WorkshopCard, WorkshopDay, WorkshopLanguage, WorkshopTopic
 from tests.conftest import Answer, Chat
@@ -41,6 +41,7 @@ WIRE: list[tuple[Button, str]] = [
     (Clarify("workshop"), "why:workshop"),
     (Language("ar"), "lang:ar"),
     (Language("fr"), "lang:fr"),
+    (Resume(), "resume"),
     (WorkshopDay(0), "wsd:0"),
     (WorkshopCard(42), "ws:42"),
     (WorkshopTopic(3), "wst:3"),
@@ -96,7 +97,8 @@ def test_a_button_packs_to_its_id_and_reads_back(button: Button, wire: str) -> N
 
 def test_global_buttons_are_the_ones_that_come_unasked() -> None:
     honoured = {kind for kind in _declared() if kind.is_global}
-    assert honoured == {Menu, MenuItem, Language, OfferAnswer, WorkshopRating, SurveyAnswer}
+    assert honoured == {Menu, MenuItem, Language, OfferAnswer, WorkshopRating, SurveyAnswer,
+                        Resume}
 
 
 def test_a_button_over_64_bytes_is_refused_when_built() -> None:
@@ -180,6 +182,16 @@ async def test_every_button_the_bot_offers_reads_back_and_is_honoured(chat: Chat
             key, button = fresh[0]
             tapped.add(key)
             answer = await chat.tap(user, button.pack())
+            assert not any(stale in answer.text for stale in STALE), (button, answer)
+    # "My workshops" is in every menu, so tapped first with no registration: once registered.
+    user = "walker-registered"
+    await chat(user, "bonjour")
+    await chat.tap(user, "lang:fr")
+    await chat(user, "/start ws_marketing-1")
+    await chat.tap(user, "S'inscrire")
+    for button in read(await chat(user, "mes ateliers")):
+        if isinstance(button, (CalendarFile, Unregister)):
+            answer = await chat.post({"session": chat.session(user), "choice": button.pack()})
             assert not any(stale in answer.text for stale in STALE), (button, answer)
     assert {MenuItem, Menu, Language, WorkshopDay, WorkshopCard, WorkshopTopic, WorkshopLanguage,
             Register, CalendarFile, Unregister, ZoneStands, FacetStands, StandCard, FloorMap,

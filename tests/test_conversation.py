@@ -145,18 +145,6 @@ async def test_one_persons_flow_never_captures_anothers_text(chat: Chat) -> None
     assert (await chat.app.engine.feedback.for_contact(amina.id))[0]["comment"] is None
 
 
-async def test_stop_opts_out_and_writing_again_opts_back_in(chat: Chat) -> None:
-    await chat("amina", "bonjour")
-    stopped = await chat("amina", "arrêt")
-    assert "vous ne recevrez plus d'annonces" in stopped.text
-    contact = await chat.app.engine.contacts.get("web", chat.user_id("amina"))
-    assert contact is not None and contact.opted_out
-    again = await chat("amina", "menu")
-    assert "vous recevrez de nouveau les annonces" in again.text
-    contact = await chat.app.engine.contacts.get("web", chat.user_id("amina"))
-    assert contact is not None and not contact.opted_out
-
-
 async def test_a_replayed_message_has_no_second_effect(chat: Chat) -> None:
     await chat("amina", "bonjour")
     await chat("amina", "avis")

@@ -312,3 +312,44 @@ def test_a_failed_run_leaves_the_previous_file_alone(tmp_path: Path) -> None:
 
     assert out.read_bytes() == b"the posters printed yesterday"
     assert files_in(tmp_path) == ["posters.pdf"]
+
+
+async def test_a_fair_without_a_platform_prints_codes_to_the_web_chat(tmp_path: Path) -> None:
+    catalogue, database = await small_fair(tmp_path)
+    out = tmp_path / "posters.pdf"
+    env = cli_env(TADAMON_DATABASE_URL=database,
+                  TADAMON_PUBLIC_URL="https://salon.example/tadamon/")
+
+    code, stdout, stderr = await run_tadamon("posters", "--out", str(out), env=env,
+                                             cwd=tmp_path)
+
+    assert (code, stderr) == (0, "")
+    assert stdout.strip() == (f"3 posters written to {out} (2 stands without an exhibitor "
+                              f"skipped)")
+    pages = read_pdf(out)
+    assert [page.codes for page in pages] == [
+        [f"https://salon.example/tadamon/?start=stand_{stand.number}"]
+        for stand in stands_with_exhibitors(catalogue)]
+    assert all("Web" in page.text and "Telegram" not in page.text for page in pages)
+
+
+async def test_three_codes_side_by_side_when_every_channel_is_set(
+    tmp_path: Path, fake_telegram: FakeTelegram, fake_whatsapp: FakeWhatsApp,
+) -> None:
+    catalogue, database = await small_fair(tmp_path)
+    out = tmp_path / "posters.pdf"
+    env = cli_env(TADAMON_DATABASE_URL=database, TADAMON_PUBLIC_URL="https://salon.example",
+                  **telegram_env(fake_telegram), **whatsapp_env(fake_whatsapp))
+
+    code, _stdout, stderr = await run_tadamon("posters", "--out", str(out), env=env,
+                                              cwd=tmp_path)
+
+    assert code == 0, stderr
+    pages = read_pdf(out)
+    for page, stand in zip(pages, stands_with_exhibitors(catalogue), strict=True):
+        assert page.codes == sorted([
+            f"https://salon.example/?start=stand_{stand.number}",
+            f"https://t.me/{fake_telegram.username}?start=stand_{stand.number}",
+            f"https://wa.me/{fake_whatsapp.display_phone_number}?text=STAND%20{stand.number}",
+        ])
+        assert page.inside

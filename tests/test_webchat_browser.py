@@ -52,8 +52,10 @@ def _browse(base: str) -> Visit:
         for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
                          "--disable-background-networking", "--disable-component-update",
                          "--disable-sync", "--disable-dev-shm-usage",
-                         f"--user-data-dir={profile}", "--window-size=390,844"):
+                         f"--user-data-dir={profile}", "--window-size=390,844",
+                         "--lang=fr"):  # the page tells the server the browser's language
             options.add_argument(argument)
+        options.add_experimental_option("prefs", {"intl.accept_languages": "fr"})
         options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
         driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
         try:

@@ -46,6 +46,10 @@ MAX_SESSION_BODY = 1024
 # one ("offer:yes:²") politely, in the person's language, rather than with a 400.
 CHOICE_RE = re.compile(r"[\w:.+-]{1,64}")
 MESSAGE_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+# A deep link's payload, as `/?start=` gives it to the page (the router reads it strictly).
+MAX_START = 256
+# The browser's language, as a BCP 47 tag (`ar`, `fr-FR`, `ar-MA`).
+LANGUAGE_TAG_RE = re.compile(r"[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8}){0,4}")
 TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{10,64}")
 # A session as a query parameter: what could be a token at all (401 if this server did not
 # issue it), anything else is malformed (400).
@@ -142,13 +146,24 @@ class _Message:
     text: str = ""
     choice: str | None = None
     client_id: str | None = None
+    payload: str | None = None
+    language: str | None = None  # the browser's, as the page says it
 
-    def inbound(self, person: str, client: str | None) -> Inbound:
+    def inbound(self, person: str, client: str | None, accept_language: str | None
+                ) -> Inbound:
         # The client's ids are unique within its session only: the person's public id makes
         # them unique for the deduplication, which spans every web chat session.
         message_id = f"{person}:{self.client_id}" if self.client_id else None
         return Inbound(CHANNEL, person, self.kind, text=self.text, choice=self.choice,
-                       message_id=message_id, client=client)
+                       payload=self.payload, message_id=message_id,
+                       language_hint=self.language or _first_language(accept_language),
+                       client=client)
+
+
+def _first_language(header: str | None) -> str | None:
+    """The language a browser's Accept-Language puts first (`ar-MA,ar;q=0.9,fr;q=0.8`)."""
+    first = (header or "").split(",")[0].split(";")[0].strip()
+    return first if LANGUAGE_TAG_RE.fullmatch(first) else None
 
 
 def _parse(data: Any) -> _Message | web.Response:
@@ -161,14 +176,25 @@ def _parse(data: Any) -> _Message | web.Response:
     if client_id is not None and (not isinstance(client_id, str)
                                   or not MESSAGE_ID_RE.fullmatch(client_id)):
         return _error(400, "id must be 1 to 64 letters, digits, - or _")
-    text, choice = data.get("text"), data.get("choice")
+    language = data.get("lang")
+    if language is not None and (not isinstance(language, str)
+                                 or not LANGUAGE_TAG_RE.fullmatch(language)):
+        return _error(400, "lang must be a language tag such as ar or fr-FR")
+    text, choice, start = data.get("text"), data.get("choice"), data.get("start")
     if choice is not None:
         if not isinstance(choice, str) or not CHOICE_RE.fullmatch(choice):
             return _error(400, "choice must be a short button id")
-        return _Message(session, Kind.CHOICE, choice=choice, client_id=client_id)
+        return _Message(session, Kind.CHOICE, choice=choice, client_id=client_id,
+                        language=language)
+    if start is not None:
+        if not isinstance(start, str) or len(start) > MAX_START:
+            return _error(400, f"start must be a deep link payload of at most {MAX_START} "
+                               "characters")
+        return _Message(session, Kind.START, text=f"/start {start}".strip(),
+                        client_id=client_id, payload=start.strip(), language=language)
     if not isinstance(text, str):
-        return _error(400, "text or choice is required")
-    return _Message(session, Kind.TEXT, text=text, client_id=client_id)
+        return _error(400, "text, choice or start is required")
+    return _Message(session, Kind.TEXT, text=text, client_id=client_id, language=language)
 
 
 class WebChat:
@@ -347,7 +373,8 @@ class WebChat:
         if person is None:
             log.info("web chat: a session this deployment did not issue")
             return _error(401, "unknown session: get a new one from POST /chat/api/sessions")
-        inbound = parsed.inbound(person, await self._client(request))
+        inbound = parsed.inbound(person, await self._client(request),
+                                 request.headers.get("Accept-Language"))
         answer = await self.engine.answer(inbound)
         intent = answer.intent or Intent.UNKNOWN
         return web.json_response(await self._answer(answer.rendered, intent.value),

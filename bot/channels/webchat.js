@@ -12,7 +12,7 @@
   };
   var $ = function (id) { return document.getElementById(id); };
   var log = $("log"), form = $("form"), input = $("text"), sendBtn = $("send"), menuBtn = $("menu"), typing = $("typing"), bell = $("bell");
-  var busy = false, lastPayload = null, lastChoices = null, hist = [], sid, inboxChecked = false;
+  var busy = false, lastPayload = null, hist = [], sid, inboxChecked = false;
 
   function load(k) { try { return localStorage.getItem(k); } catch (e) { return null; } }
   function store(k, v) { try { localStorage.setItem(k, v); } catch (e) { /* private mode / quota */ } }
@@ -93,11 +93,10 @@
   function clearChoices() {
     Array.prototype.forEach.call(log.querySelectorAll(".choices"), function (n) { n.remove(); });
   }
-  function showChoices(list) {
-    clearChoices();
+  // The buttons of one reply, right under it: each reply keeps its own.
+  function addChoices(list) {
     list = (Array.isArray(list) ? list : []).filter(function (c) { return c && c.id != null && c.label != null; });
-    lastChoices = list.length ? list : null;
-    if (!list.length) return;
+    if (!list.length) return null;
     var row = el("div", "choices");
     row.setAttribute("role", "group");
     list.forEach(function (c) {
@@ -108,6 +107,7 @@
     });
     log.appendChild(row);
     scrollEnd();
+    return row;
   }
 
   function removeNotices() { Array.prototype.forEach.call(log.querySelectorAll(".notice"), function (n) { n.remove(); }); }
@@ -125,16 +125,31 @@
     scrollEnd();
   }
 
+  // The buttons of the last answer (the bot's messages since the person last wrote) are the
+  // ones that can be tapped: shown again after a reload or a failed request.
+  function showLastChoices() {
+    clearChoices();
+    var i = hist.length;
+    while (i > 0 && hist[i - 1].w === "bot") i--;
+    var shown = log.querySelectorAll(".msg"), first = shown.length - (hist.length - i);
+    hist.slice(i).forEach(function (e, k) {
+      if (!Array.isArray(e.c) || !e.c.length) return;
+      var row = addChoices(e.c), after = shown[first + k];
+      if (row && after && after.nextSibling !== row) log.insertBefore(row, after.nextSibling);
+    });
+    scrollEnd();
+  }
+
   function renderReplies(replies) {
-    var shown = null, choices = null;
+    clearChoices();
     replies.forEach(function (r) {
       if (!r || typeof r !== "object") return;
       var e = {w: "bot", t: typeof r.text === "string" ? r.text : "", m: Array.isArray(r.media) ? r.media : []};
-      if (addBubble(e, true)) shown = e;
-      if (Array.isArray(r.choices) && r.choices.length) choices = r.choices;
+      var choices = Array.isArray(r.choices) ? r.choices : [];
+      if (choices.length) e.c = choices;
+      if (addBubble(e, true) || choices.length) addChoices(choices);
     });
-    if (shown && choices) { shown.c = choices; saveHist(); }
-    showChoices(choices);
+    saveHist();
   }
 
   function setBusy(b) {
@@ -166,10 +181,18 @@
     });
   }
 
+  // The browser's language: the server answers a new person in it until they choose one.
+  function browserLang() {
+    var l = (navigator.languages && navigator.languages[0]) || navigator.language || "";
+    return /^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8}){0,4}$/.test(l) ? l : null;
+  }
+
   function exchange(payload, signal, again) {
     return session(signal).then(function (s) {
       if (!s.sid) return s.refused;
-      return postJson(API, Object.assign({session: s.sid}, payload), signal).then(function (res) {
+      var body = Object.assign({session: s.sid}, payload), lang = browserLang();
+      if (lang) body.lang = lang;
+      return postJson(API, body, signal).then(function (res) {
         if (res.status !== 401 || again) return res;
         sid = null; store(SK, ""); // unknown to the server (never issued, or erased): a new one
         return exchange(payload, signal, true);
@@ -194,7 +217,7 @@
           if (res.status === 429) notice("Trop de demandes, réessayez dans un instant · طلبات كثيرة، أعد المحاولة بعد قليل", true);
           else if (res.status >= 500) notice("Service indisponible, réessayez · الخدمة غير متاحة، أعد المحاولة", true);
           else if (!res.ok || !res.d) notice(typeof d.error === "string" && d.error ? d.error : "Erreur · خطأ (" + res.status + ")");
-          if (lastChoices) showChoices(lastChoices);
+          showLastChoices();
         }
       }, function () {
         clearTimeout(timer); setBusy(false);
@@ -216,16 +239,17 @@
 
   // ---- the inbox: what was queued for this person (reminders, offers, announcements) ----
   var polling = false, inboxTimer = null;
+  // Each message kept for the person comes with its own buttons (a seat offer's); the buttons
+  // already shown stay where they are.
   function showInbox(replies) {
-    var keep = lastChoices, shown = null, choices = null;
     replies.forEach(function (r) {
       if (!r || typeof r !== "object") return;
       var e = {w: "bot", t: typeof r.text === "string" ? r.text : "", m: Array.isArray(r.media) ? r.media : []};
-      if (addBubble(e, true)) shown = e;
-      if (Array.isArray(r.choices) && r.choices.length) choices = r.choices;
+      var choices = Array.isArray(r.choices) ? r.choices : [];
+      if (choices.length) e.c = choices;
+      if (addBubble(e, true) || choices.length) addChoices(choices);
     });
-    if (shown && choices) { shown.c = choices; saveHist(); }
-    showChoices(choices || keep); // an offer brings its buttons; a reminder leaves the current ones below it
+    saveHist();
   }
   function pollInbox() {
     clearTimeout(inboxTimer);
@@ -313,11 +337,9 @@
     if (!Array.isArray(hist)) hist = [];
     hist = hist.filter(function (e) { return e && typeof e === "object" && (e.w === "user" || e.w === "bot"); }).slice(-MAX);
     hist.forEach(function (e) { addBubble(e, false); });
-    var last = hist[hist.length - 1];
-    if (!startPayload && last && last.w === "bot" && last.c) showChoices(last.c);
+    if (!startPayload) showLastChoices();
   }
-  if (fresh || startPayload) send({text: startPayload ? "/start " + startPayload : "/start"}, null);
-  else if (!hist.length) send({text: "/start"}, null);
+  if (fresh || startPayload || !hist.length) send({start: startPayload}, null);
   else { inboxChecked = true; pollInbox(); } // back on the page: what was kept meanwhile
   if (!inboxTimer) inboxTimer = setTimeout(pollInbox, POLL_MS);
 })();

@@ -190,7 +190,7 @@ def posters(
     out: Annotated[Path, typer.Option("--out", help="The PDF file to write.")],
 ) -> None:
     """One printable page per stand: its name in both scripts and QR codes to its Telegram
-    and WhatsApp deep links."""
+    and WhatsApp deep links, and to the web chat when TADAMON_PUBLIC_URL is set."""
     from bot.posters import SCAN_INSTRUCTION, PosterPage, write_posters
 
     settings = common.settings()
@@ -198,10 +198,11 @@ def posters(
         raise common.bad_input(f"--out {out}: not a file in an existing folder")
     telegram_on = settings.telegram_token is not None
     whatsapp_on = settings.whatsapp_token is not None
-    if not telegram_on and not whatsapp_on:
+    public_url = settings.public_url
+    if not telegram_on and not whatsapp_on and public_url is None:
         # A poster without a working code must not be printed.
-        raise common.bad_input("posters need a channel to link to: set TADAMON_TELEGRAM_TOKEN "
-                               "or TADAMON_WHATSAPP_TOKEN")
+        raise common.bad_input("posters need a channel to link to: set TADAMON_TELEGRAM_TOKEN, "
+                               "TADAMON_WHATSAPP_TOKEN or TADAMON_PUBLIC_URL")
 
     async def read() -> tuple[CatalogueSnapshot | None, str, str]:
         from storage.repositories import CatalogueRepository
@@ -239,6 +240,7 @@ def posters(
             telegram=links.telegram(bot, links.stand(stand.number)) if telegram_on else None,
             whatsapp=links.whatsapp(number, links.stand(stand.number)) if whatsapp_on else None,
             instruction=instruction,
+            web=links.web(public_url, links.stand(stand.number)) if public_url else None,
         )
         for stand in snapshot.stands.values() if stand.exhibitors
     ]
