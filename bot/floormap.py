@@ -101,7 +101,7 @@ class _Style:
 
 WHOLE = _Style(title_band=TITLE_BAND, title=26, zone=16, number=14, place=14, marker=11,
                entrance=18)
-ZOOM = _Style(title_band=70, title=32, zone=26, number=ZOOM_NUMBER, place=27, marker=22,
+ZOOM = _Style(title_band=70, title=32, zone=26, number=ZOOM_NUMBER, place=30, marker=22,
               entrance=28)
 
 
