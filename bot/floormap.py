@@ -36,7 +36,7 @@ ZONE_LABEL = 22  # room above each zone for its name
 ZOOM_WIDTH = 720  # pixels of the phone view
 ZOOM_HEIGHT = 760  # the phone view of a plan wider than tall (title band included)
 ZOOM_TALL_HEIGHT = 1080  # ... and of a plan taller than wide: portrait
-ZOOM_NUMBER = 33  # px: the digits' ink is 24 px high, 13 px on a phone showing it 390 px wide
+ZOOM_NUMBER = 36  # px: the digits' ink is 26 px high: 14 px on a phone showing it 390 px wide
 INSET_WIDTH = 210  # the overview's largest side, in pixels
 
 BACKGROUND = (250, 247, 240)
