@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 
 from bot.calendar import CalendarEvent, ics
-from bot.floormap import PlanStand, draw_floor_map
+from bot.floormap import PlanPlace, PlanStand, draw_floor_map
 from bot.i18n import Renderer
 from bot.report import summary_chart
 from handlers.messages import Local
@@ -18,10 +18,13 @@ def draw(picture: Picture, language: str, renderer: Renderer) -> bytes:
     if isinstance(picture, FloorPlan):
         plan = [PlanStand(stand.number, Local(stand.zone).get(language), stand.x, stand.y)
                 for stand in picture.stands]
-        return draw_floor_map(plan, highlight=picture.highlight,
+        places = [PlanPlace(place.id, place.kind, Local(place.name).get(language), place.x,
+                            place.y) for place in picture.places]
+        return draw_floor_map(plan, highlight=picture.highlight or None,
                               title=renderer.text(picture.title, language),
                               entrance=renderer.text(picture.entrance, language),
-                              language=language)
+                              language=language, places=places, place=picture.place or None,
+                              zoom=not picture.whole)
     if isinstance(picture, Calendar):
         events = [CalendarEvent(uid=event.uid, title=event.title.get(language),
                                 location=event.location.get(language),
@@ -32,8 +35,8 @@ def draw(picture: Picture, language: str, renderer: Renderer) -> bytes:
 
 
 def drawn(picture: Picture, language: str, renderer: Renderer) -> bytes:
-    """The bytes of `picture`: a floor plan drawn once per stand, language and catalogue
-    version, anything else drawn now."""
+    """The bytes of `picture`: a floor plan drawn once per stand or place, view, language and
+    catalogue version, anything else drawn now."""
     kept = _kept(picture, language)
     return kept if kept is not None else _keep(picture, language,
                                                draw(picture, language, renderer))
@@ -62,4 +65,4 @@ def _keep(picture: Picture, language: str, data: bytes) -> bytes:
 
 
 def _key(plan: FloorPlan, language: str) -> tuple[str, ...]:
-    return ("map", plan.highlight, language)
+    return ("map", plan.highlight, plan.place, "whole" if plan.whole else "zoom", language)

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 from handlers.flows import FlowData, load_flow
 from handlers.messages import Inbound
+from handlers.places import with_places
 from handlers.session import Session
 from handlers.understanding import Gazetteer, InfoTopic, Intent, Understanding, understand
 from storage.cooperatives import CooperativeRepository, LinkAttempts
@@ -76,7 +77,9 @@ class Context:
 
     async def understand(self, text: str) -> Understanding:
         """What a free text asks for and names, in the served fair's catalogue."""
-        return understand(text, await self.gazetteer(), self.now)
+        understood = understand(text, await self.gazetteer(), self.now)
+        snapshot = await self.catalogue.current(self.fair.id)
+        return with_places(understood, text, snapshot.places if snapshot else ())
 
     async def set_language(self, language: str) -> None:
         """The person chose their language: stored, and used from this reply on."""

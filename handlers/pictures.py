@@ -10,13 +10,15 @@ from zoneinfo import ZoneInfo
 
 from handlers.messages import Content, Local
 from storage.reports import RatingCounts, WorkshopFill
-from storage.repositories import StandView
+from storage.repositories import PlaceView, StandView
 
 
 @dataclass(frozen=True, slots=True)
 class FloorPlan:
-    """The fair's floor plan with one stand marked, a title above it and the entrance, named
-    `entrance`, at the bottom."""
+    """The fair's floor plan with one stand (`highlight`, a number) or one place (`place`, an
+    id) marked, a title above it, the catalogue's places and the entrance (named `entrance`
+    when the catalogue places none). Drawn zoomed around what is marked, for phones, with an
+    overview of the whole plan; `whole`: the whole plan."""
 
     stands: tuple[StandView, ...]
     highlight: str
@@ -26,6 +28,9 @@ class FloorPlan:
     # plan is kept: each is drawn once per process and version.
     drawn: MutableMapping[tuple[str, ...], bytes] | None = field(
         default=None, compare=False, repr=False)
+    places: tuple[PlaceView, ...] = ()
+    place: str = ""
+    whole: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -59,6 +59,12 @@ class FloorMap(Button, prefix="map"):
     number: str
 
 
+class WholeMap(Button, prefix="mapw"):
+    """The whole floor plan with one stand marked."""
+
+    number: str
+
+
 class MoreResults(Button, prefix="more"):
     """The next page of a search."""
 
@@ -262,22 +268,30 @@ async def card(ctx: Context, number: str) -> list[Reply]:
     ])]
 
 
-async def floor_map(ctx: Context, number: str) -> list[Reply]:
-    """The floor plan with the stand highlighted, drawn (by bot/) once per stand and language
-    for each catalogue version."""
+async def floor_map(ctx: Context, number: str, whole: bool = False) -> list[Reply]:
+    """The floor plan with the stand marked, zoomed around it for a phone (or `whole`), drawn
+    (by bot/) once per stand, view and language for each catalogue version."""
     snapshot = await ctx.catalogue.current(ctx.fair.id)
     stand = snapshot.stands.get(number) if snapshot is not None else None
     if snapshot is None or stand is None:
         return await card(ctx, number)
     title = _("Stand {number} · {zone}", number=Isolated(stand.number), zone=Local(stand.zone))
     plan = FloorPlan(tuple(snapshot.stands.values()), stand.number, title, _("Entrance"),
-                     drawn=snapshot.pictures)
+                     drawn=snapshot.pictures, places=snapshot.places, whole=whole)
+    placed = any(place.kind == "entrance" for place in snapshot.places)
+    text = (_("Stand {number} is marked in red on the whole plan.",
+              number=Isolated(stand.number)) if whole and placed
+            else _("Stand {number} is marked in red on the plan; the entrance is at the bottom.",
+                   number=Isolated(stand.number)) if whole
+            else _("Stand {number} is marked in red. The small plan in the corner shows where "
+                   "it is in the fair.", number=Isolated(stand.number)))
+    other = (Choice(FloorMap(stand.number).pack(), _("Zoom in")) if whole
+             else Choice(WholeMap(stand.number).pack(), _("Whole plan")))
     return [reply(
-        _("Stand {number} is marked in red on the plan; the entrance is at the bottom.",
-          number=Isolated(stand.number)),
-        media=[Media("image", filename=f"map-{stand.number}.png", mime="image/png",
-                     caption=title, picture=plan)],
-        choices=[Choice(StandCard(stand.number).pack(), _("Back to the stand")),
+        text,
+        media=[Media("image", filename=f"map-{stand.number}{'-all' if whole else ''}.png",
+                     mime="image/png", caption=title, picture=plan)],
+        choices=[Choice(StandCard(stand.number).pack(), _("Back to the stand")), other,
                  Choice(Neighbours(stand.number).pack(), _("Stands nearby")), back_to_menu()])]
 
 
@@ -395,6 +409,11 @@ async def _neighbours(ctx: Context, button: Neighbours) -> list[Reply]:
 @feature.button(FloorMap, intent=Intent.STAND)
 async def _floor_map(ctx: Context, button: FloorMap) -> list[Reply]:
     return await floor_map(ctx, button.number)
+
+
+@feature.button(WholeMap, intent=Intent.STAND)
+async def _whole_map(ctx: Context, button: WholeMap) -> list[Reply]:
+    return await floor_map(ctx, button.number, whole=True)
 
 
 @feature.button(MoreResults)

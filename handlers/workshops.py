@@ -8,6 +8,7 @@ import re
 from handlers.buttons import Button
 from handlers.context import Context
 from handlers.feature import Feature
+from handlers.info import PlaceMap
 from handlers.menu import MenuItem, back_to_menu
 from handlers.messages import Choice, Content, Local, Reply, When, _, _n, reply
 from handlers.seat_buttons import Register, Unregister, offer_choices
@@ -215,6 +216,8 @@ async def card(ctx: Context, workshop_id: int | None = None, key: str | None = N
         else:
             lines.append(_("You are registered."))
             choices.append(Choice(Unregister(workshop.id).pack(), _("Cancel my registration")))
+    if workshop.place is not None:
+        choices.append(Choice(PlaceMap(workshop.place).pack(), _("Room map")))
     day_index = _days(ctx, await ctx.catalogue.workshops(ctx.fair.id)).index(
         ctx.local_day(workshop.starts_at))
     return [reply(*lines, choices=[*choices,

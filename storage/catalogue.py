@@ -31,6 +31,7 @@ from storage.models import (
     InfoAnswer,
     OutboxMessage,
     OutboxStatus,
+    Place,
     Registration,
     RegistrationStatus,
     Reminder,
@@ -161,12 +162,23 @@ class ExhibitorIn(_Item):
     public_phone: bool = False
 
 
+PLACE_ID_RE = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}"
+
+
+def _room(value: Any) -> Any:
+    if isinstance(value, str) and not re.fullmatch(PLACE_ID_RE, value):
+        raise ValueError("must be a text in French and Arabic: {fr: ..., ar: ...}, "
+                         "or the id of a place")
+    return value
+
+
 class WorkshopIn(_Item):
     id: Key
     title: Text
     description: Text | None = None
     speaker: Annotated[str, Field(max_length=200)] = ""
-    room: Text
+    # Its name in both languages, or the id of one of the catalogue's places.
+    room: Annotated[Text | str, BeforeValidator(_room)]
     starts: dt.datetime
     ends: dt.datetime
     capacity: int = Field(ge=0, le=100_000)
@@ -181,6 +193,19 @@ class WorkshopIn(_Item):
         if ends <= starts:
             raise ValueError("ends must be after starts")
         return self
+
+
+PLACE_KINDS = ("room", "entrance", "toilets", "prayer", "first_aid", "food", "info", "exit")
+
+
+class PlaceIn(_Item):
+    """A room or facility at its point on the floor plan (the stands' units)."""
+
+    id: Key
+    kind: Literal["room", "entrance", "toilets", "prayer", "first_aid", "food", "info", "exit"]
+    name: Text
+    x: int = Field(ge=0, le=100_000)
+    y: int = Field(ge=0, le=100_000)
 
 
 KNOWN_INFO_TOPICS = ("toilets", "prayer", "parking", "food", "first_aid", "wifi", "entry",
@@ -225,13 +250,14 @@ class Catalogue(BaseModel):
     workshops: list[WorkshopIn] | None = None
     reminders: list[ReminderIn] | None = None
     info: list[InfoIn] | None = None
+    places: list[PlaceIn] | None = None
 
     def size(self) -> int:
         """Number of items, for progress display."""
         return sum(
             len(items)
             for items in (self.categories, self.stands, self.exhibitors, self.workshops,
-                          self.reminders, self.info)
+                          self.reminders, self.info, self.places)
             if items
         )
 
@@ -312,7 +338,7 @@ def _check_references(catalogue: Catalogue, locate: Locator) -> None:
     def fail(loc: Sequence[str | int], message: str) -> None:
         raise CatalogueError(locate(loc, message))
 
-    for section in ("categories", "exhibitors", "workshops", "reminders", "info"):
+    for section in ("categories", "exhibitors", "workshops", "reminders", "info", "places"):
         seen: set[str] = set()
         for index, item in enumerate(getattr(catalogue, section) or []):
             if item.id in seen:
@@ -331,6 +357,12 @@ def _check_references(catalogue: Catalogue, locate: Locator) -> None:
                 fail(("exhibitors", index, "stand"), f'unknown stand "{exhibitor.stand}"')
             if exhibitor.category is not None and exhibitor.category not in categories:
                 fail(("exhibitors", index, "category"), f'unknown category "{exhibitor.category}"')
+        places = {place.id for place in catalogue.places or []}
+        for index, workshop in enumerate(catalogue.workshops or []):
+            if isinstance(workshop.room, str) and workshop.room not in places:
+                fail(("workshops", index, "room"),
+                     f'unknown place "{workshop.room}": add it under places: '
+                     "or give the room's name as {fr: ..., ar: ...}")
         workshops = {workshop.id for workshop in catalogue.workshops or []}
         for index, reminder in enumerate(catalogue.reminders or []):
             target = reminder.audience.removeprefix("workshop:")
@@ -465,8 +497,11 @@ async def apply_catalogue(
         await _sync_stands(session, up, fair, catalogue.stands)
     if catalogue.exhibitors is not None:
         await _sync_exhibitors(session, up, fair, catalogue.exhibitors, locate)
+    if catalogue.fair is not None or catalogue.places is not None:
+        # A YAML catalogue holds the fair's whole set of places: none when it has no `places:`.
+        await _sync_places(session, up, fair, catalogue.places or [])
     if catalogue.workshops is not None:
-        await _sync_workshops(session, up, fair, catalogue.workshops, zone)
+        await _sync_workshops(session, up, fair, catalogue.workshops, zone, locate)
     if catalogue.reminders is not None:
         await _sync_reminders(session, up, fair, catalogue.reminders, zone)
     if catalogue.fair is not None or catalogue.info is not None:
@@ -483,7 +518,7 @@ async def catalogue_counts(session: AsyncSession, fair_id: int) -> dict[str, int
     totals: dict[str, int] = {}
     for name, model in (("categories", Category), ("stands", Stand), ("exhibitors", Exhibitor),
                         ("workshops", Workshop), ("reminders", Reminder),
-                        ("info answers", InfoAnswer)):
+                        ("info answers", InfoAnswer), ("places", Place)):
         count = await session.scalar(
             select(func.count()).select_from(model).where(model.fair_id == fair_id)
         )
@@ -577,20 +612,56 @@ async def _sync_exhibitors(session: AsyncSession, up: _Upserter, fair: Fair,
     await session.flush()
 
 
+async def _sync_places(session: AsyncSession, up: _Upserter, fair: Fair,
+                       items: list[PlaceIn]) -> None:
+    """The fair's places become exactly those of the file, in its order."""
+    removed = await up.sync(Place, fair, "key", [
+        (item.id, {"kind": item.kind, "name": item.name.as_dict(), "x": item.x, "y": item.y,
+                   "position": position})
+        for position, item in enumerate(items)
+    ])
+    if removed:
+        await session.execute(delete(Place).where(Place.id.in_([row.id for row in removed])))
+        up.report.removed += len(removed)
+    await session.flush()
+
+
+async def _rooms(session: AsyncSession, fair: Fair, items: list[WorkshopIn],
+                 locate: Locator) -> list[tuple[dict[str, str], str | None]]:
+    """Each workshop's room name and, when the file names a place, that place's id."""
+    names = {row.key: row.name for row in await session.scalars(
+        select(Place).where(Place.fair_id == fair.id))}
+    # A room named as a place is (a spreadsheet's room_fr, room_ar) is that place.
+    named = {(name.get("fr"), name.get("ar")): key for key, name in names.items()}
+    rooms: list[tuple[dict[str, str], str | None]] = []
+    for index, item in enumerate(items):
+        if isinstance(item.room, Text):
+            key = named.get((item.room.fr, item.room.ar))
+            rooms.append((dict(names[key]), key) if key else (item.room.as_dict(), None))
+        elif item.room in names:
+            rooms.append((dict(names[item.room]), item.room))
+        else:
+            raise CatalogueError(locate(("workshops", index, "room"),
+                                        f'unknown place "{item.room}"'))
+    return rooms
+
+
 async def _sync_workshops(session: AsyncSession, up: _Upserter, fair: Fair,
-                          items: list[WorkshopIn], zone: ZoneInfo) -> None:
+                          items: list[WorkshopIn], zone: ZoneInfo, locate: Locator) -> None:
+    rooms = await _rooms(session, fair, items, locate)
     removed = await up.sync(Workshop, fair, "key", [(item.id, {
             "title": item.title.as_dict(),
             "description": item.description.as_dict() if item.description else None,
             "speaker": item.speaker,
-            "room": item.room.as_dict(),
+            "room": room,
+            "place": place,
             "starts_at": _local(item.starts, zone),
             "ends_at": _local(item.ends, zone),
             "capacity": item.capacity,
             "language": item.language,
             "audience": item.audience,
             "cancelled": False,
-        }) for item in items])
+        }) for item, (room, place) in zip(items, rooms, strict=True)])
     for row in removed:
         registrants = list(await session.scalars(
             select(Registration).where(

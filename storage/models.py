@@ -187,6 +187,8 @@ class Workshop(Base):
     language: Mapped[str] = mapped_column(String(8))
     audience: Mapped[str] = mapped_column(String(16))
     cancelled: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The catalogue's place the room is, when the file names one (its name is in `room`).
+    place: Mapped[str | None] = mapped_column(String(100))
 
 
 class Reminder(Base):
@@ -199,6 +201,22 @@ class Reminder(Base):
     audience: Mapped[str] = mapped_column(String(64))
     at: Mapped[dt.datetime]
     text: Mapped[dict[str, Any]]
+
+
+class Place(Base):
+    """A room or facility of the catalogue's `places:` section, at its point on the plan."""
+
+    __tablename__ = "places"
+    __table_args__ = (UniqueConstraint("fair_id", "key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    fair_id: Mapped[int] = mapped_column(ForeignKey("fairs.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(100))
+    kind: Mapped[str] = mapped_column(String(16))
+    name: Mapped[dict[str, Any]]
+    x: Mapped[int]
+    y: Mapped[int]
+    position: Mapped[int] = mapped_column(Integer)
 
 
 class InfoAnswer(Base):

@@ -25,6 +25,7 @@ from storage.models import (
     Contact,
     Exhibitor,
     InfoAnswer,
+    Place,
     Registration,
     RegistrationStatus,
     Role,
@@ -125,10 +126,23 @@ class WorkshopView:
     audience: str
     cancelled: bool
     waiting: int = 0
+    place: str | None = None  # the id of the catalogue's place the room is, if it names one
 
     @property
     def seats_left(self) -> int:
         return max(self.capacity - self.taken, 0)
+
+
+@dataclass(frozen=True, slots=True)
+class PlaceView:
+    """A room or facility of the catalogue (`kind`: room, entrance, toilets, prayer, first_aid,
+    food, info, exit) at its point on the floor plan."""
+
+    id: str
+    kind: str
+    name: dict[str, str]
+    x: int
+    y: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -353,6 +367,7 @@ class CatalogueSnapshot:
     names: dict[str, dict[str, str]]  # exhibitor key -> name
     workshops: tuple[WorkshopView, ...]
     info: tuple[InfoAnswerView, ...] = ()
+    places: tuple[PlaceView, ...] = ()
     # Pictures drawn from this version (floor maps, by stand and language): kept as long as
     # the version is served, so each is drawn once per process.
     pictures: dict[tuple[str, ...], bytes] = field(default_factory=dict)
@@ -428,6 +443,11 @@ class CatalogueRepository:
                 for row in await session.scalars(
                     select(InfoAnswer).where(InfoAnswer.fair_id == fair.id)
                     .order_by(InfoAnswer.position, InfoAnswer.key)))
+            places = tuple(
+                PlaceView(row.key, row.kind, row.name, row.x, row.y)
+                for row in await session.scalars(
+                    select(Place).where(Place.fair_id == fair.id)
+                    .order_by(Place.position, Place.key)))
         by_stand: dict[int, list[ExhibitorView]] = {}
         entries: list[SearchEntry] = []
         numbers = {stand.id: stand.number for stand in stands}
@@ -470,7 +490,8 @@ class CatalogueRepository:
             version=version, fair=fair, stands=stand_views, zones=zones,
             zone_stands=zone_stands, index=SearchIndex.build(entries),
             names={entry.exhibitor_id: dict(entry.name) for entry in entries},
-            workshops=tuple(_workshop_view(row, 0) for row in workshops), info=info)
+            workshops=tuple(_workshop_view(row, 0) for row in workshops), info=info,
+            places=places)
 
     async def fair(self) -> FairView | None:
         snapshot = await self.snapshot()
@@ -617,7 +638,7 @@ class CatalogueRepository:
 def _workshop_view(row: Workshop, taken: int) -> WorkshopView:
     return WorkshopView(row.id, row.key, row.title, row.description, row.speaker, row.room,
                         row.starts_at, row.ends_at, row.capacity, taken, row.language,
-                        row.audience, row.cancelled)
+                        row.audience, row.cancelled, place=row.place)
 
 
 class SavedStandRepository:

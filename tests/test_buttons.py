@@ -9,6 +9,7 @@ import pytest
 
 from handlers.buttons import LIMIT, Button, ButtonTooLong, Menu
 from handlers.feedback import RateStand, Rating, SkipComment, SurveyAnswer, WorkshopRating
+from handlers.info import PlaceMap, WholePlaceMap
 from handlers.menu import MenuItem
 from handlers.organizers import (
     BroadcastAudience,
@@ -26,6 +27,7 @@ from handlers.stands import (
     SaveStand,
     StandCard,
     UnsaveStand,
+    WholeMap,
     ZoneStands,
 )
 from handlers.start import Language, Resume
@@ -59,6 +61,9 @@ WIRE: list[tuple[Button, str]] = [
     (StandCard("A12"), "st:A12"),
     (Neighbours("A12"), "nb:A12"),
     (FloorMap("A12"), "map:A12"),
+    (WholeMap("A12"), "mapw:A12"),
+    (PlaceMap("salle-2"), "pl:salle-2"),
+    (WholePlaceMap("salle-2"), "plw:salle-2"),
     (MoreResults(1), "more:1"),
     (SaveStand("B7"), "sv:B7"),
     (UnsaveStand("B7"), "unsv:B7"),

@@ -439,13 +439,15 @@ def sheet_rows(data: dict[str, Any]) -> dict[str, list[dict[str, str]]]:
             "public_phone": "yes" if item.get("public_phone") else "no",
         })
     workshops = []
+    rooms = {place["id"]: place["name"] for place in data.get("places", [])}
     for item in data["workshops"]:
+        room = rooms.get(item["room"], item["room"])
         description = item.get("description") or {"fr": "", "ar": ""}
         workshops.append({
             "id": item["id"], "title_fr": item["title"]["fr"], "title_ar": item["title"]["ar"],
             "description_fr": description["fr"], "description_ar": description["ar"],
-            "speaker": item.get("speaker", ""), "room_fr": item["room"]["fr"],
-            "room_ar": item["room"]["ar"], "starts": str(item["starts"]),
+            "speaker": item.get("speaker", ""), "room_fr": room["fr"],
+            "room_ar": room["ar"], "starts": str(item["starts"]),
             "ends": str(item["ends"]), "capacity": str(item["capacity"]),
             "language": item.get("language", "ar+fr"), "audience": item.get("audience", "all"),
         })

@@ -25,7 +25,7 @@ from tests.servers import free_port
 
 DATA = Path(__file__).with_name("data")
 COUNTS = re.compile(r"^imported: (fair \S+: \d+ categories, \d+ stands, \d+ exhibitors, "
-                    r"\d+ workshops, \d+ reminders, \d+ info answers) "
+                    r"\d+ workshops, \d+ reminders, \d+ info answers, \d+ places) "
                     r"\(created (\d+), updated (\d+), removed (\d+)\)$")
 
 
@@ -83,7 +83,8 @@ def test_import_twice_prints_the_same_counts(tmp_path: Path) -> None:
     assert first is not None and second is not None, lines
     assert first.group(1) == second.group(1)
     assert first.group(1).startswith("fair khouribga-ess-2026: 5 categories, 120 stands, ")
-    assert first.group(1).endswith(" exhibitors, 16 workshops, 4 reminders, 9 info answers")
+    assert first.group(1).endswith(" exhibitors, 16 workshops, 4 reminders, 9 info answers, "
+                                   "8 places")
     assert int(first.group(2)) > 245
     assert second.groups()[1:] == ("0", "0", "0")
     assert stored(tmp_path, "stands") == 120

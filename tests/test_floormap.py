@@ -85,7 +85,7 @@ async def test_map_button_on_the_web_chat(chat: Chat) -> None:
     card = await chat("amina", "A18")
     assert "Plan" in card.labels
     shown = await chat.tap("amina", "Plan")
-    assert "Le stand A18 est en rouge sur le plan" in shown.text
+    assert "Le stand A18 est en rouge. Le petit plan, dans le coin, le situe" in shown.text
     [image] = shown.replies[0]["media"]
     assert image["type"] == "image" and "Stand A18" in image["caption"]
     picture = await chat.client.get(image["url"])

@@ -74,9 +74,10 @@ async def test_the_map_is_described_by_the_handler_and_drawn_by_the_renderer(
     assert image.kind == "image" and image.filename == "map-A18.png"
     assert image.mime == "image/png" and image.data.startswith(PNG_SIGNATURE)
     assert "Stand A18" in image.caption
-    # Drawn once per stand and language, kept with the catalogue version served.
+    # Drawn once per stand, view and language, kept with the catalogue version served.
     snapshot = await ctx.catalogue.current(ctx.fair.id)
-    assert snapshot is not None and snapshot.pictures[("map", "A18", "fr")] == image.data
+    assert snapshot is not None
+    assert snapshot.pictures[("map", "A18", "", "zoom", "fr")] == image.data
     again = (await app.engine.fair_renderer()).render(described, "fr")
     assert again.media[0].data == image.data
 

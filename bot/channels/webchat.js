@@ -52,10 +52,13 @@
     if (!m || typeof m !== "object") return null;
     var url = safeUrl(m.url), a;
     if (m.type === "image" && url) {
-      var fig = el("figure"), img = el("img");
+      var fig = el("figure"), img = el("img"), open = el("button", "enlarge");
       img.src = url; img.alt = m.caption ? String(m.caption) : ""; img.loading = "lazy";
       img.addEventListener("load", scrollEnd);
-      fig.appendChild(img);
+      open.type = "button"; open.title = "Agrandir · تكبير";
+      open.addEventListener("click", function () { openViewer(url, img.alt, open); });
+      open.appendChild(img);
+      fig.appendChild(open);
       if (m.caption) fig.appendChild(el("figcaption", null, m.caption));
       return fig;
     }
@@ -73,6 +76,26 @@
       return a;
     }
     return null;
+  }
+
+  // A picture tapped: shown full screen at its own size (a map is drawn larger than a phone
+  // shows it in the chat); scroll or pinch to move around, tap it to fit it to the screen.
+  function openViewer(url, alt, opener) {
+    var box = el("div", "viewer"), shut = el("button", "viewer-close", "✕"), img = el("img");
+    box.setAttribute("role", "dialog"); box.setAttribute("aria-modal", "true");
+    if (alt) box.setAttribute("aria-label", alt);
+    shut.type = "button"; shut.setAttribute("aria-label", "Fermer · إغلاق"); shut.title = "Fermer · إغلاق";
+    img.src = url; img.alt = alt || "";
+    function centre() { box.scrollLeft = (box.scrollWidth - box.clientWidth) / 2; box.scrollTop = (box.scrollHeight - box.clientHeight) / 2; }
+    function close() { document.removeEventListener("keydown", onKey); box.remove(); if (opener) opener.focus(); }
+    function onKey(ev) { if (ev.key === "Escape") close(); }
+    img.addEventListener("load", centre);
+    img.addEventListener("click", function () { box.classList.toggle("fit"); centre(); });
+    shut.addEventListener("click", close);
+    document.addEventListener("keydown", onKey);
+    box.appendChild(img); box.appendChild(shut);
+    document.body.appendChild(box);
+    shut.focus();
   }
 
   // entry: {w: "user"|"bot", t: text, m: [media], c: [choices]} — plain data, never HTML

@@ -66,6 +66,7 @@ class Entities:
     cities: tuple[str, ...] = ()
     regions: tuple[str, ...] = ()
     labels: tuple[str, ...] = ()
+    places: tuple[str, ...] = ()  # ids of the catalogue's places (rooms, toilets...) named
 
     def catalogue_stands(self) -> bool:
         """Whether it names something stands are found by (a product, category, place, label)."""
