@@ -36,6 +36,7 @@ from storage.repositories import (
     Sessions,
 )
 from storage.state import State, UserBusy
+from storage.transfers import TransferCodes, Transfers
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +89,8 @@ class Engine:
                                                     quiet_hours)
         self.outbox = Outbox(sessions)
         self.saved = SavedStandRepository(sessions)
+        self.transfer_codes = TransferCodes(state.redis)
+        self.transfers = Transfers(sessions, self.registrations)
 
     async def handle(self, inbound: Inbound) -> list[Rendered]:
         """Handle one message; never raises: failures become a polite, localized answer."""
@@ -185,6 +188,9 @@ class Engine:
             reports=self.reports,
             now=self.clock(),
             zone=ZoneInfo(fair.timezone),
+            transfer_codes=self.transfer_codes,
+            transfers=self.transfers,
+            apps=tuple(name for name, target in self.renderer.apps.items() if target),
         )
         try:
             replies = await route(ctx)
@@ -209,7 +215,8 @@ class Engine:
     def _renderer(self, timezone: str) -> Renderer:
         """A renderer showing times in the fair's own time zone."""
         if timezone not in self._renderers:
-            self._renderers[timezone] = Renderer(self.renderer.translations, ZoneInfo(timezone))
+            self._renderers[timezone] = Renderer(self.renderer.translations, ZoneInfo(timezone),
+                                                 self.renderer.apps)
         return self._renderers[timezone]
 
     async def fair_renderer(self) -> Renderer:
