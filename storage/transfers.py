@@ -33,6 +33,12 @@ log = logging.getLogger(__name__)
 TRANSFER_CODE_LENGTH = 8
 
 
+# Which of two registrations for the same workshop is kept: a seat before an offer before a
+# place in the waiting list.
+_RANK = {RegistrationStatus.WAITLISTED: 0, RegistrationStatus.OFFERED: 1,
+         RegistrationStatus.CONFIRMED: 2, RegistrationStatus.CANCELLED: -1}
+
+
 def normalize_transfer_code(code: str) -> str | None:
     """A code as issued: upper case, without the spaces and dashes people add; None when it
     cannot be one."""
@@ -106,10 +112,12 @@ class Transfers:
                     Registration.workshop_id == row.workshop_id,
                     Registration.contact_id == target_id))
                 if theirs is not None and theirs.status != RegistrationStatus.CANCELLED:
-                    # Kept once: the target's; the web one is cancelled like any other.
-                    await self.registrations.drop_in(session, row, now)
-                    continue
-                if theirs is not None:  # a cancelled one would clash with the unique key
+                    # Kept once, the better of the two; the other is cancelled like any other.
+                    if _RANK[row.status] <= _RANK[theirs.status]:
+                        await self.registrations.drop_in(session, row, now)
+                        continue
+                    await self.registrations.drop_in(session, theirs, now)
+                if theirs is not None:  # cancelled now: it would clash with the unique key
                     await session.delete(theirs)
                     await session.flush()
                 row.contact_id = target_id

@@ -170,3 +170,66 @@ async def test_a_used_an_expired_and_wrong_codes_get_their_answers(
     # Someone else, within the limits, can still use it: it was not spent by the refusal.
     other = await wa.say("212600000099", f"LINK {fresh}")
     assert "1 atelier et 1 stand enregistré sont maintenant ici." in other
+
+
+async def test_a_waiting_list_place_moves_with_its_position_and_the_language_with_it(
+        make_telegram: TelegramFactory, make_chat: ChatFactory) -> None:
+    tg = await make_telegram()
+    chat = await make_chat(app=tg.app)
+    chat.app.engine.clock = lambda: NOW
+    await small_workshop(chat, capacity=1)
+    for user in ("karim", "amina", "yassine"):  # one seat, then places 1 and 2 in the queue
+        await chat(user, "السلام عليكم")
+        await chat.tap(user, "العربية")
+        await chat(user, "/start ws_marketing-1")
+        await chat.tap(user, "التسجيل")
+    help_ = await chat("amina", "مساعدة")
+    assert ("• المتابعة على واتساب أو تيليغرام: تنتقل معك ورشاتك وقائمتك، وتصلك التذكيرات "
+            "هناك") in help_.text
+    offer = await chat.tap("amina", "المتابعة على تيليغرام")
+    code = code_in(offer.text, r"start=link_([A-Z0-9]{8})")
+
+    # Her phone's Telegram is in French; she had chosen Arabic: Arabic comes with her.
+    answer = await tg.say(SALMA, f"/start link_{code}", language_code="fr")
+
+    assert answer == ("انتقلت ورشة واحدة إلى هنا.\n"
+                      "ستصلك من الآن فصاعدًا تذكيراتك والمقاعد المقترحة عليك هنا.")
+    async with chat.app.sessions() as session:
+        queue = (await session.execute(
+            select(Contact.channel, Registration.position)
+            .join(Contact, Contact.id == Registration.contact_id)
+            .where(Registration.status == RegistrationStatus.WAITLISTED)
+            .order_by(Registration.position))).all()
+    assert [tuple(row) for row in queue] == [("telegram", 1), ("web", 2)]
+    contact = await chat.app.engine.contacts.get("telegram", str(SALMA))
+    assert contact is not None and contact.language == "ar"
+    menu = await tg.say(SALMA, "القائمة")
+    assert "ماذا تريد أن تفعل؟" in menu
+
+
+async def test_a_seat_on_the_web_wins_over_a_place_in_the_apps_waiting_list(
+        make_telegram: TelegramFactory, make_chat: ChatFactory) -> None:
+    tg = await make_telegram()
+    chat = await make_chat(app=tg.app)
+    chat.app.engine.clock = lambda: NOW
+    await small_workshop(chat, capacity=1)
+    await chat("salma", "bonjour")
+    await chat.tap("salma", "Français")
+    await chat("salma", "/start ws_marketing-1")
+    await chat.tap("salma", "S'inscrire")
+    await tg.say(SALMA, "bonjour", language_code="fr")
+    await tg.tap(SALMA, "Français")
+    await tg.say(SALMA, "/start ws_marketing-1")
+    waiting = await tg.tap(SALMA, "S'inscrire")
+    assert "liste d'attente" in waiting
+    await chat("salma", "menu")
+    code = code_in((await chat.tap("salma", "Continuer sur Telegram")).text,
+                   r"start=link_([A-Z0-9]{8})")
+
+    answer = await tg.say(SALMA, f"/start link_{code}")
+
+    assert "1 atelier est maintenant ici." in answer
+    assert await holdings(chat.app, "telegram", str(SALMA)) == (
+        [("marketing-1", "confirmed")], [])
+    assert await holdings(chat.app, "web", chat.user_id("salma")) == ([], [])
+    assert await taken(chat.app) == 1
