@@ -21,8 +21,9 @@ log = logging.getLogger(__name__)
 
 feature = Feature("transfer", Intent.MENU)
 
-# `LINK <code>`: the text the WhatsApp link prepares (any case); `link_<code>` too.
-LINK_WORD = re.compile(r"(?i:link)[\s_:-]+([A-Za-z0-9]+(?:[\s-][A-Za-z0-9]+)*)")
+# `LINK <code>`: the text the WhatsApp link prepares (any case); `link_<code>` too, and a code
+# typed in two halves. Not a sentence that starts with "link".
+LINK_WORD = re.compile(r"(?i:link)[\s_:-]+([A-Za-z0-9]{2,12}(?:[\s-][A-Za-z0-9]{1,12})?)")
 # The deep-link kind on Telegram: `/start link_<code>`.
 LINK_KIND = "link"
 _LINK_CODE = re.compile(r"[A-Za-z0-9-]{1,32}")
