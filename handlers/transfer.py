@@ -74,8 +74,8 @@ async def take(ctx: Context, code: str) -> list[Reply]:
     """`LINK <code>` on WhatsApp, `/start link_<code>` on Telegram: what the web chat person
     had moves to this chat. Wrong codes are limited as cooperative codes are."""
     ctx.intent = Intent.WELCOME
-    if ctx.transfer_codes is None or ctx.transfers is None:
-        return [_not_valid()]
+    if ctx.inbound.channel == "web" or ctx.transfer_codes is None or ctx.transfers is None:
+        return [_not_valid()]  # a web chat is where people come from, never where they go
     attempt = await ctx.link_attempts.take(ctx.contact.id, ctx.inbound.client)
     if attempt.unavailable:
         return [reply(_("Sorry, the service is briefly unavailable. Please try again in a "

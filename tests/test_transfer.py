@@ -233,3 +233,23 @@ async def test_a_seat_on_the_web_wins_over_a_place_in_the_apps_waiting_list(
         [("marketing-1", "confirmed")], [])
     assert await holdings(chat.app, "web", chat.user_id("salma")) == ([], [])
     assert await taken(chat.app) == 1
+
+
+async def test_a_code_opened_in_another_web_chat_moves_nothing(
+        make_whatsapp: WhatsAppFactory, make_chat: ChatFactory) -> None:
+    wa = await make_whatsapp()
+    chat = await make_chat(app=wa.app)
+    chat.app.engine.clock = lambda: NOW
+    await web_visitor(chat, "amina")
+    await chat("amina", "menu")
+    code = code_in((await chat.tap("amina", "Continuer sur WhatsApp")).text,
+                   r"text=LINK%20([A-Z0-9]{8})")
+    await chat("karim", "bonjour")
+    await chat.tap("karim", "Français")
+
+    answer = await chat.post({"session": chat.session("karim"), "start": f"link_{code}"})
+
+    assert "Ce code n'est pas valide" in answer.text
+    assert await holdings(chat.app, "web", chat.user_id("amina")) == (
+        [("marketing-1", "confirmed")], ["A12"])
+    assert "1 atelier et 1 stand enregistré" in await wa.say(WA_ID, f"LINK {code}")
