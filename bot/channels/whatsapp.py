@@ -297,13 +297,6 @@ class WhatsAppChannel(PlatformChannel[Event]):
 
     async def start(self) -> None:
         await super().start()
-        # What "Continue on WhatsApp" links name (the web chat offers them once it is known).
-        number = await display_number(self.settings)
-        if number:
-            self.engine.renderer.apps["whatsapp"] = number
-        else:
-            log.warning("whatsapp: the number is unknown (the Graph API did not answer): the "
-                        "web chat offers no link to WhatsApp")
         log.info("whatsapp: on, number %s, webhook at /whatsapp/webhook",
                  self.settings.whatsapp_phone_number_id)
 
