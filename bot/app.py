@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import logging
 from importlib import resources
 from pathlib import Path
@@ -73,10 +74,12 @@ class App:
             self.channels.append(TelegramChannel(settings, self.engine, self.state,
                                                  self.engine.contacts, self.metrics))
         if settings.whatsapp_token is not None:
-            from bot.channels.whatsapp import WhatsAppChannel
+            from bot.channels.whatsapp import WhatsAppChannel, display_number
 
             self.channels.append(WhatsAppChannel(settings, self.engine, self.state,
                                                  self.sessions, self.metrics))
+            # What "Continue on WhatsApp" links name: asked of the Graph API when first needed.
+            self.engine.app_lookups["whatsapp"] = functools.partial(display_number, settings)
 
     def bulk_sender(self, name: str) -> BulkSender | None:
         """The configured channel that can reach people later, by name: Telegram, WhatsApp, and

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
@@ -17,7 +17,7 @@ from bot.metrics import Metrics
 from handlers.context import Context
 from handlers.language import detect_language
 from handlers.menu import private_chat_only
-from handlers.messages import Inbound, Kind, Msg, Rendered, Reply, _, reply
+from handlers.messages import AppLink, Inbound, Kind, Msg, Rendered, Reply, _, reply
 from handlers.router import route
 from handlers.session import Session
 from handlers.understanding import Intent
@@ -36,6 +36,7 @@ from storage.repositories import (
     Sessions,
 )
 from storage.state import State, UserBusy
+from storage.transfers import TransferCodes, Transfers
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +89,11 @@ class Engine:
                                                     quiet_hours)
         self.outbox = Outbox(sessions)
         self.saved = SavedStandRepository(sessions)
+        # The apps the web chat may send people to whose links' target (the WhatsApp number)
+        # is asked of the platform when first needed; the Telegram bot's name comes at start.
+        self.app_lookups: dict[str, Callable[[], Awaitable[str | None]]] = {}
+        self.transfer_codes = TransferCodes(state.redis)
+        self.transfers = Transfers(sessions, self.registrations)
 
     async def handle(self, inbound: Inbound) -> list[Rendered]:
         """Handle one message; never raises: failures become a polite, localized answer."""
@@ -185,11 +191,15 @@ class Engine:
             reports=self.reports,
             now=self.clock(),
             zone=ZoneInfo(fair.timezone),
+            transfer_codes=self.transfer_codes,
+            transfers=self.transfers,
+            apps=self._apps(),
         )
         try:
             replies = await route(ctx)
             # The pictures described are drawn here, so that a failure is the handler's.
             replies = await self._renderer(fair.timezone).draw_pictures(replies, ctx.language)
+            await self._learn_app_targets(replies)
         except DATABASE_ERRORS:
             log.exception("database failed while handling %s:%s", channel, user_id)
             self.metrics.handler_errors.labels(channel).inc()
@@ -206,10 +216,28 @@ class Engine:
         return Answer(self._renderer(fair.timezone).render_all(replies, ctx.language),
                       ctx.intent)
 
+    def _apps(self) -> tuple[str, ...]:
+        """The messaging apps a web chat person can continue on."""
+        known = {name for name, target in self.renderer.apps.items() if target}
+        return tuple(sorted(known | set(self.app_lookups)))
+
+    async def _learn_app_targets(self, replies: list[Reply]) -> None:
+        """Ask the platforms, once, what the app links of these replies name."""
+        wanted = {value.app for item in replies for line in item.lines if isinstance(line, Msg)
+                  for value in line.params.values() if isinstance(value, AppLink)}
+        for app in wanted - set(self.renderer.apps):
+            lookup = self.app_lookups.get(app)
+            target = await lookup() if lookup is not None else None
+            if target:
+                self.renderer.apps[app] = target
+            else:
+                log.warning("%s did not say what its links name: its link is left out", app)
+
     def _renderer(self, timezone: str) -> Renderer:
         """A renderer showing times in the fair's own time zone."""
         if timezone not in self._renderers:
-            self._renderers[timezone] = Renderer(self.renderer.translations, ZoneInfo(timezone))
+            self._renderers[timezone] = Renderer(self.renderer.translations, ZoneInfo(timezone),
+                                                 self.renderer.apps)
         return self._renderers[timezone]
 
     async def fair_renderer(self) -> Renderer:

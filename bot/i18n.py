@@ -19,8 +19,10 @@ from babel.messages.pofile import read_po
 from babel.numbers import format_decimal
 from babel.support import Translations
 
+from bot import links
 from handlers.language import ARABIC
 from handlers.messages import (
+    AppLink,
     Content,
     Isolated,
     Local,
@@ -82,9 +84,13 @@ def load_translations(directory: Path | None = None) -> dict[str, Translations]:
 class Renderer:
     """Turns replies into text in one language, in the fair's time zone."""
 
-    def __init__(self, translations: dict[str, Translations], zone: ZoneInfo) -> None:
+    def __init__(self, translations: dict[str, Translations], zone: ZoneInfo,
+                 apps: dict[str, str] | None = None) -> None:
         self.translations = translations
         self.zone = zone
+        # What app links name, by channel: the Telegram bot's username, the WhatsApp number;
+        # filled once the channels have asked their platforms (App.start_channels).
+        self.apps: dict[str, str] = {} if apps is None else apps
         # Babel's formatting is slow next to everything else here; the same moments recur.
         self.when = functools.lru_cache(maxsize=4096)(self._format_when)  # type: ignore[method-assign]
 
@@ -118,11 +124,22 @@ class Renderer:
             text = self.when(value, language)
         elif isinstance(value, Isolated):
             text = value.text
+        elif isinstance(value, AppLink):
+            text = self.app_link(value)
         elif isinstance(value, float):  # an average: one decimal, the reader's separator
             text = format_decimal(value, "0.0", locale=BABEL_LOCALES.get(language, "fr_MA"))
         else:
             text = str(value)
         return isolate(text) if language == "ar" else text
+
+    def app_link(self, link: AppLink) -> str:
+        """The address of a transfer link on its app; empty when the app's name is unknown."""
+        target = self.apps.get(link.app)
+        if not target:
+            return ""
+        if link.app == "telegram":
+            return links.telegram(target, links.transfer(link.code))
+        return links.whatsapp(target, links.transfer(link.code))
 
     def when(self, value: When, language: str) -> str:
         """A moment in the reader's locale and the fair's time zone."""

@@ -25,6 +25,11 @@ def cooperative(code: str) -> DeepLink:
     return DeepLink(f"coop_{code}", f"COOP {code}")
 
 
+def transfer(code: str) -> DeepLink:
+    """A web chat person's transfer code: `link_CODE` on Telegram, `LINK CODE` on WhatsApp."""
+    return DeepLink(f"link_{code}", f"LINK {code}")
+
+
 def telegram(bot: str, link: DeepLink) -> str:
     """`https://t.me/<bot>?start=stand_A12`."""
     return f"https://t.me/{bot}?start={link.start}"

@@ -25,6 +25,7 @@ from storage.repositories import (
     FairView,
     SavedStandRepository,
 )
+from storage.transfers import TransferCodes, Transfers
 
 
 @dataclass
@@ -56,6 +57,10 @@ class Context:
     intent: Intent = Intent.UNKNOWN
     """What the answer is (CONTRACT, section Intents): set by the router for the handler it
     picks, reported by the web chat and counted in the metrics."""
+    transfer_codes: TransferCodes | None = None
+    transfers: Transfers | None = None
+    apps: tuple[str, ...] = ()
+    """The messaging apps a web chat person can continue on (`telegram`, `whatsapp`)."""
 
     async def gazetteer(self) -> Gazetteer:
         """The understanding step's gazetteer of the served catalogue, built once per

@@ -40,9 +40,28 @@ def menu_choices(saved: bool = False) -> list[Choice]:
     ]
 
 
+# The menu entry "Continue on WhatsApp / Telegram" (handlers/transfer.py answers it).
+CONTINUE_ITEM = "app"
+
+
+def continue_choice(ctx: Context) -> Choice | None:
+    """On the web chat, when a messaging app is configured: continue there."""
+    if ctx.inbound.channel != "web" or not ctx.apps:
+        return None
+    if "whatsapp" in ctx.apps and "telegram" in ctx.apps:
+        label = _("Continue on WhatsApp or Telegram")
+    elif "whatsapp" in ctx.apps:
+        label = _("Continue on WhatsApp")
+    else:
+        label = _("Continue on Telegram")
+    return Choice(MenuItem(CONTINUE_ITEM).pack(), label)
+
+
 async def main_menu(ctx: Context) -> list[Choice]:
     """The main menu's entries for this person."""
-    return menu_choices(saved=bool(await ctx.saved.stands(ctx.fair.id, ctx.contact.id)))
+    choices = menu_choices(saved=bool(await ctx.saved.stands(ctx.fair.id, ctx.contact.id)))
+    app = continue_choice(ctx)
+    return choices if app is None else [*choices, app]
 
 
 async def news(ctx: Context) -> list[Reply]:
@@ -102,6 +121,8 @@ async def help_(ctx: Context) -> list[Reply]:
         _("• info: hours, venue and practical information"),
         _("• menu: the main menu · language: change language"),
         _("• stop: no more announcements (send resume to receive them again)"),
+        *([_("• continue on WhatsApp or Telegram: your workshops and your list come with "
+             "you, and the reminders reach you there")] if continue_choice(ctx) else []),
         choices=await main_menu(ctx),
     )]
 

@@ -124,6 +124,14 @@ class Isolated:
     text: str
 
 
+@dataclass(frozen=True, slots=True)
+class AppLink:
+    """A link that opens a chat with the bot on a messaging app with a transfer code
+    (`link_<code>` on Telegram, `LINK <code>` on WhatsApp); bot/ makes the address, which
+    names the bot or its number."""
+
+    app: Literal["telegram", "whatsapp"]
+    code: str
 
 
 Content = Msg | Local | When | str

@@ -8,7 +8,7 @@ from handlers.buttons import Button
 from handlers.context import Context
 from handlers.feature import Feature
 from handlers.figures import figure_lines
-from handlers.menu import MenuItem, back_to_menu
+from handlers.menu import MenuItem, back_to_menu, continue_choice
 from handlers.messages import Choice, Content, Isolated, Local, Media, Reply, When, _, _n, reply
 from handlers.pictures import Calendar, SummaryChart, WorkshopEvent
 from handlers.seat_buttons import OfferAnswer, Register, Unregister, offer_choices
@@ -71,6 +71,9 @@ async def register(ctx: Context, workshop_id: int, allow_overlap: bool = False) 
     mine = Choice(MenuItem("my").pack(), _("My workshops"))
     # On the web chat, a later message waits on the page: say where they will find it.
     on_web = ctx.contact.channel == "web"
+    # There, a messaging app they may prefer for the reminders is offered too.
+    app = continue_choice(ctx)
+    later = [mine, back_to_menu()] if app is None else [mine, app, back_to_menu()]
     if result.outcome is Outcome.CONFIRMED:
         return [reply(
             _("You are registered for {title}, {when}, {room}.", title=title,
@@ -78,7 +81,7 @@ async def register(ctx: Context, workshop_id: int, allow_overlap: bool = False) 
             _("We will remind you before it starts: here, when you come back to this page.")
             if on_web else _("We will remind you before it starts."),
             media=[_calendar(ctx, [(workshop.id, workshop)])],
-            choices=[mine, back_to_menu()])]
+            choices=later)]
     if result.outcome is Outcome.WAITLISTED:
         position = result.position or 0
         return [reply(
@@ -87,7 +90,7 @@ async def register(ctx: Context, workshop_id: int, allow_overlap: bool = False) 
               title=title, position=position) if on_web else
             _("{title} is full. You are number {position} on the waiting list: if a seat is "
               "freed, we will offer it to you here.", title=title, position=position),
-            choices=[mine, back_to_menu()])]
+            choices=later)]
     if result.outcome is Outcome.ALREADY:
         return [_already(workshop, result.status, result.position)]
     if result.outcome is Outcome.OVERLAP:

@@ -18,6 +18,7 @@ from handlers import (
     stands,
     start,
     talk,
+    transfer,
     workshops,
 )
 from handlers.buttons import Button
@@ -47,7 +48,7 @@ _COMMENT_LIKE = (Intent.SMALLTALK, Intent.UNKNOWN, Intent.FEEDBACK, Intent.WELCO
 router = Router()
 router.include(start.feature, menu.feature, info.feature, workshops.feature,
                registrations.feature, stands.feature, feedback.feature, cooperatives.feature,
-               organizers.feature, talk.feature)
+               organizers.feature, talk.feature, transfer.feature)
 
 
 @router.button(MenuItem, intent=Intent.MENU)
@@ -136,6 +137,9 @@ async def _dispatch(ctx: Context, again: str | None = None) -> list[Reply]:
                                     or await organizers.is_organizer(ctx)):
             return await _command(ctx, name)
         return await menu.fallback(ctx)
+    link_word = transfer.LINK_WORD.fullmatch(text) if inbound.channel != "web" else None
+    if link_word:  # before any welcome: the person's language comes with them
+        return await transfer.take(ctx, link_word.group(1))
     if _first_contact(ctx):
         answer = await _free_text(ctx, text, first=True)
         if answer is None:
@@ -301,6 +305,8 @@ async def _start(ctx: Context, payload: str) -> list[Reply]:
     kind, _sep, value = payload.partition("_")
     kind = kind.lower()
     ctx.intent = router.link_intents.get(kind, Intent.WELCOME)
+    if kind == transfer.LINK_KIND and ctx.inbound.channel != "web":
+        return await transfer.take(ctx, value) if value else await menu.invalid_link(ctx)
     if _first_contact(ctx):
         answer = await _payload(ctx, kind, value)
         if answer is not None and ctx.intent is not Intent.UNKNOWN:

@@ -138,3 +138,14 @@ WEB_CLIENT_KEY = f"{PREFIX}:web-client-key"
 # named after the keyed hash of the address, never the address.
 def web_sessions_bucket(client_hash: str) -> str:
     return f"web-sessions:{client_hash}"
+
+
+# "Continue on WhatsApp / Telegram": a one-time code that moves a web chat person's language,
+# registrations and saved stands to the app they open. It is read off one screen and sent from
+# the same phone within minutes, so it lives half an hour; taking it deletes it (single use).
+# Wrong codes are counted with the cooperative link codes' counters (link_code_failures_*).
+TRANSFER_CODE_TTL = 30 * 60
+
+
+def transfer_code(code: str) -> str:
+    return f"{PREFIX}:transfer-code:{code}"

@@ -308,6 +308,14 @@ class RegistrationRepository:
                 return 0
             return await self._offer_free_seats(session, workshop, now)
 
+    async def drop_in(self, session: AsyncSession, row: Registration, now: dt.datetime
+                      ) -> None:
+        """Cancel a registration inside the caller's transaction (a person moving to another
+        channel who holds the same workshop there): its workshop locked, its seat offered."""
+        workshop = await _locked(session, row.workshop_id)
+        if workshop is not None:
+            await self._drop(session, workshop, row, now)
+
     # ---- inside a transaction that holds the workshop's lock -----------------------------
 
     async def _zone(self, session: AsyncSession, workshop: Workshop) -> dt.tzinfo:

@@ -312,6 +312,8 @@ class TelegramChannel(PlatformChannel[Update]):
         """Learn the bot's name, publish its commands, then poll or register the webhook."""
         me = await self.send(self.bot.get_me)
         self.username = me.username or ""
+        # What "Continue on Telegram" links name (the web chat offers them once it is known).
+        self.engine.renderer.apps["telegram"] = self.username
         await self._publish_commands()
         if self.settings.telegram_webhook_url:
             self.start_reading()

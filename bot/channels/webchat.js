@@ -98,12 +98,28 @@
     shut.focus();
   }
 
+  // "Continue on WhatsApp / Telegram" links are made tappable; any other text stays text.
+  var APP_LINK = /https:\/\/(?:wa\.me|t\.me)\/[A-Za-z0-9_]+\?(?:text|start)=[A-Za-z0-9_%]+/g;
+  function para(text) {
+    var p = el("p"), s = String(text), at = 0, m, a;
+    APP_LINK.lastIndex = 0;
+    while ((m = APP_LINK.exec(s)) !== null) {
+      p.appendChild(document.createTextNode(s.slice(at, m.index)));
+      a = el("a", "applink", m[0]); a.href = m[0]; a.target = "_blank"; a.rel = "noopener noreferrer";
+      a.dir = "ltr";
+      p.appendChild(a);
+      at = m.index + m[0].length;
+    }
+    p.appendChild(document.createTextNode(s.slice(at)));
+    return p;
+  }
+
   // entry: {w: "user"|"bot", t: text, m: [media], c: [choices]} — plain data, never HTML
   function addBubble(e, save) {
     var b = el("div", "msg " + (e.w === "user" ? "user" : "bot"));
     b.dir = "auto";
     if (e.w !== "user") { var who = el("span", "sr", "Tadamon :"); who.dir = "ltr"; b.appendChild(who); } // own dir: ignored by dir=auto
-    if (e.t) b.appendChild(el("p", null, e.t));
+    if (e.t) b.appendChild(para(e.t));
     (Array.isArray(e.m) ? e.m : []).forEach(function (m) { var n = renderMedia(m); if (n) b.appendChild(n); });
     if (!b.querySelector("p,figure,a")) return null;
     log.appendChild(b);
