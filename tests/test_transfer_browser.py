@@ -9,19 +9,16 @@ import asyncio
 from typing import Any
 from urllib.parse import unquote
 
-import pytest
-
+from tests.browser import needs_chromium
 from tests.conftest import ChatFactory
 from tests.platforms import WhatsAppFactory
 from tests.test_registration_conversation import NOW
 from tests.test_transfer import holdings
-from tests.test_webchat_inbox_browser import CHROMEDRIVER, CHROMIUM, _severe, phone
+from tests.test_webchat_inbox_browser import _severe, phone
 
 WA_ID = "212600000088"
 
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists() or not CHROMEDRIVER.exists(),
-    reason="needs Debian's chromium and chromium-driver (tests/ensure-servers.sh installs them)")
+pytestmark = needs_chromium
 
 
 def _link(page: Any) -> dict[str, Any]:

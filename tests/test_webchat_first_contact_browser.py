@@ -6,25 +6,17 @@ build/screenshots/ (not committed) and their folder printed."""
 from __future__ import annotations
 
 import asyncio
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from bot.i18n import FSI, PDI
+from tests.browser import SCREENSHOTS, chromium, needs_chromium
 from tests.conftest import ChatFactory
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
-SCREENSHOTS = Path(__file__).resolve().parent.parent / "build" / "screenshots"
-
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists() or not CHROMEDRIVER.exists(),
-    reason="needs Debian's chromium and chromium-driver (tests/ensure-servers.sh installs them)")
+pytestmark = needs_chromium
 
 
 @dataclass
@@ -44,29 +36,8 @@ class Shown:
 @contextmanager
 def phone(language: str) -> Iterator[Any]:
     """A headless Chromium at a phone's size whose user speaks `language`."""
-    from selenium import webdriver
-    from selenium.webdriver.chrome.options import Options
-    from selenium.webdriver.chrome.service import Service
-
-    with tempfile.TemporaryDirectory(prefix="tadamon-chromium-") as profile:
-        options = Options()
-        options.binary_location = str(CHROMIUM)
-        for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                         "--disable-background-networking", "--disable-component-update",
-                         "--disable-sync", "--disable-dev-shm-usage", f"--lang={language}",
-                         f"--user-data-dir={profile}", "--window-size=390,844"):
-            options.add_argument(argument)
-        options.add_experimental_option("prefs", {"intl.accept_languages": language})
-        driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
-        try:
-            driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
-                "width": 390, "height": 844, "deviceScaleFactor": 2, "mobile": True})
-            agent = driver.execute_script("return navigator.userAgent")
-            driver.execute_cdp_cmd("Network.setUserAgentOverride", {
-                "userAgent": agent, "acceptLanguage": language})
-            yield driver
-        finally:
-            driver.quit()
+    with chromium(language) as driver:
+        yield driver
 
 
 def _shown(driver: Any, since: int) -> Shown:

@@ -7,29 +7,22 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import pytest
-
 from bot.worker import OutboxWorker
+from tests.browser import SCREENSHOTS, chromium, needs_chromium
 from tests.conftest import Chat, ChatFactory
 from tests.test_registration_conversation import small_workshop
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
-SCREENSHOTS = Path(__file__).resolve().parent.parent / "build" / "screenshots"
 CASABLANCA = ZoneInfo("Africa/Casablanca")
 NOW = dt.datetime(2026, 12, 11, 10, 0, tzinfo=CASABLANCA)
 EVENING = dt.datetime(2026, 12, 12, 18, 30, tzinfo=CASABLANCA)
 
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists() or not CHROMEDRIVER.exists(),
-    reason="needs Debian's chromium and chromium-driver (tests/ensure-servers.sh installs them)")
+pytestmark = needs_chromium
 
 
 class Page:
@@ -106,26 +99,8 @@ class Page:
 @contextmanager
 def phone() -> Iterator[Page]:
     """A headless Chromium with a phone's screen and its own profile."""
-    from selenium import webdriver
-    from selenium.webdriver.chrome.options import Options
-    from selenium.webdriver.chrome.service import Service
-
-    with tempfile.TemporaryDirectory(prefix="tadamon-chromium-") as profile:
-        options = Options()
-        options.binary_location = str(CHROMIUM)
-        for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                         "--disable-background-networking", "--disable-component-update",
-                         "--disable-sync", "--disable-dev-shm-usage",
-                         f"--user-data-dir={profile}", "--window-size=390,844"):
-            options.add_argument(argument)
-        options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-        driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
-        try:
-            driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
-                "width": 390, "height": 844, "deviceScaleFactor": 2, "mobile": True})
-            yield Page(driver)
-        finally:
-            driver.quit()
+    with chromium() as driver:
+        yield Page(driver)
 
 
 def _severe(console: list[dict[str, Any]]) -> list[str]:

@@ -1,0 +1,53 @@
+"""A real browser for the page tests: Debian's headless Chromium with a phone's screen (390x844,
+twice the pixels) and a profile of its own."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+SCREENSHOTS = Path(__file__).resolve().parent.parent / "build" / "screenshots"
+
+needs_chromium = pytest.mark.skipif(
+    not CHROMIUM.exists() or not CHROMEDRIVER.exists(),
+    reason="needs Debian's chromium and chromium-driver (tests/ensure-servers.sh installs them)")
+
+
+@contextmanager
+def chromium(language: str | None = None) -> Iterator[Any]:
+    """A headless Chromium at a phone's size, its console kept; its user speaks `language`
+    when given (the browser's language and its Accept-Language)."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+
+    with tempfile.TemporaryDirectory(prefix="tadamon-chromium-") as profile:
+        options = Options()
+        options.binary_location = str(CHROMIUM)
+        for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                         "--disable-background-networking", "--disable-component-update",
+                         "--disable-sync", "--disable-dev-shm-usage",
+                         f"--user-data-dir={profile}", "--window-size=390,844",
+                         *((f"--lang={language}",) if language else ())):
+            options.add_argument(argument)
+        if language:
+            options.add_experimental_option("prefs", {"intl.accept_languages": language})
+        options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+        driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+        try:
+            driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+                "width": 390, "height": 844, "deviceScaleFactor": 2, "mobile": True})
+            if language:
+                agent = driver.execute_script("return navigator.userAgent")
+                driver.execute_cdp_cmd("Network.setUserAgentOverride", {
+                    "userAgent": agent, "acceptLanguage": language})
+            yield driver
+        finally:
+            driver.quit()
