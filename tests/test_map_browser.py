@@ -5,21 +5,14 @@ size, under the page's Content-Security-Policy. Screenshots go to the printed fo
 from __future__ import annotations
 
 import asyncio
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pytest
-
+from tests.browser import chromium, needs_chromium
 from tests.conftest import ChatFactory
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
-
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists() or not CHROMEDRIVER.exists(),
-    reason="needs Debian's chromium and chromium-driver (tests/ensure-servers.sh installs them)")
+pytestmark = needs_chromium
 
 
 @dataclass
@@ -43,95 +36,78 @@ class Visit:
 def _browse(base: str, shots: Path) -> Visit:
     """Ask for a stand's map and a room's map in French and Arabic, enlarge them, and keep
     screenshots (blocking: run in a thread while the server answers)."""
-    from selenium import webdriver
-    from selenium.webdriver.chrome.options import Options
-    from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support.ui import WebDriverWait
 
     visit = Visit()
-    with tempfile.TemporaryDirectory(prefix="tadamon-chromium-") as profile:
-        options = Options()
-        options.binary_location = str(CHROMIUM)
-        for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                         "--disable-background-networking", "--disable-component-update",
-                         "--disable-sync", "--disable-dev-shm-usage",
-                         f"--user-data-dir={profile}", "--window-size=390,844"):
-            options.add_argument(argument)
-        options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-        driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
-        try:
-            driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
-                "width": 390, "height": 844, "deviceScaleFactor": 2, "mobile": True})
-            wait = WebDriverWait(driver, 60)
+    with chromium() as driver:
+        wait = WebDriverWait(driver, 60)
 
-            def bubbles() -> list[Any]:
-                return list(driver.find_elements(By.CSS_SELECTOR, ".msg.bot"))
+        def bubbles() -> list[Any]:
+            return list(driver.find_elements(By.CSS_SELECTOR, ".msg.bot"))
 
-            def answered(count: int) -> Any:
-                return lambda _driver: (len(bubbles()) > count
-                                        and driver.find_element(By.ID, "typing")
-                                        .get_attribute("hidden") is not None)
+        def answered(count: int) -> Any:
+            return lambda _driver: (len(bubbles()) > count
+                                    and driver.find_element(By.ID, "typing")
+                                    .get_attribute("hidden") is not None)
 
-            def said(action: Any) -> str:
-                count = len(bubbles())
-                action()
-                wait.until(answered(count))
-                return "\n".join(bubble.text for bubble in bubbles()[count:])
+        def said(action: Any) -> str:
+            count = len(bubbles())
+            action()
+            wait.until(answered(count))
+            return "\n".join(bubble.text for bubble in bubbles()[count:])
 
-            def say(text: str) -> str:
-                def type_it() -> None:
-                    box = driver.find_element(By.ID, "text")
-                    box.send_keys(text)
-                    box.send_keys(Keys.ENTER)
-                return said(type_it)
+        def say(text: str) -> str:
+            def type_it() -> None:
+                box = driver.find_element(By.ID, "text")
+                box.send_keys(text)
+                box.send_keys(Keys.ENTER)
+            return said(type_it)
 
-            def tap(label: str) -> str:
-                button = next(item for item in driver.find_elements(
-                    By.CSS_SELECTOR, ".choices button") if item.text.strip() == label)
-                return said(button.click)
+        def tap(label: str) -> str:
+            button = next(item for item in driver.find_elements(
+                By.CSS_SELECTOR, ".choices button") if item.text.strip() == label)
+            return said(button.click)
 
-            def picture(name: str) -> None:
-                """The last picture of the chat: seen, enlarged, closed; screenshots."""
-                wait.until(lambda _driver: driver.execute_script(
-                    "var i = document.querySelectorAll('.msg figure img');"
-                    "i = i[i.length - 1]; return !!i && i.complete && i.naturalWidth > 0;"))
-                opener = driver.find_elements(By.CSS_SELECTOR, ".msg .enlarge")[-1]
-                driver.execute_script("arguments[0].scrollIntoView({block: 'end'})", opener)
-                in_chat = float(driver.execute_script(
-                    "return arguments[0].getBoundingClientRect().width", opener))
-                driver.save_screenshot(str(shots / f"{name}-chat.png"))
-                opener.click()
-                wait.until(lambda _driver: driver.execute_script(
-                    "var i = document.querySelector('.viewer img');"
-                    "return !!i && i.complete && i.naturalWidth > 0;"))
-                shown, natural, viewport = driver.execute_script(
-                    "var i = document.querySelector('.viewer img');"
-                    "return [i.getBoundingClientRect().width, i.naturalWidth, innerWidth];")
-                driver.save_screenshot(str(shots / f"{name}-enlarged.png"))
-                driver.find_element(By.CSS_SELECTOR, ".viewer-close").click()
-                closed = not driver.find_elements(By.CSS_SELECTOR, ".viewer")
-                visit.pictures[name] = Enlarged(in_chat, float(shown), float(natural),
-                                                float(viewport), closed)
+        def picture(name: str) -> None:
+            """The last picture of the chat: seen, enlarged, closed; screenshots."""
+            wait.until(lambda _driver: driver.execute_script(
+                "var i = document.querySelectorAll('.msg figure img');"
+                "i = i[i.length - 1]; return !!i && i.complete && i.naturalWidth > 0;"))
+            opener = driver.find_elements(By.CSS_SELECTOR, ".msg .enlarge")[-1]
+            driver.execute_script("arguments[0].scrollIntoView({block: 'end'})", opener)
+            in_chat = float(driver.execute_script(
+                "return arguments[0].getBoundingClientRect().width", opener))
+            driver.save_screenshot(str(shots / f"{name}-chat.png"))
+            opener.click()
+            wait.until(lambda _driver: driver.execute_script(
+                "var i = document.querySelector('.viewer img');"
+                "return !!i && i.complete && i.naturalWidth > 0;"))
+            shown, natural, viewport = driver.execute_script(
+                "var i = document.querySelector('.viewer img');"
+                "return [i.getBoundingClientRect().width, i.naturalWidth, innerWidth];")
+            driver.save_screenshot(str(shots / f"{name}-enlarged.png"))
+            driver.find_element(By.CSS_SELECTOR, ".viewer-close").click()
+            closed = not driver.find_elements(By.CSS_SELECTOR, ".viewer")
+            visit.pictures[name] = Enlarged(in_chat, float(shown), float(natural),
+                                            float(viewport), closed)
 
-            driver.get(f"{base}/")
-            wait.until(answered(0))
-            say("français")
-            say("A12")
-            visit.texts["fr-stand"] = tap("Plan")
-            picture("fr-stand")
-            visit.texts["fr-room"] = say("où est la salle 2 ?")
-            picture("fr-room")
-            say("العربية")
-            say("A12")
-            visit.texts["ar-stand"] = tap("الخريطة")
-            picture("ar-stand")
-            visit.texts["ar-room"] = say("أين القاعة 1؟")
-            picture("ar-room")
-            visit.console = list(driver.get_log("browser"))
-        finally:
-            driver.quit()
+        driver.get(f"{base}/")
+        wait.until(answered(0))
+        say("français")
+        say("A12")
+        visit.texts["fr-stand"] = tap("Plan")
+        picture("fr-stand")
+        visit.texts["fr-room"] = say("où est la salle 2 ?")
+        picture("fr-room")
+        say("العربية")
+        say("A12")
+        visit.texts["ar-stand"] = tap("الخريطة")
+        picture("ar-stand")
+        visit.texts["ar-room"] = say("أين القاعة 1؟")
+        picture("ar-room")
+        visit.console = list(driver.get_log("browser"))
     return visit
 
 

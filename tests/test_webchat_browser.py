@@ -5,23 +5,17 @@ server no longer knows its own."""
 from __future__ import annotations
 
 import asyncio
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from storage.websessions import public_id
+from tests.browser import chromium, needs_chromium
 from tests.conftest import ChatFactory
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
 SCREENSHOT = Path("/tmp/webchat.png")
 
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists() or not CHROMEDRIVER.exists(),
-    reason="needs Debian's chromium and chromium-driver (tests/ensure-servers.sh installs them)")
+pytestmark = needs_chromium
 
 
 @dataclass
@@ -38,67 +32,47 @@ class Visit:
 def _browse(base: str) -> Visit:
     """Open the page at phone size, write to the bot, then come back with a session the
     server does not know (blocking: run in a thread while the server answers)."""
-    from selenium import webdriver
-    from selenium.webdriver.chrome.options import Options
-    from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support.ui import WebDriverWait
 
     visit = Visit()
-    with tempfile.TemporaryDirectory(prefix="tadamon-chromium-") as profile:
-        options = Options()
-        options.binary_location = str(CHROMIUM)
-        for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                         "--disable-background-networking", "--disable-component-update",
-                         "--disable-sync", "--disable-dev-shm-usage",
-                         f"--user-data-dir={profile}", "--window-size=390,844",
-                         "--lang=fr"):  # the page tells the server the browser's language
-            options.add_argument(argument)
-        options.add_experimental_option("prefs", {"intl.accept_languages": "fr"})
-        options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-        driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
-        try:
-            # A phone's screen (a desktop window cannot be made this narrow).
-            driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
-                "width": 390, "height": 844, "deviceScaleFactor": 2, "mobile": True})
-            wait = WebDriverWait(driver, 60)
+    with chromium("fr") as driver:
+        wait = WebDriverWait(driver, 60)
 
-            def bubbles() -> list[Any]:
-                return list(driver.find_elements(By.CSS_SELECTOR, ".msg.bot"))
+        def bubbles() -> list[Any]:
+            return list(driver.find_elements(By.CSS_SELECTOR, ".msg.bot"))
 
-            def answered(count: int) -> Any:
-                return lambda _driver: (len(bubbles()) > count
-                                        and driver.find_element(By.ID, "typing")
-                                        .get_attribute("hidden") is not None)
+        def answered(count: int) -> Any:
+            return lambda _driver: (len(bubbles()) > count
+                                    and driver.find_element(By.ID, "typing")
+                                    .get_attribute("hidden") is not None)
 
-            def say(text: str) -> str:
-                count = len(bubbles())
-                box = driver.find_element(By.ID, "text")
-                box.send_keys(text)
-                box.send_keys(Keys.ENTER)
-                wait.until(answered(count))
-                return "\n".join(bubble.text for bubble in bubbles()[count:])
+        def say(text: str) -> str:
+            count = len(bubbles())
+            box = driver.find_element(By.ID, "text")
+            box.send_keys(text)
+            box.send_keys(Keys.ENTER)
+            wait.until(answered(count))
+            return "\n".join(bubble.text for bubble in bubbles()[count:])
 
-            def token() -> str:
-                return str(driver.execute_script(
-                    "return localStorage.getItem('tadamon.session')"))
+        def token() -> str:
+            return str(driver.execute_script(
+                "return localStorage.getItem('tadamon.session')"))
 
-            driver.get(f"{base}/?start=stand_A12")
-            wait.until(answered(0))
-            visit.first = "\n".join(bubble.text for bubble in bubbles())
-            visit.tokens.append(token())
-            visit.reply = say("bonjour")
-            driver.save_screenshot(str(SCREENSHOT))
-            # The server no longer knows the kept session: the page gets a new one, resends.
-            driver.execute_script("localStorage.setItem('tadamon.session', 'A'.repeat(43))")
-            driver.refresh()
-            wait.until(lambda _driver: len(bubbles()) >= 2)
-            visit.after_401 = say("menu")
-            visit.tokens.append(token())
-            visit.console = list(driver.get_log("browser"))
-        finally:
-            driver.quit()
+        driver.get(f"{base}/?start=stand_A12")
+        wait.until(answered(0))
+        visit.first = "\n".join(bubble.text for bubble in bubbles())
+        visit.tokens.append(token())
+        visit.reply = say("bonjour")
+        driver.save_screenshot(str(SCREENSHOT))
+        # The server no longer knows the kept session: the page gets a new one, resends.
+        driver.execute_script("localStorage.setItem('tadamon.session', 'A'.repeat(43))")
+        driver.refresh()
+        wait.until(lambda _driver: len(bubbles()) >= 2)
+        visit.after_401 = say("menu")
+        visit.tokens.append(token())
+        visit.console = list(driver.get_log("browser"))
     return visit
 
 
