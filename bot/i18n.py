@@ -32,6 +32,7 @@ from handlers.messages import (
     RenderedMedia,
     Reply,
     When,
+    range_start_style,
 )
 
 LANGUAGES = ("ar", "fr")
@@ -150,9 +151,9 @@ class Renderer:
         moment = value.value.astimezone(self.zone)
         if value.style == "time":
             return format_time(moment, "HH:mm", locale=locale)
-        if value.style == "date":
-            return format_date(moment, "d MMMM y", locale=locale)
-        day = format_date(moment, "EEEE d MMMM", locale=locale)
+        if value.style in DATE_PATTERNS:
+            return format_day(moment.date(), DATE_PATTERNS[value.style], language)
+        day = format_day(moment.date(), "EEEE d MMMM", language)
         if value.style == "day":
             return day
         time = format_time(moment, "HH:mm", locale=locale)
@@ -205,4 +206,32 @@ class Renderer:
 
 def day_label(value: dt.date, language: str) -> str:
     """`dimanche 13 décembre` / `الأحد 13 دجنبر`."""
-    return format_date(value, "EEEE d MMMM", locale=BABEL_LOCALES.get(language, "fr_MA"))
+    return format_day(value, "EEEE d MMMM", language)
+
+
+DATE_PATTERNS = {"date": "d MMMM y", "day_month": "d MMMM", "day_number": "d"}
+"""How the date styles of `When` are written; "day_month" and "day_number" begin a range
+whose end gives the year (and the month)."""
+
+_DAY_FIELD = re.compile(r"(?<![A-Za-z'])d(?![A-Za-z])")
+
+
+def format_day(value: dt.date, pattern: str, language: str) -> str:
+    """A date by a Babel pattern, French writing the first of a month "1er"."""
+    if language == "fr" and value.day == 1:
+        pattern = _DAY_FIELD.sub("'1er'", pattern)
+    return format_date(value, pattern, locale=BABEL_LOCALES.get(language, "fr_MA"))
+
+
+def date_range(first: dt.date, last: dt.date, language: str) -> str:
+    """Two dates as a range, the month and the year said once when they share them:
+    "du 13 au 16 décembre 2026", "من 13 إلى 16 دجنبر 2026", "from 13 to 16 December 2026"."""
+    words = {"fr": ("du {first} au {last}", "le {last}"), "ar": ("من {first} إلى {last}", "{last}"),
+             "en": ("from {first} to {last}", "{last}")}
+    both, single = words.get(language, words["fr"])
+    end = format_day(last, DATE_PATTERNS["date"], language)
+    if first == last:
+        return single.format(last=end)
+    start = format_day(first, DATE_PATTERNS[range_start_style(first, last)], language)
+    return both.format(first=start, last=end)
+

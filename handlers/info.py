@@ -11,7 +11,7 @@ from handlers.buttons import Button
 from handlers.context import Context
 from handlers.feature import Feature
 from handlers.menu import MenuItem, back_to_menu
-from handlers.messages import Choice, Content, Local, Media, Reply, When, _, reply
+from handlers.messages import Choice, Content, Local, Media, Reply, _, date_range, reply
 from handlers.pictures import FloorPlan
 from handlers.understanding import Intent
 
@@ -39,8 +39,8 @@ async def info(ctx: Context) -> list[Reply]:
     opens, _sep, closes = fair.hours.partition("-")
     lines: list[Content] = [
         Local(fair.name),
-        _("Dates: from {first} to {last}", first=When(_at(ctx, fair.opens), "date"),
-          last=When(_at(ctx, fair.closes), "date")),
+        _("Dates: from {first} to {last}",
+          **date_range(_at(ctx, fair.opens), _at(ctx, fair.closes))),
         _("Open every day from {opens} to {closes}", opens=opens, closes=closes),
         _("Venue: {venue}, {city}", venue=Local(fair.venue), city=Local(fair.city)),
     ]
@@ -80,8 +80,8 @@ async def practical(ctx: Context) -> list[Reply]:
     opens, _sep, closes = fair.hours.partition("-")
     record: dict[str, Content] = {
         "hours": _("Open every day from {opens} to {closes}", opens=opens, closes=closes),
-        "dates": _("Dates: from {first} to {last}", first=When(_at(ctx, fair.opens), "date"),
-                   last=When(_at(ctx, fair.closes), "date")),
+        "dates": _("Dates: from {first} to {last}",
+                   **date_range(_at(ctx, fair.opens), _at(ctx, fair.closes))),
         "place": _("Venue: {venue}, {city}", venue=Local(fair.venue), city=Local(fair.city)),
     }
     if topic in record:

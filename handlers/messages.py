@@ -114,7 +114,22 @@ class When:
     """A moment shown in the fair's time zone, formatted for the reader's locale."""
 
     value: dt.datetime
-    style: Literal["day", "time", "day_time", "date"] = "day_time"
+    # "day_month" and "day_number" begin a range that ends with a "date" (bot/i18n.py).
+    style: Literal["day", "time", "day_time", "date", "day_month", "day_number"] = "day_time"
+
+
+def range_start_style(first: dt.date, last: dt.date) -> Literal["date", "day_month", "day_number"]:
+    """How the first date of a range is written, without what the last one says again: "du 13
+    au 16 décembre 2026", "du 30 novembre au 2 décembre 2026"."""
+    if (first.year, first.month) == (last.year, last.month):
+        return "day_number"
+    return "day_month" if first.year == last.year else "date"
+
+
+def date_range(first: dt.datetime, last: dt.datetime) -> dict[str, When]:
+    """The `first` and `last` parameters of a "from {first} to {last}" sentence."""
+    return {"first": When(first, range_start_style(first.date(), last.date())),
+            "last": When(last, "date")}
 
 
 @dataclass(frozen=True, slots=True)

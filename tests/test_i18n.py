@@ -132,7 +132,7 @@ def test_arabic_text_keeps_codes_times_and_phones_whole() -> None:
     phone = renderer.message(_("Phone: {phone}", phone=Isolated("+212 600 001 234")), "ar")
     assert phone == f"الهاتف: {FSI}+212 600 001 234{PDI}"
     french = renderer.message(_("Phone: {phone}", phone=Isolated("+212 600 001 234")), "fr")
-    assert french == "Téléphone : +212 600 001 234"
+    assert french == "Téléphone\u202f: +212 600 001 234"
 
 
 def test_dates_in_both_locales_with_latin_digits() -> None:
