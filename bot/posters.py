@@ -11,7 +11,7 @@ import contextlib
 import math
 import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import segno
@@ -24,6 +24,9 @@ from handlers.messages import _
 
 SCAN_INSTRUCTION = _("Scan to open this stand's card")
 """The line under each QR code, rendered in French and in Arabic by the caller."""
+
+WEB_CHAT = {"fr": "Chat web", "ar": "المحادثة على الموقع"}
+"""The web chat's name on a poster, where no catalog renders it."""
 
 FONT = "DejaVu"
 LANGUAGES = ("fr", "ar")
@@ -64,7 +67,9 @@ class PosterPage:
     whatsapp: str | None
     instruction: Mapping[str, str]  # the line under each code, already rendered
     web: str | None = None  # the web chat's link, for a phone without either app
-    web_name: str = "Web"  # the name under the web chat's code
+    web_name: Mapping[str, str] = field(default_factory=lambda: dict(WEB_CHAT))
+    """The name under the web chat's code, in both languages (Telegram and WhatsApp are
+    brand names, the same in both)."""
 
 
 def write_posters(pages: Sequence[PosterPage], out: Path,
@@ -223,20 +228,21 @@ def _names_size(pdf: FPDF, names: Sequence[Sequence[str]], room: float) -> tuple
 def _draw_codes(pdf: FPDF, page: PosterPage, bottom: float) -> None:
     """The configured channels' codes side by side, their captions from `bottom` (one code
     alone is centred)."""
-    codes = [(name, link) for name, link in (("Telegram", page.telegram),
-                                             ("WhatsApp", page.whatsapp),
-                                             (page.web_name, page.web)) if link]
+    codes = [(names, link) for names, link in ((["Telegram"], page.telegram),
+                                               (["WhatsApp"], page.whatsapp),
+                                               (_both(page.web_name), page.web)) if link]
     side, column = (QR_SIDE, COLUMN_W) if len(codes) < 3 else (NARROW_QR_SIDE, NARROW_COLUMN_W)
     step = 95.0 if len(codes) < 3 else NARROW_COLUMN_W
     centres = [PAGE_W / 2 + (index - (len(codes) - 1) / 2) * step for index in range(len(codes))]
     top = bottom - side
-    for (name, link), centre in zip(codes, centres, strict=True):
+    for (names, link), centre in zip(codes, centres, strict=True):
         _draw_qr(pdf, link, centre - side / 2, top, side)
         left = centre - column / 2
         y = top + side
         pdf.set_text_color(*BLACK)
         pdf.set_font(FONT, "B", 16)
-        y = _paragraph(pdf, name, y, line_h=7.5, x=left, width=column)
+        for name in names:
+            y = _paragraph(pdf, name, y, line_h=7.5, x=left, width=column)
         pdf.set_text_color(*GREY)
         pdf.set_font(FONT, "", 10)
         for text in _both(page.instruction):

@@ -17,6 +17,8 @@ GLOSSARY = ROOT / "locales" / "GLOSSARY.md"
 SAMPLE_FAIR = ROOT / "bot" / "data" / "sample-fair.yaml"
 
 FSI, PDI = "\u2068", "\u2069"
+LRI = "\u2066"
+OPENERS = "\u2066\u2067\u2068"  # LRI, RLI, FSI: each closed by a PDI
 NBSP = "\u00a0\u202f"
 ARABIC_LETTER = re.compile(r"[\u0600-\u06FF]")
 PLACEHOLDER = re.compile(r"\{\w+\}")
@@ -25,7 +27,7 @@ PLACEHOLDER = re.compile(r"\{\w+\}")
 GLUED = re.compile(r"(?<![\w\u0640])[لب]\u0640?\{|(?<![\w\u0640])[لب]\u0640(?!«)")
 # Two placeholders with only a slash, a dash, a colon ("{h}:{m}", not a label's ": ") or
 # spaces between them.
-PAIR = re.compile(r"\{\w+\}[\s\u2068\u2069]*(?:[/\-–—]|:(?=\S))[\s/\-:–—\u2068\u2069]*\{\w+\}")
+PAIR = re.compile(r"\{\w+\}[\s\u2066-\u2069]*(?:[/\-–—]|:(?=\S))[\s/\-:–—\u2066-\u2069]*\{\w+\}")
 LATIN_WORD = re.compile(r"[A-Za-z\u00C0-\u024F][A-Za-z0-9\u00C0-\u024F'’\-]*")
 URL = re.compile(r"https?://\S+")
 
@@ -70,29 +72,38 @@ def english_spaces(text: str) -> list[str]:
     return [f"space before {m.group(1)!r}" for m in re.finditer(r"[ \u00a0\u202f]([:;!?])", text)]
 
 
-def _isolated_spans(text: str) -> list[tuple[int, int]]:
-    """Where each outermost FSI…PDI pair starts and ends."""
-    spans: list[tuple[int, int]] = []
+def _isolated_spans(text: str) -> list[tuple[int, int, str]]:
+    """Where each outermost isolate (LRI, RLI or FSI … PDI) starts and ends, and its opener."""
+    spans: list[tuple[int, int, str]] = []
     depth, start = 0, 0
     for index, char in enumerate(text):
-        if char == FSI:
+        if char in OPENERS:
             if depth == 0:
                 start = index
             depth += 1
         elif char == PDI and depth:
             depth -= 1
             if depth == 0:
-                spans.append((start, index))
+                spans.append((start, index, text[start]))
     return spans
 
 
 def unisolated_pairs(text: str) -> list[str]:
-    """Arabic: "{taken}/{capacity}" shows as "60/1" unless one isolate holds both numbers (or
-    the sentence says "{taken} من {capacity}")."""
-    spans = _isolated_spans(text)
-    return [f"two placeholders without one isolate around them: {match.group(0)!r}"
+    """Arabic: "{taken}/{capacity}" shows as "60/1" unless one left-to-right isolate (LRI)
+    holds both numbers, or the sentence says "{taken} من {capacity}". An FSI is not enough:
+    Chromium gives an FSI holding no letter the paragraph's direction, right to left."""
+    spans = [(start, end) for start, end, opener in _isolated_spans(text) if opener == LRI]
+    return [f"two placeholders without one LRI…PDI around them: {match.group(0)!r}"
             for match in PAIR.finditer(text)
             if not any(start < match.start() and match.end() <= end for start, end in spans)]
+
+
+def leading_placeholder(text: str) -> list[str]:
+    """Arabic: a line that begins with a placeholder ("{number} · {name}") begins with a
+    right-to-left mark, or the web chat (unicode-bidi: plaintext, which looks inside isolates)
+    lays out "B19 · تعاونية أركانة" left to right."""
+    return [f"line begins with a placeholder without U+200F: {line!r}"
+            for line in text.split("\n") if re.match(r"[\u2066-\u2069]*\{", line)]
 
 
 def latin_words(text: str) -> list[str]:
@@ -148,6 +159,7 @@ def _lint(language: str) -> list[str]:
         found: list[str] = []
         if language == "ar":
             found += glued_prepositions(text) + unisolated_pairs(text)
+            found += leading_placeholder(text)
             found += glossary_misuses(text, forbidden["ar"])
             if msgid not in BILINGUAL:
                 found += latin_words(text)
@@ -222,11 +234,20 @@ def test_two_numbers_need_one_isolate() -> None:
     assert unisolated_pairs("{taken}/{capacity} ({percent}%)")
     assert unisolated_pairs("{start}–{end} · {title}")
     assert unisolated_pairs("\u2068{taken}\u2069/\u2068{capacity}\u2069")
-    assert not unisolated_pairs("\u2068{taken}/{capacity}\u2069 ({percent}%)")
+    assert unisolated_pairs("\u2068{taken}/{capacity}\u2069 ({percent}%)")
+    assert not unisolated_pairs("\u2066{taken}/{capacity}\u2069 ({percent}%)")
     assert not unisolated_pairs("{taken} من {capacity}")
     assert unisolated_pairs("{hours}:{minutes}")
     assert not unisolated_pairs("{number} · {name}")
     assert not unisolated_pairs("{title}: {taken} من {capacity}")
+
+
+def test_a_line_beginning_with_a_placeholder_needs_a_right_to_left_mark() -> None:
+    assert leading_placeholder("{number} · {name}")
+    assert leading_placeholder("\u2066{start}–{end}\u2069 · {title}")
+    assert leading_placeholder("النتائج:\n{number} · {name}")
+    assert not leading_placeholder("\u200f{number} · {name}")
+    assert not leading_placeholder("الرواق {number}")
 
 
 def test_untranslated_latin_word_is_found() -> None:

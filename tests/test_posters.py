@@ -330,7 +330,8 @@ async def test_a_fair_without_a_platform_prints_codes_to_the_web_chat(tmp_path: 
     assert [page.codes for page in pages] == [
         [f"https://salon.example/tadamon/?start=stand_{stand.number}"]
         for stand in stands_with_exhibitors(catalogue)]
-    assert all("Web" in page.text and "Telegram" not in page.text for page in pages)
+    assert all("Chat web" in page.text and "المحادثة على الموقع" in page.text
+               and "Telegram" not in page.text for page in pages)
 
 
 async def test_three_codes_side_by_side_when_every_channel_is_set(
