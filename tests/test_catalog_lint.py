@@ -64,6 +64,8 @@ def french_spaces(text: str) -> list[str]:
             problems.append(f"no non-breaking space after «: …{near}…")
         elif char == "»" and before not in NBSP:
             problems.append(f"no non-breaking space before »: …{near}…")
+    problems += [f"two spaces in a row: …{bare[max(0, m.start() - 12):m.end() + 12]}…"
+                 for m in re.finditer(r"[ \u00a0\u202f]{2}", bare)]
     return problems
 
 
@@ -222,6 +224,7 @@ def test_french_space_before_punctuation_is_required() -> None:
     assert not french_spaces("Ateliers du {day}\u202f: ({percent}\u00a0%) à 11:00, "
                              "« \u202f»".replace("« ", "«\u202f") + " https://x.ma/a?b")
     assert not french_spaces("L'atelier «\u202f{title}\u202f» est complet\u202f!")
+    assert french_spaces("envoyez «\u202f\u202freprendre\u202f\u202f».")
 
 
 def test_english_space_before_punctuation_is_found() -> None:

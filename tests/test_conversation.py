@@ -18,7 +18,7 @@ async def test_french_conversation(chat: Chat) -> None:
     assert first.labels[-2:] == ["العربية", "Français"]
 
     menu = await chat.tap("amina", "lang:fr")
-    assert "Langue choisie : Français." in menu.text
+    assert "Langue choisie\u202f: Français." in menu.text
     assert "Ateliers" in menu.labels
 
     days = await chat.tap("amina", "Ateliers")
@@ -82,7 +82,7 @@ async def test_workshop_card_through_a_deep_link(chat: Chat) -> None:
     await chat("amina", "bonjour")
     card = await chat("amina", "/start ws_marketing-1")
     assert "Techniques de marketing" in card.text
-    assert card.mentions("Salle", "Places")
+    assert card.mentions("Salle", "Disponibilité")
 
 
 async def test_unknown_stand_and_text_get_helpful_answers(chat: Chat) -> None:
@@ -183,7 +183,7 @@ async def test_huge_and_empty_messages_get_polite_answers(chat: Chat) -> None:
     long = await chat("amina", "a" * 5000)
     assert "trop long" in long.text
     empty = await chat("amina", "   ")
-    assert "Je peux vous aider" in empty.text
+    assert "Voici ce que je peux faire pour vous" in empty.text
 
 
 async def test_health_and_metrics(chat: Chat) -> None:
@@ -335,7 +335,7 @@ async def test_an_organizer_composes_a_broadcast_in_chat(
     await telegram.tap(900, "Tout le monde")
     preview = await telegram.tap(900, "Maintenant")
     # Each channel's people are counted; the web chat's find it on their page.
-    assert "Aperçu" in preview and "Tout le monde : 4 personnes" in preview
+    assert "Aperçu" in preview and "Tout le monde\u202f: 4 personnes" in preview
     assert "• Telegram\u202f: 2 personnes\n• Web\u202f: 2 personnes" in preview
     assert "Les visiteurs du chat web le trouveront sur la page à leur retour" in preview
     assert "FR: Le salon ferme" in preview

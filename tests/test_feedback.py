@@ -43,7 +43,7 @@ async def test_fair_feedback_and_a_second_rating_the_same_day(chat: Chat) -> Non
 
     await chat("amina", "/start feedback")  # the poster's or a broadcast's deep link
     again = await chat.tap("amina", "★★")
-    assert "Elle remplace la note que vous avez donnée plus tôt aujourd'hui." in again.text
+    assert "Elle remplace la note que vous aviez donnée plus tôt aujourd'hui." in again.text
     await chat.tap("amina", "Passer")
     [row] = await _rows(chat.app, chat.user_id("amina"))
     assert (row.target_kind, row.target_key, row.rating, row.comment) == (
@@ -118,7 +118,7 @@ async def test_workshop_prompt_goes_to_confirmed_registrants_after_the_end(
     await tg.say(AMINA, "/start")
     await tg.tap(AMINA, "Français")
     await tg.say(AMINA, "/start ws_marketing-1")
-    assert "Vous êtes inscrit" in await tg.tap(AMINA, "S'inscrire")
+    assert "Inscription confirmée" in await tg.tap(AMINA, "S'inscrire")
     await tg.say(KARIM, "/start", language_code="ar")
     await tg.tap(KARIM, "العربية")
     await tg.say(KARIM, "/start ws_marketing-1")
@@ -226,7 +226,7 @@ async def test_the_exhibitor_survey_after_the_last_day_on_whatsapp(
     invitation = next(call.text or "" for call in wa.fake.messages(member)
                       if "Quatre petites questions" in (call.text or ""))
     assert "Quatre petites questions" in invitation
-    assert "Êtes-vous satisfait du salon" in invitation
+    assert "Quel est votre degré de satisfaction pour ce salon" in invitation
     assert "Reviendriez-vous" in await wa.tap(member, "★★★★")
     sales = await wa.tap(member, "Oui")
     assert "ventes" in sales and "Moins de 2 000 MAD" in wa.labels(member)
@@ -283,7 +283,7 @@ async def test_workshop_prompt_on_whatsapp_in_arabic(make_whatsapp: WhatsAppFact
     await wa.say(person, "السلام عليكم")
     await wa.tap(person, "العربية")
     await wa.say(person, "/start ws_marketing-1")
-    assert "أنت مسجل في تقنيات التسويق" in await wa.tap(person, "التسجيل")
+    assert "تم تسجيلك في ورشة «تقنيات التسويق»" in await wa.tap(person, "التسجيل")
     after = dt.datetime(2026, 12, 13, 11, 50, tzinfo=dt.UTC)
     app.engine.clock = lambda: after
     async with app.sessions() as session, session.begin():

@@ -92,7 +92,7 @@ async def test_a_conversation_saved_by_the_previous_version_goes_on(chat: Chat) 
     stored = await chat.app.state.load_session("web", user)
     await chat.app.state.save_session("web", user, {
         **stored, "flow": "feedback", "data": {"kind": "stand", "key": "A12"}})
-    assert "Merci pour votre note !" in (await chat("amina", "4")).text
+    assert "Merci pour votre note\u202f!" in (await chat("amina", "4")).text
     comment = await chat("amina", "Très beaux tapis, accueil chaleureux.")
     assert "Merci, votre commentaire a été enregistré." in comment.text
     async with chat.app.sessions() as session:

@@ -96,7 +96,7 @@ async def test_a_forged_survey_answer_asks_the_question_again(chat: Chat) -> Non
              for code in await CooperativeRepository(chat.app.sessions).codes()}
     await chat("fatima", f"/start coop_{codes['coop-al-wafae-zarbia']}")
     forged = await chat.post({"session": chat.session("fatima"), "choice": "svy:s:²"})
-    assert "Êtes-vous satisfait du salon" in forged.text
+    assert "Quel est votre degré de satisfaction pour ce salon" in forged.text
     assert await handler_errors(chat) == 0
 
 

@@ -133,7 +133,7 @@ async def test_a_listed_organizer_is_welcomed_at_their_first_message(
     """The setting made their contact at start-up: their first message is still a first."""
     tg = await make_telegram(organizers=f"telegram:{BOSS}")
     welcome = await tg.say(BOSS, "/start")
-    assert "Bienvenue au Salon provincial" in welcome
+    assert "Bienvenue à «\u202fSalon provincial" in welcome
     assert tg.labels(BOSS) == ["العربية", "Français"]
 
 

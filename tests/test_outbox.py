@@ -478,13 +478,13 @@ async def test_the_organizer_sees_the_progress_edited_then_the_outcome(
     await worker.report_progress()
     started = fake_telegram.calls_of("sendMessage", 777)
     assert [call.text for call in started] == [
-        f"Diffusion {broadcast_id} : 0 sur 4 envoyés (0 %)."]
+        f"Diffusion {broadcast_id}\u202f: 0 sur 4 envoyés (0\u202f%)."]
     await worker.drain()
     await worker.report_progress()
     edits = fake_telegram.calls_of("editMessageText")
     assert edits[-1].params["message_id"] == started[0].result["message_id"]
     assert edits[-1].params["text"] == (
-        f"Diffusion {broadcast_id} terminée : 4 envoyés, 0 écartés, 0 en échec.")
+        f"Diffusion {broadcast_id} terminée\u202f: 4 envoyés, 0 écartés, 0 en échec.")
     await worker.report_progress()  # finished: nothing more is said
     assert len(fake_telegram.calls_of("editMessageText")) == len(edits)
 
@@ -517,7 +517,7 @@ async def test_linked_cooperatives_get_the_setup_and_workshop_reminders(
     await OutboxWorker(app, clock=lambda: eve).drain()
     sent = "\n".join(call.text or "" for call in fake_telegram.calls_of("sendMessage", 888))
     assert "Le salon ouvre demain, dimanche 13 décembre, à 10:00." in sent
-    assert "Votre stand : A18, Hall A — Artisanat." in sent
+    assert "Votre stand\u202f: A18, Hall A — Artisanat." in sent
     assert "Installation aujourd'hui de 14:00 à 19:00." in sent
 
 

@@ -36,7 +36,7 @@ async def test_register_wait_cancel_offer_and_accept(chat: Chat) -> None:
     card = await chat("amina", "/start ws_marketing-1")
     assert "Techniques de marketing" in card.text and "S'inscrire" in card.labels
     registered = await chat.tap("amina", "S'inscrire")
-    assert "Vous êtes inscrit à Techniques de marketing" in registered.text
+    assert "Inscription confirmée\u202f: «\u202fTechniques de marketing\u202f»" in registered.text
     assert ("Nous vous le rappellerons avant le début\u202f: ici, quand vous reviendrez sur "
             "cette page.") in registered.text
     calendar = registered.replies[0]["media"][0]
@@ -46,7 +46,7 @@ async def test_register_wait_cancel_offer_and_accept(chat: Chat) -> None:
     assert "BEGIN:VCALENDAR" in body and "SUMMARY:Techniques de marketing" in body
     assert "TZID=Africa/Casablanca" in body
     again = await chat("amina", "/start ws_marketing-1")
-    assert "Vous êtes inscrit." in again.text and "Annuler mon inscription" in again.labels
+    assert "Inscription confirmée." in again.text and "Annuler mon inscription" in again.labels
 
     await chat("karim", "السلام عليكم")
     await chat.tap("karim", "العربية")
@@ -56,8 +56,9 @@ async def test_register_wait_cancel_offer_and_accept(chat: Chat) -> None:
 
     mine = await chat("amina", "mes ateliers")
     assert "Vos ateliers" in mine.text and "inscrit" in mine.text
-    cancelled = await chat.tap("amina", "Annuler : Techniques de marketing")
-    assert "Votre inscription à Techniques de marketing est annulée" in cancelled.text
+    cancelled = await chat.tap("amina", "Annuler\u202f: Techniques de marketing")
+    assert ("Votre inscription à l'atelier «\u202fTechniques de marketing\u202f» est annulée"
+            in cancelled.text)
 
     # The freed seat is offered to Karim: queued for his inbox (test_web_inbox.py shows it
     # there), and he sees it in "my workshops" too, with its two buttons.
@@ -72,7 +73,7 @@ async def test_register_wait_cancel_offer_and_accept(chat: Chat) -> None:
     his = await chat("karim", "ورشاتي")
     assert "مقعد معروض عليك حتى" in his.text
     accepted = await chat.tap("karim", "قبول المقعد")
-    assert "المقعد لك: أنت مسجل في تقنيات التسويق" in accepted.text
+    assert "المقعد لك: تم تسجيلك في ورشة «تقنيات التسويق»" in accepted.text
     assert accepted.replies[0]["media"][0]["type"] == "document"
 
     # Amina cannot take it back with a forged button: offers are checked against the person.
@@ -80,7 +81,7 @@ async def test_register_wait_cancel_offer_and_accept(chat: Chat) -> None:
                               "choice": f"offer:yes:{workshop_id}"})
     assert "Cette proposition n'est plus valable." in forged.text
     late = await chat.tap("amina", "Mes ateliers")
-    assert "Vous n'êtes encore inscrit à aucun atelier." in late.text
+    assert "Vous n'avez encore aucune inscription à un atelier." in late.text
 
 
 async def test_cooperatives_only_and_overlap(chat: Chat) -> None:
@@ -103,10 +104,12 @@ async def test_cooperatives_only_and_overlap(chat: Chat) -> None:
     await chat.app.state.bump_catalogue_version()
     await chat("amina", "/start ws_legal-framework-1")
     asked = await chat.tap("amina", "S'inscrire")
-    assert "a lieu en même temps qu'un atelier auquel vous êtes inscrit" in asked.text
-    assert "Techniques de marketing" in asked.text and "Vous inscrire quand même ?" in asked.text
+    assert "a lieu en même temps que l'un de vos ateliers" in asked.text
+    assert "Techniques de marketing" in asked.text
+    assert "Vous inscrire quand même\u202f?" in asked.text
     confirmed = await chat.tap("amina", "Oui, m'inscrire")
-    assert "Vous êtes inscrit à Cadre juridique de la coopérative" in confirmed.text
+    assert ("Inscription confirmée\u202f: «\u202fCadre juridique de la coopérative\u202f»"
+            in confirmed.text)
     calendar = await chat("amina", "mes ateliers")
     file = await chat.tap("amina", "Fichier agenda")
     body = (await (await chat.client.get(file.replies[0]["media"][0]["url"])).read()).decode()
@@ -136,13 +139,13 @@ async def test_organizers_see_fill_rates_and_the_card_shows_the_waiting_list(
     before = len(telegram.fake.calls_of("sendPhoto", 900))
     stats = await telegram.say(900, "/stats")
     assert "3 contacts (Telegram 1, Web 2)" in stats
-    assert "Note du salon : 4,0 sur 5 (1 note)" in stats
+    assert "Note du salon\u202f: 4,0 sur 5 (1 note)" in stats
     assert "1 inscription confirmée" in stats and "1 commentaire" in stats
     [chart] = telegram.fake.calls_of("sendPhoto", 900)[before:]
     assert "Notes du salon" in str(chart.params.get("caption"))
     assert "Ateliers, places prises" in stats
-    assert "Techniques de marketing : 1/1 (100 %), 1 en attente" in stats
-    assert "En tout :" in stats
+    assert "Techniques de marketing\u202f: 1/1 (100\u202f%), 1 en attente" in stats
+    assert "En tout\u202f:" in stats
     # anyone else gets the ordinary answer to an unknown command, never the figures
     refused = await chat("amina", "/stats")
     assert "places prises" not in refused.text
@@ -158,7 +161,7 @@ async def test_browse_by_topic_and_by_language(chat: Chat) -> None:
     assert "Techniques de marketing" in topics.labels
     assert len(topics.labels) == len(set(topics.labels))  # each topic once
     sessions = await chat.tap("amina", "Techniques de marketing")
-    assert "Techniques de marketing : toutes les séances" in sessions.text
+    assert "Techniques de marketing\u202f: toutes les séances" in sessions.text
     assert sessions.labels.count("Techniques de marketing") == 2  # its two sessions
     await chat("amina", "ateliers")
     await chat.tap("amina", "Par langue")

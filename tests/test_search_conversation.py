@@ -46,10 +46,10 @@ async def test_browse_by_category_region_label_and_neighbours(chat: Chat) -> Non
     assert "Choisissez une catégorie" in categories.text
     crafts = next(label for label in categories.labels if label.startswith("Artisanat"))
     listed = await chat.tap("amina", crafts)
-    assert "Artisanat : stands 1 à 8 sur" in listed.text
+    assert "Artisanat\u202f: stands 1 à 8 sur" in listed.text
     assert sum(" · " in label for label in listed.labels) == 8 and "Suite" in listed.labels
     second = await chat.tap("amina", "Suite")
-    assert "Artisanat : stands 9 à" in second.text
+    assert "Artisanat\u202f: stands 9 à" in second.text
 
     await chat("amina", "stands")
     regions = await chat.tap("amina", "Par région")
@@ -61,7 +61,7 @@ async def test_browse_by_category_region_label_and_neighbours(chat: Chat) -> Non
     labels = await chat.tap("amina", "Par label")
     women = next(label for label in labels.labels if label.startswith("dirigée par des femmes"))
     led = await chat.tap("amina", women)
-    assert "dirigée par des femmes : stands 1 à" in led.text
+    assert "Dirigée par des femmes\u202f: stands 1 à" in led.text
 
     card = await chat("amina", "A12")
     assert "Stands voisins" in card.labels
@@ -83,10 +83,10 @@ async def test_my_list_of_saved_stands(chat: Chat) -> None:
     again = await chat.tap("amina", "Ajouter à ma liste")
     assert "Le stand A12 est déjà dans votre liste." in again.text
     mine = await chat.tap("amina", "Ma liste")
-    assert "Votre liste : 2 stands." in mine.text
+    assert "Votre liste\u202f: 2 stands." in mine.text
     assert [label.split(" · ")[0] for label in mine.labels[:2]] == ["A12", "A18"]
     fewer = await chat.tap("amina", "Retirer A12")
-    assert "Votre liste : 1 stand." in fewer.text
+    assert "Votre liste\u202f: 1 stand." in fewer.text
     # someone else's list is their own
     await _french(chat, "karim")
     assert "Votre liste est vide" in (await chat("karim", "ma liste")).text
@@ -104,7 +104,7 @@ async def test_no_result_offers_did_you_mean_and_the_closest_categories(chat: Ch
     assert "Vérifiez l'orthographe, ou cherchez dans une catégorie" in lost.text
     category = lost.labels[0]
     listed = await chat.tap("amina", category)
-    assert f"{category.split(' (')[0]} : stands 1 à" in listed.text
+    assert f"{category.split(' (')[0]}\u202f: stands 1 à" in listed.text
 
 
 async def test_many_results_come_five_at_a_time_with_more(chat: Chat) -> None:

@@ -32,11 +32,11 @@ AMINA, KARIM = 1001, 1002
 async def test_french_conversation(make_telegram: TelegramFactory, mode: str) -> None:
     tg = await make_telegram(mode)
     welcome = await tg.say(AMINA, "/start")
-    assert "Bienvenue au Salon provincial" in welcome
+    assert "Bienvenue à «\u202fSalon provincial" in welcome
     assert tg.labels(AMINA) == ["العربية", "Français"]
 
     menu = await tg.tap(AMINA, "Français")
-    assert "Langue choisie : Français." in menu
+    assert "Langue choisie\u202f: Français." in menu
     assert "Ateliers" in tg.labels(AMINA)
 
     days = await tg.tap(AMINA, "Ateliers")
@@ -250,7 +250,7 @@ async def test_requests_without_files_go_as_json_and_files_as_multipart(
     tg = await make_telegram()
     picture = RenderedMedia(kind="image", data=b"\x89PNG\r\n\x1a\nplan", filename="plan.png",
                             mime="image/png", caption="Plan de la zone A")
-    rendered = Rendered(text="Que souhaitez-vous faire ?", language="fr", media=(picture,),
+    rendered = Rendered(text="Que souhaitez-vous faire\u202f?", language="fr", media=(picture,),
                         choices=(RenderedChoice("m:ws", "Ateliers"),
                                  RenderedChoice("m:st", "Stands & coopératives")))
     await tg.channel.deliver(AMINA, [rendered])
@@ -264,7 +264,7 @@ async def test_requests_without_files_go_as_json_and_files_as_multipart(
     message = tg.fake.calls_of("sendMessage", AMINA)[-1]
     assert message.content_type == "application/json" and message.status == 200
     assert message.params == {
-        "chat_id": AMINA, "text": "Que souhaitez-vous faire ?", "parse_mode": "HTML",
+        "chat_id": AMINA, "text": "Que souhaitez-vous faire\u202f?", "parse_mode": "HTML",
         "link_preview_options": {"is_disabled": True}, "disable_web_page_preview": True,
         "reply_markup": {"inline_keyboard": [[
             {"text": "Ateliers", "callback_data": "m:ws"}],
@@ -330,7 +330,8 @@ async def test_a_freed_seat_is_offered_on_telegram_and_accepted(
     await tg.say(AMINA, "/start")
     await tg.tap(AMINA, "Français")
     await tg.say(AMINA, "/start ws_marketing-1")
-    assert "Vous êtes inscrit à Techniques de marketing" in await tg.tap(AMINA, "S'inscrire")
+    assert ("Inscription confirmée\u202f: «\u202fTechniques de marketing\u202f»"
+            in await tg.tap(AMINA, "S'inscrire"))
     document = tg.fake.calls_of("sendDocument", AMINA)[-1]
     assert b"BEGIN:VCALENDAR" in document.files["document"][1]
 
@@ -340,7 +341,7 @@ async def test_a_freed_seat_is_offered_on_telegram_and_accepted(
     assert "لائحة الانتظار" in await tg.tap(KARIM, "التسجيل")
 
     await tg.say(AMINA, "/my")
-    assert "annulée" in await tg.tap(AMINA, "Annuler : Techniques de marketing")
+    assert "annulée" in await tg.tap(AMINA, "Annuler\u202f: Techniques de marketing")
     assert await OutboxWorker(app, clock=lambda: now).drain() == 1
     offer = tg.fake.calls_of("sendMessage", KARIM)[-1]
     assert "خبر سار" in (offer.text or "")

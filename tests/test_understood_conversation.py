@@ -84,7 +84,7 @@ async def test_registering_for_a_named_workshop(chat: Chat) -> None:
     answer = await chat("amina", "inscription atelier comptabilité")
     # Given twice: the list of its sessions, each with its register button.
     assert answer.body["intent"] == "workshops"
-    assert "Gestion financière d'une coopérative : toutes les séances" in answer.text
+    assert "Gestion financière d'une coopérative\u202f: toutes les séances" in answer.text
     card = await chat.tap("amina", "Gestion financière d'une coopérative")
     assert "S'inscrire" in card.labels
 
@@ -191,7 +191,7 @@ async def test_doubt_asks_one_question_and_the_tap_answers_it(chat: Chat) -> Non
     assert {"Un atelier", "Stands"} <= set(question.labels)
     workshops = await chat.tap("amina", "Un atelier")
     assert workshops.body["intent"] == "workshop"
-    assert "Valorisation des produits : toutes les séances" in workshops.text
+    assert "Valorisation des produits\u202f: toutes les séances" in workshops.text
 
 
 async def test_not_understood_says_so_and_offers_the_way_on(chat: Chat) -> None:

@@ -292,7 +292,8 @@ async def test_web_visitors_get_reminders_and_broadcast_rows_like_everyone(chat:
         await chat.tap(person, "Français")
         await chat(person, "/start ws_marketing-1")
         registered = await chat.tap(person, "S'inscrire")
-        assert "Vous êtes inscrit à Techniques de marketing" in registered.text
+        assert ("Inscription confirmée\u202f: «\u202fTechniques de marketing\u202f»"
+                in registered.text)
     telegram = await chat.app.engine.contacts.arrive("telegram", "77", "fr")
     outbox = Outbox(chat.app.sessions)
     assert await outbox.recipients("all") == 3

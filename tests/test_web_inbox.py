@@ -114,7 +114,7 @@ async def test_a_freed_seat_is_offered_in_the_inbox_and_accepted_with_its_button
     assert "سنعرضه عليك هنا، عند عودتك إلى هذه الصفحة." in waiting.text
 
     await chat("amina", "mes ateliers")
-    await chat.tap("amina", "Annuler : Techniques de marketing")
+    await chat.tap("amina", "Annuler\u202f: Techniques de marketing")
     assert await drain(chat.app, NOW) == 1
     offers = await inbox(chat, "karim")
     assert len(offers) == 1
@@ -124,7 +124,7 @@ async def test_a_freed_seat_is_offered_in_the_inbox_and_accepted_with_its_button
     accept = next(choice["id"] for choice in offers[0]["choices"]
                   if choice["label"] == "قبول المقعد")
     accepted = await chat.post({"session": chat.session("karim"), "choice": accept})
-    assert "المقعد لك: أنت مسجل في تقنيات التسويق" in accepted.text
+    assert "المقعد لك: تم تسجيلك في ورشة «تقنيات التسويق»" in accepted.text
     assert await inbox(chat, "karim") == []
 
 

@@ -54,12 +54,12 @@ async def test_french_conversation_through_buttons_and_lists(
 ) -> None:
     wa = await make_whatsapp()
     welcome = await wa.say(AMINA, "bonjour")
-    assert "Bienvenue au Salon provincial" in welcome
+    assert "Bienvenue à «\u202fSalon provincial" in welcome
     assert wa.labels(AMINA) == ["العربية", "Français"]
     assert wa.fake.messages(AMINA, "interactive")[-1].interactive["type"] == "button"
 
     menu = await wa.tap(AMINA, "Français")
-    assert "Langue choisie : Français." in menu
+    assert "Langue choisie\u202f: Français." in menu
     assert wa.fake.messages(AMINA, "interactive")[-1].interactive["type"] == "list"
     assert "Ateliers" in wa.labels(AMINA)
 
@@ -378,7 +378,7 @@ async def test_registering_on_whatsapp_sends_the_calendar_file(
     assert "Techniques de marketing" in card
     assert "S'inscrire" in wa.labels(AMINA)
     confirmed = await wa.tap(AMINA, "S'inscrire")
-    assert "Vous êtes inscrit à Techniques de marketing" in confirmed
+    assert "Inscription confirmée\u202f: «\u202fTechniques de marketing\u202f»" in confirmed
     document = wa.fake.messages(AMINA, "document")[-1]
     assert document.body["document"]["filename"] == "workshop.ics"
     filename, mime, content = wa.fake.media[document.body["document"]["id"]]
