@@ -222,7 +222,7 @@ def test_french_space_before_punctuation_is_required() -> None:
     assert french_spaces("L'atelier « {title}\u202f» est complet")
     assert french_spaces("L'atelier «\u202f{title} » est complet")
     assert not french_spaces("Ateliers du {day}\u202f: ({percent}\u00a0%) à 11:00, "
-                             "« \u202f»".replace("« ", "«\u202f") + " https://x.ma/a?b")
+                             "«\u202fla\u202f» https://x.ma/a?b")
     assert not french_spaces("L'atelier «\u202f{title}\u202f» est complet\u202f!")
     assert french_spaces("envoyez «\u202f\u202freprendre\u202f\u202f».")
 

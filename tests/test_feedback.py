@@ -136,7 +136,8 @@ async def test_workshop_prompt_goes_to_confirmed_registrants_after_the_end(
     karim_before = len(tg.fake.calls_of("sendMessage", KARIM))
     assert await OutboxWorker(app, clock=lambda: after).drain() == 1
     prompt = tg.fake.calls_of("sendMessage", AMINA)[-1]
-    assert "Merci d'avoir participé à Techniques de marketing" in (prompt.text or "")
+    assert ("Merci d'avoir participé à l'atelier «\u202fTechniques de marketing\u202f»"
+            in (prompt.text or ""))
     assert tg.labels(AMINA) == ["★★★★★", "★★★★", "★★★", "★★", "★"]
     assert len(tg.fake.calls_of("sendMessage", KARIM)) == karim_before
 
@@ -292,7 +293,7 @@ async def test_workshop_prompt_on_whatsapp_in_arabic(make_whatsapp: WhatsAppFact
     # The two reminders and, 15 minutes after the end, the prompt with its stars.
     assert await OutboxWorker(app, clock=lambda: after).drain() == 3
     prompt = wa.fake.messages(person)[-1].text or ""
-    assert "شكرًا على حضورك تقنيات التسويق" in prompt
+    assert "شكرًا على حضورك ورشة «تقنيات التسويق»" in prompt
     assert wa.labels(person) == ["★★★★★", "★★★★", "★★★", "★★", "★"]
     asked = await wa.tap(person, "★★★")
     assert "الدورة القادمة" in asked

@@ -72,6 +72,24 @@ def _converse(base: str, language: str, folder: Path) -> dict[str, Any]:
         tap("menu", steps["language"])
         say("programme", steps["programme"])
         tap("day", steps["day"])
+        # Where the day's first time range's two ends are drawn: "10:00–12:00" reads left to
+        # right inside Arabic too (not "12:00–10:00").
+        shown["range"] = driver.execute_script("""
+            function left(text) {
+              var bubbles = document.querySelectorAll('.msg.bot');
+              var walk = document.createTreeWalker(bubbles[bubbles.length - 1],
+                                                   NodeFilter.SHOW_TEXT), node;
+              while ((node = walk.nextNode())) {
+                var at = node.data.indexOf(text);
+                if (at >= 0) {
+                  var range = document.createRange();
+                  range.setStart(node, at); range.setEnd(node, at + text.length);
+                  return range.getBoundingClientRect().left;
+                }
+              }
+              return null;
+            }
+            return [left('10:00'), left('12:00')];""")
         say("card", "/start ws_marketing-1")
         tap("registered", steps["register"])
         say("search", steps["search"])
@@ -91,6 +109,8 @@ async def test_a_conversation_reads_right_on_a_phone(make_chat: ChatFactory,
 
     assert all(shown[f"{step} width"] <= 390 for step in
                ("menu", "programme", "day", "card", "registered", "search")), shown
+    start, end = shown["range"]
+    assert start is not None and end is not None and start < end, shown["range"]
     if language == "fr":
         assert shown["dir"] != "rtl"
         assert "Ateliers du dimanche 13 décembre\u202f:" in shown["day"]

@@ -69,7 +69,7 @@ async def test_the_next_workshop_then_a_seat_offered_come_first_in_the_menu(chat
 
     his = await chat("karim", "القائمة")
     offer = his.replies[0]
-    assert offer["text"].startswith("مقعد معروض عليك في ورشة تقنيات التسويق")
+    assert offer["text"].startswith("مقعد معروض عليك في ورشة «تقنيات التسويق»")
     assert [choice["label"] for choice in offer["choices"]] == ["قبول المقعد", "رفض"]
     accepted = await chat.tap("karim", "قبول المقعد")
     assert "المقعد لك" in accepted.text

@@ -55,7 +55,7 @@ async def test_register_wait_cancel_offer_and_accept(chat: Chat) -> None:
     assert f"أنت رقم {FSI}1{PDI} في لائحة الانتظار" in waiting.text
 
     mine = await chat("amina", "mes ateliers")
-    assert "Vos ateliers" in mine.text and "inscrit" in mine.text
+    assert "Vos ateliers" in mine.text and "inscription confirmée" in mine.text
     cancelled = await chat.tap("amina", "Annuler\u202f: Techniques de marketing")
     assert ("Votre inscription à l'atelier «\u202fTechniques de marketing\u202f» est annulée"
             in cancelled.text)

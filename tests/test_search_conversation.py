@@ -59,7 +59,7 @@ async def test_browse_by_category_region_label_and_neighbours(chat: Chat) -> Non
 
     await chat("amina", "stands")
     labels = await chat.tap("amina", "Par label")
-    women = next(label for label in labels.labels if label.startswith("dirigée par des femmes"))
+    women = next(label for label in labels.labels if label.startswith("Dirigée par des femmes"))
     led = await chat.tap("amina", women)
     assert "Dirigée par des femmes\u202f: stands 1 à" in led.text
 

@@ -143,7 +143,7 @@ async def test_a_reminder_and_an_offer_come_into_the_open_page(make_chat: ChatFa
             seen["fr_shot"] = fr.screenshot("inbox-reminder-fr.png")
             # She gives her seat up: the offer comes into Karim's open page, with its buttons.
             fr.say("mes ateliers")
-            fr.tap("Annuler : Techniques de marketing")
+            fr.tap("Annuler\u202f: Techniques de marketing")
             send_due(NOW)
             seen["offer"] = ar.comes_in("مقعد")
             ar.wait.until(lambda _driver: "قبول المقعد" in ar.buttons())

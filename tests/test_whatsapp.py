@@ -385,4 +385,4 @@ async def test_registering_on_whatsapp_sends_the_calendar_file(
     assert (filename, mime) == ("workshop.ics", "text/plain")
     assert content.startswith(b"BEGIN:VCALENDAR")
     mine = await wa.say(AMINA, "mes ateliers")
-    assert "Vos ateliers" in mine and "inscrit" in mine
+    assert "Vos ateliers" in mine and "inscription confirmée" in mine
