@@ -10,10 +10,11 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 
 from bot.worker import OutboxWorker
-from storage.models import Contact
+from handlers.messages import Rendered
+from storage.models import Contact, utcnow
 from storage.outbox import Outbox
 from tests.conftest import Chat
-from tests.platforms import TelegramFactory
+from tests.platforms import TelegramFactory, WhatsAppFactory
 
 CASABLANCA = ZoneInfo("Africa/Casablanca")
 # Sunday 13 December 2026, 10:00: the fair's first day.
@@ -171,3 +172,24 @@ async def test_english_readers_get_the_french_text_unless_an_english_one_is_give
     body = await response.json()
     assert [item["text"] for item in body["replies"]] == [
         "Le salon ferme à 20:00.", "The fair closes at 8pm."]
+
+
+async def test_whatsapp_english_readers_get_an_english_template_or_the_french_one(
+        make_whatsapp: WhatsAppFactory) -> None:
+    wa = await make_whatsapp(whatsapp_templates="broadcast:fr=salon_annonce")
+    now = utcnow()
+    long_ago = now - dt.timedelta(days=2)
+    closing = Rendered(text="Le salon ferme à 20:00.", language="en")
+    sent = await wa.channel.send_bulk("212600000301", "en", long_ago, "broadcast", closing, now)
+    assert sent.status == "sent"
+    template = wa.fake.messages("212600000301", "template")[-1].body["template"]
+    assert (template["name"], template["language"]) == ("salon_annonce", {"code": "fr"})
+    skipped = await wa.channel.send_bulk("212600000301", "en", long_ago, "reminder", closing,
+                                         now)
+    assert skipped.status == "skipped"
+    assert "no template for reminder:en" in (skipped.reason or "")
+    english = await make_whatsapp(whatsapp_templates="broadcast:fr=salon_annonce,"
+                                                     "broadcast:en=fair_announcement")
+    await english.channel.send_bulk("212600000302", "en", long_ago, "broadcast", closing, now)
+    template = english.fake.messages("212600000302", "template")[-1].body["template"]
+    assert (template["name"], template["language"]) == ("fair_announcement", {"code": "en"})
