@@ -13,6 +13,7 @@ from bot.worker import OutboxWorker
 from handlers.messages import Rendered
 from storage.models import Contact, utcnow
 from storage.outbox import Outbox
+from storage.reports import contact_rows
 from tests.conftest import Chat
 from tests.platforms import TelegramFactory, WhatsAppFactory
 
@@ -193,3 +194,12 @@ async def test_whatsapp_english_readers_get_an_english_template_or_the_french_on
     await english.channel.send_bulk("212600000302", "en", long_ago, "broadcast", closing, now)
     template = english.fake.messages("212600000302", "template")[-1].body["template"]
     assert (template["name"], template["language"]) == ("fair_announcement", {"code": "en"})
+
+
+async def test_the_contacts_export_says_english(chat: Chat) -> None:
+    await chat("john", "Hello, where is the honey stand please?")
+    await chat("amina", "bonjour")
+    await chat.tap("amina", "Français")
+    languages = {row["user_id"]: row["language"] for row in await contact_rows(chat.app.sessions)}
+    assert languages[chat.user_id("john")] == "en"
+    assert languages[chat.user_id("amina")] == "fr"
