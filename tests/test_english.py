@@ -118,6 +118,10 @@ async def test_english_is_asked_for_in_words(chat: Chat) -> None:
     switched = await chat("amina", "english")
     assert switched.lang == "en"
     assert "Language set: English." in switched.text
+    assert (await chat("amina", "français")).lang == "fr"
+    sentence = await chat("amina", "can you answer in English please?")
+    assert (sentence.lang, sentence.body["intent"]) == ("en", "language")
+    assert "Language set: English." in sentence.text
     await chat("karim", "السلام عليكم")
     await chat.tap("karim", "العربية")
     asked = await chat("karim", "الإنجليزية")
