@@ -35,8 +35,8 @@ from handlers.messages import (
     range_start_style,
 )
 
-LANGUAGES = ("ar", "fr")
-"""Languages a conversation is held in; English only greets."""
+LANGUAGES = ("ar", "fr", "en")
+"""Languages a conversation is held in (and a contact's language may be)."""
 CATALOG_LANGUAGES = ("ar", "fr", "en")
 DOMAIN = "messages"
 BABEL_LOCALES = {"ar": "ar_MA", "fr": "fr_MA", "en": "en"}

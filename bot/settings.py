@@ -199,9 +199,9 @@ class Settings(BaseSettings):
                 continue
             key, sep, name = item.strip().partition("=")
             kind, colon, language = key.partition(":")
-            if not sep or not colon or not kind or language not in ("ar", "fr") or not name:
+            if not sep or not colon or not kind or language not in ("ar", "fr", "en") or not name:
                 raise ValueError(f"{item.strip()!r} is not KIND:LANG=TEMPLATE_NAME "
-                                 "with LANG ar or fr")
+                                 "with LANG ar, fr or en")
             templates[f"{kind}:{language}"] = name
         return templates
 

@@ -20,6 +20,8 @@ _DARIJA = {
 _ENGLISH = {
     "hello", "hi", "hey", "the", "please", "thanks", "thank", "you", "what", "where", "when",
     "english", "how", "is", "are", "my", "good", "morning", "evening", "want", "find", "need",
+    "i", "i'm", "can", "do", "there", "which", "with", "for", "today", "tomorrow", "workshop",
+    "workshops", "register",
 }
 _FRENCH = {
     "bonjour", "bonsoir", "salut", "merci", "je", "le", "la", "les", "des", "du", "ou", "où",

@@ -13,7 +13,7 @@ from handlers.understanding import Intent
 
 feature = Feature("start", Intent.WELCOME)
 
-LANGUAGE_NAMES = {"ar": "العربية", "fr": "Français"}
+LANGUAGE_NAMES = {"ar": "العربية", "fr": "Français", "en": "English"}
 
 # The router's tables of plain words (folded: no accents, no case, no hamza marks).
 GREETINGS = {folded(word) for word in (
@@ -26,6 +26,9 @@ LANGUAGE_WORDS = {
                                        "3arbia", "l3arbia", "darija", "الدارجة")},
     **{folded(word): "fr" for word in ("français", "francais", "french", "فرنسية",
                                        "الفرنسية", "الفرنسي", "fransawiya")},
+    **{folded(word): "en" for word in ("english", "anglais", "inglizia", "nglizia",
+                                       "الإنجليزية", "الانجليزية", "إنجليزية", "الإنجليزي",
+                                       "الإنكليزية", "النجليزية")},
 }
 
 
@@ -37,7 +40,7 @@ class Language(Button, prefix="lang", is_global=True):
 
 def language_choices() -> list[Choice]:
     # Each language is offered in its own script so anyone can find theirs.
-    return [Choice(Language(language=code).pack(), LANGUAGE_NAMES[code]) for code in ("ar", "fr")]
+    return [Choice(Language(language=code).pack(), name) for code, name in LANGUAGE_NAMES.items()]
 
 
 def welcome_lines(ctx: Context) -> list[Reply]:

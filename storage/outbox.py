@@ -143,8 +143,10 @@ def audience_filter(audience: str) -> Any:
         return or_(Contact.role == Role.COOPERATIVE, Contact.exhibitor_id.is_not(None))
     if audience == "organizers":
         return Contact.role == Role.ORGANIZER
-    if audience in ("lang:ar", "lang:fr"):
-        return Contact.language == audience.removeprefix("lang:")
+    if audience == "lang:ar":
+        return Contact.language == "ar"
+    if audience == "lang:fr":  # English readers are sent a broadcast's French text
+        return Contact.language.in_(("fr", "en"))
     if audience.startswith("workshop:") and audience.removeprefix("workshop:"):
         key = audience.removeprefix("workshop:")
         registered = (select(Registration.contact_id)

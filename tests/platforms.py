@@ -98,7 +98,7 @@ async def make_telegram(make_app: AppFactory) -> AsyncIterator[TelegramFactory]:
         await app.start_channels()
         channel = app.channels[0]
         assert isinstance(channel, TelegramChannel)
-        await fake.wait_for("setMyCommands", count=3)
+        await fake.wait_for("setMyCommands", count=4)
         if mode == "webhook":
             await fake.wait_for("setWebhook")
         else:

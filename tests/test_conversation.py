@@ -15,7 +15,7 @@ async def test_french_conversation(chat: Chat) -> None:
     assert first.status == 200
     assert first.lang == "fr"
     assert first.mentions("Bienvenue", "Khouribga", "13 décembre", "10:00")
-    assert first.labels[-2:] == ["العربية", "Français"]
+    assert first.labels[-3:] == ["العربية", "Français", "English"]
 
     menu = await chat.tap("amina", "lang:fr")
     assert "Langue choisie\u202f: Français." in menu.text
@@ -60,7 +60,7 @@ async def test_language_can_be_switched_at_any_time(chat: Chat) -> None:
     await chat("amina", "bonjour")
     await chat.tap("amina", "lang:fr")
     prompt = await chat("amina", "langue")
-    assert prompt.labels == ["العربية", "Français"]
+    assert prompt.labels == ["العربية", "Français", "English"]
     switched = await chat.tap("amina", "العربية")
     assert switched.lang == "ar"
     assert "تم اختيار اللغة" in switched.text

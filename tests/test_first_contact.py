@@ -12,7 +12,7 @@ from bot.i18n import FSI, PDI
 from tests.conftest import Answer, Chat
 from tests.platforms import TelegramFactory, WhatsAppFactory
 
-LANGUAGE_BUTTONS = ["العربية", "Français"]
+LANGUAGE_BUTTONS = ["العربية", "Français", "English"]
 ARABIC_CARD = f"الرواق {FSI}A12{PDI}"
 
 

@@ -139,7 +139,7 @@ async def test_a_newcomers_bad_link_gets_the_welcome_and_no_echo(chat: Chat) -> 
     assert "Bienvenue" in answer.text
     assert "Ce lien n'est pas valide" in answer.text
     assert "ATTENTION" not in answer.text
-    assert answer.labels[-2:] == ["العربية", "Français"]
+    assert answer.labels[-3:] == ["العربية", "Français", "English"]
 
 
 async def test_a_well_formed_unknown_stand_is_still_named(chat: Chat) -> None:

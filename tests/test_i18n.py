@@ -1,4 +1,5 @@
-"""Languages: every message in Arabic and French, detection, plurals, dates and bidi isolation."""
+"""Languages: every message in Arabic, French and English, detection, plurals, dates and
+bidi isolation."""
 
 from __future__ import annotations
 
@@ -37,7 +38,7 @@ def catalog(language: str):  # type: ignore[no-untyped-def]
         return read_po(handle, locale=language)
 
 
-@pytest.mark.parametrize("language", ["ar", "fr"])
+@pytest.mark.parametrize("language", ["ar", "fr", "en"])
 def test_every_message_is_translated(language: str) -> None:
     messages = source_messages()
     assert len(messages) > 50
@@ -62,7 +63,7 @@ def test_catalogs_hold_no_stale_messages(language: str) -> None:
     assert not stale, f"run `make locales`: {language} has messages the code no longer uses"
 
 
-@pytest.mark.parametrize("language", ["ar", "fr"])
+@pytest.mark.parametrize("language", ["ar", "fr", "en"])
 def test_translations_keep_the_placeholders(language: str) -> None:
     for message in catalog(language):
         if not message.id:
@@ -104,6 +105,10 @@ def test_arabic_has_six_plural_forms() -> None:
         ("slm labas", "ar"),
         ("wach kayn chi atelier 3la l'marketing", "ar"),
         ("Hello, where is the honey stand please?", "en"),
+        ("Workshops tomorrow", "en"),
+        ("Can I register today", "en"),
+        ("register me for the honey workshop", "en"),
+        ("Je cherche les ateliers de demain", "fr"),
         ("argan", "fr"),
         ("A12", "fr"),
         ("stand B7", "fr"),
@@ -146,8 +151,51 @@ def test_dates_in_both_locales_with_latin_digits() -> None:
     assert renderer.when(When(moment, "time"), "ar") == "10:30"
 
 
-def test_english_welcome_falls_back_to_the_source_text() -> None:
+def test_english_welcome_names_the_fair_in_english() -> None:
     renderer = Renderer(load_translations(), ZONE)
     text = renderer.message(_("Welcome to {fair}!", fair=Local({"fr": "Salon", "ar": "معرض",
                                                                "en": "Fair"})), "en")
     assert text == "Welcome to Fair!"
+
+
+def test_english_has_two_plural_forms() -> None:
+    catalog_en = catalog("en")
+    assert catalog_en.num_plurals == 2
+    for message in catalog_en:
+        if message.id and isinstance(message.id, tuple):
+            assert len(message.string) == 2 and all(message.string), message.id
+    renderer = Renderer(load_translations(), ZONE)
+    seats = {n: renderer.message(_n("{n} seat left", "{n} seats left", n), "en")
+             for n in (0, 1, 2, 11)}
+    assert seats == {0: "0 seats left", 1: "1 seat left", 2: "2 seats left",
+                     11: "11 seats left"}
+    queued = renderer.message(_n("Broadcast {id} queued for {n} person.",
+                                 "Broadcast {id} queued for {n} people.", 1, id=7), "en")
+    assert queued == "Announcement 7 queued for 1 person."
+
+
+def test_english_is_written_for_the_reader_not_the_code() -> None:
+    """Where the source sentence is not what a visitor should read, the catalog says better:
+    the glossary's words (hall, announcement), titles in quotes, the words to send quoted."""
+    renderer = Renderer(load_translations(), ZONE)
+    title = Local({"fr": "Bonne gouvernance", "ar": "الحكامة الجيدة"})
+    assert renderer.message(_("Other zones"), "en") == "Other halls"
+    assert renderer.message(_("You are already registered for {title}.", title=title), "en") == (
+        "You are already registered for “Bonne gouvernance”.")
+    assert renderer.message(_("{place} is marked in red on the whole plan.",
+                              place=Local({"fr": "Toilettes", "en": "Toilets"})), "en") == (
+        "Marked in red on the whole plan: Toilets.")
+    assert "“stop”" in renderer.message(_(
+        "Welcome back: you will receive announcements again. Send stop to turn them off."), "en")
+
+
+@pytest.mark.parametrize(("values", "expected"), [
+    ({"fr": "Salle 1", "ar": "القاعة 1", "en": "Room 1"}, "Room 1"),
+    ({"fr": "Salle 1", "ar": "القاعة 1"}, "Salle 1"),
+    ({"ar": "القاعة 1"}, "القاعة 1"),
+    ({"fr": "", "ar": "القاعة 1", "en": ""}, "القاعة 1"),
+])
+def test_catalogue_texts_fall_back_for_english_readers(values: dict[str, str],
+                                                       expected: str) -> None:
+    renderer = Renderer(load_translations(), ZONE)
+    assert renderer.text(Local(values), "en") == expected

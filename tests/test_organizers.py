@@ -134,7 +134,7 @@ async def test_a_listed_organizer_is_welcomed_at_their_first_message(
     tg = await make_telegram(organizers=f"telegram:{BOSS}")
     welcome = await tg.say(BOSS, "/start")
     assert "Bienvenue à «\u202fSalon provincial" in welcome
-    assert tg.labels(BOSS) == ["العربية", "Français"]
+    assert tg.labels(BOSS) == ["العربية", "Français", "English"]
 
 
 async def test_web_chat_sessions_cannot_be_organizers(make_app: AppFactory,

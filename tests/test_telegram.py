@@ -33,7 +33,7 @@ async def test_french_conversation(make_telegram: TelegramFactory, mode: str) ->
     tg = await make_telegram(mode)
     welcome = await tg.say(AMINA, "/start")
     assert "Bienvenue à «\u202fSalon provincial" in welcome
-    assert tg.labels(AMINA) == ["العربية", "Français"]
+    assert tg.labels(AMINA) == ["العربية", "Français", "English"]
 
     menu = await tg.tap(AMINA, "Français")
     assert "Langue choisie\u202f: Français." in menu
@@ -66,15 +66,18 @@ async def test_arabic_conversation(make_telegram: TelegramFactory, mode: str) ->
     assert "مفتوح كل يوم" in info
 
 
-async def test_commands_are_published_in_both_languages(make_telegram: TelegramFactory) -> None:
+async def test_commands_are_published_in_every_language(make_telegram: TelegramFactory) -> None:
     tg = await make_telegram()
     by_language = {call.params.get("language_code"): call.params["commands"]
                    for call in tg.fake.calls_of("setMyCommands")}
-    assert set(by_language) == {"fr", "ar", None}
+    assert set(by_language) == {"fr", "ar", "en", None}
     french = {item["command"]: item["description"] for item in by_language["fr"]}
     arabic = {item["command"]: item["description"] for item in by_language["ar"]}
+    english = {item["command"]: item["description"] for item in by_language["en"]}
     assert french["workshops"] == "Ateliers"
     assert arabic["workshops"] == "الورشات"
+    assert english["workshops"] == "Workshops"
+    assert english["lang"] == "Change language"
     assert {"menu", "lang", "workshops", "stands", "my", "feedback", "stop", "help"} <= set(
         french)
 

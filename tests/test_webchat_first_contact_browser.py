@@ -104,11 +104,11 @@ async def test_a_poster_code_on_a_phone_shows_the_card_with_its_buttons_in_arabi
     card = f"الرواق {FSI}A12{PDI}"
     assert arabic.direction == "rtl"
     assert "أضف إلى قائمتي" in arabic.buttons_under(card)
-    assert arabic.bubbles[-1][1] == ["العربية", "Français"]
+    assert arabic.bubbles[-1][1] == ["العربية", "Français", "English"]
 
     assert french.direction == "ltr"
     assert "Ajouter à ma liste" in french.buttons_under("Stand A12")
-    assert french.bubbles[-1][1] == ["العربية", "Français"]
+    assert french.bubbles[-1][1] == ["العربية", "Français", "English"]
 
     assert switched.direction == "rtl"
     assert "تم اختيار اللغة: العربية." in switched.bubbles[0][0]

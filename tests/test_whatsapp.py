@@ -55,7 +55,7 @@ async def test_french_conversation_through_buttons_and_lists(
     wa = await make_whatsapp()
     welcome = await wa.say(AMINA, "bonjour")
     assert "Bienvenue à «\u202fSalon provincial" in welcome
-    assert wa.labels(AMINA) == ["العربية", "Français"]
+    assert wa.labels(AMINA) == ["العربية", "Français", "English"]
     assert wa.fake.messages(AMINA, "interactive")[-1].interactive["type"] == "button"
 
     menu = await wa.tap(AMINA, "Français")

@@ -345,7 +345,7 @@ class TelegramChannel(PlatformChannel[Update]):
 
     async def _publish_commands(self) -> None:
         renderer = self.engine.renderer
-        for language in ("fr", "ar", None):
+        for language in ("fr", "ar", "en", None):
             commands = [
                 BotCommand(command=name,
                            description=renderer.text(description, language or "fr")[:256])

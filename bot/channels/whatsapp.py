@@ -705,7 +705,11 @@ class WhatsAppChannel(PlatformChannel[Event]):
 
     async def _template(self, to: str, language: str, kind: str,
                         rendered: Rendered) -> Delivery:
-        name = self.templates.get(f"{kind}:{language}")
+        name, code = self.templates.get(f"{kind}:{language}"), language
+        if name is None and language == "en":
+            # English readers are sent the French text of what has no English one (a
+            # broadcast, a catalogue reminder): the French template carries it.
+            name, code = self.templates.get(f"{kind}:fr"), "fr"
         if name is None:
             return Delivery("skipped", reason=(
                 f"outside the 24-hour window and no template for {kind}:{language} "
@@ -713,7 +717,7 @@ class WhatsAppChannel(PlatformChannel[Event]):
         # Meta refuses line breaks, tabs and long runs of spaces in template parameters.
         text = " · ".join(line.strip() for line in rendered.text.splitlines() if line.strip())
         payload = {**address(to), "type": "template", "template": {
-            "name": name, "language": {"code": language},
+            "name": name, "language": {"code": code},
             "components": [{"type": "body", "parameters": [
                 {"type": "text", "text": shorten(text, BODY_LIMIT)}]}]}}
         try:
