@@ -152,7 +152,8 @@ class Renderer:
             return format_time(moment, "HH:mm", locale=locale)
         if value.style == "date":
             return format_date(moment, "d MMMM y", locale=locale)
-        day = format_date(moment, "EEEE d MMMM", locale=locale)
+        day = format_date(moment, "EEE d" if value.style == "short" else "EEEE d MMMM",
+                          locale=locale)
         if value.style == "day":
             return day
         time = format_time(moment, "HH:mm", locale=locale)

@@ -114,7 +114,8 @@ class When:
     """A moment shown in the fair's time zone, formatted for the reader's locale."""
 
     value: dt.datetime
-    style: Literal["day", "time", "day_time", "date"] = "day_time"
+    # "short": the weekday abbreviated, its date and the time ("dim. 13, 11:00"), for labels.
+    style: Literal["day", "time", "day_time", "date", "short"] = "day_time"
 
 
 @dataclass(frozen=True, slots=True)
