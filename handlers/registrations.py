@@ -58,7 +58,8 @@ def _location(ctx: Context, room: Mapping[str, str]) -> Local:
         town = city.get(language)
         parts = [Local(room).get(language), place,
                  town if town and town.casefold() not in place.casefold() else ""]
-        values[language] = ", ".join(part for part in parts if part)
+        values[language] = ("، " if language == "ar" else ", ").join(
+            part for part in parts if part)
     return Local(values)
 
 

@@ -446,12 +446,19 @@ def sheet_rows(data: dict[str, Any]) -> dict[str, list[dict[str, str]]]:
         workshops.append({
             "id": item["id"], "title_fr": item["title"]["fr"], "title_ar": item["title"]["ar"],
             "description_fr": description["fr"], "description_ar": description["ar"],
-            "speaker": item.get("speaker", ""), "room_fr": room["fr"],
+            **_speaker_cells(item.get("speaker", "")), "room_fr": room["fr"],
             "room_ar": room["ar"], "starts": str(item["starts"]),
             "ends": str(item["ends"]), "capacity": str(item["capacity"]),
             "language": item.get("language", "ar+fr"), "audience": item.get("audience", "all"),
         })
     return {"stands": stands, "exhibitors": exhibitors, "workshops": workshops}
+
+
+def _speaker_cells(speaker: str | dict[str, str]) -> dict[str, str]:
+    """A YAML speaker as sheet cells: `speaker`, or `speaker_fr` and `speaker_ar`."""
+    if isinstance(speaker, dict):
+        return {f"speaker_{language}": speaker.get(language, "") for language in ("fr", "ar", "en")}
+    return {"speaker": speaker}
 
 
 def write_csv(path: Path, kind: str, rows: list[dict[str, str]], delimiter: str = ",") -> Path:
