@@ -35,10 +35,10 @@ SHEET_COLUMNS: dict[str, tuple[str, ...]] = {
         "labels", "phone", "public_phone",
     ),
     "workshops": (
-        # `speaker` a name shown as written, or `speaker_fr` and `speaker_ar` (`_en`) by script.
+        # `speaker`: a name shown as written; or `speaker_fr` and `speaker_ar`, by script.
         "id", "title_fr", "title_ar", "description_fr", "description_ar", "speaker",
-        "speaker_fr", "speaker_ar", "speaker_en", "room_fr", "room_ar", "starts", "ends",
-        "capacity", "language", "audience",
+        "speaker_fr", "speaker_ar", "room_fr", "room_ar", "starts", "ends", "capacity",
+        "language", "audience",
     ),
 }
 REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {

@@ -120,10 +120,14 @@ class SpeakerText(BaseModel):
 
 
 def _speaker(value: Any) -> Any:
+    if isinstance(value, str):
+        if len(value.strip()) > 200:
+            raise ValueError("must be at most 200 characters")
+        return value
+    if not isinstance(value, dict):
+        raise ValueError("must be a text, or the name in each script: {fr: ..., ar: ...}")
     # A sheet's empty speaker_ar beside a filled speaker_fr is a name given in one script.
-    if isinstance(value, dict):
-        return {key: text for key, text in value.items() if text not in ("", None)}
-    return value
+    return {key: text for key, text in value.items() if text not in ("", None)}
 
 
 def speaker_names(value: SpeakerText | str) -> dict[str, str]:

@@ -198,3 +198,17 @@ async def test_a_workshop_card_button_is_one_of_the_list(chat: Chat) -> None:
     await chat("amina", "/start ws_governance-1")
     day = await chat.tap("amina", WorkshopDay(1).pack())
     assert WorkshopCard(governance).pack() in [choice["id"] for choice in day.choices]
+
+
+async def test_a_speaker_given_as_one_text_is_shown_as_written(chat: Chat) -> None:
+    chat.app.engine.clock = lambda: NOW
+    async with chat.app.sessions() as session, session.begin():
+        await session.execute(update(Workshop).where(Workshop.key == "marketing-1")
+                              .values(speaker="Nadia Chraibi", speaker_names=None))
+    await chat.app.state.bump_catalogue_version()
+    await arabic(chat, "karim")
+    card = await chat("karim", "/start ws_marketing-1")
+    assert "المؤطر: Nadia Chraibi" in plain(card.text)
+    await french(chat, "amina")
+    card = await chat("amina", "/start ws_marketing-1")
+    assert f"Animé par{NNBSP}: Nadia Chraibi" in card.text
