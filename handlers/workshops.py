@@ -50,8 +50,9 @@ class WorkshopLanguage(Button, prefix="wsl"):
     page: int = 0
 
 
-PAGE = 8
-"""Workshops listed at once, a button each: a phone screen's worth; "More" shows the next."""
+PAGE = 7
+"""Workshops listed at once, a button each: a phone screen's worth; "More" shows the next.
+Seven, so that a page with "More" and its two ways back is one WhatsApp list (ten rows)."""
 
 
 LANGUAGE_LABELS = {"ar": _("in Arabic"), "fr": _("in French"), "ar+fr": _("in Arabic and French")}

@@ -220,7 +220,7 @@ async def test_a_seat_on_the_web_wins_over_a_place_in_the_apps_waiting_list(
     await tg.say(SALMA, "bonjour", language_code="fr")
     await tg.tap(SALMA, "Français")
     await tg.say(SALMA, "/start ws_marketing-1")
-    waiting = await tg.tap(SALMA, "S'inscrire")
+    waiting = await tg.tap(SALMA, "Rejoindre la liste d'attente")
     assert "liste d'attente" in waiting
     await chat("salma", "menu")
     code = code_in((await chat.tap("salma", "Continuer sur Telegram")).text,

@@ -17,6 +17,7 @@ from handlers.workshops import PAGE, WorkshopCard, WorkshopDay, WorkshopLanguage
 from storage.cooperatives import CooperativeRepository
 from storage.models import Registration, Workshop
 from tests.conftest import Chat
+from tests.platforms import WhatsAppFactory
 
 NOW = dt.datetime(2026, 12, 11, 10, 0, tzinfo=ZoneInfo("Africa/Casablanca"))
 NNBSP = "\u202f"
@@ -212,3 +213,24 @@ async def test_a_speaker_given_as_one_text_is_shown_as_written(chat: Chat) -> No
     await french(chat, "amina")
     card = await chat("amina", "/start ws_marketing-1")
     assert f"Animé par{NNBSP}: Nadia Chraibi" in card.text
+
+
+async def test_a_page_of_workshops_is_one_whatsapp_list_with_rows_told_apart(
+        make_whatsapp: WhatsAppFactory) -> None:
+    wa = await make_whatsapp()
+    wa.app.engine.clock = lambda: NOW
+    person = "212600000777"
+    await wa.say(person, "bonjour")
+    await wa.tap(person, "Français")
+    await wa.say(person, "ateliers")
+    await wa.tap(person, MenuItem("wsl").pack())
+    await wa.tap(person, WorkshopLanguage("ar").pack())
+    last = wa.fake.messages(person, "interactive")[-1]
+    rows = last.rows  # the fake refuses more than ten rows, titles over 24, descriptions over 72
+    assert [row[0] for row in rows][-3:] == [WorkshopLanguage("ar", 1).pack(),
+                                             MenuItem("wsl").pack(), "menu"]
+    shown = [(title, description) for key, title, description in rows if key.startswith("ws:")]
+    assert len(shown) == PAGE
+    # A title cut to 24 characters may be another's: the description, in full, tells them apart.
+    assert len({description or title for title, description in shown}) == PAGE
+    assert ("Bonne gouvernance…", "Bonne gouvernance · lun. 14, 14:30") in shown
