@@ -181,8 +181,8 @@ async def test_a_waiting_list_place_moves_with_its_position_and_the_language_wit
     for user in ("karim", "amina", "yassine"):  # one seat, then places 1 and 2 in the queue
         await chat(user, "السلام عليكم")
         await chat.tap(user, "العربية")
-        await chat(user, "/start ws_marketing-1")
-        await chat.tap(user, "التسجيل")
+        card = await chat(user, "/start ws_marketing-1")
+        await chat.tap(user, card.choices[0]["id"])  # register, or join the waiting list
     help_ = await chat("amina", "مساعدة")
     assert ("• المتابعة على واتساب أو تيليغرام: تنتقل معك ورشاتك وقائمتك، وتصلك التذكيرات "
             "هناك") in help_.text
