@@ -234,3 +234,25 @@ async def test_a_page_of_workshops_is_one_whatsapp_list_with_rows_told_apart(
     # A title cut to 24 characters may be another's: the description, in full, tells them apart.
     assert len({description or title for title, description in shown}) == PAGE
     assert ("Bonne gouvernance…", "Bonne gouvernance · lun. 14, 14:30") in shown
+
+
+async def test_a_busy_day_pages_too(chat: Chat) -> None:
+    """Nine workshops moved to the first day: seven, then "More" with the last two."""
+    chat.app.engine.clock = lambda: NOW
+    first_day = dt.datetime(2026, 12, 13, 9, 0, tzinfo=ZoneInfo("Africa/Casablanca"))
+    async with chat.app.sessions() as session, session.begin():
+        keys = list(await session.scalars(select(Workshop.key).order_by(Workshop.starts_at)))
+        for hour, key in enumerate(keys[:9]):
+            starts = first_day + dt.timedelta(hours=hour)
+            await session.execute(update(Workshop).where(Workshop.key == key).values(
+                starts_at=starts, ends_at=starts + dt.timedelta(minutes=50)))
+    await chat.app.state.bump_catalogue_version()
+    await french(chat, "amina")
+    await chat("amina", "ateliers")
+    day = await chat.tap("amina", WorkshopDay(0).pack())
+    cards = [choice for choice in day.choices if choice["id"].startswith("ws:")]
+    assert len(cards) == PAGE and WorkshopDay(0, 1).pack() in [c["id"] for c in day.choices]
+    rest = await chat.tap("amina", WorkshopDay(0, 1).pack())
+    assert len([c for c in rest.choices if c["id"].startswith("ws:")]) == 9 - PAGE
+    assert WorkshopDay(0, 2).pack() not in [c["id"] for c in rest.choices]
+    assert "dimanche 13 décembre" in rest.text
