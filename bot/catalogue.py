@@ -35,8 +35,10 @@ SHEET_COLUMNS: dict[str, tuple[str, ...]] = {
         "labels", "phone", "public_phone",
     ),
     "workshops": (
-        "id", "title_fr", "title_ar", "description_fr", "description_ar", "speaker", "room_fr",
-        "room_ar", "starts", "ends", "capacity", "language", "audience",
+        # `speaker`: a name shown as written; or `speaker_fr` and `speaker_ar`, by script.
+        "id", "title_fr", "title_ar", "description_fr", "description_ar", "speaker",
+        "speaker_fr", "speaker_ar", "room_fr", "room_ar", "starts", "ends", "capacity",
+        "language", "audience",
     ),
 }
 REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {

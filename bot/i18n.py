@@ -153,7 +153,8 @@ class Renderer:
             return format_time(moment, "HH:mm", locale=locale)
         if value.style in DATE_PATTERNS:
             return format_day(moment.date(), DATE_PATTERNS[value.style], language)
-        day = format_day(moment.date(), "EEEE d MMMM", language)
+        day = format_day(moment.date(), "EEE d" if value.style == "short" else "EEEE d MMMM",
+                         language)
         if value.style == "day":
             return day
         time = format_time(moment, "HH:mm", locale=locale)

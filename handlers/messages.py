@@ -114,8 +114,10 @@ class When:
     """A moment shown in the fair's time zone, formatted for the reader's locale."""
 
     value: dt.datetime
-    # "day_month" and "day_number" begin a range that ends with a "date" (bot/i18n.py).
-    style: Literal["day", "time", "day_time", "date", "day_month", "day_number"] = "day_time"
+    # "day_month" and "day_number" begin a range that ends with a "date" (bot/i18n.py);
+    # "short": the weekday abbreviated, its date and the time ("dim. 13, 11:00"), for labels.
+    style: Literal["day", "time", "day_time", "date", "day_month", "day_number", "short"] = (
+        "day_time")
 
 
 def range_start_style(first: dt.date, last: dt.date) -> Literal["date", "day_month", "day_number"]:

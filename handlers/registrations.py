@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from handlers.buttons import Button
 from handlers.context import Context
@@ -48,10 +48,25 @@ def _title(workshop: WorkshopView) -> Local:
     return Local(workshop.title)
 
 
+def _location(ctx: Context, room: Mapping[str, str]) -> Local:
+    """Where a workshop is, for a calendar: its room, the fair's venue and its city
+    ("Salle 2, Espace couvert des expositions, Oued Zem"), in each language."""
+    venue, city = Local(ctx.fair.venue), Local(ctx.fair.city)
+    values: dict[str, str] = {}
+    for language in {*room, *ctx.fair.venue}:
+        place = venue.get(language)
+        town = city.get(language)
+        parts = [Local(room).get(language), place,
+                 town if town and town.casefold() not in place.casefold() else ""]
+        values[language] = ("، " if language == "ar" else ", ").join(
+            part for part in parts if part)
+    return Local(values)
+
+
 def _calendar(ctx: Context, items: list[tuple[int, MyRegistration | WorkshopView]]) -> Media:
     """An .ics of these (workshop id, workshop) in the person's language, one event each."""
     events = tuple(WorkshopEvent(uid=f"{ctx.fair.key}-ws{workshop_id}-c{ctx.contact.id}@tadamon",
-                                 title=Local(item.title), location=Local(item.room),
+                                 title=Local(item.title), location=_location(ctx, item.room),
                                  starts_at=item.starts_at, ends_at=item.ends_at)
                    for workshop_id, item in items)
     return Media("document", picture=Calendar(events, Local(ctx.fair.name), ctx.zone),

@@ -101,6 +101,43 @@ class Text(BaseModel):
         return self.model_dump(exclude_none=True)
 
 
+SpeakerLine = Annotated[str, BeforeValidator(_strip), Field(min_length=1, max_length=200)]
+
+
+class SpeakerText(BaseModel):
+    """A speaker's name written in several scripts ("M. Youssef Bennani", "ذ. يوسف بناني")."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    fr: SpeakerLine | None = None
+    ar: SpeakerLine | None = None
+    en: SpeakerLine | None = None
+
+    @model_validator(mode="after")
+    def _named(self) -> SpeakerText:
+        if not (self.fr or self.ar or self.en):
+            raise ValueError("give the speaker's name: {fr: ..., ar: ...}")
+        return self
+
+
+def _speaker(value: Any) -> Any:
+    if isinstance(value, str):
+        if len(value.strip()) > 200:
+            raise ValueError("must be at most 200 characters")
+        return value
+    if not isinstance(value, dict):
+        raise ValueError("must be a text, or the name in each script: {fr: ..., ar: ...}")
+    # A sheet's empty speaker_ar beside a filled speaker_fr is a name given in one script.
+    return {key: text for key, text in value.items() if text not in ("", None)}
+
+
+def speaker_names(value: SpeakerText | str) -> dict[str, str]:
+    """A catalogue speaker as a mapping by language: a plain text under "fr", shown to every
+    reader as written; {} for none."""
+    if isinstance(value, SpeakerText):
+        return value.model_dump(exclude_none=True)
+    return {"fr": value.strip()} if value.strip() else {}
+
+
 class _Item(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -176,7 +213,9 @@ class WorkshopIn(_Item):
     id: Key
     title: Text
     description: Text | None = None
-    speaker: Annotated[str, Field(max_length=200)] = ""
+    # A text shown as written, or the name in each script: {fr: ..., ar: ...}.
+    speaker: Annotated[SpeakerText | Annotated[str, Field(max_length=200)],
+                       BeforeValidator(_speaker)] = ""
     # Its name in both languages, or the id of one of the catalogue's places.
     room: Annotated[Text | str, BeforeValidator(_room)]
     starts: dt.datetime
@@ -646,13 +685,23 @@ async def _rooms(session: AsyncSession, fair: Fair, items: list[WorkshopIn],
     return rooms
 
 
+def _speaker_columns(value: SpeakerText | str) -> dict[str, Any]:
+    """`speaker` keeps a plain text (or the French name, for readers of the column alone);
+    `speaker_names` the names by script when the catalogue gives them."""
+    names = speaker_names(value)
+    if isinstance(value, str):
+        return {"speaker": names.get("fr", ""), "speaker_names": None}
+    first = names.get("fr") or names.get("en") or names.get("ar", "")
+    return {"speaker": first, "speaker_names": names}
+
+
 async def _sync_workshops(session: AsyncSession, up: _Upserter, fair: Fair,
                           items: list[WorkshopIn], zone: ZoneInfo, locate: Locator) -> None:
     rooms = await _rooms(session, fair, items, locate)
     removed = await up.sync(Workshop, fair, "key", [(item.id, {
             "title": item.title.as_dict(),
             "description": item.description.as_dict() if item.description else None,
-            "speaker": item.speaker,
+            **_speaker_columns(item.speaker),
             "room": room,
             "place": place,
             "starts_at": _local(item.starts, zone),

@@ -180,6 +180,9 @@ class Workshop(Base):
     title: Mapped[dict[str, Any]]
     description: Mapped[dict[str, Any] | None]
     speaker: Mapped[str] = mapped_column(String(200), default="")
+    # The speaker's name by script ({"fr": ..., "ar": ...}) when the catalogue gives it;
+    # None when `speaker` is a plain text, shown as written.
+    speaker_names: Mapped[dict[str, Any] | None]
     room: Mapped[dict[str, Any]]
     starts_at: Mapped[dt.datetime]
     ends_at: Mapped[dt.datetime]

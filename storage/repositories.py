@@ -116,7 +116,7 @@ class WorkshopView:
     key: str
     title: dict[str, str]
     description: dict[str, str] | None
-    speaker: str
+    speaker: dict[str, str]  # the name by script; a plain text under "fr"; {} for none
     room: dict[str, str]
     starts_at: dt.datetime
     ends_at: dt.datetime
@@ -636,7 +636,8 @@ class CatalogueRepository:
 
 
 def _workshop_view(row: Workshop, taken: int) -> WorkshopView:
-    return WorkshopView(row.id, row.key, row.title, row.description, row.speaker, row.room,
+    speaker = row.speaker_names or ({"fr": row.speaker} if row.speaker else {})
+    return WorkshopView(row.id, row.key, row.title, row.description, speaker, row.room,
                         row.starts_at, row.ends_at, row.capacity, taken, row.language,
                         row.audience, row.cancelled, place=row.place)
 

@@ -446,12 +446,19 @@ def sheet_rows(data: dict[str, Any]) -> dict[str, list[dict[str, str]]]:
         workshops.append({
             "id": item["id"], "title_fr": item["title"]["fr"], "title_ar": item["title"]["ar"],
             "description_fr": description["fr"], "description_ar": description["ar"],
-            "speaker": item.get("speaker", ""), "room_fr": room["fr"],
+            **_speaker_cells(item.get("speaker", "")), "room_fr": room["fr"],
             "room_ar": room["ar"], "starts": str(item["starts"]),
             "ends": str(item["ends"]), "capacity": str(item["capacity"]),
             "language": item.get("language", "ar+fr"), "audience": item.get("audience", "all"),
         })
     return {"stands": stands, "exhibitors": exhibitors, "workshops": workshops}
+
+
+def _speaker_cells(speaker: str | dict[str, str]) -> dict[str, str]:
+    """A YAML speaker as sheet cells: `speaker`, or `speaker_fr` and `speaker_ar`."""
+    if isinstance(speaker, dict):
+        return {"speaker_fr": speaker.get("fr", ""), "speaker_ar": speaker.get("ar", "")}
+    return {"speaker": speaker}
 
 
 def write_csv(path: Path, kind: str, rows: list[dict[str, str]], delimiter: str = ",") -> Path:
@@ -844,3 +851,73 @@ async def test_tadamon_import_refuses_broken_info_with_exit_2(tmp_path: Path) ->
     code, _out, err = await run_tadamon("import", str(path), "--dry-run", env=env, cwd=tmp_path)
     assert code == 2
     assert "fair.yaml: info[8].keywords: give at least one word" in err
+
+
+# -- speakers: a text, or the name in each script -------------------------------------------
+
+
+async def _speakers(db: Db) -> dict[str, dict[str, str]]:
+    """Each workshop's speaker as the bot serves it, by workshop id."""
+    catalogue = CatalogueRepository(db.sessions)
+    fair = await catalogue.fair()
+    assert fair is not None
+    return {view.key: view.speaker for view in await catalogue.workshops(fair.id)}
+
+
+@BOTH
+async def test_a_speaker_is_a_text_or_a_name_in_each_script(
+    open_db: OpenDb, kind: str, tmp_path: Path
+) -> None:
+    db = await open_db(kind)
+    served = await _speakers(db)
+    assert served["marketing-1"] == {"fr": "M. Youssef Bennani", "ar": "ذ. يوسف بناني"}
+    data = sample()
+    data["workshops"][0]["speaker"] = "Mme Samira El Alaoui"
+    data["workshops"][1]["speaker"] = {"fr": "Pr. Youssef Bennani", "ar": "ذ. يوسف بناني",
+                                       "en": "Prof. Youssef Bennani"}
+    del data["workshops"][2]["speaker"]
+    report = await db.load(write_yaml(tmp_path / "fair.yaml", data))
+    assert report.updated == 3
+    served = await _speakers(db)
+    assert served["coop-finance-1"] == {"fr": "Mme Samira El Alaoui"}
+    assert served["marketing-1"] == {"fr": "Pr. Youssef Bennani", "ar": "ذ. يوسف بناني",
+                                     "en": "Prof. Youssef Bennani"}
+    assert served["legal-framework-1"] == {}
+    # The plain column keeps a text, or the French name, for whoever reads it alone.
+    assert (await db.one(Workshop, key="marketing-1")).speaker == "Pr. Youssef Bennani"
+    assert (await db.one(Workshop, key="coop-finance-1")).speaker_names is None
+
+
+async def test_a_sheet_gives_the_speaker_as_a_text_or_by_script(
+    open_db: OpenDb, tmp_path: Path
+) -> None:
+    db = await open_db("sqlite")
+    rows = sheet_rows(sample())["workshops"]
+    rows[0].update(speaker="", speaker_fr="Dr. Samira El Alaoui", speaker_ar="د. سميرة العلوي")
+    rows[1].update(speaker="M. Youssef Bennani", speaker_fr="", speaker_ar="")
+    rows[2].update(speaker="", speaker_fr="", speaker_ar="ذ. عبد الله لحلو")
+    await db.load(write_csv(tmp_path / "workshops.csv", "workshops", rows))
+    served = await _speakers(db)
+    assert served["coop-finance-1"] == {"fr": "Dr. Samira El Alaoui", "ar": "د. سميرة العلوي"}
+    assert served["marketing-1"] == {"fr": "M. Youssef Bennani"}
+    assert served["legal-framework-1"] == {"ar": "ذ. عبد الله لحلو"}
+
+
+@pytest.mark.parametrize(("speaker", "expected"), [
+    ({"de": "Herr Bennani"}, "fair.yaml: workshops[1].speaker.de: is not a known field"),
+    ({"fr": "", "ar": ""},
+     "fair.yaml: workshops[1].speaker: give the speaker's name: {fr: ..., ar: ...}"),
+    ("x" * 201, "fair.yaml: workshops[1].speaker: must be at most 200 characters"),
+    (["Bennani"], "fair.yaml: workshops[1].speaker: must be a text, or the name in each "
+                  "script: {fr: ..., ar: ...}"),
+])
+async def test_a_broken_speaker_names_the_place(
+    open_db: OpenDb, tmp_path: Path, speaker: Any, expected: str
+) -> None:
+    db = await open_db("sqlite")
+    data = sample()
+    data["workshops"][1]["speaker"] = speaker
+    with pytest.raises(CatalogueError) as caught:
+        await db.load(write_yaml(tmp_path / "fair.yaml", data))
+    assert str(caught.value) == expected
+    assert (await _speakers(db))["marketing-1"]["ar"] == "ذ. يوسف بناني"

@@ -122,7 +122,7 @@ async def test_workshop_prompt_goes_to_confirmed_registrants_after_the_end(
     await tg.say(KARIM, "/start", language_code="ar")
     await tg.tap(KARIM, "العربية")
     await tg.say(KARIM, "/start ws_marketing-1")
-    assert "لائحة الانتظار" in await tg.tap(KARIM, "التسجيل")
+    assert "لائحة الانتظار" in await tg.tap(KARIM, "الانضمام إلى لائحة الانتظار")
 
     # Too early: the prompt's buttons only work once the workshop has ended.
     early = len(tg.fake.calls_of("sendMessage", AMINA))

@@ -63,7 +63,7 @@ async def test_the_next_workshop_then_a_seat_offered_come_first_in_the_menu(chat
     await chat("karim", "السلام عليكم")
     await chat.tap("karim", "العربية")
     await chat("karim", "/start ws_marketing-1")
-    await chat.tap("karim", "التسجيل")
+    await chat.tap("karim", "الانضمام إلى لائحة الانتظار")  # full: one seat
     await chat("amina", "mes ateliers")
     await chat.tap("amina", "Annuler\u202f: Techniques de marketing")
 

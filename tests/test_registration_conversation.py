@@ -51,7 +51,7 @@ async def test_register_wait_cancel_offer_and_accept(chat: Chat) -> None:
     await chat("karim", "السلام عليكم")
     await chat.tap("karim", "العربية")
     await chat("karim", "/start ws_marketing-1")
-    waiting = await chat.tap("karim", "التسجيل")
+    waiting = await chat.tap("karim", "الانضمام إلى لائحة الانتظار")  # the workshop is full
     assert f"أنت رقم {FSI}1{PDI} في لائحة الانتظار" in waiting.text
 
     mine = await chat("amina", "mes ateliers")
@@ -88,9 +88,12 @@ async def test_cooperatives_only_and_overlap(chat: Chat) -> None:
     chat.app.engine.clock = lambda: NOW
     await chat("amina", "bonjour")
     await chat.tap("amina", "Français")
-    await chat("amina", "/start ws_coop-finance-1")
-    refused = await chat.tap("amina", "S'inscrire")
-    assert "réservé aux coopératives et associations exposantes" in refused.text
+    coop_only = await small_workshop(chat, "coop-finance-1", capacity=40)
+    card = await chat("amina", "/start ws_coop-finance-1")
+    assert "S'inscrire" not in card.labels  # only a member of an exhibiting cooperative may
+    assert "réservé aux coopératives et associations exposantes" in card.text
+    refused = await chat.post({"session": chat.session("amina"), "choice": f"reg:{coop_only}"})
+    assert "Vous êtes inscrit" not in refused.text
 
     await chat("amina", "/start ws_marketing-1")
     await chat.tap("amina", "S'inscrire")
@@ -123,11 +126,11 @@ async def test_organizers_see_fill_rates_and_the_card_shows_the_waiting_list(
     chat = await make_chat(app=telegram.app)
     chat.app.engine.clock = lambda: NOW
     await small_workshop(chat)
-    for person in ("amina", "karim"):
+    for person, register in (("amina", "S'inscrire"), ("karim", "Rejoindre la liste d'attente")):
         await chat(person, "bonjour")
         await chat.tap(person, "Français")
         await chat(person, "/start ws_marketing-1")
-        await chat.tap(person, "S'inscrire")
+        await chat.tap(person, register)
     card = await chat("amina", "/start ws_marketing-1")
     assert "complet, 1 sur la liste d'attente" in card.text
     await chat("amina", "avis")
@@ -162,7 +165,10 @@ async def test_browse_by_topic_and_by_language(chat: Chat) -> None:
     assert len(topics.labels) == len(set(topics.labels))  # each topic once
     sessions = await chat.tap("amina", "Techniques de marketing")
     assert "Techniques de marketing\u202f: toutes les séances" in sessions.text
-    assert sessions.labels.count("Techniques de marketing") == 2  # its two sessions
+    # its two sessions, told apart by their day and time
+    assert [label for label in sessions.labels if label.startswith("Techniques de marketing")
+            ] == ["Techniques de marketing · dim. 13, 11:00",
+                  "Techniques de marketing · mar. 15, 10:00"]
     await chat("amina", "ateliers")
     await chat.tap("amina", "Par langue")
     french = await chat.tap("amina", "en français")

@@ -142,6 +142,35 @@ async def test_0007_keeps_the_last_rating_of_a_day_and_dates_the_others(
 
 
 @pytest.mark.parametrize("kind", KINDS)
+async def test_0012_keeps_the_speaker_of_workshops_stored_before(
+    kind: str, make_database: MakeDatabase, engines: Callable[[str], AsyncEngine]
+) -> None:
+    """A speaker stored as a plain text before 0012 is served as that text, to every reader;
+    a workshop without one still has none."""
+    engine = engines(await make_database(kind, sample=False, migrated=False))
+    await database.upgrade(engine, "0011")
+    async with engine.begin() as connection:
+        fair = (await connection.execute(text(
+            "INSERT INTO fairs (key, name, city, venue, timezone, opens, closes, hours, "
+            "active, imported_at) VALUES ('f', '{\"fr\": \"Salon\", \"ar\": \"معرض\"}', "
+            "'{}', '{}', 'Africa/Casablanca', '2026-12-13', '2026-12-16', '10:00-20:00', true, "
+            "'2026-11-01 10:00:00') RETURNING id"))).scalar_one()
+        for key, speaker in (("marketing", "M. Youssef Bennani"), ("finance", "")):
+            await connection.execute(text(
+                "INSERT INTO workshops (fair_id, key, title, speaker, room, starts_at, ends_at, "
+                "capacity, language, audience, cancelled) VALUES (:fair, :key, "
+                "'{\"fr\": \"Atelier\", \"ar\": \"ورشة\"}', :speaker, "
+                "'{\"fr\": \"Salle 1\", \"ar\": \"القاعة 1\"}', '2026-12-13 10:00:00', "
+                "'2026-12-13 11:00:00', 40, 'ar', 'all', false)"),
+                {"fair": fair, "key": key, "speaker": speaker})
+
+    await database.upgrade(engine)
+    catalogue = CatalogueRepository(database.create_sessionmaker(engine))
+    served = {view.key: view.speaker for view in await catalogue.workshops(fair)}
+    assert served == {"marketing": {"fr": "M. Youssef Bennani"}, "finance": {}}
+
+
+@pytest.mark.parametrize("kind", KINDS)
 async def test_upgrade_creates_the_models_schema_and_is_idempotent(
     kind: str, make_database: MakeDatabase, engines: Callable[[str], AsyncEngine]
 ) -> None:

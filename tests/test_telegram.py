@@ -341,7 +341,7 @@ async def test_a_freed_seat_is_offered_on_telegram_and_accepted(
     await tg.say(KARIM, "/start", language_code="ar")
     await tg.tap(KARIM, "العربية")
     await tg.say(KARIM, "/start ws_marketing-1")
-    assert "لائحة الانتظار" in await tg.tap(KARIM, "التسجيل")
+    assert "لائحة الانتظار" in await tg.tap(KARIM, "الانضمام إلى لائحة الانتظار")
 
     await tg.say(AMINA, "/my")
     assert "annulée" in await tg.tap(AMINA, "Annuler\u202f: Techniques de marketing")

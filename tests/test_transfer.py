@@ -181,8 +181,8 @@ async def test_a_waiting_list_place_moves_with_its_position_and_the_language_wit
     for user in ("karim", "amina", "yassine"):  # one seat, then places 1 and 2 in the queue
         await chat(user, "السلام عليكم")
         await chat.tap(user, "العربية")
-        await chat(user, "/start ws_marketing-1")
-        await chat.tap(user, "التسجيل")
+        card = await chat(user, "/start ws_marketing-1")
+        await chat.tap(user, card.choices[0]["id"])  # register, or join the waiting list
     help_ = await chat("amina", "مساعدة")
     assert ("• المتابعة على واتساب أو تيليغرام: تنتقل معك ورشاتك وقائمتك، وتصلك التذكيرات "
             "هناك") in help_.text
@@ -220,7 +220,7 @@ async def test_a_seat_on_the_web_wins_over_a_place_in_the_apps_waiting_list(
     await tg.say(SALMA, "bonjour", language_code="fr")
     await tg.tap(SALMA, "Français")
     await tg.say(SALMA, "/start ws_marketing-1")
-    waiting = await tg.tap(SALMA, "S'inscrire")
+    waiting = await tg.tap(SALMA, "Rejoindre la liste d'attente")
     assert "liste d'attente" in waiting
     await chat("salma", "menu")
     code = code_in((await chat.tap("salma", "Continuer sur Telegram")).text,

@@ -14,7 +14,7 @@ from bot.catalogue import load_catalogue_file
 from handlers.understanding import Gazetteer, InfoTopic, Intent, info_topics, understand
 from handlers.understanding.model import Classifier, char_wb_grams, fit_pipeline, word_grams
 from handlers.understanding.understand import train, training_rows, training_set
-from storage.catalogue import validate_catalogue, yaml_locator
+from storage.catalogue import speaker_names, validate_catalogue, yaml_locator
 from storage.repositories import (
     CatalogueSnapshot,
     ExhibitorView,
@@ -470,7 +470,8 @@ def test_gazetteer_of_the_served_catalogue() -> None:
             for item in catalogue.exhibitors or [] if item.stand == stand.number))
         for stand in catalogue.stands or []}
     workshop = (catalogue.workshops or [])[0]
-    views = (WorkshopView(7, workshop.id, workshop.title.as_dict(), None, workshop.speaker,
+    views = (WorkshopView(7, workshop.id, workshop.title.as_dict(), None,
+                          speaker_names(workshop.speaker),
                           workshop.room.as_dict(), workshop.starts.replace(tzinfo=ZONE),
                           workshop.ends.replace(tzinfo=ZONE), workshop.capacity, 0,
                           workshop.language, workshop.audience, False),)

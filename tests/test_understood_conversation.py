@@ -85,7 +85,8 @@ async def test_registering_for_a_named_workshop(chat: Chat) -> None:
     # Given twice: the list of its sessions, each with its register button.
     assert answer.body["intent"] == "workshops"
     assert "Gestion financière d'une coopérative\u202f: toutes les séances" in answer.text
-    card = await chat.tap("amina", "Gestion financière d'une coopérative")
+    # The first session is for cooperatives; the second, open to everyone, by its day.
+    card = await chat.tap("amina", "Gestion financière d'une coopérative · mar. 15, 10:30")
     assert "S'inscrire" in card.labels
 
 

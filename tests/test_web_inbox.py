@@ -110,7 +110,7 @@ async def test_a_freed_seat_is_offered_in_the_inbox_and_accepted_with_its_button
     await chat("karim", "السلام عليكم")
     await chat.tap("karim", "العربية")
     await chat("karim", "/start ws_marketing-1")
-    waiting = await chat.tap("karim", "التسجيل")
+    waiting = await chat.tap("karim", "الانضمام إلى لائحة الانتظار")
     assert "سنعرضه عليك هنا، عند عودتك إلى هذه الصفحة." in waiting.text
 
     await chat("amina", "mes ateliers")

@@ -136,7 +136,7 @@ async def test_a_reminder_and_an_offer_come_into_the_open_page(make_chat: ChatFa
             ar.open(base + "/")
             ar.tap("العربية")
             ar.say("/start ws_marketing-1")
-            seen["waiting"] = ar.tap("التسجيل")
+            seen["waiting"] = ar.tap("الانضمام إلى لائحة الانتظار")
             # The evening before, the reminder comes into Amina's open page.
             send_due(EVENING)
             seen["reminder"] = fr.comes_in("Rappel")

@@ -65,7 +65,12 @@
     if (m.type === "document" && url) {
       var name = m.filename ? String(m.filename) : decodeURIComponent(url.split("?")[0].split("/").pop() || "document");
       a = el("a", "att", "📄 " + name); a.href = url; a.setAttribute("download", name);
-      return a;
+      if (!m.caption) return a;
+      // The caption says what to do with the file ("Add it to your calendar.").
+      var doc = el("div", "doc");
+      doc.appendChild(a);
+      doc.appendChild(el("div", "cap", m.caption));
+      return doc;
     }
     if (m.type === "location") {
       var lat = Number(m.latitude), lon = Number(m.longitude);

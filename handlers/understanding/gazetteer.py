@@ -26,7 +26,7 @@ from handlers.understanding.lexicon import (
     stem,
 )
 from handlers.understanding.types import ProductMatch
-from storage.catalogue import Catalogue, stand_order
+from storage.catalogue import Catalogue, speaker_names, stand_order
 from storage.repositories import CatalogueSnapshot
 from storage.search import LABEL_WORDS, STOPWORDS, SearchEntry, entries_from_catalogue, skeleton
 from storage.text import fold
@@ -91,7 +91,7 @@ class WorkshopEntry:
     description: Mapping[str, str] = field(default_factory=dict)
     starts: dt.datetime | None = None
     language: str = "ar+fr"
-    speaker: str = ""
+    speaker: str = ""  # every script's name of the speaker, one a line
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,7 +283,8 @@ class Gazetteer:
             id=item.id, title=item.title.as_dict(),
             description=item.description.as_dict() if item.description else {},
             starts=item.starts if item.starts.tzinfo else item.starts.replace(tzinfo=zone),
-            language=item.language, speaker=item.speaker)
+            language=item.language,
+            speaker="\n".join(dict.fromkeys(speaker_names(item.speaker).values())))
             for item in catalogue.workshops or []]
         calendar = (FairCalendar(fair.timezone, fair.opens, fair.closes) if fair
                     else FairCalendar())
@@ -298,7 +299,8 @@ class Gazetteer:
         """From the catalogue the bot serves (storage.repositories.CatalogueSnapshot)."""
         workshops = [WorkshopEntry(id=view.key, title=view.title,
                                    description=view.description or {}, starts=view.starts_at,
-                                   language=view.language, speaker=view.speaker)
+                                   language=view.language,
+                                   speaker="\n".join(dict.fromkeys(view.speaker.values())))
                      for view in snapshot.workshops if not view.cancelled]
         fair = snapshot.fair
         women = {exhibitor.key for stand in snapshot.stands.values()
@@ -381,8 +383,7 @@ class Gazetteer:
             self._target(Kind.LABEL, label, words)
         for workshop in self.workshops:
             self._target(Kind.WORKSHOP, workshop.id,
-                         [*workshop.title.values(), *([workshop.speaker] if workshop.speaker
-                                                      else [])])
+                         [*workshop.title.values(), *workshop.speaker.splitlines()])
             if workshop.description:
                 self._target(Kind.WORKSHOP, workshop.id, workshop.description.values(), 0.7)
         for topic in self.info_topics:
