@@ -5,9 +5,8 @@ calendar file's place and caption."""
 
 from __future__ import annotations
 
-import re
-
 import datetime as dt
+import re
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select, update
