@@ -8,12 +8,16 @@ from handlers.buttons import Button
 from handlers.context import Context
 from handlers.feature import Feature, folded
 from handlers.menu import main_menu, news
-from handlers.messages import Choice, Local, Reply, When, _, reply
+from handlers.messages import Choice, Local, Reply, _, date_range, reply
 from handlers.understanding import Intent
 
 feature = Feature("start", Intent.WELCOME)
 
 LANGUAGE_NAMES = {"ar": "العربية", "fr": "Français", "en": "English"}
+# Said in a sentence, a language's name is written as that sentence's language writes it
+# ("Langue choisie : français"), not as its button shows it.
+LANGUAGE_SET = {"ar": _("Language set: Arabic."), "fr": _("Language set: French."),
+                "en": _("Language set: English.")}
 
 # The router's tables of plain words (folded: no accents, no case, no hamza marks).
 GREETINGS = {folded(word) for word in (
@@ -51,8 +55,7 @@ def welcome_lines(ctx: Context) -> list[Reply]:
     return [reply(
         _("Welcome to {fair}!", fair=Local(fair.name)),
         _("{city}, from {first} to {last}, every day from {opens} to {closes}.",
-          city=Local(fair.city), first=When(first, "day"), last=When(last, "day"),
-          opens=opens, closes=closes),
+          city=Local(fair.city), **date_range(first, last), opens=opens, closes=closes),
         _("Venue: {venue}", venue=Local(fair.venue)),
     )]
 
@@ -88,15 +91,15 @@ async def set_language(ctx: Context, language: str) -> list[Reply]:
     if language not in LANGUAGE_NAMES:
         return await ask_language(ctx)
     await ctx.set_language(language)
-    return [reply(_("Language set: {language}.", language=LANGUAGE_NAMES[language]),
-                  _("What would you like to do?"), choices=await main_menu(ctx))]
+    return [reply(LANGUAGE_SET[language], _("What would you like to do?"),
+                  choices=await main_menu(ctx))]
 
 
 async def switch_language(ctx: Context, language: str) -> Reply:
     """Speak `language` from now on, said in one line: what follows is the answer the person
     had before, again in their language."""
     await ctx.set_language(language)
-    return reply(_("Language set: {language}.", language=LANGUAGE_NAMES[language]))
+    return reply(LANGUAGE_SET[language])
 
 
 @feature.intent(Intent.LANGUAGE)

@@ -167,8 +167,8 @@ async def topic(ctx: Context, index: int, page: int = 0) -> list[Reply]:
 @feature.menu_item("wsl")
 async def languages(ctx: Context) -> list[Reply]:
     return [reply(_("Which language should the workshop be in?"),
-                  choices=[Choice(WorkshopLanguage("ar").pack(), _("in Arabic")),
-                           Choice(WorkshopLanguage("fr").pack(), _("in French")),
+                  choices=[Choice(WorkshopLanguage("ar").pack(), _("In Arabic")),
+                           Choice(WorkshopLanguage("fr").pack(), _("In French")),
                            back_to_menu()])]
 
 

@@ -14,11 +14,11 @@ async def test_french_conversation(chat: Chat) -> None:
     first = await chat("amina", "bonjour")
     assert first.status == 200
     assert first.lang == "fr"
-    assert first.mentions("Bienvenue", "Khouribga", "13 décembre", "10:00")
+    assert first.mentions("Bienvenue", "Khouribga", "du 13 au 16 décembre 2026", "10:00")
     assert first.labels[-3:] == ["العربية", "Français", "English"]
 
     menu = await chat.tap("amina", "lang:fr")
-    assert "Langue choisie\u202f: Français." in menu.text
+    assert "Langue choisie\u202f: français." in menu.text
     assert "Ateliers" in menu.labels
 
     days = await chat.tap("amina", "Ateliers")
@@ -82,7 +82,7 @@ async def test_workshop_card_through_a_deep_link(chat: Chat) -> None:
     await chat("amina", "bonjour")
     card = await chat("amina", "/start ws_marketing-1")
     assert "Techniques de marketing" in card.text
-    assert card.mentions("Salle", "Disponibilité")
+    assert card.mentions("Salle", "Places restantes")
 
 
 async def test_unknown_stand_and_text_get_helpful_answers(chat: Chat) -> None:

@@ -69,7 +69,7 @@ async def test_after_choosing_arabic_the_card_comes_back_in_arabic(chat: Chat) -
     assert "ماذا تريد أن تفعل؟" not in switched.text  # not the main menu
     # Only right after the first answer: later, the same button changes the language alone.
     later = await chat.post({"session": chat.session("amina"), "choice": "lang:fr"})
-    assert "Langue choisie\u202f: Français." in later.text and "Stand A12" not in later.text
+    assert "Langue choisie\u202f: français." in later.text and "Stand A12" not in later.text
 
 
 async def test_the_language_already_shown_is_confirmed_without_repeating_the_card(
@@ -78,7 +78,7 @@ async def test_the_language_already_shown_is_confirmed_without_repeating_the_car
 
     kept = await chat.tap("amina", "Français")
 
-    assert "Langue choisie\u202f: Français." in kept.text and "Stand A12" not in kept.text
+    assert "Langue choisie\u202f: français." in kept.text and "Stand A12" not in kept.text
 
 
 async def test_a_bad_start_payload_is_a_clear_error(chat: Chat) -> None:
@@ -127,7 +127,7 @@ async def test_telegram_language_code_and_a_workshop_link(
 
     switched = await tg.tap(501, "Français")
 
-    assert "Langue choisie\u202f: Français." in switched
+    assert "Langue choisie\u202f: français." in switched
     assert "Techniques de marketing" in switched
     assert "S'inscrire" in tg.labels(501)
 

@@ -171,7 +171,7 @@ async def test_browse_by_topic_and_by_language(chat: Chat) -> None:
                   "Techniques de marketing · mar. 15, 10:00"]
     await chat("amina", "ateliers")
     await chat.tap("amina", "Par langue")
-    french = await chat.tap("amina", "en français")
+    french = await chat.tap("amina", "En français")
     assert "Ateliers en français" in french.text
     assert "Techniques de marketing" in french.text  # given in Arabic and French
     # coop-finance-1 (Sunday 10:00, Salle 1) is given in Arabic only

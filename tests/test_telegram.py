@@ -36,7 +36,7 @@ async def test_french_conversation(make_telegram: TelegramFactory, mode: str) ->
     assert tg.labels(AMINA) == ["العربية", "Français", "English"]
 
     menu = await tg.tap(AMINA, "Français")
-    assert "Langue choisie\u202f: Français." in menu
+    assert "Langue choisie\u202f: français." in menu
     assert "Ateliers" in tg.labels(AMINA)
 
     days = await tg.tap(AMINA, "Ateliers")

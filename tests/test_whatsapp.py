@@ -59,7 +59,7 @@ async def test_french_conversation_through_buttons_and_lists(
     assert wa.fake.messages(AMINA, "interactive")[-1].interactive["type"] == "button"
 
     menu = await wa.tap(AMINA, "Français")
-    assert "Langue choisie\u202f: Français." in menu
+    assert "Langue choisie\u202f: français." in menu
     assert wa.fake.messages(AMINA, "interactive")[-1].interactive["type"] == "list"
     assert "Ateliers" in wa.labels(AMINA)
 
