@@ -10,11 +10,23 @@ from enum import StrEnum
 from handlers.buttons import Button, Rest
 from handlers.context import Context
 from handlers.feature import Feature
-from handlers.figures import CHANNEL_NAMES
+from handlers.figures import CHANNEL_NAMES, figure_lines, question_lines, workshop_lines
 from handlers.flows import FlowData
 from handlers.menu import back_to_menu
-from handlers.messages import Choice, Content, Isolated, Local, Reply, When, _, _n, reply
+from handlers.messages import (
+    Choice,
+    Content,
+    Isolated,
+    Local,
+    Media,
+    Reply,
+    When,
+    _,
+    _n,
+    reply,
+)
 from handlers.moments import Unread, read_moment
+from handlers.pictures import SummaryChart
 from handlers.talk import unknown
 from handlers.understanding import Intent
 from storage.models import Role
@@ -81,6 +93,12 @@ class BroadcastConfirm(Button, prefix="bc:confirm"):
     """Send the broadcast as previewed."""
 
 
+class StatsPage(Button, prefix="stats"):
+    """A further page of `/stats`' lines."""
+
+    page: int
+
+
 AUDIENCES: dict[str, Content] = {
     "all": _("Everyone"),
     "visitors": _("Visitors"),
@@ -92,6 +110,10 @@ WORKSHOP_AUDIENCE = "workshop:"
 """`workshop:<key>`: those registered for a workshop, its waiting list included (CONTRACT)."""
 WORKSHOPS_PAGE = 8
 """Workshops offered on one page when choosing whose registrants receive a broadcast."""
+STATS_PAGE = 15
+"""Lines of `/stats` in one message: about what a phone shows without scrolling."""
+TOP_QUESTIONS = 5
+"""Questions not understood that `/stats` shows, of the fair's current day."""
 # The longest broadcast text. The strictest limit on the way is WhatsApp's: someone whose
 # 24-hour window has closed gets a broadcast as a template, whose text parameter holds at most
 # 1024 characters (a Telegram message holds 4096, a WhatsApp text 4096). 1000 leaves room for
@@ -277,6 +299,43 @@ async def _queue(ctx: Context, draft: BroadcastDraft, moment: dt.datetime) -> li
                   _("Follow it with: tadamon broadcast status {id}",
                     id=Isolated(str(broadcast_id))),
                   choices=[back_to_menu()])]
+
+
+@feature.command("stats", organizer=True, words={
+    "en": ["stats"], "fr": ["statistiques"], "ar": ["إحصائيات", "احصائيات"]})
+async def stats(ctx: Context) -> list[Reply]:
+    """`/stats`: the key figures with one chart of the fair's ratings and the seats taken, the
+    day's most frequent questions not understood, and how full each workshop is, a page of
+    `STATS_PAGE` lines at a time (`tadamon report` has the rest)."""
+    return await _stats_page(ctx, 0)
+
+
+@feature.button(StatsPage, organizer=True)
+async def _more_stats(ctx: Context, button: StatsPage) -> list[Reply]:
+    return await _stats_page(ctx, button.page)
+
+
+async def _stats_page(ctx: Context, page: int) -> list[Reply]:
+    """One page of `/stats`, counted afresh; the first with the chart, drawn from the very
+    figures its lines give."""
+    rates = tuple(await ctx.reports.workshop_fill(ctx.fair.id))
+    questions = await ctx.reports.questions.top_questions(
+        ctx.fair.id, ctx.local_day(ctx.now), limit=TOP_QUESTIONS)
+    lines = [*figure_lines(await ctx.reports.key_figures(ctx.fair.id)),
+             *question_lines(questions), *workshop_lines(rates, ctx.zone)]
+    pages = max(1, -(-len(lines) // STATS_PAGE))
+    page = min(max(page, 0), pages - 1)
+    choices = [back_to_menu()]
+    if page + 1 < pages:
+        choices.insert(0, Choice(StatsPage(page + 1).pack(), _("More")))
+    shown = lines[page * STATS_PAGE:(page + 1) * STATS_PAGE]
+    if page:
+        return [reply(_("Figures, page {page} of {pages}:", page=page + 1, pages=pages),
+                      *shown, choices=choices)]
+    chart = Media("image", filename="stats.png", mime="image/png",
+                  picture=SummaryChart(await ctx.reports.fair_ratings(ctx.fair.id), rates),
+                  caption=_("Ratings of the fair and seats taken in each workshop"))
+    return [reply(*shown, media=[chart], choices=choices)]
 
 
 # Outbox messages: what the organizers wrote.
