@@ -81,6 +81,10 @@ async def how_to_link(ctx: Context) -> list[Reply]:
     if today is not None:
         # "mon stand", "رواقي", "stand dyali": a member's own stand, its day so far.
         return [reply(*_digest(today).lines, choices=menu_choices())]
+    if await ctx.cooperatives.exhibitor_of(ctx.contact.id) is not None:
+        return [reply(_("Your cooperative is linked, but has no stand at this fair: there "
+                        "are no stand figures to show. You still receive the reminders for "
+                        "cooperatives."), choices=menu_choices())]
     return [reply(_("A cooperative that exhibits links its chat with the code the organizers "
                     "gave it: send the word coop, a space, then the code."),
                   _("Once linked, you receive the reminders and the daily summary of your "

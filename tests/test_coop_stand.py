@@ -10,7 +10,10 @@ import io
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import update
+
 from bot.app import sample_catalogue
+from storage.models import Exhibitor
 from tests.conftest import Chat, ChatFactory, cli_env, run_tadamon
 from tests.test_coop_codes import CARPETS, NOT_VALID_AR, NOT_VALID_FR, code_of
 
@@ -95,3 +98,19 @@ async def test_coop_codes_give_web_chat_links_that_link_a_member(
     payload = carpets["web_link"].partition("?start=")[2]
     linked = await chat.post({"session": chat.session("youssef"), "start": payload})
     assert "Coopérative Al Wafae du tapis" in linked.text and "A18" in linked.text
+
+
+async def test_a_member_whose_cooperative_has_no_stand_is_told_so(chat: Chat) -> None:
+    code = await code_of(chat.app)
+    async with chat.app.sessions() as session, session.begin():
+        await session.execute(update(Exhibitor).where(Exhibitor.key == CARPETS)
+                              .values(stand_id=None))
+    await french(chat, "youssef")
+    await chat("youssef", f"coop {code}")
+    answer = await chat("youssef", "mon stand")
+    assert "n'a pas de stand à ce salon" in answer.text
+    assert HOW_TO_LINK_FR not in answer.text
+    await chat("karim", "السلام عليكم")
+    await chat.tap("karim", "العربية")
+    await chat("karim", f"تعاونية {code}")
+    assert "ليس لها رواق في هذا المعرض" in (await chat("karim", "رواقي")).text
