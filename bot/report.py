@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import itertools
+import textwrap
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,7 +19,7 @@ from babel.numbers import format_decimal
 
 from bot.csvfiles import write_csv
 from bot.i18n import BABEL_LOCALES, Renderer
-from handlers.figures import CHANNEL_NAMES
+from handlers.figures import CHANNEL_NAMES, fill_percent
 from handlers.messages import Msg, _, _n
 from storage.reports import (
     RATINGS,
@@ -42,6 +43,12 @@ TOP = 10
 """Stands in each of the best and the worst rankings."""
 LABEL_WIDTH = 56
 """Characters of a workshop title or an exhibitor name beside a bar."""
+PHONE_WIDTH, PHONE_DPI = 6.5, 160
+"""The `/stats` chart: inches wide, and dots per inch (1,040 pixels: a phone's screen)."""
+PHONE_LABEL_WIDTH = 36
+"""Characters of a workshop's label in the `/stats` chart."""
+TITLE_WIDTH = 90
+"""Characters of a chart title on one line across a whole figure; half as many on half."""
 
 STAR_COLOURS = ("#d7191c", "#fdae61", "#fee08b", "#a6d96a", "#1a9641")  # 1 to 5 stars
 GOOD, FAIR, POOR = "#1a9641", "#fdae61", "#d7191c"
@@ -63,16 +70,28 @@ Table = tuple[str, list[str], list[list[Any]]]
 
 def summary_chart(ratings: RatingCounts, workshops: Sequence[WorkshopFill],
                   renderer: Renderer) -> bytes:
-    """One PNG for `/stats`: the fair's rating distribution beside each workshop's fill
-    rate."""
-    text = _french(renderer)
-    figure = _figure(13, max(4.5, 1.6 + 0.3 * len(workshops)))
-    ratings_axes, fill_axes = figure.subplots(1, 2, width_ratios=(2, 3))
-    _draw_fair_ratings(ratings_axes, ratings, text)
-    _draw_fill_rates(fill_axes, workshops, text, renderer.zone, labelled=True)
+    """One PNG for `/stats`: the fair's rating distribution above each workshop's seats
+    taken."""
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=DPI)
+    summary_figure(ratings, workshops, renderer).savefig(buffer, format="png", dpi=PHONE_DPI)
     return buffer.getvalue()
+
+
+def summary_figure(ratings: RatingCounts, workshops: Sequence[WorkshopFill],
+                   renderer: Renderer) -> Figure:
+    """The chart of `summary_chart`, not drawn yet."""
+    text = _french(renderer)
+    # One column, as a phone shows it: the ratings above the workshops, a phone's width
+    # (PHONE_WIDTH inches) drawn at PHONE_DPI, so that its words read at the screen's width.
+    rows = max(len(workshops), 2)
+    figure = _figure(PHONE_WIDTH, 4.4 + 0.34 * rows)
+    top, bottom = figure.subfigures(2, 1, squeeze=False,
+                                    height_ratios=(2.6, 0.34 * rows + 0.6))[:, 0]
+    ratings_axes, fill_axes = top.subplots(), bottom.subplots()  # each its own margins
+    _draw_fair_ratings(ratings_axes, ratings, text)
+    _draw_fill_rates(fill_axes, workshops, text, renderer.zone, labelled=True,
+                     label_width=PHONE_LABEL_WIDTH)
+    return figure
 
 
 # ---- the report folder --------------------------------------------------------------------
@@ -207,7 +226,7 @@ def workshop_ratings_chart(items: Sequence[WorkshopRatings], text: Text,
     """One bar per workshop: its length the number of ratings, its parts the stars given."""
     figure = _figure(12, max(3.5, 1.6 + 0.36 * len(items)))
     axes = figure.subplots()
-    axes.set_title(text(_("Ratings of each workshop")), loc="left", fontweight="bold")
+    _title(axes, text(_("Ratings of each workshop")), TITLE_WIDTH)
     if not any(item.ratings.total for item in items):
         _no_data(axes, text)
         return figure
@@ -251,7 +270,7 @@ def stands_chart(stands: Sequence[StandRating], text: Text) -> Figure:
             figure.subplots(len(panels), 1, squeeze=False,
                             height_ratios=[max(len(shown), 2) for _title, shown in panels])[:, 0],
             panels, strict=True):
-        axes.set_title(text(title), loc="left", fontweight="bold")
+        _title(axes, text(title), TITLE_WIDTH)
         if not shown:
             _no_data(axes, text)
             continue
@@ -278,7 +297,7 @@ def registrations_chart(workshops: Sequence[WorkshopFill], text: Text,
     """Each workshop's registrations by status against its capacity, beside its fill rate."""
     figure = _figure(14, max(3.5, 1.8 + 0.36 * len(workshops)))
     seats_axes, fill_axes = figure.subplots(1, 2, sharey=True, width_ratios=(3, 2))
-    seats_axes.set_title(text(_("Registrations per workshop")), loc="left", fontweight="bold")
+    _title(seats_axes, text(_("Registrations per workshop")), TITLE_WIDTH // 2)
     _draw_fill_rates(fill_axes, workshops, text, zone, labelled=False)
     if not workshops:
         _no_data(seats_axes, text)
@@ -318,7 +337,7 @@ def contacts_chart(by_channel: DailyCounts, by_language: DailyCounts, text: Text
 
 
 def _draw_fair_ratings(axes: Axes, ratings: RatingCounts, text: Text) -> None:
-    axes.set_title(text(_("Rating of the fair")), loc="left", fontweight="bold", pad=18)
+    _title(axes, text(_("Rating of the fair")), TITLE_WIDTH // 2, pad=18)
     if ratings.average is None:
         _no_data(axes, text)
         return
@@ -336,31 +355,33 @@ def _draw_fair_ratings(axes: Axes, ratings: RatingCounts, text: Text) -> None:
 
 
 def _draw_fill_rates(axes: Axes, workshops: Sequence[WorkshopFill], text: Text,
-                     zone: dt.tzinfo, *, labelled: bool) -> None:
+                     zone: dt.tzinfo, *, labelled: bool, label_width: int = LABEL_WIDTH
+                     ) -> None:
     """Fill rates as bars; `labelled`: with the workshops' names (else shared from the left)."""
-    axes.set_title(text(_("Fill rate (confirmed seats / capacity)")), loc="left",
-                   fontweight="bold", pad=18 if labelled else None)
+    _title(axes, text(_("Seats taken, percent of capacity")), TITLE_WIDTH // 2,
+           pad=18 if labelled else None)
     if not workshops:
         _no_data(axes, text)
         return
     rows = range(len(workshops))
-    rates = [100 * (item.fill_rate or 0.0) for item in workshops]
+    # what /stats writes beside this chart: the same seats (offered ones too), rounded down
+    rates = [fill_percent(item) for item in workshops]
     bars = axes.barh(rows, rates, color=[GOOD if rate >= 75 else FAIR if rate >= 40 else POOR
                                          for rate in rates])
-    axes.bar_label(bars, [f"{rate:.0f}\u00a0%" for rate in rates], padding=3, fontsize=8)
+    axes.bar_label(bars, [f"{rate}\u00a0%" for rate in rates], padding=3, fontsize=8)
     axes.axvline(100, color="black", linestyle="--", linewidth=1)
     axes.set_xlim(0, max(125.0, max(rates) * 1.15))
     axes.set_xlabel("%")
     if labelled:
-        axes.set_yticks(rows, [_workshop_label(item.title, item.starts_at, zone)
-                               for item in workshops], fontsize=8)
+        axes.set_yticks(rows, [_workshop_label(item.title, item.starts_at, zone, label_width)
+                               for item in workshops], fontsize=9)
         axes.invert_yaxis()
     _plain(axes)
 
 
 def _draw_daily(axes: Axes, counts: DailyCounts, title: Msg, names: Mapping[str, str],
                 colours: Mapping[str, str], text: Text) -> None:
-    axes.set_title(text(title), loc="left", fontweight="bold")
+    _title(axes, text(title), TITLE_WIDTH)
     if not counts.days:
         _no_data(axes, text)
         return
@@ -377,6 +398,11 @@ def _draw_daily(axes: Axes, counts: DailyCounts, title: Msg, names: Mapping[str,
     _whole_numbers(axes.yaxis)
     axes.legend(frameon=False, fontsize=9, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     _plain(axes)
+
+
+def _title(axes: Axes, title: str, width: int, **options: Any) -> None:
+    """A chart's title on as many lines as it needs, never cut by the figure's edge."""
+    axes.set_title(textwrap.fill(title, width), loc="left", fontweight="bold", **options)
 
 
 def _no_data(axes: Axes, text: Text) -> None:
@@ -415,13 +441,13 @@ def _decimal(value: float) -> str:
 
 
 def _workshop_label(title: Mapping[str, str], starts_at: dt.datetime | None,
-                    zone: dt.tzinfo) -> str:
+                    zone: dt.tzinfo, width: int = LABEL_WIDTH) -> str:
     """`13/12 10:00 · Gestion financière des coop…`: two sessions of one title told apart."""
     name = title.get(CHART_LANGUAGE) or next(iter(title.values()), "")
     if starts_at is None:
-        return _shorten(name)
-    return _shorten(f"{starts_at.astimezone(zone):%d/%m %H:%M} · {name}")
+        return _shorten(name, width)
+    return _shorten(f"{starts_at.astimezone(zone):%d/%m %H:%M} · {name}", width)
 
 
-def _shorten(label: str) -> str:
-    return label if len(label) <= LABEL_WIDTH else label[:LABEL_WIDTH - 1].rstrip() + "…"
+def _shorten(label: str, width: int = LABEL_WIDTH) -> str:
+    return label if len(label) <= width else label[:width - 1].rstrip() + "…"

@@ -69,13 +69,22 @@ async def link(ctx: Context, code: str) -> list[Reply]:
 
 @feature.intent(Intent.COOPERATIVE)
 async def how_to_link(ctx: Context) -> list[Reply]:
-    """A cooperative asks how to get its reminders: how to link with its code. A text the
-    step is unsure of that is close to an exhibitor's name ("cooperativetifawin") is one."""
+    """A cooperative asks how to get its reminders: how to link with its code; a linked
+    member ("mon stand", "رواقي") sees their stand's day so far. A text the step is unsure
+    of that is close to an exhibitor's name ("cooperativetifawin") is a search."""
     understood = ctx.understood
     if understood is not None and understood.confidence < SURE and (
             await ctx.catalogue.did_you_mean(ctx.fair.id, ctx.text) is not None):
         ctx.intent = Intent.STANDS
         return await stands.lookup(ctx, ctx.text) or await stands.zones(ctx)
+    today = await ctx.cooperatives.stand_day(ctx.contact.id, ctx.local_day(ctx.now))
+    if today is not None:
+        # "mon stand", "رواقي", "stand dyali": a member's own stand, its day so far.
+        return [reply(*_digest(today).lines, choices=menu_choices())]
+    if await ctx.cooperatives.exhibitor_of(ctx.contact.id) is not None:
+        return [reply(_("Your cooperative is linked, but has no stand at this fair: there "
+                        "are no stand figures to show. You still receive the reminders for "
+                        "cooperatives."), choices=menu_choices())]
     return [reply(_("A cooperative that exhibits links its chat with the code the organizers "
                     "gave it: send the word coop, a space, then the code."),
                   _("Once linked, you receive the reminders and the daily summary of your "

@@ -1,9 +1,14 @@
-"""The fair's key figures in words, for organizers' `/stats` and the command line's summary."""
+"""The fair's key figures in words, for organizers' `/stats` and the command line's summary;
+the seats a workshop has taken, counted one way for the text and the charts."""
 
 from __future__ import annotations
 
-from handlers.messages import Msg, _, _n
-from storage.reports import KeyFigures
+import datetime as dt
+from collections.abc import Sequence
+
+from handlers.messages import Content, Isolated, Local, Msg, _, _n
+from storage.questions import QuestionCount
+from storage.reports import KeyFigures, WorkshopFill
 
 CHANNEL_NAMES = {"telegram": "Telegram", "whatsapp": "WhatsApp", "web": "Web"}
 
@@ -25,4 +30,49 @@ def figure_lines(figures: KeyFigures) -> list[Msg]:
         _n("{n} confirmed registration", "{n} confirmed registrations",
            figures.confirmed_registrations),
         _n("{n} comment", "{n} comments", figures.comments),
+    ]
+
+
+def seats_taken(fill: WorkshopFill) -> int:
+    """Seats no one else can have: confirmed, and offered to someone from the waiting list."""
+    return fill.confirmed + fill.offered
+
+
+def percent(part: int, whole: int) -> int:
+    """`part` of `whole` in whole percent, rounded down: 100 only when every seat is taken
+    (a workshop without seats counts as full)."""
+    return 100 * part // whole if whole else 100
+
+
+def fill_percent(fill: WorkshopFill) -> int:
+    """The share of a workshop's seats taken, as both `/stats` and its chart show it."""
+    return percent(seats_taken(fill), fill.capacity)
+
+
+def question_lines(questions: Sequence[QuestionCount]) -> list[Content]:
+    """The day's most frequent questions not understood, as stored (folded, no personal
+    data): what the organizers may add to the catalogue's answers."""
+    if not questions:
+        return [_("Questions not understood today: none yet.")]
+    return [_("Questions not understood today, most frequent first:"),
+            *(_n("“{question}” ({n} time)", "“{question}” ({n} times)", item.count,
+                 question=item.question)
+              for item in questions)]
+
+
+def workshop_lines(rates: Sequence[WorkshopFill], zone: dt.tzinfo) -> list[Content]:
+    """How full the workshops are, the total first, then each workshop with its waiting list."""
+    if not rates:
+        return [_("No workshop is planned at this fair.")]
+    taken = sum(seats_taken(rate) for rate in rates)
+    capacity = sum(rate.capacity for rate in rates)
+    return [
+        _("Workshops, seats taken:"),
+        _("In all: {taken} of {capacity} seats ({percent}%).", taken=taken, capacity=capacity,
+          percent=percent(taken, capacity)),
+        *(_("{when} · {title}: {taken} of {capacity} ({percent}%), {waiting} waiting",
+            when=Isolated(f"{rate.starts_at.astimezone(zone):%d/%m %H:%M}"),
+            title=Local(rate.title), taken=seats_taken(rate), capacity=rate.capacity,
+            percent=fill_percent(rate), waiting=rate.waitlisted)
+          for rate in rates),
     ]

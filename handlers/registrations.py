@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
 from handlers.buttons import Button
 from handlers.context import Context
 from handlers.feature import Feature
-from handlers.figures import figure_lines
 from handlers.menu import MenuItem, back_to_menu, continue_choice
-from handlers.messages import Choice, Content, Isolated, Local, Media, Reply, When, _, _n, reply
-from handlers.pictures import Calendar, SummaryChart, WorkshopEvent
+from handlers.messages import Choice, Content, Isolated, Local, Media, Reply, When, _, reply
+from handlers.pictures import Calendar, WorkshopEvent
 from handlers.seat_buttons import OfferAnswer, Register, Unregister, offer_choices
 from handlers.understanding import Intent
 from handlers.workshops import WorkshopCard, card
@@ -21,14 +20,12 @@ from storage.notices import (
     WorkshopCancelledNotice,
     WorkshopReminderNotice,
 )
-from storage.questions import QuestionCount
 from storage.registrations import (
     CancelOutcome,
     MyRegistration,
     OfferOutcome,
     Outcome,
 )
-from storage.reports import WorkshopFill
 from storage.repositories import WorkshopView
 
 feature = Feature("registrations", Intent.WORKSHOP)
@@ -240,59 +237,6 @@ async def calendar(ctx: Context) -> list[Reply]:
     return [reply(_("Your workshops, for your calendar."),
                   media=[_calendar(ctx, [(item.workshop_id, item) for item in items])],
                   choices=[Choice(MenuItem("my").pack(), _("My workshops")), back_to_menu()])]
-
-
-@feature.command("stats", organizer=True, intent=Intent.ORGANIZER, words={
-    "en": ["stats"], "fr": ["statistiques"], "ar": ["إحصائيات", "احصائيات"]})
-async def stats(ctx: Context) -> list[Reply]:
-    """Organizers: the key figures (contacts, ratings, registrations, comments), one chart of
-    the fair's ratings and the fill rates, the day's most frequent questions not understood,
-    and how full each workshop is and how many wait (`tadamon report` has the rest)."""
-    figures = await ctx.reports.key_figures(ctx.fair.id)
-    rates = await ctx.reports.workshop_fill(ctx.fair.id)
-    chart = SummaryChart(await ctx.reports.fair_ratings(ctx.fair.id), tuple(rates))
-    summary = reply(*figure_lines(figures), media=[Media(
-        "image", filename="stats.png", mime="image/png", picture=chart,
-        caption=_("Ratings of the fair and seats taken in each workshop"))])
-    questions = await ctx.reports.questions.top_questions(
-        ctx.fair.id, ctx.local_day(ctx.now), limit=TOP_QUESTIONS)
-    return [summary, _question_stats(questions), _workshop_stats(rates)]
-
-
-TOP_QUESTIONS = 5
-"""Questions not understood that `/stats` shows, of the fair's current day."""
-
-
-def _question_stats(questions: Sequence[QuestionCount]) -> Reply:
-    """The day's most frequent questions not understood, as stored (folded, no personal
-    data): what the organizers may add to the catalogue's answers."""
-    if not questions:
-        return reply(_("Questions not understood today: none yet."))
-    return reply(_("Questions not understood today, most frequent first:"),
-                 *(_n("“{question}” ({n} time)", "“{question}” ({n} times)", item.count,
-                      question=item.question)
-                   for item in questions))
-
-
-def _workshop_stats(rates: Sequence[WorkshopFill]) -> Reply:
-    """Each workshop's seats taken and waiting list, and the total."""
-    if not rates:
-        return reply(_("No workshop is planned at this fair."), choices=[back_to_menu()])
-    lines: list[Content] = [_("Workshops, seats taken:")]
-    total_taken = total_capacity = 0
-    for rate in rates:
-        taken = rate.confirmed + rate.offered
-        total_taken, total_capacity = total_taken + taken, total_capacity + rate.capacity
-        lines.append(_("{when} · {title}: {taken}/{capacity} ({percent}%), {waiting} waiting",
-                       when=When(rate.starts_at, "day_time"), title=Local(rate.title),
-                       taken=taken, capacity=rate.capacity,
-                       percent=100 * taken // rate.capacity if rate.capacity else 100,
-                       waiting=rate.waitlisted))
-    lines.append(_("In all: {taken} of {capacity} seats ({percent}%).", taken=total_taken,
-                   capacity=total_capacity,
-                   percent=100 * total_taken // total_capacity if total_capacity else 100))
-    return reply(*lines, choices=[back_to_menu()])
-
 
 
 @feature.button(Register)

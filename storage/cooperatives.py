@@ -3,6 +3,7 @@ to them."""
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import math
 import secrets
@@ -14,7 +15,9 @@ from sqlalchemy import select
 
 from storage import keys
 from storage.catalogue import active_fair
+from storage.feedback import digest_figures
 from storage.models import Contact, Exhibitor, Role, Stand
+from storage.notices import CoopDigestNotice, DigestComment
 from storage.repositories import Sessions
 
 log = logging.getLogger(__name__)
@@ -91,6 +94,27 @@ class CooperativeRepository:
         async with self.sessions() as session:
             return await session.scalar(select(Contact.exhibitor_id)
                                         .where(Contact.id == contact_id))
+
+    async def stand_day(self, contact_id: int, day: dt.date) -> CoopDigestNotice | None:
+        """The day so far at the stand of the exhibitor this chat is linked to: what the evening
+        digest tells (card views, saves, ratings, comments). None when the chat is linked to no
+        exhibitor of the served fair, or its exhibitor has no stand."""
+        async with self.sessions() as session:
+            fair = await active_fair(session)
+            if fair is None:
+                return None
+            number = await session.scalar(
+                select(Stand.number).join(Exhibitor, Exhibitor.stand_id == Stand.id)
+                .join(Contact, Contact.exhibitor_id == Exhibitor.id)
+                .where(Contact.id == contact_id, Exhibitor.fair_id == fair.id))
+            if number is None:
+                return None
+            figures = (await digest_figures(session, fair, day, {number}))[number]
+        return CoopDigestNotice(
+            stand=number, day=day, views=figures["views"], views_total=figures["views_total"],
+            saves=figures["saves"], ratings=figures["ratings"], average=figures["average"],
+            comments=tuple(DigestComment(text=comment["text"], language=comment["language"])
+                           for comment in figures["comments"]))
 
     async def link(self, contact_id: int, code: str) -> LinkedCooperative | None:
         """Link a chat to the cooperative whose code this is (several members may link);

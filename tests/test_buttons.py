@@ -16,6 +16,9 @@ from handlers.organizers import (
     BroadcastCancel,
     BroadcastConfirm,
     BroadcastNow,
+    BroadcastWorkshop,
+    BroadcastWorkshops,
+    StatsPage,
 )
 from handlers.registrations import CalendarFile, RegisterAnyway
 from handlers.seat_buttons import OfferAnswer, Register, Unregister
@@ -80,6 +83,9 @@ WIRE: list[tuple[Button, str]] = [
     (BroadcastAudience("lang:ar"), "bc:aud:lang:ar"),
     (BroadcastNow(), "bc:now"),
     (BroadcastConfirm(), "bc:confirm"),
+    (BroadcastWorkshops(2), "bc:wss:2"),
+    (BroadcastWorkshop(14), "bc:ws:14"),
+    (StatsPage(1), "stats:1"),
 ]
 
 

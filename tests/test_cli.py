@@ -297,7 +297,7 @@ def test_read_only_commands_need_no_redis(tmp_path: Path) -> None:
         (("export", "contacts", "--out", "contacts.csv"), closed),
         (("organizer", "list"), closed),
         (("broadcast", "status", broadcast_id), closed),
-        (("coop-codes",), closed),
+        (("coop-codes",), {**closed, "TADAMON_PUBLIC_URL": "https://salon.example.ma"}),
         (("report", "--out", "report"), closed),
     ]
     exported, organizers, status, codes, report = tadamon_all(tmp_path, *runs)
@@ -309,5 +309,5 @@ def test_read_only_commands_need_no_redis(tmp_path: Path) -> None:
     assert organizers.stdout == "telegram:42\ttadamon organizer add\n"
     assert status.stdout.startswith(f"broadcast {broadcast_id}: ")
     assert codes.stdout.splitlines()[0].startswith("exhibitor_id,")
-    assert "https://t.me/<bot>?start=coop_" in codes.stdout
+    assert "https://salon.example.ma/?start=coop_" in codes.stdout
     assert report.stdout.startswith("report of khouribga-ess-2026: ")

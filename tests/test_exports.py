@@ -216,7 +216,8 @@ exhibitors:
 
 async def test_coop_codes_write_formula_like_names_as_text(tmp_path: Path) -> None:
     (tmp_path / "fair.yaml").write_text(CATALOGUE, encoding="utf-8")
-    env = cli_env(TADAMON_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/coops.db")
+    env = cli_env(TADAMON_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/coops.db",
+                  TADAMON_PUBLIC_URL="https://salon.example.ma")
     code, _out, err = await run_tadamon("import", "fair.yaml", env=env, cwd=tmp_path)
     assert code == 0, err
     code, out, err = await run_tadamon("coop-codes", "--out", "codes.csv", env=env,
@@ -234,4 +235,5 @@ async def test_coop_codes_write_formula_like_names_as_text(tmp_path: Path) -> No
     ]
     for row in rows:
         assert len(row["code"]) == 13 and set(row["code"]) <= set(CODE_ALPHABET)
-        assert row["telegram_link"] == f"https://t.me/<bot>?start=coop_{row['code']}"
+        assert row["telegram_link"] == ""  # Telegram is off: no link to nowhere
+        assert row["web_link"] == f"https://salon.example.ma/?start=coop_{row['code']}"

@@ -434,7 +434,8 @@ async def test_organizer_commands(tmp_path: Path) -> None:
 
 
 async def test_coop_codes_command(tmp_path: Path) -> None:
-    env = cli_env(TADAMON_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/coops.db")
+    env = cli_env(TADAMON_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/coops.db",
+                  TADAMON_PUBLIC_URL="https://salon.example.ma")
 
     async def run(*args: str) -> tuple[int, str, str]:
         return await run_tadamon(*args, env=env, cwd=tmp_path)
@@ -446,10 +447,10 @@ async def test_coop_codes_command(tmp_path: Path) -> None:
     assert code == 0, err
     lines = out.splitlines()
     assert lines[0] == ("exhibitor_id,name_fr,name_ar,stand,code,telegram_link,"
-                        "whatsapp_link")
+                        "whatsapp_link,web_link")
     carpets = next(line for line in lines if line.startswith("coop-al-wafae-zarbia,"))
     first_code = carpets.split(",")[4]
-    assert f"https://t.me/<bot>?start=coop_{first_code}" in carpets
+    assert carpets.endswith(f",,,https://salon.example.ma/?start=coop_{first_code}")
     again = (await run("coop-codes"))[1]
     assert carpets in again.splitlines()  # codes are stable until revoked
     target = tmp_path / "codes.csv"

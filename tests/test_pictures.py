@@ -12,7 +12,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from bot.app import App
-from handlers import registrations, stands
+from handlers import organizers, registrations, stands
 from handlers.context import Context
 from handlers.messages import Inbound, Kind, Rendered, Reply
 from handlers.pictures import Calendar, FloorPlan, SummaryChart
@@ -120,12 +120,11 @@ async def test_the_calendar_file_is_described_then_written_in_the_fairs_zone(
 async def test_the_organizers_chart_is_described_then_drawn(make_app: AppFactory) -> None:
     app = await make_app()
     ctx = await _context(app, "1004")
-    summary, questions, workshops = await registrations.stats(ctx)
+    [summary] = await organizers.stats(ctx)
     [media] = summary.media
     assert isinstance(media.picture, SummaryChart) and media.data == b""
-    assert not questions.media and not workshops.media
 
-    [rendered, _] = await _drawn(app, [summary, workshops])
+    [rendered] = await _drawn(app, [summary])
     [chart] = rendered.media
     assert chart.filename == "stats.png" and chart.data.startswith(PNG_SIGNATURE)
     assert "Notes du salon" in chart.caption

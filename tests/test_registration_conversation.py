@@ -147,7 +147,7 @@ async def test_organizers_see_fill_rates_and_the_card_shows_the_waiting_list(
     [chart] = telegram.fake.calls_of("sendPhoto", 900)[before:]
     assert "Notes du salon" in str(chart.params.get("caption"))
     assert "Ateliers, places prises" in stats
-    assert "Techniques de marketing\u202f: 1/1 (100\u202f%), 1 en attente" in stats
+    assert "Techniques de marketing\u202f: 1 sur 1 (100\u202f%), 1 en attente" in stats
     assert "En tout\u202f:" in stats
     # anyone else gets the ordinary answer to an unknown command, never the figures
     refused = await chat("amina", "/stats")

@@ -66,7 +66,8 @@ def broadcast(
             async with sessions() as session:
                 fair = await active_fair(session)
             # --at is read in the served fair's own time zone, as conversations show times.
-            when = _when(at, moment, settings.timezone if fair is None else fair.timezone)
+            timezone = settings.timezone if fair is None else fair.timezone
+            when = _when(at, moment, timezone)
             if fair is None:
                 raise CatalogueError("no fair is loaded: import a catalogue first")
             outbox = Outbox(sessions)
@@ -76,7 +77,8 @@ def broadcast(
                 raise BadInput(f"--audience: {exc}") from None
             count = await outbox.recipients(audience)
             if not yes:
-                typer.echo(f"audience {audience}: {count} recipients, at {when.isoformat()}")
+                typer.echo(f"audience {audience}: {count} recipients, at "
+                           f"{_local(when, timezone)}")
                 typer.echo(f"fr: {text['fr']}\nar: {text['ar']}")
                 if not typer.confirm("queue this broadcast?"):
                     raise typer.Exit(1)
@@ -111,6 +113,11 @@ def _when(at: str | None, moment: dt.datetime | None, timezone: str) -> dt.datet
         raise BadInput(f"--at: {at!r} is in the past (it is {local} in {timezone}; a minute "
                        "of slack is allowed): leave --at out to send now")
     return moment.astimezone(dt.UTC)
+
+
+def _local(moment: dt.datetime, timezone: str) -> str:
+    """`2026-12-13 09:00 (Africa/Casablanca)`: what the preview shows of when it goes."""
+    return f"{moment.astimezone(ZoneInfo(timezone)):%Y-%m-%d %H:%M} ({timezone})"
 
 
 def _broadcast_id(value: str) -> int:

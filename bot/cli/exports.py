@@ -140,8 +140,17 @@ def coop_codes(
         "--revoke", help="An exhibitor id whose code is replaced (the old one stops "
                          "working).")] = None,
 ) -> None:
-    """One link code per exhibitor, with its Telegram and WhatsApp deep links."""
+    """One link code per exhibitor, with its Telegram and WhatsApp deep links, and its web
+    chat link when TADAMON_PUBLIC_URL is set."""
     settings = common.settings()
+    telegram_on = settings.telegram_token is not None
+    whatsapp_on = settings.whatsapp_token is not None
+    public_url = settings.public_url
+    if not telegram_on and not whatsapp_on and public_url is None:
+        # A code is handed out with its link: a link to no channel would be a placeholder.
+        raise common.bad_input("coop-codes need a channel to link to: set "
+                               "TADAMON_TELEGRAM_TOKEN, TADAMON_WHATSAPP_TOKEN or "
+                               "TADAMON_PUBLIC_URL (the web chat)")
 
     async def work() -> tuple[list[CoopCode], str, str]:
         from storage.cooperatives import CooperativeRepository
@@ -155,11 +164,16 @@ def coop_codes(
     if revoke is not None and not any(code.exhibitor == revoke for code in codes):
         raise common.bad_input(f"--revoke: unknown exhibitor {revoke!r}")
     columns = ["exhibitor_id", "name_fr", "name_ar", "stand", "code", "telegram_link",
-               "whatsapp_link"]
+               "whatsapp_link", "web_link"]
+    # A channel that is off gets an empty cell, never a link to nowhere.
     rows = [{"exhibitor_id": code.exhibitor, "name_fr": code.name.get("fr", ""),
              "name_ar": code.name.get("ar", ""), "stand": code.stand or "", "code": code.code,
-             "telegram_link": links.telegram(bot, links.cooperative(code.code)),
-             "whatsapp_link": links.whatsapp(number, links.cooperative(code.code))}
+             "telegram_link": links.telegram(bot, links.cooperative(code.code))
+             if telegram_on else "",
+             "whatsapp_link": links.whatsapp(number, links.cooperative(code.code))
+             if whatsapp_on else "",
+             "web_link": links.web(public_url, links.cooperative(code.code))
+             if public_url else ""}
             for code in codes]
     handle = out.open("w", newline="", encoding="utf-8") if out else sys.stdout
     try:

@@ -122,6 +122,13 @@ POSSESSIVE_WORDS = _folded((
     # Darija "I registered / booked" and "registered" as people type them.
     "tsjelt", "tsajelt", "sjelt", "7jzt", "7jezt", "حجزت", "msjel", "msajjal", "مسجل", "مسجلة",
 ))
+# A cooperative member asking for their own stand's figures, each a whole message.
+OWN_STAND = _folded((
+    "mon stand", "notre stand", "ma cooperative", "notre cooperative", "ma coop",
+    "mon stand aujourd'hui", "les chiffres de mon stand", "رواقي", "رواقنا", "الرواق ديالي",
+    "رواق ديالي", "تعاونيتي", "تعاونيتنا", "stand dyali", "l stand dyali", "stand dyalna",
+    "cooperative dyali", "my stand", "our stand", "my cooperative",
+))
 # An exhibitor's code, and the words that say one speaks of exhibitors.
 CODE_WORDS = _folded(("code", "codes", "كود", "الكود", "lcode", "lkod", "kod", "رمز"))
 EXHIBITOR_WORDS = _folded((
@@ -568,7 +575,7 @@ def _rules_before(text: str, read: _Read) -> Understanding | None:
     number = bare_stand_number(text)
     if number is not None and _stand_like(number, read):
         return _sure(Intent.STAND, Entities(stand=number))
-    if _COOP_CODE.fullmatch(text.strip()):
+    if _COOP_CODE.fullmatch(text.strip()) or fold(text) in OWN_STAND:
         return _sure(Intent.COOPERATIVE, entities)
     if not tokens:
         acknowledging = _ACKNOWLEDGING.search(text) is not None
