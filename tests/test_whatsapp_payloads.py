@@ -174,7 +174,7 @@ async def test_a_username_user_is_answered_by_their_user_id(
                                                              user_id=SALMA_ID)) == 200
     await fake.wait_for(SALMA_ID, count=before + 1)
     await settle(wa)
-    assert "Langue choisie : Français." in "\n".join(
+    assert "Langue choisie\u202f: français." in "\n".join(
         call.text or "" for call in fake.messages(SALMA_ID)[before:])
     async with wa.app.sessions() as session:
         contact = (await session.scalars(select(Contact))).one()
