@@ -323,12 +323,17 @@ def registrations_chart(workshops: Sequence[WorkshopFill], text: Text,
     return figure
 
 
+def _name(name: str | Msg, text: Text) -> str:
+    return name if isinstance(name, str) else text(name)
+
+
 def contacts_chart(by_channel: DailyCounts, by_language: DailyCounts, text: Text) -> Figure:
     """New contacts per day, stacked by channel above and by language below."""
     figure = _figure(min(16.0, max(9.0, 3 + 0.4 * len(by_channel.days))), 8)
     channel_axes, language_axes = figure.subplots(2, 1)
     _draw_daily(channel_axes, by_channel, _("New contacts per day, by channel"),
-                {group: CHANNEL_NAMES.get(group, group) for group in by_channel.series},
+                {group: _name(CHANNEL_NAMES.get(group, group), text)
+                 for group in by_channel.series},
                 CHANNEL_COLOURS, text)
     _draw_daily(language_axes, by_language, _("New contacts per day, by language"),
                 {group: text(LANGUAGE_NAMES[group]) if group in LANGUAGE_NAMES else group

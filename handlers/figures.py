@@ -4,19 +4,29 @@ the seats a workshop has taken, counted one way for the text and the charts."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from handlers.messages import Content, Isolated, Local, Msg, _, _n
 from storage.questions import QuestionCount
 from storage.reports import KeyFigures, WorkshopFill
 
-CHANNEL_NAMES = {"telegram": "Telegram", "whatsapp": "WhatsApp", "web": "Web"}
+# Platforms keep their brand names; the web chat is named in the reader's language.
+CHANNEL_NAMES: dict[str, str | Msg] = {"telegram": "Telegram", "whatsapp": "WhatsApp",
+                                       "web": _("Web chat")}
+
+
+def channel_counts(counts: Mapping[str, int]) -> Msg | str:
+    """"Telegram 12, WhatsApp 30, chat web 5", each name in the reader's language."""
+    joined: Msg | str = "-"
+    for index, (channel, count) in enumerate(counts.items()):
+        part = _("{channel} {count}", channel=CHANNEL_NAMES.get(channel, channel), count=count)
+        joined = part if index == 0 else _("{first}, {second}", first=joined, second=part)
+    return joined
 
 
 def figure_lines(figures: KeyFigures) -> list[Msg]:
     """The key figures as sentences, for `/stats` and the command line's summary."""
-    channels = ", ".join(f"{CHANNEL_NAMES.get(channel, channel)} {count}"
-                         for channel, count in figures.contacts_by_channel.items())
+    channels = channel_counts(figures.contacts_by_channel)
     if figures.fair_average is None:
         rating = _("Rating of the fair: no rating yet")
     else:
@@ -25,7 +35,7 @@ def figure_lines(figures: KeyFigures) -> list[Msg]:
                     figures.fair_ratings, average=round(figures.fair_average, 1))
     return [
         _n("{n} contact ({channels})", "{n} contacts ({channels})", figures.contacts,
-           channels=channels or "-"),
+           channels=channels),
         rating,
         _n("{n} confirmed registration", "{n} confirmed registrations",
            figures.confirmed_registrations),

@@ -11,7 +11,8 @@ import pytest
 from sqlalchemy import select, update
 
 from bot.i18n import FSI, PDI, Renderer, date_range, day_label, load_translations
-from handlers.messages import When, _
+from handlers.figures import channel_counts
+from handlers.messages import When, _, _n
 from handlers.messages import date_range as range_params
 from storage.models import Workshop
 from tests.conftest import Chat
@@ -159,3 +160,17 @@ def test_the_first_of_a_month_is_1er_in_every_french_format() -> None:
     assert day_label(first.date(), "fr") == "mardi 1er décembre"
     assert day_label(dt.date(2026, 12, 11), "fr") == "vendredi 11 décembre"
     assert RENDERER.when(When(first, "date"), "ar") == "1 دجنبر 2026"
+
+
+@pytest.mark.parametrize(("language", "expected"), [
+    ("fr", "Telegram 1, Chat web 2"),
+    ("ar", f"\u200f\u200f{FSI}Telegram{PDI} {FSI}1{PDI}، \u200fالمحادثة على الموقع {FSI}2{PDI}"),
+    ("en", "Telegram 1, Web chat 2"),
+])
+def test_the_web_chat_is_named_in_the_readers_language(language: str, expected: str) -> None:
+    """Organizers' figures named the web chat "Web" in every language ("(Web 39)" in Arabic)."""
+    counts = channel_counts({"telegram": 1, "web": 2})
+    line = RENDERER.text(_n("{n} contact ({channels})", "{n} contacts ({channels})", 3,
+                            channels=counts), language)
+    assert f"({expected})" in line, line
+    assert "Web 2" not in line

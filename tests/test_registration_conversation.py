@@ -141,7 +141,7 @@ async def test_organizers_see_fill_rates_and_the_card_shows_the_waiting_list(
     await telegram.tap(900, "Français")
     before = len(telegram.fake.calls_of("sendPhoto", 900))
     stats = await telegram.say(900, "/stats")
-    assert "3 contacts (Telegram 1, Web 2)" in stats
+    assert "3 contacts (Telegram 1, Chat web 2)" in stats
     assert "Note du salon\u202f: 4,0 sur 5 (1 note)" in stats
     assert "1 inscription confirmée" in stats and "1 commentaire" in stats
     [chart] = telegram.fake.calls_of("sendPhoto", 900)[before:]
