@@ -244,7 +244,7 @@ async def card(ctx: Context, workshop_id: int | None = None, key: str | None = N
         lines.append(Local(workshop.description))
     lines.append(_("When: {day}, from {start} to {end}", day=When(workshop.starts_at, "day"),
                    start=When(workshop.starts_at, "time"), end=When(workshop.ends_at, "time")))
-    lines.append(_("Room: {room}", room=Local(workshop.room)))
+    lines.append(_("Where: {room}", room=Local(workshop.room)))
     if workshop.speaker:
         lines.append(_("Led by: {speaker}", speaker=Local(workshop.speaker)))
     lines.append(LANGUAGE_LINES.get(workshop.language) or _(

@@ -336,7 +336,7 @@ async def test_an_organizer_composes_a_broadcast_in_chat(
     preview = await telegram.tap(900, "Maintenant")
     # Each channel's people are counted; the web chat's find it on their page.
     assert "Aperçu" in preview and "Tout le monde\u202f: 4 personnes" in preview
-    assert "• Telegram\u202f: 2 personnes\n• Web\u202f: 2 personnes" in preview
+    assert "• Telegram\u202f: 2 personnes\n• Chat web\u202f: 2 personnes" in preview
     assert "Les visiteurs du chat web le trouveront sur la page à leur retour" in preview
     assert "FR: Le salon ferme" in preview
     done = await telegram.tap(900, "Envoyer")

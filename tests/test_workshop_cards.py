@@ -72,6 +72,7 @@ async def test_the_card_reads_as_written_in_french_and_in_arabic(chat: Chat) -> 
     assert f"Langue{NNBSP}: arabe et français" in card.text
     assert f"Places restantes{NNBSP}: 50 sur 50" in card.text
     assert "places restantes" not in card.text  # not "Places : 50 places restantes"
+    assert f"Lieu{NNBSP}: Salle 2" in card.text  # not "Salle : Salle 2"
 
     await arabic(chat, "karim")
     card = await chat("karim", "/start ws_marketing-1")
@@ -79,6 +80,7 @@ async def test_the_card_reads_as_written_in_french_and_in_arabic(chat: Chat) -> 
     assert "المؤطر: ذ. يوسف بناني" in plain(card.text)
     assert "Bennani" not in card.text and "M. " not in card.text
     assert "اللغة: العربية والفرنسية" in card.text
+    assert "المكان: القاعة 2" in plain(card.text)  # not "القاعة: القاعة 2"
     assert f"المقاعد المتبقية: {iso('50')} من {iso('50')}" in card.text
 
 
