@@ -10,6 +10,8 @@ import unicodedata
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
+from handlers.understanding.entities import MONTHS as UNDERSTOOD_MONTHS
+
 # A time typed during the minute it names is "now", not the past.
 SLACK = dt.timedelta(minutes=1)
 
@@ -34,20 +36,9 @@ DAY_WORDS = {
     2: ("apres demain", "apres-demain", "day after tomorrow", "ba3d ghda", "baad ghda",
         "bad ghda", "b3d ghda", "بعد غد", "بعد غدا"),
 }
-MONTHS = {
-    "janvier": 1, "janv": 1, "jan": 1, "january": 1, "يناير": 1,
-    "fevrier": 2, "fev": 2, "feb": 2, "february": 2, "فبراير": 2,
-    "mars": 3, "mar": 3, "march": 3, "مارس": 3,
-    "avril": 4, "avr": 4, "apr": 4, "april": 4, "ابريل": 4,
-    "mai": 5, "may": 5, "ماي": 5, "مايو": 5,
-    "juin": 6, "jun": 6, "june": 6, "يونيو": 6,
-    "juillet": 7, "juil": 7, "jul": 7, "july": 7, "يوليوز": 7, "يوليو": 7,
-    "aout": 8, "aug": 8, "august": 8, "غشت": 8, "اغسطس": 8,
-    "septembre": 9, "sept": 9, "sep": 9, "september": 9, "شتنبر": 9, "سبتمبر": 9,
-    "octobre": 10, "oct": 10, "october": 10, "اكتوبر": 10,
-    "novembre": 11, "nov": 11, "november": 11, "نونبر": 11, "نوفمبر": 11,
-    "decembre": 12, "dec": 12, "december": 12, "دجنبر": 12, "ديسمبر": 12,
-}
+# The understanding's month names, and the abbreviations organizers write in a date.
+MONTHS = {**UNDERSTOOD_MONTHS, "janv": 1, "fev": 2, "mar": 3, "avr": 4, "apr": 4, "jun": 6,
+          "juil": 7, "jul": 7, "aug": 8, "sep": 9}
 # Words around a time that say nothing more: "à 9h", "at 9", "على الساعة 9", "f 9".
 FILLER = frozenset({
     "a", "at", "le", "on", "vers", "des", "de", "l", "the", "f", "fi", "m3a", "mea", "3la",
