@@ -4,7 +4,7 @@ twice the pixels) and a profile of its own."""
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -51,3 +51,18 @@ def chromium(language: str | None = None) -> Iterator[Any]:
             yield driver
         finally:
             driver.quit()
+
+
+def bot_bubbles(driver: Any) -> list[Any]:
+    """The bot's message bubbles on the web chat page, oldest first."""
+    from selenium.webdriver.common.by import By
+
+    return list(driver.find_elements(By.CSS_SELECTOR, ".msg.bot"))
+
+
+def answered(driver: Any, before: int) -> Callable[[Any], bool]:
+    """A wait condition: the bot said more than `before` bubbles and stopped typing."""
+    from selenium.webdriver.common.by import By
+
+    return lambda _driver: (len(bot_bubbles(driver)) > before and driver.find_element(
+        By.ID, "typing").get_attribute("hidden") is not None)

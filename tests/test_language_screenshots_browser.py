@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+from functools import partial
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.browser import SCREENSHOTS, chromium, needs_chromium
+from tests.browser import SCREENSHOTS, answered, bot_bubbles, chromium, needs_chromium
 from tests.conftest import ChatFactory
 
 pytestmark = needs_chromium
@@ -38,15 +39,12 @@ def _converse(base: str, language: str, folder: Path) -> dict[str, Any]:
     with chromium(language) as driver:
         wait = WebDriverWait(driver, 60)
 
-        def bubbles() -> list[Any]:
-            return list(driver.find_elements(By.CSS_SELECTOR, ".msg.bot"))
+        bubbles = partial(bot_bubbles, driver)
 
-        def answered(before: int) -> Any:
-            return lambda _driver: (len(bubbles()) > before and driver.find_element(
-                By.ID, "typing").get_attribute("hidden") is not None)
+        waited = partial(answered, driver)
 
         def after(name: str, before: int) -> None:
-            wait.until(answered(before))
+            wait.until(waited(before))
             shown[name] = "\n".join(bubble.text for bubble in bubbles()[before:])
             shown[f"{name} buttons"] = [button.text for button in driver.find_elements(
                 By.CSS_SELECTOR, ".choices button")]
@@ -68,7 +66,7 @@ def _converse(base: str, language: str, folder: Path) -> dict[str, Any]:
             after(name, before)
 
         driver.get(base + "/")
-        wait.until(answered(0))
+        wait.until(waited(0))
         tap("menu", steps["language"])
         say("programme", steps["programme"])
         tap("day", steps["day"])

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-from tests.browser import chromium, needs_chromium
+from tests.browser import answered, bot_bubbles, chromium, needs_chromium
 from tests.conftest import ChatFactory
 
 pytestmark = needs_chromium
@@ -44,18 +45,14 @@ def _browse(base: str, shots: Path) -> Visit:
     with chromium() as driver:
         wait = WebDriverWait(driver, 60)
 
-        def bubbles() -> list[Any]:
-            return list(driver.find_elements(By.CSS_SELECTOR, ".msg.bot"))
+        bubbles = partial(bot_bubbles, driver)
 
-        def answered(count: int) -> Any:
-            return lambda _driver: (len(bubbles()) > count
-                                    and driver.find_element(By.ID, "typing")
-                                    .get_attribute("hidden") is not None)
+        waited = partial(answered, driver)
 
         def said(action: Any) -> str:
             count = len(bubbles())
             action()
-            wait.until(answered(count))
+            wait.until(waited(count))
             return "\n".join(bubble.text for bubble in bubbles()[count:])
 
         def say(text: str) -> str:
@@ -94,7 +91,7 @@ def _browse(base: str, shots: Path) -> Visit:
                                             float(viewport), closed)
 
         driver.get(f"{base}/")
-        wait.until(answered(0))
+        wait.until(waited(0))
         say("français")
         say("A12")
         visit.texts["fr-stand"] = tap("Plan")

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from storage.websessions import public_id
-from tests.browser import chromium, needs_chromium
+from tests.browser import answered, bot_bubbles, chromium, needs_chromium
 from tests.conftest import ChatFactory
 
 SCREENSHOT = Path("/tmp/webchat.png")
@@ -40,20 +41,16 @@ def _browse(base: str) -> Visit:
     with chromium("fr") as driver:
         wait = WebDriverWait(driver, 60)
 
-        def bubbles() -> list[Any]:
-            return list(driver.find_elements(By.CSS_SELECTOR, ".msg.bot"))
+        bubbles = partial(bot_bubbles, driver)
 
-        def answered(count: int) -> Any:
-            return lambda _driver: (len(bubbles()) > count
-                                    and driver.find_element(By.ID, "typing")
-                                    .get_attribute("hidden") is not None)
+        waited = partial(answered, driver)
 
         def say(text: str) -> str:
             count = len(bubbles())
             box = driver.find_element(By.ID, "text")
             box.send_keys(text)
             box.send_keys(Keys.ENTER)
-            wait.until(answered(count))
+            wait.until(waited(count))
             return "\n".join(bubble.text for bubble in bubbles()[count:])
 
         def token() -> str:
@@ -61,7 +58,7 @@ def _browse(base: str) -> Visit:
                 "return localStorage.getItem('tadamon.session')"))
 
         driver.get(f"{base}/?start=stand_A12")
-        wait.until(answered(0))
+        wait.until(waited(0))
         visit.first = "\n".join(bubble.text for bubble in bubbles())
         visit.tokens.append(token())
         visit.reply = say("bonjour")

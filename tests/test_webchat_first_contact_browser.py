@@ -9,11 +9,12 @@ import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from bot.i18n import FSI, PDI
-from tests.browser import SCREENSHOTS, chromium, needs_chromium
+from tests.browser import SCREENSHOTS, answered, bot_bubbles, chromium, needs_chromium
 from tests.conftest import ChatFactory
 
 pytestmark = needs_chromium
@@ -69,14 +70,12 @@ def _visit(base: str, language: str, tap: str | None, folder: Path) -> list[Show
         wait = WebDriverWait(driver, 60)
 
         def count() -> int:
-            return len(driver.find_elements(By.CSS_SELECTOR, ".msg.bot"))
+            return len(bot_bubbles(driver))
 
-        def answered(before: int) -> Any:
-            return lambda _driver: (count() > before and driver.find_element(
-                By.ID, "typing").get_attribute("hidden") is not None)
+        waited = partial(answered, driver)
 
         driver.get(f"{base}/?start=stand_A12")
-        wait.until(answered(0))
+        wait.until(waited(0))
         steps.append(_shown(driver, 0))
         driver.save_screenshot(str(folder / f"first-contact-{language}.png"))
         if tap is not None:
@@ -85,7 +84,7 @@ def _visit(base: str, language: str, tap: str | None, folder: Path) -> list[Show
                                                                  ".choices button")
                           if item.text == tap)
             button.click()
-            wait.until(answered(before))
+            wait.until(waited(before))
             steps.append(_shown(driver, before))
             driver.save_screenshot(str(folder / f"first-contact-{language}-then-tapped.png"))
     return steps

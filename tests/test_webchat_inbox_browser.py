@@ -14,7 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.worker import OutboxWorker
-from tests.browser import SCREENSHOTS, chromium, needs_chromium
+from tests.browser import SCREENSHOTS, answered, bot_bubbles, chromium, needs_chromium
 from tests.conftest import Chat, ChatFactory
 from tests.test_registration_conversation import small_workshop
 
@@ -35,18 +35,13 @@ class Page:
         self.wait = WebDriverWait(driver, 60)
 
     def bubbles(self) -> list[Any]:
-        from selenium.webdriver.common.by import By
-
-        return list(self.driver.find_elements(By.CSS_SELECTOR, ".msg.bot"))
+        return bot_bubbles(self.driver)
 
     def texts(self) -> list[str]:
         return [bubble.text for bubble in self.bubbles()]
 
     def _answered(self, count: int) -> Callable[[Any], bool]:
-        from selenium.webdriver.common.by import By
-
-        return lambda _driver: (len(self.bubbles()) > count and self.driver.find_element(
-            By.ID, "typing").get_attribute("hidden") is not None)
+        return answered(self.driver, count)
 
     def open(self, url: str) -> None:
         self.driver.get(url)
