@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from bot.channels import BulkSender, Delivery
-from bot.channels.quota import channel_bucket
+from bot.channels.quota import BULK, channel_bucket
 from bot.channels.web import WebInboxSender
 from bot.i18n import LANGUAGES, Renderer
 from handlers.messages import Rendered
@@ -359,6 +359,7 @@ class OutboxWorker:
 
     async def _deliver(self, item: _Ready, booking: Booking | None) -> None:
         row = item.row
+        BULK.set(True)  # this task's sends were booked in the bucket here, not by the window
         if isinstance(item.channel, WebInboxSender):
             await self._keep_for_web(item)
             return

@@ -120,6 +120,12 @@ def rate_bucket(name: str) -> str:
     return f"{PREFIX}:rate:{name}"
 
 
+# Each channel's messages sent in its last window (about a second), for every process: a
+# sorted set of departure times (see SendWindow), expiring a second after the last send.
+def send_window(channel: str) -> str:
+    return f"{PREFIX}:sent:{channel}"
+
+
 # Web chat sessions: which token hashes this deployment issued (SQL keeps them for good; this
 # copy spares a query per message and may be lost at any time).
 WEB_SESSION_TTL = 24 * 3600

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
+import secrets
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -116,6 +118,44 @@ redis.call('PEXPIRE', KEYS[1], string.format('%d', ttl))
 return '0'
 """
 
+# A channel's messages at the platform in its last `window` seconds, for every process: a sorted
+# set with one member per send, scored with the time the platform answered it (the server's
+# clock) or, while it is on its way, with a time far ahead. A send is let go only while fewer
+# than `limit` members score after now - window. The platform took each message between our
+# letting it go and its answer, so any `limit` + 1 of them lie at least a window apart there,
+# however late a timer fired, a packet crawled or an event loop stalled.
+# ADMIT: KEYS[1] the set, KEYS[2] (optional) a token bucket charged on admission; ARGV the
+# limit, the window, the seconds a send may stay on its way, a member naming this send, then
+# the bucket's rate and burst when KEYS[2] is given. "0" when admitted, else the seconds to
+# wait before asking again.
+ADMIT = TAKE + """
+local limit, window, flight = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', fmt(now - window))
+local count = redis.call('ZCARD', KEYS[1])
+if count >= limit then
+    local first = redis.call('ZRANGE', KEYS[1], count - limit, count - limit, 'WITHSCORES')
+    local leaves = tonumber(first[2]) + window - now
+    if tonumber(first[2]) > now then
+        leaves = 0.02  -- still on its way: ask again soon
+    end
+    return fmt(math.max(0.001, leaves))
+end
+redis.call('ZADD', KEYS[1], fmt(now + flight), ARGV[4])
+redis.call('PEXPIRE', KEYS[1], string.format('%d', math.ceil((flight + window) * 1000)))
+if #KEYS > 1 then
+    take(KEYS[2], tonumber(ARGV[5]), tonumber(ARGV[6]), 1)
+end
+return '0'
+"""
+
+# The platform answered the send ARGV[1] of the set KEYS[1]: it counts from now, for a window.
+SENT = """
+local now = redis.call('TIME')
+now = tonumber(now[1]) + tonumber(now[2]) / 1000000
+redis.call('ZADD', KEYS[1], 'XX', string.format('%.17g', now), ARGV[1])
+return 0
+"""
+
 Bucket = tuple[str, float, float | None]
 
 
@@ -214,6 +254,46 @@ class RateLimiter:
             rest = rest[charged:]
             if wait > 0:
                 await asyncio.sleep(wait)
+
+
+class SendWindow:
+    """Every process's messages of a channel at the platform, kept in Redis: at most `limit`
+    in any `window` seconds, from letting each go to the platform's answer."""
+
+    def __init__(self, redis: Redis) -> None:
+        self._admit = redis.register_script(ADMIT)
+        self._sent = redis.register_script(SENT)
+        # Members only need to differ: a random prefix and a counter.
+        self._names = (f"{secrets.token_hex(4)}:{number}" for number in itertools.count())
+
+    async def admit(self, channel: str, limit: int, window: float, flight: float,
+                    charge: Bucket | None = None) -> tuple[float, str]:
+        """Let one send of `channel` go if its window has room: (0.0, its name), also taking
+        a token of the bucket `charge`. Else (the seconds to wait, "") and nothing counted."""
+        if limit < 1 or window <= 0 or flight <= 0:
+            raise ValueError(f"window {channel!r}: limit, window and flight must be positive")
+        member = next(self._names)
+        names = [keys.send_window(channel)]
+        args = [str(int(limit)), repr(float(window)), repr(float(flight)), member]
+        if charge is not None:
+            name, bucket_args = _bucket_args(charge)
+            names.append(name)
+            args += bucket_args
+        wait = max(0.0, float(await self._admit(keys=names, args=args)))
+        return (0.0, member) if wait == 0 else (wait, "")
+
+    async def sent(self, channel: str, member: str) -> None:
+        """The platform answered the send `member`: it counts from now, for one window."""
+        await self._sent(keys=[keys.send_window(channel)], args=[member])
+
+    async def enter(self, channel: str, limit: int, window: float, flight: float,
+                    charge: Bucket | None = None) -> str:
+        """Wait for room in `channel`'s window and take it: the send's name, for `sent`."""
+        while True:
+            wait, member = await self.admit(channel, limit, window, flight, charge)
+            if wait <= 0:
+                return member
+            await asyncio.sleep(wait)
 
 
 def _number(cost: float) -> str:

@@ -18,7 +18,7 @@ from bot.channels.body import error_response
 from bot.channels.intake import InboxReader
 from bot.channels.ordering import PerPersonQueue
 from bot.channels.pause import SendPause
-from bot.channels.quota import ReplyQuota
+from bot.channels.quota import ChannelQuota
 from bot.channels.retry import RetryPolicy
 from bot.channels.uploads import UploadCache
 from bot.engine import Engine
@@ -38,7 +38,7 @@ DRAIN_SECONDS = 20.0
 
 
 class PlatformChannel(abc.ABC, Generic[Event]):
-    """Intake -> inbox -> per-person queue -> engine -> deliver -> quota, for one platform."""
+    """Intake -> inbox -> per-person queue -> engine -> quota -> deliver, for one platform."""
 
     name: ClassVar[str]
     retry: ClassVar[RetryPolicy]
@@ -55,7 +55,7 @@ class PlatformChannel(abc.ABC, Generic[Event]):
         self.inbox = Inbox(state.redis, self.name)
         self.reader = InboxReader(self.inbox, self.queue, self.events)
         self.pause = SendPause(state, self.name)
-        self.quota = ReplyQuota(state.redis, self.name, rate)
+        self.quota = ChannelQuota(state.redis, self.name, rate)
         self._background: set[asyncio.Task[Any]] = set()
 
     # ---- what each platform says its own way ------------------------------------------------
@@ -119,13 +119,20 @@ class PlatformChannel(abc.ABC, Generic[Event]):
 
     async def answer(self, inbound: Inbound,
                      deliver: Callable[[list[Rendered]], Awaitable[list[str]]]) -> None:
-        """A person's message through the engine, the replies delivered and counted."""
-        rendered = await self.engine.handle(inbound)
-        await self.quota.sent(len(await deliver(rendered)))
+        """A person's message through the engine, the replies delivered."""
+        await deliver(await self.engine.handle(inbound))
 
     async def send(self, call: Callable[[], Awaitable[T]]) -> T:
         """A platform call under the channel's retry policy and pause."""
         return await self.retry.run(call, self.pause)
+
+    async def send_message(self, call: Callable[[], Awaitable[T]]) -> T:
+        """A message to someone: `send`, each attempt first let through the channel's window."""
+        async def counted() -> T:
+            async with self.quota.sending():
+                return await call()
+
+        return await self.retry.run(counted, self.pause)
 
     def send_failed(self) -> None:
         """Count a message that could not go (the cause is logged by the caller)."""

@@ -1,26 +1,42 @@
-"""A channel's send rate, shared by its replies and its bulk traffic.
+"""A channel's send rate, shared by its replies and its bulk traffic, in every process.
 
-The outbox workers book every bulk message with the channel's Redis token bucket. Replies to
-people who just wrote never wait for that bucket, so they go before any bulk message; but each
-one sent takes its token afterwards, so the bulk sends booked next leave room for it and the
-channel as a whole stays under the platform's limit.
+Two things keep a channel under its platform's limit. The outbox workers book each bulk message
+with the channel's Redis token bucket, which spaces them evenly a little under the limit. And
+every message, reply or bulk, passes the channel's send window (storage.ratelimit.SendWindow):
+at most the limit in any second at the platform, counted from letting the message go to the
+platform's answer. The bucket makes the schedule; the window is the guarantee, whatever a late
+timer, a slow network, a second worker or a burst of replies does to it. A reply passing the
+window also takes its token of the bucket, so the bulk messages booked after it leave room.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import math
+from collections.abc import AsyncIterator
+from contextvars import ContextVar
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from storage.ratelimit import Bucket, RateLimiter
+from storage.ratelimit import Bucket, SendWindow
 
 log = logging.getLogger(__name__)
 
-# Sends are booked this much under a channel's limit: 31 sends spaced exactly 1/30 s apart
-# span exactly one second, so a late timer or a slow packet on one of them is enough to put
-# 31 into some second at the platform. 1.5% under leaves 15 ms of such lateness at 30/s.
+# Bulk sends are booked this much under a channel's limit: 31 sends spaced exactly 1/30 s apart
+# span exactly one second, and the window would hold back the 31st of each second for the time
+# the 1st took to be answered. 1.5% under leaves 15 ms of it.
 UNDER_THE_LIMIT = 0.985
+# The platform's limit is per second.
+WINDOW = 1.0
+# A message the platform has not answered after this long (a process killed in the middle)
+# stops taking a place a window after.
+FLIGHT = 10.0
+
+# Set (to True) by the outbox worker around a bulk message's sends: its place in the bucket
+# was booked already, so the window does not charge the bucket again.
+BULK: ContextVar[bool] = ContextVar("bulk", default=False)
 
 
 def channel_bucket(channel: str, rate: float) -> Bucket:
@@ -29,20 +45,29 @@ def channel_bucket(channel: str, rate: float) -> Bucket:
     return (channel, float(rate) * UNDER_THE_LIMIT, 1.0)
 
 
-class ReplyQuota:
-    """Counts the replies a channel sent against its shared rate, without making them wait."""
+class ChannelQuota:
+    """One channel's place in the shared send window."""
 
     def __init__(self, redis: Redis, channel: str, rate: float) -> None:
-        self.limiter = RateLimiter(redis)
+        self.window = SendWindow(redis)
+        self.channel = channel
+        self.limit = max(1, math.floor(rate))
         self.bucket = channel_bucket(channel, rate)
 
-    async def sent(self, messages: int) -> None:
-        """`messages` replies went out: take their tokens (bulk sends booked later wait)."""
-        if messages <= 0:
-            return
-        name, rate, burst = self.bucket
+    @contextlib.asynccontextmanager
+    async def sending(self) -> AsyncIterator[None]:
+        """Wait until one more message keeps every second at the platform under the limit,
+        then send it within the block (a reply also takes its token of the bucket). Without
+        Redis, it goes uncounted."""
+        member = None
         try:
-            await self.limiter.reserve(name, rate, burst, cost=messages)
+            member = await self.window.enter(self.channel, self.limit, WINDOW, FLIGHT,
+                                             None if BULK.get() else self.bucket)
         except RedisError:
-            log.debug("redis unavailable: %d replies not counted against %s's rate",
-                      messages, name)
+            log.debug("redis unavailable: a message of %s leaves uncounted", self.channel)
+        try:
+            yield
+        finally:
+            if member is not None:
+                with contextlib.suppress(RedisError):
+                    await self.window.sent(self.channel, member)

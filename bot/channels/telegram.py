@@ -572,8 +572,7 @@ class TelegramChannel(PlatformChannel[Update]):
                           language_hint=user.language_code if user else None)
         rendered = await self.engine.handle(inbound)
         try:
-            await self.quota.sent(len(await self.deliver(message.chat.id, rendered,
-                                                         topic(message))))
+            await self.deliver(message.chat.id, rendered, topic(message))
         except ChatMoved as moved:
             await self._notice_moved_group(message.chat.id, moved.chat_id, rendered)
         except Unreachable as exc:
@@ -593,12 +592,11 @@ class TelegramChannel(PlatformChannel[Update]):
                      old, new)
             return
         try:
-            sent = await self.deliver(new, rendered)
+            await self.deliver(new, rendered)
         except (ChatMoved, Unreachable) as exc:
             log.info("telegram group %s is now the supergroup %s, which refuses the notice (%s)",
                      old, new, exc)
             return
-        await self.quota.sent(len(sent))
         log.info("telegram group %s is now the supergroup %s: notice sent there", old, new)
 
     async def _migrated(self, message: Message) -> None:
@@ -704,7 +702,7 @@ class TelegramChannel(PlatformChannel[Update]):
         supergroup raises ChatMoved; anything else Telegram refuses, or that still fails after
         the retries, is logged."""
         try:
-            return await self.send(call)
+            return await self.send_message(call)
         except TelegramForbiddenError as exc:
             raise Unreachable(str(exc)) from None
         except TelegramMigrateToChat as exc:

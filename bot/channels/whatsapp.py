@@ -622,8 +622,7 @@ class WhatsAppChannel(PlatformChannel[Event]):
         to = inbound.user_id
         choices = tuple(RenderedChoice(choice_id, label) for choice_id, label in pages.choices)
         payload = await self._interactive(to, pages.body, choices, pages.language, page)
-        if await self._send(to, payload) is not None:
-            await self.quota.sent(1)
+        await self._send(to, payload)
 
     async def _first_turn(self, inbound: Inbound) -> bool:
         """False for a message handled already (or sent in a flood), as the engine would have
@@ -668,7 +667,8 @@ class WhatsAppChannel(PlatformChannel[Event]):
         if self.token_rejected:
             raise GraphError(401, BAD_TOKEN, "access token rejected earlier")
         try:
-            return await self.send(call)
+            # A message (to someone) passes the channel's send window; an upload does not.
+            return await (self.send(call) if to is None else self.send_message(call))
         except GraphError as exc:
             if exc.code == WINDOW_CLOSED:
                 raise WindowClosed(str(exc)) from None
