@@ -6,10 +6,15 @@ server (tests/fakes/telegram.py) in this process; every worker runs in its own p
 1. seconds to queue a broadcast to 100,000 Telegram contacts (one INSERT ... SELECT);
 2. messages per second one worker sends with the platform limit lifted;
 3. the rate achieved with the limit at 30/s, and the most sends in any one-second window;
-4. a worker killed (SIGKILL) mid-broadcast and a new one started: recipients lost, duplicated.
+4. a worker killed (SIGKILL) mid-broadcast and a new one started: recipients lost, duplicated;
+5. the busiest one-second window at the platform, measured from outside: `tadamon run` (long
+   polling) answering people who write during a broadcast to 160 contacts at 40/s, then a second
+   broadcast right after (warm), on the embedded defaults (its own worker) and on PostgreSQL +
+   Redis with one and two `tadamon worker` processes.
 
     .venv/bin/python bench/broadcast.py [--quick] [--queue-contacts 100000]
         [--capacity-messages 20000] [--rate-seconds 60] [--kill-messages 5000]
+        [--only 5]
 """
 
 from __future__ import annotations
@@ -39,7 +44,7 @@ from bot.settings import Settings  # noqa: E402
 from storage.models import Contact, Fair  # noqa: E402
 from storage.outbox import Outbox  # noqa: E402
 from tests.fakes.telegram import FakeTelegram  # noqa: E402
-from tests.servers import start_postgres, start_redis  # noqa: E402
+from tests.servers import free_port, start_postgres, start_redis  # noqa: E402
 
 FIRST_USER = 800_000_000
 CHUNK = 10_000
@@ -318,6 +323,115 @@ async def phase_kill(servers: Servers, messages: int) -> None:
           f"{'met' if lost == 0 and duplicated <= in_flight else 'NOT met'})", flush=True)
 
 
+BURST_RATE = 40.0
+BURST_CONTACTS = 160
+# People writing during the first broadcast, as visitors do; each gets an answer.
+SAYINGS = ("où sont les toilettes ?", "fin kayn l3sel", "فين كاين العسل؟", "merci",
+           "what workshops are there tomorrow?", "je voudrais voir le programme des ateliers")
+WRITERS = 60
+MESSAGE_METHODS = ("send", "edit")
+
+
+class Bot(Worker):
+    """`tadamon run` in long polling against the fake, its own worker unless `no_worker`."""
+
+    def __init__(self, database_url: str, redis_url: str | None,
+                 fake: FakeTelegram, rate: float, no_worker: bool) -> None:
+        env = {key: value for key, value in os.environ.items()
+               if not key.startswith("TADAMON_")}
+        env.update({
+            "TADAMON_DATABASE_URL": database_url,
+            "TADAMON_TELEGRAM_TOKEN": fake.token,
+            "TADAMON_TELEGRAM_API_BASE": fake.base_url,
+            "TADAMON_TELEGRAM_RATE": repr(rate),
+            "TADAMON_HTTP_PORT": str(free_port()),
+            "PYTHONPATH": str(ROOT),
+        })
+        if redis_url is not None:
+            env["TADAMON_REDIS_URL"] = redis_url
+        command = [str(ROOT / ".venv" / "bin" / "tadamon"), "run"]
+        if no_worker:
+            command.append("--no-worker")
+        self.folder = tempfile.TemporaryDirectory()
+        self.log_path = Path(self.folder.name) / "bot.log"
+        with self.log_path.open("wb") as log_file:
+            self.process = subprocess.Popen(command, cwd=self.folder.name, env=env,
+                                            stdout=subprocess.DEVNULL, stderr=log_file)
+
+
+async def settled(fake: FakeTelegram, at_least: int, quiet: float = 2.0) -> None:
+    """Wait for `at_least` messages at the fake, then until none came for `quiet` seconds."""
+    await wait_sends(fake, at_least, within=180)
+    count, since = len(fake.calls), time.monotonic()
+    while time.monotonic() - since < quiet:
+        await asyncio.sleep(0.1)
+        if len(fake.calls) != count:
+            count, since = len(fake.calls), time.monotonic()
+
+
+def message_arrivals(fake: FakeTelegram) -> list[float]:
+    """When each message the platform accepted arrived there (sends and edits), in order."""
+    return sorted(call.at for call in fake.calls
+                  if call.method.startswith(MESSAGE_METHODS) and call.status == 200)
+
+
+def per_second(times: list[float]) -> list[int]:
+    """Arrivals in each second of the clock counted from the first one."""
+    if not times:
+        return []
+    counts = [0] * (int(times[-1] - times[0]) + 1)
+    for at in times:
+        counts[int(at - times[0])] += 1
+    return counts
+
+
+async def phase_burst(servers: Servers, setup: str) -> None:
+    """The issue's measure: sends per second from the first send, and the busiest window."""
+    embedded = setup == "embedded"
+    workers = 0 if embedded else int(setup[0])
+    folder = tempfile.TemporaryDirectory()
+    url = (f"sqlite+aiosqlite:///{folder.name}/tadamon.db" if embedded
+           else await servers.fresh_database())
+    redis_url = None if embedded else servers.redis.url
+    if not embedded:
+        await servers.flush_redis()
+    async with FakeTelegram() as fake:
+        async with prepared_app(url, servers.redis.url, None, BURST_RATE) as app:
+            await add_contacts(app, BURST_CONTACTS)
+        bot = Bot(url, redis_url, fake, BURST_RATE, no_worker=not embedded)
+        running = [Worker(url, servers.redis.url, fake, BURST_RATE) for _ in range(workers)]
+        try:
+            try:
+                await fake.wait_for("getUpdates", timeout=600)
+            except AssertionError:
+                print(f"tadamon run: exit code {bot.process.poll()}, log:",
+                      bot.log_path.read_text(errors="replace")[-2000:])
+                raise
+            async with prepared_app(url, servers.redis.url, None, BURST_RATE) as app:
+                await broadcast(app)  # cold
+                await wait_sends(fake, 1, within=60)
+                for index in range(WRITERS):
+                    await fake.send_text(FIRST_USER + 10 * BURST_CONTACTS + index,
+                                         SAYINGS[index % len(SAYINGS)])
+                await wait_sends(fake, BURST_CONTACTS + WRITERS, within=120)
+                await broadcast(app)  # warm: right after, on the window the first left
+                await settled(fake, 2 * BURST_CONTACTS + 2 * WRITERS)
+        finally:
+            for worker in running:
+                await worker.stop()
+            await bot.stop()
+            folder.cleanup()
+        times = message_arrivals(fake)
+    peak = max_per_second(times)
+    name = {"embedded": "embedded defaults, `tadamon run` with its own worker",
+            "1 worker": "PostgreSQL + Redis, `tadamon run --no-worker` + 1 worker",
+            "2 workers": "PostgreSQL + Redis, `tadamon run --no-worker` + 2 workers"}[setup]
+    print(f"5. {name}: {len(times)} messages ({2 * BURST_CONTACTS} broadcast, the rest replies "
+          f"to {WRITERS} people), limit {BURST_RATE:.0f}/s; per second from the first send "
+          f"{per_second(times)}; busiest window [t, t + 1 s) {peak} (goal: never above "
+          f"{BURST_RATE:.0f}: {'met' if peak <= BURST_RATE else 'NOT met'})", flush=True)
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="shrink every phase")
@@ -325,6 +439,8 @@ async def main() -> None:
     parser.add_argument("--capacity-messages", type=int, default=None)
     parser.add_argument("--rate-seconds", type=float, default=None)
     parser.add_argument("--kill-messages", type=int, default=None)
+    parser.add_argument("--only", type=int, choices=range(1, 6), default=None,
+                        help="run one phase")
     args = parser.parse_args()
     defaults = (10_000, 3_000, 10.0, 1_000) if args.quick else (100_000, 20_000, 60.0, 5_000)
     queue_contacts = args.queue_contacts or defaults[0]
@@ -334,10 +450,17 @@ async def main() -> None:
     print(f"broadcast bench{' (quick)' if args.quick else ''}: {os.cpu_count()} cores", flush=True)
     servers = Servers()
     try:
-        await phase_queue(servers, queue_contacts)
-        await phase_capacity(servers, capacity_messages)
-        await phase_rate(servers, rate_seconds, max(3_000, int(RATE * rate_seconds * 1.5)))
-        await phase_kill(servers, kill_messages)
+        if args.only in (None, 1):
+            await phase_queue(servers, queue_contacts)
+        if args.only in (None, 2):
+            await phase_capacity(servers, capacity_messages)
+        if args.only in (None, 3):
+            await phase_rate(servers, rate_seconds, max(3_000, int(RATE * rate_seconds * 1.5)))
+        if args.only in (None, 4):
+            await phase_kill(servers, kill_messages)
+        if args.only in (None, 5):
+            for setup in ("embedded", "1 worker", "2 workers"):
+                await phase_burst(servers, setup)
     finally:
         servers.stop()
 
