@@ -37,9 +37,10 @@ lint:
 	$(BIN)/mypy bot handlers storage
 	$(BIN)/lint-imports
 
-## test: install what the tests need, then run the linters and every test
+## test: install what the tests need, then run the linters and every test (a pytest worker per
+## core; an idle worker takes tests queued for a busy one)
 test: install-test lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto --dist worksteal
 
 ## locales: extract messages, update the ar/fr/en catalogs, compile them
 locales:
