@@ -511,3 +511,26 @@ def test_training_falls_back_to_this_process_when_no_child_can_run(
     model = Classifier.fit(texts[:200], labels[:200])
     assert model.labels and model.margins(texts[0])
     assert "training it here" in caplog.text
+
+
+def test_the_fitted_classifier_is_read_back_from_the_cache_instead_of_trained(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A restarted process answers at once: the fitted numbers come back from the cache
+    folder, with the same answers, and a damaged file is refused rather than half read."""
+    from handlers.understanding.understand import _cached_or_trained, _code_key
+
+    texts, labels = training_set()
+    model = Classifier.fit(texts[:300], labels[:300], in_process=True)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    key = "0" * 64
+    path = tmp_path / "tadamon" / f"intents-{_code_key()[:16]}-{key[:16]}.npz"
+    model.save(path)
+    cached = _cached_or_trained(key)
+    assert cached.labels == model.labels
+    for text in ("fin kayn l3sel", "où sont les toilettes ?", "merci", "فين كاين العسل",
+                 "what workshops are there tomorrow?"):
+        assert cached.probabilities(text) == model.probabilities(text)
+    path.write_bytes(b"PK\x03\x04 not a model")
+    with pytest.raises(ValueError, match="not a fitted classifier"):
+        Classifier.load(path)

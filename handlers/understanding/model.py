@@ -9,6 +9,7 @@ one that touches scikit-learn."""
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
@@ -16,8 +17,10 @@ import pickle
 import re
 import subprocess
 import sys
+import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -153,6 +156,39 @@ class Classifier:
                             "training it here", exc)
         return cls(*_fit(list(texts), list(labels)))
 
+    def save(self, path: Path) -> None:
+        """Write the fitted numbers to `path` (an .npz of plain arrays and one JSON text: no
+        pickle, so reading a file back runs no code), through a temporary file."""
+        import numpy
+
+        header = {"labels": list(self.labels),
+                  "parts": [{"analyzer": _analyzer_name(analyze), "vocabulary": vocabulary,
+                             "offset": offset}
+                            for analyze, vocabulary, _idf, offset in self._parts]}
+        arrays = {f"idf{index}": idf for index, (_a, _v, idf, _o) in enumerate(self._parts)}
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f".{path.name}.{os.getpid()}")
+        with partial.open("wb") as file:
+            numpy.savez(file, header=numpy.array(json.dumps(header)), weights=self._weights,
+                        intercept=self._intercept, **arrays)
+        partial.replace(path)
+
+    @classmethod
+    def load(cls, path: Path) -> Classifier:
+        """The classifier `save` wrote to `path`; ValueError when the file is not one."""
+        import numpy
+
+        try:
+            with path.open("rb") as file, numpy.load(file, allow_pickle=False) as stored:
+                header = json.loads(str(stored["header"]))
+                parts = [_Part(part["analyzer"], part["vocabulary"], stored[f"idf{index}"],
+                               int(part["offset"]))
+                         for index, part in enumerate(header["parts"])]
+                return cls(tuple(header["labels"]), parts, stored["weights"],
+                           stored["intercept"])
+        except (KeyError, TypeError, EOFError, zipfile.BadZipFile) as exc:
+            raise ValueError(f"{path.name} is not a fitted classifier: {exc}") from exc
+
     def margins(self, text: str) -> list[float]:
         """Each intent's margin (in the order of `labels`), as the fitted pipeline computes it."""
         import numpy
@@ -183,6 +219,10 @@ class Classifier:
                  for label, weight in zip(self.labels, weights, strict=True)]
         pairs.sort(key=lambda pair: (-pair[1], pair[0]))
         return pairs
+
+
+def _analyzer_name(analyze: Any) -> str:
+    return next(name for name, function in _ANALYZERS.items() if function is analyze)
 
 
 def _child() -> None:

@@ -17,6 +17,8 @@ import dataclasses
 import datetime as dt
 import functools
 import hashlib
+import logging
+import os
 import re
 import threading
 from collections.abc import Iterable, Sequence
@@ -375,6 +377,7 @@ def _kept(lookup: Lookup, kind: Kind, least: float, within: float = 100.0) -> tu
 # ---------------------------------------------------------------------------------------------
 # The classifier, trained once per process (per version of the data files)
 
+log = logging.getLogger(__name__)
 _lock = threading.Lock()
 _models: dict[str, Classifier] = {}
 
@@ -444,15 +447,51 @@ def _hash_of(files: tuple[Path, ...], stamps: tuple[tuple[int, int] | None, ...]
 
 
 def classifier() -> Classifier:
-    """The process's classifier, trained on first use (and again when the data files change)."""
+    """The process's classifier, trained on first use (and again when the data files change),
+    or read from the cache a process on this machine wrote for the same data and code."""
     key = _data_key()
     model = _models.get(key)
     if model is None:
         with _lock:
             model = _models.get(key)
             if model is None:
-                model = _models[key] = train()
+                model = _models[key] = _cached_or_trained(key)
     return model
+
+
+def _cached_or_trained(key: str) -> Classifier:
+    """Training takes seconds at every start (a restarted process answers that much later):
+    the fitted numbers are kept in the user's cache folder, named after the training data and
+    this package's code. Any trouble with the cache only means training."""
+    try:
+        path = _cache_folder() / f"intents-{_code_key()[:16]}-{key[:16]}.npz"
+    except RuntimeError:  # no home folder to find
+        return train()
+    try:
+        return Classifier.load(path)
+    except FileNotFoundError:
+        pass
+    except (OSError, ValueError) as exc:
+        log.warning("the cached intent classifier %s is unreadable (%s); training", path, exc)
+    model = train()
+    try:
+        model.save(path)
+    except OSError as exc:
+        log.info("the intent classifier is not cached (%s)", exc)
+    return model
+
+
+def _cache_folder() -> Path:
+    """$XDG_CACHE_HOME/tadamon, else ~/.cache/tadamon."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "tadamon"
+
+
+@functools.cache
+def _code_key() -> str:
+    """The hash of the understanding's code: a change to how texts are read or the model is
+    fitted makes a new cache entry."""
+    return _digest(sorted(Path(__file__).parent.glob("*.py")))
 
 
 def clear_caches(gazetteer: Gazetteer) -> None:
