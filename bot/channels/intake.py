@@ -12,7 +12,7 @@ from typing import Any, Generic, TypeVar
 from redis.exceptions import RedisError
 
 from bot.channels.ordering import PerPersonQueue
-from storage.inbox import Inbox
+from storage.inbox import HEARTBEAT, Inbox
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +28,7 @@ class InboxReader(Generic[Item]):
         self.queue = queue
         self.events = events
         self._task: asyncio.Task[None] | None = None
+        self._heartbeat: asyncio.Task[None] | None = None
         self._acks: set[asyncio.Task[Any]] = set()
         self._stopping = asyncio.Event()
 
@@ -43,7 +44,16 @@ class InboxReader(Generic[Item]):
         return True
 
     def start(self, name: str) -> None:
+        self._heartbeat = asyncio.create_task(self._beat(), name=f"{name}-heartbeat")
         self._task = asyncio.create_task(self._read(), name=name)
+
+    async def _beat(self) -> None:
+        """Say this reader is alive, so that if its process dies another reader takes over
+        what it had in hand within seconds (apart from the reading, which may wait for room)."""
+        while True:
+            with contextlib.suppress(RedisError):  # the reader logs Redis outages
+                await self.inbox.beat()
+            await asyncio.sleep(HEARTBEAT)
 
     async def stop(self, seconds: float) -> None:
         """Stop reading; let what was taken finish and be acknowledged."""
@@ -57,6 +67,12 @@ class InboxReader(Generic[Item]):
         await self.queue.drain(seconds)
         if self._acks:
             await asyncio.wait(self._acks, timeout=5)
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._heartbeat
+            with contextlib.suppress(RedisError):
+                await self.inbox.leave()
 
     async def idle(self) -> None:
         """Wait until the inbox is empty and all that was taken from it is done."""
