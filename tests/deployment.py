@@ -15,6 +15,7 @@ import datetime as dt
 import itertools
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -163,6 +164,8 @@ class Update:
     """When the proxy answered 200 (after retries, as the platforms retry)."""
     tries: int = 0
     answer: list[str] = field(default_factory=list)
+    answered_at: float | None = None
+    """When the first message of its answer reached the person."""
 
 
 class Visitors:
@@ -259,6 +262,23 @@ class Visitors:
         return await self._converse(update, lambda: self.whatsapp.post_webhook(
             self.deployment.whatsapp_webhook, envelope))
 
+    def telegram_button(self, user_id: int, prefix: str) -> str | None:
+        """The data of the latest button sent to the person whose data starts with `prefix`."""
+        for call in reversed(self.telegram.calls_of("sendMessage", user_id)):
+            for row in (call.params.get("reply_markup") or {}).get("inline_keyboard", []):
+                for button in row:
+                    if str(button.get("callback_data", "")).startswith(prefix):
+                        return str(button["callback_data"])
+        return None
+
+    def whatsapp_button(self, wa_id: str, prefix: str) -> str | None:
+        """The id of the latest reply button sent to the person whose id starts with `prefix`."""
+        for call in reversed(self.whatsapp.messages(wa_id, "interactive")):
+            for button_id, _title in call.buttons:
+                if button_id.startswith(prefix):
+                    return button_id
+        return None
+
     def telegram_buttons(self, user_id: int) -> list[tuple[str, str]]:
         """(data, label) of the buttons of the last message with buttons."""
         for call in reversed(self.telegram.calls_of("sendMessage", user_id)):
@@ -285,8 +305,10 @@ class Visitors:
             received = self.answers(channel, person)
             for index, update in enumerate(updates):
                 following = updates[index + 1].first_try if index + 1 < len(updates) else None
-                update.answer = [text for at, text in received if at >= update.first_try
-                                 and (following is None or at < following)]
+                window = [(at, text) for at, text in received if at >= update.first_try
+                          and (following is None or at < following)]
+                update.answer = [text for _at, text in window]
+                update.answered_at = window[0][0] if window else None
                 if update.first_try < since or (until is not None and update.first_try >= until):
                     continue
                 tally.count(update)
@@ -302,9 +324,10 @@ class Tally:
     answered: int = 0
     duplicated: list[Update] = field(default_factory=list)
     lost: list[Update] = field(default_factory=list)
-    first_answer: float | None = None
+    updates: list[Update] = field(default_factory=list)
 
     def count(self, update: Update) -> None:
+        self.updates.append(update)
         self.sent += 1
         if update.accepted is not None:
             self.accepted += 1
@@ -395,17 +418,18 @@ class Deployment:
 
     async def start(self) -> None:
         """Servers and fakes, the database migrated and loaded once, then the processes."""
-        self.redis, self.postgres = await asyncio.gather(
+        redis, postgres = await asyncio.gather(
             asyncio.to_thread(start_redis, self.folder, appendonly=True),
             asyncio.to_thread(start_postgres, self.folder))
+        self.redis, self.postgres = redis, postgres
         await self.telegram.start()
         await self.whatsapp.start()
         await self.proxy.start()
         # The database is migrated and the sample fair loaded here, once, as an operator
         # would before starting the processes (`tadamon import`): they never race to do it.
         # (Not App.prepare: this process never reads a message, it needs no classifier.)
-        self.app = App(Settings(_env_file=None, database_url=self.postgres.url,  # type: ignore[call-arg]
-                                redis_url=self.redis.url))
+        self.app = App(Settings(_env_file=None, database_url=postgres.url,
+                                redis_url=redis.url))
         await database.upgrade(self.app.db)
         await import_catalogue(self.app.sessions, sample_catalogue())
         for index in range(self.bot_count):
@@ -453,6 +477,7 @@ class Deployment:
         for server in (self.redis, self.postgres):
             if server is not None:
                 await asyncio.to_thread(server.stop)
+        shutil.rmtree(self.folder, ignore_errors=True)
 
     # ---- what the operator does -------------------------------------------------------------
 
@@ -548,3 +573,210 @@ class Deployment:
     def problems(self) -> dict[str, list[str]]:
         return {process.name: process.problems() for process in self.processes
                 if process.problems()}
+
+
+# ---- the scenario: people chatting, a broadcast, a registration race -------------------------
+
+SENTENCES = (
+    ("fr", "je voudrais voir le programme des ateliers"),
+    ("ar", "fin kayn l3sel"),
+    ("fr", "où sont les toilettes ?"),
+    ("ar", "فين كاين العسل؟"),
+    ("en", "where is the prayer room?"),
+    ("ar", "أين يوجد موقف السيارات؟"),
+    ("fr", "A12"),
+    ("fr", "merci"),
+)
+"""What visitors write: French, Darija in Latin and Arabic letters, Arabic, English, a stand."""
+RACE_SENTENCES = (
+    "/start ws_{key}",
+    "je voudrais m'inscrire à l'atelier Techniques de marketing de dimanche",
+    "بغيت نتسجل فورشة تقنيات التسويق نهار الأحد",
+)
+CONFIRMED_WORDS = ("Inscription confirmée", "تم تسجيلك", "You are registered", "already registered",
+                   "déjà inscrit", "مسجل")
+WAITING_WORDS = ("attente", "الانتظار", "waiting list")
+TELEGRAM_PEOPLE = 700_000_000
+WHATSAPP_PEOPLE = 212_600_000_000
+
+
+def telegram_person(group: int, index: int) -> int:
+    return TELEGRAM_PEOPLE + group * 100_000 + index
+
+
+def whatsapp_person(group: int, index: int) -> str:
+    return str(WHATSAPP_PEOPLE + group * 100_000 + index)
+
+
+async def chatter(visitors: Visitors, channel: str, person: int | str, rounds: int,
+                  start: int = 0, stop: asyncio.Event | None = None) -> None:
+    """One person writing `rounds` sentences one after the other (for ever until `stop`,
+    if given), each once the previous one is answered."""
+    for turn in itertools.count():
+        if (stop is None and turn >= rounds) or (stop is not None and stop.is_set()):
+            return
+        language, text = SENTENCES[(start + turn) % len(SENTENCES)]
+        if channel == "telegram":
+            await visitors.telegram_says(int(person), text, language)
+        else:
+            await visitors.whatsapp_says(str(person), text)
+
+
+def answer_kind(texts: list[str]) -> str:
+    """What an answer to "register" says: confirmed, waiting, or something else."""
+    joined = "\n".join(texts)
+    if any(word in joined for word in WAITING_WORDS):
+        return "waiting"
+    if any(word in joined for word in CONFIRMED_WORDS):
+        return "confirmed"
+    return "other"
+
+
+@dataclass
+class Race:
+    """A registration race: more people than seats tapping "register" at once."""
+
+    capacity: int
+    people: int
+    confirmed: int = 0
+    waiting: int = 0
+    other_status: int = 0
+    no_button: list[str] = field(default_factory=list)
+    mismatched: list[str] = field(default_factory=list)
+    """People whose answer says otherwise than what is stored."""
+
+    @property
+    def exact(self) -> bool:
+        return (self.confirmed <= self.capacity and self.confirmed + self.waiting == self.people
+                and self.confirmed == min(self.capacity, self.people) and not self.mismatched
+                and not self.no_button)
+
+    def line(self) -> str:
+        return (f"{self.people} people for {self.capacity} seats: {self.confirmed} confirmed, "
+                f"{self.waiting} on the waiting list, {self.other_status} other, "
+                f"{len(self.mismatched)} told otherwise than stored, "
+                f"{len(self.no_button)} without a register button: "
+                f"{'exact' if self.exact else 'NOT exact'}")
+
+
+async def registration_race(deployment: Deployment, visitors: Visitors, telegram: int,
+                            whatsapp: int, capacity: int, key: str = "marketing-1") -> Race:
+    """People open the workshop's card in the chat (Telegram deep link, WhatsApp in French or
+    Darija), then all tap its register button at once; their answers are checked against
+    what is stored."""
+    workshop_id = await deployment.set_capacity(key, capacity)
+    people: list[tuple[str, str]] = [("telegram", str(telegram_person(1, i)))
+                                     for i in range(telegram)]
+    people += [("whatsapp", whatsapp_person(1, i)) for i in range(whatsapp)]
+    race = Race(capacity, len(people))
+
+    async def open_card(index: int, channel: str, person: str) -> str | None:
+        if channel == "telegram":
+            await visitors.telegram_says(int(person), RACE_SENTENCES[0].format(key=key))
+            return visitors.telegram_button(int(person), f"reg:{workshop_id}")
+        await visitors.whatsapp_says(person, RACE_SENTENCES[1 + index % 2])
+        return visitors.whatsapp_button(person, f"reg:{workshop_id}")
+
+    buttons = await asyncio.gather(*(open_card(index, channel, person)
+                                     for index, (channel, person) in enumerate(people)))
+
+    async def tap(channel: str, person: str, button: str | None) -> list[str]:
+        if button is None:
+            race.no_button.append(f"{channel}:{person}")
+            return []
+        if channel == "telegram":
+            return await visitors.telegram_taps(int(person), button)
+        return await visitors.whatsapp_taps(person, button)
+
+    answers = await asyncio.gather(*(tap(channel, person, button)
+                                     for (channel, person), button in zip(people, buttons,
+                                                                          strict=True)))
+    stored = await deployment.registrations(workshop_id)
+    for (channel, person), answer in zip(people, answers, strict=True):
+        status = stored.get((channel, person))
+        if status is RegistrationStatus.CONFIRMED:
+            race.confirmed += 1
+            expected = "confirmed"
+        elif status is RegistrationStatus.WAITLISTED:
+            race.waiting += 1
+            expected = "waiting"
+        else:
+            race.other_status += 1
+            expected = "none"
+        if answer and answer_kind(answer) != expected:
+            race.mismatched.append(f"{channel}:{person} stored {expected}, told {answer!r}")
+    return race
+
+
+@dataclass
+class BroadcastCheck:
+    """Every recipient of a broadcast got it exactly once, at the fakes."""
+
+    broadcast_id: int
+    recipients: int
+    progress: dict[str, int]
+    missing: list[str] = field(default_factory=list)
+    repeated: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def complete(self) -> bool:
+        return not self.missing and not self.repeated and self.recipients > 0
+
+    def line(self) -> str:
+        return (f"broadcast {self.broadcast_id} to {self.recipients} people in "
+                f"{self.seconds:.1f} s: {self.recipients - len(self.missing)} got it, "
+                f"{len(self.missing)} missing, {len(self.repeated)} got it more than once "
+                f"(outbox: {self.progress})")
+
+
+async def check_broadcast(deployment: Deployment, broadcast_id: int, queued_at: float,
+                          timeout: float = 300.0) -> BroadcastCheck:  # noqa: ASYNC109
+    """Wait for the broadcast to be sent, then count what reached each recipient."""
+    progress = await deployment.wait_broadcast(broadcast_id, timeout)
+    seconds = time.monotonic() - queued_at
+    await asyncio.sleep(0.5)  # the last answers of the fakes are recorded
+    recipients = await deployment.broadcast_recipients(broadcast_id)
+    got = deployment.broadcast_deliveries()
+    check = BroadcastCheck(broadcast_id, len(recipients), progress, seconds=seconds)
+    for channel, person in recipients:
+        count = got.get((channel, person), 0)
+        if count == 0:
+            check.missing.append(f"{channel}:{person}")
+        elif count > 1:
+            check.repeated.append(f"{channel}:{person} x{count}")
+    return check
+
+
+@dataclass
+class Scenario:
+    """What one run of the scenario found."""
+
+    tally: Tally
+    race: Race
+    broadcast: BroadcastCheck
+    seconds: float
+
+
+async def scenario(deployment: Deployment, *, chatters: int, rounds: int, race_people: int,
+                   capacity: int, broadcast_extra: int) -> Scenario:
+    """People chatting on both platforms, while a broadcast to every contact goes out and
+    more people than seats register for one workshop at once."""
+    visitors = Visitors(deployment)
+    await deployment.add_contacts(
+        (telegram_person(2, i) for i in range(broadcast_extra)),
+        (whatsapp_person(2, i) for i in range(broadcast_extra // 3)))
+    started = time.monotonic()
+    broadcast_id = await deployment.broadcast(
+        "La remise des prix commence à 17 h sous le grand chapiteau.",
+        "يبدأ حفل توزيع الجوائز على الساعة 17 تحت الخيمة الكبرى.")
+    talk = [chatter(visitors, "telegram", telegram_person(0, i), rounds, start=i)
+            for i in range(chatters)]
+    talk += [chatter(visitors, "whatsapp", whatsapp_person(0, i), rounds, start=i + 3)
+             for i in range(chatters)]
+    racing = asyncio.create_task(registration_race(
+        deployment, visitors, race_people - race_people // 2, race_people // 2, capacity))
+    sending = asyncio.create_task(check_broadcast(deployment, broadcast_id, started))
+    await asyncio.gather(*talk)
+    race, broadcast = await racing, await sending
+    return Scenario(visitors.tally(), race, broadcast, time.monotonic() - started)
