@@ -12,7 +12,7 @@ import os
 import secrets
 import socket
 import time
-from typing import Any
+from typing import Any, NamedTuple
 
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
@@ -21,7 +21,16 @@ from storage import keys
 
 # Seconds between two heartbeats of a consumer, and between two looks for dead consumers.
 HEARTBEAT = keys.INBOX_HEARTBEAT
-Entry = tuple[str, str]
+
+
+class Entry(NamedTuple):
+    """One accepted webhook body in the stream."""
+
+    id: str
+    body: str
+    retaken: bool = False
+    """Taken over from a consumer that died with it in hand: it may have been marked handled
+    before its answer went out."""
 
 
 class Inbox:
@@ -63,11 +72,13 @@ class Inbox:
     async def read(self, count: int = 100, block_ms: int = 1000) -> list[Entry]:
         """Entries for this consumer: first any left behind by a dead consumer, then new ones."""
         await self._ensure_group()
+        retaken = False
         try:
             entries: list[Any] = []
             if time.monotonic() >= self._next_takeover:
                 self._next_takeover = time.monotonic() + HEARTBEAT
                 entries = await self._take_over(count)
+                retaken = bool(entries)
             if not entries:
                 claimed = await self.redis.xautoclaim(
                     self.stream, keys.INBOX_GROUP, self.consumer,
@@ -87,8 +98,8 @@ class Inbox:
                 entries = list(answer.get(self.stream, [[]])[0]) if answer else []
             else:
                 entries = list(answer[0][1]) if answer else []
-        return [(str(entry_id), str(fields.get("body", ""))) for entry_id, fields in entries
-                if fields is not None]
+        return [Entry(str(entry_id), str(fields.get("body", "")), retaken)
+                for entry_id, fields in entries if fields is not None]
 
     async def _take_over(self, count: int) -> list[Any]:
         """Claim what consumers that stopped beating had taken and not finished (a process

@@ -257,7 +257,11 @@ class Visitors:
             self.deployment.whatsapp_webhook, envelope))
 
     async def whatsapp_taps(self, wa_id: str, button_id: str) -> list[str]:
-        envelope = self.whatsapp.button_reply(wa_id, button_id)
+        """A tap on a reply button, or a choice in a list, whichever offered `button_id` last."""
+        rows = [row_id for call in self.whatsapp.messages(wa_id, "interactive")
+                for row_id, _title, _description in call.rows]
+        envelope = (self.whatsapp.list_reply(wa_id, button_id) if button_id in rows
+                    else self.whatsapp.button_reply(wa_id, button_id))
         update = Update("whatsapp", wa_id, f"tap {button_id}", FakeWhatsApp.message_id_of(envelope))
         return await self._converse(update, lambda: self.whatsapp.post_webhook(
             self.deployment.whatsapp_webhook, envelope))
@@ -272,11 +276,14 @@ class Visitors:
         return None
 
     def whatsapp_button(self, wa_id: str, prefix: str) -> str | None:
-        """The id of the latest reply button sent to the person whose id starts with `prefix`."""
+        """The id of the latest reply button or list row sent to the person whose id starts
+        with `prefix`."""
         for call in reversed(self.whatsapp.messages(wa_id, "interactive")):
-            for button_id, _title in call.buttons:
-                if button_id.startswith(prefix):
-                    return button_id
+            ids = [button_id for button_id, _title in call.buttons]
+            ids += [row_id for row_id, _title, _description in call.rows]
+            for choice_id in ids:
+                if choice_id.startswith(prefix):
+                    return choice_id
         return None
 
     def telegram_buttons(self, user_id: int) -> list[tuple[str, str]]:

@@ -53,7 +53,7 @@ class PlatformChannel(abc.ABC, Generic[Event]):
         self.queue: PerPersonQueue[Event] = PerPersonQueue(self.process, MAX_IN_FLIGHT)
         # Webhook bodies are kept in a Redis stream before the 200, then read from it.
         self.inbox = Inbox(state.redis, self.name)
-        self.reader = InboxReader(self.inbox, self.queue, self.events)
+        self.reader = InboxReader(self.inbox, self.queue, self.events, self.retake)
         self.pause = SendPause(state, self.name)
         self.quota = ReplyQuota(state.redis, self.name, rate)
         self._background: set[asyncio.Task[Any]] = set()
@@ -77,6 +77,20 @@ class PlatformChannel(abc.ABC, Generic[Event]):
     async def send_bulk(self, to: str, language: str, last_inbound_at: dt.datetime | None,
                         kind: str, rendered: Rendered, now: dt.datetime) -> Delivery:
         """A message to someone who did not just write (reminder, offer, broadcast)."""
+
+    def message_key(self, event: Event) -> str | None:
+        """The id the engine deduplicates this event's message by (None: it has none)."""
+        return None
+
+    async def retake(self, body: str) -> None:
+        """A body taken over from a process that died with it in hand may have been marked
+        handled before its answer went out (the mark is set when the engine is done, before
+        the sending): the marks are cleared, so that it is answered, twice at worst (when the
+        answer had gone out whole), never not at all."""
+        for _person, event in self.events(body):
+            key = self.message_key(event)
+            if key is not None:
+                await self.state.forget_delivery(self.name, key)
 
     async def close(self) -> None:
         """Release the platform client (its HTTP session)."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Generic, TypeVar
 
 from redis.exceptions import RedisError
@@ -23,10 +23,12 @@ class InboxReader(Generic[Item]):
     """Reads the inbox for ever; `events(body)` says who each piece of a body concerns."""
 
     def __init__(self, inbox: Inbox, queue: PerPersonQueue[Item],
-                 events: Callable[[str], Iterable[tuple[str, Item]]]) -> None:
+                 events: Callable[[str], Iterable[tuple[str, Item]]],
+                 retake: Callable[[str], Awaitable[None]] | None = None) -> None:
         self.inbox = inbox
         self.queue = queue
         self.events = events
+        self.retake = retake
         self._task: asyncio.Task[None] | None = None
         self._heartbeat: asyncio.Task[None] | None = None
         self._acks: set[asyncio.Task[Any]] = set()
@@ -99,7 +101,13 @@ class InboxReader(Generic[Item]):
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 30.0)
                 continue
-            for entry_id, body in entries:
+            for entry_id, body, retaken in entries:
+                if retaken and self.retake is not None:
+                    try:
+                        await self.retake(body)
+                    except Exception:  # handled as any body; at worst its answer is missing
+                        log.exception("%s entry %s: marks not cleared", self.inbox.stream,
+                                      entry_id)
                 try:
                     pieces = list(self.events(body))
                 except Exception:  # a body we cannot read will not get better: drop it

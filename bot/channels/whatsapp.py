@@ -350,6 +350,13 @@ class WhatsAppChannel(PlatformChannel[Event]):
                     events.extend(self._value_events(value))
         return events
 
+    def message_key(self, event: Event) -> str | None:
+        """As `inbound` names the message for the engine: its wamid."""
+        kind, item, _profile = event
+        if kind != "message":
+            return None
+        return str(item.get("id") or "") or None
+
     def _ours(self, value: dict[str, Any]) -> bool:
         """False for a change addressed to another number of the business account: answering
         it from ours would speak for a number we do not serve."""
