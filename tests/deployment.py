@@ -45,6 +45,13 @@ TADAMON = [sys.executable, "-c", "from bot.cli import main; main()"]
 """`tadamon` as the console script runs it, with this tree's code first on the path."""
 BROADCAST_MARK = "[B17]"
 """In every broadcast text: what tells a broadcast from an answer at the fakes."""
+APOLOGIES = (
+    "je réponds encore à votre message précédent", "ما زلت أجيب على رسالتك السابقة",
+    "still answering your previous message",
+    "momentanément indisponible", "الخدمة غير متاحة مؤقتًا", "briefly unavailable",
+    "un problème est survenu de notre côté", "حدث خلل من جهتنا", "something went wrong",
+)
+"""What the bot says when it could not handle a message (busy, database away, a failure)."""
 SENT_TO_PEOPLE = ("sendMessage", "sendPhoto", "sendDocument", "sendLocation")
 HOP_HEADERS = frozenset({"host", "content-length", "transfer-encoding", "connection"})
 
@@ -331,6 +338,8 @@ class Tally:
     answered: int = 0
     duplicated: list[Update] = field(default_factory=list)
     lost: list[Update] = field(default_factory=list)
+    apologized: list[Update] = field(default_factory=list)
+    """Answered with an apology (busy, briefly unavailable) instead of what was asked."""
     updates: list[Update] = field(default_factory=list)
 
     def count(self, update: Update) -> None:
@@ -344,10 +353,13 @@ class Tally:
         self.answered += 1
         if repeated(update.answer):
             self.duplicated.append(update)
+        if any(words in text for text in update.answer for words in APOLOGIES):
+            self.apologized.append(update)
 
     def line(self) -> str:
-        return (f"updates in {self.accepted} (sent {self.sent}), answered {self.answered}, "
-                f"lost {len(self.lost)}, duplicated {len(self.duplicated)}")
+        return (f"updates in {self.accepted} (sent {self.sent}), answered {self.answered} "
+                f"({len(self.apologized)} with an apology), lost {len(self.lost)}, "
+                f"duplicated {len(self.duplicated)}")
 
 
 def repeated(texts: list[str]) -> bool:
