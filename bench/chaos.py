@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import re
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -170,6 +171,18 @@ FAULTS: dict[str, Callable[[Deployment, float], Awaitable[Outcome]]] = {
 }
 
 
+def distinct(lines: list[str]) -> list[tuple[str, int]]:
+    """Error lines without their time, each with how many times it came, most frequent first."""
+    counts: dict[str, int] = {}
+    for line in lines:
+        if line.startswith("Traceback"):
+            continue
+        text = re.sub(r"^\S+ \S+ ", "", line)
+        text = re.sub(r"\d+", "N", text)
+        counts[text] = counts.get(text, 0) + 1
+    return sorted(counts.items(), key=lambda item: -item[1])
+
+
 def recovery(tally: Tally, fault_at: float, back_at: float) -> tuple[str, str]:
     """Seconds from the fault to the first answer to a message written after it, and until
     every message that was waiting for its answer at the fault, or written before the service
@@ -241,9 +254,9 @@ async def main() -> None:
         for number, name in enumerate(names):
             await run_fault(deployment, number, name, chatters, down, after)
         for process, lines in deployment.problems().items():
-            print(f"{process} log: {len(lines)} error lines, e.g.:")
-            for line in lines[:4]:
-                print(f"  {line[:220]}")
+            print(f"{process} log: {len(lines)} error lines; the distinct ones:")
+            for line, count in distinct(lines):
+                print(f"  {count} x {line[:200]}")
 
 
 if __name__ == "__main__":
