@@ -122,8 +122,8 @@ async def test_a_killed_bot_process_bodies_are_answered_by_the_other(
 async def test_bodies_left_by_a_dead_process_are_answered_even_if_marked_handled(
         redis_url: str, make_telegram: TelegramFactory) -> None:
     """What a process killed with webhook bodies in hand leaves in Redis, made by hand: one
-    body just taken, one handled and marked so, its answer not sent yet. Another process
-    answers both."""
+    body just taken, one handled and marked so, its answer not sent yet, its person's lock
+    still held. Another process answers both, neither with "please wait"."""
     builder = FakeTelegram()
     taken = builder.message(900_001, "où sont les toilettes ?", first_name="Amina")
     handled = builder.message(900_002, "A12", first_name="Karim")
@@ -134,6 +134,8 @@ async def test_bodies_left_by_a_dead_process_are_answered_even_if_marked_handled
         await client.xadd(stream, {"body": json.dumps(update)})
     await client.xreadgroup(keys.INBOX_GROUP, "killed-4242-0a1b2c", {stream: ">"}, count=10)
     await client.set(keys.dedupe("telegram", f"u{handled['update_id']}"), "1")
+    await client.set(keys.user_lock("telegram", "900002"), "killed-token",
+                     px=int(keys.USER_LOCK_TTL * 1000))
 
     tg = await make_telegram("webhook")
     await tg.fake.wait_for("sendMessage", 900_001, timeout=60)
@@ -141,6 +143,7 @@ async def test_bodies_left_by_a_dead_process_are_answered_even_if_marked_handled
     await tg.channel.idle()
     assert "toilettes" in "\n".join(tg.fake.texts(900_001)).lower()
     assert "Stand A12" in "\n".join(tg.fake.texts(900_002))
+    assert not any("réponds encore" in text for text in tg.fake.texts(900_002))
     assert await client.xlen(stream) == 0
     assert [item["name"] for item in await client.xinfo_consumers(stream, keys.INBOX_GROUP)] \
         == [tg.channel.inbox.consumer]

@@ -24,7 +24,7 @@ class InboxReader(Generic[Item]):
 
     def __init__(self, inbox: Inbox, queue: PerPersonQueue[Item],
                  events: Callable[[str], Iterable[tuple[str, Item]]],
-                 retake: Callable[[str], Awaitable[None]] | None = None) -> None:
+                 retake: Callable[[list[str]], Awaitable[None]] | None = None) -> None:
         self.inbox = inbox
         self.queue = queue
         self.events = events
@@ -101,13 +101,16 @@ class InboxReader(Generic[Item]):
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 30.0)
                 continue
-            for entry_id, body, retaken in entries:
-                if retaken and self.retake is not None:
-                    try:
-                        await self.retake(body)
-                    except Exception:  # handled as any body; at worst its answer is missing
-                        log.exception("%s entry %s: marks not cleared", self.inbox.stream,
-                                      entry_id)
+            retaken = [entry.body for entry in entries if entry.retaken]
+            if retaken and self.retake is not None:
+                # All at once, before any of them is queued: a lock released now is not one
+                # this process has just taken.
+                try:
+                    await self.retake(retaken)
+                except Exception:  # handled as any body; at worst some answer is missing
+                    log.exception("%s: marks of %d bodies taken over not cleared",
+                                  self.inbox.stream, len(retaken))
+            for entry_id, body, _retaken in entries:
                 try:
                     pieces = list(self.events(body))
                 except Exception:  # a body we cannot read will not get better: drop it
