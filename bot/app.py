@@ -101,15 +101,17 @@ class App:
         for channel in self.channels:
             await channel.stop()
 
-    async def prepare(self, *, load_sample: bool = True,
-                      organizers: bool = True) -> ImportReport | None:
+    async def prepare(self, *, load_sample: bool = True, organizers: bool = True,
+                      understands: bool = True) -> ImportReport | None:
         """Apply migrations and TADAMON_ORGANIZERS (unless `organizers` is False: a one-shot
         command, whose shell may not hold the deployment's setting); load TADAMON_CATALOGUE,
-        or the sample fair when none is loaded."""
+        or the sample fair when none is loaded. `understands`: False for a process that never
+        reads a message (a worker), which then starts without training the classifier."""
         await database.upgrade(self.db)
         # The understanding step's classifier is trained now, not on the first visitor's
         # message (a few seconds, once per process).
-        await asyncio.to_thread(warm)
+        if understands:
+            await asyncio.to_thread(warm)
         if organizers:
             await self.apply_organizers()
         path = self.settings.catalogue

@@ -106,6 +106,19 @@ def inbox(channel: str) -> str:
     return f"{PREFIX}:inbox:{channel}"
 
 
+# Each inbox consumer (one per process and channel) says it is alive by refreshing this key
+# every INBOX_HEARTBEAT seconds. Once it is gone (the process was killed), another consumer takes
+# over the bodies it had taken and not finished, without waiting INBOX_CLAIM_IDLE; a consumer
+# whose event loop stalls longer than the TTL only has its bodies handled twice, which the
+# dedupe mark turns into nothing.
+INBOX_HEARTBEAT = 2.0
+INBOX_CONSUMER_TTL = 8.0
+
+
+def inbox_consumer(channel: str, consumer: str) -> str:
+    return f"{PREFIX}:inbox-consumer:{channel}:{consumer}"
+
+
 # WhatsApp lists hold ten rows; the rest of a long list of choices waits here for "more".
 PAGES_TTL = SESSION_TTL
 

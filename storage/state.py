@@ -113,6 +113,12 @@ class State:
         """Allow a message to be processed again (its handling failed before any effect)."""
         await self.redis.delete(keys.dedupe(channel, message_id))
 
+    async def unlock_user(self, channel: str, user_id: str) -> None:
+        """Release a person's lock whoever holds it: for their message taken over from a
+        process that died holding it (else the lock would keep them waiting until it expires,
+        longer than a message waits for it)."""
+        await self.redis.delete(keys.user_lock(channel, user_id))
+
     async def load_session(self, channel: str, user_id: str) -> dict[str, Any]:
         return _session(await self.redis.get(keys.session(channel, user_id)))
 

@@ -53,7 +53,7 @@ class PlatformChannel(abc.ABC, Generic[Event]):
         self.queue: PerPersonQueue[Event] = PerPersonQueue(self.process, MAX_IN_FLIGHT)
         # Webhook bodies are kept in a Redis stream before the 200, then read from it.
         self.inbox = Inbox(state.redis, self.name)
-        self.reader = InboxReader(self.inbox, self.queue, self.events)
+        self.reader = InboxReader(self.inbox, self.queue, self.events, self.retake)
         self.pause = SendPause(state, self.name)
         self.quota = ChannelQuota(state.redis, self.name, rate)
         self._background: set[asyncio.Task[Any]] = set()
@@ -77,6 +77,27 @@ class PlatformChannel(abc.ABC, Generic[Event]):
     async def send_bulk(self, to: str, language: str, last_inbound_at: dt.datetime | None,
                         kind: str, rendered: Rendered, now: dt.datetime) -> Delivery:
         """A message to someone who did not just write (reminder, offer, broadcast)."""
+
+    def marks(self, event: Event) -> tuple[str, str] | None:
+        """(user id, message id) the engine locks and deduplicates this event's message by
+        (None: it goes through no turn of the engine)."""
+        return None
+
+    async def retake(self, bodies: list[str]) -> None:
+        """Bodies taken over from a process that died with them in hand: a message may have
+        been marked handled before its answer went out (the mark is set when the engine is
+        done, before the sending), and its person's lock may still be the dead process's.
+        Both are cleared, so that it is answered, twice at worst (when the answer had gone out
+        whole), never not at all nor with "please wait"."""
+        users: set[str] = set()
+        for body in bodies:
+            for _person, event in self.events(body):
+                marks = self.marks(event)
+                if marks is not None:
+                    users.add(marks[0])
+                    await self.state.forget_delivery(self.name, marks[1])
+        for user_id in users:
+            await self.state.unlock_user(self.name, user_id)
 
     async def close(self) -> None:
         """Release the platform client (its HTTP session)."""

@@ -6,13 +6,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Generic, TypeVar
 
 from redis.exceptions import RedisError
 
 from bot.channels.ordering import PerPersonQueue
-from storage.inbox import Inbox
+from storage.inbox import HEARTBEAT, Inbox
 
 log = logging.getLogger(__name__)
 
@@ -23,11 +23,14 @@ class InboxReader(Generic[Item]):
     """Reads the inbox for ever; `events(body)` says who each piece of a body concerns."""
 
     def __init__(self, inbox: Inbox, queue: PerPersonQueue[Item],
-                 events: Callable[[str], Iterable[tuple[str, Item]]]) -> None:
+                 events: Callable[[str], Iterable[tuple[str, Item]]],
+                 retake: Callable[[list[str]], Awaitable[None]] | None = None) -> None:
         self.inbox = inbox
         self.queue = queue
         self.events = events
+        self.retake = retake
         self._task: asyncio.Task[None] | None = None
+        self._heartbeat: asyncio.Task[None] | None = None
         self._acks: set[asyncio.Task[Any]] = set()
         self._stopping = asyncio.Event()
 
@@ -43,7 +46,16 @@ class InboxReader(Generic[Item]):
         return True
 
     def start(self, name: str) -> None:
+        self._heartbeat = asyncio.create_task(self._beat(), name=f"{name}-heartbeat")
         self._task = asyncio.create_task(self._read(), name=name)
+
+    async def _beat(self) -> None:
+        """Say this reader is alive, so that if its process dies another reader takes over
+        what it had in hand within seconds (apart from the reading, which may wait for room)."""
+        while True:
+            with contextlib.suppress(RedisError):  # the reader logs Redis outages
+                await self.inbox.beat()
+            await asyncio.sleep(HEARTBEAT)
 
     async def stop(self, seconds: float) -> None:
         """Stop reading; let what was taken finish and be acknowledged."""
@@ -57,6 +69,12 @@ class InboxReader(Generic[Item]):
         await self.queue.drain(seconds)
         if self._acks:
             await asyncio.wait(self._acks, timeout=5)
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._heartbeat
+            with contextlib.suppress(RedisError):
+                await self.inbox.leave()
 
     async def idle(self) -> None:
         """Wait until the inbox is empty and all that was taken from it is done."""
@@ -83,7 +101,16 @@ class InboxReader(Generic[Item]):
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 30.0)
                 continue
-            for entry_id, body in entries:
+            retaken = [entry.body for entry in entries if entry.retaken]
+            if retaken and self.retake is not None:
+                # All at once, before any of them is queued: a lock released now is not one
+                # this process has just taken.
+                try:
+                    await self.retake(retaken)
+                except Exception:  # handled as any body; at worst some answer is missing
+                    log.exception("%s: marks of %d bodies taken over not cleared",
+                                  self.inbox.stream, len(retaken))
+            for entry_id, body, _retaken in entries:
                 try:
                     pieces = list(self.events(body))
                 except Exception:  # a body we cannot read will not get better: drop it

@@ -389,6 +389,15 @@ class TelegramChannel(PlatformChannel[Update]):
         person = self._person(update)
         return [(person, update)] if person is not None else []
 
+    def marks(self, event: Update) -> tuple[str, str] | None:
+        """As `_inbound` and `_callback` name the person and the message for the engine."""
+        if event.callback_query is not None:
+            return str(event.callback_query.from_user.id), f"cb{event.callback_query.id}"
+        message = event.message
+        if message is None or message.from_user is None:
+            return None
+        return str(message.from_user.id), f"u{event.update_id}"
+
     def _read(self, raw: Any) -> Update | None:
         """The update as aiogram reads it; None, logged with its update id, when it cannot."""
         try:

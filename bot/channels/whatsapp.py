@@ -350,6 +350,14 @@ class WhatsAppChannel(PlatformChannel[Event]):
                     events.extend(self._value_events(value))
         return events
 
+    def marks(self, event: Event) -> tuple[str, str] | None:
+        """As `inbound` names the person and the message for the engine: sender, wamid."""
+        kind, item, _profile = event
+        person = sender(item) if kind == "message" else None
+        if person is None or not item.get("id"):
+            return None
+        return person, str(item["id"])
+
     def _ours(self, value: dict[str, Any]) -> bool:
         """False for a change addressed to another number of the business account: answering
         it from ours would speak for a number we do not serve."""

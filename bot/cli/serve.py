@@ -99,7 +99,7 @@ def worker() -> None:
 
         app = App(settings)
         try:
-            await app.prepare(load_sample=False)
+            await app.prepare(load_sample=False, understands=False)
             stop = asyncio.Event()
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
