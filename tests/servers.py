@@ -13,6 +13,7 @@ This module has no pytest dependency; the binaries are expected to be installed 
 from __future__ import annotations
 
 import atexit
+import functools
 import os
 import pwd
 import re
@@ -24,7 +25,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,9 @@ class RunningServer:
     stop_signal: int = signal.SIGTERM
     extra_dirs: list[Path] = field(default_factory=list)
     log_path: Path | None = None
+    launch: Callable[[], subprocess.Popen[bytes]] | None = None
+    """Starts the server again on the same port and data (see :meth:`restart`)."""
+    ready: Callable[[], bool] | None = None
 
     @property
     def port(self) -> int:
@@ -80,6 +84,29 @@ class RunningServer:
     def log(self) -> str:
         """The server's output so far (empty if there is none)."""
         return _read_text(self.log_path)
+
+    def halt(self) -> None:
+        """Stop the process as :meth:`stop` does, keeping its port and data for :meth:`restart`."""
+        if self.process.poll() is None:
+            self.process.send_signal(self.stop_signal)
+            try:
+                self.process.wait(timeout=STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def restart(self, timeout: float = POSTGRES_START_TIMEOUT) -> None:
+        """Stop the server (unless :meth:`halt` did) and start it again on the same port and
+        data, as an operator restarting it would; returns once it answers."""
+        if self.launch is None or self.ready is None:
+            raise RuntimeError(f"{self.url} cannot be restarted")
+        self.halt()
+        self.process = self.launch()
+        deadline = time.monotonic() + timeout
+        while not self.ready():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{self.url} did not come back:\n{self.log()}")
+            time.sleep(0.05)
 
 
 _RUNNING: set[RunningServer] = set()
@@ -182,14 +209,19 @@ def start_redis(base: Path | None = None) -> RunningServer:
             "--protected-mode", "yes",
             "--logfile", "",
         ]  # fmt: skip
-        with log_path.open("wb") as log_file:
-            process = subprocess.Popen(
-                command,
-                stdin=subprocess.DEVNULL,
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-                cwd=workdir,
-            )
+
+        def launch(command: list[str] = command, workdir: Path = workdir,
+                   log_path: Path = log_path) -> subprocess.Popen[bytes]:
+            with log_path.open("ab") as log_file:
+                return subprocess.Popen(
+                    command,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log_file,
+                    stderr=subprocess.STDOUT,
+                    cwd=workdir,
+                )
+
+        process = launch()
         deadline = time.monotonic() + REDIS_START_TIMEOUT
         while time.monotonic() < deadline and process.poll() is None:
             if _redis_ping(port):
@@ -199,6 +231,8 @@ def start_redis(base: Path | None = None) -> RunningServer:
                         process=process,
                         workdir=workdir,
                         log_path=log_path,
+                        launch=launch,
+                        ready=functools.partial(_redis_ping, port),
                     )
                 )
             time.sleep(0.05)
@@ -486,16 +520,22 @@ def start_postgres(base: Path | None = None) -> RunningServer:
                 "group": account.pw_gid,
                 "extra_groups": [],
             }
-        with log_path.open("ab") as log_file:
-            process = subprocess.Popen(
-                command,
-                stdin=subprocess.DEVNULL,
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-                cwd=workdir,
-                env={**env, "LC_ALL": "C", "HOME": str(workdir)},
-                **as_user,
-            )
+
+        def launch(command: list[str] = command, workdir: Path = workdir,
+                   log_path: Path = log_path, as_user: dict[str, Any] = as_user
+                   ) -> subprocess.Popen[bytes]:
+            with log_path.open("ab") as log_file:
+                return subprocess.Popen(
+                    command,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log_file,
+                    stderr=subprocess.STDOUT,
+                    cwd=workdir,
+                    env={**env, "LC_ALL": "C", "HOME": str(workdir)},
+                    **as_user,
+                )
+
+        process = launch()
         server = RunningServer(
             url=f"postgresql+asyncpg://{_PG_USER}@{HOST}:{port}/{_PG_DATABASE}",
             process=process,
@@ -504,6 +544,8 @@ def start_postgres(base: Path | None = None) -> RunningServer:
             stop_signal=signal.SIGINT,
             extra_dirs=extra_dirs,
             log_path=log_path,
+            launch=launch,
+            ready=functools.partial(_pg_ready, bin_dir, port, env, workdir),
         )
         deadline = time.monotonic() + POSTGRES_START_TIMEOUT
         ready = False

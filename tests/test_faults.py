@@ -1,0 +1,225 @@
+"""Faults inside one process, with nothing lost: Redis restarted, PostgreSQL restarted, and the
+platforms answering 429 and 5xx for a while, while people write and broadcasts go out.
+
+Each server that is restarted here is the test's own (tests/servers.py), never the session's."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import Counter
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from bot.app import App
+from bot.i18n import FSI, PDI
+from bot.worker import OutboxWorker
+from storage.models import Contact, OutboxMessage, OutboxStatus, utcnow
+from storage.outbox import Outbox
+from storage.state import State, connect_redis
+from tests.conftest import AppFactory, ChatFactory
+from tests.platforms import TelegramFactory, WhatsAppFactory
+from tests.servers import RunningServer, start_redis
+
+AMINA, KARIM = 2001, 2002
+YOUSSEF = "212600000031"
+TEXT = {"fr": "Le salon ouvre à 10:00.", "ar": "يفتح المعرض على الساعة 10:00."}
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[RunningServer]:
+    """A Redis server of this test alone, which it may stop and restart."""
+    server = start_redis(tmp_path)
+    yield server
+    server.stop()
+
+
+async def restart(server: RunningServer) -> None:
+    await asyncio.to_thread(server.restart)
+
+
+async def halt(server: RunningServer) -> None:
+    await asyncio.to_thread(server.halt)
+
+
+async def add_contacts(app: App, channel: str, user_ids: list[str]) -> None:
+    async with app.sessions() as session, session.begin():
+        session.add_all(Contact(channel=channel, user_id=user_id,
+                                language="ar" if index % 2 else "fr", last_inbound_at=utcnow())
+                        for index, user_id in enumerate(user_ids))
+
+
+async def broadcast(app: App) -> int:
+    """A broadcast to everyone, sent at once (urgent: not held by quiet hours); its id."""
+    fair = await app.engine.catalogue.fair()
+    assert fair is not None
+    broadcast_id, _count = await Outbox(app.sessions).queue_broadcast(
+        fair.id, "all", TEXT, utcnow(), urgent=True)
+    return broadcast_id
+
+
+async def statuses(app: App, broadcast_id: int) -> dict[str, int]:
+    async with app.sessions() as session:
+        rows = (await session.execute(
+            select(OutboxMessage.status, func.count())
+            .where(OutboxMessage.broadcast_id == broadcast_id)
+            .group_by(OutboxMessage.status))).all()
+    return {status.value: count for status, count in rows}
+
+
+async def until_sent(app: App, broadcast_id: int, count: int, timeout: float = 30) -> None:
+    """Wait (generously) until the broadcast's `count` rows are recorded as sent."""
+    async with asyncio.timeout(timeout):
+        while (await statuses(app, broadcast_id)).get(OutboxStatus.SENT.value, 0) < count:
+            await asyncio.sleep(0.1)
+
+
+@contextlib.asynccontextmanager
+async def running_worker(app: App) -> AsyncIterator[OutboxWorker]:
+    """The outbox worker of `app`, running as `tadamon run` runs it."""
+    worker = OutboxWorker(app)
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop))
+    try:
+        yield worker
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)
+
+
+# ------------------------------------------------------------------------------- Redis
+
+
+async def test_the_first_redis_commands_after_a_restart_succeed(
+        own_redis: RunningServer) -> None:
+    """Every pooled connection died with the server; none of the commands after its restart
+    fails for it (each would be a message handled without dedupe or state)."""
+    redis = connect_redis(own_redis.url)
+    state = State(redis)
+    try:
+        await asyncio.gather(*(state.save_session("web", f"p{n}", {"n": n}) for n in range(8)))
+        await restart(own_redis)
+        for n in range(8):
+            assert await state.load_session("web", f"p{n}") == {}  # no persistence
+        async with state.turn("web", "p1", "m-1") as turn:  # its Lua script is loaded again
+            turn.session = {"n": 1}
+        assert await state.load_session("web", "p1") == {"n": 1}
+    finally:
+        await redis.aclose()
+
+
+def troubles(caplog: pytest.LogCaptureFixture, since: int) -> list[str]:
+    """What the service logged as a warning or an error since record `since`."""
+    return [f"{record.name}: {record.getMessage()}" for record in caplog.records[since:]
+            if record.levelno >= logging.WARNING]
+
+
+@pytest.mark.parametrize("mode", ["webhook", "polling"])
+async def test_telegram_comes_back_by_itself_after_a_redis_restart(
+        make_telegram: TelegramFactory, own_redis: RunningServer, mode: str,
+        caplog: pytest.LogCaptureFixture) -> None:
+    tg = await make_telegram(mode, redis_url=own_redis.url)
+    assert "Stand A12" in await tg.say(AMINA, "stand A12")
+
+    await halt(own_redis)
+    if mode == "webhook":
+        # The update cannot be kept: 503, so that Telegram delivers it again, never a 200
+        # that would drop it.
+        update = tg.fake.message(KARIM, "السلام عليكم، فين كاين الستاند A12؟",
+                                 language_code="ar")
+        assert await tg.fake.push(update) == 503
+        await restart(own_redis)
+        before = len(tg.fake.calls_of("sendMessage", KARIM))
+        assert await tg.fake.push(update) == 200  # Telegram's redelivery
+        answer = "\n".join(await tg.settle(KARIM, before))
+    else:
+        # Polled updates are answered meanwhile, without the conversation's state.
+        answer = await tg.say(KARIM, "السلام عليكم، فين كاين الستاند A12؟", language_code="ar")
+        await restart(own_redis)
+    assert f"الرواق {FSI}A12{PDI}" in answer
+    back = len(caplog.records)
+
+    # After the restart (an empty Redis: no stream, no consumer group, no scripts, every
+    # pooled connection dead) the service goes on as before, without a restart of the app;
+    # a webhook update delivered twice is answered once: dedupe, lock and state are back.
+    for user, text in ((AMINA, "b 7"), (KARIM, "a 18"), (AMINA, "/lang")):
+        update = tg.fake.message(user, text, language_code="ar" if user == KARIM else "fr")
+        before = len(tg.fake.calls_of("sendMessage", user))
+        await tg.fake.push(update)
+        await tg.settle(user, before)
+        if mode == "webhook":
+            await tg.fake.push(update)
+            await tg.channel.idle()
+    assert len([text for text in tg.fake.texts(AMINA) if "Stand B7" in text]) == 1
+    assert len([text for text in tg.fake.texts(KARIM) if f"{FSI}A18{PDI}" in text]) == 1
+    assert "Français" in tg.labels(AMINA)
+    assert "Langue choisie\u202f: français." in await tg.tap(AMINA, "Français")
+    assert troubles(caplog, back) == []
+
+
+async def test_whatsapp_webhook_refused_while_redis_is_down_is_answered_once_back(
+        make_whatsapp: WhatsAppFactory, own_redis: RunningServer) -> None:
+    wa = await make_whatsapp(redis_url=own_redis.url)
+    assert "Stand A12" in await wa.say(YOUSSEF, "stand A12")
+
+    await halt(own_redis)
+    envelope = wa.fake.text_message(YOUSSEF, "Bonjour, où est le stand B7 ?")
+    assert await wa.fake.post_webhook(wa.url, envelope) == 503  # Meta retries it later
+    await restart(own_redis)
+    answer = await wa.post(envelope, YOUSSEF)  # Meta's retry: 200, and answered
+    assert "Stand B7" in answer
+    assert "Stand A18" in await wa.say(YOUSSEF, "a18")
+    # Once each: the refused delivery was not half-handled.
+    answered = [call.text for call in wa.fake.messages(YOUSSEF) if "Stand B7" in (call.text or "")]
+    assert len(answered) == 1
+
+
+async def test_web_chat_answers_through_a_redis_restart_and_keeps_registrations(
+        make_chat: ChatFactory, own_redis: RunningServer) -> None:
+    chat = await make_chat(redis_url=own_redis.url)
+    await chat("amina", "Bonjour, je veux m'inscrire à un atelier")
+    await chat.tap("amina", "Français")
+    await chat("amina", "/start ws_marketing-1")
+    registered = await chat.tap("amina", "S'inscrire")
+    assert "Inscription confirmée" in registered.text
+    await chat("karim", "تقييم")
+    rated = await chat.tap("karim", "rate:5")
+    assert "شكرًا على تقييمك" in rated.text
+
+    await halt(own_redis)
+    # Sessions are known to SQL; the answer comes without the conversation's state.
+    down = await chat("karim", "A12")
+    assert down.status == 200
+    assert f"الرواق {FSI}A12{PDI}" in down.text
+    await restart(own_redis)
+
+    mine = await chat("amina", "mes ateliers")
+    assert "Techniques de marketing" in mine.text
+    assert (await chat("karim", "B7")).mentions("B7")
+    karim = await chat.app.engine.contacts.get("web", chat.user_id("karim"))
+    assert karim is not None
+    assert [row["rating"] for row in await chat.app.engine.feedback.for_contact(karim.id)] == [5]
+
+
+async def test_outbox_worker_goes_on_sending_after_a_redis_restart(
+        make_app: AppFactory, own_redis: RunningServer) -> None:
+    from tests.fakes.telegram import FakeTelegram
+
+    async with FakeTelegram() as fake:
+        app = await make_app(redis_url=own_redis.url, telegram_token=fake.token,
+                             telegram_api_base=fake.base_url)
+        people = [str(3000 + index) for index in range(6)]
+        await add_contacts(app, "telegram", people)
+        async with running_worker(app):
+            first = await broadcast(app)
+            await until_sent(app, first, len(people))
+            await restart(own_redis)  # the rate limiter's script and buckets are gone
+            second = await broadcast(app)
+            await until_sent(app, second, len(people))
+        per_chat = Counter(call.chat_id for call in fake.calls_of("sendMessage"))
+        assert per_chat == {int(person): 2 for person in people}
