@@ -426,6 +426,8 @@ class OutboxWorker:
                                      platform_message_id=delivery.platform_message_id)
         elif delivery.status == "skipped":
             self._record_outcome(row.id, OutboxStatus.SKIPPED, error=delivery.reason)
+        elif delivery.status == "later":
+            self._failed(row, delivery.reason or "the platform is unavailable")
         else:
             self._record_outcome(row.id, OutboxStatus.FAILED, error=delivery.reason)
 

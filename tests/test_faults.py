@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,14 +18,18 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.app import App
+from bot.channels.telegram import SEND_RETRY
 from bot.i18n import FSI, PDI
 from bot.worker import OutboxWorker
 from storage.models import Contact, OutboxMessage, OutboxStatus, utcnow
 from storage.outbox import Outbox
 from storage.state import State, connect_redis
 from tests.conftest import AppFactory, ChatFactory
+from tests.conftest import _create_pg_database as create_pg_database
+from tests.conftest import _loaded as load_sample
+from tests.fakes.telegram import FakeTelegram
 from tests.platforms import TelegramFactory, WhatsAppFactory
-from tests.servers import RunningServer, start_redis
+from tests.servers import RunningServer, start_postgres, start_redis
 
 AMINA, KARIM = 2001, 2002
 YOUSSEF = "212600000031"
@@ -72,10 +77,12 @@ async def statuses(app: App, broadcast_id: int) -> dict[str, int]:
     return {status.value: count for status, count in rows}
 
 
-async def until_sent(app: App, broadcast_id: int, count: int, timeout: float = 30) -> None:
+async def until_sent(app: App, broadcast_id: int, count: int) -> None:
     """Wait (generously) until the broadcast's `count` rows are recorded as sent."""
-    async with asyncio.timeout(timeout):
-        while (await statuses(app, broadcast_id)).get(OutboxStatus.SENT.value, 0) < count:
+    async with asyncio.timeout(60):
+        while True:
+            if (await statuses(app, broadcast_id)).get(OutboxStatus.SENT.value, 0) >= count:
+                return
             await asyncio.sleep(0.1)
 
 
@@ -208,8 +215,6 @@ async def test_web_chat_answers_through_a_redis_restart_and_keeps_registrations(
 
 async def test_outbox_worker_goes_on_sending_after_a_redis_restart(
         make_app: AppFactory, own_redis: RunningServer) -> None:
-    from tests.fakes.telegram import FakeTelegram
-
     async with FakeTelegram() as fake:
         app = await make_app(redis_url=own_redis.url, telegram_token=fake.token,
                              telegram_api_base=fake.base_url)
@@ -223,3 +228,187 @@ async def test_outbox_worker_goes_on_sending_after_a_redis_restart(
             await until_sent(app, second, len(people))
         per_chat = Counter(call.chat_id for call in fake.calls_of("sendMessage"))
         assert per_chat == {int(person): 2 for person in people}
+
+
+# -------------------------------------------------------------------------- PostgreSQL
+
+
+@pytest.fixture(scope="module")
+def own_postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    """A PostgreSQL server of this module alone, which its tests stop and restart."""
+    server = start_postgres(tmp_path_factory.mktemp("pg"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def own_templates() -> dict[str, str]:
+    return {}
+
+
+@pytest.fixture
+async def own_database(own_postgres: RunningServer, own_templates: dict[str, str]) -> str:
+    """A database with the sample fair on the module's own server (copied from a template)."""
+    if "sample" not in own_templates:
+        url = await create_pg_database(own_postgres)
+        await load_sample(url)
+        own_templates["sample"] = url.rsplit("/", 1)[1]
+    return await create_pg_database(own_postgres, own_templates["sample"])
+
+
+async def test_telegram_apologizes_while_postgresql_is_down_then_recovers_by_itself(
+        make_telegram: TelegramFactory, own_postgres: RunningServer, own_database: str,
+        caplog: pytest.LogCaptureFixture) -> None:
+    tg = await make_telegram("webhook", database_url=own_database)
+    assert "Stand A12" in await tg.say(AMINA, "stand A12")
+    await tg.say(KARIM, "السلام عليكم", language_code="ar")
+
+    await halt(own_postgres)
+    # Someone new, and someone known asking for what needs the database: each is told, in
+    # their language, that the service is briefly unavailable.
+    newcomer = await tg.say(3003, "Bonjour, je cherche les ateliers", language_code="fr")
+    assert "le service est momentanément indisponible" in newcomer
+    mine = await tg.say(KARIM, "ورشاتي", language_code="ar")
+    assert "الخدمة غير متاحة مؤقتًا" in mine
+    await restart(own_postgres)
+    back = len(caplog.records)
+
+    # The first messages after the restart are answered as usual: no stale connection errs.
+    assert "Stand B7" in await tg.say(3003, "b 7")
+    assert f"{FSI}A18{PDI}" in await tg.say(KARIM, "a 18", language_code="ar")
+    assert "ورشة" in await tg.say(KARIM, "ورشاتي", language_code="ar")
+    assert troubles(caplog, back) == []
+
+
+async def test_outbox_worker_survives_a_postgresql_restart_mid_broadcast(
+        make_app: AppFactory, own_postgres: RunningServer, own_database: str) -> None:
+    async with FakeTelegram() as fake:
+        app = await make_app(database_url=own_database, telegram_token=fake.token,
+                             telegram_api_base=fake.base_url, telegram_rate=20)
+        people = [str(4000 + index) for index in range(40)]
+        await add_contacts(app, "telegram", people)
+        async with running_worker(app):
+            broadcast_id = await broadcast(app)
+            await fake.wait_for("sendMessage", count=5, timeout=30)
+            await halt(own_postgres)
+            await fake.wait_for("sendMessage", count=15, timeout=30)  # sending goes on
+            await restart(own_postgres)
+            await until_sent(app, broadcast_id, len(people))
+            second = await broadcast(app)  # and the worker goes on claiming
+            await until_sent(app, second, len(people))
+        per_chat = Counter(call.chat_id for call in fake.calls_of("sendMessage"))
+        assert per_chat == {int(person): 2 for person in people}  # none lost, none twice
+
+
+# --------------------------------------------------------------------- the platforms
+
+
+async def test_a_broadcast_message_refused_past_every_retry_goes_later_not_never(
+        make_app: AppFactory) -> None:
+    """Telegram answers 429 to every attempt at one person's message, more times than the
+    retries: the row waits for a later pass (as a glitch does) instead of being given up."""
+    async with FakeTelegram() as fake:
+        app = await make_app(telegram_token=fake.token, telegram_api_base=fake.base_url,
+                             telegram_rate=1000)
+        await add_contacts(app, "telegram", ["5001", "5002", "5003"])
+        broadcast_id = await broadcast(app)
+        fake.fail("sendMessage", status=429, retry_after=1, chat_id=5002,
+                  times=SEND_RETRY.attempts + 1)
+        now = utcnow()
+        await OutboxWorker(app, clock=lambda: now).drain()
+        assert await statuses(app, broadcast_id) == {"sent": 2, "pending": 1}
+        later = now + dt.timedelta(minutes=5)
+        await OutboxWorker(app, clock=lambda: later).drain()
+        assert await statuses(app, broadcast_id) == {"sent": 3}
+        per_chat = Counter(call.chat_id for call in fake.calls_of("sendMessage")
+                           if call.status == 200)
+        assert per_chat == {5001: 1, 5002: 1, 5003: 1}
+
+
+def delivered(calls: list[Any]) -> Counter[Any]:
+    """How many messages each person was sent: the calls the platform took (answered 200)."""
+    return Counter(call.chat_id if hasattr(call, "chat_id") else call.to
+                   for call in calls if call.status == 200)
+
+
+async def until(check: Callable[[], bool]) -> None:
+    """Wait (generously) until `check()` holds."""
+    async with asyncio.timeout(60):
+        while True:
+            if check():
+                return
+            await asyncio.sleep(0.05)
+
+
+async def for_a_while(seconds: float, arm: Callable[[], None], heal: Callable[[], None]
+                      ) -> None:
+    """A fault that lasts `seconds`: armed now, healed then."""
+    arm()
+    await asyncio.sleep(seconds)
+    heal()
+
+
+async def test_telegram_429_and_5xx_for_a_while_lose_and_repeat_nothing(
+        make_telegram: TelegramFactory) -> None:
+    tg = await make_telegram("webhook")
+    fake, app = tg.fake, tg.app
+    people = [str(6000 + index) for index in range(12)]
+    await add_contacts(app, "telegram", people)
+    answered = {user: len(fake.calls_of("sendMessage", user)) for user in (AMINA, KARIM)}
+    async with running_worker(app):
+        # Server errors: a broadcast and a reply go out once Telegram is back.
+        errors = asyncio.create_task(for_a_while(
+            1.5, lambda: fake.fail("sendMessage", status=502, times=10**6), fake.heal))
+        first = await broadcast(app)
+        assert await fake.send_text(AMINA, "stand A12") == 200
+        await errors
+        # Too many requests, retry after 2 s: a broadcast, and a reply to someone who writes
+        # meanwhile, which the channel's pause holds rather than sends into the 429s.
+        flood = asyncio.create_task(for_a_while(
+            1, lambda: fake.fail("sendMessage", status=429, retry_after=2, times=10**6),
+            fake.heal))
+        second = await broadcast(app)
+        await until(lambda: any(call.status == 429 for call in fake.calls_of("sendMessage")))
+        assert await fake.send_text(KARIM, "السلام عليكم، بغيت نعرف فين الستاند B7",
+                                    language_code="ar") == 200
+        await flood
+        await until_sent(app, first, len(people))
+        await until_sent(app, second, len(people))
+        await until(lambda: all(delivered(fake.calls_of("sendMessage", user))
+                                for user in (AMINA, KARIM)))
+        await tg.channel.idle()
+    sent = delivered(fake.calls_of("sendMessage"))
+    assert {person: sent[int(person)] for person in people} == {p: 2 for p in people}
+    amina = [call.text or "" for call in fake.calls_of("sendMessage", AMINA)[answered[AMINA]:]
+             if call.status == 200]
+    assert sum("Stand A12" in text for text in amina) == 1
+    karim = fake.calls_of("sendMessage", KARIM)[answered[KARIM]:]
+    assert all(call.status == 200 for call in karim)  # held by the pause, never refused
+    assert sum(f"{FSI}B7{PDI}" in (call.text or "") for call in karim) == 1
+
+
+async def test_whatsapp_throughput_and_server_errors_for_a_while_lose_and_repeat_nothing(
+        make_whatsapp: WhatsAppFactory) -> None:
+    wa = await make_whatsapp()
+    fake, app = wa.fake, wa.app
+    people = [f"2126000002{index:02d}" for index in range(8)]
+    await add_contacts(app, "whatsapp", people)
+    async with running_worker(app):
+        # 500 "Something went wrong", then 429 "Rate limit hit"
+        for rounds, code in enumerate((131000, 130429), start=1):
+            fault = asyncio.create_task(for_a_while(
+                1.5, lambda code=code: fake.fail(code, times=10**6), fake.heal))
+            broadcast_id = await broadcast(app)
+            envelope = fake.text_message(YOUSSEF, "Bonjour, où se trouve le stand B7 ?")
+            assert await fake.post_webhook(wa.url, envelope) == 200
+            await fault
+            await until_sent(app, broadcast_id, len(people))
+            await until(lambda rounds=rounds: sum(
+                call.status == 200 and "Stand B7" in (call.text or "")
+                for call in fake.messages(YOUSSEF)) >= rounds)
+            await wa.channel.idle()
+    sent = delivered(fake.messages())
+    assert {person: sent[person] for person in people} == {person: 2 for person in people}
+    answers = [call for call in fake.messages(YOUSSEF)
+               if call.status == 200 and "Stand B7" in (call.text or "")]
+    assert len(answers) == 2  # one answer to each of the two messages

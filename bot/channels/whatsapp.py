@@ -27,7 +27,15 @@ from redis.exceptions import RedisError
 from bot.channels import Delivery
 from bot.channels.base import PlatformChannel
 from bot.channels.body import BadBody, error_response, load_json, read_body
-from bot.channels.retry import GIVE_UP, RETRY, RetryPolicy, Verdict, pause_all, wait_person
+from bot.channels.retry import (
+    GIVE_UP,
+    RETRY,
+    Action,
+    RetryPolicy,
+    Verdict,
+    pause_all,
+    wait_person,
+)
 from bot.engine import Engine
 from bot.metrics import Metrics
 from bot.settings import Settings
@@ -124,6 +132,14 @@ def verdict(exc: Exception) -> Verdict:
 
 
 SEND_RETRY = RetryPolicy(attempts=SEND_ATTEMPTS, base_delay=1.0, classify=verdict)
+
+
+def unsent(exc: GraphError) -> Delivery:
+    """A message Meta did not take: tried again later when it was only unavailable (server
+    errors, throughput) after the retries, failed when refused for good."""
+    if verdict(exc).action is Action.GIVE_UP:
+        return Delivery("failed", reason=str(exc))
+    return Delivery("later", reason=str(exc))
 
 
 def shorten(label: str, limit: int) -> str:
@@ -698,9 +714,9 @@ class WhatsAppChannel(PlatformChannel[Event]):
             except WindowClosed:
                 pass  # the window closed in the meantime: the template says it
             except GraphError as exc:
-                return Delivery("failed", reason=str(exc))
+                return unsent(exc)
             except (aiohttp.ClientError, TimeoutError) as exc:
-                return Delivery("failed", reason=f"network: {exc}")
+                return Delivery("later", reason=f"network: {exc}")
         return await self._template(to, language, kind, rendered)
 
     async def _template(self, to: str, language: str, kind: str,
@@ -722,7 +738,9 @@ class WhatsAppChannel(PlatformChannel[Event]):
                 {"type": "text", "text": shorten(text, BODY_LIMIT)}]}]}}
         try:
             return Delivery("sent", await self._with_retries(to, partial(self.api.send, payload)))
-        except (GraphError, WindowClosed) as exc:
+        except GraphError as exc:
+            return unsent(exc)
+        except WindowClosed as exc:
             return Delivery("failed", reason=str(exc))
         except (aiohttp.ClientError, TimeoutError) as exc:
-            return Delivery("failed", reason=f"network: {exc}")
+            return Delivery("later", reason=f"network: {exc}")
