@@ -300,6 +300,29 @@ async def test_outbox_worker_survives_a_postgresql_restart_mid_broadcast(
         assert per_chat == {int(person): 2 for person in people}  # none lost, none twice
 
 
+async def test_a_delivery_status_kept_while_postgresql_is_down_is_recorded_once_back(
+        make_whatsapp: WhatsAppFactory, own_postgres: RunningServer, own_database: str) -> None:
+    """Meta's "read" report of a broadcast message arrives while the database is away: it was
+    accepted (200), so it is not dropped; it is recorded once the database is back."""
+    wa = await make_whatsapp(database_url=own_database)
+    await add_contacts(wa.app, "whatsapp", [YOUSSEF])
+    broadcast_id = await broadcast(wa.app)
+    await OutboxWorker(wa.app).drain()
+    async with wa.app.sessions() as session:
+        row = (await session.scalars(select(OutboxMessage).where(
+            OutboxMessage.broadcast_id == broadcast_id))).one()
+    assert row.platform_message_id is not None and row.delivery_status == "sent"
+
+    await halt(own_postgres)
+    read = wa.fake.status(row.platform_message_id, "read", YOUSSEF)
+    assert await wa.fake.post_webhook(wa.url, read) == 200
+    await restart(own_postgres)
+    await wa.channel.idle()
+    async with wa.app.sessions() as session:
+        assert await session.scalar(select(OutboxMessage.delivery_status).where(
+            OutboxMessage.id == row.id)) == "read"
+
+
 # --------------------------------------------------------------------- the platforms
 
 

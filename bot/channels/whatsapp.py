@@ -27,6 +27,7 @@ from redis.exceptions import RedisError
 from bot.channels import Delivery
 from bot.channels.base import PlatformChannel
 from bot.channels.body import BadBody, error_response, load_json, read_body
+from bot.channels.ordering import HandleLater
 from bot.channels.retry import (
     GIVE_UP,
     RETRY,
@@ -493,8 +494,10 @@ class WhatsAppChannel(PlatformChannel[Event]):
         try:
             await self.outbox.record_delivery(CHANNEL, str(status["id"]),
                                               str(status.get("status")), error)
-        except DATABASE_ERRORS:
-            log.exception("whatsapp status for %s not recorded", status.get("id"))
+        except DATABASE_ERRORS as exc:
+            log.warning("database unavailable: whatsapp status for %s recorded later (%s)",
+                        status.get("id"), exc)
+            raise HandleLater(str(exc)) from None
         if error:
             log.info("whatsapp message %s to %s failed: %s", status.get("id"),
                      status.get("recipient_id"), error)
