@@ -326,26 +326,32 @@ async def test_a_delivery_status_kept_while_postgresql_is_down_is_recorded_once_
 # --------------------------------------------------------------------- the platforms
 
 
-async def test_a_broadcast_message_refused_past_every_retry_goes_later_not_never(
-        make_app: AppFactory) -> None:
-    """Telegram answers 429 to every attempt at one person's message, more times than the
-    retries: the row waits for a later pass (as a glitch does) instead of being given up."""
-    async with FakeTelegram() as fake:
-        app = await make_app(telegram_token=fake.token, telegram_api_base=fake.base_url,
-                             telegram_rate=1000)
-        await add_contacts(app, "telegram", ["5001", "5002", "5003"])
-        broadcast_id = await broadcast(app)
-        fake.fail("sendMessage", status=429, retry_after=1, chat_id=5002,
-                  times=SEND_RETRY.attempts + 1)
-        now = utcnow()
-        await OutboxWorker(app, clock=lambda: now).drain()
-        assert await statuses(app, broadcast_id) == {"sent": 2, "pending": 1}
-        later = now + dt.timedelta(minutes=5)
-        await OutboxWorker(app, clock=lambda: later).drain()
-        assert await statuses(app, broadcast_id) == {"sent": 3}
-        per_chat = Counter(call.chat_id for call in fake.calls_of("sendMessage")
-                           if call.status == 200)
-        assert per_chat == {5001: 1, 5002: 1, 5003: 1}
+async def test_telegram_refusing_a_persons_messages_past_every_retry_loses_none(
+        make_telegram: TelegramFactory) -> None:
+    """Telegram answers 429 to every attempt at one person's messages, more times than the
+    retries allow: the reply to what someone just wrote is tried until it goes, and a broadcast
+    message waits for a later pass (as after a glitch); neither is given up."""
+    tg = await make_telegram("webhook", telegram_rate=1000)
+    fake, app = tg.fake, tg.app
+    await add_contacts(app, "telegram", ["5001", "5002", "5003"])
+    broadcast_id = await broadcast(app)
+    refusals = SEND_RETRY.attempts + 1
+    fake.fail("sendMessage", status=429, retry_after=1, chat_id=5002, times=refusals)
+    fake.fail("sendMessage", status=429, retry_after=1, chat_id=AMINA, times=refusals + 1)
+    assert await fake.send_text(AMINA, "Bonjour ! Où se trouve le stand A12 ?") == 200
+    now = utcnow()
+    await OutboxWorker(app, clock=lambda: now).drain()
+    assert await statuses(app, broadcast_id) == {"sent": 2, "pending": 1}
+    await until(lambda: bool(delivered(fake.calls_of("sendMessage", AMINA))))
+    await tg.channel.idle()
+    later = now + dt.timedelta(minutes=5)
+    await OutboxWorker(app, clock=lambda: later).drain()
+    assert await statuses(app, broadcast_id) == {"sent": 3}
+    sent = delivered(fake.calls_of("sendMessage"))
+    assert {chat: sent[chat] for chat in (5001, 5002, 5003)} == {5001: 1, 5002: 1, 5003: 1}
+    amina = [call.text or "" for call in fake.calls_of("sendMessage", AMINA)
+             if call.status == 200]
+    assert sum("Stand A12" in text for text in amina) == 1
 
 
 def delivered(calls: list[Any]) -> Counter[Any]:

@@ -35,6 +35,9 @@ T = TypeVar("T")
 MAX_IN_FLIGHT = 512
 # At shutdown, how long the events in hand may take to finish.
 DRAIN_SECONDS = 20.0
+# How long a reply to someone who just wrote is tried through a platform outage (429s, server
+# errors): they are waiting for it. A message sent later goes back to the outbox instead.
+REPLY_PATIENCE = 30.0
 
 
 class PlatformChannel(abc.ABC, Generic[Event]):
@@ -123,9 +126,10 @@ class PlatformChannel(abc.ABC, Generic[Event]):
         rendered = await self.engine.handle(inbound)
         await self.quota.sent(len(await deliver(rendered)))
 
-    async def send(self, call: Callable[[], Awaitable[T]]) -> T:
-        """A platform call under the channel's retry policy and pause."""
-        return await self.retry.run(call, self.pause)
+    async def send(self, call: Callable[[], Awaitable[T]], *, reply: bool = False) -> T:
+        """A platform call under the channel's retry policy and pause; a `reply` is tried for
+        REPLY_PATIENCE seconds, however many attempts that takes."""
+        return await self.retry.run(call, self.pause, REPLY_PATIENCE if reply else 0.0)
 
     def send_failed(self) -> None:
         """Count a message that could not go (the cause is logged by the caller)."""

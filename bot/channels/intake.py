@@ -12,7 +12,6 @@ from typing import Any, Generic, TypeVar
 from redis.exceptions import RedisError
 
 from bot.channels.ordering import HandleLater, PerPersonQueue
-from storage import keys
 from storage.inbox import Inbox
 
 log = logging.getLogger(__name__)
@@ -22,9 +21,8 @@ Item = TypeVar("Item")
 # Reading an unreachable Redis is tried again after a backoff this long at most: the reader
 # is back soon after Redis is.
 READ_BACKOFF_MAX = 2.0
-# Pieces of a body that asked to be handled later are tried again in this process for this
-# long, well within the idle time after which the stream gives the entry to any reader again.
-LATER_FOR = keys.INBOX_CLAIM_IDLE / 2
+# Pieces of a body that asked to be handled later are tried again in this process for half the
+# idle time after which the stream gives the entry to any reader again, then left to it.
 LATER_BACKOFF_MAX = 8.0
 
 
@@ -110,7 +108,7 @@ class InboxReader(Generic[Item]):
         later are put in the queue again for a while; past that, or at shutdown, the entry is
         left unacknowledged, and the stream gives it to a reader again."""
         loop = asyncio.get_running_loop()
-        until, delay = loop.time() + LATER_FOR, 1.0
+        until, delay = loop.time() + self.inbox.claim_idle / 2, 1.0
         while tasks:
             await asyncio.wait(tasks)
             pieces = [piece for piece, task in zip(pieces, tasks, strict=True)

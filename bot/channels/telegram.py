@@ -713,7 +713,7 @@ class TelegramChannel(PlatformChannel[Update]):
         supergroup raises ChatMoved; what still fails after the retries raises SendLater when
         `later` allows, else is logged, as is anything else Telegram refuses."""
         try:
-            return await self.send(call)
+            return await self.send(call, reply=not later)
         except TelegramForbiddenError as exc:
             raise Unreachable(str(exc)) from None
         except TelegramMigrateToChat as exc:

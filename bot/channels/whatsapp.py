@@ -669,7 +669,7 @@ class WhatsAppChannel(PlatformChannel[Event]):
     async def _send(self, to: str, payload: dict[str, Any]) -> str | None:
         """Send one message; None when it could not go (the cause is logged)."""
         try:
-            return await self._with_retries(to, partial(self.api.send, payload))
+            return await self._with_retries(to, partial(self.api.send, payload), reply=True)
         except WindowClosed:
             log.warning("whatsapp:%s is outside the 24-hour window; reply not sent", to)
         except GraphError as exc:
@@ -680,14 +680,15 @@ class WhatsAppChannel(PlatformChannel[Event]):
             log.exception("whatsapp unreachable; message to %s not sent", to)
         return None
 
-    async def _with_retries(self, to: str | None,
-                            call: Callable[[], Awaitable[str]]) -> str:
-        """A Graph API call under SEND_RETRY; 131047 raises WindowClosed, and a rejected token
-        (190, 401) is said once and stops every later call until restarted."""
+    async def _with_retries(self, to: str | None, call: Callable[[], Awaitable[str]],
+                            reply: bool = False) -> str:
+        """A Graph API call under SEND_RETRY (with a reply's patience); 131047 raises
+        WindowClosed, and a rejected token (190, 401) is said once and stops every later call
+        until restarted."""
         if self.token_rejected:
             raise GraphError(401, BAD_TOKEN, "access token rejected earlier")
         try:
-            return await self.send(call)
+            return await self.send(call, reply=reply)
         except GraphError as exc:
             if exc.code == WINDOW_CLOSED:
                 raise WindowClosed(str(exc)) from None
