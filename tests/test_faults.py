@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -332,6 +333,30 @@ async def test_a_delivery_status_kept_while_postgresql_is_down_is_recorded_once_
     async with wa.app.sessions() as session:
         assert await session.scalar(select(OutboxMessage.delivery_status).where(
             OutboxMessage.id == row.id)) == "read"
+
+
+def blocks_the_bot(fake: FakeTelegram, user_id: int) -> dict[str, Any]:
+    """Telegram's my_chat_member update: the person blocked the bot in their private chat."""
+    bot = {"id": fake.bot_id, "is_bot": True, "first_name": "Tadamon", "username": fake.username}
+    person = {"id": user_id, "is_bot": False, "first_name": "Amina"}
+    return {"update_id": fake.next_update_id(), "my_chat_member": {
+        "chat": {"id": user_id, "first_name": "Amina", "type": "private"}, "from": person,
+        "date": int(time.time()), "old_chat_member": {"status": "member", "user": bot},
+        "new_chat_member": {"status": "kicked", "user": bot, "until_date": 0}}}
+
+
+async def test_a_block_reported_while_postgresql_is_down_is_recorded_once_back(
+        make_telegram: TelegramFactory, own_postgres: RunningServer, own_database: str) -> None:
+    """Amina blocks the bot while the database is away: the update was accepted (200), so it
+    is recorded once the database is back, and no broadcast is sent to her."""
+    tg = await make_telegram("webhook", database_url=own_database)
+    await tg.say(AMINA, "bonjour")
+    await halt(own_postgres)
+    assert await tg.fake.push(blocks_the_bot(tg.fake, AMINA)) == 200
+    await restart(own_postgres)
+    await tg.channel.idle()
+    amina = await tg.app.engine.contacts.get("telegram", str(AMINA))
+    assert amina is not None and amina.unreachable
 
 
 # --------------------------------------------------------------------- the platforms

@@ -57,6 +57,7 @@ from redis.exceptions import RedisError
 from bot.channels import Delivery
 from bot.channels.base import PlatformChannel
 from bot.channels.body import BadBody, error_response, load_json, read_body
+from bot.channels.ordering import HandleLater
 from bot.channels.retry import GIVE_UP, RETRY, RetryPolicy, Verdict, pause_all
 from bot.engine import Engine
 from bot.metrics import Metrics
@@ -470,7 +471,7 @@ class TelegramChannel(PlatformChannel[Update]):
             await self._callback(update.callback_query)
         elif update.my_chat_member is not None:
             if await self._first_time(update):
-                await self._membership(update.my_chat_member)
+                await self._membership(update, update.my_chat_member)
         elif update.message is not None:
             message = update.message
             if message.chat.type != "private":
@@ -493,11 +494,17 @@ class TelegramChannel(PlatformChannel[Update]):
             log.info("telegram update %d delivered again; ignored", update.update_id)
         return first
 
-    async def _membership(self, member: ChatMemberUpdated) -> None:
-        """A person blocked or unblocked the bot (in a private chat)."""
+    async def _membership(self, update: Update, member: ChatMemberUpdated) -> None:
+        """A person blocked or unblocked the bot (in a private chat). With the database away
+        the update is handled again later, as if not seen yet."""
         if member.chat.type == "private":
             blocked = member.new_chat_member.status == "kicked"
-            await self._set_unreachable(str(member.chat.id), blocked)
+            try:
+                await self._set_unreachable(str(member.chat.id), blocked, later=True)
+            except HandleLater:
+                with contextlib.suppress(RedisError):
+                    await self.state.forget_delivery(CHANNEL, f"u{update.update_id}")
+                raise
 
     def _inbound(self, update: Update, message: Message) -> Inbound | None:
         user = message.from_user
@@ -731,10 +738,17 @@ class TelegramChannel(PlatformChannel[Update]):
             log.exception("telegram refused a message")
             return None
 
-    async def _set_unreachable(self, user_id: str, unreachable: bool) -> None:
+    async def _set_unreachable(self, user_id: str, unreachable: bool,
+                               later: bool = False) -> None:
+        """Record whether the person can be reached; with `later`, a database outage raises
+        HandleLater instead of being logged and forgotten."""
         try:
             await self.contacts.set_unreachable(CHANNEL, user_id, unreachable)
-        except DATABASE_ERRORS:
+        except DATABASE_ERRORS as exc:
+            if later:
+                log.warning("database unavailable: telegram:%s %s recorded later (%s)", user_id,
+                            "blocking the bot" if unreachable else "unblocking it", exc)
+                raise HandleLater(str(exc)) from None
             log.exception("cannot record that telegram:%s is unreachable", user_id)
         if unreachable:
             # Their conversation's copy of the contact must not outlive this: when they write
