@@ -15,6 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from redis.exceptions import RedisError
+
 from bot.channels import BulkSender, Delivery
 from bot.channels.quota import BULK, channel_bucket
 from bot.channels.web import WebInboxSender
@@ -89,6 +91,7 @@ class OutboxWorker:
         self._settling = asyncio.Lock()
         self._rendered: dict[tuple[int | None, str], Rendered] = {}
         self._last_send: dict[str, float] = {}
+        self._limiter_away = False
         self.sent = 0
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -114,6 +117,10 @@ class OutboxWorker:
                 if loop.time() - progress_shown >= PROGRESS_EVERY:
                     progress_shown = loop.time()
                     await self.report_progress()
+                if not await self._rate_limiter_reachable():
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), 1)
+                    continue
                 try:
                     rows = await self.outbox.claim(self.batch, self.lease, self.clock())
                 except DATABASE_ERRORS:
@@ -128,6 +135,23 @@ class OutboxWorker:
                 await self._dispatch(rows, stop)
         finally:
             await self._finish(settler, finished)
+
+    async def _rate_limiter_reachable(self) -> bool:
+        """Whether Redis, which keeps the shared send rate, answers: while it does not, rows
+        are left in the outbox, rather than claimed only to spend an attempt of each on the
+        outage (and, after MAX_ATTEMPTS, be failed for it)."""
+        try:
+            async with asyncio.timeout(2):
+                await self.app.state.ping()
+        except (RedisError, OSError, TimeoutError) as exc:
+            if not self._limiter_away:
+                log.warning("redis unreachable: outbox rows wait for the rate limiter (%s)", exc)
+            self._limiter_away = True
+            return False
+        if self._limiter_away:
+            log.info("redis is back: the outbox goes on")
+        self._limiter_away = False
+        return True
 
     async def drain(self) -> int:
         """Send everything due now, then return how many rows were handled (tests, CLI)."""
@@ -427,6 +451,8 @@ class OutboxWorker:
                                      platform_message_id=delivery.platform_message_id)
         elif delivery.status == "skipped":
             self._record_outcome(row.id, OutboxStatus.SKIPPED, error=delivery.reason)
+        elif delivery.status == "later":
+            self._failed(row, delivery.reason or "the platform is unavailable")
         else:
             self._record_outcome(row.id, OutboxStatus.FAILED, error=delivery.reason)
 

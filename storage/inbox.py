@@ -41,6 +41,8 @@ class Inbox:
         self.channel = channel
         self.stream = keys.inbox(channel)
         self.consumer = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
+        # Seconds after which an entry taken and not acknowledged is given to a reader again.
+        self.claim_idle = keys.INBOX_CLAIM_IDLE
         self._ready = False
         self._next_takeover = 0.0
 

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from redis.exceptions import NoScriptError, RedisError
 
 from storage import keys
@@ -31,8 +33,11 @@ def connect_redis(url: str | None) -> Redis:
         return client
     # A bounded pool that waits for a free connection: redis-py's default pool refuses at once
     # ("Too many connections") when a burst of messages needs more than it holds.
+    # One retry on a fresh connection: after a Redis restart every pooled connection is dead,
+    # and without it the first command on each would fail although the server is back.
     pool = BlockingConnectionPool.from_url(url, decode_responses=True, health_check_interval=30,
-                                           max_connections=REDIS_CONNECTIONS, timeout=20)
+                                           max_connections=REDIS_CONNECTIONS, timeout=20,
+                                           retry=Retry(NoBackoff(), 1))
     return Redis(connection_pool=pool)
 
 

@@ -3,8 +3,9 @@
 Each ``start_*`` function launches a private server bound to 127.0.0.1 on a free port, with
 all of its state in a fresh temporary folder, waits until it answers, and returns a
 :class:`RunningServer`.  ``RunningServer.stop()`` shuts the server down and removes the
-folder.  Servers that are still running when the interpreter exits are stopped by an
-``atexit`` hook, so an aborted test run does not leave processes behind.
+folder; ``halt()`` and ``restart()`` stop it and start it again on the same port and data, as
+an operator restarting it would.  Servers that are still running when the interpreter exits are
+stopped by an ``atexit`` hook, so an aborted test run does not leave processes behind.
 
 This module has no pytest dependency; the binaries are expected to be installed already
 (see ``tests/ensure-servers.sh``).

@@ -13,9 +13,10 @@ from handlers.messages import Rendered
 
 @dataclass(frozen=True, slots=True)
 class Delivery:
-    """The outcome of a message that had to go out (reminder, offer, broadcast)."""
+    """The outcome of a message that had to go out (reminder, offer, broadcast): "later" when
+    the platform was still unavailable after the retries (the outbox tries it again)."""
 
-    status: Literal["sent", "skipped", "failed"]
+    status: Literal["sent", "skipped", "failed", "later"]
     platform_message_id: str | None = None
     reason: str | None = None
 

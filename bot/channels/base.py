@@ -35,6 +35,9 @@ T = TypeVar("T")
 MAX_IN_FLIGHT = 512
 # At shutdown, how long the events in hand may take to finish.
 DRAIN_SECONDS = 20.0
+# How long a reply to someone who just wrote is tried through a platform outage (429s, server
+# errors): they are waiting for it. A message sent later goes back to the outbox instead.
+REPLY_PATIENCE = 30.0
 
 
 class PlatformChannel(abc.ABC, Generic[Event]):
@@ -143,17 +146,18 @@ class PlatformChannel(abc.ABC, Generic[Event]):
         """A person's message through the engine, the replies delivered."""
         await deliver(await self.engine.handle(inbound))
 
-    async def send(self, call: Callable[[], Awaitable[T]]) -> T:
-        """A platform call under the channel's retry policy and pause."""
-        return await self.retry.run(call, self.pause)
+    async def send(self, call: Callable[[], Awaitable[T]], *, reply: bool = False) -> T:
+        """A platform call under the channel's retry policy and pause; a `reply` is tried for
+        REPLY_PATIENCE seconds, however many attempts that takes."""
+        return await self.retry.run(call, self.pause, REPLY_PATIENCE if reply else 0.0)
 
-    async def send_message(self, call: Callable[[], Awaitable[T]]) -> T:
+    async def send_message(self, call: Callable[[], Awaitable[T]], *, reply: bool = False) -> T:
         """A message to someone: `send`, each attempt first let through the channel's window."""
         async def counted() -> T:
             async with self.quota.sending():
                 return await call()
 
-        return await self.retry.run(counted, self.pause)
+        return await self.send(counted, reply=reply)
 
     def send_failed(self) -> None:
         """Count a message that could not go (the cause is logged by the caller)."""

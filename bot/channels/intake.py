@@ -11,12 +11,19 @@ from typing import Any, Generic, TypeVar
 
 from redis.exceptions import RedisError
 
-from bot.channels.ordering import PerPersonQueue
+from bot.channels.ordering import HandleLater, PerPersonQueue
 from storage.inbox import HEARTBEAT, Inbox
 
 log = logging.getLogger(__name__)
 
 Item = TypeVar("Item")
+
+# Reading an unreachable Redis is tried again after a backoff this long at most: the reader
+# is back soon after Redis is.
+READ_BACKOFF_MAX = 2.0
+# Pieces of a body that asked to be handled later are tried again in this process for half the
+# idle time after which the stream gives the entry to any reader again, then left to it.
+LATER_BACKOFF_MAX = 8.0
 
 
 class InboxReader(Generic[Item]):
@@ -99,7 +106,7 @@ class InboxReader(Generic[Item]):
                 log.warning("%s unreadable; retrying in %.1f s", self.inbox.stream, backoff,
                             exc_info=True)
                 await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 30.0)
+                backoff = min(backoff * 2, READ_BACKOFF_MAX)
                 continue
             retaken = [entry.body for entry in entries if entry.retaken]
             if retaken and self.retake is not None:
@@ -118,13 +125,31 @@ class InboxReader(Generic[Item]):
                                   entry_id)
                     pieces = []
                 tasks = [await self.queue.put(person, item) for person, item in pieces]
-                ack = asyncio.create_task(self._acknowledge(entry_id, tasks))
+                ack = asyncio.create_task(self._acknowledge(entry_id, pieces, tasks))
                 self._acks.add(ack)
                 ack.add_done_callback(self._acks.discard)
 
-    async def _acknowledge(self, entry_id: str, tasks: list[asyncio.Task[None]]) -> None:
-        if tasks:
+    async def _acknowledge(self, entry_id: str, pieces: list[tuple[str, Item]],
+                           tasks: list[asyncio.Task[None]]) -> None:
+        """Acknowledge the entry once all of it is handled. Pieces that asked to be handled
+        later are put in the queue again for a while; past that, or at shutdown, the entry is
+        left unacknowledged, and the stream gives it to a reader again."""
+        loop = asyncio.get_running_loop()
+        until, delay = loop.time() + self.inbox.claim_idle / 2, 1.0
+        while tasks:
             await asyncio.wait(tasks)
+            pieces = [piece for piece, task in zip(pieces, tasks, strict=True)
+                      if not task.cancelled() and isinstance(task.exception(), HandleLater)]
+            if not pieces:
+                break
+            if self._stopping.is_set() or loop.time() + delay > until:
+                log.warning("%s entry %s left for later: %d of its events could not be "
+                            "handled yet", self.inbox.stream, entry_id, len(pieces))
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), delay)
+            delay = min(delay * 2, LATER_BACKOFF_MAX)
+            tasks = [await self.queue.put(person, item) for person, item in pieces]
         try:
             await self.inbox.done(entry_id)
         except RedisError:

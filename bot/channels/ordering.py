@@ -13,6 +13,11 @@ log = logging.getLogger(__name__)
 Item = TypeVar("Item")
 
 
+class HandleLater(Exception):
+    """An event that nobody waits an answer for could not be handled now (the database is
+    away): its inbox entry stays to be handled again. The raiser logs why."""
+
+
 class PerPersonQueue(Generic[Item]):
     """Runs `handle(item)` for each item; an item waits for the same person's earlier ones.
 
@@ -38,6 +43,7 @@ class PerPersonQueue(Generic[Item]):
                 del self._tails[person]
 
         task.add_done_callback(done)
+        task.add_done_callback(_retrieved)
         return task
 
     async def _after(self, previous: asyncio.Task[None] | None, item: Item) -> None:
@@ -46,7 +52,9 @@ class PerPersonQueue(Generic[Item]):
                 await asyncio.shield(previous)
         try:
             await self.handle(item)
-        except Exception:  # one place logs; nothing escapes to the reader
+        except HandleLater:
+            raise  # for the inbox reader to see: the entry is not acknowledged
+        except Exception:  # one place logs; nothing else escapes to the reader
             log.exception("handling %r failed", item)
 
     async def idle(self) -> None:
@@ -59,3 +67,9 @@ class PerPersonQueue(Generic[Item]):
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(seconds):
                 await self.idle()
+
+
+def _retrieved(task: asyncio.Task[None]) -> None:
+    """Mark a HandleLater as seen: a queue fed by polling has no reader to look at it."""
+    if not task.cancelled():
+        task.exception()

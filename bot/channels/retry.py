@@ -46,26 +46,37 @@ def wait_person(seconds: float | None = None) -> Verdict:
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
     """Runs a call up to `attempts` times. Between attempts the backoff (`base_delay`, doubled
-    each time, with up to `jitter` of it added at random) is slept for a glitch, paused by the
-    whole channel for PAUSE_ALL, and slept `person_wait` times over for WAIT_PERSON.
+    each time up to `max_delay`, with up to `jitter` of it added at random) is slept for a
+    glitch, paused by the whole channel for PAUSE_ALL, and slept `person_wait` times over for
+    WAIT_PERSON.
 
     A wait the platform named pauses the channel that long and leaves the backoff as it was;
-    it is honoured even after the last attempt, with one more call."""
+    it is honoured even after the last attempt, with one more call.
+
+    Given `patience` seconds, a call goes on being tried past its attempts until that long
+    after the first: a platform outage of a few seconds then costs no message."""
 
     attempts: int
     base_delay: float
     classify: Callable[[Exception], Verdict]
     jitter: float = 0.5
     person_wait: float = 2.0
+    max_delay: float = 4.0
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
 
     def backoff(self, delay: float) -> float:
         return delay * (1 + random.random() * self.jitter)
 
-    async def run(self, call: Callable[[], Awaitable[T]], pause: SendPause) -> T:
-        """The call's result; the last error when the attempts are spent or it gives up."""
+    async def run(self, call: Callable[[], Awaitable[T]], pause: SendPause,
+                  patience: float = 0.0) -> T:
+        """The call's result; the last error when the attempts (and the patience) are spent
+        or it gives up."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + patience
         delay = self.base_delay
-        for attempt in range(1, self.attempts + 1):
+        attempt = 0
+        while True:
+            attempt += 1
             await pause.wait()
             try:
                 return await call()
@@ -73,10 +84,13 @@ class RetryPolicy:
                 verdict = self.classify(exc)
                 if verdict.action is Action.GIVE_UP:
                     raise
+                spent = loop.time() >= deadline
                 if verdict.seconds is not None:
+                    if attempt > self.attempts and spent:
+                        raise
                     await self._named_wait(verdict, pause)
                     continue
-                if attempt == self.attempts:
+                if attempt >= self.attempts and spent:
                     raise
                 if verdict.action is Action.PAUSE_ALL:
                     await pause.pause(delay)
@@ -84,9 +98,7 @@ class RetryPolicy:
                     await self.sleep(delay * self.person_wait)
                 else:
                     await self.sleep(self.backoff(delay))
-            delay *= 2
-        await pause.wait()  # the platform named a wait on the last attempt
-        return await call()
+            delay = min(delay * 2, self.max_delay)
 
     async def _named_wait(self, verdict: Verdict, pause: SendPause) -> None:
         seconds = verdict.seconds or 0.0

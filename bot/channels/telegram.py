@@ -57,6 +57,7 @@ from redis.exceptions import RedisError
 from bot.channels import Delivery
 from bot.channels.base import PlatformChannel
 from bot.channels.body import BadBody, error_response, load_json, read_body
+from bot.channels.ordering import HandleLater
 from bot.channels.retry import GIVE_UP, RETRY, RetryPolicy, Verdict, pause_all
 from bot.engine import Engine
 from bot.metrics import Metrics
@@ -113,6 +114,10 @@ _RESPONSE_MODELS: list[object] = [Response[Message], Response[bool], Response[Us
 
 class Unreachable(Exception):
     """The person blocked the bot or deleted their account."""
+
+
+class SendLater(Exception):
+    """Telegram was still unavailable (server or network errors, 429) after the retries."""
 
 
 class ChatMoved(Exception):
@@ -475,7 +480,7 @@ class TelegramChannel(PlatformChannel[Update]):
             await self._callback(update.callback_query)
         elif update.my_chat_member is not None:
             if await self._first_time(update):
-                await self._membership(update.my_chat_member)
+                await self._membership(update, update.my_chat_member)
         elif update.message is not None:
             message = update.message
             if message.chat.type != "private":
@@ -498,11 +503,17 @@ class TelegramChannel(PlatformChannel[Update]):
             log.info("telegram update %d delivered again; ignored", update.update_id)
         return first
 
-    async def _membership(self, member: ChatMemberUpdated) -> None:
-        """A person blocked or unblocked the bot (in a private chat)."""
+    async def _membership(self, update: Update, member: ChatMemberUpdated) -> None:
+        """A person blocked or unblocked the bot (in a private chat). With the database away
+        the update is handled again later, as if not seen yet."""
         if member.chat.type == "private":
             blocked = member.new_chat_member.status == "kicked"
-            await self._set_unreachable(str(member.chat.id), blocked)
+            try:
+                await self._set_unreachable(str(member.chat.id), blocked, later=True)
+            except HandleLater:
+                with contextlib.suppress(RedisError):
+                    await self.state.forget_delivery(CHANNEL, f"u{update.update_id}")
+                raise
 
     def _inbound(self, update: Update, message: Message) -> Inbound | None:
         user = message.from_user
@@ -642,12 +653,14 @@ class TelegramChannel(PlatformChannel[Update]):
                         kind: str, rendered: Rendered, now: dt.datetime) -> Delivery:
         """A reminder, offer or broadcast (Telegram has no window: it goes as it is)."""
         try:
-            sent = await self.deliver(int(to), [rendered])
+            sent = await self.deliver(int(to), [rendered], later=True)
         except Unreachable as exc:
             await self._set_unreachable(to, True)
             return Delivery("skipped", reason=f"unreachable: {exc}")
         except ChatMoved as exc:
             return Delivery("failed", reason=str(exc))
+        except SendLater as exc:
+            return Delivery("later", reason=str(exc))
         if not sent:
             return Delivery("failed", reason="telegram refused or could not be reached")
         return Delivery("sent", sent[-1])
@@ -659,23 +672,25 @@ class TelegramChannel(PlatformChannel[Update]):
                                           chat_id=int(to), message_id=int(message_id)))
         return edited is not None
 
-    async def deliver(self, chat_id: int, replies: list[Rendered], thread: int | None = None
-                      ) -> list[str]:
+    async def deliver(self, chat_id: int, replies: list[Rendered], thread: int | None = None,
+                      *, later: bool = False) -> list[str]:
         """Send rendered replies (into the forum topic `thread`, if any): media first, then the
-        text, buttons on its last piece; returns the ids of the messages Telegram accepted."""
+        text, buttons on its last piece; returns the ids of the messages Telegram accepted.
+        With `later`, a message Telegram still could not take after the retries raises
+        SendLater (an outbox row is tried again later) instead of being left out."""
         sent: list[str] = []
         for item in replies:
             for media in item.media:
                 caption = html.escape(split_text(media.caption, CAPTION_LIMIT)[0]) or None
                 if media.kind == "image":
-                    await self._send_photo(chat_id, media, caption, thread)
+                    await self._send_photo(chat_id, media, caption, thread, later)
                 elif media.kind == "document":
                     document = BufferedInputFile(media.data, media.filename or "file")
                     await self._send(partial(self.bot.send_document, chat_id, document,
-                                             caption=caption, message_thread_id=thread))
+                                             caption=caption, message_thread_id=thread), later)
                 elif media.latitude is not None and media.longitude is not None:
                     await self._send(partial(self.bot.send_location, chat_id, media.latitude,
-                                             media.longitude, message_thread_id=thread))
+                                             media.longitude, message_thread_id=thread), later)
             markup = keyboard(item.choices)
             pieces = split_text(item.text) if item.text.strip() else []
             if not pieces and markup is not None:
@@ -685,39 +700,44 @@ class TelegramChannel(PlatformChannel[Update]):
                 message = await self._send(partial(self.bot.send_message, chat_id,
                                                    html.escape(piece, quote=False),
                                                    message_thread_id=thread,
-                                                   reply_markup=markup if last else None))
+                                                   reply_markup=markup if last else None),
+                                             later)
                 if message is not None:
                     sent.append(str(message.message_id))
         return sent
 
     async def _send_photo(self, chat_id: int, media: RenderedMedia, caption: str | None,
-                          thread: int | None) -> None:
+                          thread: int | None, later: bool = False) -> None:
         """A picture goes by the file_id Telegram gave it the first time; uploaded again
         when Telegram no longer takes that id."""
         known = self.uploads.get(media.data)
         if known is not None:
             if await self._send(partial(self.bot.send_photo, chat_id, known, caption=caption,
-                                        message_thread_id=thread)) is not None:
+                                        message_thread_id=thread), later) is not None:
                 return
             self.uploads.forget(media.data)
         photo = BufferedInputFile(media.data, media.filename or "picture.png")
         message = await self._send(partial(self.bot.send_photo, chat_id, photo,
-                                           caption=caption, message_thread_id=thread))
+                                           caption=caption, message_thread_id=thread), later)
         if message is not None and message.photo:
             self.uploads.put(media.data, message.photo[-1].file_id)
 
-    async def _send(self, call: Callable[[], Awaitable[T]]) -> T | None:
+    async def _send(self, call: Callable[[], Awaitable[T]], later: bool = False) -> T | None:
         """A send under the retry policy: 403 means unreachable, a group that became a
-        supergroup raises ChatMoved; anything else Telegram refuses, or that still fails after
-        the retries, is logged."""
+        supergroup raises ChatMoved; what still fails after the retries raises SendLater when
+        `later` allows, else is logged, as is anything else Telegram refuses."""
         try:
-            return await self.send_message(call)
+            return await self.send_message(call, reply=not later)
         except TelegramForbiddenError as exc:
             raise Unreachable(str(exc)) from None
         except TelegramMigrateToChat as exc:
             raise ChatMoved(exc.migrate_to_chat_id) from None
-        except RETRIED:
+        except (*RETRIED, TelegramRetryAfter) as exc:
             self.send_failed()
+            if later:
+                log.warning("telegram still unavailable after %d attempts: %s; tried again "
+                            "later", SEND_ATTEMPTS, exc)
+                raise SendLater(f"{type(exc).__name__}: {exc}") from None
             log.exception("telegram send failed after %d attempts", SEND_ATTEMPTS)
             return None
         except (TelegramAPIError, OSError):
@@ -725,10 +745,17 @@ class TelegramChannel(PlatformChannel[Update]):
             log.exception("telegram refused a message")
             return None
 
-    async def _set_unreachable(self, user_id: str, unreachable: bool) -> None:
+    async def _set_unreachable(self, user_id: str, unreachable: bool,
+                               later: bool = False) -> None:
+        """Record whether the person can be reached; with `later`, a database outage raises
+        HandleLater instead of being logged and forgotten."""
         try:
             await self.contacts.set_unreachable(CHANNEL, user_id, unreachable)
-        except DATABASE_ERRORS:
+        except DATABASE_ERRORS as exc:
+            if later:
+                log.warning("database unavailable: telegram:%s %s recorded later (%s)", user_id,
+                            "blocking the bot" if unreachable else "unblocking it", exc)
+                raise HandleLater(str(exc)) from None
             log.exception("cannot record that telegram:%s is unreachable", user_id)
         if unreachable:
             # Their conversation's copy of the contact must not outlive this: when they write

@@ -27,7 +27,16 @@ from redis.exceptions import RedisError
 from bot.channels import Delivery
 from bot.channels.base import PlatformChannel
 from bot.channels.body import BadBody, error_response, load_json, read_body
-from bot.channels.retry import GIVE_UP, RETRY, RetryPolicy, Verdict, pause_all, wait_person
+from bot.channels.ordering import HandleLater
+from bot.channels.retry import (
+    GIVE_UP,
+    RETRY,
+    Action,
+    RetryPolicy,
+    Verdict,
+    pause_all,
+    wait_person,
+)
 from bot.engine import Engine
 from bot.metrics import Metrics
 from bot.settings import Settings
@@ -124,6 +133,14 @@ def verdict(exc: Exception) -> Verdict:
 
 
 SEND_RETRY = RetryPolicy(attempts=SEND_ATTEMPTS, base_delay=1.0, classify=verdict)
+
+
+def unsent(exc: GraphError) -> Delivery:
+    """A message Meta did not take: tried again later when it was only unavailable (server
+    errors, throughput) after the retries, failed when refused for good."""
+    if verdict(exc).action is Action.GIVE_UP:
+        return Delivery("failed", reason=str(exc))
+    return Delivery("later", reason=str(exc))
 
 
 def shorten(label: str, limit: int) -> str:
@@ -485,8 +502,10 @@ class WhatsAppChannel(PlatformChannel[Event]):
         try:
             await self.outbox.record_delivery(CHANNEL, str(status["id"]),
                                               str(status.get("status")), error)
-        except DATABASE_ERRORS:
-            log.exception("whatsapp status for %s not recorded", status.get("id"))
+        except DATABASE_ERRORS as exc:
+            log.warning("database unavailable: whatsapp status for %s recorded later (%s)",
+                        status.get("id"), exc)
+            raise HandleLater(str(exc)) from None
         if error:
             log.info("whatsapp message %s to %s failed: %s", status.get("id"),
                      status.get("recipient_id"), error)
@@ -657,7 +676,7 @@ class WhatsAppChannel(PlatformChannel[Event]):
     async def _send(self, to: str, payload: dict[str, Any]) -> str | None:
         """Send one message; None when it could not go (the cause is logged)."""
         try:
-            return await self._with_retries(to, partial(self.api.send, payload))
+            return await self._with_retries(to, partial(self.api.send, payload), reply=True)
         except WindowClosed:
             log.warning("whatsapp:%s is outside the 24-hour window; reply not sent", to)
         except GraphError as exc:
@@ -668,15 +687,18 @@ class WhatsAppChannel(PlatformChannel[Event]):
             log.exception("whatsapp unreachable; message to %s not sent", to)
         return None
 
-    async def _with_retries(self, to: str | None,
-                            call: Callable[[], Awaitable[str]]) -> str:
-        """A Graph API call under SEND_RETRY; 131047 raises WindowClosed, and a rejected token
-        (190, 401) is said once and stops every later call until restarted."""
+    async def _with_retries(self, to: str | None, call: Callable[[], Awaitable[str]],
+                            reply: bool = False) -> str:
+        """A Graph API call under SEND_RETRY (with a reply's patience); 131047 raises
+        WindowClosed, and a rejected token (190, 401) is said once and stops every later call
+        until restarted."""
         if self.token_rejected:
             raise GraphError(401, BAD_TOKEN, "access token rejected earlier")
         try:
             # A message (to someone) passes the channel's send window; an upload does not.
-            return await (self.send(call) if to is None else self.send_message(call))
+            if to is None:
+                return await self.send(call, reply=reply)
+            return await self.send_message(call, reply=reply)
         except GraphError as exc:
             if exc.code == WINDOW_CLOSED:
                 raise WindowClosed(str(exc)) from None
@@ -706,9 +728,9 @@ class WhatsAppChannel(PlatformChannel[Event]):
             except WindowClosed:
                 pass  # the window closed in the meantime: the template says it
             except GraphError as exc:
-                return Delivery("failed", reason=str(exc))
+                return unsent(exc)
             except (aiohttp.ClientError, TimeoutError) as exc:
-                return Delivery("failed", reason=f"network: {exc}")
+                return Delivery("later", reason=f"network: {exc}")
         return await self._template(to, language, kind, rendered)
 
     async def _template(self, to: str, language: str, kind: str,
@@ -730,7 +752,9 @@ class WhatsAppChannel(PlatformChannel[Event]):
                 {"type": "text", "text": shorten(text, BODY_LIMIT)}]}]}}
         try:
             return Delivery("sent", await self._with_retries(to, partial(self.api.send, payload)))
-        except (GraphError, WindowClosed) as exc:
+        except GraphError as exc:
+            return unsent(exc)
+        except WindowClosed as exc:
             return Delivery("failed", reason=str(exc))
         except (aiohttp.ClientError, TimeoutError) as exc:
-            return Delivery("failed", reason=f"network: {exc}")
+            return Delivery("later", reason=f"network: {exc}")

@@ -831,6 +831,11 @@ class FakeTelegram:
         """The next ``times`` calls of ``method`` get no answer until ``close()``."""
         self._faults.append(_Fault(method.lower(), None, "", None, times))
 
+    def heal(self) -> None:
+        """Forget the faults still scripted: from now on every call is answered as usual
+        (with ``fail(..., times=N)`` for a large N, a fault that lasts until healed)."""
+        self._faults.clear()
+
     def _take_fault(self, call: Call) -> _Fault | None:
         for fault in self._faults:
             if fault.method == call.method.lower() and (

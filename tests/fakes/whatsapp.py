@@ -639,6 +639,11 @@ class FakeWhatsApp:
         """The next ``times`` sends (filtered like ``fail``) get no answer until ``close()``."""
         self._faults.append(_Fault(None, None, None, None, times, to, type))
 
+    def heal(self) -> None:
+        """Forget the faults still scripted: from now on every send is answered as usual
+        (with ``fail(..., times=N)`` for a large N, a fault that lasts until healed)."""
+        self._faults.clear()
+
     def _take_fault(self, call: Call) -> _Fault | None:
         for fault in self._faults:
             if self._matches(call, fault.to, fault.type):
