@@ -9,8 +9,10 @@ first, its comment included.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -74,6 +76,10 @@ class FeedbackRepository:
 
     def __init__(self, sessions: Sessions) -> None:
         self.sessions = sessions
+        # Card views waiting for the next write, and the writes' waiters (see count_view).
+        self._views: Counter[tuple[int, str, dt.date]] = Counter()
+        self._views_written: asyncio.Future[None] | None = None
+        self._writing: asyncio.Task[None] | None = None
 
     async def rate(self, fair_id: int, contact_id: int, target_kind: str, target_key: str,
                    rating: int, language: str, day: dt.date) -> Rated:
@@ -122,19 +128,51 @@ class FeedbackRepository:
                     for row in rows]
 
     async def count_view(self, fair_id: int, number: str, day: dt.date) -> None:
-        """One more showing of the stand's card that day. A count is only a statistic: when
-        the database is down it is lost (logged), and the card is still shown from memory."""
+        """One more showing of the stand's card that day, written before this returns. A
+        count is only a statistic: when the database is down it is lost (logged), and the card
+        is still shown from memory.
+
+        Views that arrive while a write is under way are written together by the next one
+        (one statement for all of them): a busy fair shows hundreds of cards a second, and one
+        transaction each cost more than the rest of a card's answer."""
+        self._views[fair_id, number, day] += 1
+        if self._views_written is None:
+            self._views_written = asyncio.get_running_loop().create_future()
+        written = self._views_written
+        if self._writing is None:
+            self._writing = asyncio.create_task(self._write_views())
+        await asyncio.shield(written)
+
+    async def _write_views(self) -> None:
+        """Write the views counted so far, then those counted meanwhile, until none wait."""
         try:
-            async with self.sessions() as session, session.begin():
-                dialect = session.get_bind().dialect.name
-                make = postgresql_insert if dialect == "postgresql" else sqlite_insert
-                statement = make(StandCardView).values(fair_id=fair_id, stand_number=number,
-                                                       day=day, views=1)
-                await session.execute(statement.on_conflict_do_update(
-                    index_elements=["fair_id", "stand_number", "day"],
-                    set_={"views": StandCardView.views + 1}))
-        except DATABASE_ERRORS:
-            log.warning("card view of stand %s not counted: database unavailable", number)
+            while self._views:
+                views, self._views = self._views, Counter()
+                written, self._views_written = self._views_written, None
+                try:
+                    await self._add_views(views)
+                except DATABASE_ERRORS:
+                    log.warning("%d card views not counted: database unavailable",
+                                sum(views.values()))
+                finally:
+                    if written is not None and not written.done():
+                        written.set_result(None)
+        finally:
+            self._writing = None
+            waiting, self._views_written = self._views_written, None
+            if waiting is not None and not waiting.done():  # cancelled at shutdown: let go
+                waiting.set_result(None)
+
+    async def _add_views(self, views: Counter[tuple[int, str, dt.date]]) -> None:
+        async with self.sessions() as session, session.begin():
+            dialect = session.get_bind().dialect.name
+            make = postgresql_insert if dialect == "postgresql" else sqlite_insert
+            statement = make(StandCardView).values([
+                {"fair_id": fair_id, "stand_number": number, "day": day, "views": count}
+                for (fair_id, number, day), count in sorted(views.items())])
+            await session.execute(statement.on_conflict_do_update(
+                index_elements=["fair_id", "stand_number", "day"],
+                set_={"views": StandCardView.views + statement.excluded.views}))
 
     async def attended(self, workshop_id: int, contact_id: int) -> bool:
         """Whether the person holds a confirmed seat at the workshop (who may rate it)."""
