@@ -9,7 +9,6 @@ first, its comment included.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import logging
 from collections import Counter
@@ -23,6 +22,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.batch import GroupWrite
 from storage.catalogue import active_fair
 from storage.database import DATABASE_ERRORS
 from storage.models import (
@@ -76,10 +76,7 @@ class FeedbackRepository:
 
     def __init__(self, sessions: Sessions) -> None:
         self.sessions = sessions
-        # Card views waiting for the next write, and the writes' waiters (see count_view).
-        self._views: Counter[tuple[int, str, dt.date]] = Counter()
-        self._views_written: asyncio.Future[None] | None = None
-        self._writing: asyncio.Task[None] | None = None
+        self._views: GroupWrite[tuple[int, str, dt.date]] = GroupWrite(self._write_views)
 
     async def rate(self, fair_id: int, contact_id: int, target_kind: str, target_key: str,
                    rating: int, language: str, day: dt.date) -> Rated:
@@ -135,33 +132,13 @@ class FeedbackRepository:
         Views that arrive while a write is under way are written together by the next one
         (one statement for all of them): a busy fair shows hundreds of cards a second, and one
         transaction each cost more than the rest of a card's answer."""
-        self._views[fair_id, number, day] += 1
-        if self._views_written is None:
-            self._views_written = asyncio.get_running_loop().create_future()
-        written = self._views_written
-        if self._writing is None:
-            self._writing = asyncio.create_task(self._write_views())
-        await asyncio.shield(written)
+        await self._views.add((fair_id, number, day))
 
-    async def _write_views(self) -> None:
-        """Write the views counted so far, then those counted meanwhile, until none wait."""
+    async def _write_views(self, views: Counter[tuple[int, str, dt.date]]) -> None:
         try:
-            while self._views:
-                views, self._views = self._views, Counter()
-                written, self._views_written = self._views_written, None
-                try:
-                    await self._add_views(views)
-                except DATABASE_ERRORS:
-                    log.warning("%d card views not counted: database unavailable",
-                                sum(views.values()))
-                finally:
-                    if written is not None and not written.done():
-                        written.set_result(None)
-        finally:
-            self._writing = None
-            waiting, self._views_written = self._views_written, None
-            if waiting is not None and not waiting.done():  # cancelled at shutdown: let go
-                waiting.set_result(None)
+            await self._add_views(views)
+        except DATABASE_ERRORS:
+            log.warning("%d card views not counted: database unavailable", sum(views.values()))
 
     async def _add_views(self, views: Counter[tuple[int, str, dt.date]]) -> None:
         async with self.sessions() as session, session.begin():
