@@ -9,10 +9,12 @@ channel as a whole stays under the platform's limit.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from storage.batch import GroupWrite
 from storage.ratelimit import Bucket, RateLimiter
 
 log = logging.getLogger(__name__)
@@ -35,12 +37,18 @@ class ReplyQuota:
     def __init__(self, redis: Redis, channel: str, rate: float) -> None:
         self.limiter = RateLimiter(redis)
         self.bucket = channel_bucket(channel, rate)
+        self._booked: GroupWrite[None] = GroupWrite(self._book)
 
     async def sent(self, messages: int) -> None:
-        """`messages` replies went out: take their tokens (bulk sends booked later wait)."""
-        if messages <= 0:
-            return
+        """`messages` replies went out: take their tokens (bulk sends booked later wait).
+        Replies sent while a booking is under way are booked together by the next one: one
+        Redis call for a burst of replies, not one each."""
+        if messages > 0:
+            await self._booked.add(None, messages)
+
+    async def _book(self, replies: Counter[None]) -> None:
         name, rate, burst = self.bucket
+        messages = replies.total()
         try:
             await self.limiter.reserve(name, rate, burst, cost=messages)
         except RedisError:
