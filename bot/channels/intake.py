@@ -6,12 +6,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any, Generic, TypeVar
 
 from redis.exceptions import RedisError
 
 from bot.channels.ordering import PerPersonQueue
+from storage.batch import GroupWrite
 from storage.inbox import Inbox
 
 log = logging.getLogger(__name__)
@@ -30,6 +32,8 @@ class InboxReader(Generic[Item]):
         self._task: asyncio.Task[None] | None = None
         self._acks: set[asyncio.Task[Any]] = set()
         self._stopping = asyncio.Event()
+        # Entries done while an acknowledgement is under way are acknowledged by the next one.
+        self._done: GroupWrite[str] = GroupWrite(self._acknowledge_all)
 
     async def keep(self, raw: bytes) -> bool:
         """Keep an accepted webhook body; False when Redis cannot: then the route must not
@@ -98,8 +102,11 @@ class InboxReader(Generic[Item]):
     async def _acknowledge(self, entry_id: str, tasks: list[asyncio.Task[None]]) -> None:
         if tasks:
             await asyncio.wait(tasks)
+        await self._done.add(entry_id)
+
+    async def _acknowledge_all(self, entries: Counter[str]) -> None:
         try:
-            await self.inbox.done(entry_id)
+            await self.inbox.done(*entries)
         except RedisError:
-            log.warning("%s entry %s not acknowledged; it will be taken again",
-                        self.inbox.stream, entry_id)
+            log.warning("%s: %d entries not acknowledged; they will be taken again",
+                        self.inbox.stream, len(entries))
