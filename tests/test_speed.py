@@ -8,13 +8,19 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
+from redis.asyncio import Redis
 from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from bot.channels.intake import InboxReader
+from bot.channels.ordering import PerPersonQueue
+from bot.channels.quota import ReplyQuota
 from storage import database
 from storage.catalogue import active_fair
 from storage.feedback import FeedbackRepository
+from storage.inbox import Inbox
 from storage.models import StandCardView
+from storage.ratelimit import RateLimiter
 
 KINDS = [
     pytest.param("sqlite", id="sqlite"),
@@ -70,3 +76,62 @@ async def test_card_views_at_once_are_all_counted_in_few_writes(
         ("A12", day, 30), ("A12", day + dt.timedelta(days=1), 1), ("B7", day, 15),
         ("C3", day, 15)]
     assert len(inserts) <= 3
+
+
+async def _command_calls(client: Any, *names: str) -> int:
+    stats = await client.info("commandstats")
+    return sum(int(stats.get(f"cmdstat_{name}", {}).get("calls", 0)) for name in names)
+
+
+async def test_replies_sent_at_once_are_all_booked_in_few_redis_calls(redis_url: str) -> None:
+    """Forty replies sent at once all count against the channel's rate (a bulk send booked
+    after them waits for their forty tokens), booked in a few Redis calls, not forty."""
+    client: Any = Redis.from_url(redis_url, decode_responses=True)
+    try:
+        quota = ReplyQuota(client, "telegram", 30)
+        await client.config_resetstat()
+        await asyncio.gather(*(quota.sent(1) for _ in range(40)))
+        calls = await _command_calls(client, "evalsha", "eval")
+        name, rate, burst = quota.bucket
+        wait = await RateLimiter(client).reserve(name, rate, burst)
+        assert wait > 39 / rate - 0.2
+        assert calls <= 3
+    finally:
+        await client.aclose()
+
+
+async def test_inbox_entries_handled_at_once_are_all_acknowledged_together(
+    redis_url: str,
+) -> None:
+    """Sixty webhook bodies kept in the inbox: each person's are handled in order, every one
+    is acknowledged and dropped from the stream, in a few round trips instead of sixty."""
+    client: Any = Redis.from_url(redis_url, decode_responses=True)
+    handled: list[str] = []
+
+    async def handle(item: str) -> None:
+        await asyncio.sleep(0)
+        handled.append(item)
+
+    def events(body: str) -> list[tuple[str, str]]:
+        return [(body.partition(":")[0], body)]
+
+    inbox = Inbox(client, "telegram")
+    reader = InboxReader(inbox, PerPersonQueue(handle), events)
+    try:
+        bodies = [f"p{person}:{number}" for number in range(6) for person in range(10)]
+        for body in bodies:
+            assert await reader.keep(body.encode())
+        await client.config_resetstat()
+        reader.start("test-inbox")
+        await asyncio.wait_for(reader.idle(), 30)
+        acknowledgements = await _command_calls(client, "xack")
+        assert sorted(handled) == sorted(bodies)
+        for person in range(10):
+            assert [item for item in handled if item.startswith(f"p{person}:")] == [
+                f"p{person}:{number}" for number in range(6)]
+        assert await inbox.pending() == 0
+        assert await client.xlen(inbox.stream) == 0
+        assert acknowledgements <= 10
+    finally:
+        await reader.stop(5)
+        await client.aclose()
