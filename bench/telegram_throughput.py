@@ -282,7 +282,7 @@ async def run_one(name: str, args: argparse.Namespace, first_user: int,
             command = [sys.executable, str(ROOT / "bench" / script), fake.token, fake.base_url]
             env, ready = dict(os.environ), "getUpdates"
         async with process(command, env) as pid:
-            await fake.wait_for(ready, timeout=120)
+            await fake.wait_for(ready, timeout=600)  # the classifier is fitted first
             profile = None
             if args.profile is not None and name.startswith("tadamon"):
                 profile = (pid, args.profile / f"{name}.{args.profile_format}")
