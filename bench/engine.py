@@ -63,7 +63,8 @@ def server(env: dict[str, str]) -> Iterator[tuple[str, int]]:
     with tempfile.TemporaryDirectory() as folder:
         process = subprocess.Popen(
             [str(ROOT / ".venv" / "bin" / "tadamon"), "run", "--no-worker"],
-            cwd=folder, env=full_env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            # Not a pipe nobody reads: once it is full, the server blocks in its next log line.
+            cwd=folder, env=full_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         try:
             yield f"http://127.0.0.1:{port}", process.pid

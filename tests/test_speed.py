@@ -21,6 +21,7 @@ from storage.feedback import FeedbackRepository
 from storage.inbox import Inbox
 from storage.models import StandCardView
 from storage.ratelimit import RateLimiter
+from storage.state import State, connect_redis
 
 KINDS = [
     pytest.param("sqlite", id="sqlite"),
@@ -135,3 +136,23 @@ async def test_inbox_entries_handled_at_once_are_all_acknowledged_together(
     finally:
         await reader.stop(5)
         await client.aclose()
+
+
+async def test_the_embedded_redis_stand_in_serves_hundreds_of_turns_at_once() -> None:
+    """Three hundred people writing at once to a process on the embedded defaults: each turn
+    gets its conversation from the stand-in (it waits for a free connection instead of
+    refusing past a hundred, which made the engine answer without dedupe, lock or session)."""
+    state = State(connect_redis(None))
+    try:
+        for person in range(300):
+            await state.save_session("telegram", str(person), {"v": 1, "lang": "ar"})
+
+        async def one(person: int) -> str:
+            async with state.turn("telegram", str(person), f"u{person}") as turn:
+                await asyncio.sleep(0.01)
+                return str(turn.session.get("lang"))
+
+        languages = await asyncio.gather(*(one(person) for person in range(300)))
+        assert languages == ["ar"] * 300
+    finally:
+        await state.redis.aclose()
