@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -21,6 +22,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.batch import GroupWrite
 from storage.catalogue import active_fair
 from storage.database import DATABASE_ERRORS
 from storage.models import (
@@ -74,6 +76,7 @@ class FeedbackRepository:
 
     def __init__(self, sessions: Sessions) -> None:
         self.sessions = sessions
+        self._views: GroupWrite[tuple[int, str, dt.date]] = GroupWrite(self._write_views)
 
     async def rate(self, fair_id: int, contact_id: int, target_kind: str, target_key: str,
                    rating: int, language: str, day: dt.date) -> Rated:
@@ -122,19 +125,31 @@ class FeedbackRepository:
                     for row in rows]
 
     async def count_view(self, fair_id: int, number: str, day: dt.date) -> None:
-        """One more showing of the stand's card that day. A count is only a statistic: when
-        the database is down it is lost (logged), and the card is still shown from memory."""
+        """One more showing of the stand's card that day, written before this returns. A
+        count is only a statistic: when the database is down it is lost (logged), and the card
+        is still shown from memory.
+
+        Views that arrive while a write is under way are written together by the next one
+        (one statement for all of them): a busy fair shows hundreds of cards a second, and one
+        transaction each cost more than the rest of a card's answer."""
+        await self._views.add((fair_id, number, day))
+
+    async def _write_views(self, views: Counter[tuple[int, str, dt.date]]) -> None:
         try:
-            async with self.sessions() as session, session.begin():
-                dialect = session.get_bind().dialect.name
-                make = postgresql_insert if dialect == "postgresql" else sqlite_insert
-                statement = make(StandCardView).values(fair_id=fair_id, stand_number=number,
-                                                       day=day, views=1)
-                await session.execute(statement.on_conflict_do_update(
-                    index_elements=["fair_id", "stand_number", "day"],
-                    set_={"views": StandCardView.views + 1}))
+            await self._add_views(views)
         except DATABASE_ERRORS:
-            log.warning("card view of stand %s not counted: database unavailable", number)
+            log.warning("%d card views not counted: database unavailable", sum(views.values()))
+
+    async def _add_views(self, views: Counter[tuple[int, str, dt.date]]) -> None:
+        async with self.sessions() as session, session.begin():
+            dialect = session.get_bind().dialect.name
+            make = postgresql_insert if dialect == "postgresql" else sqlite_insert
+            statement = make(StandCardView).values([
+                {"fair_id": fair_id, "stand_number": number, "day": day, "views": count}
+                for (fair_id, number, day), count in sorted(views.items())])
+            await session.execute(statement.on_conflict_do_update(
+                index_elements=["fair_id", "stand_number", "day"],
+                set_={"views": StandCardView.views + statement.excluded.views}))
 
     async def attended(self, workshop_id: int, contact_id: int) -> bool:
         """Whether the person holds a confirmed seat at the workshop (who may rate it)."""

@@ -129,11 +129,13 @@ class Inbox:
                 break
         return taken
 
-    async def done(self, entry_id: str) -> None:
-        """The entry is handled: acknowledge and drop it."""
+    async def done(self, *entry_ids: str) -> None:
+        """The entries are handled: acknowledge and drop them (in one round trip)."""
+        if not entry_ids:
+            return
         async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.xack(self.stream, keys.INBOX_GROUP, entry_id)
-            pipe.xdel(self.stream, entry_id)
+            pipe.xack(self.stream, keys.INBOX_GROUP, *entry_ids)
+            pipe.xdel(self.stream, *entry_ids)
             await pipe.execute()
 
     async def pending(self) -> int:

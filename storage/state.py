@@ -29,7 +29,11 @@ def connect_redis(url: str | None) -> Redis:
     if url is None:
         import fakeredis
 
-        client: Redis = fakeredis.FakeAsyncRedis(decode_responses=True)
+        # The same bounded pool that waits as for a real server: fakeredis's own pool refuses
+        # ("Too many connections") past 100 at once, which a burst of messages reaches.
+        client: Redis = fakeredis.FakeAsyncRedis(
+            decode_responses=True, connection_pool_class=BlockingConnectionPool,
+            max_connections=REDIS_CONNECTIONS)
         return client
     # A bounded pool that waits for a free connection: redis-py's default pool refuses at once
     # ("Too many connections") when a burst of messages needs more than it holds.

@@ -6,12 +6,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Generic, TypeVar
 
 from redis.exceptions import RedisError
 
 from bot.channels.ordering import HandleLater, PerPersonQueue
+from storage.batch import GroupWrite
 from storage.inbox import HEARTBEAT, Inbox
 
 log = logging.getLogger(__name__)
@@ -40,6 +42,8 @@ class InboxReader(Generic[Item]):
         self._heartbeat: asyncio.Task[None] | None = None
         self._acks: set[asyncio.Task[Any]] = set()
         self._stopping = asyncio.Event()
+        # Entries done while an acknowledgement is under way are acknowledged by the next one.
+        self._done: GroupWrite[str] = GroupWrite(self._acknowledge_all)
 
     async def keep(self, raw: bytes) -> bool:
         """Keep an accepted webhook body; False when Redis cannot: then the route must not
@@ -150,8 +154,13 @@ class InboxReader(Generic[Item]):
                 await asyncio.wait_for(self._stopping.wait(), delay)
             delay = min(delay * 2, LATER_BACKOFF_MAX)
             tasks = [await self.queue.put(person, item) for person, item in pieces]
+        await self._done.add(entry_id)
+
+    async def _acknowledge_all(self, entries: Counter[str]) -> None:
+        """Acknowledge together the entries done while the previous acknowledgement was under
+        way: one round trip for a burst."""
         try:
-            await self.inbox.done(entry_id)
+            await self.inbox.done(*entries)
         except RedisError:
-            log.warning("%s entry %s not acknowledged; it will be taken again",
-                        self.inbox.stream, entry_id)
+            log.warning("%s: %d entries not acknowledged; they will be taken again",
+                        self.inbox.stream, len(entries))
