@@ -316,3 +316,20 @@ async def test_a_forged_more_row_gets_the_menu(make_whatsapp: WhatsAppFactory) -
     await wa.tap(AMINA, "zone:0")  # a long list, so its pages are kept
     menu = await wa.post(wa.fake.list_reply(AMINA, "wa:more:²"), AMINA)
     assert "Que souhaitez-vous faire" in menu
+
+
+async def test_a_body_of_the_wrong_shape_loses_none_of_its_good_messages(
+        make_whatsapp: WhatsAppFactory, caplog: pytest.LogCaptureFixture) -> None:
+    """Found by fuzzing: an entry, a change or a contact list of another type than Meta
+    documents made the whole body unreadable (AttributeError logged, body dropped), Amina's
+    good message with it."""
+    wa = await make_whatsapp()
+    envelope = wa.fake.text_message(AMINA, "Bonjour, où est le stand A12 ?")
+    envelope["entry"][0]["changes"][0]["value"]["contacts"] = "Amina"
+    envelope["entry"][0]["changes"].insert(0, ["not", "a", "change"])
+    envelope["entry"][0]["changes"].append({"value": {"metadata": "x", "messages": {"a": 1}}})
+    envelope["entry"].insert(0, "not an entry")
+    answer = await wa.post(envelope, AMINA)
+    assert "Bienvenue" in answer
+    assert [record.getMessage() for record in caplog.records
+            if record.levelno >= logging.ERROR] == []

@@ -261,6 +261,16 @@ async def display_number(settings: Settings) -> str | None:
         await api.close()
 
 
+def _object(value: Any) -> dict[str, Any]:
+    """A JSON object of a webhook body; {} when Meta's documented object is something else."""
+    return value if isinstance(value, dict) else {}
+
+
+def _objects(value: Any) -> list[dict[str, Any]]:
+    """The objects of a JSON array of a webhook body, leaving out what is not one."""
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
+
+
 # One piece of a webhook body: ("message", message, sender's profile), ("status", status, {})
 # or ("error", error, {}).
 Event = tuple[str, dict[str, Any], dict[str, Any]]
@@ -343,17 +353,17 @@ class WhatsAppChannel(PlatformChannel[Event]):
         body addressed to our number."""
         envelope = load_json(body)
         events: list[tuple[str, Event]] = []
-        for entry in envelope.get("entry") or []:
-            for change in (entry or {}).get("changes") or []:
-                value = (change or {}).get("value") or {}
-                if isinstance(value, dict) and self._ours(value):
+        for entry in _objects(_object(envelope).get("entry")):
+            for change in _objects(entry.get("changes")):
+                value = _object(change.get("value"))
+                if self._ours(value):
                     events.extend(self._value_events(value))
         return events
 
     def _ours(self, value: dict[str, Any]) -> bool:
         """False for a change addressed to another number of the business account: answering
         it from ours would speak for a number we do not serve."""
-        number = str((value.get("metadata") or {}).get("phone_number_id") or "")
+        number = str(_object(value.get("metadata")).get("phone_number_id") or "")
         if not number or number == self.phone_number_id:
             return True
         if number not in self._foreign_ids and len(self._foreign_ids) < FOREIGN_IDS_KEPT:
@@ -367,27 +377,23 @@ class WhatsAppChannel(PlatformChannel[Event]):
     def _value_events(value: dict[str, Any]) -> list[tuple[str, Event]]:
         events: list[tuple[str, Event]] = []
         profiles: dict[str, dict[str, Any]] = {}
-        for item in value.get("contacts") or []:
-            if isinstance(item, dict):
-                for key in ("wa_id", "user_id"):
-                    if item.get(key):
-                        profiles[str(item[key])] = item
-        for message in value.get("messages") or []:
-            if not isinstance(message, dict):
-                continue
+        for item in _objects(value.get("contacts")):
+            for key in ("wa_id", "user_id"):
+                if item.get(key):
+                    profiles[str(item[key])] = item
+        for message in _objects(value.get("messages")):
             person = sender(message)
             if person is None:
                 log.warning("whatsapp message %s names no sender (no phone number, no valid "
                             "user id); not answered", message.get("id"))
                 continue
             events.append((person, ("message", message, profiles.get(person, {}))))
-        for status in value.get("statuses") or []:
-            if isinstance(status, dict) and status.get("id"):
+        for status in _objects(value.get("statuses")):
+            if status.get("id"):
                 person = status.get("recipient_id") or status.get("recipient_user_id") or ""
                 events.append((str(person), ("status", status, {})))
-        for error in value.get("errors") or []:
-            if isinstance(error, dict):
-                events.append(("", ("error", error, {})))
+        for error in _objects(value.get("errors")):
+            events.append(("", ("error", error, {})))
         return events
 
     # ---- inbound ---------------------------------------------------------------------------
