@@ -921,3 +921,25 @@ async def test_a_broken_speaker_names_the_place(
         await db.load(write_yaml(tmp_path / "fair.yaml", data))
     assert str(caught.value) == expected
     assert (await _speakers(db))["marketing-1"]["ar"] == "ذ. يوسف بناني"
+
+
+def _reminder_of_a_long_workshop_id(data: dict[str, Any]) -> None:
+    long_id = "atelier-" + "x" * 52
+    data["workshops"][0]["id"] = long_id
+    data["reminders"][0]["audience"] = f"workshop:{long_id}"
+
+
+@BOTH
+async def test_a_reminder_audience_too_long_to_store_names_the_place(
+        open_db: OpenDb, tmp_path: Path, kind: str) -> None:
+    """Found by fuzzing: a reminder for a workshop whose id is over 55 characters passed the
+    checks, then PostgreSQL refused its audience (varchar(64)) and `tadamon import` failed with
+    a database error instead of naming the place."""
+    db = await open_db(kind)
+    before = await db.counts()
+    data = small_sample()
+    _reminder_of_a_long_workshop_id(data)
+    with pytest.raises(CatalogueError) as caught:
+        await db.load(write_yaml(tmp_path / "fair.yaml", data))
+    assert str(caught.value) == "fair.yaml: reminders[0].audience: must be at most 64 characters"
+    assert await db.counts() == before
