@@ -42,7 +42,7 @@ from tests.fuzzing import (  # noqa: E402
     TelegramTarget,
     WebTarget,
     WhatsAppTarget,
-    load_case,
+    import_case,
     run_case,
 )
 from tests.servers import RunningServer, start_postgres, start_redis  # noqa: E402
@@ -145,9 +145,12 @@ async def opt_out_check(target: Any, findings: Findings) -> None:
     findings.problems.extend(reached)
 
 
-def catalogue(cases: int, seed_value: int | None) -> tuple[Findings, Counter[str]]:
+def catalogue(loop: asyncio.AbstractEventLoop, cases: int, apps: Apps,
+              seed_value: int | None) -> tuple[Findings, Counter[str]]:
+    """Catalogue files imported as `tadamon import` does, into a database with the sample fair."""
     findings = Findings()
     outcomes: Counter[str] = Counter()
+    app = loop.run_until_complete(apps())
     with tempfile.TemporaryDirectory() as folder:
 
         @fuzz_settings(cases, seed_value)
@@ -155,10 +158,11 @@ def catalogue(cases: int, seed_value: int | None) -> tuple[Findings, Counter[str
         def check(case: CatalogueCase) -> None:
             findings.cases += 1
             try:
-                outcomes[load_case(case, Path(folder), findings.cases)] += 1
+                outcomes[loop.run_until_complete(
+                    import_case(app.sessions, case, Path(folder), findings.cases))] += 1
             except Exception as exc:  # what the fuzzing looks for: counted, not raised
                 findings.exceptions += 1
-                findings.fail(f"{case!r}: {type(exc).__name__}: {exc}")
+                findings.fail(f"{type(exc).__name__}: {exc} <- {case!r}")
 
         check()
     return findings, outcomes
@@ -198,7 +202,7 @@ def main() -> None:
                 cases = max(1, round(total * shares[name] / sum(shares.values())))
                 started = time.perf_counter()
                 if name == "catalogue":
-                    findings, outcomes = catalogue(cases, options.seed)
+                    findings, outcomes = catalogue(loop, cases, apps, options.seed)
                     report(name, findings, time.perf_counter() - started,
                            ", ".join(f"{key}: {count}" for key, count in sorted(outcomes.items())))
                 else:

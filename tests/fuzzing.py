@@ -6,15 +6,13 @@ the invariants of the records (seats, ratings, opt-outs)."""
 
 from __future__ import annotations
 
-import asyncio
 import csv
-import functools
 import datetime as dt
+import functools
 import io
 import itertools
 import json
 import logging
-import math
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -28,7 +26,7 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select, update
 
 from bot.app import App
-from bot.catalogue import SHEET_COLUMNS, load_catalogue_file
+from bot.catalogue import SHEET_COLUMNS, import_catalogue, load_catalogue_file
 from bot.channels.telegram import SECRET_HEADER, TelegramChannel
 from bot.channels.whatsapp import WhatsAppChannel
 from bot.errors import CatalogueError
@@ -36,6 +34,7 @@ from bot.http import make_web_app
 from bot.worker import OutboxWorker
 from storage.models import Contact, Feedback, Registration, RegistrationStatus, Workshop
 from storage.outbox import Outbox
+from storage.repositories import Sessions
 from tests.fakes.telegram import FakeTelegram
 from tests.fakes.whatsapp import FakeWhatsApp
 from tests.servers import free_port
@@ -153,6 +152,20 @@ def _paths(node: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
     return found
 
 
+def _renamed(node: Any, old: str, new: str) -> Any:
+    """Every text equal to `old` (or ending with `:old`, as `workshop:ID`) made `new`: an id
+    renamed with its references."""
+    if isinstance(node, dict):
+        return {key: _renamed(value, old, new) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_renamed(item, old, new) for item in node]
+    if node == old:
+        return new
+    if isinstance(node, str) and node.endswith(f":{old}"):
+        return node[:-len(old)] + new
+    return node
+
+
 def mutate(document: Any, mutations: Sequence[Mutation]) -> Any:
     """The document with each mutation applied to one of its places (a copy)."""
     document = json.loads(json.dumps(document))
@@ -171,6 +184,9 @@ def mutate(document: Any, mutations: Sequence[Mutation]) -> Any:
             parent[last] = mutation.value
         elif mutation.op == "wrap":
             parent[last] = [parent[last]]
+        elif mutation.op == "rename":
+            if isinstance(parent[last], str) and isinstance(mutation.value, str):
+                document = _renamed(document, parent[last], mutation.value)
         elif isinstance(parent, dict):
             parent[f"x_{mutation.where}"] = mutation.value
         else:
@@ -940,7 +956,7 @@ def _sheet(draw: st.DrawFn) -> CatalogueCase:
     kind = draw(st.sampled_from(list(SHEET_COLUMNS)))
     columns = list(SHEET_COLUMNS[kind])
     columns = draw(st.one_of(st.just(columns), st.permutations(columns),
-                             st.lists(st.sampled_from(columns + ["zz", "", "name_en"]),
+                             st.lists(st.sampled_from([*columns, "zz", "", "name_en"]),
                                       max_size=12)))
     rows = draw(st.lists(st.lists(CELLS, min_size=0, max_size=len(columns) + 2), max_size=6))
     delimiter = draw(st.sampled_from([",", ";", "\t"]))
@@ -951,7 +967,22 @@ def _sheet(draw: st.DrawFn) -> CatalogueCase:
     return CatalogueCase("csv", out.getvalue(), f"{kind}.csv")
 
 
+# Values at the edges of what the catalogue format allows, or just past them.
+EDGES = st.sampled_from([
+    "x" * 100, "x" * 101, "a" + "-" * 99, "A" + "9" * 99, "ABC9999", "ABCD1", "A 0012", "a١٢",
+    "10:00" + " " * 40 + "-20:00", "10:00-20:00\n", "25:00-99:99", "00:00-00:00",
+    "2026-02-30", "9999-12-31T23:59", "0001-01-01T00:00", "2026-12-13T10:00+14:00",
+    "2026-12-13T10:00-12:00", "2026-12-13T10:00Z", "2026-W50", "Z" * 2001, " " * 3, "\u200f",
+    "+212 600-000-000 00", "workshop:" + "w" * 90, "lang:en", "Etc/GMT+12", "UTC", "../etc",
+    100_000, 100_001, -1, 0, 2**63, 1e308, 0.5, True, None, [], {}, {"fr": "x"},
+    {"fr": "x", "ar": "س", "en": "y"}, {"fr": " ", "ar": "س"},
+])
+EDGE_MUTATIONS = st.lists(st.builds(
+    Mutation, st.sampled_from(["replace", "rename", "replace", "extra"]), st.integers(0, 10_000),
+    EDGES), min_size=1, max_size=4)
+
 CATALOGUES = st.one_of(
+    st.tuples(st.integers(1, 2), EDGE_MUTATIONS.map(tuple)).map(_sample_yaml),
     st.tuples(st.integers(1, 2), MUTATIONS.map(tuple)).map(_sample_yaml),
     st.tuples(st.integers(1, 2), st.lists(st.builds(
         Mutation, st.sampled_from(["delete", "replace", "wrap", "extra"]), st.integers(0, 10_000),
@@ -976,21 +1007,32 @@ def write_case(case: CatalogueCase, folder: Path, number: int) -> Path:
 
 
 def load_case(case: CatalogueCase, folder: Path, number: int) -> str:
-    """Load a catalogue case: "loaded", or "refused" with CatalogueError; anything else raises."""
+    """Read a catalogue case: "loaded", or "refused" with CatalogueError; anything else raises."""
     path = write_case(case, folder, number)
     try:
         load_catalogue_file(path)
     except CatalogueError as exc:
-        message = str(exc)
-        if not message.startswith(path.name) or "\n" in message:
-            raise AssertionError(f"unclear catalogue error: {message!r}") from None
+        _clear(exc, path)
         return "refused"
     return "loaded"
 
 
-def finite(value: float) -> bool:
-    return not (math.isnan(value) or math.isinf(value))
+async def import_case(sessions: Sessions, case: CatalogueCase, folder: Path,
+                      number: int) -> str:
+    """Import a catalogue case into a database as `tadamon import` does: "imported", or
+    "refused" with CatalogueError; anything else raises."""
+    path = write_case(case, folder, number)
+    try:
+        await import_catalogue(sessions, path)
+    except CatalogueError as exc:
+        _clear(exc, path)
+        return "refused"
+    return "imported"
 
 
-async def settle(seconds: float = 0.0) -> None:
-    await asyncio.sleep(seconds)
+def _clear(error: CatalogueError, path: Path) -> None:
+    """A catalogue error must be one line naming the file (and the place)."""
+    message = str(error)
+    if not message.startswith(path.name) or "\n" in message:
+        raise AssertionError(f"unclear catalogue error: {message!r}")
+

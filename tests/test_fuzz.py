@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 
+from bot.app import App
 from tests.conftest import AppFactory
 from tests.fuzzing import (
     CATALOGUES,
@@ -27,6 +28,7 @@ from tests.fuzzing import (
     TelegramTarget,
     WebTarget,
     WhatsAppTarget,
+    import_case,
     load_case,
     run_case,
 )
@@ -117,7 +119,22 @@ async def check(target: Any, actions: list[Any], errors: ErrorLog,
             if record.levelno >= logging.ERROR] == []
 
 
-@settings(FUZZ, max_examples=150)
+@settings(FUZZ, max_examples=120)
 @given(case=CATALOGUES)
 def test_fuzzed_catalogue_files(tmp_path: Path, case: CatalogueCase) -> None:
     assert load_case(case, tmp_path, next(NUMBERS)) in ("loaded", "refused")
+
+
+@pytest.fixture
+async def postgres_app(make_app: AppFactory) -> App:
+    return await make_app(database="postgres")
+
+
+@pytest.mark.postgres
+@settings(FUZZ, max_examples=40)
+@given(case=CATALOGUES.filter(lambda case: case.kind != "text"))
+async def test_fuzzed_catalogue_imports(postgres_app: App, tmp_path: Path,
+                                        case: CatalogueCase) -> None:
+    """What the loader accepts, PostgreSQL stores (or the import refuses it clearly)."""
+    assert await import_case(postgres_app.sessions, case, tmp_path, next(NUMBERS)) in (
+        "imported", "refused")
