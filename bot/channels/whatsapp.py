@@ -436,19 +436,20 @@ class WhatsAppChannel(PlatformChannel[Event]):
             "user_alt_id": profile.get("user_id") or message.get("from_user_id"),
         }
         if kind == "text":
-            return Inbound(kind=Kind.TEXT, text=str((message.get("text") or {}).get("body", "")),
+            return Inbound(kind=Kind.TEXT, text=str(_object(message.get("text")).get("body", "")),
                            **common)
         if kind == "interactive":
-            interactive = message.get("interactive") or {}
-            reply = interactive.get("button_reply") or interactive.get("list_reply") or {}
+            interactive = _object(message.get("interactive"))
+            reply = (_object(interactive.get("button_reply"))
+                     or _object(interactive.get("list_reply")))
             if reply.get("id"):
                 return Inbound(kind=Kind.CHOICE, choice=str(reply["id"]), **common)
             return Inbound(kind=Kind.UNSUPPORTED, **common)
         if kind == "button":  # a quick-reply button of a template
-            return Inbound(kind=Kind.TEXT, text=str((message.get("button") or {}).get("text", "")),
+            return Inbound(kind=Kind.TEXT, text=str(_object(message.get("button")).get("text", "")),
                            **common)
         if kind == "location":
-            location = message.get("location") or {}
+            location = _object(message.get("location"))
             return Inbound(kind=Kind.LOCATION, latitude=location.get("latitude"),
                            longitude=location.get("longitude"), **common)
         if kind in MEDIA_TYPES:
@@ -466,20 +467,19 @@ class WhatsAppChannel(PlatformChannel[Event]):
                      message.get("group_id"))
             return False
         if kind == "system":
-            system = message.get("system") or {}
+            system = _object(message.get("system"))
             log.info("whatsapp system notice %s for %s: %s", system.get("type"),
                      sender(message), system.get("body"))
             return False
-        subtype = str((message.get("unsupported") or {}).get("type") or "")
+        subtype = str(_object(message.get("unsupported")).get("type") or "")
         if kind in SILENT_TYPES or (kind == "unsupported" and subtype in SILENT_UNSUPPORTED):
             log.debug("whatsapp %s %s needs no answer", subtype or kind, message.get("id"))
             return False
         return True
 
     async def _status(self, status: dict[str, Any]) -> None:
-        errors = status.get("errors") or []
         error = "; ".join(f"#{item.get('code')} {item.get('title') or item.get('message', '')}"
-                          for item in errors if isinstance(item, dict)) or None
+                          for item in _objects(status.get("errors"))) or None
         try:
             await self.outbox.record_delivery(CHANNEL, str(status["id"]),
                                               str(status.get("status")), error)
@@ -495,7 +495,7 @@ class WhatsAppChannel(PlatformChannel[Event]):
         code = error.get("code")
         log.warning("whatsapp reports an error: #%s %s %s", code,
                     error.get("title") or error.get("message") or "",
-                    (error.get("error_data") or {}).get("details") or "")
+                    _object(error.get("error_data")).get("details") or "")
         if str(code) == str(THROUGHPUT):
             await self.pause.pause(THROUGHPUT_PAUSE)
 
