@@ -6,6 +6,7 @@ the invariants of the records (seats, ratings, opt-outs)."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import datetime as dt
 import functools
@@ -43,6 +44,8 @@ ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "bot" / "data" / "sample-fair.yaml"
 SAMPLE_DATA: dict[str, Any] = yaml.safe_load(SAMPLE.read_text(encoding="utf-8"))
 WORKSHOP_IDS = [item["id"] for item in SAMPLE_DATA["workshops"]]
+OPEN_WORKSHOP_IDS = [item["id"] for item in SAMPLE_DATA["workshops"]
+                     if item.get("audience", "all") == "all"]
 STAND_NUMBERS = [item["number"] for item in SAMPLE_DATA["stands"]]
 # Small seats, so that a few fuzzed people fill workshops, wait, get offers and cancel.
 FUZZ_CAPACITY = 2
@@ -208,10 +211,28 @@ class Say:
 
 @dataclass(frozen=True)
 class Tap:
-    """A person taps one of the buttons the bot last showed them (by index, modulo)."""
+    """A person taps one of the buttons the bot last showed them: the first whose id begins
+    with `prefix`, if any, else the one at `index` (modulo)."""
 
     user: int
     index: int
+    prefix: str = ""
+
+    def pick(self, choices: Sequence[str], default: str) -> str:
+        if self.prefix:
+            for choice in choices:
+                if choice.startswith(self.prefix):
+                    return choice
+        return choices[self.index % len(choices)] if choices else default
+
+
+@dataclass(frozen=True)
+class Rush:
+    """People open the same workshop's card, then tap the same kind of button at once."""
+
+    users: tuple[int, ...]
+    workshop: str
+    prefix: str
 
 
 @dataclass(frozen=True)
@@ -265,6 +286,9 @@ def _actions(other: st.SearchStrategy[Any]) -> st.SearchStrategy[list[Any]]:
         st.builds(Tap, USERS, st.integers(0, 40)),
         st.builds(Tap, USERS, st.integers(0, 40)),
         st.builds(Forged, USERS, FORGED_CHOICES),
+        st.builds(Rush, st.lists(USERS, min_size=2, max_size=6, unique=True).map(tuple),
+                  st.sampled_from(OPEN_WORKSHOP_IDS[:3]), st.sampled_from(["reg:", "unreg:",
+                                                                       "offer:", "regx:"])),
         other,
     )
     return st.lists(action, min_size=1, max_size=8)
@@ -282,7 +306,7 @@ TELEGRAM_OTHER = st.one_of(
         "edited", "member_kicked", "member_back", "reaction", "future_kind", "channel_post",
         "group", "supergroup", "sticker", "voice", "location", "contact", "photo", "no_from",
         "entities", "reply", "inline_tap", "empty_tap", "poll", "migrate"]),
-        st.one_of(TEXTS, JSON_VALUES), MUTATIONS.map(tuple)),
+        st.one_of(TEXTS, JSON_VALUES, st.floats()), MUTATIONS.map(tuple)),
     st.builds(Raw, RAW_BODIES, st.sampled_from(["good", "good", "none", "wrong"])),
     st.builds(Huge, st.just(1024 * 1024 + 10)),
     st.builds(Other, USERS, st.just("update"), st.just(None), MUTATIONS.map(tuple)),
@@ -376,6 +400,7 @@ async def small_workshops(app: App) -> None:
     """Every workshop gets FUZZ_CAPACITY seats, so that fuzzed people fill them."""
     async with app.sessions() as session, session.begin():
         await session.execute(update(Workshop).values(capacity=FUZZ_CAPACITY))
+    await app.state.bump_catalogue_version()
 
 
 async def opted_out(app: App, channel: str) -> set[str]:
@@ -551,7 +576,7 @@ class TelegramTarget:
         if isinstance(action, Tap):
             user = self.user_id(action.user)
             message_id, data = self.buttons(user)
-            choice = data[action.index % len(data)] if data else "m:menu"
+            choice = action.pick(data, "m:menu")
             return await fake.push(fake.callback(user, choice, message_id=message_id)), {200}
         if isinstance(action, Forged):
             return await fake.push(fake.callback(self.user_id(action.user),
@@ -604,6 +629,9 @@ async def run_case(target: Any, actions: Sequence[Any], findings: Findings,
     """One case against a target: every action sent and answered, then the checks."""
     findings.cases += 1
     for action in actions:
+        if isinstance(action, Rush):
+            await rush(target, action, findings)
+            continue
         try:
             status, allowed = await target.step(action)
         except Exception as exc:  # the fuzzer's own request failed: the server went away
@@ -622,6 +650,26 @@ async def run_case(target: Any, actions: Sequence[Any], findings: Findings,
     broken = await invariants(target.app)
     findings.violations += len(broken)
     findings.problems.extend(broken)
+
+
+async def rush(target: Any, action: Rush, findings: Findings) -> None:
+    """Everyone opens the card (twice: a newcomer is welcomed first), one after the other;
+    then they all tap at once."""
+    steps = [Say(user, f"/start ws_{action.workshop}") for user in action.users for _ in "12"]
+    taps = [Tap(user, 0, action.prefix) for user in action.users]
+    for step in steps:
+        findings.statuses[(await target.step(step))[0]] += 1
+        await target.idle()
+    answers = await asyncio.gather(*(target.step(tap) for tap in taps), return_exceptions=True)
+    await target.idle()
+    for tap, answer in zip(taps, answers, strict=True):
+        if isinstance(answer, BaseException):
+            findings.exceptions += 1
+            findings.fail(f"request failed: {type(answer).__name__}: {answer} <- {tap!r}")
+        else:
+            findings.statuses[answer[0]] += 1
+            if answer[0] not in answer[1]:
+                findings.fail(f"HTTP {answer[0]}, expected one of {sorted(answer[1])} <- {tap!r}")
 
 
 def _short(value: Any) -> str:
@@ -744,7 +792,7 @@ class WhatsAppTarget:
         if isinstance(action, Tap):
             wa_id = self.wa_id(action.user)
             kind, options = self.options(wa_id)
-            choice = options[action.index % len(options)] if options else "menu"
+            choice = action.pick(options, "menu")
             envelope = (fake.button_reply(wa_id, choice) if kind == "button"
                         else fake.list_reply(wa_id, choice))
             return await fake.post_webhook(self.url, envelope), {200}
@@ -853,9 +901,8 @@ class WebTarget:
             extra = {"lang": action.language} if action.language else {}
             return await self.send(action.user, {"text": action.text, **extra}), WEB_STATUSES
         if isinstance(action, Tap):
-            choices = self.last.get(action.user) or ["menu"]
-            return await self.send(action.user, {
-                "choice": choices[action.index % len(choices)]}), {200}
+            choice = action.pick(self.last.get(action.user) or [], "menu")
+            return await self.send(action.user, {"choice": choice}), {200}
         if isinstance(action, Forged):
             return await self.send(action.user, {"choice": action.choice}), {200, 400}
         if isinstance(action, Huge):
