@@ -160,7 +160,7 @@ class FairIn(_Item):
     def _zone(cls, value: str) -> str:
         try:
             ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
+        except (ZoneInfoNotFoundError, ValueError, OSError) as exc:  # "Africa" is a folder
             raise ValueError(f"unknown time zone {value!r}") from exc
         return value
 

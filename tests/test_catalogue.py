@@ -320,6 +320,13 @@ def _drop(section: str, index: int, field: str, lang: str) -> Callable[[dict[str
     return change
 
 
+def _set_fair(field: str, value: Any) -> Callable[[dict[str, Any]], None]:
+    def change(data: dict[str, Any]) -> None:
+        data["fair"][field] = value
+
+    return change
+
+
 def _same_id(data: dict[str, Any]) -> None:
     data["exhibitors"][4]["id"] = data["exhibitors"][1]["id"]
 
@@ -373,6 +380,12 @@ BROKEN: dict[str, tuple[Callable[[Path], Path], str]] = {
                            'fair.xlsx[Exposants exhibitors]:3: stand: unknown stand "Z9"'),
     "xlsx not a zip": (_text("fair.xlsx", "id,name\n"),
                        "fair.xlsx: is not a readable XLSX workbook (File is not a zip file)"),
+    # Found by fuzzing: time zones that are a folder, or too long a name for a file, made
+    # the import fail with IsADirectoryError or OSError instead of naming the place.
+    "time zone is a folder": (_changed(_set_fair("timezone", "Africa")),
+                              "fair.yaml: fair.timezone: unknown time zone 'Africa'"),
+    "time zone too long": (_changed(_set_fair("timezone", "Z" * 300)),
+                           f"fair.yaml: fair.timezone: unknown time zone '{'Z' * 300}'"),
     "unknown extension": (_text("fair.json", "{}"),
                           "fair.json: unknown file type: use .yaml, .csv or .xlsx"),
 }
