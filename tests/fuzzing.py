@@ -321,6 +321,10 @@ WHATSAPP_OTHER = st.one_of(
         "order", "many"]),
         st.one_of(TEXTS, JSON_VALUES, st.floats()), MUTATIONS.map(tuple)),
     st.builds(Other, USERS, st.just("text"), TEXTS, MUTATIONS.map(tuple)),
+    # A message whose own part (its text, location...) is any JSON value.
+    st.builds(Other, USERS, st.sampled_from([
+        "shape_text", "shape_interactive", "shape_location", "shape_button", "shape_system",
+        "shape_unsupported", "shape_image", "shape_reaction"]), JSON_VALUES),
     st.builds(Raw, RAW_BODIES, st.sampled_from(["good", "none", "wrong", "sha1", "garbage",
                                                 "empty"])),
     st.builds(Huge, st.just(3 * 1024 * 1024 + 10)),
@@ -727,6 +731,12 @@ class WhatsAppTarget:
         number = action.detail if isinstance(action.detail, float) else 32.88
         if kind == "text":
             envelope = fake.text_message(wa_id, text)
+        elif kind.startswith("shape_"):
+            envelope = fake.text_message(wa_id, "x")
+            message = fake.value_of(envelope)["messages"][0]
+            del message["text"]
+            message["type"] = kind.removeprefix("shape_")
+            message[message["type"]] = action.detail
         elif kind == "location":
             envelope = fake.location_message(wa_id, number, -number, place=text)
         elif kind in ("image", "audio", "voice", "video", "document", "sticker"):
