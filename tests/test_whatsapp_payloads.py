@@ -373,3 +373,19 @@ async def test_notices_whose_details_have_another_shape_are_read(
     assert [record.getMessage() for record in caplog.records
             if record.levelno >= logging.ERROR] == []
     assert "whatsapp reports an error: #131000" in caplog.text
+
+
+@pytest.mark.parametrize("sender", [[{}, {"a": False}], {"wa_id": AMINA}, "Amina", True])
+async def test_a_sender_that_is_no_phone_number_is_not_a_person(
+        make_whatsapp: WhatsAppFactory, sender: Any) -> None:
+    """Found by fuzzing: a `from` that was a list, an object or a name became a person named
+    by its text ("[{}, {'a': False}]"): a contact was recorded, the Graph API refused every
+    answer and every broadcast to it. Such a message names no sender: logged, not answered."""
+    wa = await make_whatsapp()
+    envelope = wa.fake.text_message(AMINA, "bonjour")
+    wa.fake.value_of(envelope)["messages"][0]["from"] = sender
+    assert await wa.fake.post_webhook(wa.url, envelope) == 200
+    await settle(wa)
+    assert wa.fake.calls == []
+    async with wa.app.sessions() as session:
+        assert list(await session.scalars(select(Contact.user_id))) == []

@@ -166,10 +166,12 @@ def address(to: str) -> dict[str, str]:
 def sender(message: dict[str, Any]) -> str | None:
     """The person who wrote: their wa_id, else (a username user, phone number withheld) their
     business-scoped user id; None when the message names neither."""
-    if message.get("from"):
-        return str(message["from"])
-    user_id = str(message.get("from_user_id") or "")
-    return user_id if BSUID.fullmatch(user_id) else None
+    wa_id = message.get("from")
+    if isinstance(wa_id, str | int) and not isinstance(wa_id, bool) and PHONE.fullmatch(
+            str(wa_id)):
+        return str(wa_id)
+    user_id = message.get("from_user_id")
+    return user_id if isinstance(user_id, str) and BSUID.fullmatch(user_id) else None
 
 
 def verify_signature(secret: str, raw: bytes, header: str) -> bool:
