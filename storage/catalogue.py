@@ -160,7 +160,7 @@ class FairIn(_Item):
     def _zone(cls, value: str) -> str:
         try:
             ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
+        except (ZoneInfoNotFoundError, ValueError, OSError) as exc:  # "Africa" is a folder
             raise ValueError(f"unknown time zone {value!r}") from exc
         return value
 
@@ -273,7 +273,9 @@ AUDIENCE_RE = r"^(all|visitors|cooperatives|organizers|lang:(ar|fr)|workshop:[A-
 
 class ReminderIn(_Item):
     id: Key
-    audience: Annotated[str, Field(pattern=AUDIENCE_RE)] = "all"
+    # As long as the stored audience may be (reminders.audience): a workshop of a reminder has
+    # an id of at most 55 characters.
+    audience: Annotated[str, Field(pattern=AUDIENCE_RE, max_length=64)] = "all"
     at: dt.datetime
     text: Text
 
@@ -352,6 +354,8 @@ def _describe(error: Any) -> str:
         return "must be a mapping of fields"
     if kind == "literal_error":
         return "must be one of " + str(error["ctx"]["expected"])
+    if kind == "string_too_long":
+        return f"must be at most {error['ctx']['max_length']} characters"
     if kind == "string_pattern_mismatch":
         return f"has an unexpected form: {error.get('input')!r}"
     return str(error["msg"]).removeprefix("Value error, ")

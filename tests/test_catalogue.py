@@ -320,6 +320,13 @@ def _drop(section: str, index: int, field: str, lang: str) -> Callable[[dict[str
     return change
 
 
+def _set_fair(field: str, value: Any) -> Callable[[dict[str, Any]], None]:
+    def change(data: dict[str, Any]) -> None:
+        data["fair"][field] = value
+
+    return change
+
+
 def _same_id(data: dict[str, Any]) -> None:
     data["exhibitors"][4]["id"] = data["exhibitors"][1]["id"]
 
@@ -373,6 +380,12 @@ BROKEN: dict[str, tuple[Callable[[Path], Path], str]] = {
                            'fair.xlsx[Exposants exhibitors]:3: stand: unknown stand "Z9"'),
     "xlsx not a zip": (_text("fair.xlsx", "id,name\n"),
                        "fair.xlsx: is not a readable XLSX workbook (File is not a zip file)"),
+    # Found by fuzzing: time zones that are a folder, or too long a name for a file, made
+    # the import fail with IsADirectoryError or OSError instead of naming the place.
+    "time zone is a folder": (_changed(_set_fair("timezone", "Africa")),
+                              "fair.yaml: fair.timezone: unknown time zone 'Africa'"),
+    "time zone too long": (_changed(_set_fair("timezone", "Z" * 300)),
+                           f"fair.yaml: fair.timezone: unknown time zone '{'Z' * 300}'"),
     "unknown extension": (_text("fair.json", "{}"),
                           "fair.json: unknown file type: use .yaml, .csv or .xlsx"),
 }
@@ -921,3 +934,25 @@ async def test_a_broken_speaker_names_the_place(
         await db.load(write_yaml(tmp_path / "fair.yaml", data))
     assert str(caught.value) == expected
     assert (await _speakers(db))["marketing-1"]["ar"] == "ذ. يوسف بناني"
+
+
+def _reminder_of_a_long_workshop_id(data: dict[str, Any]) -> None:
+    long_id = "atelier-" + "x" * 52
+    data["workshops"][0]["id"] = long_id
+    data["reminders"][0]["audience"] = f"workshop:{long_id}"
+
+
+@BOTH
+async def test_a_reminder_audience_too_long_to_store_names_the_place(
+        open_db: OpenDb, tmp_path: Path, kind: str) -> None:
+    """Found by fuzzing: a reminder for a workshop whose id is over 55 characters passed the
+    checks, then PostgreSQL refused its audience (varchar(64)) and `tadamon import` failed with
+    a database error instead of naming the place."""
+    db = await open_db(kind)
+    before = await db.counts()
+    data = small_sample()
+    _reminder_of_a_long_workshop_id(data)
+    with pytest.raises(CatalogueError) as caught:
+        await db.load(write_yaml(tmp_path / "fair.yaml", data))
+    assert str(caught.value) == "fair.yaml: reminders[0].audience: must be at most 64 characters"
+    assert await db.counts() == before

@@ -316,3 +316,76 @@ async def test_a_forged_more_row_gets_the_menu(make_whatsapp: WhatsAppFactory) -
     await wa.tap(AMINA, "zone:0")  # a long list, so its pages are kept
     menu = await wa.post(wa.fake.list_reply(AMINA, "wa:more:²"), AMINA)
     assert "Que souhaitez-vous faire" in menu
+
+
+async def test_a_body_of_the_wrong_shape_loses_none_of_its_good_messages(
+        make_whatsapp: WhatsAppFactory, caplog: pytest.LogCaptureFixture) -> None:
+    """Found by fuzzing: an entry, a change or a contact list of another type than Meta
+    documents made the whole body unreadable (AttributeError logged, body dropped), Amina's
+    good message with it."""
+    wa = await make_whatsapp()
+    envelope = wa.fake.text_message(AMINA, "Bonjour, où est le stand A12 ?")
+    envelope["entry"][0]["changes"][0]["value"]["contacts"] = "Amina"
+    envelope["entry"][0]["changes"].insert(0, ["not", "a", "change"])
+    envelope["entry"][0]["changes"].append({"value": {"metadata": "x", "messages": {"a": 1}}})
+    envelope["entry"].insert(0, "not an entry")
+    answer = await wa.post(envelope, AMINA)
+    assert "Bienvenue" in answer
+    assert [record.getMessage() for record in caplog.records
+            if record.levelno >= logging.ERROR] == []
+
+
+@pytest.mark.parametrize(("kind", "content"), [
+    ("text", "Bonjour"), ("text", ["Bonjour"]), ("interactive", "menu"),
+    ("interactive", {"type": "button_reply", "button_reply": "menu"}), ("location", "Khouribga"),
+    ("button", "Menu"), ("unsupported", "poll"),
+])
+async def test_a_message_whose_content_has_another_shape_is_answered(
+        make_whatsapp: WhatsAppFactory, caplog: pytest.LogCaptureFixture, kind: str,
+        content: Any) -> None:
+    """Found by fuzzing: a message whose text, interactive, location, button or unsupported
+    part was not an object raised AttributeError while it was read: a traceback logged and
+    the person left without an answer."""
+    wa = await make_whatsapp()
+    envelope = wa.fake.text_message(AMINA, "x")
+    message = wa.fake.value_of(envelope)["messages"][0]
+    del message["text"]
+    message["type"] = kind
+    message[kind] = content
+    assert await wa.post(envelope, AMINA)
+    assert [record.getMessage() for record in caplog.records
+            if record.levelno >= logging.ERROR] == []
+
+
+async def test_notices_whose_details_have_another_shape_are_read(
+        make_whatsapp: WhatsAppFactory, caplog: pytest.LogCaptureFixture) -> None:
+    """Found by fuzzing: a system notice, an error's `error_data` or a status's `errors` that
+    was not what Meta documents raised AttributeError (a traceback logged)."""
+    wa = await make_whatsapp()
+    system = wa.fake.system_message(AMINA)
+    wa.fake.value_of(system)["messages"][0]["system"] = "changed"
+    error = wa.fake.envelope(errors=[{"code": 131000, "error_data": "details"}])
+    status = wa.fake.status(wa.fake.wamid(AMINA, outbound=True), "failed", AMINA)
+    wa.fake.value_of(status)["statuses"][0]["errors"] = 131026
+    for envelope in (system, error, status):
+        assert await wa.fake.post_webhook(wa.url, envelope) == 200
+    await settle(wa)
+    assert [record.getMessage() for record in caplog.records
+            if record.levelno >= logging.ERROR] == []
+    assert "whatsapp reports an error: #131000" in caplog.text
+
+
+@pytest.mark.parametrize("sender", [[{}, {"a": False}], {"wa_id": AMINA}, "Amina", True])
+async def test_a_sender_that_is_no_phone_number_is_not_a_person(
+        make_whatsapp: WhatsAppFactory, sender: Any) -> None:
+    """Found by fuzzing: a `from` that was a list, an object or a name became a person named
+    by its text ("[{}, {'a': False}]"): a contact was recorded, the Graph API refused every
+    answer and every broadcast to it. Such a message names no sender: logged, not answered."""
+    wa = await make_whatsapp()
+    envelope = wa.fake.text_message(AMINA, "bonjour")
+    wa.fake.value_of(envelope)["messages"][0]["from"] = sender
+    assert await wa.fake.post_webhook(wa.url, envelope) == 200
+    await settle(wa)
+    assert wa.fake.calls == []
+    async with wa.app.sessions() as session:
+        assert list(await session.scalars(select(Contact.user_id))) == []

@@ -183,10 +183,12 @@ def address(to: str) -> dict[str, str]:
 def sender(message: dict[str, Any]) -> str | None:
     """The person who wrote: their wa_id, else (a username user, phone number withheld) their
     business-scoped user id; None when the message names neither."""
-    if message.get("from"):
-        return str(message["from"])
-    user_id = str(message.get("from_user_id") or "")
-    return user_id if BSUID.fullmatch(user_id) else None
+    wa_id = message.get("from")
+    if isinstance(wa_id, str | int) and not isinstance(wa_id, bool) and PHONE.fullmatch(
+            str(wa_id)):
+        return str(wa_id)
+    user_id = message.get("from_user_id")
+    return user_id if isinstance(user_id, str) and BSUID.fullmatch(user_id) else None
 
 
 def verify_signature(secret: str, raw: bytes, header: str) -> bool:
@@ -278,6 +280,16 @@ async def display_number(settings: Settings) -> str | None:
         await api.close()
 
 
+def _object(value: Any) -> dict[str, Any]:
+    """A JSON object of a webhook body; {} when Meta's documented object is something else."""
+    return value if isinstance(value, dict) else {}
+
+
+def _objects(value: Any) -> list[dict[str, Any]]:
+    """The objects of a JSON array of a webhook body, leaving out what is not one."""
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
+
+
 # One piece of a webhook body: ("message", message, sender's profile), ("status", status, {})
 # or ("error", error, {}).
 Event = tuple[str, dict[str, Any], dict[str, Any]]
@@ -360,10 +372,10 @@ class WhatsAppChannel(PlatformChannel[Event]):
         body addressed to our number."""
         envelope = load_json(body)
         events: list[tuple[str, Event]] = []
-        for entry in envelope.get("entry") or []:
-            for change in (entry or {}).get("changes") or []:
-                value = (change or {}).get("value") or {}
-                if isinstance(value, dict) and self._ours(value):
+        for entry in _objects(_object(envelope).get("entry")):
+            for change in _objects(entry.get("changes")):
+                value = _object(change.get("value"))
+                if self._ours(value):
                     events.extend(self._value_events(value))
         return events
 
@@ -378,7 +390,7 @@ class WhatsAppChannel(PlatformChannel[Event]):
     def _ours(self, value: dict[str, Any]) -> bool:
         """False for a change addressed to another number of the business account: answering
         it from ours would speak for a number we do not serve."""
-        number = str((value.get("metadata") or {}).get("phone_number_id") or "")
+        number = str(_object(value.get("metadata")).get("phone_number_id") or "")
         if not number or number == self.phone_number_id:
             return True
         if number not in self._foreign_ids and len(self._foreign_ids) < FOREIGN_IDS_KEPT:
@@ -392,27 +404,23 @@ class WhatsAppChannel(PlatformChannel[Event]):
     def _value_events(value: dict[str, Any]) -> list[tuple[str, Event]]:
         events: list[tuple[str, Event]] = []
         profiles: dict[str, dict[str, Any]] = {}
-        for item in value.get("contacts") or []:
-            if isinstance(item, dict):
-                for key in ("wa_id", "user_id"):
-                    if item.get(key):
-                        profiles[str(item[key])] = item
-        for message in value.get("messages") or []:
-            if not isinstance(message, dict):
-                continue
+        for item in _objects(value.get("contacts")):
+            for key in ("wa_id", "user_id"):
+                if item.get(key):
+                    profiles[str(item[key])] = item
+        for message in _objects(value.get("messages")):
             person = sender(message)
             if person is None:
                 log.warning("whatsapp message %s names no sender (no phone number, no valid "
                             "user id); not answered", message.get("id"))
                 continue
             events.append((person, ("message", message, profiles.get(person, {}))))
-        for status in value.get("statuses") or []:
-            if isinstance(status, dict) and status.get("id"):
+        for status in _objects(value.get("statuses")):
+            if status.get("id"):
                 person = status.get("recipient_id") or status.get("recipient_user_id") or ""
                 events.append((str(person), ("status", status, {})))
-        for error in value.get("errors") or []:
-            if isinstance(error, dict):
-                events.append(("", ("error", error, {})))
+        for error in _objects(value.get("errors")):
+            events.append(("", ("error", error, {})))
         return events
 
     # ---- inbound ---------------------------------------------------------------------------
@@ -455,19 +463,20 @@ class WhatsAppChannel(PlatformChannel[Event]):
             "user_alt_id": profile.get("user_id") or message.get("from_user_id"),
         }
         if kind == "text":
-            return Inbound(kind=Kind.TEXT, text=str((message.get("text") or {}).get("body", "")),
+            return Inbound(kind=Kind.TEXT, text=str(_object(message.get("text")).get("body", "")),
                            **common)
         if kind == "interactive":
-            interactive = message.get("interactive") or {}
-            reply = interactive.get("button_reply") or interactive.get("list_reply") or {}
+            interactive = _object(message.get("interactive"))
+            reply = (_object(interactive.get("button_reply"))
+                     or _object(interactive.get("list_reply")))
             if reply.get("id"):
                 return Inbound(kind=Kind.CHOICE, choice=str(reply["id"]), **common)
             return Inbound(kind=Kind.UNSUPPORTED, **common)
         if kind == "button":  # a quick-reply button of a template
-            return Inbound(kind=Kind.TEXT, text=str((message.get("button") or {}).get("text", "")),
+            return Inbound(kind=Kind.TEXT, text=str(_object(message.get("button")).get("text", "")),
                            **common)
         if kind == "location":
-            location = message.get("location") or {}
+            location = _object(message.get("location"))
             return Inbound(kind=Kind.LOCATION, latitude=location.get("latitude"),
                            longitude=location.get("longitude"), **common)
         if kind in MEDIA_TYPES:
@@ -485,20 +494,19 @@ class WhatsAppChannel(PlatformChannel[Event]):
                      message.get("group_id"))
             return False
         if kind == "system":
-            system = message.get("system") or {}
+            system = _object(message.get("system"))
             log.info("whatsapp system notice %s for %s: %s", system.get("type"),
                      sender(message), system.get("body"))
             return False
-        subtype = str((message.get("unsupported") or {}).get("type") or "")
+        subtype = str(_object(message.get("unsupported")).get("type") or "")
         if kind in SILENT_TYPES or (kind == "unsupported" and subtype in SILENT_UNSUPPORTED):
             log.debug("whatsapp %s %s needs no answer", subtype or kind, message.get("id"))
             return False
         return True
 
     async def _status(self, status: dict[str, Any]) -> None:
-        errors = status.get("errors") or []
         error = "; ".join(f"#{item.get('code')} {item.get('title') or item.get('message', '')}"
-                          for item in errors if isinstance(item, dict)) or None
+                          for item in _objects(status.get("errors"))) or None
         try:
             await self.outbox.record_delivery(CHANNEL, str(status["id"]),
                                               str(status.get("status")), error)
@@ -516,7 +524,7 @@ class WhatsAppChannel(PlatformChannel[Event]):
         code = error.get("code")
         log.warning("whatsapp reports an error: #%s %s %s", code,
                     error.get("title") or error.get("message") or "",
-                    (error.get("error_data") or {}).get("details") or "")
+                    _object(error.get("error_data")).get("details") or "")
         if str(code) == str(THROUGHPUT):
             await self.pause.pause(THROUGHPUT_PAUSE)
 
