@@ -42,6 +42,7 @@ class InboxReader(Generic[Item]):
         self._heartbeat: asyncio.Task[None] | None = None
         self._acks: set[asyncio.Task[Any]] = set()
         self._stopping = asyncio.Event()
+        self._gone = asyncio.Event()
         # Entries done while an acknowledgement is under way are acknowledged by the next one.
         self._done: GroupWrite[str] = GroupWrite(self._acknowledge_all)
 
@@ -62,11 +63,14 @@ class InboxReader(Generic[Item]):
 
     async def _beat(self) -> None:
         """Say this reader is alive, so that if its process dies another reader takes over
-        what it had in hand within seconds (apart from the reading, which may wait for room)."""
-        while True:
+        what it had in hand within seconds (apart from the reading, which may wait for room).
+        It ends on a flag, not by cancellation: redis-py may turn a cancellation in the middle
+        of a command into a ConnectionError, which the loop would swallow and go on."""
+        while not self._gone.is_set():
             with contextlib.suppress(RedisError):  # the reader logs Redis outages
                 await self.inbox.beat()
-            await asyncio.sleep(HEARTBEAT)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._gone.wait(), HEARTBEAT)
 
     async def stop(self, seconds: float) -> None:
         """Stop reading; let what was taken finish and be acknowledged."""
@@ -80,10 +84,10 @@ class InboxReader(Generic[Item]):
         await self.queue.drain(seconds)
         if self._acks:
             await asyncio.wait(self._acks, timeout=5)
+        self._gone.set()  # alive until what it held is done
         if self._heartbeat is not None:
-            self._heartbeat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._heartbeat
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                await asyncio.wait_for(self._heartbeat, 5)
             with contextlib.suppress(RedisError):
                 await self.inbox.leave()
 
