@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -52,9 +52,9 @@ def errors() -> Iterator[ErrorLog]:
     root.removeHandler(handler)
 
 
-@pytest.fixture
-async def telegram(make_app: AppFactory) -> Any:
-    target = await TelegramTarget.start(make_app)
+async def served(kind: Any, make_app: AppFactory) -> AsyncIterator[Any]:
+    """A fuzzing target's app for one test; at the end, no opted-out person was reached."""
+    target = await kind.start(make_app)
     yield target
     try:
         assert await target.opted_out_reached() == []
@@ -63,23 +63,21 @@ async def telegram(make_app: AppFactory) -> Any:
 
 
 @pytest.fixture
-async def whatsapp(make_app: AppFactory) -> Any:
-    target = await WhatsAppTarget.start(make_app)
-    yield target
-    try:
-        assert await target.opted_out_reached() == []
-    finally:
-        await target.close()
+async def telegram(make_app: AppFactory) -> AsyncIterator[Any]:
+    async for target in served(TelegramTarget, make_app):
+        yield target
 
 
 @pytest.fixture
-async def web(make_app: AppFactory) -> Any:
-    target = await WebTarget.start(make_app)
-    yield target
-    try:
-        assert await target.opted_out_reached() == []
-    finally:
-        await target.close()
+async def whatsapp(make_app: AppFactory) -> AsyncIterator[Any]:
+    async for target in served(WhatsAppTarget, make_app):
+        yield target
+
+
+@pytest.fixture
+async def web(make_app: AppFactory) -> AsyncIterator[Any]:
+    async for target in served(WebTarget, make_app):
+        yield target
 
 
 @settings(FUZZ, max_examples=40)
