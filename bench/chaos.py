@@ -223,6 +223,8 @@ async def run_fault(deployment: Deployment, number: int, name: str, chatters: in
         print(f"  lost: {update.channel}:{update.person} {update.what!r} (tries {update.tries})")
     for update in tally.duplicated[:5]:
         print(f"  answered twice: {update.channel}:{update.person} {update.what!r}")
+    for update in tally.throttled[:3]:
+        print(f"  flood notice: {update.channel}:{update.person} {update.what!r}")
     for update in tally.apologized[:3]:
         print(f"  apology: {update.channel}:{update.person} {update.what!r} -> "
               f"{update.answer[-1][:100]!r}")

@@ -52,6 +52,14 @@ APOLOGIES = (
     "un problème est survenu de notre côté", "حدث خلل من جهتنا", "something went wrong",
 )
 """What the bot says when it could not handle a message (busy, database away, a failure)."""
+FLOOD_NOTICES = ("Vous envoyez des messages très vite", "أنت ترسل الرسائل بسرعة كبيرة",
+                 "You are sending messages very fast")
+"""The flood protection's notice (more than THROTTLE_LIMIT messages in THROTTLE_WINDOW seconds):
+after it, the same person's messages are not answered until the window ends, by design."""
+READING = 0.6
+"""Seconds a visitor takes to read an answer before writing again. A person cannot write 15
+messages in 10 s while reading each answer; a script that answers as soon as the bot did does,
+when answers come fast (apologies during an outage), and meets the flood protection."""
 SENT_TO_PEOPLE = ("sendMessage", "sendPhoto", "sendDocument", "sendLocation")
 HOP_HEADERS = frozenset({"host", "content-length", "transfer-encoding", "connection"})
 
@@ -340,6 +348,8 @@ class Tally:
     lost: list[Update] = field(default_factory=list)
     apologized: list[Update] = field(default_factory=list)
     """Answered with an apology (busy, briefly unavailable) instead of what was asked."""
+    throttled: list[Update] = field(default_factory=list)
+    """Answered with the flood protection's notice: the person wrote faster than people do."""
     updates: list[Update] = field(default_factory=list)
 
     def count(self, update: Update) -> None:
@@ -355,11 +365,14 @@ class Tally:
             self.duplicated.append(update)
         if any(words in text for text in update.answer for words in APOLOGIES):
             self.apologized.append(update)
+        if any(words in text for text in update.answer for words in FLOOD_NOTICES):
+            self.throttled.append(update)
 
     def line(self) -> str:
         return (f"updates in {self.accepted} (sent {self.sent}), answered {self.answered} "
                 f"({len(self.apologized)} with an apology), lost {len(self.lost)}, "
-                f"duplicated {len(self.duplicated)}")
+                f"duplicated {len(self.duplicated)}"
+                + (f", flood notices {len(self.throttled)}" if self.throttled else ""))
 
 
 def repeated(texts: list[str]) -> bool:
@@ -630,10 +643,12 @@ def whatsapp_person(group: int, index: int) -> str:
 async def chatter(visitors: Visitors, channel: str, person: int | str, rounds: int,
                   start: int = 0, stop: asyncio.Event | None = None) -> None:
     """One person writing `rounds` sentences one after the other (for ever until `stop`,
-    if given), each once the previous one is answered."""
+    if given), each once the previous one is answered and read (READING seconds)."""
     for turn in itertools.count():
         if (stop is None and turn >= rounds) or (stop is not None and stop.is_set()):
             return
+        if turn:
+            await asyncio.sleep(READING)
         language, text = SENTENCES[(start + turn) % len(SENTENCES)]
         if channel == "telegram":
             await visitors.telegram_says(int(person), text, language)

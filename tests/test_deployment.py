@@ -49,6 +49,7 @@ async def test_every_update_answered_once_seats_exact_broadcast_complete(
     assert not tally.lost, [(u.channel, u.person, u.what) for u in tally.lost]
     assert not tally.duplicated, [(u.person, u.what, u.answer) for u in tally.duplicated]
     assert not tally.apologized, [(u.person, u.what, u.answer) for u in tally.apologized]
+    assert not tally.throttled, [(u.person, u.what) for u in tally.throttled]
     # Both bot processes took their share of the webhooks.
     assert all(count > 0 for count in deployment.proxy.forwarded.values())
 
@@ -110,6 +111,7 @@ async def test_a_killed_bot_process_bodies_are_answered_by_the_other(
     assert not tally.lost, [(u.channel, u.person, u.what) for u in tally.lost]
     assert not tally.duplicated, [(u.person, u.what, u.answer) for u in tally.duplicated]
     assert not tally.apologized, [(u.person, u.what, u.answer) for u in tally.apologized]
+    assert not tally.throttled, [(u.person, u.what) for u in tally.throttled]
     assert survivor.alive
     # Nothing is left in the dead process's hands (bodies it had answered but not yet
     # acknowledged are taken over too), and it was taken over once its heartbeat stopped (the
