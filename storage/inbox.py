@@ -18,6 +18,7 @@ from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from storage import keys
+from storage.batch import pipelined
 
 # Seconds between two heartbeats of a consumer, and between two looks for dead consumers.
 HEARTBEAT = keys.INBOX_HEARTBEAT
@@ -58,8 +59,9 @@ class Inbox:
 
     async def add(self, body: str) -> str:
         """Keep an accepted body until a consumer has handled it; returns its entry id."""
-        entry = await self.redis.xadd(self.stream, {"body": body}, maxlen=keys.INBOX_MAXLEN,
-                                      approximate=True)
+        # Webhooks arriving together share a round trip.
+        entry, = await pipelined(self.redis).run(lambda pipe: pipe.xadd(
+            self.stream, {"body": body}, maxlen=keys.INBOX_MAXLEN, approximate=True))
         return str(entry)
 
     async def beat(self) -> None:

@@ -6,11 +6,14 @@ import asyncio
 import itertools
 import secrets
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
+from redis.exceptions import NoScriptError
 
 from storage import keys
+from storage.batch import pipelined
 
 # Each bucket: a hash {tokens, ts}, tokens as of ts (Redis time, seconds).
 #
@@ -261,10 +264,25 @@ class SendWindow:
     in any `window` seconds, from letting each go to the platform's answer."""
 
     def __init__(self, redis: Redis) -> None:
+        self.redis = redis
         self._admit = redis.register_script(ADMIT)
         self._sent = redis.register_script(SENT)
         # Members only need to differ: a random prefix and a counter.
         self._names = (f"{secrets.token_hex(4)}:{number}" for number in itertools.count())
+
+    async def _evalsha(self, script: AsyncScript, names: list[str], args: list[str]) -> Any:
+        """Run a script in the shared pipeline: EVALSHA straight away, loading the script
+        once more when Redis does not know it (restarted, flushed)."""
+        for attempt in (1, 2):
+            try:
+                results = await pipelined(self.redis).run(
+                    lambda pipe: pipe.evalsha(script.sha, len(names), *names, *args))
+                return results[0]
+            except NoScriptError:
+                if attempt == 2:
+                    raise
+                await self.redis.script_load(script.script)
+        raise AssertionError("unreachable")
 
     async def admit(self, channel: str, limit: int, window: float, flight: float,
                     charge: Bucket | None = None) -> tuple[float, str]:
@@ -279,12 +297,12 @@ class SendWindow:
             name, bucket_args = _bucket_args(charge)
             names.append(name)
             args += bucket_args
-        wait = max(0.0, float(await self._admit(keys=names, args=args)))
+        wait = max(0.0, float(await self._evalsha(self._admit, names, args)))
         return (0.0, member) if wait == 0 else (wait, "")
 
     async def sent(self, channel: str, member: str) -> None:
         """The platform answered the send `member`: it counts from now, for one window."""
-        await self._sent(keys=[keys.send_window(channel)], args=[member])
+        await self._evalsha(self._sent, [keys.send_window(channel)], [member])
 
     async def enter(self, channel: str, limit: int, window: float, flight: float,
                     charge: Bucket | None = None) -> str:

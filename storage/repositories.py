@@ -408,11 +408,13 @@ class CatalogueRepository:
             return current
         version = current.version if current else -1
         if self.version is not None:
+            # One look per second for the whole process: the messages arriving while it is
+            # under way serve the snapshot in hand rather than each asking Redis again.
+            self._checked_at = now
             try:
                 version = await self.version()
             except Exception:  # Redis down: keep serving what we have
                 log.warning("catalogue version unavailable", exc_info=True)
-            self._checked_at = now
         if current is not None and current.version == version:
             return current
         async with self._loading:

@@ -20,6 +20,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import NoScriptError, RedisError
 
 from storage import keys
+from storage.batch import pipelined
 
 REDIS_CONNECTIONS = 64
 
@@ -144,7 +145,7 @@ class State:
         """One message's stay in Redis: the person's lock held for the whole block, so their
         messages are handled one at a time; the dedupe mark, the flood count and the session
         read in one round trip; the session saved, the message marked as handled and the lock
-        released in one more.
+        released in one more (each shared with other people's messages under way).
 
         The message is marked handled only once handled: a process that dies half-way leaves
         it unmarked, so the platform's redelivery is handled (at least once, never lost)."""
@@ -153,14 +154,16 @@ class State:
         seen_key = keys.dedupe(channel, message_id) if message_id is not None else None
         window = int(time.time()) // keys.THROTTLE_WINDOW
         throttle_key = keys.throttle(channel, user_id, window)
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.set(lock_key, token, nx=True, px=int(keys.USER_LOCK_TTL * 1000))
-        pipe.get(keys.session(channel, user_id))
-        pipe.incr(throttle_key)
-        pipe.expire(throttle_key, keys.THROTTLE_WINDOW * 2)
-        if seen_key is not None:
-            pipe.exists(seen_key)
-        results = await pipe.execute()
+
+        def opening(pipe: Any) -> None:
+            pipe.set(lock_key, token, nx=True, px=int(keys.USER_LOCK_TTL * 1000))
+            pipe.get(keys.session(channel, user_id))
+            pipe.incr(throttle_key)
+            pipe.expire(throttle_key, keys.THROTTLE_WINDOW * 2)
+            if seen_key is not None:
+                pipe.exists(seen_key)
+
+        results = await pipelined(self.redis).run(opening)
         locked, raw, count = results[0], results[1], results[2]
         seen = bool(results[4]) if seen_key is not None else False
         turn = Turn(duplicate=seen, throttled=int(count) > keys.THROTTLE_LIMIT,
@@ -191,18 +194,20 @@ class State:
     async def _close_turn(self, channel: str, user_id: str, lock_key: str, token: str,
                           turn: Turn, seen_key: str | None) -> None:
         """Save the session, mark the message handled and release the lock in one round trip."""
-        for attempt in (1, 2):
-            pipe = self.redis.pipeline(transaction=False)
-            if turn.save:
-                pipe.set(keys.session(channel, user_id),
-                         json.dumps(turn.session, ensure_ascii=False), ex=keys.SESSION_TTL)
+        session = json.dumps(turn.session, ensure_ascii=False) if turn.save else None
+
+        def closing(pipe: Any) -> None:
+            if session is not None:
+                pipe.set(keys.session(channel, user_id), session, ex=keys.SESSION_TTL)
             if seen_key is not None:
                 pipe.set(seen_key, "1", ex=keys.DEDUPE_TTL)
             # EVALSHA straight away: redis-py would first ask whether the script is loaded,
             # one more round trip per message.
             pipe.evalsha(self._release_script.sha, 1, lock_key, token)
+
+        for attempt in (1, 2):
             try:
-                await pipe.execute()
+                await pipelined(self.redis).run(closing)
                 return
             except NoScriptError:
                 if attempt == 2:

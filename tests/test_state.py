@@ -5,11 +5,15 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
 
 from storage import keys
+from storage.batch import Pipelined
 from storage.state import ChoicePages, State, UserBusy, connect_redis
 
 
@@ -320,3 +324,59 @@ async def test_every_key_is_under_the_tadamon_prefix(redis_url: str) -> None:
     assert len(after) == 7
     assert all(key.startswith(f"{keys.PREFIX}:") for key in held), held
     assert keys.PREFIX == "tadamon"
+
+
+# ------------------------------------------------------------------- shared round trips
+
+class CountedPipelines(Pipelined):
+    """The batcher, counting the pipelines it sends."""
+
+    def __init__(self, redis: Redis) -> None:
+        super().__init__(redis)
+        self.sent = 0
+
+    async def _send(self, batch: list[Any]) -> None:
+        self.sent += 1
+        await super()._send(batch)
+
+
+async def test_many_peoples_commands_share_round_trips_and_each_gets_its_own(
+        state: State) -> None:
+    batcher = CountedPipelines(state.redis)
+
+    async def person(number: int) -> list[Any]:
+        key = f"tadamon:test:person:{number}"
+        return await batcher.run(lambda pipe: (pipe.set(key, f"Amina {number}"),
+                                               pipe.incr(f"{key}:count"), pipe.get(key)))
+
+    answers = await asyncio.gather(*(person(number) for number in range(200)))
+    assert [answer[2] for answer in answers] == [f"Amina {number}" for number in range(200)]
+    assert all(answer[1] == 1 for answer in answers)
+    assert batcher.sent < 20  # 200 people's commands, a few round trips
+    alone = await person(7)  # and alone
+    assert alone[1:] == [2, "Amina 7"]
+
+
+async def test_one_callers_failed_command_fails_only_that_caller(state: State) -> None:
+    batcher = Pipelined(state.redis)
+    await state.redis.set("tadamon:test:text", "not a number")
+
+    async def bad() -> list[Any]:
+        return await batcher.run(lambda pipe: pipe.incr("tadamon:test:text"))
+
+    async def good() -> list[Any]:
+        return await batcher.run(lambda pipe: pipe.incr("tadamon:test:counter"))
+
+    results = await asyncio.gather(bad(), good(), good(), return_exceptions=True)
+    assert isinstance(results[0], ResponseError)
+    assert results[1:] == [[1], [2]]
+
+
+async def test_redis_away_fails_every_waiting_caller() -> None:
+    away: Redis = Redis(host="127.0.0.1", port=1, decode_responses=True)
+    batcher = Pipelined(away)
+    results = await asyncio.gather(
+        *(batcher.run(lambda pipe: pipe.get("tadamon:test:x")) for _ in range(5)),
+        return_exceptions=True)
+    assert all(isinstance(result, RedisConnectionError) for result in results)
+    await away.aclose()
