@@ -71,12 +71,17 @@ class Rated:
     replaced: bool
 
 
+# Seconds the views of a card wait for others before they are written together.
+VIEWS_LINGER = 0.02
+
+
 class FeedbackRepository:
     """Ratings, comments, stand card views and exhibitor survey answers."""
 
     def __init__(self, sessions: Sessions) -> None:
         self.sessions = sessions
-        self._views: GroupWrite[tuple[int, str, dt.date]] = GroupWrite(self._write_views)
+        self._views: GroupWrite[tuple[int, str, dt.date]] = GroupWrite(
+            self._write_views, linger=VIEWS_LINGER)
 
     async def rate(self, fair_id: int, contact_id: int, target_kind: str, target_key: str,
                    rating: int, language: str, day: dt.date) -> Rated:

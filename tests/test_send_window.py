@@ -103,10 +103,16 @@ def test_the_busiest_second_is_counted_on_every_sliding_window() -> None:
     assert busiest_second([]) == 0
 
 
-async def test_the_window_counts_a_send_until_the_platform_answers(redis_url: str) -> None:
-    """A send not yet answered keeps its place; once answered it keeps it a window longer."""
+@pytest.mark.parametrize("server", ["real", "in-process"])
+async def test_the_window_counts_a_send_until_the_platform_answers(
+        server: str, request: pytest.FixtureRequest) -> None:
+    """A send not yet answered keeps its place; once answered it keeps it a window longer. The
+    same on a Redis server and in the embedded default, which keeps the window in-process."""
     from redis.asyncio import Redis
-    redis = Redis.from_url(redis_url)
+
+    from storage.state import connect_redis
+    redis = (Redis.from_url(request.getfixturevalue("redis_url")) if server == "real"
+             else connect_redis(None))
     window = SendWindow(redis)
     try:
         channel = "window-test"
