@@ -79,16 +79,22 @@ class Inbox:
         retaken = False
         try:
             entries: list[Any] = []
-            if time.monotonic() >= self._next_takeover:
+            # Looks for what others left behind once a beat, not before every read: under a
+            # flow of webhooks each read finds one or two bodies, and would pay a round trip
+            # more for each.
+            looking = time.monotonic() >= self._next_takeover
+            if looking:
                 self._next_takeover = time.monotonic() + HEARTBEAT
                 entries = await self._take_over(count)
                 retaken = bool(entries)
-            if not entries:
+            if not entries and looking:
                 claimed = await self.redis.xautoclaim(
                     self.stream, keys.INBOX_GROUP, self.consumer,
                     min_idle_time=int(keys.INBOX_CLAIM_IDLE * 1000), start_id="0-0",
                     count=count)
                 entries = list(claimed[1]) if claimed else []
+            if len(entries) >= count:
+                self._next_takeover = 0.0  # more may be left: look again at the next read
         except ResponseError as exc:
             if "NOGROUP" not in str(exc):
                 raise
