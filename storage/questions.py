@@ -13,6 +13,7 @@ import datetime as dt
 import logging
 import re
 import unicodedata
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.batch import GroupWrite
 from storage.database import DATABASE_ERRORS
 from storage.models import IntentCount as IntentCountRow
 from storage.models import UnansweredQuestion, utcnow
@@ -105,11 +107,21 @@ class QuestionCount:
     last_seen: dt.datetime
 
 
+IntentKey = tuple[int, dt.date, str, str, str]
+"""A count's row: fair, day, channel, language, intent."""
+# Seconds a count waits for others before they are written together.
+COUNTS_LINGER = 0.02
+
+
 class QuestionLog:
     """Counts of what people wrote, by intent, and of the questions not understood."""
 
     def __init__(self, sessions: Sessions) -> None:
         self.sessions = sessions
+        # Every free text adds one to a count: those arriving together are written together
+        # (one transaction), as card views are.
+        self._intents: GroupWrite[IntentKey] = GroupWrite(self._write_intents,
+                                                          linger=COUNTS_LINGER)
 
     async def record(self, fair_id: int, day: dt.date, channel: str, language: str | None,
                      intent: str, question: str | None, now: dt.datetime | None = None) -> None:
@@ -118,6 +130,9 @@ class QuestionLog:
         Only statistics: when the database is down they are lost (logged), nothing else."""
         cleaned = clean_question(question) if question else None
         moment = now or utcnow()
+        if cleaned is None:
+            await self._intents.add((fair_id, day, channel, language or "", intent))
+            return
         try:
             async with self.sessions() as session, session.begin():
                 await self._add_intent(session, fair_id, day, channel, language or "", intent)
@@ -127,19 +142,28 @@ class QuestionLog:
             # The text itself is never logged: it may hold what the person would not share.
             log.warning("intent %s on %s not counted: database unavailable", intent, channel)
 
+    async def _write_intents(self, counts: Counter[IntentKey]) -> None:
+        try:
+            async with self.sessions() as session, session.begin():
+                for (fair_id, day, channel, language, intent), messages in counts.items():
+                    await self._add_intent(session, fair_id, day, channel, language, intent,
+                                           messages)
+        except DATABASE_ERRORS:
+            log.warning("%d free texts not counted: database unavailable", counts.total())
+
     @staticmethod
     def _insert(session: AsyncSession) -> Any:
         dialect = session.get_bind().dialect.name
         return postgresql_insert if dialect == "postgresql" else sqlite_insert
 
     async def _add_intent(self, session: AsyncSession, fair_id: int, day: dt.date,
-                          channel: str, language: str, intent: str) -> None:
+                          channel: str, language: str, intent: str, messages: int = 1) -> None:
         statement = self._insert(session)(IntentCountRow).values(
             fair_id=fair_id, day=day, channel=channel, language=language, intent=intent,
-            messages=1)
+            messages=messages)
         await session.execute(statement.on_conflict_do_update(
             index_elements=["fair_id", "day", "channel", "language", "intent"],
-            set_={"messages": IntentCountRow.messages + 1}))
+            set_={"messages": IntentCountRow.messages + messages}))
 
     async def _add_question(self, session: AsyncSession, fair_id: int, day: dt.date,
                             question: str, moment: dt.datetime) -> None:
