@@ -16,6 +16,7 @@ from redis.exceptions import NoScriptError
 
 from storage import keys
 from storage.batch import pipelined
+from storage.state import in_process
 
 # Each bucket: a hash {tokens, ts}, tokens as of ts (Redis time, seconds).
 #
@@ -353,7 +354,7 @@ def _departures(redis: Redis) -> dict[str, dict[str, float]] | None:
     """Each channel's sends in this process, for the in-process stand-in of Redis (the
     embedded default, one process): shared by every window on that client. None for a real
     server, which every process shares."""
-    if not type(redis).__module__.startswith("fakeredis"):
+    if not in_process(redis):
         return None
     return _local_windows.setdefault(redis, {})
 
