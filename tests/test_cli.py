@@ -6,6 +6,7 @@ import contextlib
 import datetime as dt
 import json
 import re
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -70,6 +71,21 @@ def stored(tmp_path: Path, table: str, database: str = "x.db") -> int:
     with contextlib.closing(sqlite3.connect(tmp_path / database)) as connection:
         count: int = connection.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
     return count
+
+
+@pytest.fixture(scope="module")
+def imported(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A database the sample fair was imported into by `tadamon import`, once for the module."""
+    folder = tmp_path_factory.mktemp("imported")
+    done = tadamon(folder, "import", sample_catalogue())
+    assert done.returncode == 0, done.stderr
+    return folder / "x.db"
+
+
+@pytest.fixture
+def sample_db(tmp_path: Path, imported: Path) -> Path:
+    """A copy of that database as the test's x.db, for commands run after an import."""
+    return Path(shutil.copy(imported, tmp_path / "x.db"))
 
 
 def test_import_twice_prints_the_same_counts(tmp_path: Path) -> None:
@@ -218,8 +234,7 @@ def test_run_serves_the_web_chat_and_stops_on_sigterm(
     assert "Traceback" not in text
 
 
-def test_broadcast_bad_input_exits_2_with_one_line(tmp_path: Path) -> None:
-    assert tadamon(tmp_path, "import", sample_catalogue()).returncode == 0
+def test_broadcast_bad_input_exits_2_with_one_line(tmp_path: Path, sample_db: Path) -> None:
     send = ("broadcast", "--yes", "--audience", "all")
     texts = ("--text-fr", "Le salon ferme à 20:00.", "--text-ar", "يغلق المعرض على الساعة 20:00.")
     cases: list[tuple[tuple[str, ...], str]] = [
@@ -281,8 +296,7 @@ def test_broadcast_at_is_read_in_the_fairs_time_zone(tmp_path: Path) -> None:
     assert past.returncode == 2 and " in Africa/Casablanca; " in past.stderr, past.stderr
 
 
-def test_read_only_commands_need_no_redis(tmp_path: Path) -> None:
-    assert tadamon(tmp_path, "import", sample_catalogue()).returncode == 0
+def test_read_only_commands_need_no_redis(tmp_path: Path, sample_db: Path) -> None:
     closed = {"TADAMON_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"}  # nothing listens
     added = tadamon(tmp_path, "organizer", "add", "telegram:42", **closed)
     assert (added.returncode, added.stdout, added.stderr) == (0, "telegram:42 is an organizer\n",

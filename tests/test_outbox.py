@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.app import App
-from bot.worker import LEASE, OutboxWorker, quiet_until
+from bot.worker import BATCH, LEASE, OutboxWorker, quiet_until
 from storage.models import Contact, OutboxMessage, OutboxStatus, Workshop, utcnow
 from storage.outbox import Outbox
 from storage.repositories import ROLE_BY_COMMAND
@@ -285,7 +285,10 @@ async def test_a_worker_killed_mid_broadcast_loses_nothing(
     leases have run out: everyone gets the message, and only what was in flight (sent, not
     recorded yet) goes twice."""
     app = await make_outbox_app(database="postgres")
-    count = 3000
+    # Three batches of the worker's (BATCH): at the kill, at most two are claimed (it claims
+    # the next while sending the last), so rows in flight, rows claimed but not sent and rows
+    # never claimed are all left to the next worker.
+    count = 3 * BATCH
     await add_contacts(app, count)
     fair = await app.engine.catalogue.fair()
     assert fair is not None

@@ -4,6 +4,7 @@ open the stand's card on Telegram and WhatsApp (CONTRACT.md deep links)."""
 from __future__ import annotations
 
 import re
+import shutil
 from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -161,9 +162,12 @@ async def test_one_poster_per_stand_with_both_codes(
             ]
 
 
-async def small_fair(tmp_path: Path) -> tuple[dict[str, Any], str]:
-    """The sample fair cut to five stands, three with exhibitors, imported: its catalogue and
-    the database URL."""
+@pytest.fixture(scope="module")
+async def small_fair_imported(tmp_path_factory: pytest.TempPathFactory,
+                              ) -> tuple[dict[str, Any], Path]:
+    """The sample fair cut to five stands, three with exhibitors, imported by `tadamon import`
+    once for this module: its catalogue and the database file."""
+    tmp_path = tmp_path_factory.mktemp("small-fair")
     sample = yaml.safe_load(sample_catalogue().read_text(encoding="utf-8"))
     stands = sample["stands"][:5]
     numbers = {stand["number"] for stand in stands[:3]}  # the last two stay empty
@@ -176,13 +180,22 @@ async def small_fair(tmp_path: Path) -> tuple[dict[str, Any], str]:
     imported = await run_tadamon("import", str(path), env=cli_env(TADAMON_DATABASE_URL=database),
                                  cwd=tmp_path)
     assert imported[0] == 0, imported[2]
-    return catalogue, database
+    return catalogue, tmp_path / "small.db"
+
+
+@pytest.fixture
+def small_fair(tmp_path: Path, small_fair_imported: tuple[dict[str, Any], Path],
+               ) -> tuple[dict[str, Any], str]:
+    """A copy of the small fair's database for one test: its catalogue and the database URL."""
+    catalogue, imported = small_fair_imported
+    shutil.copy(imported, tmp_path / "small.db")
+    return catalogue, f"sqlite+aiosqlite:///{tmp_path}/small.db"
 
 
 async def test_telegram_alone_gives_one_code_and_empty_stands_are_skipped(
-    tmp_path: Path, fake_telegram: FakeTelegram,
+    tmp_path: Path, fake_telegram: FakeTelegram, small_fair: tuple[dict[str, Any], str],
 ) -> None:
-    catalogue, database = await small_fair(tmp_path)
+    catalogue, database = small_fair
     out = tmp_path / "posters.pdf"
     env = cli_env(TADAMON_DATABASE_URL=database, **telegram_env(fake_telegram))
 
@@ -199,8 +212,9 @@ async def test_telegram_alone_gives_one_code_and_empty_stands_are_skipped(
     assert all("WhatsApp" not in page.text and "Telegram" in page.text for page in pages)
 
 
-async def test_posters_need_no_redis(tmp_path: Path, fake_whatsapp: FakeWhatsApp) -> None:
-    catalogue, database = await small_fair(tmp_path)
+async def test_posters_need_no_redis(tmp_path: Path, fake_whatsapp: FakeWhatsApp,
+                                     small_fair: tuple[dict[str, Any], str]) -> None:
+    catalogue, database = small_fair
     out = tmp_path / "posters.pdf"
     env = cli_env(TADAMON_DATABASE_URL=database, **whatsapp_env(fake_whatsapp),
                   TADAMON_REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")  # nothing listens
@@ -314,8 +328,10 @@ def test_a_failed_run_leaves_the_previous_file_alone(tmp_path: Path) -> None:
     assert files_in(tmp_path) == ["posters.pdf"]
 
 
-async def test_a_fair_without_a_platform_prints_codes_to_the_web_chat(tmp_path: Path) -> None:
-    catalogue, database = await small_fair(tmp_path)
+async def test_a_fair_without_a_platform_prints_codes_to_the_web_chat(
+    tmp_path: Path, small_fair: tuple[dict[str, Any], str],
+) -> None:
+    catalogue, database = small_fair
     out = tmp_path / "posters.pdf"
     env = cli_env(TADAMON_DATABASE_URL=database,
                   TADAMON_PUBLIC_URL="https://salon.example/tadamon/")
@@ -336,8 +352,9 @@ async def test_a_fair_without_a_platform_prints_codes_to_the_web_chat(tmp_path: 
 
 async def test_three_codes_side_by_side_when_every_channel_is_set(
     tmp_path: Path, fake_telegram: FakeTelegram, fake_whatsapp: FakeWhatsApp,
+    small_fair: tuple[dict[str, Any], str],
 ) -> None:
-    catalogue, database = await small_fair(tmp_path)
+    catalogue, database = small_fair
     out = tmp_path / "posters.pdf"
     env = cli_env(TADAMON_DATABASE_URL=database, TADAMON_PUBLIC_URL="https://salon.example",
                   **telegram_env(fake_telegram), **whatsapp_env(fake_whatsapp))

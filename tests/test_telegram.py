@@ -278,7 +278,7 @@ async def test_requests_without_files_go_as_json_and_files_as_multipart(
 async def test_replies_count_against_the_bots_rate(make_telegram: TelegramFactory) -> None:
     """A reply does not wait for the bot's send-rate bucket, but takes a token for each message
     it sent, so the broadcasts booked after it leave room for it."""
-    tg = await make_telegram(telegram_rate=0.01)  # so slow that nothing refills meanwhile
+    tg = await make_telegram(telegram_rate=0.0001)  # so slow that nothing refills meanwhile
     before = len(tg.fake.calls_of("sendMessage", AMINA))
     welcome = await tg.say(AMINA, "/start")
     assert "Bienvenue" in welcome

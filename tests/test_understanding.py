@@ -380,16 +380,41 @@ def test_another_fair_custom_topic_category_and_stand(other: Gazetteer) -> None:
 # The classifier
 
 
-def test_two_trainings_give_the_same_predictions() -> None:
+# Training takes seconds: the full training set and the classifiers fitted on it are made once
+# for this module and compared here, each of them fitted from scratch.
+
+
+@pytest.fixture(scope="module")
+def training() -> tuple[list[str], list[str]]:
+    """The training utterances as masked for the classifier, and their intents."""
+    return training_set()
+
+
+@pytest.fixture(scope="module")
+def trained() -> Classifier:
+    """The classifier as the app trains it (`train()`: in a child process)."""
+    return train()
+
+
+@pytest.fixture(scope="module")
+def fitted_here(training: tuple[list[str], list[str]]) -> Classifier:
+    """The same utterances fitted in this process."""
+    texts, labels = training
+    return Classifier.fit(texts, labels, in_process=True)
+
+
+def test_two_trainings_give_the_same_predictions(trained: Classifier,
+                                                 fitted_here: Classifier) -> None:
     texts = [text for text, _ in training_rows()[::7]] + ["n'importe quoi", "PRODUCT DAY"]
-    first, second = train(), train()
+    first, second = trained, fitted_here
     assert [first.margins(text) for text in texts] == [second.margins(text) for text in texts]
 
 
-def test_fast_path_computes_what_the_pipeline_does() -> None:
+def test_fast_path_computes_what_the_pipeline_does(
+        training: tuple[list[str], list[str]], trained: Classifier) -> None:
     """The serving process computes, without scikit-learn, the margins its pipeline gives."""
-    texts, labels = training_set()
-    model, pipeline = train(), fit_pipeline(texts, labels)
+    texts, labels = training
+    model, pipeline = trained, fit_pipeline(texts, labels)
     for text in ("ou sont les INFO", "bghit ntsjl f WORKSHOP", "PRODUCT", "xyz", "",
                  "a  b", "فين كاين العسل", "qu'est-ce que c'est ?", texts[0], texts[-1]):
         assert model.margins(text) == pytest.approx(
@@ -408,11 +433,13 @@ def test_our_n_grams_are_scikit_learns(text: str) -> None:
     assert word_grams(text) == words.build_analyzer()(text)
 
 
-def test_training_happens_in_a_child_process() -> None:
+def test_training_happens_in_a_child_process(training: tuple[list[str], list[str]],
+                                             trained: Classifier,
+                                             fitted_here: Classifier) -> None:
     """The classifier comes back from a spawned process with the same numbers as one fitted
     here, so a serving process need not import scikit-learn."""
-    texts, labels = training_set()
-    here, there = Classifier.fit(texts, labels, in_process=True), Classifier.fit(texts, labels)
+    texts, _labels = training
+    here, there = fitted_here, trained
     assert here.labels == there.labels
     for text in texts[::50]:
         assert here.margins(text) == there.margins(text)
@@ -505,8 +532,9 @@ def test_a_serving_process_never_imports_scikit_learn() -> None:
 
 def test_training_falls_back_to_this_process_when_no_child_can_run(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+    training: tuple[list[str], list[str]],
 ) -> None:
-    texts, labels = training_set()
+    texts, labels = training
     monkeypatch.setattr("sys.executable", "/nonexistent/python")
     model = Classifier.fit(texts[:200], labels[:200])
     assert model.labels and model.margins(texts[0])
@@ -514,13 +542,13 @@ def test_training_falls_back_to_this_process_when_no_child_can_run(
 
 
 def test_the_fitted_classifier_is_read_back_from_the_cache_instead_of_trained(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, training: tuple[list[str], list[str]],
 ) -> None:
     """A restarted process answers at once: the fitted numbers come back from the cache
     folder, with the same answers, and a damaged file is refused rather than half read."""
     from handlers.understanding.understand import _cached_or_trained, _code_key
 
-    texts, labels = training_set()
+    texts, labels = training
     model = Classifier.fit(texts[:300], labels[:300], in_process=True)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     key = "0" * 64

@@ -10,7 +10,6 @@ import signal
 from typing import Annotated
 
 import typer
-from aiohttp import web
 
 from bot.cli import common
 from bot.settings import Settings
@@ -29,6 +28,9 @@ def run(
 
 
 async def _serve(settings: Settings, *, worker: bool) -> None:
+    # Imported here, as bot.app is: the other commands (export, organizer...) start faster.
+    from aiohttp import web
+
     from bot.app import App
     from bot.http import make_runner
 
