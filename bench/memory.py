@@ -8,6 +8,9 @@ Redis and a contact in PostgreSQL). Prints the process's resident memory (VmRSS 
 (VmHWM). Goal: under 150 MB at the end.
 
     .venv/bin/python bench/memory.py [--people 10000] [--quick]
+
+The `tadamon` run is the one installed next to the interpreter running the bench, so another
+virtualenv (say with another aiogram) is measured by running the bench with its python.
 """
 
 from __future__ import annotations
@@ -116,10 +119,11 @@ async def main() -> None:
                 "TADAMON_TELEGRAM_TOKEN": fake.token,
                 "TADAMON_TELEGRAM_API_BASE": fake.base_url,
                 "TADAMON_TELEGRAM_WEBHOOK_URL": f"http://127.0.0.1:{port}/telegram/webhook",
+                "PYTHONPATH": str(ROOT),  # this tree's code, whichever venv installed tadamon
             })
             with tempfile.TemporaryDirectory() as folder:
                 child = await asyncio.create_subprocess_exec(
-                    str(ROOT / ".venv" / "bin" / "tadamon"), "run", "--no-worker",
+                    str(Path(sys.executable).parent / "tadamon"), "run", "--no-worker",
                     cwd=folder, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                 try:
                     await fake.wait_for("setWebhook", timeout=600)  # the classifier is fitted first

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from dataclasses import replace
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_date, format_time
@@ -34,6 +34,9 @@ from handlers.messages import (
     When,
     range_start_style,
 )
+
+if TYPE_CHECKING:
+    from handlers.pictures import Picture
 
 LANGUAGES = ("ar", "fr", "en")
 """Languages a conversation is held in (and a contact's language may be)."""
@@ -164,8 +167,6 @@ class Renderer:
 
     def render(self, reply: Reply, language: str) -> Rendered:
         """A whole reply in one language, its pictures drawn now."""
-        from bot import pictures  # it draws charts with bot.report, which imports this module
-
         text = "\n".join(self.text(line, language) for line in reply.lines)
         return Rendered(
             text=text,
@@ -176,7 +177,7 @@ class Renderer:
                 RenderedMedia(
                     kind=media.kind, filename=media.filename, mime=media.mime,
                     data=media.data if media.picture is None
-                    else pictures.drawn(media.picture, language, self),
+                    else self._drawn(media.picture, language),
                     caption=self.text(media.caption, language) if media.caption else "",
                     latitude=media.latitude, longitude=media.longitude,
                 )
@@ -184,19 +185,26 @@ class Renderer:
             ),
         )
 
+    def _drawn(self, picture: Picture, language: str) -> bytes:
+        """A picture drawn for `language`."""
+        # Imported by the first reply with a picture, not by every reply: bot.pictures brings
+        # Pillow, icalendar and bot.report (which imports this module), some 8 MB of memory.
+        from bot import pictures
+
+        return pictures.drawn(picture, language, self)
+
     def render_all(self, replies: Iterable[Reply], language: str) -> list[Rendered]:
         return [self.render(reply, language) for reply in replies]
 
     async def draw_pictures(self, replies: Iterable[Reply], language: str) -> list[Reply]:
         """The replies with the pictures they describe drawn into bytes for `language`, in a
         thread when that takes long (a map, a chart): off the event loop."""
-        from bot import pictures
-
         drawn: list[Reply] = []
         for reply in replies:
             if all(media.picture is None for media in reply.media):
                 drawn.append(reply)
                 continue
+            from bot import pictures  # see _drawn
             drawn.append(replace(reply, media=tuple([
                 media if media.picture is None else replace(
                     media, picture=None,

@@ -19,6 +19,10 @@ from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any, TypeVar, cast
 
+# isort: off
+import bot.channels.aiogram_types  # noqa: F401  (first: aiogram's types built when first used)
+
+# isort: on
 from aiogram import Bot
 from aiogram.client.default import Default, DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession

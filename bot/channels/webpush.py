@@ -8,16 +8,19 @@ import asyncio
 import base64
 import json
 import logging
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import aiohttp
-from cryptography.hazmat.primitives import serialization
-from py_vapid import Vapid02
-from pywebpush import WebPushException, webpush_async
 
 from bot.settings import Settings
 from storage.repositories import Sessions
 from storage.webinbox import PushTarget, WebInbox, service_key
+
+# cryptography, py_vapid and pywebpush (with requests) are imported when a key or a push is
+# first needed: about 13 MB that a process whose web chat nobody subscribes to never uses.
+if TYPE_CHECKING:
+    from py_vapid import Vapid02
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +44,8 @@ def _raw_private_key(vapid: Vapid02) -> str:
 
 def new_private_key() -> str:
     """A new VAPID private key: base64url of its 32 raw bytes."""
+    from py_vapid import Vapid02
+
     vapid = Vapid02()
     vapid.generate_keys()
     return _raw_private_key(vapid)
@@ -48,6 +53,8 @@ def new_private_key() -> str:
 
 def load_vapid(text: str) -> Vapid02:
     """A VAPID key from base64url raw bytes, base64url DER, or PEM."""
+    from py_vapid import Vapid02
+
     text = text.strip()
     if text.startswith("-----BEGIN"):
         return Vapid02.from_pem(text.encode())
@@ -126,6 +133,8 @@ class WebPush:
 
     async def public_key(self) -> str:
         """The applicationServerKey browsers subscribe with: base64url of the public point."""
+        from cryptography.hazmat.primitives import serialization
+
         vapid = await self.vapid()
         point = vapid.public_key.public_bytes(serialization.Encoding.X962,
                                               serialization.PublicFormat.UncompressedPoint)
@@ -146,6 +155,8 @@ class WebPush:
         return sum(results)
 
     async def _push(self, target: PushTarget, data: str, vapid: Vapid02) -> bool:
+        from pywebpush import WebPushException, webpush_async
+
         if not self.allowed(target.endpoint):  # the setting changed since it was kept
             log.info("web push: a subscription outside TADAMON_PUSH_SERVICES is forgotten")
             await self.inbox.unsubscribe(target.endpoint)

@@ -1,0 +1,38 @@
+"""What only some replies need is imported by the first of them, not by every process."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# A fresh interpreter: pytest's own has imported everything already.
+SCRIPT = r'''
+import asyncio, json, sys
+from zoneinfo import ZoneInfo
+import bot.app
+from bot.i18n import Renderer, load_translations
+from handlers.messages import _, reply
+
+renderer = Renderer(load_translations(), ZoneInfo("Africa/Casablanca"))
+text = renderer.render(reply(_("Welcome to {fair}!", fair="Tadamon")), "fr").text
+asyncio.run(renderer.draw_pictures([reply(_("Welcome to {fair}!", fair="Tadamon"))], "fr"))
+heavy = ["PIL", "icalendar", "bot.pictures", "bot.report", "pywebpush", "py_vapid",
+         "cryptography.hazmat"]
+print(json.dumps({"text": text, "imported": [name for name in heavy if name in sys.modules]}))
+'''
+
+
+def test_a_reply_without_a_picture_imports_no_drawing_and_no_web_push() -> None:
+    """bot.app and a text reply leave Pillow, icalendar, the report and web push unimported
+    (they come with the first picture, or the first push)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-c", SCRIPT], env=env, cwd=ROOT, check=True,
+                          capture_output=True, text=True, timeout=120)
+    report = json.loads(done.stdout)
+    assert report["text"]
+    assert report["imported"] == []
