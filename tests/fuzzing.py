@@ -998,7 +998,12 @@ def _small_sample(keep: int) -> str:
 def _sample_yaml(keep_mutations: tuple[int, tuple[Mutation, ...]]) -> CatalogueCase:
     keep, mutations = keep_mutations
     data = mutate(json.loads(_small_sample(keep)), mutations)
-    text = yaml.dump(data, Dumper=yaml.CSafeDumper, allow_unicode=True)
+    try:
+        text = yaml.dump(data, Dumper=yaml.CSafeDumper, allow_unicode=True)
+    except UnicodeEncodeError:
+        # A lone surrogate, which the C emitter cannot write: the Python one writes it as a
+        # "\uD9E9" escape, which YAML reads back as that surrogate (a file may say it so).
+        text = yaml.dump(data, Dumper=yaml.SafeDumper, allow_unicode=True)
     return CatalogueCase("yaml", text, ".yaml")
 
 
