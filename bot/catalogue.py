@@ -123,21 +123,28 @@ def _read_csv(path: Path) -> tuple[str, list[Row]]:
     except csv.Error:
         delimiter = ","
     # Only the delimiter is sniffed: the sniffed quoting misreads "" in rows past the sample.
-    reader = csv.reader(io.StringIO(text), csv.excel, delimiter=delimiter)
+    # newline="": the csv module's own reading of line ends (a lone CR ends a row, as in old
+    # Mac sheets), as with a file opened with newline="".
+    reader = csv.reader(io.StringIO(text, newline=""), csv.excel, delimiter=delimiter)
     try:
-        header = [cell.strip().lower() for cell in next(reader)]
-    except StopIteration:
-        raise CatalogueError(path.name, "the file is empty") from None
-    kind = _sheet_kind(path.stem, header)
-    if kind is None:
-        raise CatalogueError(f"{path.name}:1",
-                             "cannot tell the sheet's kind: name the file exhibitors.csv, "
-                             "stands.csv or workshops.csv, or use the documented columns")
-    rows: list[Row] = []
-    for cells in reader:
-        if not any(cell.strip() for cell in cells):
-            continue
-        rows.append((reader.line_num, dict(zip(header, (c.strip() for c in cells), strict=False))))
+        try:
+            header = [cell.strip().lower() for cell in next(reader)]
+        except StopIteration:
+            raise CatalogueError(path.name, "the file is empty") from None
+        kind = _sheet_kind(path.stem, header)
+        if kind is None:
+            raise CatalogueError(f"{path.name}:1",
+                                 "cannot tell the sheet's kind: name the file exhibitors.csv, "
+                                 "stands.csv or workshops.csv, or use the documented columns")
+        rows: list[Row] = []
+        for cells in reader:
+            if not any(cell.strip() for cell in cells):
+                continue
+            rows.append((reader.line_num,
+                         dict(zip(header, (c.strip() for c in cells), strict=False))))
+    except csv.Error as exc:
+        raise CatalogueError(f"{path.name}:{reader.line_num}",
+                             f"cannot be read as CSV ({exc})") from None
     return kind, _checked(kind, header, rows, f"{path.name}")
 
 

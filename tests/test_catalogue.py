@@ -577,6 +577,31 @@ async def test_csv_quotes_are_read_past_the_sniffed_sample(open_db: OpenDb,
     assert stored.name["fr"] == 'Association "Dar Al Baraka", Khouribga'
 
 
+async def test_csv_with_old_mac_line_ends_is_read_row_by_row(open_db: OpenDb,
+                                                              tmp_path: Path) -> None:
+    """A sheet whose rows end with a lone CR (old Mac spreadsheets) is read like any other;
+    it used to stop the import with "new-line character seen in unquoted field"."""
+    db = await open_db("sqlite")
+    rows = sheet_rows(sample())["exhibitors"]
+    rows[0]["name_fr"] = "Coopérative du Matin"
+    path = write_csv(tmp_path / "exhibitors.csv", "exhibitors", rows)
+    path.write_bytes(path.read_bytes().replace(b"\r\n", b"\r"))
+    report = await db.load(path)
+    assert (report.created, report.updated, report.removed) == (0, 1, 0)
+    assert (await db.one(Exhibitor, key=rows[0]["id"])).name["fr"] == "Coopérative du Matin"
+
+
+async def test_a_csv_that_cannot_be_parsed_names_the_file_and_line(open_db: OpenDb,
+                                                                   tmp_path: Path) -> None:
+    db = await open_db("sqlite")
+    rows = sheet_rows(sample())["exhibitors"]
+    rows[2]["name_fr"] = "x" * 200_000  # past the csv module's field limit
+    path = write_csv(tmp_path / "exhibitors.csv", "exhibitors", rows)
+    with pytest.raises(CatalogueError) as caught:
+        await db.load(path)
+    assert str(caught.value).startswith("exhibitors.csv:4: cannot be read as CSV (field larger")
+
+
 async def test_xlsx_workbook(open_db: OpenDb, tmp_path: Path) -> None:
     db = await open_db("sqlite")
     rows: dict[str, list[dict[str, Any]]] = dict(sheet_rows(sample()))
