@@ -175,6 +175,7 @@ class App:
     async def close(self) -> None:
         """Release everything: channels (their HTTP sessions), Redis, the database."""
         await self.stop_channels()
+        await self.engine.flush_statistics()
         await self.web_push.close()
         await self.redis.aclose(close_connection_pool=True)
         await self.db.dispose()

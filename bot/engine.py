@@ -95,6 +95,11 @@ class Engine:
         self.transfer_codes = TransferCodes(state.redis)
         self.transfers = Transfers(sessions, self.registrations)
 
+    async def flush_statistics(self) -> None:
+        """Write the card views and intent counts kept for a moment (at shutdown)."""
+        await self.feedback.flush()
+        await self.reports.questions.flush()
+
     async def handle(self, inbound: Inbound) -> list[Rendered]:
         """Handle one message; never raises: failures become a polite, localized answer."""
         return (await self.answer(inbound)).rendered

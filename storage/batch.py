@@ -5,14 +5,20 @@ written, and a burst of hundreds costs a few writes instead of hundreds."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import weakref
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any, Generic, TypeVar
 
 from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
+from redis.exceptions import NoScriptError
 
 K = TypeVar("K")
+
+log = logging.getLogger(__name__)
 
 
 class GroupWrite(Generic[K]):
@@ -28,6 +34,20 @@ class GroupWrite(Generic[K]):
         self._waiting: Counter[K] = Counter()
         self._written: asyncio.Future[None] | None = None
         self._writing: asyncio.Task[None] | None = None
+        self._hurry = asyncio.Event()
+
+    def count(self, key: K, amount: int = 1) -> None:
+        """Count `amount` for `key` without waiting for the write: for statistics, which no
+        answer should wait for (`flush` waits, at shutdown)."""
+        self._waiting[key] += amount
+        if self._writing is None:
+            self._writing = asyncio.create_task(self._write_all())
+
+    async def flush(self) -> None:
+        """Return once everything counted so far is written, without the linger."""
+        while (writing := self._writing) is not None:
+            self._hurry.set()
+            await asyncio.wait({writing})
 
     async def add(self, key: K, amount: int = 1) -> None:
         """Count `amount` for `key`; returns once a write carried it (raises what it raised)."""
@@ -42,8 +62,10 @@ class GroupWrite(Generic[K]):
     async def _write_all(self) -> None:
         try:
             while self._waiting:
-                if self.linger > 0:
-                    await asyncio.sleep(self.linger)
+                if self.linger > 0 and not self._hurry.is_set():
+                    # asyncio.sleep unless flush() hurries it
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._hurry.wait(), self.linger)
                 batch, self._waiting = self._waiting, Counter()
                 written, self._written = self._written, None
                 try:
@@ -52,6 +74,8 @@ class GroupWrite(Generic[K]):
                     if written is not None and not written.done():
                         written.set_exception(exc if isinstance(exc, Exception)
                                               else asyncio.CancelledError())
+                    elif isinstance(exc, Exception):  # counted, and nobody waits to be told
+                        log.exception("%d counts not written", sum(batch.values()))
                     if not isinstance(exc, Exception):
                         raise
                 else:
@@ -59,6 +83,7 @@ class GroupWrite(Generic[K]):
                         written.set_result(None)
         finally:
             self._writing = None
+            self._hurry.clear()
             left, self._written = self._written, None
             if left is not None and not left.done():  # cancelled at shutdown: let them go
                 left.set_result(None)
@@ -137,3 +162,19 @@ def pipelined(redis: Redis) -> Pipelined:
     if batcher is None:
         batcher = _pipelines[redis] = Pipelined(redis)
     return batcher
+
+
+async def evalsha(redis: Redis, script: AsyncScript, names: list[str], args: list[Any]) -> Any:
+    """Run a Lua script in the shared pipeline: EVALSHA straight away (redis-py would first ask
+    whether the script is loaded, one more round trip), loading it once more when Redis does
+    not know it (restarted, flushed)."""
+    for attempt in (1, 2):
+        try:
+            results = await pipelined(redis).run(
+                lambda pipe: pipe.evalsha(script.sha, len(names), *names, *args))
+            return results[0]
+        except NoScriptError:
+            if attempt == 2:
+                raise
+            await redis.script_load(script.script)
+    raise AssertionError("unreachable")

@@ -72,7 +72,7 @@ class Rated:
 
 
 # Seconds the views of a card wait for others before they are written together.
-VIEWS_LINGER = 0.02
+VIEWS_LINGER = 0.5
 
 
 class FeedbackRepository:
@@ -130,14 +130,16 @@ class FeedbackRepository:
                     for row in rows]
 
     async def count_view(self, fair_id: int, number: str, day: dt.date) -> None:
-        """One more showing of the stand's card that day, written before this returns. A
-        count is only a statistic: when the database is down it is lost (logged), and the card
-        is still shown from memory.
+        """One more showing of the stand's card that day. A count is only a statistic, which
+        no answer waits for: the views of the next VIEWS_LINGER seconds are written together
+        (one statement for all of them; a busy fair shows hundreds of cards a second). When
+        the database is down they are lost (logged), and the card is still shown from memory;
+        `flush` writes what is counted (at shutdown)."""
+        self._views.count((fair_id, number, day))
 
-        Views that arrive while a write is under way are written together by the next one
-        (one statement for all of them): a busy fair shows hundreds of cards a second, and one
-        transaction each cost more than the rest of a card's answer."""
-        await self._views.add((fair_id, number, day))
+    async def flush(self) -> None:
+        """Write the views counted so far."""
+        await self._views.flush()
 
     async def _write_views(self, views: Counter[tuple[int, str, dt.date]]) -> None:
         try:

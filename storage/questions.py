@@ -110,7 +110,7 @@ class QuestionCount:
 IntentKey = tuple[int, dt.date, str, str, str]
 """A count's row: fair, day, channel, language, intent."""
 # Seconds a count waits for others before they are written together.
-COUNTS_LINGER = 0.02
+COUNTS_LINGER = 0.5
 
 
 class QuestionLog:
@@ -130,8 +130,8 @@ class QuestionLog:
         Only statistics: when the database is down they are lost (logged), nothing else."""
         cleaned = clean_question(question) if question else None
         moment = now or utcnow()
-        if cleaned is None:
-            await self._intents.add((fair_id, day, channel, language or "", intent))
+        if cleaned is None:  # written with the others of the next COUNTS_LINGER seconds
+            self._intents.count((fair_id, day, channel, language or "", intent))
             return
         try:
             async with self.sessions() as session, session.begin():
@@ -141,6 +141,10 @@ class QuestionLog:
         except DATABASE_ERRORS:
             # The text itself is never logged: it may hold what the person would not share.
             log.warning("intent %s on %s not counted: database unavailable", intent, channel)
+
+    async def flush(self) -> None:
+        """Write the counts kept so far (at shutdown)."""
+        await self._intents.flush()
 
     async def _write_intents(self, counts: Counter[IntentKey]) -> None:
         try:

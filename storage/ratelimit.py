@@ -8,14 +8,12 @@ import secrets
 import time
 import weakref
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from redis.asyncio import Redis
-from redis.commands.core import AsyncScript
-from redis.exceptions import NoScriptError
 
 from storage import keys
-from storage.batch import pipelined
+from storage.batch import evalsha
 from storage.state import in_process
 
 # Each bucket: a hash {tokens, ts}, tokens as of ts (Redis time, seconds).
@@ -278,20 +276,6 @@ class SendWindow:
         # the rest of a reply's handling (see _departures).
         self._local = _departures(redis)
 
-    async def _evalsha(self, script: AsyncScript, names: list[str], args: list[str]) -> Any:
-        """Run a script in the shared pipeline: EVALSHA straight away, loading the script
-        once more when Redis does not know it (restarted, flushed)."""
-        for attempt in (1, 2):
-            try:
-                results = await pipelined(self.redis).run(
-                    lambda pipe: pipe.evalsha(script.sha, len(names), *names, *args))
-                return results[0]
-            except NoScriptError:
-                if attempt == 2:
-                    raise
-                await self.redis.script_load(script.script)
-        raise AssertionError("unreachable")
-
     async def admit(self, channel: str, limit: int, window: float, flight: float,
                     charge: Bucket | None = None) -> tuple[float, str]:
         """Let one send of `channel` go if its window has room: (0.0, its name), also taking
@@ -307,7 +291,7 @@ class SendWindow:
             name, bucket_args = _bucket_args(charge)
             names.append(name)
             args += bucket_args
-        wait = max(0.0, float(await self._evalsha(self._admit, names, args)))
+        wait = max(0.0, float(await evalsha(self.redis, self._admit, names, args)))
         return (0.0, member) if wait == 0 else (wait, "")
 
     def _admit_here(self, sends: dict[str, float], limit: int, window: float, flight: float
@@ -334,7 +318,7 @@ class SendWindow:
             if member in sends:
                 sends[member] = time.time()
             return
-        await self._evalsha(self._sent, [keys.send_window(channel)], [member])
+        await evalsha(self.redis, self._sent, [keys.send_window(channel)], [member])
 
     async def enter(self, channel: str, limit: int, window: float, flight: float,
                     charge: Bucket | None = None) -> str:

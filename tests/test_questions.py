@@ -95,6 +95,7 @@ async def test_record_counts_intents_and_unanswered_questions(
     await log.record(fair_id, NEXT_DAY, "web", "en", "unknown", "is there wifi?",
                      now=AT + dt.timedelta(days=1))
     await log.record(fair_id, NEXT_DAY, "web", None, "unknown", "🙂")  # counted, not stored
+    await log.flush()  # the counts of understood texts are written a moment later
 
     assert await log.intent_counts(fair_id) == [
         IntentCount(DAY, "telegram", "fr", "info", 2),
@@ -124,6 +125,7 @@ async def test_concurrent_records_count_exactly(open_log: OpenLog, kind: str) ->
         log.record(fair_id, DAY, "whatsapp", "ar", "unknown", "fin kayn l wifi ?",
                    now=AT + dt.timedelta(seconds=index))
         for index in range(50)))
+    await log.flush()
     assert await log.intent_counts(fair_id) == [IntentCount(DAY, "whatsapp", "ar", "unknown", 50)]
     [question] = await log.top_questions(fair_id, DAY)
     assert (question.question, question.count) == ("fin kayn l wifi", 50)

@@ -245,6 +245,50 @@ async def test_a_busy_turn_forgets_its_delivery_mark(
     assert await _flags(state, "web", "slow", "m-7") == (False, False)
 
 
+async def test_a_turn_costs_a_real_redis_one_command_to_open_and_one_to_close(
+        redis_url: str) -> None:
+    """On a real Redis a message's stay is two scripts, whatever it reads and writes: each
+    command a pipeline carries costs the bot its packing and parsing."""
+    client: Redis = Redis.from_url(redis_url, decode_responses=True)
+    watcher: Redis = Redis.from_url(redis_url, decode_responses=True)
+    state = State(client)
+    try:
+        async with state.turn("telegram", "4242", "m-first"):  # the scripts get loaded
+            pass
+        sent: list[str] = []
+        async with watcher.monitor() as monitor:
+            for number in range(5):
+                async with state.turn("telegram", "4242", f"m-{number}") as turn:
+                    turn.session["step"] = number
+            await client.set("tadamon:test:end", "1")
+            while True:
+                command = await asyncio.wait_for(monitor.next_command(), 10)
+                if command["command"] == "SET tadamon:test:end 1":
+                    break
+                if command["client_type"] != "lua":  # not those the scripts ran
+                    sent.append(command["command"].split()[0].upper())
+        assert sent == ["EVALSHA"] * 10
+        assert await state.load_session("telegram", "4242") == {"step": 4}
+        assert await client.exists(keys.user_lock("telegram", "4242")) == 0
+        assert await _flags(state, "telegram", "4242", "m-3") == (True, False)
+    finally:
+        await client.aclose()
+        await watcher.aclose()
+
+
+async def test_a_turn_loads_its_scripts_again_after_redis_forgot_them(state: State) -> None:
+    """A Redis restarted or flushed no longer knows the scripts: the next turn loads them."""
+    async with state.turn("whatsapp", "212600000000", "wamid.a") as turn:
+        turn.session["flow"] = "feedback"
+    await state.redis.script_flush()
+    async with state.turn("whatsapp", "212600000000", "wamid.b") as turn:
+        assert turn.session == {"flow": "feedback"}
+        turn.session["flow"] = "rating"
+    assert await state.load_session("whatsapp", "212600000000") == {"flow": "rating"}
+    assert await _flags(state, "whatsapp", "212600000000", "wamid.b") == (True, False)
+    assert await state.redis.exists(keys.user_lock("whatsapp", "212600000000")) == 0
+
+
 async def test_throttle_notice_is_given_once(state: State) -> None:
     """The person is told to slow down once, not at every throttled message."""
     assert await state.first_throttle_notice("web", "flood") is True
