@@ -6,13 +6,15 @@ throwaway real Redis and PostgreSQL servers, and drives it with simulated visito
 a short conversation (greeting, language tap, stand card, workshop programme, a day, another
 stand, practical information, menu). Prints medians of several rounds and the server's peak RSS.
 
-Then, at a fixed offered rate (`--rate`, 300 messages/s by default, for `--seconds`), the same
+Then, at fixed offered rates (`--rate`, 300 messages/s by default, or a list such as
+`--rate 50,100,200,300` to find the highest rate a setup keeps under 100 ms, for `--seconds`
+each), the same
 conversations' messages are sent on a schedule whatever the answers' pace (open loop), each
 visitor one message at a time, and the latency is counted from when each message was due:
 p50, p99 and the worst, and how many messages were late because every visitor was waiting.
 
     .venv/bin/python bench/engine.py [--users 300] [--concurrency 40] [--rounds 3]
-        [--rate 300] [--seconds 15] [--only embedded|real]
+        [--rate 300[,RATE...]] [--seconds 15] [--only embedded|real]
 """
 
 from __future__ import annotations
@@ -205,7 +207,7 @@ async def measure(name: str, env: dict[str, str], args: argparse.Namespace) -> d
         await wait_healthy(base)
         await load(base, min(args.users, 50), args.concurrency)
         rounds = [await load(base, args.users, args.concurrency) for _round in range(args.rounds)]
-        steady = await fixed_rate(base, args.rate, args.seconds) if args.rate > 0 else None
+        steady = [await fixed_rate(base, rate, args.seconds) for rate in args.rate if rate > 0]
         rss = peak_rss_mb(pid)
     result: dict[str, Any] = {"setup": name, "rss_mb": rss, "fixed_rate": steady}
     for key in ("messages", "per_second", "p50_ms", "p99_ms"):
@@ -217,8 +219,7 @@ def report(result: dict[str, Any]) -> None:
     print(f"{result['setup']:<28} {result['messages']:>7.0f} msgs/round  "
           f"{result['per_second']:>7.1f} msg/s  p50 {result['p50_ms']:>6.1f} ms  "
           f"p99 {result['p99_ms']:>7.1f} ms  peak RSS {result['rss_mb']:>6.1f} MiB", flush=True)
-    steady = result.get("fixed_rate")
-    if steady:
+    for steady in result.get("fixed_rate") or []:
         print(f"{'':<28} at {steady['offered']:.0f} msg/s offered: {steady['per_second']:>6.1f} "
               f"msg/s answered  p50 {steady['p50_ms']:>6.1f} ms  p99 {steady['p99_ms']:>7.1f} ms"
               f"  max {steady['max_ms']:>7.1f} ms  {steady['late']:.0f} sent late "
@@ -231,8 +232,9 @@ async def main() -> None:
     parser.add_argument("--concurrency", type=int, default=40, help="visitors at once")
     parser.add_argument("--rounds", type=int, default=3, help="rounds (medians are reported)")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
-    parser.add_argument("--rate", type=float, default=300,
-                        help="messages/s offered in the fixed-rate measure (0: none)")
+    parser.add_argument("--rate", type=lambda text: [float(rate) for rate in text.split(",")],
+                        default=[300.0], help="messages/s offered in the fixed-rate measure, "
+                        "or a comma-separated list of rates, each measured (0: none)")
     parser.add_argument("--seconds", type=float, default=15, help="fixed-rate measure length")
     parser.add_argument("--only", choices=("embedded", "real"), default=None,
                         help="one setup only")
