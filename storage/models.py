@@ -399,7 +399,8 @@ class Broadcast(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     fair_id: Mapped[int] = mapped_column(ForeignKey("fairs.id", ondelete="RESTRICT"))
-    audience: Mapped[str] = mapped_column(String(64))
+    # `workshop:` and a workshop id of up to 100 characters (the catalogue's limit)
+    audience: Mapped[str] = mapped_column(String(120))
     text: Mapped[dict[str, Any]]
     scheduled_at: Mapped[dt.datetime]
     urgent: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -16,7 +16,15 @@ from sqlalchemy import func, select
 
 from bot.app import App
 from bot.worker import BATCH, LEASE, OutboxWorker, quiet_until
-from storage.models import Contact, OutboxMessage, OutboxStatus, Workshop, utcnow
+from storage.models import (
+    Contact,
+    OutboxMessage,
+    OutboxStatus,
+    Registration,
+    RegistrationStatus,
+    Workshop,
+    utcnow,
+)
 from storage.outbox import Outbox
 from storage.repositories import ROLE_BY_COMMAND
 from tests.conftest import TADAMON, AppFactory, cli_env, run_tadamon
@@ -620,3 +628,30 @@ async def test_a_row_whose_payload_does_not_fit_fails_with_why_and_the_next_goes
     ]
     [sent] = fake_telegram.calls_of("sendMessage")
     assert sent.chat_id == 1001 and "Emballage des produits du terroir" in sent.text
+
+
+@pytest.mark.postgres
+async def test_a_broadcast_to_a_workshop_with_the_longest_id_is_queued_and_sent(
+    make_outbox_app: OutboxAppFactory, fake_telegram: FakeTelegram,
+) -> None:
+    """A workshop id may have 100 characters: a broadcast to its registrants is kept (its
+    audience no longer overflows the column on PostgreSQL) and reaches them."""
+    app = await make_outbox_app(database="postgres")
+    [registrant] = await add_contacts(app, 1, language="fr")
+    await add_contacts(app, 1, start=2000, language="fr")  # not registered
+    key = "atelier-" + "x" * 92
+    async with app.sessions() as session, session.begin():
+        workshop = await session.scalar(select(Workshop).order_by(Workshop.id).limit(1))
+        assert workshop is not None
+        workshop.key = key
+        session.add(Registration(workshop_id=workshop.id, contact_id=registrant,
+                                 status=RegistrationStatus.CONFIRMED))
+    fair = await app.engine.catalogue.fair()
+    assert fair is not None
+    outbox = Outbox(app.sessions)
+    broadcast_id, count = await outbox.queue_broadcast(fair.id, f"workshop:{key}", TEXT,
+                                                       utcnow())
+    assert count == 1
+    assert await OutboxWorker(app, clock=at_noon).drain() == 1
+    assert [call.chat_id for call in fake_telegram.calls_of("sendMessage")] == [1000]
+    assert (await outbox.progress(broadcast_id))["sent"] == 1
