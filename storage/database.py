@@ -7,6 +7,7 @@ import asyncio
 import logging
 import re
 import sqlite3
+import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -113,11 +114,16 @@ async def _stored_revisions(engine: AsyncEngine) -> set[str] | None:
         return None
 
 
+async def is_current(engine: AsyncEngine) -> bool:
+    """True when the database is at the head revision (one query; Alembic is not imported)."""
+    head = head_revision()
+    return head is not None and await _stored_revisions(engine) == {head}
+
+
 async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
     """Apply pending migrations (idempotent; safe to call at every start)."""
-    head = head_revision() if revision == "head" else None
-    if head is not None and await _stored_revisions(engine) == {head}:
-        return  # the schema is current: one query, and Alembic is not even imported
+    if revision == "head" and await is_current(engine):
+        return
 
     def _run(connection: Connection) -> None:
         from alembic import command
@@ -144,3 +150,17 @@ async def ping(engine: AsyncEngine) -> bool:
         log.warning("database ping failed", exc_info=True)
         return False
     return True
+
+
+async def _upgrade_url(url: str) -> None:
+    engine = create_engine(url)
+    try:
+        await upgrade(engine)
+    finally:
+        await engine.dispose()
+
+
+if __name__ == "__main__":
+    # `python -m storage.database`, the URL on standard input (not in the process list): the
+    # migrations of a serving process, applied in a process of their own (bot/cli/serve.py).
+    asyncio.run(_upgrade_url(sys.stdin.read().strip()))

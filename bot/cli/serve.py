@@ -10,12 +10,17 @@ import gc
 import logging
 import os
 import signal
-from typing import Annotated
+import subprocess
+import sys
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from bot.cli import common
 from bot.settings import Settings
+
+if TYPE_CHECKING:
+    from bot.app import App
 
 log = logging.getLogger("tadamon")
 
@@ -43,6 +48,7 @@ async def _serve(settings: Settings, *, worker: bool) -> None:
 
     app = App(settings)
     try:
+        await migrate_aside(app)
         await app.prepare()
         runner = make_runner(app)
         await runner.setup()
@@ -70,6 +76,24 @@ async def _serve(settings: Settings, *, worker: bool) -> None:
         await app.stop_channels()
     finally:
         await app.close()
+
+
+async def migrate_aside(app: App) -> None:
+    """Apply pending migrations in a child process: Alembic, with Mako and Pygments under it
+    (about 11 MB), never enters a process that then serves for days. Should the child fail,
+    `App.prepare` migrates here, and says what is wrong as it always did."""
+    from storage import database
+
+    if await database.is_current(app.db):
+        return
+    path = os.pathsep.join(entry for entry in sys.path if entry)
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "storage.database", stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ, "PYTHONPATH": path})
+    _out, err = await child.communicate(app.settings.database_url.encode())
+    if child.returncode != 0:
+        log.info("migrating in a child process failed, migrating here: %s",
+                 err.decode("utf-8", "replace").strip().splitlines()[-1:])
 
 
 def settle_garbage_collector() -> None:
@@ -126,6 +150,7 @@ def worker() -> None:
 
         app = App(settings)
         try:
+            await migrate_aside(app)
             await app.prepare(load_sample=False, understands=False)
             stop = asyncio.Event()
             loop = asyncio.get_running_loop()
