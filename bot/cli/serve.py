@@ -24,8 +24,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("tadamon")
 
-M_ARENA_MAX = -8  # glibc's mallopt parameter
+M_ARENA_MAX = -8  # glibc's mallopt parameters
+M_MMAP_THRESHOLD = -3
+M_TRIM_THRESHOLD = -1
 MALLOC_ARENAS = 2
+MALLOC_THRESHOLD = 128 * 1024  # glibc's default, kept fixed
 
 
 def run(
@@ -104,6 +107,7 @@ def settle_garbage_collector() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(10_000, 10, 10)
+    release_free_memory()
 
 
 def limit_malloc_arenas(arenas: int = MALLOC_ARENAS) -> bool:
@@ -111,16 +115,32 @@ def limit_malloc_arenas(arenas: int = MALLOC_ARENAS) -> bool:
     unless MALLOC_ARENA_MAX is set already; True when glibc took it. Each thread that allocates
     gets an arena of its own by default (up to 8 per core): the thread pools (libuv's resolver,
     asyncio's to_thread) kept about 23 MB more in a run answering 1,000 people by webhook
-    (bench/memory.py), for no measurable speed in a process that runs Python in one thread."""
-    if "MALLOC_ARENA_MAX" in os.environ:
-        return False
+    (bench/memory.py), for no measurable speed in a process that runs Python in one thread.
+    The mmap and trim thresholds are fixed too (unless set in the environment): glibc raises
+    them to the size of any large block freed, after which blocks of megabytes (a file read
+    at start, a large body) come from the heap and stay in it once freed (about 2 MB)."""
     name = ctypes.util.find_library("c")
     try:
         libc = ctypes.CDLL(name)
         mallopt = libc.mallopt
     except (OSError, AttributeError, TypeError):  # not glibc (musl, macOS, Windows)
         return False
+    for variable, parameter in (("MALLOC_MMAP_THRESHOLD_", M_MMAP_THRESHOLD),
+                                ("MALLOC_TRIM_THRESHOLD_", M_TRIM_THRESHOLD)):
+        if variable not in os.environ:
+            mallopt(parameter, MALLOC_THRESHOLD)
+    if "MALLOC_ARENA_MAX" in os.environ:
+        return False
     return bool(mallopt(M_ARENA_MAX, arenas))
+
+
+def release_free_memory() -> None:
+    """Hand the pages glibc holds free (what start-up allocated and let go) back to the
+    system; nothing where the C library is not glibc."""
+    try:
+        ctypes.CDLL(ctypes.util.find_library("c")).malloc_trim(0)
+    except (OSError, AttributeError, TypeError):
+        return
 
 
 def _announce_channels(settings: Settings) -> None:
