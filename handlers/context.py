@@ -20,6 +20,7 @@ from storage.registrations import RegistrationRepository
 from storage.reports import ReportRepository
 from storage.repositories import (
     CatalogueRepository,
+    CatalogueSnapshot,
     ContactRepository,
     ContactView,
     FairView,
@@ -71,13 +72,13 @@ class Context:
         kept = snapshot.derived.get("gazetteer")
         if isinstance(kept, Gazetteer):
             return kept
-        # The fair's own practical topics bring their words; known ones are in the lexicon.
-        topics = [InfoTopic(answer.id, answer.topic or {}, answer.keywords)
-                  for answer in snapshot.info if not answer.known]
-        # Built in a thread (half a second for a fair of 300 exhibitors): the others'
-        # messages are answered meanwhile.
-        built = await asyncio.to_thread(Gazetteer.from_snapshot, snapshot, topics)
-        snapshot.derived["gazetteer"] = built
+        # One build for all the messages that arrive meanwhile: each building its own made
+        # as many copies (a few MB each) as first messages came at once, kept until a full
+        # garbage collection.
+        if not isinstance(kept, asyncio.Task) or kept.get_loop() is not asyncio.get_running_loop():
+            kept = asyncio.create_task(_build_gazetteer(snapshot))
+            snapshot.derived["gazetteer"] = kept
+        built: Gazetteer = await asyncio.shield(kept)
         return built
 
     async def understand(self, text: str) -> Understanding:
@@ -127,3 +128,20 @@ class Context:
 
     def local_day(self, moment: dt.datetime) -> dt.date:
         return moment.astimezone(self.zone).date()
+
+
+async def _build_gazetteer(snapshot: CatalogueSnapshot) -> Gazetteer:
+    """The gazetteer of a catalogue version, kept with it once built (a failed build is
+    forgotten: the next message tries again)."""
+    # The fair's own practical topics bring their words; known ones are in the lexicon.
+    topics = [InfoTopic(answer.id, answer.topic or {}, answer.keywords)
+              for answer in snapshot.info if not answer.known]
+    try:
+        # Built in a thread (half a second for a fair of 300 exhibitors): the others'
+        # messages are answered meanwhile.
+        built = await asyncio.to_thread(Gazetteer.from_snapshot, snapshot, topics)
+    except BaseException:
+        snapshot.derived.pop("gazetteer", None)
+        raise
+    snapshot.derived["gazetteer"] = built
+    return built

@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import logging
+import re
 import sqlite3
+import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.ext.asyncio import AsyncSession as AsyncSession
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +27,8 @@ DATABASE_ERRORS = (SQLAlchemyError, OSError, TimeoutError)
 """What a database outage looks like to the code that calls it."""
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+# `revision = "0012"` and `down_revision = "0011"` (or None, or a tuple), as Alembic writes them.
+_REVISION_LINE = re.compile(r"^(revision|down_revision)\b[^=\n]*=\s*(.+?)\s*$", re.MULTILINE)
 
 
 def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
@@ -69,16 +75,59 @@ def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]
 
 def alembic_config(connection: Connection | None = None) -> Config:
     """An Alembic configuration pointing at our migrations, without an alembic.ini file."""
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["connection"] = connection
     return config
 
 
+def head_revision() -> str | None:
+    """The newest migration's revision, read from the text of the migration files: Alembic's
+    machinery (with Mako and Pygments under it, about 11 MB) is imported only when there is
+    something to migrate. None when the files do not name a single head plainly."""
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for path in (MIGRATIONS / "versions").glob("*.py"):
+        fields = dict(_REVISION_LINE.findall(path.read_text(encoding="utf-8")))
+        try:
+            revision = ast.literal_eval(fields["revision"])
+            parent = ast.literal_eval(fields.get("down_revision", "None"))
+        except (KeyError, ValueError, SyntaxError):
+            return None
+        if not isinstance(revision, str):
+            return None
+        revisions.add(revision)
+        parents.update((parent,) if isinstance(parent, str) else parent or ())
+    heads = revisions - parents
+    return heads.pop() if len(heads) == 1 else None
+
+
+async def _stored_revisions(engine: AsyncEngine) -> set[str] | None:
+    """The revisions the database says it is at; None before its first migration."""
+    try:
+        async with engine.connect() as connection:
+            rows = await connection.execute(text("SELECT version_num FROM alembic_version"))
+            return set(rows.scalars())
+    except SQLAlchemyError:  # no such table: a new database (any other trouble shows below)
+        return None
+
+
+async def is_current(engine: AsyncEngine) -> bool:
+    """True when the database is at the head revision (one query; Alembic is not imported)."""
+    head = head_revision()
+    return head is not None and await _stored_revisions(engine) == {head}
+
+
 async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
     """Apply pending migrations (idempotent; safe to call at every start)."""
+    if revision == "head" and await is_current(engine):
+        return
 
     def _run(connection: Connection) -> None:
+        from alembic import command
+
         command.upgrade(alembic_config(connection), revision)
 
     async with engine.begin() as connection:
@@ -101,3 +150,17 @@ async def ping(engine: AsyncEngine) -> bool:
         log.warning("database ping failed", exc_info=True)
         return False
     return True
+
+
+async def _upgrade_url(url: str) -> None:
+    engine = create_engine(url)
+    try:
+        await upgrade(engine)
+    finally:
+        await engine.dispose()
+
+
+if __name__ == "__main__":
+    # `python -m storage.database`, the URL on standard input (not in the process list): the
+    # migrations of a serving process, applied in a process of their own (bot/cli/serve.py).
+    asyncio.run(_upgrade_url(sys.stdin.read().strip()))

@@ -15,7 +15,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from zoneinfo import ZoneInfo
 
-import numpy
 from rapidfuzz import fuzz, process
 
 from handlers.understanding.lexicon import (
@@ -184,6 +183,9 @@ class _BigramIndex:
     """The words sharing letter pairs with a word: those that can be at least so alike."""
 
     def __init__(self, words: Sequence[str]) -> None:
+        # NumPy (about 12 MB) only in a process serving a fair that large.
+        import numpy
+
         self.words = list(words)
         postings: dict[str, list[int]] = {}
         for index, word in enumerate(self.words):
@@ -195,6 +197,8 @@ class _BigramIndex:
     def candidates(self, word: str, cutoff: float) -> list[str]:
         """Words that may be `cutoff` alike (fuzz.ratio): an insertion or deletion changes at
         most two of a word's letter pairs, and so many edits are all the cutoff allows."""
+        import numpy
+
         grams = [self._postings[gram] for gram in _bigrams(word) if gram in self._postings]
         edits = math.floor((1.0 - cutoff / 100.0) * (2 * len(word) + 1))
         need = max(1, len(word) + 1 - 2 * edits)

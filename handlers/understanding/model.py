@@ -9,15 +9,18 @@ one that touches scikit-learn."""
 
 from __future__ import annotations
 
+import ast
 import json
 import logging
 import math
+import operator
 import os
 import pickle
 import re
 import subprocess
 import sys
 import zipfile
+from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +39,10 @@ WORD_MIN, WORD_MAX = 1, 2
 # The margins become probabilities through a softmax at this temperature: a margin ahead by
 # 0.5 is about 7 to 1.
 TEMPERATURE = 4.0
+# The .npy format of NumPy's .npz archives, written and read here without NumPy (about 12 MB
+# in every process that imports it, for a few thousand multiplications a message).
+_NPY_MAGIC = b"\x93NUMPY\x01\x00"
+_FLOAT = "<f8" if sys.byteorder == "little" else ">f8"
 _SPACES = re.compile(r"\s\s+")
 
 
@@ -77,7 +84,7 @@ class _Part:
 
     analyzer: str
     vocabulary: dict[str, int]
-    idf: Any
+    idf: array[float]
     offset: int
 
 
@@ -111,10 +118,13 @@ def _fit(texts: list[str], labels: list[str]) -> tuple[Any, ...]:
     offset = 0
     for _name, vectorizer in pipeline[0].transformer_list:
         vocabulary = {str(gram): int(index) for gram, index in vectorizer.vocabulary_.items()}
-        parts.append(_Part(str(vectorizer.analyzer), vocabulary, vectorizer.idf_, offset))
+        parts.append(_Part(str(vectorizer.analyzer), vocabulary,
+                           array("d", vectorizer.idf_.tolist()), offset))
         offset += len(vocabulary)
-    return (tuple(str(label) for label in svm.classes_), parts, svm.coef_.T.copy(),
-            svm.intercept_.copy())
+    # Plain arrays (the weights of each label, one after the other): the serving process
+    # unpickles them without importing NumPy.
+    return (tuple(str(label) for label in svm.classes_), parts,
+            array("d", svm.coef_.ravel().tolist()), array("d", svm.intercept_.tolist()))
 
 
 def _fit_in_child(texts: list[str], labels: list[str]) -> tuple[Any, ...]:
@@ -134,13 +144,18 @@ def _fit_in_child(texts: list[str], labels: list[str]) -> tuple[Any, ...]:
 class Classifier:
     """Scores of each intent for a masked, folded text."""
 
-    def __init__(self, labels: tuple[str, ...], parts: list[_Part], weights: Any,
-                 intercept: Any) -> None:
+    def __init__(self, labels: tuple[str, ...], parts: list[_Part], weights: array[float],
+                 intercept: array[float]) -> None:
+        """`weights`: each label's weights of every feature, label after label."""
         self.labels = labels
         self._parts = [(_ANALYZERS[part.analyzer], part.vocabulary, part.idf, part.offset)
                        for part in parts]
         self._weights = weights
         self._intercept = intercept
+        features = len(weights) // max(len(labels), 1)
+        view = memoryview(weights)
+        self._columns = [view[start:start + features]
+                         for start in range(0, features * len(labels), features)]
 
     @classmethod
     def fit(cls, texts: Sequence[str], labels: Sequence[str], *,
@@ -159,41 +174,42 @@ class Classifier:
     def save(self, path: Path) -> None:
         """Write the fitted numbers to `path` (an .npz of plain arrays and one JSON text: no
         pickle, so reading a file back runs no code), through a temporary file."""
-        import numpy
-
         header = {"labels": list(self.labels),
                   "parts": [{"analyzer": _analyzer_name(analyze), "vocabulary": vocabulary,
                              "offset": offset}
                             for analyze, vocabulary, _idf, offset in self._parts]}
-        arrays = {f"idf{index}": idf for index, (_a, _v, idf, _o) in enumerate(self._parts)}
+        width = len(self.labels)
+        arrays = {"weights": (self._weights, (width, len(self._weights) // max(width, 1))),
+                  "intercept": (self._intercept, (width,))}
+        for index, (_a, _v, idf, _o) in enumerate(self._parts):
+            arrays[f"idf{index}"] = (idf, (len(idf),))
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_name(f".{path.name}.{os.getpid()}")
-        with partial.open("wb") as file:
-            numpy.savez(file, header=numpy.array(json.dumps(header)), weights=self._weights,
-                        intercept=self._intercept, **arrays)
+        with zipfile.ZipFile(partial, "w", zipfile.ZIP_STORED) as archive:
+            text = json.dumps(header)
+            archive.writestr("header.npy", _npy(f"<U{len(text)}", (), text.encode("utf-32-le")))
+            for name, (values, shape) in arrays.items():
+                archive.writestr(f"{name}.npy", _npy(_FLOAT, shape, values.tobytes()))
         partial.replace(path)
 
     @classmethod
     def load(cls, path: Path) -> Classifier:
         """The classifier `save` wrote to `path`; ValueError when the file is not one."""
-        import numpy
-
         try:
-            with path.open("rb") as file, numpy.load(file, allow_pickle=False) as stored:
-                header = json.loads(str(stored["header"]))
-                parts = [_Part(part["analyzer"], part["vocabulary"], stored[f"idf{index}"],
-                               int(part["offset"]))
+            with zipfile.ZipFile(path) as archive:
+                header = json.loads(_read_npy(archive, "header", "<U")[0].decode("utf-32-le"))
+                parts = [_Part(part["analyzer"], part["vocabulary"],
+                               _floats(archive, f"idf{index}"), int(part["offset"]))
                          for index, part in enumerate(header["parts"])]
-                return cls(tuple(header["labels"]), parts, stored["weights"],
-                           stored["intercept"])
-        except (KeyError, TypeError, EOFError, zipfile.BadZipFile) as exc:
+                return cls(tuple(header["labels"]), parts, _floats(archive, "weights"),
+                           _floats(archive, "intercept"))
+        except (KeyError, TypeError, EOFError, SyntaxError, zipfile.BadZipFile) as exc:
             raise ValueError(f"{path.name} is not a fitted classifier: {exc}") from exc
 
     def margins(self, text: str) -> list[float]:
         """Each intent's margin (in the order of `labels`), as the fitted pipeline computes it."""
-        import numpy
-
-        scores = self._intercept.copy()
+        values: list[float] = []
+        rows: list[int] = []
         for analyze, vocabulary, idf, offset in self._parts:
             counts: dict[int, int] = {}
             for gram in analyze(text):
@@ -202,12 +218,14 @@ class Classifier:
                     counts[index] = counts.get(index, 0) + 1
             if not counts:
                 continue
-            indexes = numpy.fromiter(counts, dtype=numpy.intp, count=len(counts))
-            values = (numpy.log(numpy.fromiter(counts.values(), dtype=float, count=len(counts)))
-                      + 1.0) * idf[indexes]
-            values /= numpy.sqrt(values @ values)
-            scores += values @ self._weights[indexes + offset]
-        return [float(value) for value in scores]
+            # Sublinear term frequencies times the inverse document frequencies, normalised.
+            part = [(math.log(count) + 1.0) * idf[index] for index, count in counts.items()]
+            norm = math.sqrt(sum(value * value for value in part))
+            values += [value / norm for value in part]
+            rows += [index + offset for index in counts]
+        # Each label's weights of the features present, in C (a few thousand products).
+        return [intercept + sum(map(operator.mul, values, map(column.__getitem__, rows)))
+                for intercept, column in zip(self._intercept, self._columns, strict=True)]
 
     def probabilities(self, text: str) -> list[tuple[str, float]]:
         """Every intent with a probability (a softmax of the margins), the most likely first."""
@@ -219,6 +237,36 @@ class Classifier:
                  for label, weight in zip(self.labels, weights, strict=True)]
         pairs.sort(key=lambda pair: (-pair[1], pair[0]))
         return pairs
+
+
+def _npy(descr: str, shape: tuple[int, ...], data: bytes) -> bytes:
+    """An .npy file (format 1.0) of these bytes."""
+    header = f"{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape!r}, }}"
+    padding = -(len(_NPY_MAGIC) + 2 + len(header) + 1) % 64
+    header += " " * padding + "\n"
+    return _NPY_MAGIC + len(header).to_bytes(2, "little") + header.encode("latin-1") + data
+
+
+def _read_npy(archive: zipfile.ZipFile, name: str, kind: str) -> tuple[bytes, tuple[int, ...]]:
+    """The data and shape of an .npy member written by `_npy` (or NumPy, format 1.0)."""
+    content = archive.read(f"{name}.npy")
+    if not content.startswith(_NPY_MAGIC):
+        raise TypeError(f"{name} is not an .npy array of format 1.0")
+    length = int.from_bytes(content[len(_NPY_MAGIC):len(_NPY_MAGIC) + 2], "little")
+    start = len(_NPY_MAGIC) + 2
+    fields = ast.literal_eval(content[start:start + length].decode("latin-1"))
+    if (not isinstance(fields, dict) or not str(fields.get("descr")).startswith(kind)
+            or fields.get("fortran_order")):
+        raise TypeError(f"{name} is not an array of {kind}")
+    return content[start + length:], tuple(fields["shape"])
+
+
+def _floats(archive: zipfile.ZipFile, name: str) -> array[float]:
+    """An .npy member of this machine's float64, as a flat array."""
+    data, _shape = _read_npy(archive, name, _FLOAT)
+    values = array("d")
+    values.frombytes(data)
+    return values
 
 
 def _analyzer_name(analyze: Any) -> str:
