@@ -7,8 +7,6 @@ import asyncio
 import itertools
 import os
 import shutil
-import subprocess
-import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +23,7 @@ from bot.http import make_web_app
 from bot.settings import Settings
 from storage import database
 from storage.websessions import public_id
+from tests import commands
 from tests.servers import RunningServer, start_postgres, start_redis
 
 pytest_plugins = ["tests.platforms"]
@@ -163,7 +162,7 @@ async def make_app(
         await app.close()
 
 
-TADAMON = str(Path(sys.executable).with_name("tadamon"))
+TADAMON = commands.TADAMON
 """The console script of the installed package."""
 
 
@@ -175,12 +174,13 @@ def cli_env(**settings: str) -> dict[str, str]:
     return env
 
 
-async def run_tadamon(*args: str, env: dict[str, str], cwd: Path) -> tuple[int, str, str]:
-    """Run `tadamon ARGS` to its end: exit code, stdout, stderr."""
-    process = await asyncio.create_subprocess_exec(
-        TADAMON, *args, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    out, err = await process.communicate()
-    return process.returncode or 0, out.decode(), err.decode()
+async def run_tadamon(*args: str, env: dict[str, str], cwd: Path,
+                      fresh: bool = False) -> tuple[int, str, str]:
+    """Run `tadamon ARGS` to its end: exit code, stdout, stderr. The command runs in a process
+    forked from a warm one (tests/commands.py); `fresh=True` starts the console script."""
+    done = await asyncio.to_thread(commands.run, *args, env=env, cwd=cwd, fresh=fresh)
+    return done.returncode, done.stdout.decode(), done.stderr.decode()
+
 
 class Answer:
     """What the web chat answered to one message."""
