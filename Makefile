@@ -8,7 +8,6 @@ BABEL_KEYWORDS := -k _ -k _n:1,2
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || { apt-get update -qq && apt-get install -y -qq python3-venv && $(PYTHON) -m venv $(VENV); }
-	$(BIN)/pip install -q --upgrade pip
 
 ## fribidi: Debian's libfribidi0 when missing. Pillow's wheels bundle libraqm but load FriBiDi
 ## from the system; without it the floor maps would draw Arabic unjoined, left to right.
@@ -27,9 +26,14 @@ run: install
 	$(BIN)/tadamon run
 
 ## install-test: what the tests need (Python packages; redis-server and PostgreSQL from Debian)
+## (pip's own compiling of every module to bytecode runs on one core: compileall does it on
+## all of them; a file that does not compile is left to its import, as pip leaves it)
 install-test: $(BIN)/python fribidi
 	bash tests/ensure-servers.sh
-	$(BIN)/pip install -q -e ".[test]"
+	$(BIN)/pip install -q --no-compile -e ".[test]"
+	$(BIN)/python -m compileall -q -j 0 \
+		"$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')" >/dev/null \
+		|| true
 
 ## lint: ruff, mypy --strict and the import contract (bot -> handlers -> storage)
 lint:
