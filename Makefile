@@ -8,6 +8,7 @@ BABEL_KEYWORDS := -k _ -k _n:1,2
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || { apt-get update -qq && apt-get install -y -qq python3-venv && $(PYTHON) -m venv $(VENV); }
+	$(BIN)/pip install -q --upgrade pip
 
 ## fribidi: Debian's libfribidi0 when missing. Pillow's wheels bundle libraqm but load FriBiDi
 ## from the system; without it the floor maps would draw Arabic unjoined, left to right.
