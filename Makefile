@@ -27,9 +27,14 @@ run: install
 	$(BIN)/tadamon run
 
 ## install-test: what the tests need (Python packages; redis-server and PostgreSQL from Debian)
+## (pip's own compiling of every module to bytecode runs on one core: compileall does it on
+## all of them; a file that does not compile is left to its import, as pip leaves it)
 install-test: $(BIN)/python fribidi
 	bash tests/ensure-servers.sh
-	$(BIN)/pip install -q -e ".[test]"
+	$(BIN)/pip install -q --no-compile -e ".[test]"
+	$(BIN)/python -m compileall -q -j 0 \
+		"$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')" >/dev/null \
+		|| true
 
 ## lint: ruff, mypy --strict and the import contract (bot -> handlers -> storage)
 lint:

@@ -14,6 +14,9 @@ import pytest
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 SCREENSHOTS = Path(__file__).resolve().parent.parent / "build" / "screenshots"
+POLL = 0.05
+"""Seconds between two looks of a WebDriverWait (Selenium's default, half a second, is mostly
+spent waiting for a page that answered long before)."""
 
 needs_chromium = pytest.mark.skipif(
     not CHROMIUM.exists() or not CHROMEDRIVER.exists(),

@@ -4,11 +4,10 @@ web chat client that reads like a conversation."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import itertools
 import os
 import shutil
-import subprocess
-import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +24,7 @@ from bot.http import make_web_app
 from bot.settings import Settings
 from storage import database
 from storage.websessions import public_id
+from tests import commands
 from tests.servers import RunningServer, start_postgres, start_redis
 
 pytest_plugins = ["tests.platforms"]
@@ -163,7 +163,7 @@ async def make_app(
         await app.close()
 
 
-TADAMON = str(Path(sys.executable).with_name("tadamon"))
+TADAMON = commands.TADAMON
 """The console script of the installed package."""
 
 
@@ -175,12 +175,13 @@ def cli_env(**settings: str) -> dict[str, str]:
     return env
 
 
-async def run_tadamon(*args: str, env: dict[str, str], cwd: Path) -> tuple[int, str, str]:
-    """Run `tadamon ARGS` to its end: exit code, stdout, stderr."""
-    process = await asyncio.create_subprocess_exec(
-        TADAMON, *args, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    out, err = await process.communicate()
-    return process.returncode or 0, out.decode(), err.decode()
+async def run_tadamon(*args: str, env: dict[str, str], cwd: Path,
+                      fresh: bool = False) -> tuple[int, str, str]:
+    """Run `tadamon ARGS` to its end: exit code, stdout, stderr. The command runs in a process
+    forked from a warm one (tests/commands.py); `fresh=True` starts the console script."""
+    done = await asyncio.to_thread(commands.run, *args, env=env, cwd=cwd, fresh=fresh)
+    return done.returncode, done.stdout.decode(), done.stderr.decode()
+
 
 class Answer:
     """What the web chat answered to one message."""
@@ -309,63 +310,56 @@ async def chat(make_chat: ChatFactory) -> Chat:
 # ---------------------------------------------------------------------------------------------
 # Long tests first
 
-# Tests that take long (their share of a full run, in seconds on a busy 2-core machine), with
-# the tests sharing a module-scoped fixture kept in one block. xdist's worksteal scheduler
-# hands each worker a contiguous share of the collection and an idle worker steals from the
-# end of another's share: each share starts with its long tests, so that the last minutes run
-# short tests on both workers instead of one long test on one.
+# Tests that take long (their share of a full run, in seconds on a busy 2-core machine, from
+# `pytest --durations`), with the tests sharing a module-scoped fixture kept in one block.
+# xdist's worksteal scheduler hands each worker a contiguous share of the collection and an
+# idle worker steals from the end of another's share: each share starts with its long tests,
+# so that the last minutes run short tests on both workers instead of one long test on one.
 SLOW_FIRST: tuple[tuple[float, tuple[str, ...]], ...] = (
-    (75, ("tests/test_deployment.py::",)),
-    (35, ("tests/test_understanding.py::test_two_trainings_give_the_same_predictions",
+    (54, ("tests/test_deployment.py::",)),
+    (28, ("tests/test_understanding.py::test_two_trainings_give_the_same_predictions",
           "tests/test_understanding.py::test_fast_path_computes_what_the_pipeline_does",
           "tests/test_understanding.py::test_training_happens_in_a_child_process")),
-    (45, ("tests/test_posters.py::test_three_codes_side_by_side_when_every_channel_is_set",)),
-    (39, ("tests/test_cli.py::test_broadcast_bad_input_exits_2_with_one_line",)),
-    (39, ("tests/test_cli.py::test_read_only_commands_need_no_redis",)),
-    (36, ("tests/test_outbox.py::test_a_worker_killed_mid_broadcast_loses_nothing",)),
-    (30, ("tests/test_outbox.py::test_broadcast_command_line",)),
-    (28, ("tests/test_fuzz.py::test_fuzzed_telegram_updates",)),
-    (26, ("tests/test_report.py::test_report_writes_what_people_asked",)),
-    (25, ("tests/test_registrations.py::test_500_attempts_for_30_seats_from_two_processes",)),
-    (23, ("tests/test_webchat_inbox_browser.py::test_a_reminder_and_an_offer_come_into",)),
-    (22, ("tests/test_outbox.py::test_coop_codes_command",)),
-    (22, ("tests/test_report.py::test_report_and_export_feedback_commands",)),
-    (21, ("tests/test_posters.py::test_one_poster_per_stand_with_both_codes",)),
-    (21, ("tests/test_outbox.py::test_two_workers_racing_send_each_row_exactly_once",)),
-    (21, ("tests/test_report.py::test_report_refuses_a_file_and_a_database_without_fair",)),
-    (20, ("tests/test_transfer_browser.py::test_the_page_offers_whatsapp_after_registering",)),
-    (20, ("tests/test_cli.py::test_broadcast_at_is_read_in_the_fairs_time_zone",)),
-    (19, ("tests/test_posters.py::test_a_fair_without_a_platform_prints_codes_to_the_web",)),
-    (19, ("tests/test_posters.py::test_telegram_alone_gives_one_code_and_empty_stands",)),
-    (19, ("tests/test_posters.py::test_a_platform_that_does_not_answer_stops_the_posters",)),
-    (17, ("tests/test_outbox.py::test_organizer_commands",)),
-    (17, ("tests/test_map_browser.py::test_the_map_is_legible_and_enlarges_on_a_phone",)),
-    (17, ("tests/test_posters.py::test_posters_need_no_redis",)),
-    (16, ("tests/test_workshop_cards_browser.py::test_the_calendar_file_shows_its_caption",)),
-    (16, ("tests/test_telegram.py::test_tadamon_run_serves_telegram[polling]",)),
-    (15, ("tests/test_telegram.py::test_tadamon_run_serves_telegram[webhook]",)),
-    (15, ("tests/test_language_screenshots_browser.py::test_a_conversation_reads_right_on_a"
+    (27, ("tests/test_posters.py::test_one_poster_per_stand_with_both_codes",)),
+    (26, ("tests/test_posters.py::test_three_codes_side_by_side_when_every_channel_is_set",)),
+    (25, ("tests/test_webchat_inbox_browser.py::test_a_reminder_and_an_offer_come_into",)),
+    (18, ("tests/test_registrations.py::test_500_attempts_for_30_seats_from_two_processes",)),
+    (17, ("tests/test_aiogram_types.py::test_aiogram_types_are_built_when_first_used",)),
+    (17, ("tests/test_workshop_cards_browser.py::test_the_calendar_file_shows_its_caption",)),
+    (17, ("tests/test_fuzz.py::test_fuzzed_whatsapp_webhooks",)),
+    (16, ("tests/test_cli.py::test_read_only_commands_need_no_redis",)),
+    (15, ("tests/test_fuzz.py::test_fuzzed_telegram_updates",)),
+    (15, ("tests/test_outbox.py::test_two_workers_racing_send_each_row_exactly_once",)),
+    (15, ("tests/test_outbox.py::test_a_worker_killed_mid_broadcast_loses_nothing",)),
+    (13, ("tests/test_map_browser.py::test_the_map_is_legible_and_enlarges_on_a_phone",)),
+    (13, ("tests/test_telegram.py::test_tadamon_run_serves_telegram[webhook]",)),
+    (13, ("tests/test_transfer_browser.py::test_the_page_offers_whatsapp_after_registering",)),
+    (12, ("tests/test_fuzz.py::test_fuzzed_web_chat_requests",)),
+    (11, ("tests/test_registrations.py::test_500_attempts_for_30_seats_in_one_process_on",)),
+    (10, ("tests/test_language_screenshots_browser.py::test_a_conversation_reads_right_on_a"
           "_phone[ar]",)),
-    (15, ("tests/test_exports.py::test_coop_codes_write_formula_like_names_as_text",)),
-    (14, ("tests/test_web_identity.py::test_exports_logs_and_metrics_never_show_the_token",)),
-    (14, ("tests/test_language_screenshots_browser.py::test_a_conversation_reads_right_on_a"
+    (10, ("tests/test_language_screenshots_browser.py::test_a_conversation_reads_right_on_a"
           "_phone[fr]",)),
-    (14, ("tests/test_fuzz.py::test_fuzzed_whatsapp_webhooks",)),
-    (12, ("tests/test_outbox.py::test_outbox_messages_keep_the_fairs_own_time_zone",)),
-    (12, ("tests/test_telegram.py::test_a_reply_does_not_wait_behind_a_broadcast",)),
-    (11, ("tests/test_organizers.py::test_leaving_the_setting_takes_the_role_back_at_the_next",)),
-    (11, ("tests/test_cli.py::test_db_upgrade_twice",)),
-    (11, ("tests/test_cli.py::test_run_serves_the_web_chat_and_stops_on_sigterm",)),
-    (10, ("tests/test_cli.py::test_import_twice_prints_the_same_counts",)),
-    (10, ("tests/test_exports.py::test_a_survey_comment_stays_text_in_the_report_tables",)),
-    (10, ("tests/test_organizers.py::test_web_chat_sessions_cannot_be_organizers",)),
-    (10, ("tests/test_registrations.py::test_500_attempts_for_30_seats_in_one_process_on",)),
     (10, ("tests/test_whatsapp.py::test_tadamon_run_serves_whatsapp[ar]",)),
-    (9, ("tests/test_fuzz.py::test_fuzzed_web_chat_requests",)),
-    (9, ("tests/test_whatsapp.py::test_tadamon_run_serves_whatsapp[fr]",)),
-    (9, ("tests/test_posters.py::test_no_poster_without_a_fair",)),
-    (9, ("tests/test_webchat_first_contact_browser.py::test_a_poster_code_on_a_phone",)),
+    (10, ("tests/test_telegram.py::test_a_reply_does_not_wait_behind_a_broadcast",)),
     (9, ("tests/test_faults.py::test_telegram_refusing_a_persons_messages_past_every_retry",)),
+    (9, ("tests/test_webchat_first_contact_browser.py::test_a_poster_code_on_a_phone",)),
+    (8, ("tests/test_telegram.py::test_tadamon_run_serves_telegram[polling]",)),
+    (8, ("tests/test_send_window.py::test_broadcasts_and_replies_never_exceed_the_limit_in_any"
+         "_second[postgres-real-2]",)),
+    (7, ("tests/test_cli.py::test_run_serves_the_web_chat_and_stops_on_sigterm",)),
+    (6, ("tests/test_cli.py::test_import_twice_prints_the_same_counts",)),
+    (6, ("tests/test_whatsapp.py::test_tadamon_run_serves_whatsapp[fr]",)),
+    (6, ("tests/test_stats.py::test_chart_titles_fit_in_their_pictures",)),
+    (6, ("tests/test_send_window.py::test_broadcasts_and_replies_never_exceed_the_limit_in_any"
+         "_second[sqlite-fake-1]",)),
+    (6, ("tests/test_posters.py::test_telegram_alone_gives_one_code_and_empty_stands",)),
+    (6, ("tests/test_report.py::test_the_report_folder_holds_the_tables_and_charts",)),
+    (6, ("tests/test_faults.py::test_outbox_worker_survives_a_postgresql_restart_mid",)),
+    (6, ("tests/test_exports.py::test_a_survey_comment_stays_text_in_the_report_tables",)),
+    (6, ("tests/test_catalogue.py::test_reimport_replaces_the_fairs_info_answers[sqlite]",)),
+    (5, ("tests/test_cli.py::test_db_upgrade_twice",)),
+    (5, ("tests/test_catalogue.py::test_importing_the_sample_again_changes_nothing[postgres]",)),
 )
 
 
@@ -377,6 +371,18 @@ def _slow_blocks(items: list[pytest.Item]) -> list[tuple[float, list[pytest.Item
         if block:
             blocks.append((weight, block))
     return blocks
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """What the collection imported (test modules, the libraries, hundreds of thousands of
+    objects) lives until the end: the garbage collector stops walking it at each full pass,
+    which took a twentieth of a worker's time."""
+    # Imported before, not after: at its import Hypothesis runs its plugins' set-up (trio
+    # registers its random generator), which asks gc.get_referrers, blind to frozen objects.
+    import hypothesis  # noqa: F401
+
+    gc.collect()
+    gc.freeze()
 
 
 @pytest.hookimpl(trylast=True)  # after -k and -m have deselected

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import html
-import subprocess
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -16,7 +15,8 @@ from bot.app import sample_catalogue
 from handlers.moments import Unread, read_moment
 from storage.models import Broadcast
 from storage.registrations import Outcome
-from tests.conftest import TADAMON, cli_env
+from tests import commands
+from tests.conftest import cli_env
 from tests.platforms import TelegramFactory
 
 CASABLANCA = ZoneInfo("Africa/Casablanca")
@@ -172,14 +172,14 @@ async def test_an_organizer_broadcasts_to_a_workshops_registrants_for_tomorrow_9
 
 def test_the_command_line_preview_shows_the_fairs_local_time(tmp_path: Path) -> None:
     env = cli_env(TADAMON_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/x.db")
-    run = subprocess.run([TADAMON, "import", str(sample_catalogue())], env=env, cwd=tmp_path,
-                         capture_output=True, text=True, timeout=60)
+    run = commands.run("import", sample_catalogue(), env=env, cwd=tmp_path, timeout=60)
     assert run.returncode == 0, run.stderr
     day = dt.datetime.now(CASABLANCA).date() + dt.timedelta(days=2)
-    preview = subprocess.run(
-        [TADAMON, "broadcast", "--audience", "all", "--at", f"{day:%Y-%m-%d}T09:00",
-         "--text-fr", "Le salon ouvre à 9:00.", "--text-ar", "يفتح المعرض على الساعة 9:00."],
-        env=env, cwd=tmp_path, capture_output=True, text=True, input="n\n", timeout=60)
-    assert preview.returncode == 1, preview.stderr
-    assert preview.stdout.startswith(
+    done = commands.run(
+        "broadcast", "--audience", "all", "--at", f"{day:%Y-%m-%d}T09:00",
+        "--text-fr", "Le salon ouvre à 9:00.", "--text-ar", "يفتح المعرض على الساعة 9:00.",
+        env=env, cwd=tmp_path, given=b"n\n", timeout=60)
+    stdout, stderr = done.text()
+    assert done.returncode == 1, stderr
+    assert stdout.startswith(
         f"audience all: 0 recipients, at {day:%Y-%m-%d} 09:00 (Africa/Casablanca)\n")

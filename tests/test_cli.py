@@ -1,4 +1,6 @@
-"""The `tadamon` console script, run as operators run it: exit status, output, one-line errors."""
+"""The `tadamon` console script, run as operators run it: exit status, output, one-line errors.
+Every command runs as the real console script in at least one test here (`fresh=True`, and
+`tadamon run` in its own process); the other runs fork a warm process (tests/commands.py)."""
 
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.app import sample_catalogue
+from tests import commands
 from tests.conftest import TADAMON, cli_env
 from tests.servers import free_port
 
@@ -45,26 +48,20 @@ def environment(tmp_path: Path, **settings: str) -> dict[str, str]:
                       **settings})
 
 
-def tadamon_all(tmp_path: Path, *runs: tuple[tuple[str | Path, ...], dict[str, str]]
-                ) -> list[Done]:
-    """Run the console script in tmp_path, several times side by side; wait for them all."""
-    processes = [
-        subprocess.Popen([TADAMON, *map(str, args)], cwd=tmp_path, text=True,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         env=environment(tmp_path, **settings))
-        for args, settings in runs
-    ]
-    done = []
-    for process in processes:
-        with process:
-            stdout, stderr = process.communicate(timeout=60)
-            done.append(Done(process.returncode, stdout, stderr))
-    return done
+def tadamon_all(tmp_path: Path, *runs: tuple[tuple[str | Path, ...], dict[str, str]],
+                fresh: bool = False) -> list[Done]:
+    """Run commands in tmp_path, several side by side; wait for them all. Each runs in a
+    process forked from a warm one (tests/commands.py); `fresh=True`: the console script."""
+    started = [commands.start(*args, env=environment(tmp_path, **settings), cwd=tmp_path,
+                              fresh=fresh)
+               for args, settings in runs]
+    return [Done(done.returncode, *done.text())
+            for done in (running.wait(timeout=60) for running in started)]
 
 
-def tadamon(tmp_path: Path, *args: str | Path, **settings: str) -> Done:
-    """Run the console script in tmp_path and wait for it."""
-    return tadamon_all(tmp_path, (args, settings))[0]
+def tadamon(tmp_path: Path, *args: str | Path, fresh: bool = False, **settings: str) -> Done:
+    """Run one command in tmp_path and wait for it."""
+    return tadamon_all(tmp_path, (args, settings), fresh=fresh)[0]
 
 
 def stored(tmp_path: Path, table: str, database: str = "x.db") -> int:
@@ -90,8 +87,8 @@ def sample_db(tmp_path: Path, imported: Path) -> Path:
 
 def test_import_twice_prints_the_same_counts(tmp_path: Path) -> None:
     lines = []
-    for _ in range(2):
-        done = tadamon(tmp_path, "import", sample_catalogue())
+    for fresh in (True, False):
+        done = tadamon(tmp_path, "import", sample_catalogue(), fresh=fresh)
         assert done.returncode == 0, done.stderr
         assert done.stderr == ""
         lines.append(done.stdout.strip())
@@ -159,7 +156,8 @@ def test_bad_setting_stops_start_up(tmp_path: Path) -> None:
 def test_db_upgrade_twice(tmp_path: Path) -> None:
     unusable = f"sqlite+aiosqlite:///{tmp_path}/no/such/folder/x.db"
     first, broken = tadamon_all(tmp_path, (("db", "upgrade"), {}),
-                                (("db", "upgrade"), {"TADAMON_DATABASE_URL": unusable}))
+                                (("db", "upgrade"), {"TADAMON_DATABASE_URL": unusable}),
+                                fresh=True)
     second = tadamon(tmp_path, "db", "upgrade")
     for done in (first, second):
         assert done.returncode == 0, done.stderr
@@ -314,7 +312,8 @@ def test_read_only_commands_need_no_redis(tmp_path: Path, sample_db: Path) -> No
         (("coop-codes",), {**closed, "TADAMON_PUBLIC_URL": "https://salon.example.ma"}),
         (("report", "--out", "report"), closed),
     ]
-    exported, organizers, status, codes, report = tadamon_all(tmp_path, *runs)
+    # The console script itself, five at once (the other runs fork a warm process).
+    exported, organizers, status, codes, report = tadamon_all(tmp_path, *runs, fresh=True)
     for (args, _), done in zip(runs, (exported, organizers, status, codes, report), strict=True):
         assert (done.returncode, done.stderr) == (0, ""), args
     assert exported.stdout == "1 contacts written to contacts.csv\n"

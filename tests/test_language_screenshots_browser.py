@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.browser import SCREENSHOTS, answered, bot_bubbles, chromium, needs_chromium
+from tests.browser import POLL, SCREENSHOTS, answered, bot_bubbles, chromium, needs_chromium
 from tests.conftest import ChatFactory
 
 pytestmark = needs_chromium
@@ -37,7 +37,7 @@ def _converse(base: str, language: str, folder: Path) -> dict[str, Any]:
     steps = STEPS[language]
     shown: dict[str, Any] = {}
     with chromium(language) as driver:
-        wait = WebDriverWait(driver, 60)
+        wait = WebDriverWait(driver, 60, poll_frequency=POLL)
 
         bubbles = partial(bot_bubbles, driver)
 

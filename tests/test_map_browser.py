@@ -10,7 +10,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from tests.browser import answered, bot_bubbles, chromium, needs_chromium
+from tests.browser import POLL, answered, bot_bubbles, chromium, needs_chromium
 from tests.conftest import ChatFactory
 
 pytestmark = needs_chromium
@@ -43,7 +43,7 @@ def _browse(base: str, shots: Path) -> Visit:
 
     visit = Visit()
     with chromium() as driver:
-        wait = WebDriverWait(driver, 60)
+        wait = WebDriverWait(driver, 60, poll_frequency=POLL)
 
         bubbles = partial(bot_bubbles, driver)
 

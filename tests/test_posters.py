@@ -137,8 +137,9 @@ async def test_one_poster_per_stand_with_both_codes(
     env = cli_env(TADAMON_DATABASE_URL=await make_database("sqlite"),
                   **telegram_env(fake_telegram), **whatsapp_env(fake_whatsapp))
 
+    # The console script itself (the other tests fork a warm process: tests/commands.py).
     code, stdout, stderr = await run_tadamon("posters", "--out", str(out), env=env,
-                                             cwd=tmp_path)
+                                             cwd=tmp_path, fresh=True)
 
     assert code == 0, stderr
     skipped = len(catalogue["stands"]) - len(expected)

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from storage.websessions import public_id
-from tests.browser import answered, bot_bubbles, chromium, needs_chromium
+from tests.browser import POLL, answered, bot_bubbles, chromium, needs_chromium
 from tests.conftest import ChatFactory
 
 SCREENSHOT = Path("/tmp/webchat.png")
@@ -39,7 +39,7 @@ def _browse(base: str) -> Visit:
 
     visit = Visit()
     with chromium("fr") as driver:
-        wait = WebDriverWait(driver, 60)
+        wait = WebDriverWait(driver, 60, poll_frequency=POLL)
 
         bubbles = partial(bot_bubbles, driver)
 

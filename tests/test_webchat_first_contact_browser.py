@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.i18n import FSI, PDI
-from tests.browser import SCREENSHOTS, answered, bot_bubbles, chromium, needs_chromium
+from tests.browser import POLL, SCREENSHOTS, answered, bot_bubbles, chromium, needs_chromium
 from tests.conftest import ChatFactory
 
 pytestmark = needs_chromium
@@ -67,7 +67,7 @@ def _visit(base: str, language: str, tap: str | None, folder: Path) -> list[Show
 
     steps: list[Shown] = []
     with phone(language) as driver:
-        wait = WebDriverWait(driver, 60)
+        wait = WebDriverWait(driver, 60, poll_frequency=POLL)
 
         def count() -> int:
             return len(bot_bubbles(driver))

@@ -14,7 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.worker import OutboxWorker
-from tests.browser import SCREENSHOTS, answered, bot_bubbles, chromium, needs_chromium
+from tests.browser import POLL, SCREENSHOTS, answered, bot_bubbles, chromium, needs_chromium
 from tests.conftest import Chat, ChatFactory
 from tests.test_registration_conversation import small_workshop
 
@@ -32,7 +32,7 @@ class Page:
         from selenium.webdriver.support.ui import WebDriverWait
 
         self.driver = driver
-        self.wait = WebDriverWait(driver, 60)
+        self.wait = WebDriverWait(driver, 60, poll_frequency=POLL)
 
     def bubbles(self) -> list[Any]:
         return bot_bubbles(self.driver)
