@@ -139,6 +139,13 @@ def send_window(channel: str) -> str:
     return f"{PREFIX}:sent:{channel}"
 
 
+# The replies of a channel waiting for room in its send window, which bulk messages leave to
+# them: a sorted set of names scored with the time each stops counting (a second after it
+# would have been let in), so a waiter whose process died holds bulk back a second at most.
+def replies_waiting(channel: str) -> str:
+    return f"{PREFIX}:sent:{channel}:replies"
+
+
 # Web chat sessions: which token hashes this deployment issued (SQL keeps them for good; this
 # copy spares a query per message and may be lost at any time).
 WEB_SESSION_TTL = 24 * 3600

@@ -8,6 +8,7 @@ import secrets
 import time
 import weakref
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from redis.asyncio import Redis
@@ -128,12 +129,21 @@ return '0'
 # than `limit` members score after now - window. The platform took each message between our
 # letting it go and its answer, so any `limit` + 1 of them lie at least a window apart there,
 # however late a timer fired, a packet crawled or an event loop stalled.
-# ADMIT: KEYS[1] the set, KEYS[2] (optional) a token bucket charged on admission; ARGV the
-# limit, the window, the seconds a send may stay on its way, a member naming this send, then
-# the bucket's rate and burst when KEYS[2] is given. "0" when admitted, else the seconds to
-# wait before asking again.
+# Replies go first: a reply refused for want of room is noted among the channel's waiting
+# replies, and a bulk message is not let in while one waits, so a person who writes during a
+# broadcast is answered at the next free place, not after the broadcast.
+# ADMIT: KEYS[1] the set, KEYS[2] the waiting replies, KEYS[3] (optional) a token bucket
+# charged on admission; ARGV the limit, the window, the seconds a send may stay on its way, a
+# member naming this send (the same at each ask), "1" for a reply (else bulk), then the
+# bucket's rate and burst when KEYS[3] is given. "0" when admitted, else the seconds to wait
+# before asking again.
 ADMIT = TAKE + """
 local limit, window, flight = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local reply = ARGV[5] == '1'
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', fmt(now))
+if not reply and redis.call('ZCARD', KEYS[2]) > 0 then
+    return fmt(0.02)  -- a reply waits for room: it goes first
+end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', fmt(now - window))
 local count = redis.call('ZCARD', KEYS[1])
 if count >= limit then
@@ -142,12 +152,20 @@ if count >= limit then
     if tonumber(first[2]) > now then
         leaves = 0.02  -- still on its way: ask again soon
     end
-    return fmt(math.max(0.001, leaves))
+    leaves = math.max(0.001, leaves)
+    if reply then
+        redis.call('ZADD', KEYS[2], fmt(now + leaves + 1), ARGV[4])
+        redis.call('PEXPIRE', KEYS[2], string.format('%d', math.ceil((leaves + 1) * 1000)))
+    end
+    return fmt(leaves)
 end
 redis.call('ZADD', KEYS[1], fmt(now + flight), ARGV[4])
 redis.call('PEXPIRE', KEYS[1], string.format('%d', math.ceil((flight + window) * 1000)))
-if #KEYS > 1 then
-    take(KEYS[2], tonumber(ARGV[5]), tonumber(ARGV[6]), 1)
+if reply then
+    redis.call('ZREM', KEYS[2], ARGV[4])
+end
+if #KEYS > 2 then
+    take(KEYS[3], tonumber(ARGV[6]), tonumber(ARGV[7]), 1)
 end
 return '0'
 """
@@ -277,16 +295,20 @@ class SendWindow:
         self._local = _departures(redis)
 
     async def admit(self, channel: str, limit: int, window: float, flight: float,
-                    charge: Bucket | None = None) -> tuple[float, str]:
+                    charge: Bucket | None = None, *, reply: bool = False,
+                    member: str | None = None) -> tuple[float, str]:
         """Let one send of `channel` go if its window has room: (0.0, its name), also taking
-        a token of the bucket `charge`. Else (the seconds to wait, "") and nothing counted."""
+        a token of the bucket `charge`. Else (the seconds to wait, "") and nothing counted.
+        A `reply` goes before bulk sends: refused, it is noted as waiting (under `member`, to
+        be given again at the next ask), and no bulk send is let in until it is."""
         if limit < 1 or window <= 0 or flight <= 0:
             raise ValueError(f"window {channel!r}: limit, window and flight must be positive")
+        member = member or next(self._names)
         if self._local is not None:
-            return self._admit_here(self._local.setdefault(channel, {}), limit, window, flight)
-        member = next(self._names)
-        names = [keys.send_window(channel)]
-        args = [str(int(limit)), repr(float(window)), repr(float(flight)), member]
+            return self._admit_here(channel, limit, window, flight, reply, member)
+        names = [keys.send_window(channel), keys.replies_waiting(channel)]
+        args = [str(int(limit)), repr(float(window)), repr(float(flight)), member,
+                "1" if reply else "0"]
         if charge is not None:
             name, bucket_args = _bucket_args(charge)
             names.append(name)
@@ -294,53 +316,73 @@ class SendWindow:
         wait = max(0.0, float(await evalsha(self.redis, self._admit, names, args)))
         return (0.0, member) if wait == 0 else (wait, "")
 
-    def _admit_here(self, sends: dict[str, float], limit: int, window: float, flight: float
-                    ) -> tuple[float, str]:
-        """ADMIT, for a window kept in this process (sends: member -> score). A reply does not
-        take its bucket token here: the bulk messages of the only process yield to it at the
-        window instead."""
+    def _admit_here(self, channel: str, limit: int, window: float, flight: float,
+                    reply: bool, member: str) -> tuple[float, str]:
+        """ADMIT, for a window kept in this process. A reply does not take its bucket token
+        here: the bulk messages of the only process yield to it at the window instead."""
+        assert self._local is not None
+        sends = self._local.sends.setdefault(channel, {})
+        waiting = self._local.replies.setdefault(channel, {})
         now = time.time()
-        for member, score in list(sends.items()):
+        for name, until in list(waiting.items()):
+            if until <= now:
+                del waiting[name]
+        if not reply and waiting:
+            return 0.02, ""  # a reply waits for room: it goes first
+        for name, score in list(sends.items()):
             if score <= now - window:
-                del sends[member]
+                del sends[name]
         if len(sends) >= limit:
             first = sorted(sends.values())[len(sends) - limit]
-            leaves = 0.02 if first > now else first + window - now
-            return max(0.001, leaves), ""
-        member = next(self._names)
+            leaves = max(0.001, 0.02 if first > now else first + window - now)
+            if reply:
+                waiting[member] = now + leaves + 1
+            return leaves, ""
         sends[member] = now + flight
+        waiting.pop(member, None)
         return 0.0, member
 
     async def sent(self, channel: str, member: str) -> None:
         """The platform answered the send `member`: it counts from now, for one window."""
         if self._local is not None:
-            sends = self._local.get(channel, {})
+            sends = self._local.sends.get(channel, {})
             if member in sends:
                 sends[member] = time.time()
             return
         await evalsha(self.redis, self._sent, [keys.send_window(channel)], [member])
 
     async def enter(self, channel: str, limit: int, window: float, flight: float,
-                    charge: Bucket | None = None) -> str:
-        """Wait for room in `channel`'s window and take it: the send's name, for `sent`."""
+                    charge: Bucket | None = None, *, reply: bool = False) -> str:
+        """Wait for room in `channel`'s window and take it: the send's name, for `sent`. A
+        reply (`reply`) goes before the bulk sends asking at the same time."""
+        name = next(self._names)
         while True:
-            wait, member = await self.admit(channel, limit, window, flight, charge)
+            wait, member = await self.admit(channel, limit, window, flight, charge,
+                                            reply=reply, member=name)
             if wait <= 0:
                 return member
             await asyncio.sleep(wait)
 
 
-_local_windows: weakref.WeakKeyDictionary[Redis, dict[str, dict[str, float]]] = (
-    weakref.WeakKeyDictionary())
+@dataclass
+class _Departures:
+    """A process's own send windows (the in-process stand-in of Redis): each channel's sends
+    (name -> score, as in ADMIT) and its waiting replies (name -> until when they count)."""
+
+    sends: dict[str, dict[str, float]] = field(default_factory=dict)
+    replies: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
-def _departures(redis: Redis) -> dict[str, dict[str, float]] | None:
+_local_windows: weakref.WeakKeyDictionary[Redis, _Departures] = weakref.WeakKeyDictionary()
+
+
+def _departures(redis: Redis) -> _Departures | None:
     """Each channel's sends in this process, for the in-process stand-in of Redis (the
     embedded default, one process): shared by every window on that client. None for a real
     server, which every process shares."""
     if not in_process(redis):
         return None
-    return _local_windows.setdefault(redis, {})
+    return _local_windows.setdefault(redis, _Departures())
 
 
 def _number(cost: float) -> str:

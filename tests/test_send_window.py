@@ -131,3 +131,35 @@ async def test_the_window_counts_a_send_until_the_platform_answers(
         assert (wait, member != "") == (0.0, True)
     finally:
         await redis.aclose()
+
+
+@pytest.mark.parametrize("server", ["real", "fake"])
+async def test_a_waiting_reply_takes_the_next_place_before_bulk_sends(
+        server: str, request: pytest.FixtureRequest) -> None:
+    """A reply refused for want of room is let in at the next free place, even when a bulk
+    send (a broadcast's next message) asks first: a person who writes during a broadcast is
+    answered at once, not after it."""
+    from redis.asyncio import Redis
+
+    from storage.state import connect_redis
+    redis = (Redis.from_url(request.getfixturevalue("redis_url")) if server == "real"
+             else connect_redis(None))
+    window = SendWindow(redis)
+    channel, span = "priority-test", 0.2
+    try:
+        await window.sent(channel, await window.enter(channel, 1, span, 10.0))  # bulk
+        wait, _ = await window.admit(channel, 1, span, 10.0, reply=True, member="reply-1")
+        assert wait > 0  # the window is full: the reply waits
+        await asyncio.sleep(span + 0.05)
+        # The place is free again, but a reply waits for it: the broadcast's next one yields
+        wait, _ = await window.admit(channel, 1, span, 10.0)
+        assert wait > 0
+        wait, member = await window.admit(channel, 1, span, 10.0, reply=True, member="reply-1")
+        assert (wait, member) == (0.0, "reply-1")
+        await window.sent(channel, member)
+        # The reply gone, bulk sends take their places again, one per window as before
+        await asyncio.sleep(span + 0.05)
+        wait, member = await window.admit(channel, 1, span, 10.0)
+        assert wait == 0.0 and member != ""
+    finally:
+        await redis.aclose()

@@ -7,6 +7,8 @@ at most the limit in any second at the platform, counted from letting the messag
 platform's answer. The bucket makes the schedule; the window is the guarantee, whatever a late
 timer, a slow network, a second worker or a burst of replies does to it. A reply passing the
 window also takes its token of the bucket, so the bulk messages booked after it leave room.
+Replies go first at the window: while one waits for room, no bulk message is let in, so a
+person who writes during a broadcast sent at the full rate is answered at the next free place.
 """
 
 from __future__ import annotations
@@ -60,9 +62,10 @@ class ChannelQuota:
         then send it within the block (a reply also takes its token of the bucket). Without
         Redis, it goes uncounted."""
         member = None
+        bulk = BULK.get()
         try:
             member = await self.window.enter(self.channel, self.limit, WINDOW, FLIGHT,
-                                             None if BULK.get() else self.bucket)
+                                             None if bulk else self.bucket, reply=not bulk)
         except RedisError:
             log.debug("redis unavailable: a message of %s leaves uncounted", self.channel)
         try:
