@@ -243,6 +243,8 @@ class OutboxWorker:
         digests and survey when due."""
         try:
             added = await queue_reminders(self.app.sessions, self.clock())
+            # the card views this process counted in the last moment go in the digests too
+            await self.app.engine.flush_statistics()
             added += await queue_cooperative_messages(self.app.sessions, self.clock())
         except DATABASE_ERRORS:
             log.warning("reminders not queued this time", exc_info=True)

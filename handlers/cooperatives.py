@@ -77,6 +77,7 @@ async def how_to_link(ctx: Context) -> list[Reply]:
             await ctx.catalogue.did_you_mean(ctx.fair.id, ctx.text) is not None):
         ctx.intent = Intent.STANDS
         return await stands.lookup(ctx, ctx.text) or await stands.zones(ctx)
+    await ctx.feedback.flush()  # the views counted a moment ago are in the figures too
     today = await ctx.cooperatives.stand_day(ctx.contact.id, ctx.local_day(ctx.now))
     if today is not None:
         # "mon stand", "رواقي", "stand dyali": a member's own stand, its day so far.

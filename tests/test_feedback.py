@@ -190,6 +190,7 @@ async def test_the_daily_digest_goes_to_each_cooperatives_own_members(
     await tg.say(SALMA, "Trop cher pour moi")
 
     evening = dt.datetime(2026, 12, 13, 20, 31, tzinfo=CASABLANCA)
+    await app.engine.flush_statistics()  # as the worker does before queueing the digests
     assert await queue_cooperative_messages(app.sessions, evening) == 2
     assert await queue_cooperative_messages(app.sessions, evening) == 0  # never twice
     salma_before = len(tg.fake.calls_of("sendMessage", SALMA))

@@ -437,6 +437,7 @@ async def test_report_writes_what_people_asked(make_app: AppFactory, tmp_path: P
         (second, "whatsapp", "fr", "unknown", "rappelez moi au 0612345678", utc(14, 12)),
     ]:
         await log.record(fair.id, day, channel, language, intent, question, now=at)
+    await log.flush()  # the counts of understood texts are written a moment later
     env = cli_env(TADAMON_DATABASE_URL=app.settings.database_url)
 
     code, out, err = await run_tadamon("report", "--out", "report", env=env, cwd=tmp_path)
