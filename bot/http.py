@@ -14,6 +14,7 @@ from pydantic import SecretStr
 
 from bot.app import App
 from bot.channels.body import error_response
+from bot.console import make_console
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,10 @@ def bearer_ok(request: web.Request, token: SecretStr | None) -> bool:
         given.strip().encode("utf-8", "surrogateescape"), expected)
 
 
+async def _to_console(request: web.Request) -> web.StreamResponse:
+    raise web.HTTPMovedPermanently("/admin/")
+
+
 def make_web_app(app: App, routes: Iterable[web.RouteDef] = (),
                  gauge_period: float = GAUGE_PERIOD) -> web.Application:
     """The aiohttp application serving `app`: health, metrics, web chat and channel routes."""
@@ -92,6 +97,8 @@ def make_web_app(app: App, routes: Iterable[web.RouteDef] = (),
     web_app.cleanup_ctx.append(fresh_gauges)
     web_app.add_routes([web.get("/healthz", healthz), web.get("/metrics", metrics)])
     web_app.add_routes(app.web_chat.routes())
+    web_app.add_routes([web.get("/admin", _to_console)])
+    web_app.add_subapp("/admin/", make_console(app))
     for channel in app.channels:
         web_app.add_routes(channel.routes())
     web_app.add_routes(list(routes))

@@ -175,3 +175,20 @@ TRANSFER_CODE_TTL = 30 * 60
 
 def transfer_code(code: str) -> str:
     return f"{PREFIX}:transfer-code:{code}"
+
+
+# Failed sign-ins to the organizer console, counted per account and per client address (keyed
+# hashes of both: no email or address in Redis) with the link codes' script: once either count
+# reaches its limit, no password is checked for the rest of the window, not even a right one.
+# An address may be shared (an office behind one NAT), hence its higher limit.
+CONSOLE_LOGIN_WINDOW = 15 * 60
+CONSOLE_LOGIN_ACCOUNT_LIMIT = 5
+CONSOLE_LOGIN_CLIENT_LIMIT = 20
+
+
+def console_login_failures_of_account(account_hash: str) -> str:
+    return f"{PREFIX}:{{console-login-failures}}:account:{account_hash}"
+
+
+def console_login_failures_of_client(client_hash: str) -> str:
+    return f"{PREFIX}:{{console-login-failures}}:client:{client_hash}"

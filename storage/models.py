@@ -294,6 +294,10 @@ class Registration(Base):
     offered_until: Mapped[dt.datetime | None]
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # What the confirmation's QR code carries, read at the door: random, so that nobody can
+    # check someone else in by guessing (made when a seat is confirmed).
+    checkin_code: Mapped[str | None] = mapped_column(String(32), unique=True)
+    checked_in_at: Mapped[dt.datetime | None]
 
 
 class Feedback(Base):
@@ -480,3 +484,59 @@ class ServiceKey(Base):
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class TrafficMinute(Base):
+    """How many messages came in, per fair, minute (UTC), channel and language: what the
+    organizer console's "messages per minute" reads, whichever process took them."""
+
+    __tablename__ = "traffic_minutes"
+
+    fair_id: Mapped[int] = mapped_column(ForeignKey("fairs.id", ondelete="CASCADE"),
+                                         primary_key=True)
+    minute: Mapped[dt.datetime] = mapped_column(primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16), primary_key=True)
+    language: Mapped[str] = mapped_column(String(8), primary_key=True)
+    messages: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ConsoleAccount(Base):
+    """Someone who may sign in to the organizer console (`tadamon admin add`): an organizer
+    acts, a viewer only looks. The password is kept as an argon2 hash."""
+
+    __tablename__ = "console_accounts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    last_login_at: Mapped[dt.datetime | None]
+
+
+class ConsoleSession(Base):
+    """A signed-in browser: the cookie's token, kept only as a hash."""
+
+    __tablename__ = "console_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("console_accounts.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[dt.datetime]
+
+
+class AuditEntry(Base):
+    """One thing done in the organizer console or to its accounts: who, what, when. The
+    actor is kept as written (an email), so the line outlives the account."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_at", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    actor: Mapped[str] = mapped_column(String(254))
+    action: Mapped[str] = mapped_column(String(40))
+    subject: Mapped[str] = mapped_column(String(200), default="")
+    detail: Mapped[str] = mapped_column(Text, default="")

@@ -27,8 +27,9 @@ from storage.websessions import public_id
 from tests import commands
 from tests.servers import RunningServer, start_postgres, start_redis
 
-pytest_plugins = ["tests.platforms"]
-"""The Telegram and WhatsApp test channels (make_telegram, make_whatsapp)."""
+pytest_plugins = ["tests.platforms", "tests.console"]
+"""The Telegram and WhatsApp test channels (make_telegram, make_whatsapp), and the organizer
+console's client (make_console)."""
 
 _counter = itertools.count()
 

@@ -23,13 +23,20 @@ ZONE = ZoneInfo("Africa/Casablanca")
 
 
 def source_messages() -> set[str]:
-    """Every message id the code marks with `_` or `_n` (singular form for plurals)."""
+    """Every message id the code marks with `_` or `_n` (singular form for plurals), and the
+    organizer console's templates with `_` and `ngettext`."""
     found: set[str] = set()
     for folder in ("bot", "handlers"):
         for _file, _line, message, _comments, _context in extract_from_dir(
             ROOT / folder, method_map=[("**.py", "python")], keywords=KEYWORDS
         ):
             found.add(message[0] if isinstance(message, tuple) else message)
+    for _file, _line, message, _comments, _context in extract_from_dir(
+        ROOT / "bot" / "console" / "templates",
+        method_map=[("**.html", "jinja2.ext:babel_extract")],
+        options_map={"**.html": {"extensions": "jinja2.ext.i18n"}},
+    ):
+        found.add(message[0] if isinstance(message, tuple) else message)
     return found
 
 

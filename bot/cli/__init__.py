@@ -1,12 +1,13 @@
 """The `tadamon` command line (CONTRACT.md), one module per command group: `serve` (run,
-worker), `catalogue` (import, db upgrade), `organizers`, `broadcasts` and `exports` (export,
-report, coop-codes, posters), joined here in the order `tadamon --help` lists them."""
+worker), `catalogue` (import, db upgrade), `organizers`, `broadcasts`, `exports` (export,
+report, coop-codes, posters) and `admin` (console accounts), joined here in the order
+`tadamon --help` lists them."""
 
 from __future__ import annotations
 
 import typer
 
-from bot.cli import broadcasts, catalogue, exports, organizers, serve
+from bot.cli import admin, broadcasts, catalogue, exports, organizers, serve
 
 cli = typer.Typer(
     name="tadamon",
@@ -25,6 +26,7 @@ cli.add_typer(catalogue.db_cli, name="db")
 cli.add_typer(organizers.organizer_cli, name="organizer")
 cli.add_typer(broadcasts.broadcast_cli, name="broadcast")
 cli.add_typer(exports.export_cli, name="export")
+cli.add_typer(admin.admin_cli, name="admin")
 
 
 def main() -> None:

@@ -1,0 +1,9 @@
+"""The exports pages of the organizer console."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+
+def routes() -> list[web.RouteDef]:
+    return []
