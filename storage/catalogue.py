@@ -730,9 +730,8 @@ async def _sync_workshops(session: AsyncSession, up: _Upserter, fair: Fair,
             continue
         if row.cancelled:
             continue
-        row.cancelled = True
         up.report.cancelled_workshops.append(row.key)
-        await _tell_cancelled(session, row, registrants)
+        await cancel_workshop(session, row, registrants)
     await session.flush()
     # A capacity lowered below the seats already confirmed drops nobody: organizers are told.
     for key, capacity, confirmed in (await session.execute(
@@ -746,11 +745,27 @@ async def _sync_workshops(session: AsyncSession, up: _Upserter, fair: Fair,
             up.report.over_capacity.append(f"{key} ({confirmed} for {capacity})")
 
 
+async def cancel_workshop(session: AsyncSession, workshop: Workshop,
+                          registrants: list[Registration] | None = None) -> int:
+    """Cancel a workshop in the session's transaction and queue one notice per registrant
+    (confirmed, offered or waiting); returns how many will be told. Their registrations are
+    kept, as history. The catalogue import and the organizer console both cancel here."""
+    workshop.cancelled = True
+    if registrants is None:
+        registrants = list(await session.scalars(
+            select(Registration).where(
+                Registration.workshop_id == workshop.id,
+                Registration.status != RegistrationStatus.CANCELLED,
+            )))
+    return await _tell_cancelled(session, workshop, registrants)
+
+
 async def _tell_cancelled(session: AsyncSession, workshop: Workshop,
-                          registrants: list[Registration]) -> None:
-    """Queue one notice per registrant of a workshop the organizers removed."""
+                          registrants: list[Registration]) -> int:
+    """Queue one notice per registrant of a cancelled workshop; how many are told."""
     if not registrants:
-        return
+        return 0
+    told = 0
     contacts = {row.id: row for row in await session.scalars(
         select(Contact).where(Contact.id.in_([r.contact_id for r in registrants])))}
     now = utcnow()
@@ -769,6 +784,8 @@ async def _tell_cancelled(session: AsyncSession, workshop: Workshop,
         session.add(OutboxMessage(
             contact_id=contact.id, channel=contact.channel, kind=notice.kind,
             payload=notice.dump(), due_at=now, idempotency_key=key))
+        told += 1
+    return told
 
 
 async def _sync_reminders(session: AsyncSession, up: _Upserter, fair: Fair,

@@ -18,8 +18,11 @@ from bot.console.core import CONSOLE_KEY, Console, security_headers
 if TYPE_CHECKING:
     from bot.app import App
 
-STATIC = {"console.css": "text/css", "console.js": "text/javascript",
-          "checkin.js": "text/javascript"}
+# One stylesheet and one script per page module beside the shared ones, so each page's look
+# and behaviour live with it.
+STATIC = {f"{name}.{kind}": media for name in ("console", "today", "catalogue", "workshops",
+                                                "broadcasts", "exports")
+          for kind, media in (("css", "text/css"), ("js", "text/javascript"))}
 
 
 async def static(request: web.Request) -> web.StreamResponse:
