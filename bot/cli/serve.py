@@ -146,6 +146,8 @@ def release_free_memory() -> None:
 def _announce_channels(settings: Settings) -> None:
     url = f"http://{settings.http_host}:{settings.http_port}"
     log.info("web chat: on at %s/", url)
+    log.info("organizer console: on at %s/admin/ (accounts: tadamon admin add EMAIL --role "
+             "organizer)", url)
     if settings.telegram_token is None:
         log.info("telegram: off (set TADAMON_TELEGRAM_TOKEN to turn it on)")
     else:
