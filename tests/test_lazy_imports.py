@@ -15,6 +15,7 @@ SCRIPT = r'''
 import asyncio, json, sys
 from zoneinfo import ZoneInfo
 import bot.app
+import bot.http
 from bot.i18n import Renderer, load_translations
 from handlers.messages import _, reply
 
@@ -22,14 +23,15 @@ renderer = Renderer(load_translations(), ZoneInfo("Africa/Casablanca"))
 text = renderer.render(reply(_("Welcome to {fair}!", fair="Tadamon")), "fr").text
 asyncio.run(renderer.draw_pictures([reply(_("Welcome to {fair}!", fair="Tadamon"))], "fr"))
 heavy = ["PIL", "icalendar", "bot.pictures", "bot.report", "pywebpush", "py_vapid",
-         "cryptography.hazmat"]
+         "cryptography.hazmat", "jinja2", "argon2"]
 print(json.dumps({"text": text, "imported": [name for name in heavy if name in sys.modules]}))
 '''
 
 
 def test_a_reply_without_a_picture_imports_no_drawing_and_no_web_push() -> None:
-    """bot.app and a text reply leave Pillow, icalendar, the report and web push unimported
-    (they come with the first picture, or the first push)."""
+    """bot.app, the HTTP server and a text reply leave Pillow, icalendar, the report, web push
+    and the organizer console's templates and password hashing unimported (they come with the
+    first picture, the first push, or the first console page)."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     done = subprocess.run([sys.executable, "-c", SCRIPT], env=env, cwd=ROOT, check=True,
                           capture_output=True, text=True, timeout=120)

@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
-import jinja2
 from aiohttp import web
 from babel.dates import format_datetime
 from babel.numbers import format_decimal, format_percent
@@ -30,6 +29,7 @@ from storage.console import (
 )
 
 if TYPE_CHECKING:
+    import jinja2
     from babel.support import Translations
 
     from bot.app import App
@@ -71,12 +71,21 @@ class Console:
         self.limits = LoginLimits(app.redis)
         # The audit log's actions, as each page module names them (its ACTIONS).
         self.actions: dict[str, str] = {}
-        translations = app.renderer.translations
-        self.environments = {language: self._environment(translations[language])
-                             for language in LANGUAGES}
+        self._environments: dict[str, jinja2.Environment] = {}
+
+    def environment(self, language: str) -> jinja2.Environment:
+        """The templates in `language`, made at the first page (Jinja2 is imported then: a
+        process nobody opens the console of does not carry it)."""
+        found = self._environments.get(language)
+        if found is None:
+            found = self._environments[language] = self._make_environment(
+                self.app.renderer.translations[language])
+        return found
 
     @staticmethod
-    def _environment(translations: Translations) -> jinja2.Environment:
+    def _make_environment(translations: Translations) -> jinja2.Environment:
+        import jinja2
+
         environment = jinja2.Environment(
             loader=jinja2.PackageLoader("bot.console", "templates"),
             autoescape=jinja2.select_autoescape(default=True, default_for_string=True),
@@ -140,7 +149,7 @@ class Page:
         self.request = request
         self.language = language
         self.who = who
-        self.environment = console.environments[language]
+        self.environment = console.environment(language)
         self.zone = console.app.settings.zone
 
     @property
