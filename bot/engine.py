@@ -96,7 +96,8 @@ class Engine:
         self.transfers = Transfers(sessions, self.registrations)
 
     async def flush_statistics(self) -> None:
-        """Write the card views and intent counts kept for a moment (at shutdown)."""
+        """Write the card views, intent counts and messages per minute kept for a moment (at
+        shutdown)."""
         await self.feedback.flush()
         await self.reports.questions.flush()
 
@@ -214,6 +215,10 @@ class Engine:
             log.exception("handler failed for %s:%s on %r", channel, user_id, inbound.kind)
             self.metrics.handler_errors.labels(channel).inc()
             replies = [reply(_("Sorry, something went wrong on our side. Please try again."))]
+        # Every message the conversation took (text, button, start payload, place) counts
+        # once in its minute, in the language it was answered in: in memory, written with the
+        # intent counts (flush_statistics).
+        self.reports.questions.count_message(fair.id, channel, ctx.language, ctx.now)
         session.remember_offered([choice.id for item in replies for choice in item.choices])
         session.language = ctx.language
         if ctx.contact != contact:  # changed by the handler (language, opt-out): keep it so

@@ -15,7 +15,7 @@ import re
 import unicodedata
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from storage.batch import GroupWrite
 from storage.database import DATABASE_ERRORS
 from storage.models import IntentCount as IntentCountRow
-from storage.models import UnansweredQuestion, utcnow
+from storage.models import TrafficMinute, UnansweredQuestion, utcnow
 from storage.repositories import Sessions
 from storage.text import fold
 
@@ -107,8 +107,26 @@ class QuestionCount:
     last_seen: dt.datetime
 
 
-IntentKey = tuple[int, dt.date, str, str, str]
-"""A count's row: fair, day, channel, language, intent."""
+class IntentKey(NamedTuple):
+    """An intent count's row: free texts per fair, local day, channel, language, intent."""
+
+    fair_id: int
+    day: dt.date
+    channel: str
+    language: str
+    intent: str
+
+
+class TrafficKey(NamedTuple):
+    """A traffic count's row: messages per fair, minute (UTC), channel and language."""
+
+    fair_id: int
+    minute: dt.datetime
+    channel: str
+    language: str
+
+
+CountKey = IntentKey | TrafficKey
 # Seconds a count waits for others before they are written together.
 COUNTS_LINGER = 0.5
 
@@ -118,10 +136,17 @@ class QuestionLog:
 
     def __init__(self, sessions: Sessions) -> None:
         self.sessions = sessions
-        # Every free text adds one to a count: those arriving together are written together
-        # (one transaction), as card views are.
-        self._intents: GroupWrite[IntentKey] = GroupWrite(self._write_intents,
-                                                          linger=COUNTS_LINGER)
+        # Every free text adds one to a count, and every message one to its minute's: those
+        # arriving together are written together (one transaction), as card views are.
+        self._counts: GroupWrite[CountKey] = GroupWrite(self._write_counts,
+                                                        linger=COUNTS_LINGER)
+
+    def count_message(self, fair_id: int, channel: str, language: str | None,
+                      now: dt.datetime) -> None:
+        """Count one message taken in, in its minute (`now`, aware), for the console's
+        messages per minute; written with the next batch of counts (`flush`)."""
+        minute = now.astimezone(dt.UTC).replace(second=0, microsecond=0)
+        self._counts.count(TrafficKey(fair_id, minute, channel, language or ""))
 
     async def record(self, fair_id: int, day: dt.date, channel: str, language: str | None,
                      intent: str, question: str | None, now: dt.datetime | None = None) -> None:
@@ -131,7 +156,7 @@ class QuestionLog:
         cleaned = clean_question(question) if question else None
         moment = now or utcnow()
         if cleaned is None:  # written with the others of the next COUNTS_LINGER seconds
-            self._intents.count((fair_id, day, channel, language or "", intent))
+            self._counts.count(IntentKey(fair_id, day, channel, language or "", intent))
             return
         try:
             async with self.sessions() as session, session.begin():
@@ -144,16 +169,19 @@ class QuestionLog:
 
     async def flush(self) -> None:
         """Write the counts kept so far (at shutdown)."""
-        await self._intents.flush()
+        await self._counts.flush()
 
-    async def _write_intents(self, counts: Counter[IntentKey]) -> None:
+    async def _write_counts(self, counts: Counter[CountKey]) -> None:
         try:
             async with self.sessions() as session, session.begin():
-                for (fair_id, day, channel, language, intent), messages in counts.items():
-                    await self._add_intent(session, fair_id, day, channel, language, intent,
-                                           messages)
+                for key, messages in counts.items():
+                    if isinstance(key, TrafficKey):
+                        await self._add_traffic(session, key, messages)
+                    else:
+                        await self._add_intent(session, key.fair_id, key.day, key.channel,
+                                               key.language, key.intent, messages)
         except DATABASE_ERRORS:
-            log.warning("%d free texts not counted: database unavailable", counts.total())
+            log.warning("%d counts not written: database unavailable", counts.total())
 
     @staticmethod
     def _insert(session: AsyncSession) -> Any:
@@ -168,6 +196,15 @@ class QuestionLog:
         await session.execute(statement.on_conflict_do_update(
             index_elements=["fair_id", "day", "channel", "language", "intent"],
             set_={"messages": IntentCountRow.messages + messages}))
+
+    async def _add_traffic(self, session: AsyncSession, key: TrafficKey, messages: int
+                           ) -> None:
+        statement = self._insert(session)(TrafficMinute).values(
+            fair_id=key.fair_id, minute=key.minute, channel=key.channel,
+            language=key.language, messages=messages)
+        await session.execute(statement.on_conflict_do_update(
+            index_elements=["fair_id", "minute", "channel", "language"],
+            set_={"messages": TrafficMinute.messages + messages}))
 
     async def _add_question(self, session: AsyncSession, fair_id: int, day: dt.date,
                             question: str, moment: dt.datetime) -> None:
@@ -186,14 +223,17 @@ class QuestionLog:
                   "last_seen": later(UnansweredQuestion.last_seen,
                                      statement.excluded.last_seen)}))
 
-    async def intent_counts(self, fair_id: int) -> list[IntentCount]:
-        """Free texts per day, channel, language and intent, by day then channel, language
-        and intent."""
+    async def intent_counts(self, fair_id: int, day: dt.date | None = None
+                            ) -> list[IntentCount]:
+        """Free texts per day, channel, language and intent (on `day` only, when given), by
+        day then channel, language and intent."""
+        query = select(IntentCountRow).where(IntentCountRow.fair_id == fair_id)
+        if day is not None:
+            query = query.where(IntentCountRow.day == day)
         async with self.sessions() as session:
             rows = await session.scalars(
-                select(IntentCountRow).where(IntentCountRow.fair_id == fair_id)
-                .order_by(IntentCountRow.day, IntentCountRow.channel, IntentCountRow.language,
-                          IntentCountRow.intent))
+                query.order_by(IntentCountRow.day, IntentCountRow.channel,
+                               IntentCountRow.language, IntentCountRow.intent))
             return [IntentCount(row.day, row.channel, row.language, row.intent, row.messages)
                     for row in rows]
 

@@ -1,2 +1,2 @@
-// The today page's own script (console.js holds what pages share).
+// Today needs no script of its own: console.js refreshes its [data-refreshable] sections.
 "use strict";
