@@ -28,7 +28,8 @@ LANGUAGES = {"ar": _("Arabic"), "fr": _("French"), "en": _("English"),
              "unknown": _("Not chosen yet")}
 # What each intent (CONTRACT, section Intents) reads as for an organizer.
 INTENTS = {
-    "welcome": _("Welcome"), "menu": _("Menu"), "language": _("Language"), "help": _("Help"),
+    "welcome": _("Welcome"), "menu": _("Main menu"), "language": _("Language change"),
+    "help": _("Help"),
     "info": _("Practical information"), "smalltalk": _("Small talk"),
     "workshops": _("Workshop programme"), "workshop": _("One workshop"),
     "my_workshops": _("My workshops"), "stands": _("Stands"), "stand": _("One stand"),
@@ -82,7 +83,7 @@ def chart(traffic: Traffic, page: Page, zone: ZoneInfo) -> dict[str, object]:
                 continue
             height = plot * messages / top
             base -= height
-            label = page.gettext("{time}: {count} ({channel})",
+            label = page.gettext(_("{time}: {count} ({channel})"),
                                  time=_clock(minute, zone, page), count=page.number(messages),
                                  channel=channel_name(page, channel))
             bars.append(Bar(round(index * slot + 1, 2), round(base, 2), round(slot - 2, 2),
