@@ -19,10 +19,8 @@ from storage.models import (
     TrafficMinute,
     Workshop,
 )
+from storage.reports import UNKNOWN_LANGUAGE
 from storage.repositories import Sessions
-
-UNKNOWN_LANGUAGE = "unknown"
-"""The language of contacts who never chose one (as in storage.reports)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,10 +41,12 @@ class ContactFigures:
 
     @property
     def total(self) -> int:
+        """Every contact."""
         return sum(group.total for group in self.by_channel)
 
     @property
     def new(self) -> int:
+        """The contacts new today."""
         return sum(group.new for group in self.by_channel)
 
 
@@ -70,6 +70,7 @@ class Traffic:
 
     @property
     def total(self) -> int:
+        """The messages of the whole span."""
         return sum(sum(counts) for counts in self.series.values())
 
 

@@ -128,6 +128,7 @@ def local_text(page: Page, texts: Mapping[str, str]) -> str:
 
 @requires(ConsoleRole.VIEWER)
 async def today_page(request: web.Request, page: Page) -> web.StreamResponse:
+    """The fair's current day (in its time zone), as of the engine's clock."""
     app = page.console.app
     today = TodayRepository(app.sessions)
     fair = await today.fair()
