@@ -78,6 +78,9 @@ async def test_today_shows_the_day_s_traffic_seats_and_ratings(
     await chat("karim", "تقييم")
     assert "★★★★★" in chat.last("karim").labels
     await chat.tap("karim", "★★★★★")
+    await chat("karim", "/start stand_A18")
+    await chat.tap("karim", "تقييم هذا الرواق")
+    await chat.tap("karim", "★★★★")
     assert (await chat("youssef", "fin kayn l3sel")).lang == "ar"
     assert (await chat("john", "where are the toilets?")).body["intent"] == "info"
     # Telegram and WhatsApp; a redelivered update is not a second message.
@@ -91,7 +94,7 @@ async def test_today_shows_the_day_s_traffic_seats_and_ratings(
     assert fair is not None
     # One count per message handled, buttons and start links included, in its language.
     assert await TodayRepository(app.sessions).traffic_rows(fair.id) == [
-        (minute, "telegram", "en", 1), (minute, "web", "ar", 4), (minute, "web", "en", 1),
+        (minute, "telegram", "en", 1), (minute, "web", "ar", 7), (minute, "web", "en", 1),
         (minute, "web", "fr", 5), (minute, "whatsapp", "ar", 2)]
 
     status, page = await console.get("/admin/")
@@ -107,12 +110,12 @@ async def test_today_shows_the_day_s_traffic_seats_and_ratings(
                                           "fr": ["Français", "1", "1"]}
 
     traffic = section(page, "traffic")
-    assert figure(traffic, "traffic-minute") == "13"
-    assert figure(traffic, "traffic-hour") == "13"
+    assert figure(traffic, "traffic-minute") == "16"
+    assert figure(traffic, "traffic-hour") == "16"
     assert "<svg" in traffic and traffic.count('<rect class="channel-') >= 3
-    assert "13 messages dans la dernière heure" in traffic
+    assert "16 messages dans la dernière heure" in traffic
     legend = dict(re.findall(r'<li data-channel="(\w+)">.*?class="count">(\d+)<', traffic, re.S))
-    assert legend == {"telegram": "1", "web": "10", "whatsapp": "2"}
+    assert legend == {"telegram": "1", "web": "13", "whatsapp": "2"}
 
     intents = rows(section(page, "intents"), "intent")
     assert {key: cells[1] for key, cells in intents.items()} == {
@@ -133,6 +136,8 @@ async def test_today_shows_the_day_s_traffic_seats_and_ratings(
 
     ratings = section(page, "ratings")
     assert "5 sur 5" in ratings and "1 note" in ratings
+    [stand] = rows(ratings, "stand").values()
+    assert stand[1:] == ["4", "1"] and stand[0].startswith("A18 · ")
 
 
 @pytest.mark.parametrize("database", ["sqlite", "postgres"])
