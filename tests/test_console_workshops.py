@@ -15,9 +15,16 @@ from sqlalchemy import func, select, update
 
 from bot.app import App
 from storage.console import AuditLog
-from storage.models import Contact, OutboxMessage, Registration, RegistrationStatus, Workshop, utcnow
+from storage.models import (
+    Contact,
+    OutboxMessage,
+    Registration,
+    RegistrationStatus,
+    Workshop,
+    utcnow,
+)
 from storage.registrations import Outcome
-from tests.console import ConsoleClient, ConsoleFactory
+from tests.console import ConsoleFactory
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -340,4 +347,4 @@ async def test_a_confirmed_seat_without_a_code_gets_one_when_shown(
         codes = await session.scalar(select(func.count(func.distinct(
             Registration.checkin_code))))
     assert codes == 2
-    assert RegistrationStatus.CONFIRMED == amina.status
+    assert amina.status == RegistrationStatus.CONFIRMED
