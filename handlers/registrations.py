@@ -206,6 +206,8 @@ async def answer_offer(ctx: Context, workshop_id: int, accept: bool) -> list[Rep
 
 def _status(item: MyRegistration) -> Content:
     if item.status == RegistrationStatus.CONFIRMED:
+        if item.checkin_code:  # to give at the door, if the QR code is lost
+            return _("registered, check-in code {code}", code=Isolated(item.checkin_code))
         return _("registered")
     if item.status == RegistrationStatus.OFFERED and item.offered_until is not None:
         return _("a seat is offered to you until {until}",

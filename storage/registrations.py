@@ -114,6 +114,7 @@ class MyRegistration:
     ends_at: dt.datetime
     title: dict[str, Any]
     room: dict[str, Any]
+    checkin_code: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -280,7 +281,9 @@ class RegistrationRepository:
                 .order_by(Workshop.starts_at, Workshop.id))).all()
         return [MyRegistration(workshop.id, row.status, row.position, row.offered_until,
                                workshop.starts_at, workshop.ends_at, workshop.title,
-                               workshop.room)
+                               workshop.room,
+                               row.checkin_code if row.status == RegistrationStatus.CONFIRMED
+                               else None)
                 for row, workshop in rows]
 
     async def checkin_code(self, contact_id: int, workshop_id: int) -> str | None:
