@@ -49,7 +49,8 @@ class App:
         self.state = State(self.redis)
         self.metrics = Metrics()
         self.quiet_hours = QuietHours(*settings.quiet_hours) if settings.quiet_hours else None
-        self.renderer = Renderer(load_translations(), settings.zone)
+        self.renderer = Renderer(load_translations(), settings.zone,
+                                 public_url=settings.public_url)
         self.engine = Engine(
             sessions=self.sessions,
             state=self.state,

@@ -247,7 +247,7 @@ class Engine:
         """A renderer showing times in the fair's own time zone."""
         if timezone not in self._renderers:
             self._renderers[timezone] = Renderer(self.renderer.translations, ZoneInfo(timezone),
-                                                 self.renderer.apps)
+                                                 self.renderer.apps, self.renderer.public_url)
         return self._renderers[timezone]
 
     async def fair_renderer(self) -> Renderer:

@@ -89,9 +89,11 @@ class Renderer:
     """Turns replies into text in one language, in the fair's time zone."""
 
     def __init__(self, translations: dict[str, Translations], zone: ZoneInfo,
-                 apps: dict[str, str] | None = None) -> None:
+                 apps: dict[str, str] | None = None, public_url: str | None = None) -> None:
         self.translations = translations
         self.zone = zone
+        # The service's public address (TADAMON_PUBLIC_URL), for the addresses pictures carry.
+        self.public_url = public_url
         # What app links name, by channel: the Telegram bot's username, the WhatsApp number;
         # filled once the channels have asked their platforms (App.start_channels).
         self.apps: dict[str, str] = {} if apps is None else apps

@@ -1,16 +1,21 @@
 """Drawing the pictures and files handlers describe (handlers/pictures.py): the floor plan with
-Pillow, the calendar file with icalendar, the organizers' chart with matplotlib."""
+Pillow, the calendar file with icalendar, the organizers' chart with matplotlib, the check-in
+QR code with segno."""
 
 from __future__ import annotations
 
 import asyncio
+import io
+from urllib.parse import quote
 
 from bot.calendar import CalendarEvent, ics
 from bot.floormap import PlanPlace, PlanStand, draw_floor_map
 from bot.i18n import Renderer
 from bot.report import summary_chart
 from handlers.messages import Local
-from handlers.pictures import Calendar, FloorPlan, Picture
+from handlers.pictures import Calendar, CheckinPass, FloorPlan, Picture
+
+QR_SCALE = 12  # pixels per module: sharp on a phone held up at a door, small to send
 
 
 def draw(picture: Picture, language: str, renderer: Renderer) -> bytes:
@@ -31,7 +36,25 @@ def draw(picture: Picture, language: str, renderer: Renderer) -> bytes:
                                 starts_at=event.starts_at, ends_at=event.ends_at)
                   for event in picture.events]
         return ics(events, picture.zone, picture.fair_name.get(language))
+    if isinstance(picture, CheckinPass):
+        return checkin_qr(picture.code, renderer.public_url)
     return summary_chart(picture.ratings, picture.workshops, renderer)
+
+
+def checkin_url(public_url: str, code: str) -> str:
+    """The console's check-in page for this code, at the service's public address."""
+    return f"{public_url.rstrip('/')}/admin/checkin?code={quote(code, safe='')}"
+
+
+def checkin_qr(code: str, public_url: str | None = None) -> bytes:
+    """A PNG QR code of a check-in code (or of its console address, when the service has a
+    public one)."""
+    import segno  # only the replies that confirm a seat need it
+
+    data = checkin_url(public_url, code) if public_url else code
+    out = io.BytesIO()
+    segno.make_qr(data, error="m").save(out, kind="png", scale=QR_SCALE, border=4)
+    return out.getvalue()
 
 
 def drawn(picture: Picture, language: str, renderer: Renderer) -> bytes:
@@ -47,7 +70,7 @@ async def drawn_async(picture: Picture, language: str, renderer: Renderer) -> by
     kept = _kept(picture, language)
     if kept is not None:
         return kept
-    if isinstance(picture, Calendar):  # a few lines of text: not worth a thread
+    if isinstance(picture, Calendar | CheckinPass):  # quick to make: not worth a thread
         return draw(picture, language, renderer)
     return _keep(picture, language, await asyncio.to_thread(draw, picture, language, renderer))
 

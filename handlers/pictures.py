@@ -61,5 +61,14 @@ class SummaryChart:
     workshops: tuple[WorkshopFill, ...]
 
 
-Picture = FloorPlan | Calendar | SummaryChart
+@dataclass(frozen=True, slots=True)
+class CheckinPass:
+    """The QR code a person shows at a workshop's door: their check-in code, as the address of
+    the console's check-in page when the service has a public address (a phone's camera app
+    opens it), else the code alone."""
+
+    code: str
+
+
+Picture = FloorPlan | Calendar | SummaryChart | CheckinPass
 """What bot/ draws into a reply's media."""

@@ -9,7 +9,7 @@ from handlers.context import Context
 from handlers.feature import Feature
 from handlers.menu import MenuItem, back_to_menu, continue_choice
 from handlers.messages import Choice, Content, Isolated, Local, Media, Reply, When, _, reply
-from handlers.pictures import Calendar, WorkshopEvent
+from handlers.pictures import Calendar, CheckinPass, WorkshopEvent
 from handlers.seat_buttons import OfferAnswer, Register, Unregister, offer_choices
 from handlers.understanding import Intent
 from handlers.workshops import WorkshopCard, card
@@ -71,6 +71,16 @@ def _calendar(ctx: Context, items: list[tuple[int, MyRegistration | WorkshopView
                  mime="text/calendar", caption=_("Add it to your calendar."))
 
 
+def _door(code: str | None) -> tuple[list[Content], list[Media]]:
+    """What a confirmed seat shows at the door: the QR code of its check-in code, and one
+    sentence saying so with the code written out (for a door without a camera)."""
+    if not code:
+        return [], []
+    return ([_("At the door, show this QR code or give the code {code}.", code=Isolated(code))],
+            [Media("image", picture=CheckinPass(code), filename="checkin.png", mime="image/png",
+                   caption=_("Check-in code: {code}", code=Isolated(code)))])
+
+
 async def register(ctx: Context, workshop_id: int, allow_overlap: bool = False) -> list[Reply]:
     """The person asked for a seat: confirmed with the calendar file, or on the waiting list,
     or told why not."""
@@ -87,12 +97,14 @@ async def register(ctx: Context, workshop_id: int, allow_overlap: bool = False) 
     app = continue_choice(ctx)
     later = [mine, back_to_menu()] if app is None else [mine, app, back_to_menu()]
     if result.outcome is Outcome.CONFIRMED:
+        door, qr = _door(result.checkin_code)
         return [reply(
             _("You are registered for {title}, {when}, {room}.", title=title,
               when=When(workshop.starts_at, "day_time"), room=Local(workshop.room)),
+            *door,
             _("We will remind you before it starts: here, when you come back to this page.")
             if on_web else _("We will remind you before it starts."),
-            media=[_calendar(ctx, [(workshop.id, workshop)])],
+            media=[_calendar(ctx, [(workshop.id, workshop)]), *qr],
             choices=later)]
     if result.outcome is Outcome.WAITLISTED:
         position = result.position or 0
@@ -176,10 +188,12 @@ async def answer_offer(ctx: Context, workshop_id: int, accept: bool) -> list[Rep
                                                    ctx.now)
     title = _title(workshop)
     if outcome is OfferOutcome.ACCEPTED:
+        door, qr = _door(await ctx.registrations.checkin_code(ctx.contact.id, workshop_id))
         return [reply(
             _("The seat is yours: you are registered for {title}, {when}, {room}.", title=title,
               when=When(workshop.starts_at, "day_time"), room=Local(workshop.room)),
-            media=[_calendar(ctx, [(workshop.id, workshop)])],
+            *door,
+            media=[_calendar(ctx, [(workshop.id, workshop)]), *qr],
             choices=[Choice(MenuItem("my").pack(), _("My workshops")), back_to_menu()])]
     if outcome is OfferOutcome.DECLINED:
         return [reply(_("Thank you for telling us: the seat goes to the next person."),
@@ -192,6 +206,8 @@ async def answer_offer(ctx: Context, workshop_id: int, accept: bool) -> list[Rep
 
 def _status(item: MyRegistration) -> Content:
     if item.status == RegistrationStatus.CONFIRMED:
+        if item.checkin_code:  # to give at the door, if the QR code is lost
+            return _("registered, check-in code {code}", code=Isolated(item.checkin_code))
         return _("registered")
     if item.status == RegistrationStatus.OFFERED and item.offered_until is not None:
         return _("a seat is offered to you until {until}",

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import secrets
 from dataclasses import dataclass, replace
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -58,6 +59,11 @@ FEEDBACK_AFTER = dt.timedelta(minutes=15)
 HOLDING = (RegistrationStatus.CONFIRMED, RegistrationStatus.OFFERED)
 """Statuses that hold a seat."""
 
+# The check-in code a confirmed seat carries (its QR code, shown at the door): no 0/O, 1/I/L
+# to misread when it is typed; 27 ** 10 is about 2 ** 47, out of reach of guessing at a door.
+CHECKIN_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ2456"
+CHECKIN_CODE_LENGTH = 10
+
 
 class Outcome(enum.StrEnum):
     CONFIRMED = "confirmed"
@@ -93,6 +99,7 @@ class Registered:
     status: RegistrationStatus | None = None
     position: int | None = None
     overlaps: tuple[int, ...] = ()
+    checkin_code: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +114,7 @@ class MyRegistration:
     ends_at: dt.datetime
     title: dict[str, Any]
     room: dict[str, Any]
+    checkin_code: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,11 +210,14 @@ class RegistrationRepository:
             session.add(row)
         row.status, row.position, row.offered_until = status, position, None
         row.created_at = now
+        if status == RegistrationStatus.CONFIRMED:
+            give_checkin_code(row)
         await session.flush()
         if status == RegistrationStatus.CONFIRMED:
             await self._queue_reminders(session, workshop, row, now)
         return Registered(Outcome.CONFIRMED if status == RegistrationStatus.CONFIRMED
-                          else Outcome.WAITLISTED, workshop_id, status, position)
+                          else Outcome.WAITLISTED, workshop_id, status, position,
+                          checkin_code=row.checkin_code)
 
     async def cancel(self, contact_id: int, workshop_id: int, now: dt.datetime
                      ) -> CancelOutcome:
@@ -253,6 +264,7 @@ class RegistrationRepository:
                 await self._drop(session, workshop, row, now)
                 return OfferOutcome.DECLINED
             row.status, row.offered_until = RegistrationStatus.CONFIRMED, None
+            give_checkin_code(row)
             await session.flush()
             await self._queue_reminders(session, workshop, row, now)
             return OfferOutcome.ACCEPTED
@@ -269,8 +281,21 @@ class RegistrationRepository:
                 .order_by(Workshop.starts_at, Workshop.id))).all()
         return [MyRegistration(workshop.id, row.status, row.position, row.offered_until,
                                workshop.starts_at, workshop.ends_at, workshop.title,
-                               workshop.room)
+                               workshop.room,
+                               row.checkin_code if row.status == RegistrationStatus.CONFIRMED
+                               else None)
                 for row, workshop in rows]
+
+    async def checkin_code(self, contact_id: int, workshop_id: int) -> str | None:
+        """The check-in code of this person's confirmed seat (made now if it has none);
+        None when they hold no confirmed seat there."""
+        async with self.sessions() as session, session.begin():
+            row = await self._registration(session, workshop_id, contact_id)
+            if row is None or row.status != RegistrationStatus.CONFIRMED:
+                return None
+            if row.checkin_code is None:
+                give_checkin_code(row)
+            return row.checkin_code
 
     # ---- the workers and the catalogue ---------------------------------------------------
 
@@ -415,6 +440,27 @@ class RegistrationRepository:
             Registration.workshop_id == workshop_id, Registration.contact_id == contact_id))
 
 
+def new_checkin_code() -> str:
+    """A fresh random check-in code."""
+    return "".join(secrets.choice(CHECKIN_ALPHABET) for _ in range(CHECKIN_CODE_LENGTH))
+
+
+def give_checkin_code(row: Registration) -> None:
+    """A confirmed registration keeps the code it has (its QR code may already be on a phone),
+    else gets a new one."""
+    if row.checkin_code is None:
+        row.checkin_code = new_checkin_code()
+
+
+def normalize_checkin_code(text: str) -> str | None:
+    """A check-in code as issued: upper case, without the spaces and dashes people add; None
+    when it cannot be one."""
+    code = text.strip().upper().replace("-", "").replace(" ", "")
+    if len(code) != CHECKIN_CODE_LENGTH or not set(code) <= set(CHECKIN_ALPHABET):
+        return None
+    return code
+
+
 def registration_key(registration_id: int) -> str:
     """Outbox rows of one registration (reminders, offers): `registration:<id>:...`."""
     return f"registration:{registration_id}:"
@@ -463,3 +509,145 @@ async def export_rows(sessions: Sessions) -> list[dict[str, Any]]:
              "status": str(status), "created_at": created_at.isoformat()}
             for key, channel, user_id, status, created_at in rows]
 
+
+
+# ---- the door: registrants and check-in (the organizer console) -------------------------
+
+@dataclass(frozen=True, slots=True)
+class Registrant:
+    """One registration of a workshop as the console shows it."""
+
+    registration_id: int
+    workshop_id: int
+    workshop_key: str
+    title: dict[str, Any]
+    channel: str
+    user_id: str
+    status: RegistrationStatus
+    position: int | None
+    created_at: dt.datetime
+    checkin_code: str | None
+    checked_in_at: dt.datetime | None
+
+    @property
+    def reference(self) -> str:
+        """Who it is without saying it whole: the channel and the user id's last 4
+        characters (`whatsapp ···1234`)."""
+        return f"{self.channel} ···{self.user_id[-4:]}"
+
+
+class CheckInOutcome(enum.StrEnum):
+    CHECKED_IN = "checked_in"
+    ALREADY = "already"  # checked in before, at registrant.checked_in_at
+    NOT_CONFIRMED = "not_confirmed"  # offered, waitlisted or cancelled: no seat to come to
+    WORKSHOP_CANCELLED = "workshop_cancelled"
+    OTHER_WORKSHOP = "other_workshop"  # a seat at another workshop than the one at this door
+    UNKNOWN = "unknown"  # no such code (or registration) at this fair
+    UNDONE = "undone"
+    NOT_CHECKED_IN = "not_checked_in"  # nothing to undo
+
+
+@dataclass(frozen=True, slots=True)
+class CheckIn:
+    """What a check-in (or its undoing) did, and whose registration it was."""
+
+    outcome: CheckInOutcome
+    registrant: Registrant | None = None
+    workshop_cancelled: bool = False
+
+
+def _registrant_query() -> Any:
+    return (select(Registration, Workshop, Contact)
+            .join(Workshop, Workshop.id == Registration.workshop_id)
+            .join(Contact, Contact.id == Registration.contact_id))
+
+
+def _registrant(row: Registration, workshop: Workshop, contact: Contact) -> Registrant:
+    return Registrant(row.id, workshop.id, workshop.key, workshop.title, contact.channel,
+                      contact.user_id, row.status, row.position, row.created_at,
+                      row.checkin_code, row.checked_in_at)
+
+
+async def registrants(sessions: Sessions, workshop_id: int) -> list[Registrant]:
+    """A workshop's live registrations: seats (confirmed and offered) in order of registration,
+    then the waiting list in its order. A confirmed seat without a check-in code gets one."""
+    async with sessions() as session, session.begin():
+        rows = (await session.execute(
+            _registrant_query()
+            .where(Registration.workshop_id == workshop_id,
+                   Registration.status != RegistrationStatus.CANCELLED)
+            .order_by(Registration.status == RegistrationStatus.WAITLISTED,
+                      Registration.position, Registration.created_at,
+                      Registration.id))).all()
+        for row, _workshop, _contact in rows:
+            if row.status == RegistrationStatus.CONFIRMED:
+                give_checkin_code(row)
+        await session.flush()
+        return [_registrant(row, workshop, contact) for row, workshop, contact in rows]
+
+
+async def find_registrant(sessions: Sessions, fair_id: int, *, code: str | None = None,
+                          registration_id: int | None = None) -> Registrant | None:
+    """The registration of this fair with this check-in code (or id), whatever its status."""
+    async with sessions() as session:
+        found = await _find(session, fair_id, code, registration_id)
+    return None if found is None else _registrant(*found)
+
+
+async def _find(session: AsyncSession, fair_id: int, code: str | None,
+                registration_id: int | None
+                ) -> tuple[Registration, Workshop, Contact] | None:
+    if code is not None:
+        where = Registration.checkin_code == code
+    elif registration_id is not None:
+        where = Registration.id == registration_id
+    else:
+        return None
+    row = (await session.execute(
+        _registrant_query().where(where, Workshop.fair_id == fair_id))).first()
+    return None if row is None else (row[0], row[1], row[2])
+
+
+async def check_in(sessions: Sessions, fair_id: int, now: dt.datetime, *,
+                   code: str | None = None, registration_id: int | None = None,
+                   workshop_id: int | None = None) -> CheckIn:
+    """Mark present the person holding this check-in code (or registration): only a confirmed
+    seat of a workshop that is not cancelled, of `workshop_id` when the door names one; twice
+    is harmless (ALREADY, with the first time)."""
+    async with sessions() as session, session.begin():
+        found = await _find(session, fair_id, code, registration_id)
+        if found is None:
+            return CheckIn(CheckInOutcome.UNKNOWN)
+        row, workshop, contact = found
+        if workshop_id is not None and workshop.id != workshop_id:
+            return CheckIn(CheckInOutcome.OTHER_WORKSHOP, _registrant(row, workshop, contact))
+        if workshop.cancelled:
+            return CheckIn(CheckInOutcome.WORKSHOP_CANCELLED, _registrant(row, workshop, contact),
+                           workshop_cancelled=True)
+        if row.status != RegistrationStatus.CONFIRMED:
+            return CheckIn(CheckInOutcome.NOT_CONFIRMED, _registrant(row, workshop, contact))
+        # Two doors scanning the same code at once: one UPDATE wins, the other reads its time.
+        done = await session.execute(
+            update(Registration)
+            .where(Registration.id == row.id, Registration.checked_in_at.is_(None),
+                   Registration.status == RegistrationStatus.CONFIRMED)
+            .values(checked_in_at=now))
+        await session.refresh(row)
+        outcome = (CheckInOutcome.CHECKED_IN if getattr(done, "rowcount", 0) == 1
+                   else CheckInOutcome.ALREADY)
+        return CheckIn(outcome, _registrant(row, workshop, contact))
+
+
+async def undo_check_in(sessions: Sessions, fair_id: int, registration_id: int,
+                        workshop_id: int | None = None) -> CheckIn:
+    """Take back a mistaken check-in."""
+    async with sessions() as session, session.begin():
+        found = await _find(session, fair_id, None, registration_id)
+        if found is None or (workshop_id is not None and found[1].id != workshop_id):
+            return CheckIn(CheckInOutcome.UNKNOWN)
+        row, workshop, contact = found
+        if row.checked_in_at is None:
+            return CheckIn(CheckInOutcome.NOT_CHECKED_IN, _registrant(row, workshop, contact))
+        row.checked_in_at = None
+        await session.flush()
+        return CheckIn(CheckInOutcome.UNDONE, _registrant(row, workshop, contact))

@@ -15,7 +15,7 @@ from bot.app import App
 from handlers import organizers, registrations, stands
 from handlers.context import Context
 from handlers.messages import Inbound, Kind, Rendered, Reply
-from handlers.pictures import Calendar, FloorPlan, SummaryChart
+from handlers.pictures import Calendar, CheckinPass, FloorPlan, SummaryChart
 from handlers.stands import FloorMap
 from tests.conftest import AppFactory
 
@@ -102,12 +102,14 @@ async def test_the_calendar_file_is_described_then_written_in_the_fairs_zone(
     workshop = next(item for item in await ctx.catalogue.workshops(ctx.fair.id)
                     if item.starts_at > NOW and item.audience != "cooperatives")
     [described] = await registrations.register(ctx, workshop.id)
-    [media] = described.media
+    media, checkin = described.media  # the calendar file, then the check-in QR code
     assert isinstance(media.picture, Calendar) and media.data == b""
     assert str(media.picture.zone) == ctx.fair.timezone
+    assert isinstance(checkin.picture, CheckinPass) and checkin.kind == "image"
 
     [rendered] = await _drawn(app, [described])
-    [document] = rendered.media
+    document, qr = rendered.media
+    assert qr.mime == "image/png" and qr.data.startswith(b"\x89PNG")
     assert document.kind == "document" and document.filename == "workshop.ics"
     assert document.mime == "text/calendar"
     text = document.data.decode()
