@@ -5,6 +5,7 @@ every download is in the audit log."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import html
 import io
@@ -138,7 +139,7 @@ async def test_the_report_shows_its_charts_and_gives_its_tables_and_a_zip(
     await people_write(console)
     status, page = await console.get("/admin/exports")
     report = page.split('<section id="report"', 1)[1]
-    for name, chart in CHARTS.items():
+    for name in CHARTS:
         assert (f'<a href="/admin/exports/report/{name}.png" data-chart="{name}"><img '
                 f'src="/admin/exports/report/{name}.png" alt="') in report
     assert 'alt="Diagramme en barres' in report
@@ -146,8 +147,6 @@ async def test_the_report_shows_its_charts_and_gives_its_tables_and_a_zip(
         assert f'href="/admin/exports/report/{name}.csv"' in report
 
     # The page's images come together: one report serves them all.
-    import asyncio
-
     charts = await asyncio.gather(*(download(console, f"/admin/exports/report/{name}.png")
                                     for name in CHARTS))
     for name, (status, body, headers) in zip(CHARTS, charts, strict=True):

@@ -165,6 +165,12 @@ def _attachment(body: bytes, filename: str, content_type: str) -> web.Response:
         "Content-Disposition": f'attachment; filename="{filename}"'})
 
 
+async def _downloaded(page: Page, action: str, subject: str, filename: str) -> None:
+    """Write the download in the audit log (a HEAD request downloads nothing)."""
+    if page.request.method == "GET":
+        await page.audit(action, subject, filename)
+
+
 def _organizer(page: Page) -> bool:
     return page.account is not None and page.account.organizer
 
@@ -198,7 +204,7 @@ async def download_export(request: web.Request, page: Page) -> web.StreamRespons
         body = csv_text(export.columns, await export.fetch(page.console.app.sessions)
                         ).encode("utf-8")
     filename = _dated(page, name, "csv")
-    await page.audit("export downloaded", name, filename)
+    await _downloaded(page, "export downloaded", name, filename)
     return _attachment(body, filename, "text/csv; charset=utf-8")
 
 
@@ -213,7 +219,7 @@ async def report_table(request: web.Request, page: Page) -> web.StreamResponse:
     if files is None:
         return _refused(page, 404, NO_FAIR, f"report table {name}")
     filename = _dated(page, name, "csv")
-    await page.audit("report downloaded", f"{name}.csv", filename)
+    await _downloaded(page, "report downloaded", f"{name}.csv", filename)
     return _attachment(files[f"{name}.csv"], filename, "text/csv; charset=utf-8")
 
 
@@ -237,7 +243,7 @@ async def report_zip(request: web.Request, page: Page) -> web.StreamResponse:
         return _refused(page, 404, NO_FAIR, "report.zip")
     body = await asyncio.to_thread(_zip, files)
     filename = _dated(page, "report", "zip")
-    await page.audit("report downloaded", "report.zip", filename)
+    await _downloaded(page, "report downloaded", "report.zip", filename)
     return _attachment(body, filename, "application/zip")
 
 
