@@ -4,14 +4,22 @@ Their cells hold what visitors typed (comments, survey answers) and what a catal
 spreadsheet runs a cell that begins with `=`, `+`, `-` or `@` as a formula (and skips a leading
 tab or carriage return to find one): such a text cell is written behind a `'`, which Excel and
 LibreOffice show as plain text (CONTRACT.md, "CSV columns"). Numbers stay numbers.
+
+`EXPORTS` names each export's columns and where its rows come from, for `tadamon export` and
+the console's downloads alike: both write the same file.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import numbers
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, TextIO
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TextIO
+
+if TYPE_CHECKING:
+    from storage.repositories import Sessions
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -50,3 +58,67 @@ def _values(row: Row, columns: Sequence[str]) -> Sequence[Any]:
     if unknown:
         raise ValueError(f"row keys that are not columns: {sorted(unknown)}")
     return [row.get(name, "") for name in columns]
+
+
+def csv_text(columns: Sequence[str], rows: Iterable[Row]) -> str:
+    """What `write_csv` writes to a file, as one string."""
+    handle = io.StringIO(newline="")
+    write_csv(handle, columns, rows)
+    return handle.getvalue()
+
+
+# ---- the exports ---------------------------------------------------------------------------
+
+Fetch = Callable[["Sessions"], Awaitable[list[dict[str, Any]]]]
+
+
+@dataclass(frozen=True, slots=True)
+class Export:
+    """One `tadamon export NAME`: its columns (CONTRACT.md's, then more) and its rows."""
+
+    name: str
+    columns: tuple[str, ...]
+    fetch: Fetch
+
+
+# Storage is imported when rows are read: the command line starts without it.
+
+async def _registrations(sessions: Sessions) -> list[dict[str, Any]]:
+    from storage.registrations import export_rows
+
+    return await export_rows(sessions)
+
+
+async def _feedback(sessions: Sessions) -> list[dict[str, Any]]:
+    from storage.reports import feedback_rows
+
+    return await feedback_rows(sessions)
+
+
+async def _contacts(sessions: Sessions) -> list[dict[str, Any]]:
+    from storage.reports import contact_rows
+
+    return await contact_rows(sessions)
+
+
+async def _deliveries(sessions: Sessions) -> list[dict[str, Any]]:
+    from storage.outbox import Outbox
+
+    return await Outbox(sessions).deliveries()
+
+
+EXPORTS: dict[str, Export] = {export.name: export for export in (
+    Export("registrations", ("workshop_id", "channel", "user_id", "status", "created_at"),
+           _registrations),
+    Export("feedback", ("target_kind", "target_id", "rating", "comment", "language", "channel",
+                        "user_id", "created_at", "fair_id", "target_name_fr",
+                        "target_name_ar"),
+           _feedback),
+    Export("contacts", ("channel", "user_id", "language", "role", "opted_out", "created_at",
+                        "unreachable", "last_inbound_at", "exhibitor_id"),
+           _contacts),
+    Export("deliveries", ("broadcast_id", "channel", "user_id", "status", "sent_at", "error",
+                          "kind", "delivery_status"),
+           _deliveries),
+)}
+"""Every export by name, in the order organizers see them."""

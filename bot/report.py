@@ -10,10 +10,12 @@ from __future__ import annotations
 import datetime as dt
 import io
 import itertools
+import tempfile
 import textwrap
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 from babel.numbers import format_decimal
 
@@ -34,6 +36,7 @@ from storage.reports import (
 )
 
 if TYPE_CHECKING:
+    from babel.support import Translations
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
@@ -130,6 +133,20 @@ def write_report(report: FairReport, directory: Path, renderer: Renderer,
         if progress:
             progress(len(written), total)
     return written
+
+
+def report_renderer(report: FairReport, translations: Mapping[str, Translations]) -> Renderer:
+    """The words and times of `report`'s files: the catalogs, in its fair's time zone."""
+    return Renderer(dict(translations), ZoneInfo(report.timezone))
+
+
+def report_files(report: FairReport, translations: Mapping[str, Translations]
+                 ) -> dict[str, bytes]:
+    """What `tadamon report --out DIR` writes (`write_report`), by file name, tables first:
+    written in a temporary folder and read back. CPU work: run it in a thread."""
+    with tempfile.TemporaryDirectory(prefix="tadamon-report-") as folder:
+        written = write_report(report, Path(folder), report_renderer(report, translations))
+        return {path.name: path.read_bytes() for path in written}
 
 
 def _tables(report: FairReport, zone: dt.tzinfo) -> list[Table]:

@@ -4,7 +4,6 @@ the database (coop-codes also makes missing codes) and none needs Redis."""
 from __future__ import annotations
 
 import sys
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -12,12 +11,12 @@ import typer
 
 from bot import links
 from bot.cli import common
-from bot.csvfiles import write_csv
+from bot.csvfiles import EXPORTS, Export, write_csv
 from bot.settings import Settings
 
 if TYPE_CHECKING:
     from storage.cooperatives import CoopCode
-    from storage.repositories import CatalogueSnapshot, Sessions
+    from storage.repositories import CatalogueSnapshot
 
 export_cli = typer.Typer(help="CSV exports for organizers.", no_args_is_help=True)
 
@@ -25,19 +24,18 @@ export_cli = typer.Typer(help="CSV exports for organizers.", no_args_is_help=Tru
 NO_BOT, NO_NUMBER = "<bot>", "<number>"
 
 
-def _export(out: Path, what: str, columns: list[str],
-            fetch: Callable[[Sessions], Awaitable[list[dict[str, Any]]]]) -> None:
-    """Migrate, read the rows, write them as CSV with `columns`, say how many."""
+def _export(out: Path, export: Export) -> None:
+    """Migrate, read the export's rows, write them as CSV with its columns, say how many."""
     settings = common.settings()
 
     async def rows() -> list[dict[str, Any]]:
         async with common.open_database(settings) as sessions:
-            return await fetch(sessions)
+            return await export.fetch(sessions)
 
     found = common.run(rows)
     with out.open("w", newline="", encoding="utf-8") as handle:
-        write_csv(handle, columns, found)
-    typer.echo(f"{len(found)} {what} written to {out}")
+        write_csv(handle, export.columns, found)
+    typer.echo(f"{len(found)} {export.name} written to {out}")
 
 
 @export_cli.command("deliveries")
@@ -45,11 +43,7 @@ def export_deliveries(
     out: Annotated[Path, typer.Option("--out", help="The CSV file to write.")],
 ) -> None:
     """Every message the outbox sent, skipped or failed, with its recipient."""
-    from storage.outbox import Outbox
-
-    _export(out, "deliveries", ["broadcast_id", "channel", "user_id", "status", "sent_at",
-                                "error", "kind", "delivery_status"],
-            lambda sessions: Outbox(sessions).deliveries())
+    _export(out, EXPORTS["deliveries"])
 
 
 @export_cli.command("registrations")
@@ -58,10 +52,7 @@ def export_registrations(
 ) -> None:
     """Every workshop registration with its status (confirmed, offered, waitlisted,
     cancelled)."""
-    from storage.registrations import export_rows
-
-    _export(out, "registrations", ["workshop_id", "channel", "user_id", "status", "created_at"],
-            export_rows)
+    _export(out, EXPORTS["registrations"])
 
 
 @export_cli.command("feedback")
@@ -70,12 +61,7 @@ def export_feedback(
 ) -> None:
     """Every rating and comment, with who gave it and what it is about (fair, workshop or
     stand)."""
-    from storage.reports import feedback_rows
-
-    _export(out, "feedback", ["target_kind", "target_id", "rating", "comment", "language",
-                              "channel", "user_id", "created_at", "fair_id", "target_name_fr",
-                              "target_name_ar"],
-            feedback_rows)
+    _export(out, EXPORTS["feedback"])
 
 
 @export_cli.command("contacts")
@@ -83,11 +69,7 @@ def export_contacts(
     out: Annotated[Path, typer.Option("--out", help="The CSV file to write.")],
 ) -> None:
     """Everyone who wrote to the bot: channel, id, language, role, opted out."""
-    from storage.reports import contact_rows
-
-    _export(out, "contacts", ["channel", "user_id", "language", "role", "opted_out",
-                              "created_at", "unreachable", "last_inbound_at", "exhibitor_id"],
-            contact_rows)
+    _export(out, EXPORTS["contacts"])
 
 
 def report(
@@ -96,10 +78,8 @@ def report(
         "--min-ratings", min=1, help="Ratings a stand needs to be ranked.")] = 1,
 ) -> None:
     """Registrations and feedback summary of the served fair: CSV tables and PNG charts."""
-    from zoneinfo import ZoneInfo
-
-    from bot.i18n import Renderer, load_translations
-    from bot.report import write_report
+    from bot.i18n import load_translations
+    from bot.report import report_renderer, write_report
     from handlers.figures import figure_lines
     from storage.reports import FairReport, ReportRepository
 
@@ -119,7 +99,7 @@ def report(
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise common.bad_input(f"--out {out}: {exc.strerror or exc}") from None
-    renderer = Renderer(load_translations(), ZoneInfo(found.timezone))
+    renderer = report_renderer(found, load_translations())
     # Drawing charts is CPU work: done here, once the event loop has ended.
     with common.progress("report", at_least=1) as progress:
         try:
