@@ -47,6 +47,9 @@ POLICY = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'sel
 HEADERS = {"Content-Security-Policy": POLICY, "X-Frame-Options": "DENY",
            "Referrer-Policy": "same-origin", "X-Content-Type-Options": "nosniff"}
 CONSOLE_KEY: web.AppKey[Console] = web.AppKey("console")
+# A moment as each language writes it: "2 déc. 2026 à 07:39", "2 دجنبر 2026، 07:39" (the
+# Arabic comma), "2 Dec 2026, 07:39".
+WHEN_PATTERNS = {"fr": "d MMM y 'à' HH:mm", "ar": "d MMM y، HH:mm", "en": "d MMM y, HH:mm"}
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -174,7 +177,7 @@ class Page:
         if moment is None:
             return ""
         tz = ZoneInfo(zone) if isinstance(zone, str) else zone or self.zone
-        text = format_datetime(moment.astimezone(tz), "d MMM y, HH:mm",
+        text = format_datetime(moment.astimezone(tz), WHEN_PATTERNS[self.language],
                                locale=BABEL_LOCALES[self.language])
         return self.iso(text)
 
