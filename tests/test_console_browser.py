@@ -291,6 +291,12 @@ def _browse(fair: Fair, language: str, upload: dict[str, Path]) -> Visit:
         def sign_in() -> None:
             driver.get(base + "/admin/")
             form = find("form#login")
+            # The watch on the console sees what the page's policy refuses: an inline script.
+            driver.execute_script("var s = document.createElement('script');"
+                                  "s.textContent = 'document.title = 1';"
+                                  "document.body.appendChild(s);")
+            refused = console_errors(driver)
+            assert any("Content Security Policy" in error for error in refused), refused
             shoot("sign-in")
             form.find_element(By.CSS_SELECTOR, "input[name=email]").send_keys(ORGANIZER)
             form.find_element(By.CSS_SELECTOR, "input[name=password]").send_keys(PASSWORD)
