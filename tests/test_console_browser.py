@@ -260,6 +260,15 @@ def _browse(fair: Fair, language: str, upload: dict[str, Path]) -> Visit:
             if errors:
                 visit.failures.append(f"{name}: browser console errors: {errors}")
 
+        def fetched(url: str) -> tuple[int, str]:
+            """What the browser gets from `url` with its cookies (a download, read as text)."""
+            status, text = driver.execute_async_script(
+                "var done = arguments[1];"
+                "fetch(arguments[0]).then(function (r) { return r.text().then("
+                "function (t) { done([r.status, t]); }); })"
+                ".catch(function (e) { done([0, String(e)]); });", url)
+            return int(status), str(text)
+
         def submit(button: WebElement) -> None:
             """Press a form's button, saying yes to its confirmation (data-confirm)."""
             driver.execute_script("window.confirm = function () { return true; };")
@@ -350,9 +359,9 @@ def _browse(fair: Fair, language: str, upload: dict[str, Path]) -> Visit:
                 str(ident) for ident, _code, _in in registered.values()}
             waiting = fair.call(fair.registrations(RegistrationStatus.WAITLISTED))
             assert len(all_of("table#waiting-list tbody tr")) == len(waiting) == 1
-            for css in ("table#waiting-list", "a#registrants-csv",
-                        "form#cancel-workshop[data-confirm]"):
-                assert all_of(css), css
+            assert all_of("form#cancel-workshop[data-confirm]")
+            status, text = fetched(find("a#registrants-csv").get_attribute("href"))
+            assert status == 200 and str(AMINA) in text and str(KARIM) in text, (status, text)
             row = f'table#registrants tr[data-registration="{amina}"]'
             assert not all_of(f"{row} span.present")
             submit(find(f"{row} form.checkin button"))
@@ -442,14 +451,8 @@ def _browse(fair: Fair, language: str, upload: dict[str, Path]) -> Visit:
             driver.get(base + "/admin/exports")
             report = find("section#report")
             for kind in EXPORTS:
-                link = find(f"a[data-export={kind}]")
-                status = driver.execute_async_script(
-                    "var done = arguments[1];"
-                    "fetch(arguments[0]).then(function (r) { return r.text().then("
-                    "function (t) { done([r.status, r.headers.get('content-type'), t]); }); })"
-                    ".catch(function (e) { done([0, String(e), '']); });",
-                    link.get_attribute("href"))
-                assert status[0] == 200 and status[2], (kind, status[:2])
+                status, text = fetched(find(f"a[data-export={kind}]").get_attribute("href"))
+                assert status == 200 and "," in text.splitlines()[0], (kind, status, text[:200])
             assert report.find_elements(By.CSS_SELECTOR, "a[data-chart]")
             wait.until(lambda _driver: driver.execute_script(
                 "var images = document.querySelectorAll('section#report img');"
