@@ -13,6 +13,7 @@ the end, so one page's fault does not hide the next page's."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import time
 import traceback
@@ -285,13 +286,14 @@ def _browse(fair: Fair, language: str, upload: dict[str, Path]) -> Visit:
                          if frame.filename == __file__][-1:]
                 visit.failures.append(f"{name}: {type(exc).__name__}: "
                                       f"{said[0] if said else ''} ({', '.join(lines)})")
-                try:
+                with contextlib.suppress(Exception):  # this step's console, not the next's
+                    visit.failures.extend(f"{name}: browser console: {error}"
+                                          for error in console_errors(driver))
+                with contextlib.suppress(Exception):  # the failure is already written
                     path = SHOTS / f"{language}-FAILED-{name}.png"
                     full_screenshot(driver, path)
                     visit.failures.append(f"{name}: the page then: {driver.current_url} "
                                           f"({path.name})")
-                except Exception:  # the failure is already written
-                    pass
                 return False
             visit.passed.append(f"{name} {time.monotonic() - began:.1f} s")
             return True
