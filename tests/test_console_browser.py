@@ -220,6 +220,7 @@ def _browse(fair: Fair, language: str, upload: dict[str, Path]) -> Visit:
     in a thread while the server answers)."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.remote.webelement import WebElement
+    from selenium.webdriver.support import expected_conditions
     from selenium.webdriver.support.ui import Select, WebDriverWait
 
     visit = Visit(language)
@@ -271,9 +272,16 @@ def _browse(fair: Fair, language: str, upload: dict[str, Path]) -> Visit:
             return int(status), str(text)
 
         def submit(button: WebElement) -> None:
-            """Press a form's button, saying yes to its confirmation (data-confirm)."""
-            driver.execute_script("window.confirm = function () { return true; };")
+            """Press a form's button; when the form asks first (data-confirm, by the console's
+            script), the question is the form's and the answer yes."""
+            question = driver.execute_script(
+                "return arguments[0].form ? arguments[0].form.dataset.confirm || '' : ''", button)
             button.click()
+            if question:
+                wait.until(expected_conditions.alert_is_present())
+                alert = driver.switch_to.alert
+                assert alert.text == question, (alert.text, question)
+                alert.accept()
 
         def step(name: str, action: Callable[[], None]) -> bool:
             began = time.monotonic()
