@@ -84,6 +84,9 @@ def screen(driver: Any, size: tuple[int, int]) -> None:
     driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
         "width": width, "height": height, "deviceScaleFactor": 2 if phone else 1,
         "mobile": phone})
+    # as on a phone or a touchpad: no scroll bar taking the page's width (headless draws it
+    # black on a screenshot)
+    driver.execute_cdp_cmd("Emulation.setScrollbarsHidden", {"hidden": True})
 
 
 def full_screenshot(driver: Any, path: Path, tallest: int = 6000) -> None:
