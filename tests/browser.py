@@ -93,11 +93,17 @@ def full_screenshot(driver: Any, path: Path, tallest: int = 6000) -> None:
     """The whole page as a PNG at `path`, below the fold too (up to `tallest` CSS px)."""
     import base64
 
-    size = driver.execute_cdp_cmd("Page.getLayoutMetrics", {})["cssContentSize"]
-    shot = driver.execute_cdp_cmd("Page.captureScreenshot", {
-        "format": "png", "captureBeyondViewport": True,
-        "clip": {"x": 0, "y": 0, "width": size["width"],
-                 "height": min(size["height"], tallest), "scale": 1}})
+    metrics = driver.execute_cdp_cmd("Page.getLayoutMetrics", {})
+    size, seen = metrics["cssContentSize"], metrics["cssVisualViewport"]
+    if size["height"] <= seen["clientHeight"]:
+        # what fits the screen is taken as it is (a clip beyond the screen of a right-to-left
+        # page that fits comes out shifted sideways)
+        shot = driver.execute_cdp_cmd("Page.captureScreenshot", {"format": "png"})
+    else:
+        shot = driver.execute_cdp_cmd("Page.captureScreenshot", {
+            "format": "png", "captureBeyondViewport": True,
+            "clip": {"x": 0, "y": 0, "width": size["width"],
+                     "height": min(size["height"], tallest), "scale": 1}})
     path.write_bytes(base64.b64decode(shot["data"]))
 
 
