@@ -515,6 +515,8 @@ async def test_the_console_in_a_browser(fair: Fair, language: str, tmp_path: Pat
     print(f"screenshots in {SHOTS}; passed: {', '.join(visit.passed)}")
 
     failures = list(visit.failures)
+    failures.extend(f"{path.name}: no picture" for path in visit.shots
+                    if not path.exists() or path.stat().st_size < 1000)
     if any(step.startswith("broadcast ") for step in visit.passed):
         # Each person got the broadcast once, in their own language, on their own platform.
         for channel, user, spoken in PEOPLE:
