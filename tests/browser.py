@@ -69,3 +69,48 @@ def answered(driver: Any, before: int) -> Callable[[Any], bool]:
 
     return lambda _driver: (len(bot_bubbles(driver)) > before and driver.find_element(
         By.ID, "typing").get_attribute("hidden") is not None)
+
+
+PHONE = (390, 844)
+DESKTOP = (1280, 800)
+"""The two screens the organizer console is looked at on (CSS px): a phone and a laptop."""
+
+
+def screen(driver: Any, size: tuple[int, int]) -> None:
+    """Show the page on a screen of `size` (CSS px): a phone's (touch, twice the pixels) when
+    narrower than 600 px, a laptop's otherwise. The page is laid out again, not reloaded."""
+    width, height = size
+    phone = width < 600
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+        "width": width, "height": height, "deviceScaleFactor": 2 if phone else 1,
+        "mobile": phone})
+    # as on a phone or a touchpad: no scroll bar taking the page's width (headless draws it
+    # black on a screenshot)
+    driver.execute_cdp_cmd("Emulation.setScrollbarsHidden", {"hidden": True})
+
+
+def full_screenshot(driver: Any, path: Path, tallest: int = 6000) -> None:
+    """The whole page as a PNG at `path`, below the fold too (up to `tallest` CSS px)."""
+    import base64
+
+    metrics = driver.execute_cdp_cmd("Page.getLayoutMetrics", {})
+    size, seen = metrics["cssContentSize"], metrics["cssVisualViewport"]
+    if size["height"] <= seen["clientHeight"]:
+        # what fits the screen is taken as it is (a clip beyond the screen of a right-to-left
+        # page that fits comes out shifted sideways)
+        shot = driver.execute_cdp_cmd("Page.captureScreenshot", {"format": "png"})
+    else:
+        shot = driver.execute_cdp_cmd("Page.captureScreenshot", {
+            "format": "png", "captureBeyondViewport": True,
+            "clip": {"x": 0, "y": 0, "width": size["width"],
+                     "height": min(size["height"], tallest), "scale": 1}})
+    path.write_bytes(base64.b64decode(shot["data"]))
+
+
+def console_errors(driver: Any) -> list[str]:
+    """The browser console's errors (SEVERE: a Content-Security-Policy violation, a script
+    error, a failed load) since the last call; but the site's icon, which the browser asks for
+    on its own, is not one."""
+    return [str(entry.get("message", "")) for entry in driver.get_log("browser")
+            if entry.get("level") == "SEVERE"
+            and not str(entry.get("message", "")).split(" ", 1)[0].endswith("/favicon.ico")]
