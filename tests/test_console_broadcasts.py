@@ -286,6 +286,9 @@ async def test_bad_input_is_said_and_the_texts_are_kept(make_console: ConsoleFac
         # Sending it anyway (a form kept from before) is checked again and refused.
         status, page = await console.post("/admin/broadcasts", form)
         assert status == 400 and 'id="broadcast-error"' in page
+    # Back from the preview to change it: the form as it was filled in.
+    status, page = await console.post("/admin/broadcasts/preview", {**compose(), "edit": "1"})
+    assert status == 200 and 'id="broadcast-compose"' in page and html.escape(AR) in page
     assert await stored(console.app, Broadcast) == 0
     huge = await console.post("/admin/broadcasts/preview", compose(text_fr="x" * 300_000))
     assert huge[0] in (400, 413)
@@ -357,3 +360,7 @@ async def test_the_arabic_pages_run_right_to_left(make_console: ConsoleFactory) 
     status, page = await console.get("/admin/broadcasts/new")
     status, page = await console.post("/admin/broadcasts/preview", compose(text_ar=""))
     assert status == 400 and "اكتب النص العربي." in page
+    await console.get("/admin/language/en?next=/admin/broadcasts")
+    status, page = await console.get(f"/admin/broadcasts/{broadcast_id}")
+    assert status == 200 and '<html lang="en" dir="ltr">' in page
+    assert "Arabic speakers" in page and f"Broadcast {broadcast_id}" in page
