@@ -4,9 +4,11 @@ progress live (server-sent events), cancel; roles, CSRF, bad input and the audit
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import html
 import json
+import logging
 import re
 from collections.abc import AsyncIterator
 from typing import Any
@@ -213,6 +215,27 @@ async def test_progress_streams_until_every_row_is_settled(
     kind, state = await next_event(response)
     assert kind == "done" and state["sent"] == 2
     assert await response.content.read() == b""
+
+
+async def test_the_stream_ends_when_the_browser_goes(
+        make_console: ConsoleFactory, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="bot.console.broadcasts")
+    console = await make_console()
+    await add_contact(console.app, "telegram", "2500")
+    await console.get("/admin/broadcasts/new")
+    _status, page = await console.post("/admin/broadcasts/preview", compose())
+    broadcast_id = await send(console, hidden_fields(page))
+    response = await console.client.get(f"/admin/broadcasts/{broadcast_id}/events")
+    kind, state = await next_event(response)
+    assert kind == "progress" and state["pending"] == 1
+    response.close()
+    for _ in range(300):  # the next event finds the browser gone
+        if any("went" in record.getMessage() for record in caplog.records):
+            break
+        await asyncio.sleep(0.1)
+    assert any(f"following broadcast {broadcast_id} went" in record.getMessage()
+               for record in caplog.records)
+    assert (await console.get(f"/admin/broadcasts/{broadcast_id}"))[0] == 200
 
 
 async def next_event(response: ClientResponse) -> tuple[str, dict[str, Any]]:

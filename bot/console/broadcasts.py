@@ -188,6 +188,9 @@ async def events(request: web.Request, page: Page) -> web.StreamResponse:
     except ConnectionError:
         log.debug("console: the browser following broadcast %s went", broadcast_id)
         return response
+    except asyncio.CancelledError:  # the server stops following when the browser goes
+        log.debug("console: the browser following broadcast %s went", broadcast_id)
+        raise
     await response.write_eof()
     return response
 
