@@ -8,7 +8,7 @@
     if (!counter) continue;
     const limit = Number(counter.dataset.limit);
     const show = () => {
-      const n = area.value.trim().length;
+      const n = Array.from(area.value.trim()).length;  // code points, as the server counts
       counter.textContent = counter.dataset.template.replace("{n}", n).replace("{limit}", limit);
       counter.classList.toggle("over", n > limit);
     };
