@@ -184,6 +184,11 @@ def split_text(text: str, limit: int = TEXT_LIMIT) -> list[str]:
     return [piece for piece in pieces if piece] or [""]
 
 
+def html_pieces(text: str) -> list[str]:
+    """The messages Telegram is sent for a text (parse mode HTML): cut, then escaped."""
+    return [html.escape(piece, quote=False) for piece in split_text(text)]
+
+
 @functools.lru_cache(maxsize=2048)
 def keyboard(choices: tuple[RenderedChoice, ...]) -> InlineKeyboardMarkup | None:
     """Buttons two to a row when their labels are short, else one to a row (the same menus
@@ -696,13 +701,12 @@ class TelegramChannel(PlatformChannel[Update]):
                     await self._send(partial(self.bot.send_location, chat_id, media.latitude,
                                              media.longitude, message_thread_id=thread), later)
             markup = keyboard(item.choices)
-            pieces = split_text(item.text) if item.text.strip() else []
+            pieces = html_pieces(item.text) if item.text.strip() else []
             if not pieces and markup is not None:
                 pieces = ["·"]
             for index, piece in enumerate(pieces):
                 last = index == len(pieces) - 1
-                message = await self._send(partial(self.bot.send_message, chat_id,
-                                                   html.escape(piece, quote=False),
+                message = await self._send(partial(self.bot.send_message, chat_id, piece,
                                                    message_thread_id=thread,
                                                    reply_markup=markup if last else None),
                                              later)

@@ -174,6 +174,27 @@ def split_text(text: str, limit: int = TEXT_LIMIT) -> list[str]:
     return pieces
 
 
+def template_for(templates: dict[str, str], kind: str, language: str
+                 ) -> tuple[str, str] | None:
+    """The template (name, language code) a message of `kind` goes out with to a reader of
+    `language` outside the 24-hour window (TADAMON_WHATSAPP_TEMPLATES); None: there is none."""
+    name = templates.get(f"{kind}:{language}")
+    if name is not None:
+        return name, language
+    if language == "en" and (name := templates.get(f"{kind}:fr")) is not None:
+        # English readers are sent the French text of what has no English one (a broadcast,
+        # a catalogue reminder): the French template carries it.
+        return name, "fr"
+    return None
+
+
+def template_text(text: str) -> str:
+    """A message's text as its template's parameter carries it."""
+    # Meta refuses line breaks, tabs and long runs of spaces in template parameters.
+    joined = " · ".join(line.strip() for line in text.splitlines() if line.strip())
+    return shorten(joined, BODY_LIMIT)
+
+
 def address(to: str) -> dict[str, str]:
     """Who a message goes to: `to` for a phone number (wa_id), `recipient` for a username
     user known only by their business-scoped user id, as the Cloud API takes them."""
@@ -743,21 +764,16 @@ class WhatsAppChannel(PlatformChannel[Event]):
 
     async def _template(self, to: str, language: str, kind: str,
                         rendered: Rendered) -> Delivery:
-        name, code = self.templates.get(f"{kind}:{language}"), language
-        if name is None and language == "en":
-            # English readers are sent the French text of what has no English one (a
-            # broadcast, a catalogue reminder): the French template carries it.
-            name, code = self.templates.get(f"{kind}:fr"), "fr"
-        if name is None:
+        template = template_for(self.templates, kind, language)
+        if template is None:
             return Delivery("skipped", reason=(
                 f"outside the 24-hour window and no template for {kind}:{language} "
                 "(TADAMON_WHATSAPP_TEMPLATES)"))
-        # Meta refuses line breaks, tabs and long runs of spaces in template parameters.
-        text = " · ".join(line.strip() for line in rendered.text.splitlines() if line.strip())
+        name, code = template
         payload = {**address(to), "type": "template", "template": {
             "name": name, "language": {"code": code},
             "components": [{"type": "body", "parameters": [
-                {"type": "text", "text": shorten(text, BODY_LIMIT)}]}]}}
+                {"type": "text", "text": template_text(rendered.text)}]}]}}
         try:
             return Delivery("sent", await self._with_retries(to, partial(self.api.send, payload)))
         except GraphError as exc:

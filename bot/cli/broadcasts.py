@@ -3,23 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import logging
 import re
 from typing import Annotated
-from zoneinfo import ZoneInfo
 
 import typer
 
 from bot.cli import common
-from bot.errors import BadInput, CatalogueError
+from bot.errors import BadInput
 
 log = logging.getLogger("tadamon")
 
 broadcast_cli = typer.Typer(help="Organizer broadcasts.", invoke_without_command=True)
-
-# How far in the past `--at` may be: the time it takes to type the command and confirm.
-AT_SLACK = dt.timedelta(minutes=1)
 
 
 @broadcast_cli.callback()
@@ -41,83 +36,30 @@ def broadcast(
         return
     common.setup_logging()
     settings = common.settings()
-    if audience is None or not (text_fr or "").strip() or not (text_ar or "").strip():
-        raise common.bad_input("--audience, --text-fr and --text-ar are required")
-    from handlers.organizers import TEXT_MAX
-    from storage.outbox import audience_filter
+    from bot import broadcasting
 
     try:
-        audience_filter(audience)
-    except ValueError as exc:
-        raise common.bad_input(f"--audience: {exc}") from None
-    moment = _moment(at)
-    text = {"fr": (text_fr or "").strip(), "ar": (text_ar or "").strip()}
-    for language, written in text.items():
-        if len(written) > TEXT_MAX:
-            raise common.bad_input(f"--text-{language}: {len(written)} characters, a broadcast "
-                                   f"holds at most {TEXT_MAX} (what a WhatsApp template "
-                                   "carries)")
+        draft = broadcasting.read(audience, text_fr, text_ar, at, urgent)
+    except BadInput as exc:
+        raise common.bad_input(str(exc)) from None
 
     async def queue() -> tuple[int, int]:
-        from storage.catalogue import active_fair
         from storage.outbox import Outbox
 
         async with common.open_database(settings) as sessions:
-            async with sessions() as session:
-                fair = await active_fair(session)
-            # --at is read in the served fair's own time zone, as conversations show times.
-            timezone = settings.timezone if fair is None else fair.timezone
-            when = _when(at, moment, timezone)
-            if fair is None:
-                raise CatalogueError("no fair is loaded: import a catalogue first")
-            outbox = Outbox(sessions)
-            try:
-                await outbox.check_audience(fair.id, audience)
-            except ValueError as exc:
-                raise BadInput(f"--audience: {exc}") from None
-            count = await outbox.recipients(audience)
+            planned = await broadcasting.plan(sessions, draft, settings.timezone)
             if not yes:
-                typer.echo(f"audience {audience}: {count} recipients, at "
-                           f"{_local(when, timezone)}")
-                typer.echo(f"fr: {text['fr']}\nar: {text['ar']}")
+                count = await Outbox(sessions).recipients(draft.audience)
+                typer.echo(f"audience {draft.audience}: {count} recipients, at "
+                           f"{broadcasting.local(planned.when, planned.timezone)}")
+                typer.echo(f"fr: {draft.text['fr']}\nar: {draft.text['ar']}")
                 if not typer.confirm("queue this broadcast?"):
                     raise typer.Exit(1)
-            return await outbox.queue_broadcast(fair.id, audience, text, when, urgent)
+            return await broadcasting.queue(sessions, planned)
 
     broadcast_id, count = common.run(queue)
     log.info("broadcast %s queued for %s recipients", broadcast_id, count)
     typer.echo(broadcast_id)
-
-
-def _moment(at: str | None) -> dt.datetime | None:
-    """`--at` as written (its time zone is the fair's when it names none)."""
-    if at is None:
-        return None
-    try:
-        return dt.datetime.fromisoformat(at)
-    except ValueError:
-        raise common.bad_input(f"--at: {at!r} is not an ISO time like 2026-12-13T09:00") from None
-
-
-def _when(at: str | None, moment: dt.datetime | None, timezone: str) -> dt.datetime:
-    """The UTC time to send at: `moment` read in `timezone`, now when not given; refused when
-    past."""
-    now = dt.datetime.now(dt.UTC)
-    if moment is None:
-        return now
-    zone = ZoneInfo(timezone)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=zone)
-    if moment < now - AT_SLACK:
-        local = now.astimezone(zone).strftime("%Y-%m-%dT%H:%M")
-        raise BadInput(f"--at: {at!r} is in the past (it is {local} in {timezone}; a minute "
-                       "of slack is allowed): leave --at out to send now")
-    return moment.astimezone(dt.UTC)
-
-
-def _local(moment: dt.datetime, timezone: str) -> str:
-    """`2026-12-13 09:00 (Africa/Casablanca)`: what the preview shows of when it goes."""
-    return f"{moment.astimezone(ZoneInfo(timezone)):%Y-%m-%d %H:%M} ({timezone})"
 
 
 def _broadcast_id(value: str) -> int:
