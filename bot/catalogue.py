@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
+import re
+import tempfile
+import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,7 +88,7 @@ def _read_yaml(path: Path) -> Any:
     except UnicodeDecodeError:
         raise CatalogueError(path.name, "is not UTF-8 text: save the file as UTF-8") from None
     try:
-        return yaml.safe_load(text)
+        data = yaml.safe_load(text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"{path.name}:{mark.line + 1}:{mark.column + 1}" if mark else path.name
@@ -96,6 +100,32 @@ def _read_yaml(path: Path) -> Any:
                              str(exc).splitlines()[0]) from None
     except yaml.YAMLError as exc:
         raise CatalogueError(path.name, "cannot be read: " + " ".join(str(exc).split())) from None
+    if _too_many_items(data):
+        # Aliases can make a small file stand for billions of items ("billion laughs").
+        raise CatalogueError(path.name, f"holds more than {YAML_ITEM_LIMIT} items once its "
+                                        "aliases (*name) are expanded")
+    return data
+
+
+# Far more than a national fair's catalogue holds (tens of thousands of items).
+YAML_ITEM_LIMIT = 2_000_000
+
+
+def _too_many_items(data: Any) -> bool:
+    """Whether the YAML tree, aliases expanded, has more than YAML_ITEM_LIMIT nodes (counted
+    without expanding them: the walk stops at the limit)."""
+    count = 0
+    stack = [data]
+    while stack:
+        node = stack.pop()
+        count += 1
+        if count > YAML_ITEM_LIMIT:
+            return True
+        if isinstance(node, dict):
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return False
 
 
 def _sheet_kind(name: str, header: Sequence[str]) -> str | None:
@@ -268,7 +298,8 @@ async def import_catalogue(
     progress: Callable[[int, int], None] | None = None,
 ) -> ImportReport:
     """Validate and store a catalogue file in one transaction (rolled back on a dry run)."""
-    loaded = load_catalogue_file(path)
+    # Reading a large sheet takes a while: the process goes on answering meanwhile.
+    loaded = await asyncio.to_thread(load_catalogue_file, path)
     total = loaded.catalogue.size()
     done = 0
 
@@ -286,3 +317,34 @@ async def import_catalogue(
         # Reminders become outbox rows now (and, for people who arrive later, in the workers).
         await queue_reminders(sessions, utcnow())
     return report
+
+
+CATALOGUE_SUFFIXES = (".yaml", ".yml", ".csv", ".xlsx")
+_UNSAFE = re.compile(r"[^\w.() -]+")
+
+
+def safe_file_name(name: str) -> str | None:
+    """An uploaded file's own name, made safe to write in a folder of our own: no folder part,
+    no control or shell characters; None unless it ends in a catalogue's suffix."""
+    base = unicodedata.normalize("NFC", name).replace("\\", "/").rsplit("/", 1)[-1]
+    base = _UNSAFE.sub("_", base).strip()
+    suffix = next((s for s in CATALOGUE_SUFFIXES if base.lower().endswith(s)), None)
+    if suffix is None:
+        return None
+    stem = base[:-len(suffix)].strip(" .")[:100] or "catalogue"
+    return stem + base[-len(suffix):]
+
+
+async def import_catalogue_bytes(
+    sessions: async_sessionmaker[AsyncSession], name: str, data: bytes, *,
+    dry_run: bool = False,
+) -> ImportReport:
+    """`import_catalogue` of an uploaded file: written under its own name (errors name it as
+    the command line does) in a private temporary folder, removed afterwards."""
+    safe = safe_file_name(name)
+    if safe is None:
+        raise CatalogueError(name, "unknown file type: use .yaml, .csv or .xlsx")
+    with tempfile.TemporaryDirectory(prefix="tadamon-catalogue-") as folder:
+        path = Path(folder) / safe
+        await asyncio.to_thread(path.write_bytes, data)
+        return await import_catalogue(sessions, path, dry_run=dry_run)

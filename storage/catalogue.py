@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import json
 import re
+import secrets
 import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -19,9 +22,11 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from redis.asyncio import Redis
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage import keys
 from storage.errors import CatalogueError
 from storage.models import (
     Category,
@@ -432,6 +437,38 @@ def _check_info(items: list[InfoIn], fail: Callable[[Sequence[str | int], str], 
 
 
 @dataclass
+class KindChanges:
+    """What an import did to one kind of record (named as in `catalogue_counts`)."""
+
+    created: int = 0
+    updated: int = 0
+    removed: int = 0
+    created_ids: list[str] = field(default_factory=list)
+    removed_ids: list[str] = field(default_factory=list)
+
+
+@dataclass
+class CancelledWorkshop:
+    """A workshop the import cancels (it left the file while people had registered)."""
+
+    key: str
+    title: dict[str, str]
+    starts_at: dt.datetime
+    registrants: int
+    told: int
+
+
+@dataclass
+class OverCapacity:
+    """A workshop whose new capacity is below the seats already confirmed or offered."""
+
+    key: str
+    title: dict[str, str]
+    confirmed: int
+    capacity: int
+
+
+@dataclass
 class ImportReport:
     """What an import did, and what the catalogue now holds."""
 
@@ -442,6 +479,22 @@ class ImportReport:
     cancelled_workshops: list[str] = field(default_factory=list)
     over_capacity: list[str] = field(default_factory=list)
     totals: dict[str, int] = field(default_factory=dict)
+    # The same, in detail (the console shows it): per kind, the workshops cancelled with how
+    # many people are told, and the capacity warnings.
+    kinds: dict[str, KindChanges] = field(default_factory=dict)
+    cancelled: list[CancelledWorkshop] = field(default_factory=list)
+    capacity_warnings: list[OverCapacity] = field(default_factory=list)
+
+    def kind(self, name: str) -> KindChanges:
+        """The changes of one kind of record, made on first use."""
+        return self.kinds.setdefault(name, KindChanges())
+
+    def note_removed(self, name: str, keys: Sequence[str]) -> None:
+        """Count rows of kind `name` removed by the import."""
+        self.removed += len(keys)
+        changes = self.kind(name)
+        changes.removed += len(keys)
+        changes.removed_ids.extend(keys)
 
     def summary(self) -> str:
         held = ", ".join(f"{count} {name}" for name, count in self.totals.items())
@@ -467,6 +520,12 @@ def _local(value: dt.datetime | dt.date, zone: ZoneInfo) -> dt.datetime:
     return value.astimezone(dt.UTC)
 
 
+# Each kind of record by its name in reports and totals, in the order they are shown.
+_KINDS: dict[Any, str] = {Category: "categories", Stand: "stands", Exhibitor: "exhibitors",
+                          Workshop: "workshops", Reminder: "reminders",
+                          InfoAnswer: "info answers", Place: "places"}
+
+
 class _Upserter:
     def __init__(self, session: AsyncSession, report: ImportReport,
                  progress: Callable[[int], None] | None) -> None:
@@ -474,32 +533,38 @@ class _Upserter:
         self.report = report
         self.progress = progress
 
-    def set(self, row: Any, values: dict[str, Any]) -> None:
+    def set(self, kind: str, row: Any, values: dict[str, Any]) -> None:
         changed = any(getattr(row, name) != value for name, value in values.items())
         for name, value in values.items():
             setattr(row, name, value)
         if changed:
             self.report.updated += 1
+            self.report.kind(kind).updated += 1
         if self.progress:
             self.progress(1)
 
-    def add(self, row: Any) -> None:
+    def add(self, kind: str, key: str, row: Any) -> None:
         self.session.add(row)
         self.report.created += 1
+        changes = self.report.kind(kind)
+        changes.created += 1
+        changes.created_ids.append(key)
         if self.progress:
             self.progress(1)
 
     async def sync(self, model: Any, fair: Fair, key_name: str,
                    items: list[tuple[str, dict[str, Any]]]) -> list[Any]:
         """Create or update one row per (stable key, values); return the rows left over."""
+        kind = _KINDS[model]
+        self.report.kind(kind)
         rows = {getattr(row, key_name): row for row in await self.session.scalars(
             select(model).where(model.fair_id == fair.id))}
         for key, values in items:
             row = rows.pop(key, None)
             if row is None:
-                self.add(model(fair_id=fair.id, **{key_name: key}, **values))
+                self.add(kind, key, model(fair_id=fair.id, **{key_name: key}, **values))
             else:
-                self.set(row, values)
+                self.set(kind, row, values)
         return list(rows.values())
 
 
@@ -559,9 +624,7 @@ async def catalogue_counts(session: AsyncSession, fair_id: int) -> dict[str, int
     """How many categories, stands, exhibitors, workshops, reminders and info answers a fair
     holds."""
     totals: dict[str, int] = {}
-    for name, model in (("categories", Category), ("stands", Stand), ("exhibitors", Exhibitor),
-                        ("workshops", Workshop), ("reminders", Reminder),
-                        ("info answers", InfoAnswer), ("places", Place)):
+    for model, name in _KINDS.items():
         count = await session.scalar(
             select(func.count()).select_from(model).where(model.fair_id == fair_id)
         )
@@ -601,7 +664,7 @@ async def _sync_categories(session: AsyncSession, up: _Upserter, fair: Fair,
                             [(item.id, {"name": item.name.as_dict()}) for item in items])
     for row in removed:
         await session.delete(row)
-        up.report.removed += 1
+    up.report.note_removed("categories", [row.key for row in removed])
     await session.flush()
 
 
@@ -615,7 +678,7 @@ async def _sync_stands(session: AsyncSession, up: _Upserter, fair: Fair,
         await session.execute(
             update(Exhibitor).where(Exhibitor.stand_id == row.id).values(stand_id=None))
         await session.delete(row)
-        up.report.removed += 1
+    up.report.note_removed("stands", [row.number for row in removed])
     await session.flush()
 
 
@@ -647,11 +710,12 @@ async def _sync_exhibitors(session: AsyncSession, up: _Upserter, fair: Fair,
             "phone": item.phone,
             "public_phone": item.public_phone,
         }))
-    for row in await up.sync(Exhibitor, fair, "key", values):
+    removed = await up.sync(Exhibitor, fair, "key", values)
+    for row in removed:
         await session.execute(
             update(Contact).where(Contact.exhibitor_id == row.id).values(exhibitor_id=None))
         await session.delete(row)
-        up.report.removed += 1
+    up.report.note_removed("exhibitors", [row.key for row in removed])
     await session.flush()
 
 
@@ -665,7 +729,7 @@ async def _sync_places(session: AsyncSession, up: _Upserter, fair: Fair,
     ])
     if removed:
         await session.execute(delete(Place).where(Place.id.in_([row.id for row in removed])))
-        up.report.removed += len(removed)
+        up.report.note_removed("places", [row.key for row in removed])
     await session.flush()
 
 
@@ -726,23 +790,35 @@ async def _sync_workshops(session: AsyncSession, up: _Upserter, fair: Fair,
             .where(Registration.workshop_id == row.id))
         if not has_history:
             await session.delete(row)
-            up.report.removed += 1
+            up.report.note_removed("workshops", [row.key])
             continue
         if row.cancelled:
             continue
         up.report.cancelled_workshops.append(row.key)
-        await cancel_workshop(session, row, registrants)
+        told = await cancel_workshop(session, row, registrants)
+        up.report.cancelled.append(CancelledWorkshop(
+            key=row.key, title=dict(row.title), starts_at=row.starts_at,
+            registrants=len(registrants), told=told))
     await session.flush()
     # A capacity lowered below the seats already confirmed drops nobody: organizers are told.
-    for key, capacity, confirmed in (await session.execute(
-            select(Workshop.key, Workshop.capacity, func.count(Registration.id))
+    over: dict[int, tuple[str, int, int]] = {}
+    for workshop_id, key, capacity, confirmed in (await session.execute(
+            select(Workshop.id, Workshop.key, Workshop.capacity, func.count(Registration.id))
             .join(Registration, Registration.workshop_id == Workshop.id)
             .where(Workshop.fair_id == fair.id, Workshop.cancelled.is_(False),
                    Registration.status.in_([RegistrationStatus.CONFIRMED,
                                             RegistrationStatus.OFFERED]))
-            .group_by(Workshop.key, Workshop.capacity))).all():
+            .group_by(Workshop.id, Workshop.key, Workshop.capacity))).all():
         if confirmed > capacity:
             up.report.over_capacity.append(f"{key} ({confirmed} for {capacity})")
+            over[workshop_id] = (key, confirmed, capacity)
+    if over:
+        titles: dict[int, dict[str, str]] = dict((await session.execute(
+            select(Workshop.id, Workshop.title).where(Workshop.id.in_(list(over))))).all())
+        up.report.capacity_warnings.extend(
+            OverCapacity(key=key, title=dict(titles[workshop_id]), confirmed=confirmed,
+                         capacity=capacity)
+            for workshop_id, (key, confirmed, capacity) in over.items())
 
 
 async def cancel_workshop(session: AsyncSession, workshop: Workshop,
@@ -805,7 +881,7 @@ async def _sync_reminders(session: AsyncSession, up: _Upserter, fair: Fair,
     if removed:
         await session.execute(delete(Reminder).where(
             Reminder.id.in_([row.id for row in removed])))
-        up.report.removed += len(removed)
+        up.report.note_removed("reminders", [row.key for row in removed])
 
 
 async def _sync_info(session: AsyncSession, up: _Upserter, fair: Fair,
@@ -820,4 +896,104 @@ async def _sync_info(session: AsyncSession, up: _Upserter, fair: Fair,
     if removed:
         await session.execute(delete(InfoAnswer).where(
             InfoAnswer.id.in_([row.id for row in removed])))
-        up.report.removed += len(removed)
+        up.report.note_removed("info answers", [row.key for row in removed])
+
+
+# The largest catalogue file the console takes (the sample fair is about 40 kB; a national
+# network's spreadsheet a few MB).
+UPLOAD_LIMIT = 10 * 1024 * 1024
+UPLOAD_ID_RE = re.compile(r"[A-Za-z0-9_-]{32}")
+_RELEASE = ("if redis.call('get', KEYS[1]) == ARGV[1] then "
+            "return redis.call('del', KEYS[1]) end return 0")
+
+
+class UploadTooLarge(CatalogueError):
+    """A catalogue file over UPLOAD_LIMIT."""
+
+
+@dataclass
+class CatalogueUpload:
+    """A catalogue file uploaded to the console, kept between its dry run and its import."""
+
+    id: str
+    name: str
+    data: bytes
+    by: str
+    at: dt.datetime
+    applied_by: str = ""
+    applied_at: dt.datetime | None = None
+
+
+class CatalogueUploads:
+    """Uploaded catalogue files in Redis (keys.catalogue_upload), for an hour, so that any
+    process of the deployment can apply what another one checked; and the lock that lets one
+    console import run at a time."""
+
+    def __init__(self, redis: Redis) -> None:
+        self.redis = redis
+        self._release = redis.register_script(_RELEASE)
+
+    async def keep(self, name: str, data: bytes, by: str, now: dt.datetime) -> str:
+        """Keep a file for keys.CATALOGUE_UPLOAD_TTL seconds; returns its (unguessable) id."""
+        if len(data) > UPLOAD_LIMIT:
+            raise UploadTooLarge(name, f"is larger than {UPLOAD_LIMIT // (1024 * 1024)} MB")
+        upload_id = secrets.token_urlsafe(24)
+        record = {"name": name, "data": base64.b64encode(data).decode(), "by": by,
+                  "at": now.isoformat()}
+        await self.redis.set(keys.catalogue_upload(upload_id), json.dumps(record),
+                             ex=keys.CATALOGUE_UPLOAD_TTL)
+        return upload_id
+
+    async def get(self, upload_id: str) -> CatalogueUpload | None:
+        """The upload of that id, or None when it is unknown, expired or not an id at all."""
+        if not UPLOAD_ID_RE.fullmatch(upload_id):
+            return None
+        raw, applied = await self.redis.mget([keys.catalogue_upload(upload_id),
+                                              keys.catalogue_upload_applied(upload_id)])
+        if not raw:
+            return None
+        record = json.loads(raw)
+        upload = CatalogueUpload(id=upload_id, name=str(record["name"]),
+                                 data=base64.b64decode(record["data"]), by=str(record["by"]),
+                                 at=dt.datetime.fromisoformat(record["at"]))
+        if applied:
+            marks = json.loads(applied)
+            upload.applied_by = str(marks["by"])
+            upload.applied_at = dt.datetime.fromisoformat(marks["at"])
+        return upload
+
+    async def mark_applied(self, upload_id: str, by: str, now: dt.datetime) -> None:
+        """Remember that the upload was imported (who, when), as long as the upload lives."""
+        await self.redis.set(keys.catalogue_upload_applied(upload_id),
+                             json.dumps({"by": by, "at": now.isoformat()}),
+                             ex=keys.CATALOGUE_UPLOAD_TTL)
+
+    async def lock(self) -> str | None:
+        """Take the console's import lock; its token, or None when another import runs."""
+        token = secrets.token_hex(16)
+        taken = await self.redis.set(keys.CATALOGUE_IMPORT_LOCK, token, nx=True,
+                                     ex=keys.CATALOGUE_IMPORT_LOCK_TTL)
+        return token if taken else None
+
+    async def unlock(self, token: str) -> None:
+        """Release the import lock, if it is still the one `token` took."""
+        await self._release(keys=[keys.CATALOGUE_IMPORT_LOCK], args=[token])
+
+
+@dataclass
+class LoadedFair:
+    """The fair this deployment serves, as the console's catalogue page shows it."""
+
+    key: str
+    name: dict[str, str]
+    imported_at: dt.datetime
+    totals: dict[str, int]
+
+
+async def loaded_fair(session: AsyncSession) -> LoadedFair | None:
+    """The active fair with when it was last imported and what it holds; None before any."""
+    fair = await active_fair(session)
+    if fair is None:
+        return None
+    return LoadedFair(key=fair.key, name=dict(fair.name), imported_at=fair.imported_at,
+                      totals=await catalogue_counts(session, fair.id))

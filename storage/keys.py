@@ -192,3 +192,25 @@ def console_login_failures_of_account(account_hash: str) -> str:
 
 def console_login_failures_of_client(client_hash: str) -> str:
     return f"{PREFIX}:{{console-login-failures}}:client:{client_hash}"
+
+
+# A catalogue uploaded to the console waits here between its dry run and "apply", which another
+# process of the deployment may serve: the file's name and bytes, for an hour (an organizer
+# reads the dry run, then applies; an older upload is checked again).
+CATALOGUE_UPLOAD_TTL = 3600
+
+
+def catalogue_upload(upload_id: str) -> str:
+    return f"{PREFIX}:catalogue-upload:{upload_id}"
+
+
+# Set when an upload was applied (who, when), so applying it again says so; lives as long as
+# the upload.
+def catalogue_upload_applied(upload_id: str) -> str:
+    return f"{PREFIX}:catalogue-upload-applied:{upload_id}"
+
+
+# One console import at a time across every process: two at once would both create the same
+# new rows and one would fail half-way. It expires by itself if a process dies holding it.
+CATALOGUE_IMPORT_LOCK = f"{PREFIX}:catalogue-import-lock"
+CATALOGUE_IMPORT_LOCK_TTL = 10 * 60
