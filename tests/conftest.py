@@ -318,6 +318,7 @@ async def chat(make_chat: ChatFactory) -> Chat:
 # so that the last minutes run short tests on both workers instead of one long test on one.
 SLOW_FIRST: tuple[tuple[float, tuple[str, ...]], ...] = (
     (54, ("tests/test_deployment.py::",)),
+    (35, ("tests/test_console_browser.py::",)),
     (28, ("tests/test_understanding.py::test_two_trainings_give_the_same_predictions",
           "tests/test_understanding.py::test_fast_path_computes_what_the_pipeline_does",
           "tests/test_understanding.py::test_training_happens_in_a_child_process")),
