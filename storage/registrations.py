@@ -529,12 +529,6 @@ class Registrant:
     checkin_code: str | None
     checked_in_at: dt.datetime | None
 
-    @property
-    def reference(self) -> str:
-        """Who it is without saying it whole: the channel and the user id's last 4
-        characters (`whatsapp ···1234`)."""
-        return f"{self.channel} ···{self.user_id[-4:]}"
-
 
 class CheckInOutcome(enum.StrEnum):
     CHECKED_IN = "checked_in"

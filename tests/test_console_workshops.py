@@ -122,11 +122,11 @@ async def test_the_list_and_a_workshop_with_registrants_and_waiting_list(
     karim = await registration(console.app, people["karim"])
     assert amina.checkin_code and karim.checkin_code is None  # codes go with seats only
     row = row_of(page, amina.id)
-    assert "whatsapp ···1234" in row and amina.checkin_code in row
+    assert "WhatsApp ···1234" in row and amina.checkin_code in row
     assert 'class="inline checkin"' in row and "confirmée" in row
     assert "212600001234" not in page  # never the whole number on the page
     waiting = page.split('<table id="waiting-list">')[1].split("</table>")[0]
-    assert "whatsapp ···5678" in waiting and f'data-registration="{karim.id}"' in waiting
+    assert "WhatsApp ···5678" in waiting and f'data-registration="{karim.id}"' in waiting
     assert 'id="registrants-csv"' in page and 'id="cancel-workshop"' in page
     assert "data-confirm=" in page.split('id="cancel-workshop"')[1].split(">")[0]
 
@@ -167,7 +167,7 @@ async def test_check_in_by_button_by_code_and_undo(make_console: ConsoleFactory,
     status, page = await console.post("/admin/workshops/marketing-1/checkin",
                                       {"registration": str(amina.id)})
     assert status == 200
-    assert "Arrivée enregistrée\u202f: whatsapp ···1234" in result_of(page)
+    assert "Arrivée enregistrée\u202f: WhatsApp ···1234" in result_of(page)
     assert '<span class="present">' in row_of(page, amina.id)
     assert (await registration(console.app, people["amina"])).checked_in_at is not None
 
@@ -181,14 +181,14 @@ async def test_check_in_by_button_by_code_and_undo(make_console: ConsoleFactory,
     await console.get("/admin/workshops/marketing-1")
     status, page = await console.post("/admin/workshops/marketing-1/undo",
                                       {"registration": str(amina.id)})
-    assert status == 200 and "Arrivée de whatsapp ···1234" in result_of(page)
+    assert status == 200 and "Arrivée de WhatsApp ···1234" in result_of(page)
     assert 'class="inline checkin"' in row_of(page, amina.id)
     assert (await registration(console.app, people["amina"])).checked_in_at is None
 
     # The QR code's address, as a camera app opens it: shown, not checked in, until confirmed.
     address = f"https://salon.example/admin/checkin?code={formula.checkin_code}"
     status, page = await console.get(f"/admin/checkin?code={formula.checkin_code}")
-    assert status == 200 and 'id="checkin-preview"' in page and "telegram ···=2+3" in page
+    assert status == 200 and 'id="checkin-preview"' in page and "Telegram ···=2+3" in page
     assert f'value="{formula.checkin_code}"' in page
     assert (await registration(console.app, people["formula"])).checked_in_at is None
     status, page = await console.post("/admin/checkin", {"code": address, "workshop": KEY})

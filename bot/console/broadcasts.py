@@ -20,7 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot import broadcasting
 from bot.channels import telegram, whatsapp
-from bot.console.core import HEADERS, Page, _, _n, requires
+from bot.console.core import CHANNEL_NAMES, HEADERS, Page, _, _n, requires
 from bot.errors import CatalogueError
 from bot.i18n import LANGUAGES as READER_LANGUAGES
 from handlers.notices import notice
@@ -46,7 +46,6 @@ AUDIENCES = {
 }
 WORKSHOP = "workshop:"
 CHANNELS = ("telegram", "whatsapp", "web")
-CHANNEL_NAMES = {"telegram": "Telegram", "whatsapp": "WhatsApp", "web": _("Web chat")}
 STATUSES = {
     "scheduled": _("scheduled"),
     "queued": _("waiting to be sent"),
@@ -124,7 +123,7 @@ async def preview(request: web.Request, page: Page) -> web.StreamResponse:
         at=page.when(planned.when, planned.timezone), now=not written.at,
         previews=await _previews(page, planned.draft), reach=reach,
         recipients=sum(counts.reachable for counts in reach.values()),
-        channel_names={channel: page.gettext(name) for channel, name in CHANNEL_NAMES.items()})
+        channel_names={channel: page.channel(channel) for channel in CHANNEL_NAMES})
 
 
 @requires(ConsoleRole.ORGANIZER)

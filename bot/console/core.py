@@ -64,6 +64,10 @@ def _n(singular: str, plural: str) -> tuple[str, str]:
     return singular, plural
 
 
+# Channels as organizers know them (the two apps' names are brands, the same in every language).
+CHANNEL_NAMES = {"telegram": "Telegram", "whatsapp": "WhatsApp", "web": _("Web chat")}
+
+
 class Console:
     """The console's shared parts, made once per process from the App."""
 
@@ -180,6 +184,16 @@ class Page:
         text = format_datetime(moment.astimezone(tz), WHEN_PATTERNS[self.language],
                                locale=BABEL_LOCALES[self.language])
         return self.iso(text)
+
+    def channel(self, channel: str) -> str:
+        """A channel's name in the page's language."""
+        name = CHANNEL_NAMES.get(channel)
+        return channel if name is None else self.gettext(name)
+
+    def person(self, channel: str, user_id: str) -> str:
+        """Someone as the console shows them: their channel and the last 4 characters of
+        their id (`WhatsApp ···1234`), never the whole number or id."""
+        return f"{self.channel(channel)} ···{user_id[-4:]}"
 
     def number(self, value: float) -> str:
         return format_decimal(value, locale=BABEL_LOCALES[self.language], numbering_system="latn")

@@ -23,7 +23,6 @@ TRAFFIC_MINUTES = 60
 TOP_QUESTIONS = 10
 TOP_STANDS = 5
 
-CHANNELS = {"telegram": "Telegram", "whatsapp": "WhatsApp", "web": _("Web chat")}
 LANGUAGES = {"ar": _("Arabic"), "fr": _("French"), "en": _("English"),
              "unknown": _("Not chosen yet")}
 # What each intent (CONTRACT, section Intents) reads as for an organizer.
@@ -104,8 +103,7 @@ def _clock(moment: dt.datetime | None, zone: ZoneInfo, page: Page) -> str:
 
 def channel_name(page: Page, channel: str) -> str:
     """A channel as organizers know it."""
-    name = CHANNELS.get(channel)
-    return page.gettext(name) if name else channel
+    return page.channel(channel)
 
 
 def language_name(page: Page, language: str) -> str:

@@ -94,7 +94,7 @@ class Door:
 
     def who(self, registrant: Registrant) -> str:
         code = f" · {registrant.checkin_code}" if registrant.checkin_code else ""
-        return self.page.iso(registrant.reference + code)
+        return self.page.iso(self.page.person(registrant.channel, registrant.user_id) + code)
 
     def time(self, registrant: Registrant) -> str:
         moment = registrant.checked_in_at
@@ -201,7 +201,7 @@ async def registrants_csv(request: web.Request, page: Page) -> web.StreamRespons
          "created_at": person.created_at.isoformat(),
          "checked_in_at": person.checked_in_at.isoformat() if person.checked_in_at else ""}
         for person in people))
-    await page.audit("registrants downloaded", workshop.key, f"{count} rows")
+    await page.audit("registrants downloaded", workshop.key, str(count))
     name = re.sub(r"[^A-Za-z0-9_-]", "_", workshop.key)
     return web.Response(body=handle.getvalue().encode("utf-8"), content_type="text/csv",
                         charset="utf-8", headers={
@@ -217,10 +217,10 @@ async def _audit_check_in(page: Page, result: CheckIn) -> None:
     if found is None:
         return
     if result.outcome is CheckInOutcome.CHECKED_IN:
-        await page.audit("checked in", found.workshop_key, f"registration {found.registration_id}")
+        await page.audit("checked in", found.workshop_key, f"#{found.registration_id}")
     elif result.outcome is CheckInOutcome.UNDONE:
         await page.audit("check-in undone", found.workshop_key,
-                         f"registration {found.registration_id}")
+                         f"#{found.registration_id}")
 
 
 @requires(ConsoleRole.VIEWER)
@@ -269,8 +269,8 @@ async def cancel_page(request: web.Request, page: Page) -> web.StreamResponse:
     if done.already:
         notice = page.gettext(_("This workshop was already cancelled: nobody is told again."))
     else:
-        await app.state.bump_catalogue_version()  # the chat shows it cancelled from now on
-        await page.audit("workshop cancelled", found[1].key, f"{done.told} to be told")
+        await app.catalogue_changed()  # every process's chat shows it cancelled from now on
+        await page.audit("workshop cancelled", found[1].key, str(done.told))
         notice = page.ngettext(_n("Workshop cancelled: {n} person will be told.",
                                   "Workshop cancelled: {n} people will be told."), done.told)
     refreshed = await workshop_lines(app.sessions, found[0], found[1].key)
