@@ -23,15 +23,16 @@ renderer = Renderer(load_translations(), ZoneInfo("Africa/Casablanca"))
 text = renderer.render(reply(_("Welcome to {fair}!", fair="Tadamon")), "fr").text
 asyncio.run(renderer.draw_pictures([reply(_("Welcome to {fair}!", fair="Tadamon"))], "fr"))
 heavy = ["PIL", "icalendar", "bot.pictures", "bot.report", "pywebpush", "py_vapid",
-         "cryptography.hazmat", "jinja2", "argon2"]
+         "cryptography.hazmat", "jinja2", "argon2", "aiogram", "matplotlib", "openpyxl"]
 print(json.dumps({"text": text, "imported": [name for name in heavy if name in sys.modules]}))
 '''
 
 
 def test_a_reply_without_a_picture_imports_no_drawing_and_no_web_push() -> None:
     """bot.app, the HTTP server and a text reply leave Pillow, icalendar, the report, web push
-    and the organizer console's templates and password hashing unimported (they come with the
-    first picture, the first push, or the first console page)."""
+    the organizer console's templates and password hashing, aiogram (Telegram off) and the
+    report's and sheets' libraries unimported (they come with the first picture, the first
+    push, the first console page, the first preview or report)."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     done = subprocess.run([sys.executable, "-c", SCRIPT], env=env, cwd=ROOT, check=True,
                           capture_output=True, text=True, timeout=120)

@@ -19,7 +19,6 @@ from multidict import MultiDictProxy
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot import broadcasting
-from bot.channels import telegram, whatsapp
 from bot.console.core import CHANNEL_NAMES, HEADERS, Page, _, _n, requires
 from bot.errors import CatalogueError
 from bot.i18n import LANGUAGES as READER_LANGUAGES
@@ -358,6 +357,10 @@ async def _broadcast(request: web.Request, page: Page) -> BroadcastSummary | Non
 
 async def _reach(page: Page, audience: str) -> dict[str, ChannelReach]:
     """The audience's counts per channel, the three channels always shown."""
+    # The channels' modules come with the first preview: a process whose console never
+    # previews a broadcast does not load aiogram for it.
+    from bot.channels import whatsapp
+
     templates = page.console.app.settings.whatsapp_templates
 
     def templated(language: str | None) -> bool:
@@ -374,6 +377,8 @@ async def _previews(page: Page, draft: broadcasting.Draft) -> list[dict[str, Any
     """The broadcast in each language as each channel sends it: the worker's rendering of its
     notice, then Telegram's HTML, WhatsApp's text (or its template outside the 24-hour
     window) and the web chat's text."""
+    from bot.channels import telegram, whatsapp
+
     app = page.console.app
     renderer = await app.engine.fair_renderer()
     reply = notice(BroadcastNotice(text=draft.text, urgent=draft.urgent))
