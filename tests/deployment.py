@@ -281,6 +281,18 @@ class Visitors:
         return await self._converse(update, lambda: self.whatsapp.post_webhook(
             self.deployment.whatsapp_webhook, envelope))
 
+    async def button(self, channel: str, person: str, prefix: str,
+                     within: float = 30.0) -> str | None:
+        """The latest button starting with `prefix` sent to the person, waited for up to
+        `within` seconds (None if it never came)."""
+        deadline = time.monotonic() + within
+        while True:
+            found = (self.telegram_button(int(person), prefix) if channel == "telegram"
+                     else self.whatsapp_button(person, prefix))
+            if found is not None or time.monotonic() > deadline:
+                return found
+            await asyncio.sleep(0.05)
+
     def telegram_button(self, user_id: int, prefix: str) -> str | None:
         """The data of the latest button sent to the person whose data starts with `prefix`."""
         for call in reversed(self.telegram.calls_of("sendMessage", user_id)):
@@ -707,9 +719,11 @@ async def registration_race(deployment: Deployment, visitors: Visitors, telegram
     async def open_card(index: int, channel: str, person: str) -> str | None:
         if channel == "telegram":
             await visitors.telegram_says(int(person), RACE_SENTENCES[0].format(key=key))
-            return visitors.telegram_button(int(person), f"reg:{workshop_id}")
-        await visitors.whatsapp_says(person, RACE_SENTENCES[1 + index % 2])
-        return visitors.whatsapp_button(person, f"reg:{workshop_id}")
+        else:
+            await visitors.whatsapp_says(person, RACE_SENTENCES[1 + index % 2])
+        # The card's buttons come with its last message, which a loaded machine may send
+        # later than the pause that ends an answer: a person taps once they see it.
+        return await visitors.button(channel, person, f"reg:{workshop_id}")
 
     buttons = await asyncio.gather(*(open_card(index, channel, person)
                                      for index, (channel, person) in enumerate(people)))
