@@ -18,6 +18,7 @@ from aiohttp import FormData
 from sqlalchemy import func, select
 
 from bot.app import App, sample_catalogue
+from bot.catalogue import FAST_SAFE_LOADER
 from storage import keys
 from storage.catalogue import UPLOAD_LIMIT, CatalogueUploads
 from storage.console import AuditLog
@@ -36,12 +37,14 @@ BOTH = pytest.mark.parametrize("database", ["sqlite", "postgres"])
 
 
 def sample() -> dict[str, Any]:
-    data: dict[str, Any] = yaml.safe_load(sample_catalogue().read_text(encoding="utf-8"))
+    data: dict[str, Any] = yaml.load(sample_catalogue().read_text(encoding="utf-8"),
+                                     Loader=FAST_SAFE_LOADER)
     return data
 
 
 def as_yaml(data: dict[str, Any]) -> bytes:
-    return yaml.safe_dump(data, allow_unicode=True, sort_keys=False).encode()
+    return yaml.dump(data, Dumper=getattr(yaml, "CSafeDumper", yaml.SafeDumper),
+                     allow_unicode=True, sort_keys=False).encode()
 
 
 async def check(console: ConsoleClient, name: str | None, data: bytes, *,
