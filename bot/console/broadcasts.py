@@ -16,7 +16,6 @@ from typing import Any
 from aiohttp import web
 from markupsafe import Markup
 from multidict import MultiDictProxy
-from sqlalchemy.exc import SQLAlchemyError
 
 from bot import broadcasting
 from bot.console.core import CHANNEL_NAMES, HEADERS, Page, _, _n, requires
@@ -25,6 +24,7 @@ from bot.i18n import LANGUAGES as READER_LANGUAGES
 from handlers.notices import notice
 from handlers.organizers import TEXT_MAX
 from storage.console import ConsoleRole
+from storage.database import DATABASE_ERRORS
 from storage.notices import BroadcastNotice
 from storage.outbox import BroadcastSummary, ChannelReach, Outbox
 
@@ -167,7 +167,7 @@ async def events(request: web.Request, page: Page) -> web.StreamResponse:
         while True:
             try:
                 broadcast = await outbox.broadcast(broadcast_id)
-            except (SQLAlchemyError, OSError) as exc:
+            except DATABASE_ERRORS as exc:
                 log.warning("console: progress of broadcast %s not read (%s); trying again",
                             broadcast_id, exc)
                 await asyncio.sleep(TICK)
