@@ -18,7 +18,7 @@ from markupsafe import Markup
 from multidict import MultiDictProxy
 
 from bot import broadcasting
-from bot.console.core import CHANNEL_NAMES, HEADERS, Page, _, _n, requires
+from bot.console.core import HEADERS, Page, _, _n, requires
 from bot.errors import CatalogueError
 from bot.i18n import LANGUAGES as READER_LANGUAGES
 from handlers.notices import notice
@@ -121,8 +121,7 @@ async def preview(request: web.Request, page: Page) -> web.StreamResponse:
         audience=await _audience_label(page, planned.draft.audience),
         at=page.when(planned.when, planned.timezone), now=not written.at,
         previews=await _previews(page, planned.draft), reach=reach,
-        recipients=sum(counts.reachable for counts in reach.values()),
-        channel_names={channel: page.channel(channel) for channel in CHANNEL_NAMES})
+        recipients=sum(counts.reachable for counts in reach.values()))
 
 
 @requires(ConsoleRole.ORGANIZER)

@@ -84,7 +84,7 @@ def chart(traffic: Traffic, page: Page, zone: ZoneInfo) -> dict[str, object]:
             base -= height
             label = page.gettext(_("{time}: {count} ({channel})"),
                                  time=_clock(minute, zone, page), count=page.number(messages),
-                                 channel=channel_name(page, channel))
+                                 channel=page.channel(channel))
             bars.append(Bar(round(index * slot + 1, 2), round(base, 2), round(slot - 2, 2),
                             round(height, 2), channel, label))
     first = traffic.minutes[0] if traffic.minutes else None
@@ -100,10 +100,6 @@ def _clock(moment: dt.datetime | None, zone: ZoneInfo, page: Page) -> str:
     return page.iso(format_time(moment.astimezone(zone), "HH:mm",
                                 locale=BABEL_LOCALES[page.language]))
 
-
-def channel_name(page: Page, channel: str) -> str:
-    """A channel as organizers know it."""
-    return page.channel(channel)
 
 
 def language_name(page: Page, language: str) -> str:
@@ -156,7 +152,7 @@ async def today_page(request: web.Request, page: Page) -> web.StreamResponse:
         workshops=await today.workshop_seats(fair.id, now),
         fair_ratings=fair_ratings, workshop_ratings=workshop_ratings,
         stands=(await reports.stand_ratings(fair.id))[:TOP_STANDS],
-        channel_name=channel_name, language_name=language_name, intent_name=intent_name,
+        language_name=language_name, intent_name=intent_name,
         text=local_text, clock=lambda moment: _clock(moment, zone, page))
 
 
