@@ -140,6 +140,9 @@ class Settings(BaseSettings):
     reminder_before: int = Field(default=60, ge=0, le=24 * 60)
     # Bulk messages wait from the first time to the second (fair time; may cross midnight).
     quiet_hours: Annotated[tuple[dt.time, dt.time] | None, NoDecode] = (dt.time(22), dt.time(8))
+    # Days after the fair's last day when the people who have not written for as long are
+    # erased (their ratings stay as anonymous figures).
+    retention_days: int = Field(default=180, ge=1, le=3650)
 
     @field_validator("quiet_hours", mode="before")
     @classmethod

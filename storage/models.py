@@ -116,6 +116,9 @@ class Fair(Base):
     closes: Mapped[dt.date]
     hours: Mapped[str] = mapped_column(String(32))
     setup_hours: Mapped[str | None] = mapped_column(String(32))
+    # The catalogue's own text of the privacy notice ({"fr": ..., "ar": ...}); None: the
+    # service's default text.
+    privacy: Mapped[dict[str, Any] | None]
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     imported_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
@@ -310,7 +313,8 @@ class Feedback(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     fair_id: Mapped[int] = mapped_column(ForeignKey("fairs.id", ondelete="RESTRICT"))
-    contact_id: Mapped[int] = mapped_column(
+    # None once its author was erased: the rating and comment stay, naming nobody.
+    contact_id: Mapped[int | None] = mapped_column(
         ForeignKey("contacts.id", ondelete="RESTRICT"), index=True
     )
     target_kind: Mapped[str] = mapped_column(String(16))
@@ -373,7 +377,9 @@ class ExhibitorSurvey(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     fair_id: Mapped[int] = mapped_column(ForeignKey("fairs.id", ondelete="RESTRICT"))
-    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="RESTRICT"))
+    # None once the member was erased: the answers stay, naming nobody.
+    contact_id: Mapped[int | None] = mapped_column(
+        ForeignKey("contacts.id", ondelete="RESTRICT"))
     exhibitor_id: Mapped[int | None] = mapped_column(
         ForeignKey("exhibitors.id", ondelete="SET NULL"))
     satisfaction: Mapped[int | None]
@@ -420,7 +426,10 @@ class OutboxMessage(Base):
     __table_args__ = (Index("ix_outbox_due", "status", "due_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
+    # None once the person was erased (or the retention time passed): a message sent, failed
+    # or skipped still counts in its broadcast's figures, naming nobody.
+    contact_id: Mapped[int | None] = mapped_column(
+        ForeignKey("contacts.id", ondelete="SET NULL"))
     channel: Mapped[str] = mapped_column(String(16))
     kind: Mapped[str] = mapped_column(String(32))
     payload: Mapped[dict[str, Any]]
@@ -498,6 +507,19 @@ class TrafficMinute(Base):
     channel: Mapped[str] = mapped_column(String(16), primary_key=True)
     language: Mapped[str] = mapped_column(String(8), primary_key=True)
     messages: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ErasedContacts(Base):
+    """How many people were erased, by channel, language and the quarter hour they first
+    wrote in (UTC, as seconds since the epoch / 900): the report still counts them, naming
+    nobody."""
+
+    __tablename__ = "erased_contacts"
+
+    channel: Mapped[str] = mapped_column(String(16), primary_key=True)
+    language: Mapped[str] = mapped_column(String(8), primary_key=True)
+    quarter: Mapped[int] = mapped_column(Integer, primary_key=True)
+    people: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class ConsoleAccount(Base):
