@@ -313,10 +313,14 @@ class PersonalData:
             select(Feedback).where(Feedback.contact_id == contact_id)))
         for item in feedback:
             item.contact_id, item.comment = None, scrub(item.comment)
-        surveys = list(await session.scalars(
-            select(ExhibitorSurvey).where(ExhibitorSurvey.contact_id == contact_id)))
-        for answer in surveys:
-            answer.contact_id, answer.comment = None, scrub(answer.comment)
+        surveys = (await session.execute(
+            select(ExhibitorSurvey.id, ExhibitorSurvey.comment)
+            .where(ExhibitorSurvey.contact_id == contact_id))).all()
+        for survey_id, comment in surveys:
+            await session.execute(  # answered when it was answered: its time stays
+                update(ExhibitorSurvey).where(ExhibitorSurvey.id == survey_id)
+                .values(contact_id=None, comment=scrub(comment),
+                        updated_at=ExhibitorSurvey.updated_at))
         await session.execute(update(Broadcast).where(Broadcast.created_by == contact_id)
                               .values(created_by=None))
         forgotten: list[str] = []

@@ -21,6 +21,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from storage.catalogue import active_fair, stand_order
 from storage.models import (
     Contact,
+    ErasedContacts,
     Exhibitor,
     ExhibitorSurvey,
     Fair,
@@ -289,9 +290,14 @@ class ReportRepository:
             # Grouped in an outer query: PostgreSQL would not match the bucket expression's
             # two bound parameters between SELECT and GROUP BY.
             stamped = select(quarter.label("quarter"), group.label("grp")).subquery()
-            rows = (await session.execute(
+            rows = list((await session.execute(
                 select(stamped.c.quarter, stamped.c.grp, func.count())
-                .group_by(stamped.c.quarter, stamped.c.grp))).all()
+                .group_by(stamped.c.quarter, stamped.c.grp))).all())
+            # The people erased since (on request, or after the retention time) still count.
+            erased_group = (ErasedContacts.channel if by == "channel"
+                            else func.nullif(ErasedContacts.language, ""))
+            rows += (await session.execute(
+                select(ErasedContacts.quarter, erased_group, ErasedContacts.people))).all()
         per_day: dict[tuple[dt.date, str], int] = defaultdict(int)
         for quarter_hours, value, count in rows:
             moment = dt.datetime.fromtimestamp(int(quarter_hours) * QUARTER_HOUR, dt.UTC)
@@ -310,9 +316,12 @@ class ReportRepository:
         """Contacts (all, and by channel), the fair's ratings and average, confirmed seats in
         its workshops, and comments on anything of the fair."""
         async with self.sessions() as session:
-            by_channel = {channel: int(count) for channel, count in (await session.execute(
-                select(Contact.channel, func.count()).group_by(Contact.channel)
-                .order_by(Contact.channel))).all()}
+            by_channel: dict[str, int] = defaultdict(int)
+            for channel, count in (await session.execute(
+                    select(Contact.channel, func.count()).group_by(Contact.channel)
+                    .union_all(select(ErasedContacts.channel, ErasedContacts.people)))).all():
+                by_channel[channel] += int(count)
+            by_channel = dict(sorted(by_channel.items()))
             ratings, total = (await session.execute(
                 select(func.count(), func.sum(Feedback.rating))
                 .where(_rated(fair_id, "fair")))).one()
