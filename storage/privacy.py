@@ -7,6 +7,7 @@ import datetime as dt
 import hashlib
 import hmac
 import logging
+import re
 import secrets
 import time
 from dataclasses import dataclass
@@ -92,6 +93,23 @@ class Pseudonyms:
             return ""
         digest = hmac.new(self._key, f"{channel}:{user_id}".encode(), hashlib.sha256)
         return "p-" + digest.hexdigest()[:16]
+
+
+PERSON_CHANNELS = ("telegram", "whatsapp", "web")
+# What people write a WhatsApp number with (+212 6 12-34-56-78): the wa_id is its digits.
+_NUMBER_SIGNS = re.compile(r"[\s+().-]")
+
+
+def parse_person(who: str) -> tuple[str, str]:
+    """`whatsapp:+212 612 345 678` -> ("whatsapp", "212612345678"); ValueError otherwise."""
+    channel, sep, user_id = who.strip().partition(":")
+    channel, user_id = channel.strip().lower(), user_id.strip()
+    if channel == "whatsapp":
+        user_id = _NUMBER_SIGNS.sub("", user_id)
+    if not sep or channel not in PERSON_CHANNELS or not user_id:
+        raise ValueError(f"{who.strip()!r} is not CHANNEL:USER_ID with CHANNEL telegram, "
+                         "whatsapp or web")
+    return channel, user_id
 
 
 # ---- what is kept about one person, and erasing it --------------------------------------

@@ -4,28 +4,11 @@ the chat."""
 from __future__ import annotations
 
 import datetime as dt
-import re
 from typing import Annotated
 
 import typer
 
 from bot.cli import common
-
-CHANNELS = ("telegram", "whatsapp", "web")
-# What people write a WhatsApp number with (+212 6 12-34-56-78): the wa_id is its digits.
-_NUMBER_SIGNS = re.compile(r"[\s+().-]")
-
-
-def parse_person(who: str) -> tuple[str, str]:
-    """`whatsapp:+212 612 345 678` -> ("whatsapp", "212612345678"); ValueError otherwise."""
-    channel, sep, user_id = who.strip().partition(":")
-    channel, user_id = channel.strip().lower(), user_id.strip()
-    if channel == "whatsapp":
-        user_id = _NUMBER_SIGNS.sub("", user_id)
-    if not sep or channel not in CHANNELS or not user_id:
-        raise ValueError(f"{who.strip()!r} is not CHANNEL:USER_ID with CHANNEL telegram, "
-                         "whatsapp or web")
-    return channel, user_id
 
 
 def forget(who: Annotated[str, typer.Argument(
@@ -34,6 +17,8 @@ def forget(who: Annotated[str, typer.Argument(
     """Erase a person: contact, conversation, registrations (the seat goes to the waiting
     list), saved stands, messages not sent yet; their ratings stay as anonymous figures."""
     settings = common.settings()
+    from storage.privacy import parse_person
+
     try:
         channel, user_id = parse_person(who)
     except ValueError as exc:

@@ -3,7 +3,8 @@ for `organizer` and `viewer` accounts made with `tadamon admin add`. Each page g
 same code as the command line and the chat: it never has its own import, broadcast or export.
 
 One module per page: `auth` (sign in and out, language), `today`, `catalogue`, `workshops`,
-`broadcasts`, `exports`, `audit`; `core` holds what they share."""
+`broadcasts`, `exports`, `privacy` (erasing a person), `audit`; `core` holds what they
+share."""
 
 from __future__ import annotations
 
@@ -12,7 +13,16 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from bot.console import audit, auth, broadcasts, catalogue, exports, today, workshops
+from bot.console import (
+    audit,
+    auth,
+    broadcasts,
+    catalogue,
+    exports,
+    privacy,
+    today,
+    workshops,
+)
 from bot.console.core import CONSOLE_KEY, Console, security_headers
 
 if TYPE_CHECKING:
@@ -43,7 +53,7 @@ def make_console(app: App) -> web.Application:
     console_app = web.Application(middlewares=[security_headers])
     console = console_app[CONSOLE_KEY] = Console(app)
     console_app.add_routes([web.get("/static/{name}", static)])
-    for module in (auth, today, catalogue, workshops, broadcasts, exports, audit):
+    for module in (auth, today, catalogue, workshops, broadcasts, exports, privacy, audit):
         console_app.add_routes(module.routes())
         console.actions.update(getattr(module, "ACTIONS", {}))
     return console_app
