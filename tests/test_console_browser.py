@@ -473,6 +473,19 @@ def _browse(fair: Fair, language: str, upload: dict[str, Path]) -> Visit:
                 " function (i) { return i.complete && i.naturalWidth > 0; });"))
             shoot("exports")
 
+        # ------------------------------------------------------------------ personal data
+        def privacy() -> None:
+            """Look up a person and see what is kept (nothing is erased: the other language's
+            run reads the same fair)."""
+            driver.get(base + "/admin/privacy")
+            find("form#privacy-form input#who").send_keys(f"whatsapp:{FATIMA}")
+            shoot("privacy")
+            submit(find("form#privacy-form button"))
+            kept = shown("section#privacy-kept")
+            assert FATIMA[-4:] in kept.text and FATIMA not in kept.text, kept.text
+            assert all_of("button#privacy-erase")
+            shoot("privacy-kept")
+
         # ------------------------------------------------------------------ audit, sign out
         def audit() -> None:
             driver.get(base + "/admin/audit")
@@ -497,6 +510,7 @@ def _browse(fair: Fair, language: str, upload: dict[str, Path]) -> Visit:
         step("broadcast", broadcast)
         step("catalogue", catalogue)
         step("exports", exports)
+        step("privacy", privacy)
         step("audit", audit)
         step("sign-out", sign_out)
         errors = console_errors(driver)

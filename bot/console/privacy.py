@@ -60,7 +60,8 @@ async def check_page(request: web.Request, page: Page) -> web.StreamResponse:
         return _render(page, status=404, who=typed, error=page.gettext(_(
             "Nobody is known by this id: there is nothing to erase.")))
     return _render(page, who=f"{channel}:{user_id}",
-                       person=page.person(channel, user_id), kept=_kept_lines(page, kept))
+                       person=page.iso(page.person(channel, user_id)),
+                       kept=_kept_lines(page, kept))
 
 
 @requires(ConsoleRole.ORGANIZER)
