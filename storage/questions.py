@@ -4,7 +4,8 @@ were not understood, folded, cleaned of personal data and counted.
 No person is kept: a row is a count per fair, local day (and channel, language, intent), and
 a question is stored only once its phone numbers, long numbers, e-mail addresses, handles, links
 and a name given with "je m'appelle", "my name is", "smiti" or "اسمي" are replaced by
-placeholders.
+placeholders. Free texts in files to share (comments, delivery errors) lose the same things
+the same way, but are otherwise kept as written (`redact`).
 """
 
 from __future__ import annotations
