@@ -6,7 +6,10 @@ tab or carriage return to find one): such a text cell is written behind a `'`, w
 LibreOffice show as plain text (CONTRACT.md, "CSV columns"). Numbers stay numbers.
 
 `EXPORTS` names each export's columns and where its rows come from, for `tadamon export` and
-the console's downloads alike: both write the same file.
+the console's downloads alike: both write the same file, and the same anonymous file
+(`--anonymous`): each `user_id` replaced by the person's stable pseudonym
+(storage.privacy.Pseudonyms), and the free texts (comments, delivery errors) without phone
+numbers, e-mail addresses, links, handles or names (storage.questions.redact).
 """
 
 from __future__ import annotations
@@ -74,11 +77,28 @@ Fetch = Callable[["Sessions"], Awaitable[list[dict[str, Any]]]]
 
 @dataclass(frozen=True, slots=True)
 class Export:
-    """One `tadamon export NAME`: its columns (CONTRACT.md's, then more) and its rows."""
+    """One `tadamon export NAME`: its columns (CONTRACT.md's, then more), its rows, and its
+    columns of free text (what a person or a platform wrote: cleaned in the anonymous file)."""
 
     name: str
     columns: tuple[str, ...]
     fetch: Fetch
+    free_texts: tuple[str, ...] = ()
+
+    async def rows(self, sessions: Sessions, *, anonymous: bool = False
+                   ) -> list[dict[str, Any]]:
+        """The export's rows; with `anonymous`, as `tadamon export NAME --anonymous` writes
+        them (no user id, name or number: see the module's docstring)."""
+        found = await self.fetch(sessions)
+        if not anonymous:
+            return found
+        from storage.privacy import Pseudonyms
+        from storage.questions import redact
+
+        pseudonym = await Pseudonyms.of(sessions)
+        return [{**row, "user_id": pseudonym(row["channel"], row["user_id"]),
+                 **{column: redact(row[column]) for column in self.free_texts}}
+                for row in found]
 
 
 # Storage is imported when rows are read: the command line starts without it.
@@ -113,12 +133,12 @@ EXPORTS: dict[str, Export] = {export.name: export for export in (
     Export("feedback", ("target_kind", "target_id", "rating", "comment", "language", "channel",
                         "user_id", "created_at", "fair_id", "target_name_fr",
                         "target_name_ar"),
-           _feedback),
+           _feedback, free_texts=("comment",)),
     Export("contacts", ("channel", "user_id", "language", "role", "opted_out", "created_at",
                         "unreachable", "last_inbound_at", "exhibitor_id"),
            _contacts),
     Export("deliveries", ("broadcast_id", "channel", "user_id", "status", "sent_at", "error",
                           "kind", "delivery_status"),
-           _deliveries),
+           _deliveries, free_texts=("error",)),
 )}
 """Every export by name, in the order organizers see them."""

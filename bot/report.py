@@ -23,6 +23,7 @@ from bot.csvfiles import write_csv
 from bot.i18n import BABEL_LOCALES, Renderer
 from handlers.figures import CHANNEL_NAMES, fill_percent
 from handlers.messages import Msg, _, _n
+from storage.questions import redact
 from storage.reports import (
     RATINGS,
     DailyCounts,
@@ -150,7 +151,9 @@ def report_files(report: FairReport, translations: Mapping[str, Translations]
 
 
 def _tables(report: FairReport, zone: dt.tzinfo) -> list[Table]:
-    """Each dataset as (file name, columns, rows)."""
+    """Each dataset as (file name, columns, rows). They name no person: counts, catalogue
+    names, and free texts without numbers, addresses or names (the survey's comments through
+    `redact`; the questions were stored cleaned)."""
     figures = report.figures
     return [
         ("key_figures.csv", ["figure", "value"], [
@@ -196,7 +199,7 @@ def _tables(report: FairReport, zone: dt.tzinfo) -> list[Table]:
          [[answer.exhibitor, answer.name.get("fr", ""), answer.name.get("ar", ""),
            answer.stand or "", "" if answer.satisfaction is None else answer.satisfaction,
            "" if answer.come_again is None else ("yes" if answer.come_again else "no"),
-           answer.sales_band or "", answer.comment or "", answer.language,
+           answer.sales_band or "", redact(answer.comment or ""), answer.language,
            _local_time(answer.answered_at, zone)]
           for answer in report.survey]),
         ("intents.csv", ["day", "channel", "language", "intent", "messages"],

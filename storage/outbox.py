@@ -459,14 +459,17 @@ class Outbox:
             return int(getattr(result, "rowcount", 0) or 0)
 
     async def deliveries(self) -> list[dict[str, Any]]:
-        """Every outbox row with its recipient, for `tadamon export deliveries`."""
+        """Every outbox row with its recipient, for `tadamon export deliveries`; `channel` and
+        `user_id` are empty for a row that names nobody (its recipient erased): it still
+        counts in its broadcast."""
         async with self.sessions() as session:
             rows = (await session.execute(
                 select(OutboxMessage, Contact.user_id)
-                .join(Contact, Contact.id == OutboxMessage.contact_id)
+                .outerjoin(Contact, Contact.id == OutboxMessage.contact_id)
                 .order_by(OutboxMessage.id))).all()
-        return [{"broadcast_id": row.broadcast_id or "", "channel": row.channel,
-                 "user_id": user_id, "status": row.status.value, "kind": row.kind,
+        return [{"broadcast_id": row.broadcast_id or "",
+                 "channel": row.channel if user_id is not None else "",
+                 "user_id": user_id or "", "status": row.status.value, "kind": row.kind,
                  "sent_at": row.sent_at.isoformat() if row.sent_at else "",
                  "delivery_status": row.delivery_status or "", "error": row.error or ""}
                 for row, user_id in rows]

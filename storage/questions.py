@@ -4,7 +4,8 @@ were not understood, folded, cleaned of personal data and counted.
 No person is kept: a row is a count per fair, local day (and channel, language, intent), and
 a question is stored only once its phone numbers, long numbers, e-mail addresses, handles, links
 and a name given with "je m'appelle", "my name is", "smiti" or "اسمي" are replaced by
-placeholders.
+placeholders. Free texts in files to share (comments, delivery errors) lose the same things
+the same way, but are otherwise kept as written (`redact`).
 """
 
 from __future__ import annotations
@@ -55,11 +56,7 @@ def clean_question(text: str) -> str | None:
     """The question as it is stored: personal data replaced by placeholders (<number>,
     <email>, <link>, <user>, <name>), folded
     (storage.text.fold), cut to QUESTION_MAX characters; None when nothing is left."""
-    text = unicodedata.normalize("NFKC", text).translate(_DIGITS)
-    pieces: list[tuple[str, bool]] = [(text, False)]  # (text, is a placeholder)
-    for placeholder, pattern in _PRIVATE:
-        pieces = [part for piece in pieces for part in _split(piece, placeholder, pattern)]
-    words = [piece if private else fold(piece) for piece, private in pieces]
+    words = [piece if private else fold(piece) for piece, private in _private_pieces(text)]
     cleaned = " ".join(word for word in words if word)
     # Folding may bring digits closer (a run split by punctuation or other scripts' digits).
     cleaned = _PRIVATE[-1][1].sub("<number>", cleaned)
@@ -70,6 +67,60 @@ def clean_question(text: str) -> str | None:
     if stump != -1 and not _PLACEHOLDER.match(cleaned, stump):
         cleaned = cleaned[:stump].strip()
     return cleaned or None
+
+
+def redact(text: str) -> str:
+    """`text` as it was written, but for what `clean_question` leaves out: phone numbers and
+    long numbers, e-mail addresses, links, handles and a name given with "je m'appelle",
+    "smiti", "اسمي"... replaced by the same placeholders (for free texts in shared files: a
+    comment, a delivery error). Neither folded nor cut."""
+    pieces = _private_pieces(text)
+    # Found on the folded words, as `clean_question` finds them (a number whose digits only
+    # folding brings together, a name after "je m'appelle"), then replaced in the written ones:
+    # each written word and the span of its folded form.
+    words: list[tuple[str, bool]] = []
+    spans: list[tuple[int, int]] = []
+    folded = ""
+    for piece, private in pieces:
+        for word in [piece] if private else re.split(r"(\s+)", piece):
+            form = word if private else fold(word)
+            if form:
+                folded += " " if folded else ""
+                spans.append((len(folded), len(folded) + len(form)))
+                folded += form
+            else:
+                spans.append((-1, -1))
+            words.append((word, private))
+    hidden: dict[int, str] = {}  # word index -> its placeholder
+    found = [("<number>", match.span()) for match in _PRIVATE[-1][1].finditer(folded)]
+    found += [("<name>", match.span(2)) for match in _NAME.finditer(folded)]
+    for mark, (start, end) in found:
+        for index, (first, after) in enumerate(spans):
+            if first < end and start < after and not words[index][1]:
+                hidden[index] = mark
+    written: list[str] = []
+    last = -1  # where in `written` the last placeholder is
+    for index, (word, _private) in enumerate(words):
+        placeholder = hidden.get(index)
+        if placeholder is None:
+            written.append(word)
+        elif last >= 0 and written[last] == placeholder and not "".join(
+                written[last + 1:]).strip():
+            del written[last + 1:]  # one placeholder for words hidden together
+        else:
+            last = len(written)
+            written.append(placeholder)
+    return "".join(written)
+
+
+def _private_pieces(text: str) -> list[tuple[str, bool]]:
+    """`text` (NFKC, ASCII digits) cut into pieces, each either written text or the placeholder
+    of what was found private there (True)."""
+    text = unicodedata.normalize("NFKC", text).translate(_DIGITS)
+    pieces: list[tuple[str, bool]] = [(text, False)]
+    for placeholder, pattern in _PRIVATE:
+        pieces = [part for piece in pieces for part in _split(piece, placeholder, pattern)]
+    return pieces
 
 
 def _split(piece: tuple[str, bool], placeholder: str, pattern: re.Pattern[str]

@@ -497,15 +497,16 @@ async def _close_gap(session: AsyncSession, workshop_id: int, position: int) -> 
 
 
 async def export_rows(sessions: Sessions) -> list[dict[str, Any]]:
-    """Every registration, for `tadamon export registrations` (CONTRACT.md columns)."""
+    """Every registration, for `tadamon export registrations` (CONTRACT.md columns); `channel`
+    and `user_id` are empty for a row that names nobody (its person erased)."""
     async with sessions() as session:
         rows = (await session.execute(
             select(Workshop.key, Contact.channel, Contact.user_id, Registration.status,
                    Registration.created_at)
             .join(Workshop, Workshop.id == Registration.workshop_id)
-            .join(Contact, Contact.id == Registration.contact_id)
+            .outerjoin(Contact, Contact.id == Registration.contact_id)
             .order_by(Workshop.starts_at, Workshop.key, Registration.id))).all()
-    return [{"workshop_id": key, "channel": channel, "user_id": user_id,
+    return [{"workshop_id": key, "channel": channel or "", "user_id": user_id or "",
              "status": str(status), "created_at": created_at.isoformat()}
             for key, channel, user_id, status, created_at in rows]
 

@@ -368,13 +368,14 @@ def _quarter_hours(column: Any, dialect: str) -> ColumnElement[int]:
 
 async def feedback_rows(sessions: Sessions) -> list[dict[str, Any]]:
     """Every feedback row with its author and the name of what it rates, for `tadamon export
-    feedback` (CONTRACT.md columns, then fair_id and target_name_fr / _ar)."""
+    feedback` (CONTRACT.md columns, then fair_id and target_name_fr / _ar); `channel` and
+    `user_id` are empty for an anonymous rating (its author erased): it still counts."""
     async with sessions() as session:
         rows = (await session.execute(
             select(Feedback, Fair.key, Fair.name, Workshop.title, Contact.channel,
                    Contact.user_id)
             .join(Fair, Fair.id == Feedback.fair_id)
-            .join(Contact, Contact.id == Feedback.contact_id)
+            .outerjoin(Contact, Contact.id == Feedback.contact_id)
             .outerjoin(Workshop, (Feedback.target_kind == "workshop")
                        & (Workshop.fair_id == Feedback.fair_id)
                        & (Workshop.key == Feedback.target_key))
@@ -394,8 +395,8 @@ async def feedback_rows(sessions: Sessions) -> list[dict[str, Any]]:
         found.append({
             "target_kind": row.target_kind, "target_id": row.target_key,
             "rating": "" if row.rating is None else row.rating,
-            "comment": row.comment or "", "language": row.language, "channel": channel,
-            "user_id": user_id, "created_at": row.created_at.isoformat(),
+            "comment": row.comment or "", "language": row.language, "channel": channel or "",
+            "user_id": user_id or "", "created_at": row.created_at.isoformat(),
             "fair_id": fair_key, "target_name_fr": name.get("fr", ""),
             "target_name_ar": name.get("ar", ""),
         })

@@ -17,10 +17,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from PIL import Image
+from sqlalchemy import select
 
 from bot.console.exports import CHARTS, DOWNLOADS, TABLES
 from bot.csvfiles import EXPORTS
 from storage.console import AuditLog
+from storage.models import Contact
 from tests.conftest import Chat, cli_env, run_tadamon
 from tests.console import ConsoleClient, ConsoleFactory
 
@@ -121,6 +123,40 @@ async def test_each_export_is_the_command_lines_file_byte_for_byte(
     assert "export téléchargé" in page
 
 
+async def test_each_anonymous_export_is_the_command_lines_file_byte_for_byte(
+        make_console: ConsoleFactory, tmp_path: Path) -> None:
+    console = await make_console(web_sessions_per_minute=100_000)
+    await people_write(console)
+    async with console.app.sessions() as session:
+        ids = list(await session.scalars(select(Contact.user_id)))
+    assert len(ids) == 3
+    status, page = await console.get("/admin/exports")
+    assert status == 200 and 'id="exports-anonymous"' in page and "Version anonyme" in page
+    for name in EXPORTS:
+        assert (f'href="/admin/exports/anonymous/{name}.csv" '
+                f'data-export-anonymous="{name}"') in page
+    assert 'data-export-anonymous="intents"' not in page
+
+    for name in EXPORTS:
+        await cli_file(console, tmp_path, "export", name, "--out", f"{name}.csv", "--anonymous")
+        status, body, headers = await download(console, f"/admin/exports/anonymous/{name}.csv")
+        assert status == 200, body
+        assert body == (tmp_path / f"{name}.csv").read_bytes(), name
+        assert headers["Content-Type"] == "text/csv; charset=utf-8"
+        assert re.fullmatch(
+            f'attachment; filename="{DATED.format(name=f"{name}-anonymous", suffix="csv")}"',
+            headers["Content-Disposition"])
+        text = body.decode("utf-8")
+        assert all(person_id not in text for person_id in ids), name
+        assert re.search(r",p-[0-9a-f]{16},", text), name
+    assert "'=HYPERLINK(" in (tmp_path / "feedback.csv").read_text(encoding="utf-8")
+
+    assert await audit_entries(console) == [
+        ("org@fair.ma", "anonymous export downloaded", name) for name in reversed(EXPORTS)]
+    status, page = await console.get("/admin/audit")
+    assert "export anonyme téléchargé" in page
+
+
 @pytest.mark.postgres
 async def test_the_registrations_export_on_postgresql(make_console: ConsoleFactory,
                                                       tmp_path: Path) -> None:
@@ -196,7 +232,9 @@ async def test_a_viewer_sees_the_page_and_charts_but_no_file_that_names_people(
     assert 'data-export="intents"' in page and 'data-export="questions"' in page
     assert 'data-locked="exhibitor_survey"' in page and 'id="report-zip"' not in page
 
+    assert "data-export-anonymous" not in page and 'id="exports-anonymous"' not in page
     for path in [*(f"/admin/exports/{name}.csv" for name in PERSONAL),
+                 *(f"/admin/exports/anonymous/{name}.csv" for name in PERSONAL),
                  "/admin/exports/report/exhibitor_survey.csv", "/admin/exports/report.zip"]:
         status, body, _headers = await download(console, path)
         assert status == 403, path
@@ -230,6 +268,7 @@ async def test_the_signed_out_get_the_sign_in_page_and_no_file(
     "/admin/exports/nothing.csv", "/admin/exports/report/nothing.png",
     "/admin/exports/report/nothing.csv", "/admin/exports/%2E%2E%2Fsettings.csv",
     "/admin/exports/report/" + "x" * 5000 + ".png", "/admin/exports/report/%00.csv",
+    "/admin/exports/anonymous/intents.csv", "/admin/exports/anonymous/nothing.csv",
 ])
 async def test_an_unknown_file_is_a_clear_404(make_console: ConsoleFactory, path: str) -> None:
     console = await make_console()

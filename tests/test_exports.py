@@ -181,8 +181,10 @@ async def test_a_survey_comment_stays_text_in_the_report_tables(
     for table in tables:
         assert_no_formula(read_csv(table), table.name)
     [answer] = read_csv(tmp_path / "report" / "exhibitor_survey.csv")
+    # The report names no one: its link is left out (storage.questions.redact), and what is
+    # left still begins like a formula.
     assert (answer["exhibitor_id"], answer["satisfaction"], answer["comment"]) == (
-        "coop-tifawin", "4", f"'{HYPERLINK}")
+        "coop-tifawin", "4", "'=HYPERLINK(\"<link>")
 
 
 CATALOGUE = """\

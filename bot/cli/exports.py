@@ -24,52 +24,62 @@ export_cli = typer.Typer(help="CSV exports for organizers.", no_args_is_help=Tru
 NO_BOT, NO_NUMBER = "<bot>", "<number>"
 
 
-def _export(out: Path, export: Export) -> None:
+AnonymousOption = Annotated[bool, typer.Option(
+    "--anonymous", help="A stable pseudonym in place of each person's id, and no name or "
+                        "number in any column: a file to share.")]
+
+
+def _export(out: Path, export: Export, anonymous: bool) -> None:
     """Migrate, read the export's rows, write them as CSV with its columns, say how many."""
     settings = common.settings()
 
     async def rows() -> list[dict[str, Any]]:
         async with common.open_database(settings) as sessions:
-            return await export.fetch(sessions)
+            return await export.rows(sessions, anonymous=anonymous)
 
     found = common.run(rows)
     with out.open("w", newline="", encoding="utf-8") as handle:
         write_csv(handle, export.columns, found)
-    typer.echo(f"{len(found)} {export.name} written to {out}")
+    typer.echo(f"{len(found)} {export.name} written to {out}"
+               + (" (anonymous)" if anonymous else ""))
 
 
 @export_cli.command("deliveries")
 def export_deliveries(
     out: Annotated[Path, typer.Option("--out", help="The CSV file to write.")],
+    anonymous: AnonymousOption = False,
 ) -> None:
     """Every message the outbox sent, skipped or failed, with its recipient."""
-    _export(out, EXPORTS["deliveries"])
+    _export(out, EXPORTS["deliveries"], anonymous)
 
 
 @export_cli.command("registrations")
 def export_registrations(
     out: Annotated[Path, typer.Option("--out", help="The CSV file to write.")],
+    anonymous: AnonymousOption = False,
 ) -> None:
     """Every workshop registration with its status (confirmed, offered, waitlisted,
     cancelled)."""
-    _export(out, EXPORTS["registrations"])
+    _export(out, EXPORTS["registrations"], anonymous)
 
 
 @export_cli.command("feedback")
 def export_feedback(
     out: Annotated[Path, typer.Option("--out", help="The CSV file to write.")],
+    anonymous: AnonymousOption = False,
 ) -> None:
     """Every rating and comment, with who gave it and what it is about (fair, workshop or
     stand)."""
-    _export(out, EXPORTS["feedback"])
+    _export(out, EXPORTS["feedback"], anonymous)
 
 
 @export_cli.command("contacts")
 def export_contacts(
     out: Annotated[Path, typer.Option("--out", help="The CSV file to write.")],
+    anonymous: AnonymousOption = False,
 ) -> None:
     """Everyone who wrote to the bot: channel, id, language, role, opted out."""
-    _export(out, EXPORTS["contacts"])
+    _export(out, EXPORTS["contacts"], anonymous)
 
 
 def report(

@@ -3,7 +3,9 @@
 Each file is made by the command line's own code (bot.csvfiles.EXPORTS, bot.report.write_report)
 and is the same, byte for byte. Files that name people (the exports, the exhibitors' survey
 answers, and so the whole report) are for organizers; charts and the report's statistics are
-for viewers too.
+for viewers too. Each export also comes anonymous (`tadamon export NAME --anonymous`: a
+pseudonym in place of each id, no name or number), to share: for organizers as well, since
+comments may still say more than their author meant.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ log = logging.getLogger(__name__)
 
 ACTIONS = {
     "export downloaded": _("export downloaded"),
+    "anonymous export downloaded": _("anonymous export downloaded"),
     "report downloaded": _("report downloaded"),
 }
 
@@ -72,6 +75,9 @@ DOWNLOADS: dict[str, File] = {
 }
 REPORT_DOWNLOADS = ("intents", "questions")
 """Downloads that are tables of the report."""
+ANONYMOUS = _("Anonymous version")
+ANONYMOUS_SUFFIX = "anonymous"
+"""In the file name of an anonymous export: `registrations-anonymous-2026-12-13.csv`."""
 
 CHARTS: dict[str, File] = {
     "fair_ratings": File(_("Rating of the fair"), _(
@@ -184,7 +190,8 @@ def _refused(page: Page, status: int, message: str, what: str) -> web.Response:
 async def exports_page(request: web.Request, page: Page) -> web.StreamResponse:
     fair = await page.console.app.engine.catalogue.fair()
     return page.render("exports.html", downloads=DOWNLOADS, charts=CHARTS, tables=TABLES,
-                       fair_loaded=fair is not None, no_fair=NO_FAIR)
+                       fair_loaded=fair is not None, no_fair=NO_FAIR, exports=EXPORTS,
+                       anonymous=ANONYMOUS)
 
 
 @requires(ConsoleRole.VIEWER)
@@ -201,10 +208,25 @@ async def download_export(request: web.Request, page: Page) -> web.StreamRespons
         body = files[f"{name}.csv"]
     else:
         export = EXPORTS[name]
-        body = csv_text(export.columns, await export.fetch(page.console.app.sessions)
+        body = csv_text(export.columns, await export.rows(page.console.app.sessions)
                         ).encode("utf-8")
     filename = _dated(page, name, "csv")
     await _downloaded(page, "export downloaded", name, filename)
+    return _attachment(body, filename, "text/csv; charset=utf-8")
+
+
+@requires(ConsoleRole.VIEWER)
+async def download_anonymous_export(request: web.Request, page: Page) -> web.StreamResponse:
+    name = request.match_info["name"]
+    if name not in EXPORTS:
+        return _refused(page, 404, NO_FILE, f"anonymous export {name[:40]!r}")
+    if not _organizer(page):
+        return _refused(page, 403, ONLY_ORGANIZERS, f"anonymous export {name}")
+    export = EXPORTS[name]
+    body = csv_text(export.columns, await export.rows(page.console.app.sessions,
+                                                      anonymous=True)).encode("utf-8")
+    filename = _dated(page, f"{name}-{ANONYMOUS_SUFFIX}", "csv")
+    await _downloaded(page, "anonymous export downloaded", name, filename)
     return _attachment(body, filename, "text/csv; charset=utf-8")
 
 
@@ -253,5 +275,6 @@ def routes() -> list[web.RouteDef]:
         web.get("/exports/report.zip", report_zip),
         web.get("/exports/report/{chart}.png", report_chart),
         web.get("/exports/report/{table}.csv", report_table),
+        web.get("/exports/anonymous/{name}.csv", download_anonymous_export),
         web.get("/exports/{name}.csv", download_export),
     ]
