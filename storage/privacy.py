@@ -41,7 +41,7 @@ from storage.models import (
     WebSession,
     Workshop,
 )
-from storage.questions import _PRIVATE as PRIVATE_PATTERNS
+from storage.questions import redact
 from storage.registrations import HOLDING, RegistrationRepository
 from storage.reports import QUARTER_HOUR
 from storage.repositories import Sessions
@@ -172,13 +172,9 @@ _THROTTLE_WINDOWS = 3
 
 
 def scrub(text: str | None) -> str | None:
-    """A free text kept without its author (a comment): phone numbers, emails, links and
-    @names replaced by placeholders, as in the unanswered questions; the rest as written."""
-    if text is None:
-        return None
-    for placeholder, pattern in PRIVATE_PATTERNS:
-        text = pattern.sub(placeholder, text)
-    return text
+    """A free text kept without its author (a comment): personal data replaced by
+    placeholders, the rest as written (storage.questions.redact)."""
+    return None if text is None else redact(text)
 
 
 class PersonalData:
@@ -321,9 +317,14 @@ class PersonalData:
             SavedStand.contact_id == contact_id))
         messages = await session.execute(delete(OutboxMessage).where(
             OutboxMessage.contact_id == contact_id, OutboxMessage.status.in_(_PENDING)))
+        # A broadcast's messages stay in its figures, naming nobody; the rest were hers alone
+        # (reminders, offers, notices: sent, or skipped when her registration went).
         await session.execute(
-            update(OutboxMessage).where(OutboxMessage.contact_id == contact_id)
+            update(OutboxMessage).where(OutboxMessage.contact_id == contact_id,
+                                        OutboxMessage.broadcast_id.is_not(None))
             .values(**_NAMING_NOBODY))
+        await session.execute(delete(OutboxMessage).where(
+            OutboxMessage.contact_id == contact_id))
         await session.execute(delete(WebInboxEntry).where(WebInboxEntry.contact_id == contact_id))
         await session.execute(delete(WebPushSubscription).where(
             WebPushSubscription.contact_id == contact_id))

@@ -33,7 +33,7 @@ from storage.outbox import Outcome
 from storage.privacy import PersonalData, Pseudonyms, person
 from storage.registrations import OfferOutcome
 from storage.registrations import Outcome as Registered
-from storage.reports import FairReport, ReportRepository
+from storage.reports import FairReport, ReportRepository, feedback_rows
 from storage.websessions import WebSessionRepository
 from tests.conftest import AppFactory, cli_env, run_tadamon
 
@@ -238,6 +238,12 @@ async def test_an_erased_person_leaves_no_row_or_key_naming_them(
     # The broadcast sent before still counts her message.
     summary = await app.engine.outbox.broadcast(world["broadcast"])
     assert summary is not None and summary.counts.get("sent") == 4
+    # The exports still hold her ratings and the messages she was sent, naming nobody.
+    feedback = [row for row in await feedback_rows(app.sessions) if row["user_id"] == ""]
+    assert sorted(row["rating"] for row in feedback) == [3, 4, 5]
+    assert {row["channel"] for row in feedback} == {""}
+    deliveries = [row for row in await app.engine.outbox.deliveries() if row["user_id"] == ""]
+    assert [row["status"] for row in deliveries] == ["sent"]
     # Erasing again finds nobody.
     assert await personal.erase(*AMINA, NOW) is None
 
