@@ -368,3 +368,20 @@ def test_log_references_and_pseudonyms_never_show_the_id() -> None:
     assert YOUSSEF[1] not in pseudonyms(*YOUSSEF)
     assert pseudonyms("web", "") == ""
 
+
+
+async def test_the_worker_applies_the_retention_setting(make_app: AppFactory) -> None:
+    from bot.worker import OutboxWorker
+
+    app = await make_app(retention_days=30)
+    await _people(app)
+    fair = await app.engine.catalogue.fair()
+    assert fair is not None
+    # Everyone last wrote on 2 December; the fair's last day is 16 December.
+    ended = dt.datetime(fair.closes.year, fair.closes.month, fair.closes.day + 1,
+                        tzinfo=dt.UTC)
+    worker = OutboxWorker(app, clock=lambda: ended + dt.timedelta(days=29))
+    assert await worker.apply_retention() == 0
+    worker = OutboxWorker(app, clock=lambda: ended + dt.timedelta(days=31))
+    assert await worker.apply_retention() == 4
+    assert (await _all_rows(app))["contacts"] == []
