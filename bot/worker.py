@@ -23,6 +23,7 @@ from bot.channels.web import WebInboxSender
 from bot.i18n import LANGUAGES, Renderer
 from handlers.messages import Rendered
 from handlers.notices import broadcast_progress, notice
+from storage import keys
 from storage.database import DATABASE_ERRORS
 from storage.feedback import queue_cooperative_messages
 from storage.models import OutboxStatus, utcnow
@@ -460,7 +461,7 @@ class OutboxWorker:
     def _recipient_bucket(self, row: Claimed) -> Bucket | None:
         # Telegram: one message a second to any one chat.
         if row.channel == "telegram":
-            return (f"telegram:chat:{row.user_id}", 1.0, 1.0)
+            return (keys.telegram_chat_bucket(row.user_id), 1.0, 1.0)
         return None
 
     def _record(self, row: Claimed, delivery: Delivery) -> None:

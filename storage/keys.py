@@ -133,6 +133,11 @@ def rate_bucket(name: str) -> str:
     return f"{PREFIX}:rate:{name}"
 
 
+def telegram_chat_bucket(user_id: str) -> str:
+    """The name of the rate bucket of one Telegram chat (one message a second to any chat)."""
+    return f"telegram:chat:{user_id}"
+
+
 # Each channel's messages sent in its last window (about a second), for every process: a
 # sorted set of departure times (see SendWindow), expiring a second after the last send.
 def send_window(channel: str) -> str:

@@ -382,6 +382,8 @@ class PersonalData:
                  *(keys.throttle(channel, user_id, window - back)
                    for back in range(_THROTTLE_WINDOWS)),
                  *(keys.web_session(hashed) for hashed in web_sessions)]
+        if channel == "telegram":
+            names.append(keys.rate_bucket(keys.telegram_chat_bucket(user_id)))
         try:
             await self.redis.delete(*names)
         except RedisError:
