@@ -182,6 +182,12 @@ def transfer_code(code: str) -> str:
     return f"{PREFIX}:transfer-code:{code}"
 
 
+def transfer_code_of_contact(contact_id: int) -> str:
+    """The codes issued to a contact (a set), so that erasing them revokes them (SQLite may
+    give an erased contact's id to the next new one)."""
+    return f"{PREFIX}:transfer-code-of:{contact_id}"
+
+
 # Failed sign-ins to the organizer console, counted per account and per client address (keyed
 # hashes of both: no email or address in Redis) with the link codes' script: once either count
 # reaches its limit, no password is checked for the rest of the window, not even a right one.

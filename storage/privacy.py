@@ -45,6 +45,7 @@ from storage.questions import redact
 from storage.registrations import HOLDING, RegistrationRepository
 from storage.reports import QUARTER_HOUR
 from storage.repositories import Sessions
+from storage.transfers import TransferCodes
 from storage.webinbox import service_key
 
 log = logging.getLogger(__name__)
@@ -386,6 +387,7 @@ class PersonalData:
             names.append(keys.rate_bucket(keys.telegram_chat_bucket(user_id)))
         try:
             await self.redis.delete(*names)
+            await TransferCodes(self.redis).revoke(contact_id)
         except RedisError:
             log.warning("redis unavailable: the conversation of an erased person expires by "
                         "itself within a day")

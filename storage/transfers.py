@@ -57,9 +57,20 @@ class TransferCodes:
     async def issue(self, contact_id: int, now: dt.datetime) -> str:
         """A new code for this contact, valid keys.TRANSFER_CODE_TTL seconds from `now`."""
         code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(TRANSFER_CODE_LENGTH))
-        await self.redis.set(keys.transfer_code(code), f"{contact_id}:{int(now.timestamp())}",
-                             ex=keys.TRANSFER_CODE_TTL)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.set(keys.transfer_code(code), f"{contact_id}:{int(now.timestamp())}",
+                 ex=keys.TRANSFER_CODE_TTL)
+        pipe.sadd(keys.transfer_code_of_contact(contact_id), code)
+        pipe.expire(keys.transfer_code_of_contact(contact_id), keys.TRANSFER_CODE_TTL)
+        await pipe.execute()
         return code
+
+    async def revoke(self, contact_id: int) -> None:
+        """The codes issued to this contact no longer work (they were erased)."""
+        name = keys.transfer_code_of_contact(contact_id)
+        codes = await self.redis.smembers(name)
+        await self.redis.delete(name, *(keys.transfer_code(
+            code.decode() if isinstance(code, bytes) else str(code)) for code in codes))
 
     async def take(self, code: str, now: dt.datetime) -> int | None:
         """The contact a valid code was issued to, the code used up; None for a wrong, used or

@@ -254,7 +254,9 @@ async def test_a_web_chat_person_is_erased_with_their_session(make_app: AppFacto
     token = await sessions.issue(None)
     public = await sessions.resolve(token)
     assert public is not None
-    await app.engine.contacts.arrive("web", public, "ar")
+    contact = await app.engine.contacts.arrive("web", public, "ar")
+    # A code to continue on WhatsApp, taken before the erasure and used after it.
+    code = await app.engine.transfer_codes.issue(contact.id, NOW)
     assert await app.redis.exists(keys.web_session(
         (await _all_rows(app))["web_sessions"][0]["token_hash"]))
 
@@ -266,6 +268,7 @@ async def test_a_web_chat_person_is_erased_with_their_session(make_app: AppFacto
     assert _rows_naming(rows, -1, (public,)) == []
     assert rows["web_sessions"] == []
     assert await _redis_naming(app, (public,)) == []
+    assert await app.engine.transfer_codes.take(code, NOW) is None
     # Another process (no copy in memory) no longer knows the token: the page asks for a new
     # session, and the person starts from zero.
     assert await WebSessionRepository(app.sessions, app.redis).resolve(token) is None
