@@ -37,6 +37,7 @@ from storage.outbox import (
     quiet_until,
     record_progress,
 )
+from storage.privacy import PersonalData
 from storage.ratelimit import Booking, Bucket, RateLimiter
 
 if TYPE_CHECKING:
@@ -56,6 +57,7 @@ MAX_ATTEMPTS = 6
 REMINDERS_EVERY = 60.0  # seconds between passes that queue catalogue reminders
 OFFERS_EVERY = 30.0  # seconds between passes over expired offers and free seats
 PROGRESS_EVERY = 5.0  # seconds between edits of an organizer's progress message
+RETENTION_EVERY = 3600.0  # seconds between passes that erase the people kept long enough
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +105,7 @@ class OutboxWorker:
         reminders_checked = -REMINDERS_EVERY
         offers_checked = -OFFERS_EVERY
         progress_shown = -PROGRESS_EVERY
+        retention_applied = -RETENTION_EVERY
         loop = asyncio.get_running_loop()
         finished = asyncio.Event()
         settler = asyncio.create_task(self._settle_loop(finished))
@@ -117,6 +120,9 @@ class OutboxWorker:
                 if loop.time() - progress_shown >= PROGRESS_EVERY:
                     progress_shown = loop.time()
                     await self.report_progress()
+                if loop.time() - retention_applied >= RETENTION_EVERY:
+                    retention_applied = loop.time()
+                    await self.apply_retention()
                 if not await self._rate_limiter_reachable():
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(stop.wait(), 1)
@@ -264,6 +270,17 @@ class OutboxWorker:
             return
         if expired or offered:
             log.info("offers: %d expired and passed on, %d new", expired, offered)
+
+    async def apply_retention(self) -> int:
+        """TADAMON_RETENTION_DAYS after the fair's last day, erase the people who have not
+        written for as long; returns how many were erased."""
+        personal = PersonalData(self.app.sessions, self.app.engine.registrations,
+                                self.app.redis)
+        try:
+            return await personal.sweep(self.clock(), self.app.settings.retention_days)
+        except DATABASE_ERRORS:
+            log.warning("retention not applied this time", exc_info=True)
+            return 0
 
     async def report_progress(self) -> None:
         """Show each organizer how their broadcast goes: one message, edited where the
