@@ -29,7 +29,10 @@ _ERASE_LATIN = re.compile(
     r"7yd|7ayd|n7yd|t7yd|7ay?do|m7i|m7a|n7i)")
 _ERASE_ARABIC = ("مسح", "حذف", "محي", "ازيل", "ازاله")
 
-LANGUAGE_NAMES: dict[str, Msg] = {"ar": _("Arabic"), "fr": _("French"), "en": _("English")}
+# A language named inside a sentence is written as that sentence's language writes it.
+LANGUAGE_LINES: dict[str, Msg] = {"ar": _("• your language: Arabic"),
+                                  "fr": _("• your language: French"),
+                                  "en": _("• your language: English")}
 CHANNEL_NAMES: dict[str, Msg] = {"telegram": _("your Telegram id"),
                                  "whatsapp": _("your WhatsApp number"),
                                  "web": _("the code of your web chat session")}
@@ -39,8 +42,8 @@ class AboutData(Button, prefix="pvabout", is_global=True):
     """The full privacy notice: the same text for everyone, nothing of the person in it."""
 
 
-class SeeData(Button, prefix="pvsee", is_global=True):
-    """What is kept about the person who taps it (their own data, and only theirs)."""
+class SeeData(Button, prefix="pvsee"):
+    """What is kept about the person who taps it (under the full notice)."""
 
 
 class EraseData(Button, prefix="pverase"):
@@ -70,12 +73,16 @@ def _retention_day(ctx: Context) -> dt.datetime:
     return dt.datetime.combine(day, dt.time(12), ctx.zone)
 
 
+def _days(ctx: Context) -> Msg:
+    return _n("{n} day", "{n} days", ctx.retention_days)
+
+
 def short_notice(ctx: Context) -> Reply:
     """Said once at first contact, before the language question."""
     return reply(
         _("Your data: I keep only what serves you here (your language, your registrations, "
-          "your ratings), at most {days} days after the fair. Write \"my data\" to see it or "
-          "erase it.", days=ctx.retention_days),
+          "your ratings), at most {days} after the fair. Write \"my data\" to see it or "
+          "erase it.", days=_days(ctx)),
         choices=[Choice(AboutData().pack(), _("About your data"))])
 
 
@@ -87,7 +94,6 @@ def full_notice(ctx: Context) -> list[Reply]:
     choices = [Choice(SeeData().pack(), _("My data")), back_to_menu()]
     if ctx.fair.privacy:
         return [reply(Local(ctx.fair.privacy), how, choices=choices)]
-    last = dt.datetime.combine(ctx.fair.closes, dt.time(12), ctx.zone)
     return [reply(
         _("About your data"),
         _("This service is run by the organizers of {fair}.", fair=Local(ctx.fair.name)),
@@ -97,8 +103,8 @@ def full_notice(ctx: Context) -> list[Reply]:
           id=CHANNEL_NAMES.get(ctx.inbound.channel, CHANNEL_NAMES["web"])),
         _("It serves this fair only: nothing is sold or given to anyone. The figures the "
           "organizers see are anonymous."),
-        _("If you no longer write, it is erased {days} days after the fair, which ends on "
-          "{last}.", days=ctx.retention_days, last=When(last, "date")),
+        _("If you stop writing, all of it is erased {days} after the fair (from {day}).",
+          day=When(_retention_day(ctx), "date"), days=_days(ctx)),
         _("Under law 09-08 you may see your data and have it erased at any time."),
         how,
         choices=choices)]
@@ -111,15 +117,15 @@ def _registration(item: KeptRegistration) -> Msg:
         status = _("a seat is offered to you")
     else:
         status = _("waiting list, number {position}", position=Isolated(str(item.position or 0)))
-    return _("  {when} · {title} · {status}", when=When(item.starts_at, "day_time"),
+    return _("◦ {when} · {title} · {status}", when=When(item.starts_at, "day_time"),
              title=Local(item.title), status=status)
 
 
 def _kept_lines(ctx: Context, kept: Kept) -> list[Content]:
     lines: list[Content] = [_("Here is what I keep about you:")]
     lines.append(_("• {id}", id=CHANNEL_NAMES.get(kept.channel, CHANNEL_NAMES["web"])))
-    if kept.language in LANGUAGE_NAMES:
-        lines.append(_("• your language: {language}", language=LANGUAGE_NAMES[kept.language]))
+    if kept.language in LANGUAGE_LINES:
+        lines.append(LANGUAGE_LINES[kept.language])
     lines.append(_("• you first wrote on {first}", first=When(kept.created_at, "date")))
     if kept.last_inbound_at is not None:
         lines.append(_("• your last message: {when}", when=When(kept.last_inbound_at)))
@@ -142,8 +148,8 @@ def _kept_lines(ctx: Context, kept: Kept) -> list[Content]:
                         "• {n} messages waiting to be sent to you", kept.pending_messages))
     lines.append(_("• you asked to receive no announcements") if kept.opted_out
                  else _("• you receive announcements and reminders (send stop to end them)"))
-    lines.append(_("If you stop writing, all of it is erased {days} days after the fair (from "
-                   "{day}).", day=When(_retention_day(ctx), "date"), days=ctx.retention_days))
+    lines.append(_("If you stop writing, all of it is erased {days} after the fair (from {day}).",
+                   day=When(_retention_day(ctx), "date"), days=_days(ctx)))
     return lines
 
 
@@ -215,7 +221,7 @@ def _erased_lines(erased: Erased) -> list[Content]:
     if erased.messages:
         lines.append(_n("• {n} message that was waiting to be sent removed",
                         "• {n} messages that were waiting to be sent removed", erased.messages))
-    lines.append(_("• your language, your contact and our conversation"))
+    lines.append(_("• your id, your language and our conversation"))
     if erased.ratings:
         lines.append(_n("Your rating or comment stays only as an anonymous figure, with "
                         "nothing that leads to you.",
