@@ -26,7 +26,7 @@ CONFIRM_MINUTES = 30
 # a folded word (French, English, Darija in Latin letters) or a part of an Arabic one.
 _ERASE_LATIN = re.compile(
     r"(supprim|effac|oubli|retir|delet|eras|remov|forget|wipe|ms7|mse7|nms7|tms7|yms7|ams7|"
-    r"7yd|7ayd|n7yd|t7yd|7ay?do|m7i|m7a|n7i)")
+    r"7yd|7ayd|n7yd|t7yd|7ay?do|m7i|n7i)")
 _ERASE_ARABIC = ("مسح", "حذف", "محي", "ازيل", "ازاله")
 
 # A language named inside a sentence is written as that sentence's language writes it.
@@ -95,7 +95,7 @@ def full_notice(ctx: Context) -> list[Reply]:
     if ctx.fair.privacy:
         return [reply(Local(ctx.fair.privacy), how, choices=choices)]
     return [reply(
-        _("About your data"),
+        _("Your data and your rights"),
         _("This service is run by the organizers of {fair}.", fair=Local(ctx.fair.name)),
         _("To answer you, it keeps {id}, your language, the workshops you register for, the "
           "stands you save, your ratings and comments, and when you last wrote (for the "
