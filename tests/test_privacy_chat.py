@@ -115,6 +115,15 @@ async def test_a_catalogue_without_a_privacy_text_loads_as_before(chat: Chat) ->
     assert fair is not None and fair.privacy is None
 
 
+async def test_retention_days_come_from_the_settings(make_chat: ChatFactory) -> None:
+    chat = await make_chat(retention_days=30)
+    first = await chat("amina", "bonjour")
+    assert "au plus 30 jours après le salon" in first.text or (
+        "au plus 30 jours après le salon" in first.text)
+    full = await chat.tap("amina", "Sur vos données")
+    assert "(à partir du 16 janvier 2027)" in full.text
+
+
 # ---- what is kept --------------------------------------------------------------------------
 
 async def test_my_data_names_the_registrations_and_saved_stands(chat: Chat) -> None:
@@ -285,6 +294,8 @@ async def test_on_telegram_the_notice_my_data_and_erasure(make_telegram: Telegra
     assert f"Langue choisie{NBSP}: français." in await telegram.say(501, "français")
     mine = await telegram.say(501, "mes données")
     assert "Voici ce que je garde à votre sujet" in mine
+    # Typed as a command too, though Telegram's menu does not list it.
+    assert "Voici ce que je garde à votre sujet" in await telegram.say(501, "/privacy")
     assert CONFIRM_FR in await telegram.say(501, "delete my data")
     erased = await telegram.tap(501, "Oui, effacer")
     assert "vos données sont effacées" in erased
