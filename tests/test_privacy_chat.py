@@ -118,8 +118,7 @@ async def test_a_catalogue_without_a_privacy_text_loads_as_before(chat: Chat) ->
 async def test_retention_days_come_from_the_settings(make_chat: ChatFactory) -> None:
     chat = await make_chat(retention_days=30)
     first = await chat("amina", "bonjour")
-    assert "au plus 30 jours après le salon" in first.text or (
-        "au plus 30 jours après le salon" in first.text)
+    assert "au plus 30 jours après le salon" in first.text
     full = await chat.tap("amina", "Sur vos données")
     assert "(à partir du 16 janvier 2027)" in full.text
 
