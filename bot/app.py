@@ -60,6 +60,7 @@ class App:
             reminders=Reminders(settings.reminder_evening,
                                 dt.timedelta(minutes=settings.reminder_before)),
             quiet_hours=self.quiet_hours,
+            retention_days=settings.retention_days,
         )
         self.web_sessions = WebSessionRepository(self.sessions, self.redis,
                                                  settings.web_sessions_per_minute)

@@ -26,6 +26,7 @@ from storage.database import DATABASE_ERRORS
 from storage.feedback import FeedbackRepository
 from storage.models import utcnow
 from storage.outbox import DEFAULT_QUIET_HOURS, Outbox, QuietHours
+from storage.privacy import PersonalData
 from storage.registrations import RegistrationRepository, Reminders
 from storage.reports import ReportRepository
 from storage.repositories import (
@@ -56,6 +57,8 @@ class Answer:
     intent: Intent | None = None
     """None when no part of the conversation answered (a duplicate, a flood notice, an
     outage apology): not counted in the metrics."""
+    erased: bool = False
+    """The person was erased by this message: the channel forgets what it holds of them."""
 
 
 class Engine:
@@ -72,6 +75,7 @@ class Engine:
         clock: Callable[[], dt.datetime] = utcnow,
         reminders: Reminders | None = None,
         quiet_hours: QuietHours | None = DEFAULT_QUIET_HOURS,
+        retention_days: int = 180,
     ) -> None:
         self.state = state
         self.renderer = renderer
@@ -94,6 +98,8 @@ class Engine:
         self.app_lookups: dict[str, Callable[[], Awaitable[str | None]]] = {}
         self.transfer_codes = TransferCodes(state.redis)
         self.transfers = Transfers(sessions, self.registrations)
+        self.personal = PersonalData(sessions, self.registrations, state.redis)
+        self.retention_days = retention_days
 
     async def flush_statistics(self) -> None:
         """Write the card views, intent counts and messages per minute kept for a moment (at
@@ -127,6 +133,8 @@ class Engine:
                         return Answer(await self._flood_notice(inbound, session))
                     answer = await self._handle(inbound, session)
                     turn.session = session.dump()
+                    # Erased: their Redis keys went with them, and nothing is written back.
+                    turn.save = not answer.erased
             except UserBusy:
                 log.warning("user %s:%s still busy after waiting for the lock", channel,
                             inbound.user_id)
@@ -200,6 +208,8 @@ class Engine:
             transfer_codes=self.transfer_codes,
             transfers=self.transfers,
             apps=self._apps(),
+            personal=self.personal,
+            retention_days=self.retention_days,
         )
         try:
             replies = await route(ctx)
@@ -219,12 +229,14 @@ class Engine:
         # once in its minute, in the language it was answered in: in memory, written with the
         # intent counts (flush_statistics).
         self.reports.questions.count_message(fair.id, channel, ctx.language, ctx.now)
+        rendered = self._renderer(fair.timezone).render_all(replies, ctx.language)
+        if ctx.erased:  # the session is not saved: nothing of the person is kept
+            return Answer(rendered, ctx.intent, erased=True)
         session.remember_offered([choice.id for item in replies for choice in item.choices])
         session.language = ctx.language
         if ctx.contact != contact:  # changed by the handler (language, opt-out): keep it so
             session.keep_contact(ctx.contact, session.contact.at if session.contact else None)
-        return Answer(self._renderer(fair.timezone).render_all(replies, ctx.language),
-                      ctx.intent)
+        return Answer(rendered, ctx.intent)
 
     def _apps(self) -> tuple[str, ...]:
         """The messaging apps a web chat person can continue on."""

@@ -16,6 +16,7 @@ from handlers.understanding import Gazetteer, InfoTopic, Intent, Understanding, 
 from storage.cooperatives import CooperativeRepository, LinkAttempts
 from storage.feedback import FeedbackRepository
 from storage.outbox import Outbox
+from storage.privacy import PersonalData
 from storage.registrations import RegistrationRepository
 from storage.reports import ReportRepository
 from storage.repositories import (
@@ -62,6 +63,13 @@ class Context:
     transfers: Transfers | None = None
     apps: tuple[str, ...] = ()
     """The messaging apps a web chat person can continue on (`telegram`, `whatsapp`)."""
+    personal: PersonalData | None = None
+    """What is kept about people, and their erasure."""
+    retention_days: int = 180
+    """Days after the fair's last day when people who no longer write are erased."""
+    erased: bool = False
+    """Set when the handler erased the person: the engine then keeps nothing of them (no
+    session saved, no cached contact)."""
 
     async def gazetteer(self) -> Gazetteer:
         """The understanding step's gazetteer of the served catalogue, built once per

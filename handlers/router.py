@@ -14,6 +14,7 @@ from handlers import (
     info,
     menu,
     organizers,
+    privacy,
     registrations,
     stands,
     start,
@@ -48,7 +49,7 @@ _COMMENT_LIKE = (Intent.SMALLTALK, Intent.UNKNOWN, Intent.FEEDBACK, Intent.WELCO
 router = Router()
 router.include(start.feature, menu.feature, info.feature, workshops.feature,
                registrations.feature, stands.feature, feedback.feature, cooperatives.feature,
-               organizers.feature, talk.feature, transfer.feature)
+               organizers.feature, talk.feature, transfer.feature, privacy.feature)
 
 
 @router.button(MenuItem, intent=Intent.MENU)
@@ -104,7 +105,8 @@ async def route(ctx: Context) -> list[Reply]:
     # What the first answer answered is shown again only in reply to the very next message.
     again, ctx.session.again = ctx.session.again, None
     replies = await _dispatch(ctx, again)
-    if ctx.contact.opted_out and not ctx.session.resume_asked and ctx.intent is not Intent.STOP:
+    if (ctx.contact.opted_out and not ctx.session.resume_asked and ctx.intent is not Intent.STOP
+            and not ctx.erased):
         ctx.session.resume_asked = True
         replies.append(start.resume_question())
     return replies
@@ -178,7 +180,8 @@ async def _welcome_with(ctx: Context, answer: list[Reply] | None) -> list[Reply]
     """A first contact gets the welcome, the answer to what they asked, and the language
     question last, so its buttons are the ones at hand."""
     welcome = await start.welcome(ctx)
-    return welcome[:-1] + (answer or []) + welcome[-1:]
+    # The welcome's last two: the short privacy notice and the language question.
+    return welcome[:-2] + (answer or []) + welcome[-2:]
 
 
 async def _free_text(ctx: Context, text: str, first: bool = False, again: str | None = None,

@@ -9,6 +9,7 @@ from handlers.context import Context
 from handlers.feature import Feature, folded
 from handlers.menu import main_menu, news
 from handlers.messages import Choice, Local, Reply, _, date_range, reply
+from handlers.privacy import short_notice
 from handlers.understanding import Intent
 
 feature = Feature("start", Intent.WELCOME)
@@ -61,8 +62,10 @@ def welcome_lines(ctx: Context) -> list[Reply]:
 
 
 async def welcome(ctx: Context) -> list[Reply]:
-    """First contact: the fair in a few words, then one tap to confirm the language."""
+    """First contact: the fair in a few words, what is kept about the person, then one tap
+    to confirm the language."""
     replies = welcome_lines(ctx)
+    replies.append(short_notice(ctx))
     replies.append(reply(_("Which language do you prefer?"), choices=language_choices()))
     ctx.session.language_prompted = True
     return replies

@@ -1,5 +1,5 @@
-"""Small talk, what is kept about people, and what is said when a free text is not understood
-or is in doubt: one question with buttons, the tap answering it."""
+"""Small talk, and what is said when a free text is not understood or is in doubt: one
+question with buttons, the tap answering it."""
 
 from __future__ import annotations
 
@@ -81,18 +81,6 @@ async def smalltalk(ctx: Context) -> list[Reply]:
     if words & GOODBYES:
         return [reply(_("Goodbye, and enjoy the fair!"))]
     return [reply(_("Great! Write to me whenever you need anything."))]
-
-
-@feature.intent(Intent.PRIVACY)
-async def privacy(ctx: Context) -> list[Reply]:
-    """What is kept about the person, honestly."""
-    return [reply(
-        _("I keep what the service needs: your language, your workshop registrations, the "
-          "stands you save, your ratings and comments. Where you are in our conversation is "
-          "forgotten after a day."),
-        _("To ask for your data to be erased, write to the organizers of the fair. Send stop "
-          "to receive no more announcements."),
-        choices=[back_to_menu()])]
 
 
 @feature.intent(Intent.UNKNOWN)

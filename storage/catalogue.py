@@ -153,6 +153,8 @@ class FairIn(_Item):
     city: Text
     venue: Text
     info: Text | None = None
+    # The organizers' own privacy notice; without it the bot words its default one.
+    privacy: Text | None = None
     timezone: str = "Africa/Casablanca"
     opens: dt.date
     closes: dt.date
@@ -639,6 +641,7 @@ async def _upsert_fair(session: AsyncSession, item: FairIn) -> Fair:
         "city": item.city.as_dict(),
         "venue": item.venue.as_dict(),
         "info": item.info.as_dict() if item.info else None,
+        "privacy": item.privacy.as_dict() if item.privacy else None,
         "timezone": item.timezone,
         "opens": item.opens,
         "closes": item.closes,

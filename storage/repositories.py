@@ -71,6 +71,8 @@ class FairView:
     opens: dt.date
     closes: dt.date
     hours: str
+    privacy: dict[str, str] | None = None
+    """The catalogue's own privacy notice; None: the service's default text."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -428,7 +430,7 @@ class CatalogueRepository:
             if row is None:
                 return None
             fair = FairView(row.id, row.key, row.name, row.city, row.venue, row.info,
-                            row.timezone, row.opens, row.closes, row.hours)
+                            row.timezone, row.opens, row.closes, row.hours, row.privacy)
             stands = list(await session.scalars(
                 select(Stand).where(Stand.fair_id == fair.id).order_by(Stand.id)))
             exhibitors = (await session.execute(

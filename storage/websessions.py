@@ -106,6 +106,11 @@ class WebSessionRepository:
         self._remember(hashed, person)
         return person
 
+    def forget(self, token: str) -> None:
+        """Stop recognising a token in this process (its person was erased, with the SQL row
+        and the Redis copy): their next message gets 401, and the page asks for a new session."""
+        self._known.pop(token_hash(token), None)
+
     async def client_hash(self, address: str) -> str:
         """A keyed hash of a client's network address: the same in every process, and no way
         back to the address for whoever reads the database."""

@@ -20,6 +20,7 @@ from handlers.organizers import (
     BroadcastWorkshops,
     StatsPage,
 )
+from handlers.privacy import AboutData, EraseAnswer, EraseData, SeeData
 from handlers.registrations import CalendarFile, RegisterAnyway
 from handlers.seat_buttons import OfferAnswer, Register, Unregister
 from handlers.stands import (
@@ -47,6 +48,10 @@ WIRE: list[tuple[Button, str]] = [
     (Language("ar"), "lang:ar"),
     (Language("fr"), "lang:fr"),
     (Resume(), "resume"),
+    (AboutData(), "pvabout"),
+    (SeeData(), "pvsee"),
+    (EraseData(), "pverase"),
+    (EraseAnswer(erase=True, asked=29_416_000), "pvconfirm:yes:29416000"),
     (WorkshopDay(0), "wsd:0"),
     (WorkshopCard(42), "ws:42"),
     (WorkshopTopic(3), "wst:3"),
@@ -109,7 +114,7 @@ def test_a_button_packs_to_its_id_and_reads_back(button: Button, wire: str) -> N
 def test_global_buttons_are_the_ones_that_come_unasked() -> None:
     honoured = {kind for kind in _declared() if kind.is_global}
     assert honoured == {Menu, MenuItem, Language, OfferAnswer, WorkshopRating, SurveyAnswer,
-                        Resume}
+                        Resume, AboutData}
 
 
 def test_a_button_over_64_bytes_is_refused_when_built() -> None:

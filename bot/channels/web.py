@@ -376,6 +376,8 @@ class WebChat:
         inbound = parsed.inbound(person, await self._client(request),
                                  request.headers.get("Accept-Language"))
         answer = await self.engine.answer(inbound)
+        if answer.erased:  # the session went with the person: this process forgets it too
+            self.web_sessions.forget(parsed.session)
         intent = answer.intent or Intent.UNKNOWN
         return web.json_response(await self._answer(answer.rendered, intent.value),
                                  dumps=lambda obj: json.dumps(obj, ensure_ascii=False))
