@@ -611,7 +611,7 @@ class TelegramChannel(PlatformChannel[Update]):
         except ChatMoved as moved:
             await self._notice_moved_group(message.chat.id, moved.chat_id, rendered)
         except Unreachable as exc:
-            log.info("telegram group %s refuses the bot's messages (%s); no notice",
+            log.info("group %s refuses the bot's messages (%s); no notice",
                      _chat(message.chat.id), exc)
 
     async def _notice_moved_group(self, old: int, new: int, rendered: list[Rendered]) -> None:
@@ -620,21 +620,21 @@ class TelegramChannel(PlatformChannel[Update]):
         try:
             first = await self.state.first_group_notice(CHANNEL, str(new))
         except RedisError:
-            log.warning("redis unavailable: notice for telegram supergroup %s skipped",
+            log.warning("redis unavailable: notice for supergroup %s skipped",
                         _chat(new))
             return
         if not first:
-            log.info("telegram group %s is now the supergroup %s, told already; nothing sent",
+            log.info("group %s is now the supergroup %s, told already; nothing sent",
                      _chat(old), _chat(new))
             return
         try:
             await self.deliver(new, rendered)
         except (ChatMoved, Unreachable) as exc:
-            log.info("telegram group %s is now the supergroup %s, which refuses the notice (%s)",
+            log.info("group %s is now the supergroup %s, which refuses the notice (%s)",
                      _chat(old), _chat(new), _chat(exc.chat_id) if isinstance(exc, ChatMoved)
                      else exc)
             return
-        log.info("telegram group %s is now the supergroup %s: notice sent there", _chat(old),
+        log.info("group %s is now the supergroup %s: notice sent there", _chat(old),
                  _chat(new))
 
     async def _migrated(self, message: Message) -> None:
@@ -642,7 +642,7 @@ class TelegramChannel(PlatformChannel[Update]):
         works is not told again at its new id."""
         if message.migrate_from_chat_id is None:
             # The old group's side; the supergroup's side (migrate_from_chat_id) follows.
-            log.info("telegram group %s became the supergroup %s", _chat(message.chat.id),
+            log.info("group %s became the supergroup %s", _chat(message.chat.id),
                      _chat(message.migrate_to_chat_id))
             return
         old, new = message.migrate_from_chat_id, message.chat.id
@@ -652,10 +652,10 @@ class TelegramChannel(PlatformChannel[Update]):
             if told:
                 await self.state.first_group_notice(CHANNEL, str(new))
         except RedisError:
-            log.warning("redis unavailable: telegram group %s moved to %s unrecorded",
+            log.warning("redis unavailable: group %s moved to %s unrecorded",
                         _chat(old), _chat(new))
             return
-        log.info("telegram group %s became the supergroup %s (%s)", _chat(old), _chat(new),
+        log.info("group %s became the supergroup %s (%s)", _chat(old), _chat(new),
                  "told already, it stays quiet" if told else "not told yet")
 
     async def _answer(self, chat_id: int, inbound: Inbound, thread: int | None = None) -> None:

@@ -544,8 +544,8 @@ class WhatsAppChannel(PlatformChannel[Event]):
         if message.get("group_id"):
             # The bot talks in private only, and never answers a group member privately for
             # what they wrote to the group.
-            log.info("whatsapp message %s written in a group not answered",
-                     message_ref(message.get("id")))
+            log.info("whatsapp message %s written in group %s not answered",
+                     message_ref(message.get("id")), message.get("group_id"))
             return False
         if kind == "system":
             system = _object(message.get("system"))
