@@ -9,6 +9,8 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import hashlib
+import hmac
 import logging
 import re
 from collections.abc import AsyncIterator
@@ -18,15 +20,19 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from bot.app import App
+from bot.channels.telegram import SEND_ATTEMPTS
 from bot.http import make_runner
+from bot.settings import Settings
 from bot.worker import OutboxWorker
-from storage import keys
-from storage.privacy import person
+from handlers.messages import Rendered
+from storage import database, keys
+from storage.models import ServiceKey
+from storage.privacy import LOG_KEY_NAME, person
 from storage.websessions import public_id
-from tests.conftest import AppFactory
+from tests.conftest import AppFactory, DatabaseFactory
 from tests.fakes.whatsapp import FakeWhatsApp
 from tests.platforms import TelegramChat, TelegramFactory, WhatsAppChat, WhatsAppFactory
 from tests.servers import free_port
@@ -133,6 +139,34 @@ async def _worker_sends(app: App) -> int:
     return await OutboxWorker(app, clock=lambda: AFTER_THE_WORKSHOP).drain()
 
 
+async def test_every_process_names_people_with_the_deployments_key(
+    make_database: DatabaseFactory, redis_url: str, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A process that cannot read the key starts all the same, with a key of its own, and
+    says so; once read, its references are the deployment's (the key kept in the database)."""
+    url = await make_database("sqlite")
+    engine = database.create_engine(url)
+    async with engine.begin() as connection:
+        await connection.execute(text("ALTER TABLE service_keys RENAME TO service_keys_away"))
+    await engine.dispose()
+    app = App(Settings(_env_file=None, database_url=url, redis_url=redis_url))  # type: ignore[call-arg]
+    try:
+        await app.prepare()
+        assert any("log reference key is unreadable" in record.getMessage()
+                   for record in caplog.records if record.levelno == logging.WARNING)
+        async with app.db.begin() as connection:
+            await connection.execute(text("ALTER TABLE service_keys_away RENAME TO service_keys"))
+        await app.load_log_key()
+        async with app.sessions() as session:
+            key = await session.scalar(select(ServiceKey.value)
+                                       .where(ServiceKey.name == LOG_KEY_NAME))
+        assert key is not None
+        digest = hmac.new(key.encode(), f"whatsapp:{WA_ID}".encode(), hashlib.sha256)
+        assert person("whatsapp", WA_ID) == f"whatsapp:#{digest.hexdigest()[:8]}"
+    finally:
+        await app.close()
+
+
 # ---- Telegram ----------------------------------------------------------------------------
 
 
@@ -206,6 +240,15 @@ async def test_a_telegram_conversation_logs_no_id_and_no_name(
     tg.fake.fail("sendMessage", status=400, description="Bad Request: chat not found",
                  chat_id=TG_USER)
     await _tg_say(tg, "menu")
+    # Telegram's flood control holds a message to them past every retry (aiogram's text of
+    # the error names the chat): it waits in the outbox, with the reason.
+    tg.fake.fail("sendMessage", status=429, retry_after=1, times=SEND_ATTEMPTS + 1,
+                 chat_id=TG_USER)
+    held = await tg.channel.send_bulk(str(TG_USER), "fr", None, "broadcast",
+                                      Rendered(text="Rappel", language="fr"), FAIR_DAY)
+    assert held.status == "later"
+    assert person("telegram", str(TG_USER)) in (held.reason or "")
+    tg.fake.heal()
     tg.fake.fail("sendMessage", status=403, chat_id=TG_USER)
     assert await _worker_sends(tg.app) >= 1
     contact = await tg.app.engine.contacts.get("telegram", str(TG_USER))
@@ -226,6 +269,9 @@ async def test_a_telegram_conversation_logs_no_id_and_no_name(
     assert any(f"{reference} blocked the bot" in line for line in lines)
     assert any(f"database unavailable while handling {reference}" in line for line in lines)
     assert any("chat not found" in line for line in lines)
+    assert any(f"Flood control exceeded on method 'SendMessage' in chat {reference}" in line
+               for line in lines)
+    assert str(TG_USER) not in (held.reason or "")
 
 
 # ---- WhatsApp ----------------------------------------------------------------------------

@@ -138,6 +138,16 @@ def _chat(chat_id: int | str | None) -> str:
     return person(CHANNEL, str(chat_id))
 
 
+def told(exc: BaseException) -> str:
+    """An error's name and text, with the chat it names (aiogram writes the chat id into the
+    text of some: flood control, a group that moved) as its reference instead."""
+    said = f"{type(exc).__name__}: {exc}"
+    chat_id = getattr(getattr(exc, "method", None), "chat_id", None)
+    if chat_id is not None and str(chat_id):
+        said = said.replace(str(chat_id), _chat(chat_id))
+    return said
+
+
 class GetRawUpdates(TelegramMethod[list[dict[str, Any]]]):
     """getUpdates, answered as plain JSON so that each update is read on its own: one that
     aiogram cannot read (a newer Bot API) is logged and skipped, instead of failing every
@@ -755,11 +765,16 @@ class TelegramChannel(PlatformChannel[Update]):
             self.send_failed()
             if later:
                 log.warning("telegram still unavailable after %d attempts: %s; tried again "
-                            "later", SEND_ATTEMPTS, exc)
-                raise SendLater(f"{type(exc).__name__}: {exc}") from None
-            log.exception("telegram send failed after %d attempts", SEND_ATTEMPTS)
+                            "later", SEND_ATTEMPTS, told(exc))
+                raise SendLater(told(exc)) from None
+            # Its text, not its traceback: aiogram writes the chat id into some errors' text.
+            log.error("telegram send failed after %d attempts: %s", SEND_ATTEMPTS, told(exc))
             return None
-        except (TelegramAPIError, OSError):
+        except TelegramAPIError as exc:
+            self.send_failed()
+            log.error("telegram refused a message: %s", told(exc))
+            return None
+        except OSError:
             self.send_failed()
             log.exception("telegram refused a message")
             return None
