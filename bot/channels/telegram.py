@@ -641,8 +641,8 @@ class TelegramChannel(PlatformChannel[Update]):
             await self.deliver(new, rendered)
         except (ChatMoved, Unreachable) as exc:
             log.info("group %s is now the supergroup %s, which refuses the notice (%s)",
-                     _chat(old), _chat(new), _chat(exc.chat_id) if isinstance(exc, ChatMoved)
-                     else exc)
+                     _chat(old), _chat(new),
+                     f"it moved to {_chat(exc.chat_id)}" if isinstance(exc, ChatMoved) else exc)
             return
         log.info("group %s is now the supergroup %s: notice sent there", _chat(old),
                  _chat(new))
