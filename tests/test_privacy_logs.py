@@ -15,10 +15,12 @@ import logging
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
+import yaml
 from aiohttp import web
 from sqlalchemy import select, text
 
@@ -49,6 +51,7 @@ BEFORE_THE_FAIR = dt.datetime(2026, 12, 11, 10, 0, tzinfo=dt.UTC)
 FAIR_DAY = dt.datetime(2026, 12, 13, 10, 0, tzinfo=dt.UTC)
 AFTER_THE_WORKSHOP = dt.datetime(2026, 12, 13, 11, 50, tzinfo=dt.UTC)
 
+ROOT = Path(__file__).resolve().parents[1]
 WAMID = re.compile(r"wamid\.[A-Za-z0-9+/=_-]+")
 FORMAT = logging.Formatter("%(levelname)s %(name)s: %(message)s")
 
@@ -359,6 +362,23 @@ async def test_a_whatsapp_conversation_logs_no_number_and_no_name(
                for line in lines)
     assert any(f"to {reference} failed: #131026" in line for line in lines)
     assert any(f"system notice user_changed_number for {reference}" in line for line in lines)
+
+
+def test_the_reverse_proxy_logs_no_query_string() -> None:
+    """`GET /chat/api/inbox?session=S`: nginx's access log (docker-compose.yml) writes paths
+    without their query, so no session token reaches it."""
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    config = compose["configs"]["nginx-tadamon"]["content"]
+    formats = re.findall(r"log_format\s+(\w+)\s+((?:'[^']*'\s*)+);", config)
+    assert formats
+    for _name, layout in formats:
+        assert "$$uri" in layout
+        for variable in ("$$request ", "$$request\"", "$$request_uri", "$$args", "$$query_string",
+                         "$$http_referer"):
+            assert variable not in layout, variable
+    server = config.split("server {", 1)[1]
+    assert [used for _path, used in re.findall(r"access_log\s+(\S+)\s+(\w+);", server)] == [
+        name for name, _layout in formats]
 
 
 # ---- Web chat ----------------------------------------------------------------------------
