@@ -22,12 +22,19 @@ from handlers.understanding import warm
 from storage import database
 from storage.catalogue import ImportReport, active_fair
 from storage.outbox import QuietHours
+from storage.privacy import load_log_key, person
 from storage.registrations import Reminders
 from storage.state import State, connect_redis
 from storage.webinbox import WebInbox
 from storage.websessions import WebSessionRepository
 
 log = logging.getLogger(__name__)
+
+
+def _people(entries: list[str]) -> str:
+    """`CHANNEL:USER_ID` entries as log lines name people."""
+    return ", ".join(person(channel, user_id) for channel, _sep, user_id
+                     in (entry.partition(":") for entry in entries))
 
 
 def sample_catalogue() -> Path:
@@ -110,6 +117,7 @@ class App:
         or the sample fair when none is loaded. `understands`: False for a process that never
         reads a message (a worker), which then starts without training the classifier."""
         await database.upgrade(self.db)
+        await self.load_log_key()
         # The understanding step's classifier is trained now, not on the first visitor's
         # message (a few seconds, once per process).
         if understands:
@@ -127,16 +135,25 @@ class App:
         log.info("catalogue %s loaded: %s", path.name, report.summary())
         return report
 
+    async def load_log_key(self) -> None:
+        """Name people in log lines with the deployment's key, so that every process gives a
+        person the same reference; without the database, this process's own key."""
+        try:
+            await load_log_key(self.sessions)
+        except database.DATABASE_ERRORS:
+            log.warning("the log reference key is unreadable: this process's references to "
+                        "people match its own log lines only", exc_info=True)
+
     async def apply_organizers(self) -> None:
         """Make the setting's organizers organizers, and take the role back from those it no
         longer lists (those `tadamon organizer add` named keep theirs)."""
         granted, withdrawn = await self.engine.contacts.sync_organizers(
             self.settings.organizers, ORGANIZER_CHANNELS)
         if granted:
-            log.info("organizers by TADAMON_ORGANIZERS: %s", ", ".join(granted))
+            log.info("organizers by TADAMON_ORGANIZERS: %s", _people(granted))
         if withdrawn:
             log.warning("no longer organizers (not in TADAMON_ORGANIZERS, or not a Telegram or "
-                        "WhatsApp identity): %s", ", ".join(withdrawn))
+                        "WhatsApp identity): %s", _people(withdrawn))
 
     async def catalogue_changed(self) -> None:
         """Tell every process that the catalogue changed (they rebuild their caches)."""

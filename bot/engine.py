@@ -26,7 +26,7 @@ from storage.database import DATABASE_ERRORS
 from storage.feedback import FeedbackRepository
 from storage.models import utcnow
 from storage.outbox import DEFAULT_QUIET_HOURS, Outbox, QuietHours
-from storage.privacy import PersonalData
+from storage.privacy import PersonalData, person
 from storage.registrations import RegistrationRepository, Reminders
 from storage.reports import ReportRepository
 from storage.repositories import (
@@ -136,13 +136,13 @@ class Engine:
                     # Erased: their Redis keys went with them, and nothing is written back.
                     turn.save = not answer.erased
             except UserBusy:
-                log.warning("user %s:%s still busy after waiting for the lock", channel,
-                            inbound.user_id)
+                log.warning("%s still busy after waiting for the lock",
+                            person(channel, inbound.user_id))
                 answer = Answer(await self._notice(inbound, _(
                     "Please wait a moment: I am still answering your previous message.")))
             except RedisError:
-                log.exception("redis unavailable: handling %s:%s without dedupe, lock or "
-                              "conversation state", channel, inbound.user_id)
+                log.exception("redis unavailable: handling %s without dedupe, lock or "
+                              "conversation state", person(channel, inbound.user_id))
                 answer = await self._handle(inbound, Session())
         finally:
             self.metrics.handler_latency.labels(channel).observe(time.perf_counter() - started)
@@ -158,7 +158,7 @@ class Engine:
                 return []
         except RedisError:
             return []
-        log.info("throttling %s:%s", inbound.channel, inbound.user_id)
+        log.info("throttling %s", person(inbound.channel, inbound.user_id))
         return self._apology(inbound, self._guess_language(inbound, session), _(
             "You are sending messages very fast. Please wait a few seconds, then write again."))
 
@@ -181,7 +181,7 @@ class Engine:
             contact = await self._contact(inbound, session, guess)
             fair = await self.catalogue.fair()
         except DATABASE_ERRORS:
-            log.exception("database unavailable while handling %s:%s", channel, user_id)
+            log.exception("database unavailable while handling %s", person(channel, user_id))
             return Answer(self._apology(inbound, guess, _(
                 "Sorry, the service is briefly unavailable. Please try again in a minute.")))
         if fair is None:
@@ -217,12 +217,12 @@ class Engine:
             replies = await self._renderer(fair.timezone).draw_pictures(replies, ctx.language)
             await self._learn_app_targets(replies)
         except DATABASE_ERRORS:
-            log.exception("database failed while handling %s:%s", channel, user_id)
+            log.exception("database failed while handling %s", person(channel, user_id))
             self.metrics.handler_errors.labels(channel).inc()
             replies = [reply(_(
                 "Sorry, the service is briefly unavailable. Please try again in a minute."))]
         except Exception:  # the one error boundary for handlers: log once, apologize
-            log.exception("handler failed for %s:%s on %r", channel, user_id, inbound.kind)
+            log.exception("handler failed for %s on %r", person(channel, user_id), inbound.kind)
             self.metrics.handler_errors.labels(channel).inc()
             replies = [reply(_("Sorry, something went wrong on our side. Please try again."))]
         # Every message the conversation took (text, button, start payload, place) counts

@@ -15,6 +15,7 @@ from handlers.menu import CONTINUE_ITEM, main_menu, menu
 from handlers.messages import AppLink, Isolated, Msg, Reply, _, _n, reply
 from handlers.understanding import Intent
 from storage.keys import TRANSFER_CODE_TTL
+from storage.privacy import person
 from storage.transfers import normalize_transfer_code
 
 log = logging.getLogger(__name__)
@@ -88,7 +89,8 @@ async def take(ctx: Context, code: str) -> list[Reply]:
     normalized = normalize_transfer_code(code)
     source = None if normalized is None else await ctx.transfer_codes.take(normalized, ctx.now)
     if source is None:
-        log.info("wrong, used or expired transfer code from contact %d", ctx.contact.id)
+        log.info("wrong, used or expired transfer code from %s",
+                 person(ctx.inbound.channel, ctx.inbound.user_id))
         if normalized is None:  # could not be a code: nothing was checked
             await ctx.link_attempts.give_back(attempt)
         return [_not_valid()]

@@ -23,6 +23,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# aiosqlite's DEBUG lines write out every statement with its values (phone numbers, names,
+# messages): they stay off whatever level the root logger is given, as SQLAlchemy does for its
+# own statements, unless someone asks for them by name.
+if logging.getLogger("aiosqlite").level == logging.NOTSET:
+    logging.getLogger("aiosqlite").setLevel(logging.INFO)
+
 DATABASE_ERRORS = (SQLAlchemyError, OSError, TimeoutError)
 """What a database outage looks like to the code that calls it."""
 
@@ -32,12 +38,13 @@ _REVISION_LINE = re.compile(r"^(revision|down_revision)\b[^=\n]*=\s*(.+?)\s*$", 
 
 
 def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
-    """An async engine tuned for the backend: WAL, foreign keys and a busy timeout on SQLite."""
+    """An async engine tuned for the backend: WAL, foreign keys and a busy timeout on SQLite.
+    Its errors never quote a statement's values (a phone number, a message): they are logged."""
     if url.startswith("sqlite"):
         # One connection: SQLite has one writer anyway, and queueing for the connection in
         # asyncio is far cheaper than SQLite's busy-wait sleeps when writers collide.
         engine = create_async_engine(url, connect_args={"timeout": 30}, pool_size=1,
-                                     max_overflow=0, pool_timeout=60)
+                                     max_overflow=0, pool_timeout=60, hide_parameters=True)
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -50,7 +57,8 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
 
         return engine
     return create_async_engine(
-        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, pool_recycle=1800
+        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, pool_recycle=1800,
+        hide_parameters=True,
     )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 PREFIX = "tadamon"
 
 # Conversation state: what flow a person is in and the choices they were offered. Losing it only
@@ -28,15 +30,21 @@ def session(channel: str, user_id: str) -> str:
     return f"{PREFIX}:session:{channel}:{user_id}"
 
 
+# Keys that name a platform message hold a hash of its id: a WhatsApp `wamid.` is the base64
+# of bytes that hold the sender's phone number. 128 bits: no two messages share a mark.
+def _message(message_id: str) -> str:
+    return hashlib.sha256(message_id.encode()).hexdigest()[:32]
+
+
 def dedupe(channel: str, message_id: str) -> str:
-    return f"{PREFIX}:seen:{channel}:{message_id}"
+    return f"{PREFIX}:seen:{channel}:{_message(message_id)}"
 
 
 # A platform message acknowledged with a read receipt (WhatsApp "mark as read"): only its first
 # delivery is, so a redelivered message does not mark the chat read again. Kept as long as a
 # redelivery may come.
 def read_receipt(channel: str, message_id: str) -> str:
-    return f"{PREFIX}:read:{channel}:{message_id}"
+    return f"{PREFIX}:read:{channel}:{_message(message_id)}"
 
 
 def user_lock(channel: str, user_id: str) -> str:

@@ -23,6 +23,7 @@ from storage.models import (
     SavedStand,
     WebInboxEntry,
 )
+from storage.privacy import person
 from storage.registrations import RegistrationRepository, registration_key
 from storage.repositories import Sessions
 
@@ -156,7 +157,8 @@ class Transfers:
                 .where(OutboxMessage.contact_id == source_id,
                        OutboxMessage.status == OutboxStatus.PENDING)
                 .values(status=OutboxStatus.SKIPPED, error="moved to another channel"))
-            log.info("contact %d moved to contact %d (%s): %d registrations, %d stands",
-                     source_id, target_id, target.channel, moved, len(stands))
+            log.info("%s moved to %s: %d registrations, %d stands",
+                     person(source.channel, source.user_id),
+                     person(target.channel, target.user_id), moved, len(stands))
             return Moved(moved, len(stands),
                          source.language if source.language_confirmed else None)

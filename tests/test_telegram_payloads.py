@@ -17,6 +17,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from storage.privacy import person
 from tests.platforms import TelegramChat, TelegramFactory
 
 AMINA, KARIM = 1001, 1002
@@ -182,7 +183,7 @@ async def test_a_late_message_of_a_migrated_group_is_answered_at_the_new_id(
     assert "أجيب فقط في المحادثات الخاصة" in (moved[0].text or "")
     said = "\n".join(record.getMessage() for record in caplog.records)
     assert "attempts" not in said
-    assert str(SUPERGROUP) in said
+    assert person("telegram", str(SUPERGROUP)) in said
 
 
 # 4. Forum topics ------------------------------------------------------------------------------

@@ -55,7 +55,8 @@ class PerPersonQueue(Generic[Item]):
         except HandleLater:
             raise  # for the inbox reader to see: the entry is not acknowledged
         except Exception:  # one place logs; nothing else escapes to the reader
-            log.exception("handling %r failed", item)
+            # Its kind only: the item (an update, a webhook event) names and quotes the person.
+            log.exception("handling a %s failed", type(item).__name__)
 
     async def idle(self) -> None:
         """Wait until every item put so far has been handled."""

@@ -70,6 +70,7 @@ from handlers.menu import private_chat_only
 from handlers.messages import Inbound, Kind, Rendered, RenderedChoice, RenderedMedia
 from handlers.router import COMMAND_DESCRIPTIONS
 from storage.database import DATABASE_ERRORS
+from storage.privacy import person
 from storage.repositories import ContactRepository
 from storage.state import State
 
@@ -130,6 +131,21 @@ class ChatMoved(Exception):
     def __init__(self, chat_id: int) -> None:
         super().__init__(f"the group is now the supergroup {chat_id}")
         self.chat_id = chat_id
+
+
+def _chat(chat_id: int | str | None) -> str:
+    """How a log line names a chat: a private chat's id is its person's Telegram id."""
+    return person(CHANNEL, str(chat_id))
+
+
+def told(exc: BaseException) -> str:
+    """An error's name and text, with the chat it names (aiogram writes the chat id into the
+    text of some: flood control, a group that moved) as its reference instead."""
+    said = f"{type(exc).__name__}: {exc}"
+    chat_id = getattr(getattr(exc, "method", None), "chat_id", None)
+    if chat_id is not None and str(chat_id):
+        said = said.replace(str(chat_id), _chat(chat_id))
+    return said
 
 
 class GetRawUpdates(TelegramMethod[list[dict[str, Any]]]):
@@ -605,8 +621,8 @@ class TelegramChannel(PlatformChannel[Update]):
         except ChatMoved as moved:
             await self._notice_moved_group(message.chat.id, moved.chat_id, rendered)
         except Unreachable as exc:
-            log.info("telegram group %s refuses the bot's messages (%s); no notice",
-                     message.chat.id, exc)
+            log.info("group %s refuses the bot's messages (%s); no notice",
+                     _chat(message.chat.id), exc)
 
     async def _notice_moved_group(self, old: int, new: int, rendered: list[Rendered]) -> None:
         """The notice meant for a group that became a supergroup goes to the supergroup, unless
@@ -614,27 +630,30 @@ class TelegramChannel(PlatformChannel[Update]):
         try:
             first = await self.state.first_group_notice(CHANNEL, str(new))
         except RedisError:
-            log.warning("redis unavailable: notice for telegram supergroup %s skipped", new)
+            log.warning("redis unavailable: notice for supergroup %s skipped",
+                        _chat(new))
             return
         if not first:
-            log.info("telegram group %s is now the supergroup %s, told already; nothing sent",
-                     old, new)
+            log.info("group %s is now the supergroup %s, told already; nothing sent",
+                     _chat(old), _chat(new))
             return
         try:
             await self.deliver(new, rendered)
         except (ChatMoved, Unreachable) as exc:
-            log.info("telegram group %s is now the supergroup %s, which refuses the notice (%s)",
-                     old, new, exc)
+            log.info("group %s is now the supergroup %s, which refuses the notice (%s)",
+                     _chat(old), _chat(new),
+                     f"it moved to {_chat(exc.chat_id)}" if isinstance(exc, ChatMoved) else exc)
             return
-        log.info("telegram group %s is now the supergroup %s: notice sent there", old, new)
+        log.info("group %s is now the supergroup %s: notice sent there", _chat(old),
+                 _chat(new))
 
     async def _migrated(self, message: Message) -> None:
         """A group became a supergroup: nothing is said there, and a group told where the bot
         works is not told again at its new id."""
         if message.migrate_from_chat_id is None:
             # The old group's side; the supergroup's side (migrate_from_chat_id) follows.
-            log.info("telegram group %s became the supergroup %s", message.chat.id,
-                     message.migrate_to_chat_id)
+            log.info("group %s became the supergroup %s", _chat(message.chat.id),
+                     _chat(message.migrate_to_chat_id))
             return
         old, new = message.migrate_from_chat_id, message.chat.id
         try:
@@ -643,9 +662,10 @@ class TelegramChannel(PlatformChannel[Update]):
             if told:
                 await self.state.first_group_notice(CHANNEL, str(new))
         except RedisError:
-            log.warning("redis unavailable: telegram group %s moved to %s unrecorded", old, new)
+            log.warning("redis unavailable: group %s moved to %s unrecorded",
+                        _chat(old), _chat(new))
             return
-        log.info("telegram group %s became the supergroup %s (%s)", old, new,
+        log.info("group %s became the supergroup %s (%s)", _chat(old), _chat(new),
                  "told already, it stays quiet" if told else "not told yet")
 
     async def _answer(self, chat_id: int, inbound: Inbound, thread: int | None = None) -> None:
@@ -654,7 +674,8 @@ class TelegramChannel(PlatformChannel[Update]):
         except Unreachable:
             await self._set_unreachable(str(chat_id), True)
         except ChatMoved as moved:  # only groups move; logged should Telegram say otherwise
-            log.warning("telegram chat %s: %s; answer not sent", chat_id, moved)
+            log.warning("%s became the supergroup %s; answer not sent", _chat(chat_id),
+                        _chat(moved.chat_id))
 
     # ---- outbound --------------------------------------------------------------------------
 
@@ -744,11 +765,16 @@ class TelegramChannel(PlatformChannel[Update]):
             self.send_failed()
             if later:
                 log.warning("telegram still unavailable after %d attempts: %s; tried again "
-                            "later", SEND_ATTEMPTS, exc)
-                raise SendLater(f"{type(exc).__name__}: {exc}") from None
-            log.exception("telegram send failed after %d attempts", SEND_ATTEMPTS)
+                            "later", SEND_ATTEMPTS, told(exc))
+                raise SendLater(told(exc)) from None
+            # Its text, not its traceback: aiogram writes the chat id into some errors' text.
+            log.error("telegram send failed after %d attempts: %s", SEND_ATTEMPTS, told(exc))
             return None
-        except (TelegramAPIError, OSError):
+        except TelegramAPIError as exc:
+            self.send_failed()
+            log.error("telegram refused a message: %s", told(exc))
+            return None
+        except OSError:
             self.send_failed()
             log.exception("telegram refused a message")
             return None
@@ -761,14 +787,15 @@ class TelegramChannel(PlatformChannel[Update]):
             await self.contacts.set_unreachable(CHANNEL, user_id, unreachable)
         except DATABASE_ERRORS as exc:
             if later:
-                log.warning("database unavailable: telegram:%s %s recorded later (%s)", user_id,
+                log.warning("database unavailable: %s %s recorded later (%s)",
+                            person(CHANNEL, user_id),
                             "blocking the bot" if unreachable else "unblocking it", exc)
                 raise HandleLater(str(exc)) from None
-            log.exception("cannot record that telegram:%s is unreachable", user_id)
+            log.exception("cannot record that %s is unreachable", person(CHANNEL, user_id))
         if unreachable:
             # Their conversation's copy of the contact must not outlive this: when they write
             # again, the database is read and they are reachable again.
             with contextlib.suppress(RedisError):
                 await self.state.clear_session(CHANNEL, user_id)
         if unreachable:
-            log.info("telegram:%s blocked the bot; marked unreachable", user_id)
+            log.info("%s blocked the bot; marked unreachable", person(CHANNEL, user_id))

@@ -45,6 +45,7 @@ from handlers.menu import LIST_BUTTON, MORE_CHOICES
 from handlers.messages import Inbound, Kind, Rendered, RenderedChoice
 from storage.database import DATABASE_ERRORS
 from storage.outbox import OutboxRepository
+from storage.privacy import person
 from storage.repositories import Sessions
 from storage.state import ChoicePages, State, UserBusy
 
@@ -212,6 +213,33 @@ def sender(message: dict[str, Any]) -> str | None:
     return user_id if isinstance(user_id, str) and BSUID.fullmatch(user_id) else None
 
 
+def message_ref(wamid: object) -> str:
+    """How a log line names a WhatsApp message: a short hash of its id, since a wamid is the
+    base64 of bytes that hold the sender's (or recipient's) phone number."""
+    return "wamid#" + hashlib.sha256(str(wamid).encode()).hexdigest()[:8]
+
+
+# A run of digits, possibly written with spaces, dashes, dots or brackets; and a wamid.
+_NUMBER_LIKE = re.compile(r"\+?[0-9][0-9 ().-]*[0-9]")
+_WAMID = re.compile(r"wamid\.[A-Za-z0-9+/=_-]+")
+
+
+def scrubbed(text: str, to: str | None = None) -> str:
+    """A platform's text without the wamids it quotes, nor the number `to` in any of the ways
+    it may be written (+212612345678, 212 612-345678, 0612345678), which becomes a reference;
+    any other run of ten digits or more may be someone's number too, and is left out."""
+    text = _WAMID.sub(lambda found: message_ref(found.group()), text)
+    digits = "".join(ch for ch in to or "" if ch.isdigit())
+
+    def hide(found: re.Match[str]) -> str:
+        seen = "".join(ch for ch in found.group() if ch.isdigit())
+        if len(digits) >= 8 and len(seen.lstrip("0")) >= 8 and digits.endswith(seen.lstrip("0")):
+            return person(CHANNEL, str(to))
+        return "[number]" if len(seen) >= 10 else found.group()
+
+    return _NUMBER_LIKE.sub(hide, text)
+
+
 def verify_signature(secret: str, raw: bytes, header: str) -> bool:
     """`X-Hub-Signature-256` is HMAC-SHA256 of the raw body, as Meta sent it."""
     expected = "sha256=" + hmac.new(secret.encode(), raw, hashlib.sha256).hexdigest()
@@ -240,7 +268,8 @@ class GraphClient:
             await self.session.close()
             self.session = None
 
-    async def _answer(self, response: aiohttp.ClientResponse) -> dict[str, Any]:
+    async def _answer(self, response: aiohttp.ClientResponse,
+                      to: str | None = None) -> dict[str, Any]:
         try:
             body = await response.json(content_type=None)
         except (ValueError, aiohttp.ContentTypeError):
@@ -248,23 +277,27 @@ class GraphClient:
         if response.status >= 400 or not isinstance(body, dict) or "error" in body:
             error = body.get("error", {}) if isinstance(body, dict) else {}
             details = (error.get("error_data") or {}).get("details", "")
+            # Meta's words go into log lines and delivery records: never the recipient's
+            # number, nor a wamid (which holds a number), should Meta quote them.
             raise GraphError(response.status, int(error.get("code") or 0),
-                             str(error.get("message") or response.reason), str(details))
+                             scrubbed(str(error.get("message") or response.reason), to),
+                             scrubbed(str(details), to))
         return body
 
     async def send(self, payload: dict[str, Any]) -> str:
         """POST a message; returns its wamid."""
         body = {"messaging_product": "whatsapp", "recipient_type": "individual", **payload}
+        to = payload.get("to") or payload.get("recipient")
         async with self._client().post(self.messages_url, json=body,
                                        headers=self.headers) as response:
-            answer = await self._answer(response)
+            answer = await self._answer(response, str(to) if to else None)
         return str(answer["messages"][0]["id"])
 
-    async def mark_read(self, wamid: str) -> None:
+    async def mark_read(self, wamid: str, sender: str | None = None) -> None:
         body = {"messaging_product": "whatsapp", "status": "read", "message_id": wamid}
         async with self._client().post(self.messages_url, json=body,
                                        headers=self.headers) as response:
-            await self._answer(response)
+            await self._answer(response, sender)
 
     async def upload(self, data: bytes, mime: str, filename: str) -> str:
         """Upload a picture or a file; returns the media id to send."""
@@ -433,7 +466,7 @@ class WhatsAppChannel(PlatformChannel[Event]):
             person = sender(message)
             if person is None:
                 log.warning("whatsapp message %s names no sender (no phone number, no valid "
-                            "user id); not answered", message.get("id"))
+                            "user id); not answered", message_ref(message.get("id")))
                 continue
             events.append((person, ("message", message, profiles.get(person, {}))))
         for status in _objects(value.get("statuses")):
@@ -458,7 +491,7 @@ class WhatsAppChannel(PlatformChannel[Event]):
         if inbound is None:
             return
         if inbound.message_id:
-            self.spawn(self._mark_read(inbound.message_id))
+            self.spawn(self._mark_read(inbound.message_id, inbound.user_id))
         if inbound.kind is Kind.CHOICE and (inbound.choice or "").startswith(MORE_PREFIX):
             pages = await self._pages(inbound)
             if pages is not None:
@@ -511,17 +544,19 @@ class WhatsAppChannel(PlatformChannel[Event]):
         if message.get("group_id"):
             # The bot talks in private only, and never answers a group member privately for
             # what they wrote to the group.
-            log.info("whatsapp message %s written in group %s not answered", message.get("id"),
-                     message.get("group_id"))
+            log.info("whatsapp message %s written in group %s not answered",
+                     message_ref(message.get("id")), message.get("group_id"))
             return False
         if kind == "system":
             system = _object(message.get("system"))
-            log.info("whatsapp system notice %s for %s: %s", system.get("type"),
-                     sender(message), system.get("body"))
+            # Not its body: it quotes names and phone numbers ("... changed to +212...").
+            log.info("whatsapp system notice %s for %s", system.get("type"),
+                     person(CHANNEL, sender(message) or ""))
             return False
         subtype = str(_object(message.get("unsupported")).get("type") or "")
         if kind in SILENT_TYPES or (kind == "unsupported" and subtype in SILENT_UNSUPPORTED):
-            log.debug("whatsapp %s %s needs no answer", subtype or kind, message.get("id"))
+            log.debug("whatsapp %s %s needs no answer", subtype or kind,
+                      message_ref(message.get("id")))
             return False
         return True
 
@@ -533,23 +568,24 @@ class WhatsAppChannel(PlatformChannel[Event]):
                                               str(status.get("status")), error)
         except DATABASE_ERRORS as exc:
             log.warning("database unavailable: whatsapp status for %s recorded later (%s)",
-                        status.get("id"), exc)
+                        message_ref(status.get("id")), exc)
             raise HandleLater(str(exc)) from None
         if error:
-            log.info("whatsapp message %s to %s failed: %s", status.get("id"),
-                     status.get("recipient_id"), error)
+            recipient = str(status.get("recipient_id") or status.get("recipient_user_id") or "")
+            log.info("whatsapp message %s to %s failed: %s", message_ref(status.get("id")),
+                     person(CHANNEL, recipient), scrubbed(error, recipient))
 
     async def _error(self, error: dict[str, Any]) -> None:
         """An error Meta reports for the number as a whole: 130429 backs the number off as a
         refused send does; the others are only said."""
         code = error.get("code")
         log.warning("whatsapp reports an error: #%s %s %s", code,
-                    error.get("title") or error.get("message") or "",
-                    _object(error.get("error_data")).get("details") or "")
+                    scrubbed(str(error.get("title") or error.get("message") or "")),
+                    scrubbed(str(_object(error.get("error_data")).get("details") or "")))
         if str(code) == str(THROUGHPUT):
             await self.pause.pause(THROUGHPUT_PAUSE)
 
-    async def _mark_read(self, wamid: str) -> None:
+    async def _mark_read(self, wamid: str, sender: str) -> None:
         """Tell the person their message was read, once: not again when Meta redelivers it."""
         if self.token_rejected:
             return
@@ -559,9 +595,9 @@ class WhatsAppChannel(PlatformChannel[Event]):
         except RedisError:
             pass  # better a second receipt than none
         try:
-            await self.api.mark_read(wamid)
+            await self.api.mark_read(wamid, sender)
         except (GraphError, aiohttp.ClientError, TimeoutError) as exc:
-            log.debug("mark-as-read of %s failed: %s", wamid, exc)
+            log.debug("mark-as-read of %s failed: %s", message_ref(wamid), exc)
 
     # ---- outbound --------------------------------------------------------------------------
 
@@ -707,13 +743,13 @@ class WhatsAppChannel(PlatformChannel[Event]):
         try:
             return await self._with_retries(to, partial(self.api.send, payload), reply=True)
         except WindowClosed:
-            log.warning("whatsapp:%s is outside the 24-hour window; reply not sent", to)
+            log.warning("%s is outside the 24-hour window; reply not sent", person(CHANNEL, to))
         except GraphError as exc:
             self.send_failed()
-            log.warning("whatsapp message to %s not sent: %s", to, exc)
+            log.warning("whatsapp message to %s not sent: %s", person(CHANNEL, to), exc)
         except (aiohttp.ClientError, TimeoutError):
             self.send_failed()
-            log.exception("whatsapp unreachable; message to %s not sent", to)
+            log.exception("whatsapp unreachable; message to %s not sent", person(CHANNEL, to))
         return None
 
     async def _with_retries(self, to: str | None, call: Callable[[], Awaitable[str]],
