@@ -45,7 +45,6 @@ from storage.questions import redact
 from storage.registrations import HOLDING, RegistrationRepository
 from storage.reports import QUARTER_HOUR
 from storage.repositories import Sessions
-from storage.transfers import TransferCodes
 from storage.webinbox import service_key
 
 log = logging.getLogger(__name__)
@@ -374,6 +373,8 @@ class PersonalData:
         """The person's keys in Redis: their conversation, its pages, their message counts,
         their wrong link codes, their web chat session's copy. A failure is logged: these
         keys all expire within a day."""
+        from storage.transfers import TransferCodes  # which names people with `person`
+
         if self.redis is None:
             return
         window = int(time.time()) // keys.THROTTLE_WINDOW

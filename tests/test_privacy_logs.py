@@ -263,6 +263,12 @@ async def test_a_telegram_conversation_logs_no_id_and_no_name(
                                               first_name=TG_FIRST)))
     await tg.fake.wait_for("sendMessage", count=before + 1)
     assert STOPPED in await _tg_say(tg, "stop")
+    assert "réactiver" in await _tg_say(tg, "merci")
+    assert "Bon retour" in await _tg_tap(tg, "Oui, les réactiver")
+    # The person has their data erased, then writes again: a first contact.
+    assert "Effacer toutes vos données" in await _tg_say(tg, "supprimer mes données")
+    assert "vos données sont effacées" in await _tg_tap(tg, "Oui, effacer")
+    assert "مرحبًا بك" in await _tg_say(tg, "salam")  # a new person: no language chosen yet
     await tg.channel.idle()
 
     lines = logged(everything_logged)
@@ -353,6 +359,11 @@ async def test_a_whatsapp_conversation_logs_no_number_and_no_name(
     wa.fake.fail(131026, to=WA_ID)
     assert await _worker_sends(wa.app) >= 1
     assert STOPPED in await _wa_say(wa, "stop")
+    assert "réactiver" in await _wa_say(wa, "merci")
+    assert "Bon retour" in await _wa_say(wa, "reprendre")
+    assert "Effacer toutes vos données" in await _wa_say(wa, "bghit nms7 kolchi 3liya")
+    assert "vos données sont effacées" in await _wa_tap(wa, "Oui, effacer")
+    assert "Bienvenue" in await _wa_say(wa, "bonjour")
 
     lines = logged(everything_logged)
     found = leaks(lines, _whatsapp_secrets())
