@@ -23,7 +23,6 @@ from bot.channels.web import WebInboxSender
 from bot.i18n import LANGUAGES, Renderer
 from handlers.messages import Rendered
 from handlers.notices import broadcast_progress, notice
-from storage import keys
 from storage.database import DATABASE_ERRORS
 from storage.feedback import queue_cooperative_messages
 from storage.models import OutboxStatus, utcnow
@@ -39,7 +38,7 @@ from storage.outbox import (
     record_progress,
 )
 from storage.privacy import PersonalData
-from storage.ratelimit import Booking, Bucket, RateLimiter
+from storage.ratelimit import Booking, Bucket, RateLimiter, telegram_chat_bucket
 
 if TYPE_CHECKING:
     from bot.app import App
@@ -461,7 +460,7 @@ class OutboxWorker:
     def _recipient_bucket(self, row: Claimed) -> Bucket | None:
         # Telegram: one message a second to any one chat.
         if row.channel == "telegram":
-            return (keys.telegram_chat_bucket(row.user_id), 1.0, 1.0)
+            return telegram_chat_bucket(row.user_id)
         return None
 
     def _record(self, row: Claimed, delivery: Delivery) -> None:

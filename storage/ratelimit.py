@@ -181,6 +181,11 @@ return 0
 Bucket = tuple[str, float, float | None]
 
 
+def telegram_chat_bucket(user_id: str) -> Bucket:
+    """One Telegram chat's bucket: one message a second to any one chat."""
+    return (keys.telegram_chat_bucket(user_id), 1.0, 1.0)
+
+
 class Booking(NamedTuple):
     """One message's place: the seconds to wait, and whether the channel is charged already
     (False: its recipient made it wait; ask the channel after that wait)."""

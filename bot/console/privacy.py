@@ -15,11 +15,13 @@ from storage.privacy import Erased, Kept, PersonalData, parse_person
 
 ACTIONS = {"person erased": _("person erased")}
 WHO_MAX = 200
+FORM = "CHANNEL:ID"
+"""How a person is written, as on the command line (`tadamon forget CHANNEL:USER_ID`)."""
 
 
 def _render(page: Page, status: int = 200, **context: Any) -> web.Response:
     values: dict[str, Any] = {"who": "", "error": "", "kept": None, "person": "",
-                              "done": None, **context}
+                              "done": None, "form": page.iso(FORM), **context}
     return page.render("privacy.html", status=status, **values)
 
 
@@ -42,8 +44,9 @@ async def _person(request: web.Request, page: Page
         channel, user_id = parse_person(typed)
     except ValueError:
         return _render(page, status=400, who=typed, error=page.gettext(_(
-            "Write the person as CHANNEL:ID, for example whatsapp:212612345678 or "
-            "telegram:123456789 (web chat ids are in the exports).")))
+            "Write the person as {form}, for example {whatsapp} or {telegram} (web chat ids "
+            "are in the exports)."), form=page.iso(FORM), whatsapp=page.iso(
+                "whatsapp:212612345678"), telegram=page.iso("telegram:123456789")))
     return typed, channel, user_id
 
 
