@@ -78,7 +78,7 @@ def _days(ctx: Context) -> Msg:
 
 
 def short_notice(ctx: Context) -> Reply:
-    """Said once at first contact, before the language question."""
+    """Said once at first contact, under the welcome (its lines and its button)."""
     return reply(
         _("Your data: I keep only what serves you here (your language, your registrations, "
           "your ratings), at most {days} after the fair. Write \"my data\" to see it or "

@@ -180,8 +180,7 @@ async def _welcome_with(ctx: Context, answer: list[Reply] | None) -> list[Reply]
     """A first contact gets the welcome, the answer to what they asked, and the language
     question last, so its buttons are the ones at hand."""
     welcome = await start.welcome(ctx)
-    # The welcome's last two: the short privacy notice and the language question.
-    return welcome[:-2] + (answer or []) + welcome[-2:]
+    return welcome[:-1] + (answer or []) + welcome[-1:]
 
 
 async def _free_text(ctx: Context, text: str, first: bool = False, again: str | None = None,

@@ -64,8 +64,11 @@ def welcome_lines(ctx: Context) -> list[Reply]:
 async def welcome(ctx: Context) -> list[Reply]:
     """First contact: the fair in a few words, what is kept about the person, then one tap
     to confirm the language."""
-    replies = welcome_lines(ctx)
-    replies.append(short_notice(ctx))
+    first, *rest = welcome_lines(ctx)
+    # What is kept about them, said under the welcome, with its button: one message more
+    # for each newcomer would be thousands more to send at the fair's opening.
+    notice = short_notice(ctx)
+    replies = [reply(*first.lines, *notice.lines, choices=notice.choices), *rest]
     replies.append(reply(_("Which language do you prefer?"), choices=language_choices()))
     ctx.session.language_prompted = True
     return replies

@@ -40,7 +40,8 @@ from typing import Any
 TADAMON = str(Path(sys.executable).with_name("tadamon"))
 """The console script of the installed package."""
 WARM = (
-    "bot.cli", "sqlalchemy.exc", "rich.progress", "redis.exceptions", "storage.database",
+    "bot.cli", "bot.cli.admin", "bot.cli.broadcasts", "bot.cli.catalogue", "bot.cli.exports",
+    "bot.cli.organizers", "bot.cli.privacy", "bot.cli.serve", "sqlalchemy.exc", "rich.progress", "redis.exceptions", "storage.database",
     "storage.repositories", "storage.catalogue", "storage.outbox", "storage.cooperatives",
     "storage.reports", "storage.registrations", "storage.state", "bot.catalogue", "bot.i18n",
     "bot.report", "bot.posters", "handlers.figures", "handlers.organizers",
