@@ -60,11 +60,9 @@ async def check_page(request: web.Request, page: Page) -> web.StreamResponse:
     contact = await page.console.app.engine.contacts.get(channel, user_id)
     kept = None if contact is None else await _personal(page).kept(contact.id)
     if kept is None:
-        return _render(page, status=404, who=typed, error=page.gettext(_(
-            "Nobody is known by this id: there is nothing to erase.")))
+        return _nobody(page, typed)
     return _render(page, who=f"{channel}:{user_id}",
-                       person=page.iso(page.person(channel, user_id)),
-                       kept=_kept_lines(page, kept))
+                   person=page.iso(page.person(channel, user_id)), kept=_kept_lines(page, kept))
 
 
 @requires(ConsoleRole.ORGANIZER)
@@ -75,11 +73,15 @@ async def erase_page(request: web.Request, page: Page) -> web.StreamResponse:
     typed, channel, user_id = found
     erased = await _personal(page).erase(channel, user_id, utcnow())
     if erased is None:
-        return _render(page, status=404, who=typed, error=page.gettext(_(
-            "Nobody is known by this id: there is nothing to erase.")))
+        return _nobody(page, typed)
     # The log says who erased someone, when, and from which channel: never whom.
     await page.audit("person erased", channel, _audit_detail(erased))
     return _render(page, who="", done=_erased_lines(page, erased))
+
+
+def _nobody(page: Page, typed: str) -> web.Response:
+    return _render(page, status=404, who=typed, error=page.gettext(_(
+        "Nobody is known by this id: there is nothing to erase.")))
 
 
 def _kept_lines(page: Page, kept: Kept) -> list[str]:
