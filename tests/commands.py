@@ -41,10 +41,11 @@ TADAMON = str(Path(sys.executable).with_name("tadamon"))
 """The console script of the installed package."""
 WARM = (
     "bot.cli", "bot.cli.admin", "bot.cli.broadcasts", "bot.cli.catalogue", "bot.cli.exports",
-    "bot.cli.organizers", "bot.cli.privacy", "bot.cli.serve", "sqlalchemy.exc", "rich.progress", "redis.exceptions", "storage.database",
-    "storage.repositories", "storage.catalogue", "storage.outbox", "storage.cooperatives",
-    "storage.reports", "storage.registrations", "storage.state", "bot.catalogue", "bot.i18n",
-    "bot.report", "bot.posters", "handlers.figures", "handlers.organizers",
+    "bot.cli.organizers", "bot.cli.privacy", "bot.cli.serve", "sqlalchemy.exc", "rich.progress",
+    "redis.exceptions", "storage.database", "storage.repositories", "storage.catalogue",
+    "storage.outbox", "storage.cooperatives", "storage.reports", "storage.registrations",
+    "storage.state", "bot.catalogue", "bot.i18n", "bot.report", "bot.posters", "handlers.figures",
+    "handlers.organizers",
 )
 """Imported by the parent: the command line and what its commands import when they run."""
 _INTERPRETER = ("PYTHON", "LANG", "LC_")
