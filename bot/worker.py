@@ -280,7 +280,9 @@ class OutboxWorker:
             return await personal.sweep(self.clock(), self.app.settings.retention_days)
         except DATABASE_ERRORS:
             log.warning("retention not applied this time", exc_info=True)
-            return 0
+        except Exception:  # the erasure waits for the next pass; the messages go on
+            log.exception("retention failed; tried again in an hour")
+        return 0
 
     async def report_progress(self) -> None:
         """Show each organizer how their broadcast goes: one message, edited where the
