@@ -416,8 +416,8 @@ class TelegramChannel(PlatformChannel[Update]):
         update = self._read(raw)
         if update is None:
             return []
-        person = self._person(update)
-        return [(person, update)] if person is not None else []
+        who = self._person(update)
+        return [(who, update)] if who is not None else []
 
     def marks(self, event: Update) -> tuple[str, str] | None:
         """As `_inbound` and `_callback` name the person and the message for the engine."""

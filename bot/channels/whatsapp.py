@@ -436,10 +436,10 @@ class WhatsAppChannel(PlatformChannel[Event]):
     def marks(self, event: Event) -> tuple[str, str] | None:
         """As `inbound` names the person and the message for the engine: sender, wamid."""
         kind, item, _profile = event
-        person = sender(item) if kind == "message" else None
-        if person is None or not item.get("id"):
+        who = sender(item) if kind == "message" else None
+        if who is None or not item.get("id"):
             return None
-        return person, str(item["id"])
+        return who, str(item["id"])
 
     def _ours(self, value: dict[str, Any]) -> bool:
         """False for a change addressed to another number of the business account: answering
@@ -463,16 +463,16 @@ class WhatsAppChannel(PlatformChannel[Event]):
                 if item.get(key):
                     profiles[str(item[key])] = item
         for message in _objects(value.get("messages")):
-            person = sender(message)
-            if person is None:
+            who = sender(message)
+            if who is None:
                 log.warning("whatsapp message %s names no sender (no phone number, no valid "
                             "user id); not answered", message_ref(message.get("id")))
                 continue
-            events.append((person, ("message", message, profiles.get(person, {}))))
+            events.append((who, ("message", message, profiles.get(who, {}))))
         for status in _objects(value.get("statuses")):
             if status.get("id"):
-                person = status.get("recipient_id") or status.get("recipient_user_id") or ""
-                events.append((str(person), ("status", status, {})))
+                who = status.get("recipient_id") or status.get("recipient_user_id") or ""
+                events.append((str(who), ("status", status, {})))
         for error in _objects(value.get("errors")):
             events.append(("", ("error", error, {})))
         return events
@@ -507,12 +507,12 @@ class WhatsAppChannel(PlatformChannel[Event]):
         """A WhatsApp message as an Inbound; None for what needs no answer: reactions, edits,
         deletions, system notices, messages written in a group."""
         kind = message.get("type")
-        person = sender(message)
-        if person is None or not WhatsAppChannel._asks(message):
+        who = sender(message)
+        if who is None or not WhatsAppChannel._asks(message):
             return None
         common: dict[str, Any] = {
             "channel": CHANNEL,
-            "user_id": person,
+            "user_id": who,
             "message_id": str(message.get("id") or "") or None,
             "user_alt_id": profile.get("user_id") or message.get("from_user_id"),
         }
